@@ -1,0 +1,105 @@
+package flowmesh
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Compare with errors.Is; the typed errors below match them too.
+var (
+	ErrNotFound         = errors.New("flowmesh: not found")
+	ErrAlreadyExists    = errors.New("flowmesh: already exists")
+	ErrInvalidArgument  = errors.New("flowmesh: invalid argument")
+	ErrWrongKind        = errors.New("flowmesh: resource is of another kind")
+	ErrRevisionMismatch = errors.New("flowmesh: revision mismatch")
+	ErrStaleReceipt     = errors.New("flowmesh: stale receipt")
+	ErrLimitExceeded    = errors.New("flowmesh: limit exceeded")
+	ErrOffsetOutOfRange = errors.New("flowmesh: offset out of range")
+	ErrCompacted        = errors.New("flowmesh: revision compacted")
+	ErrNotLeader        = errors.New("flowmesh: not the leader")
+	ErrNoLeader         = errors.New("flowmesh: no leader")
+	ErrStopped          = errors.New("flowmesh: node stopped")
+	ErrTooStale         = errors.New("flowmesh: replica too stale")
+)
+
+// InvalidArgumentError names the offending field. It matches ErrInvalidArgument.
+type InvalidArgumentError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidArgumentError) Error() string {
+	return fmt.Sprintf("flowmesh: invalid %s: %s", e.Field, e.Reason)
+}
+func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// Invalid returns an *InvalidArgumentError.
+func Invalid(field, format string, args ...any) error {
+	return &InvalidArgumentError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// LimitError reports an exceeded limit. It matches ErrLimitExceeded.
+type LimitError struct {
+	What  string
+	Limit int64
+	Got   int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("flowmesh: %s is %d, limit %d", e.What, e.Got, e.Limit)
+}
+func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
+
+// OffsetOutOfRangeError reports a read outside a partition's retained range.
+// It matches ErrOffsetOutOfRange.
+type OffsetOutOfRangeError struct {
+	Requested uint64
+	Earliest  uint64
+	Next      uint64
+}
+
+func (e *OffsetOutOfRangeError) Error() string {
+	return fmt.Sprintf("flowmesh: offset %d out of range: retained [%d, %d)", e.Requested, e.Earliest, e.Next)
+}
+func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffsetOutOfRange }
+
+// CompactedError reports a watch from a revision no longer retained.
+// It matches ErrCompacted.
+type CompactedError struct {
+	Requested uint64
+	Oldest    uint64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("flowmesh: revision %d compacted; oldest retained is %d", e.Requested, e.Oldest)
+}
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+
+// RevisionMismatchError reports a failed compare-and-swap. It matches ErrRevisionMismatch.
+type RevisionMismatchError struct {
+	Key      string
+	Expected uint64
+	Actual   uint64 // 0 when the key does not exist
+}
+
+func (e *RevisionMismatchError) Error() string {
+	return fmt.Sprintf("flowmesh: key %q is at revision %d, expected %d", e.Key, e.Actual, e.Expected)
+}
+func (e *RevisionMismatchError) Is(target error) bool { return target == ErrRevisionMismatch }
+
+// NotLeaderError tells a caller where the leader is. It matches ErrNotLeader,
+// and ErrNoLeader when no leader is known.
+type NotLeaderError struct {
+	LeaderID   string
+	LeaderAddr string // the leader's gRPC address
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return "flowmesh: not the leader; no leader known"
+	}
+	return fmt.Sprintf("flowmesh: not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
+}
+func (e *NotLeaderError) Is(target error) bool {
+	return target == ErrNotLeader || (target == ErrNoLeader && e.LeaderID == "")
+}

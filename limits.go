@@ -1,0 +1,72 @@
+package flowmesh
+
+import (
+	"strings"
+	"time"
+)
+
+// Limits. They are enforced by the node (and checked early by the client) with
+// *LimitError or *InvalidArgumentError. A Raft log entry stays below 512 KiB,
+// so one command (a whole batch) is bounded by MaxBatchBytes.
+const (
+	MaxNameLength            = 64        // tenant, namespace and resource names
+	MaxPartitions            = 1024      // per stream
+	MaxPayloadSize           = 256 << 10 // one event, job or KV value
+	MaxBatchEvents           = 1000      // events per WriteEvents call
+	MaxBatchBytes            = 448 << 10 // payload+keys+headers of one WriteEvents call
+	MaxKeyLength             = 1024      // KV keys and stream event keys
+	MaxHeaders               = 64        // headers per event
+	MaxHeaderBytes           = 16 << 10  // header keys+values per event
+	MaxReadMessages          = 10000     // per ReadFromOffset call
+	MaxListEntries           = 10000     // per KV List call
+	MaxRequestIDLen          = 128       // request, producer and dedup IDs
+	MaxGroupNameLen          = 128       // consumer group names
+	MaxTTL                   = 365 * 24 * time.Hour
+	MaxVisibility            = 12 * time.Hour
+	MaxDelay                 = 15 * 24 * time.Hour
+	DefaultMaxAttempts       = 5
+	DefaultVisibilityTimeout = 30 * time.Second
+	DefaultKVHistory         = 10000
+)
+
+// ValidateName checks a tenant, namespace or resource name: 1..MaxNameLength
+// characters from [A-Za-z0-9_.-], starting with a letter or digit. field names
+// the argument in the error.
+func ValidateName(field, s string) error {
+	if s == "" {
+		return Invalid(field, "must not be empty")
+	}
+	if len(s) > MaxNameLength {
+		return Invalid(field, "%q is %d characters, limit %d", s, len(s), MaxNameLength)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return Invalid(field, "%q must start with a letter or digit", s)
+		}
+		if !alnum && c != '_' && c != '-' && c != '.' {
+			return Invalid(field, "%q has character %q at %d; allowed are letters, digits, '_', '-' and '.'", s, c, i)
+		}
+	}
+	return nil
+}
+
+// JoinPath builds "tenant/namespace/name".
+func JoinPath(tenant, namespace, name string) string {
+	return tenant + "/" + namespace + "/" + name
+}
+
+// ParsePath splits and validates "tenant/namespace/name".
+func ParsePath(path string) (tenant, namespace, name string, err error) {
+	parts := strings.Split(path, "/")
+	if len(parts) != 3 {
+		return "", "", "", Invalid("path", "%q must be tenant/namespace/name", path)
+	}
+	for i, f := range []string{"tenant", "namespace", "name"} {
+		if err := ValidateName(f, parts[i]); err != nil {
+			return "", "", "", err
+		}
+	}
+	return parts[0], parts[1], parts[2], nil
+}
