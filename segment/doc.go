@@ -1,0 +1,76 @@
+// Package segment stores crash-safe, append-only logs of records in segment
+// files. It knows nothing of Raft: a record merely carries the raft index
+// that produced it, so that callers can find what survived a crash
+// (LastIndex) and drop what must be replayed (TruncateAfterIndex).
+//
+// # Contract
+//
+//   - One writer at a time (writes are serialised by a mutex); any number of
+//     concurrent readers. Readers use ReadAt on the files and see only what
+//     the writer published after a whole batch was written, so they never
+//     see a partial record or batch and never block the writer on I/O.
+//   - Offsets are dense: the first record of a new log has offset 0 and each
+//     record gets the next one. EarliestOffset rises with DeleteBefore;
+//     NextOffset falls with Truncate.
+//   - Appends are written with one write call per batch but are durable only
+//     after Sync (or a roll, which syncs the sealed segment). After a crash
+//     Open keeps every complete batch and cuts everything after it, so a
+//     batch is atomic on disk too: LastIndex never names a half-written
+//     batch.
+//   - Records returned by Read alias shared read buffers: treat Key and
+//     Payload as read-only; they stay valid as long as referenced.
+//   - Timestamps are given by the caller and only compared with each other
+//     (SegmentMaxAge, FindOffsetByTime); the wall clock is never consulted.
+//
+// # On-disk format
+//
+// A log is a directory. Each segment is a pair of files named by the offset
+// of its first record, zero-padded to 20 digits:
+//
+//	00000000000000000000.log   frames, back to back
+//	00000000000000000000.idx   sparse offset index (derived; rebuilt if bad)
+//
+// All segments but the last are sealed: immutable and synced, with their
+// index, before the next segment file is created. Only the last segment can
+// have a torn tail. Files ending in .tmp are leftovers of an interrupted
+// rewrite and are deleted by Open.
+//
+// Frame (little endian). Append only, never change; bump the version byte
+// if you must:
+//
+//	uint32  L      body length (bytes after these 8)
+//	uint32  CRC32C (Castagnoli) of the L body bytes
+//	body:
+//	uint8   version = 1
+//	uint8   flags: bit 0 = last record of its batch; other bits must be 0
+//	uint64  offset
+//	uint64  raft index
+//	int64   timestamp, unix nanoseconds
+//	uvarint key length, key bytes
+//	uvarint header count, then per header:
+//	        uvarint key length, key, uvarint value length, value
+//	payload: the remaining body bytes
+//
+// Index entry (8 bytes, little endian; append only, never change):
+//
+//	uint32  offset relative to the segment's base offset
+//	uint32  byte position of that record's frame in the .log file
+//
+// Entries strictly increase; the first record (position 0) is implicit; an
+// entry is added for the first record starting IndexInterval or more bytes
+// after the previous entry.
+//
+// # Recovery
+//
+// Open scans the last segment from its last valid index entry, verifying
+// CRCs and offsets, and truncates the file after the last frame that closes
+// a batch; a missing or inconsistent index is rebuilt from the data. For
+// each sealed segment Open checks the index against the file size and
+// verifies the frames after the last index entry; other frames of sealed
+// segments are verified lazily by Read. Damage in a sealed segment is
+// reported as *CorruptionError naming the file and position, never skipped.
+//
+// Checkpoint hard-links sealed segments into another directory; Truncate
+// therefore rewrites a segment into a new file (by rename) rather than
+// cutting it in place, so that a checkpoint never changes.
+package segment

@@ -1,0 +1,327 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Open opens (creating if needed) the log in dir and recovers it: the last
+// segment's torn or corrupt tail is cut back to the end of its last complete
+// batch and its index repaired; sealed segments are checked against their
+// index (and the frames after the last index entry verified). Damage inside
+// a sealed segment yields a *CorruptionError.
+func Open(dir string, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("segment: open: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open: %w", err)
+	}
+	var bases []uint64
+	logs := map[string]bool{}
+	for _, e := range ents {
+		name := e.Name()
+		if base, ok := parseSegmentName(name); ok && e.Type().IsRegular() {
+			bases = append(bases, base)
+			logs[strings.TrimSuffix(name, logSuffix)] = true
+		}
+	}
+	for _, e := range ents {
+		name := e.Name()
+		stale := strings.HasSuffix(name, tmpSuffix) ||
+			strings.HasSuffix(name, idxSuffix) && !logs[strings.TrimSuffix(name, idxSuffix)]
+		if stale {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("segment: open: %w", err)
+			}
+		}
+	}
+	slices.Sort(bases)
+	l := &Log{dir: dir, cfg: cfg}
+	var segs []*segment
+	fail := func(err error) (*Log, error) {
+		for _, s := range segs {
+			s.release()
+		}
+		return nil, err
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(dir, 0)
+		if err != nil {
+			return nil, fmt.Errorf("segment: open: %w", err)
+		}
+		if err := syncDir(dir); err != nil {
+			s.release()
+			return nil, fmt.Errorf("segment: open: %w", err)
+		}
+		segs = append(segs, s)
+	}
+	for i, base := range bases {
+		var s *segment
+		if i < len(bases)-1 {
+			s, err = openSealed(dir, base, bases[i+1], cfg.IndexInterval)
+		} else {
+			s, err = openActive(dir, base, cfg.IndexInterval)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		segs = append(segs, s)
+	}
+	l.publish(segs)
+	return l, nil
+}
+
+// tailScan is the outcome of scanning frames from an index entry.
+type tailScan struct {
+	end        int64  // end of the last frame closing a batch
+	next       uint64 // offset after that frame
+	lastTS     int64
+	lastIndex  uint64
+	entries    []indexEntry // new index entries for frames before end
+	complete   bool         // at least one batch closed
+	stopPos    int64        // where scanning stopped
+	stopErr    error        // why (io.EOF at a clean end)
+	firstFrame error        // error of the very first frame, if any
+}
+
+func scanFrom(s *segment, size int64, start indexEntry, interval int) tailScan {
+	sc := scanner{f: s.f, pos: int64(start.pos), end: size, chunk: recoveryChunk}
+	off := s.base + uint64(start.rel)
+	lastIdxPos := int64(start.pos)
+	var ts tailScan
+	var pending []indexEntry
+	for {
+		pos := sc.pos
+		r, _, flags, err := sc.next()
+		if err == nil && r.Offset != off {
+			err = frameError(fmt.Sprintf("frame has offset %d, want %d", r.Offset, off))
+		}
+		if err != nil {
+			if pos == int64(start.pos) {
+				ts.firstFrame = err
+			}
+			ts.stopPos, ts.stopErr = pos, err
+			return ts
+		}
+		if pos-lastIdxPos >= int64(interval) {
+			pending = append(pending, indexEntry{rel: uint32(off - s.base), pos: uint32(pos)})
+			lastIdxPos = pos
+		}
+		off++
+		if flags&flagBatchEnd != 0 {
+			ts.end, ts.next, ts.complete = sc.pos, off, true
+			ts.lastTS, ts.lastIndex = r.Timestamp, r.Index
+			ts.entries = append(ts.entries, pending...)
+			pending = pending[:0]
+		}
+	}
+}
+
+func openFiles(dir string, base uint64, flag int) (*segment, int64, []byte, error) {
+	s := newSegment(dir, base, nil)
+	f, err := os.OpenFile(s.path, flag, 0)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+	}
+	s.f = f
+	idx, err := os.ReadFile(s.idxPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+	}
+	return s, fi.Size(), idx, nil
+}
+
+// readFirst loads the first record's timestamp and index.
+func (s *segment) readFirst() error {
+	sc := scanner{f: s.f, end: s.size.Load(), chunk: 4096}
+	r, _, _, err := sc.next()
+	if err != nil {
+		return s.corrupt(0, err)
+	}
+	if r.Offset != s.base {
+		return s.corrupt(0, fmt.Errorf("frame has offset %d, want %d", r.Offset, s.base))
+	}
+	s.firstTS.Store(r.Timestamp)
+	s.firstIndex.Store(r.Index)
+	return nil
+}
+
+func openSealed(dir string, base, nextBase uint64, interval int) (*segment, error) {
+	s, size, idx, err := openFiles(dir, base, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*segment, error) {
+		s.f.Close()
+		return nil, err
+	}
+	if size == 0 || nextBase <= base {
+		return fail(s.corrupt(0, errors.New("sealed segment is empty")))
+	}
+	entries, ok := parseIndex(idx, size)
+	if ok && len(entries) > 0 && uint64(entries[len(entries)-1].rel) >= nextBase-base {
+		ok = false
+	}
+	start := indexEntry{}
+	if ok && len(entries) > 0 {
+		start = entries[len(entries)-1]
+	} else {
+		entries = nil
+	}
+	ts := scanFrom(s, size, start, interval)
+	if !errors.Is(ts.stopErr, io.EOF) || ts.end != size {
+		// A sealed segment was fully synced before the next was created, so
+		// any damage here is real corruption (or a stale index: rebuild it
+		// from the start before blaming the data).
+		if ok && start.pos != 0 {
+			ts = scanFrom(s, size, indexEntry{}, interval)
+			entries, ok = nil, false
+		}
+		if !errors.Is(ts.stopErr, io.EOF) || ts.end != size {
+			reason := "incomplete final batch"
+			if !errors.Is(ts.stopErr, io.EOF) {
+				reason = ts.stopErr.Error()
+			}
+			return fail(s.corrupt(ts.stopPos, errors.New(reason)))
+		}
+	}
+	if ts.next != nextBase {
+		return fail(s.corrupt(size, fmt.Errorf("segment ends at offset %d but the next starts at %d", ts.next, nextBase)))
+	}
+	entries = append(entries, ts.entries...)
+	if !ok {
+		if err := writeFileSync(s.idxPath, encodeIndex(entries)); err != nil {
+			return fail(fmt.Errorf("segment: open: rebuild index: %w", err))
+		}
+	}
+	s.index = entries
+	s.size.Store(size)
+	s.next.Store(nextBase)
+	s.lastTS.Store(ts.lastTS)
+	s.lastIndex.Store(ts.lastIndex)
+	if err := s.readFirst(); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func openActive(dir string, base uint64, interval int) (*segment, error) {
+	s, size, idx, err := openFiles(dir, base, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*segment, error) {
+		s.f.Close()
+		return nil, err
+	}
+	entries, ok := parseIndex(idx, size)
+	if !ok {
+		entries = nil
+	}
+	var ts tailScan
+	for {
+		start := indexEntry{}
+		if len(entries) > 0 {
+			start = entries[len(entries)-1]
+		}
+		ts = scanFrom(s, size, start, interval)
+		if start.pos == 0 || ts.complete {
+			break
+		}
+		// The entry is damaged or its batch is torn: step back one entry.
+		entries = entries[:len(entries)-1]
+	}
+	if !ts.complete {
+		if len(entries) > 0 {
+			start := entries[len(entries)-1]
+			ts.end, ts.next = int64(start.pos), base+uint64(start.rel)
+		} else {
+			ts.end, ts.next = 0, base
+		}
+	}
+	// entries now ends at an entry whose batch is complete (or is empty).
+	entries = append(entries, ts.entries...)
+	if ts.end < size {
+		if err := s.f.Truncate(ts.end); err != nil {
+			return fail(fmt.Errorf("segment: open: cut torn tail: %w", err))
+		}
+		if err := datasync(s.f); err != nil {
+			return fail(fmt.Errorf("segment: open: %w", err))
+		}
+	}
+	s.index = entries
+	s.size.Store(ts.end)
+	s.next.Store(ts.next)
+	if n := len(entries); n > 0 {
+		s.lastIdxPos = int64(entries[n-1].pos)
+	}
+	if ts.end > 0 {
+		if err := s.readFirst(); err != nil {
+			return fail(err)
+		}
+		if ts.complete {
+			s.lastTS.Store(ts.lastTS)
+			s.lastIndex.Store(ts.lastIndex)
+		} else if err := s.loadLast(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := writeFileSync(s.idxPath, encodeIndex(entries)); err != nil {
+		return fail(fmt.Errorf("segment: open: write index: %w", err))
+	}
+	if s.idxF, err = os.OpenFile(s.idxPath, os.O_RDWR, 0); err != nil {
+		return fail(fmt.Errorf("segment: open: %w", err))
+	}
+	return s, nil
+}
+
+// loadLast finds the last record's timestamp and index by scanning.
+func (s *segment) loadLast() error {
+	_, _, prev, err := s.find(func(*Record) bool { return false })
+	if err != nil {
+		return err
+	}
+	s.lastTS.Store(prev.Timestamp)
+	s.lastIndex.Store(prev.Index)
+	return nil
+}
+
+// writeFileSync replaces path atomically with data.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = datasync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

@@ -1,0 +1,195 @@
+package segment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+const (
+	logSuffix = ".log"
+	idxSuffix = ".idx"
+	tmpSuffix = ".tmp"
+)
+
+// segment is one .log file and its sparse .idx.
+//
+// Published state is written by the single appender (under Log.mu) and read
+// by readers without locks: the appender stores size before next, and readers
+// load next before size, so size covers every offset below next.
+type segment struct {
+	base    uint64
+	path    string
+	idxPath string
+	f       *os.File
+
+	// refs counts the owning Log (1) plus readers; the files are closed when
+	// it drops to zero, so a reader never loses its descriptor to a
+	// concurrent DeleteBefore or Truncate.
+	refs atomic.Int32
+
+	size       atomic.Int64
+	next       atomic.Uint64
+	firstTS    atomic.Int64
+	lastTS     atomic.Int64
+	firstIndex atomic.Uint64
+	lastIndex  atomic.Uint64
+
+	idxMu sync.RWMutex
+	index []indexEntry
+
+	// Appender-only state (guarded by Log.mu).
+	idxF       *os.File // open while the segment is active
+	lastIdxPos int64    // position of the last index entry, 0 if none
+}
+
+func segmentName(base uint64) string { return fmt.Sprintf("%020d", base) }
+
+func parseSegmentName(name string) (uint64, bool) {
+	stem, ok := strings.CutSuffix(name, logSuffix)
+	if !ok || len(stem) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseUint(stem, 10, 64)
+	return base, err == nil
+}
+
+func newSegment(dir string, base uint64, f *os.File) *segment {
+	name := filepath.Join(dir, segmentName(base))
+	s := &segment{base: base, path: name + logSuffix, idxPath: name + idxSuffix, f: f}
+	s.refs.Store(1)
+	s.next.Store(base)
+	return s
+}
+
+// createSegment makes a new empty active segment (both files).
+func createSegment(dir string, base uint64) (*segment, error) {
+	s := newSegment(dir, base, nil)
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := os.OpenFile(s.idxPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.f, s.idxF = f, idx
+	return s, nil
+}
+
+func (s *segment) empty() bool { return s.next.Load() == s.base }
+
+func (s *segment) acquire() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.f.Close()
+		if s.idxF != nil {
+			s.idxF.Close()
+		}
+	}
+}
+
+func (s *segment) indexLookup(rel uint64) indexEntry {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	return lookup(s.index, rel)
+}
+
+func (s *segment) corrupt(pos int64, err error) *CorruptionError {
+	return &CorruptionError{File: s.path, Position: pos, Reason: err.Error()}
+}
+
+// read appends records [from, next) of this segment to out, bounded by
+// maxRecords and the byte budget; done reports that a bound was reached.
+// end is the published size matching next.
+func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords int, budget *int, chunk int) ([]Record, bool, error) {
+	e := s.indexLookup(from - s.base)
+	sc := scanner{f: s.f, pos: int64(e.pos), end: end, chunk: chunk, fresh: true}
+	for off := s.base + uint64(e.rel); off < next; off++ {
+		pos := sc.pos
+		r, n, _, err := sc.next()
+		if err != nil {
+			return out, true, s.corrupt(pos, err)
+		}
+		if r.Offset != off {
+			return out, true, s.corrupt(pos, fmt.Errorf("frame has offset %d, want %d", r.Offset, off))
+		}
+		if off < from {
+			continue
+		}
+		if len(out) > 0 && n > *budget {
+			return out, true, nil
+		}
+		out = append(out, r)
+		*budget -= n
+		if len(out) >= maxRecords {
+			return out, true, nil
+		}
+	}
+	return out, false, nil
+}
+
+// find scans from the start of the segment for the first record matching
+// stop, returning its offset and position (next and size if none matches)
+// along with the last record before it.
+func (s *segment) find(stop func(*Record) bool) (off uint64, pos int64, prev Record, err error) {
+	next := s.next.Load()
+	end := s.size.Load()
+	sc := scanner{f: s.f, end: end, chunk: recoveryChunk}
+	for off = s.base; off < next; off++ {
+		pos = sc.pos
+		r, _, _, err := sc.next()
+		if err != nil {
+			return 0, 0, prev, s.corrupt(pos, err)
+		}
+		if r.Offset != off {
+			return 0, 0, prev, s.corrupt(pos, fmt.Errorf("frame has offset %d, want %d", r.Offset, off))
+		}
+		if stop(&r) {
+			return off, pos, prev, nil
+		}
+		prev = Record{Offset: r.Offset, Index: r.Index, Timestamp: r.Timestamp}
+	}
+	return next, end, prev, nil
+}
+
+// SegmentInfo describes one segment file.
+type SegmentInfo struct {
+	BaseOffset     uint64
+	NextOffset     uint64
+	Path           string
+	Size           int64
+	Sealed         bool
+	FirstTimestamp int64 // of the first record (0 if empty)
+	LastTimestamp  int64 // of the last record (0 if empty)
+	FirstIndex     uint64
+	LastIndex      uint64
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
