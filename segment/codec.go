@@ -13,7 +13,8 @@ import (
 //	[4:8)   uint32 CRC32C (Castagnoli) of the L body bytes
 //	body:
 //	[8]     version (frameVersion)
-//	[9]     flags (flagBatchEnd: last record of an Append/AppendBatch call)
+//	[9]     flags (flagBatchStart, flagBatchEnd: first and last record of
+//	        an Append/AppendBatch call)
 //	[10:18) uint64 offset
 //	[18:26) uint64 raft index
 //	[26:34) int64 timestamp (unix nanoseconds, caller-given)
@@ -21,14 +22,14 @@ import (
 //	uvarint header count, then per header: uvarint len, key, uvarint len, value
 //	payload: the rest of the body
 const (
-	frameVersion  = 1
-	flagBatchEnd  = 1 << 0
-	framePrefix   = 8
-	fixedBody     = 1 + 1 + 8 + 8 + 8
-	minBody       = fixedBody + 1 + 1
-	maxFrameBody  = 1 << 30
-	knownFlags    = flagBatchEnd
-	maxVarintSize = binary.MaxVarintLen64
+	frameVersion   = 1
+	flagBatchEnd   = 1 << 0
+	flagBatchStart = 1 << 1
+	framePrefix    = 8
+	fixedBody      = 1 + 1 + 8 + 8 + 8
+	minBody        = fixedBody + 1 + 1
+	maxFrameBody   = 1 << 30
+	knownFlags     = flagBatchEnd | flagBatchStart
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -64,7 +65,7 @@ func uvarintLen(v uint64) int {
 // EncodeRecord appends the frame of r (with r.Offset as its offset, marked as
 // a complete batch) to dst and returns the extended slice.
 func EncodeRecord(dst []byte, r *Record) []byte {
-	return encodeFrame(dst, r, r.Offset, flagBatchEnd)
+	return encodeFrame(dst, r, r.Offset, flagBatchStart|flagBatchEnd)
 }
 
 func encodeFrame(dst []byte, r *Record, offset uint64, flags byte) []byte {

@@ -42,7 +42,8 @@
 //	uint32  CRC32C (Castagnoli) of the L body bytes
 //	body:
 //	uint8   version = 1
-//	uint8   flags: bit 0 = last record of its batch; other bits must be 0
+//	uint8   flags: bit 0 = last record of its batch, bit 1 = first record
+//	        of its batch; other bits must be 0
 //	uint64  offset
 //	uint64  raft index
 //	int64   timestamp, unix nanoseconds

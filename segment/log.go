@@ -142,8 +142,11 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 			lastIdxPos = pos
 		}
 		var flags byte
+		if i == 0 {
+			flags |= flagBatchStart
+		}
 		if i == len(rs)-1 {
-			flags = flagBatchEnd
+			flags |= flagBatchEnd
 		}
 		buf = encodeFrame(buf, &rs[i], first+uint64(i), flags)
 		maxIndex = max(maxIndex, rs[i].Index)

@@ -84,15 +84,15 @@ func Open(dir string, cfg Config) (*Log, error) {
 
 // tailScan is the outcome of scanning frames from an index entry.
 type tailScan struct {
-	end        int64  // end of the last frame closing a batch
-	next       uint64 // offset after that frame
-	lastTS     int64
-	lastIndex  uint64
-	entries    []indexEntry // new index entries for frames before end
-	complete   bool         // at least one batch closed
-	stopPos    int64        // where scanning stopped
-	stopErr    error        // why (io.EOF at a clean end)
-	firstFrame error        // error of the very first frame, if any
+	end       int64  // end of the last frame closing a batch
+	next      uint64 // offset after that frame
+	lastTS    int64
+	lastIndex uint64
+	entries   []indexEntry // new index entries for frames before end
+	complete  bool         // at least one batch closed
+	stopPos   int64        // where scanning stopped
+	stopErr   error        // why (io.EOF at a clean end)
+	atBatch   bool         // the first frame starts a batch
 }
 
 func scanFrom(s *segment, size int64, start indexEntry, interval int) tailScan {
@@ -108,11 +108,11 @@ func scanFrom(s *segment, size int64, start indexEntry, interval int) tailScan {
 			err = frameError(fmt.Sprintf("frame has offset %d, want %d", r.Offset, off))
 		}
 		if err != nil {
-			if pos == int64(start.pos) {
-				ts.firstFrame = err
-			}
 			ts.stopPos, ts.stopErr = pos, err
 			return ts
+		}
+		if pos == int64(start.pos) {
+			ts.atBatch = flags&flagBatchStart != 0
 		}
 		if pos-lastIdxPos >= int64(interval) {
 			pending = append(pending, indexEntry{rel: uint32(off - s.base), pos: uint32(pos)})
@@ -242,10 +242,11 @@ func openActive(dir string, base uint64, interval int) (*segment, error) {
 			start = entries[len(entries)-1]
 		}
 		ts = scanFrom(s, size, start, interval)
-		if start.pos == 0 || ts.complete {
+		if start.pos == 0 || ts.complete && ts.atBatch {
 			break
 		}
-		// The entry is damaged or its batch is torn: step back one entry.
+		// The entry is damaged, or points inside a batch whose earlier
+		// frames must be verified too, or its batch is torn: step back.
 		entries = entries[:len(entries)-1]
 	}
 	if !ts.complete {
