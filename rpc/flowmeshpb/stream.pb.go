@@ -29,7 +29,8 @@ type StreamEvent struct {
 	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	Headers map[string]string      `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// key, when set, routes the event by hash; otherwise it goes to partition.
-	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// bytes, not string: a Go string key may hold any bytes.
+	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	Partition     int32  `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -79,11 +80,11 @@ func (x *StreamEvent) GetHeaders() map[string]string {
 	return nil
 }
 
-func (x *StreamEvent) GetKey() string {
+func (x *StreamEvent) GetKey() []byte {
 	if x != nil {
 		return x.Key
 	}
-	return ""
+	return nil
 }
 
 func (x *StreamEvent) GetPartition() int32 {
@@ -150,7 +151,7 @@ type Message struct {
 	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	Key           string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Key           []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
 	Payload       []byte                 `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
 	Headers       map[string]string      `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
@@ -208,11 +209,11 @@ func (x *Message) GetTimestamp() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Message) GetKey() string {
+func (x *Message) GetKey() []byte {
 	if x != nil {
 		return x.Key
 	}
-	return ""
+	return nil
 }
 
 func (x *Message) GetPayload() []byte {
@@ -963,7 +964,7 @@ const file_flowmesh_v1_stream_proto_rawDesc = "" +
 	"\vStreamEvent\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12?\n" +
 	"\aheaders\x18\x02 \x03(\v2%.flowmesh.v1.StreamEvent.HeadersEntryR\aheaders\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\tR\x03key\x12\x1c\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x1c\n" +
 	"\tpartition\x18\x04 \x01(\x05R\tpartition\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -975,7 +976,7 @@ const file_flowmesh_v1_stream_proto_rawDesc = "" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x128\n" +
 	"\ttimestamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x10\n" +
-	"\x03key\x18\x04 \x01(\tR\x03key\x12\x18\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\x12\x18\n" +
 	"\apayload\x18\x05 \x01(\fR\apayload\x12;\n" +
 	"\aheaders\x18\x06 \x03(\v2!.flowmesh.v1.Message.HeadersEntryR\aheaders\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
