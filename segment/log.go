@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -210,7 +212,7 @@ func (l *Log) Read(from uint64, maxRecords int, maxBytes int) ([]Record, error) 
 			return nil, &OutOfRangeError{Requested: from, Earliest: earliest, Next: next}
 		}
 		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > from }) - 1
-		var out []Record
+		out := make([]Record, 0, readCapacity(segs[i], from, next, maxRecords, maxBytes))
 		budget := maxBytes
 		retry := false
 		for ; i < len(segs); i++ {
@@ -241,6 +243,18 @@ func (l *Log) Read(from uint64, maxRecords int, maxBytes int) ([]Record, error) 
 			return out, nil
 		}
 	}
+}
+
+// readCapacity estimates how many records a Read returns, so that the
+// result slice is allocated once.
+func readCapacity(s *segment, from, next uint64, maxRecords, maxBytes int) int {
+	est := min(next-from, uint64(maxRecords), 1<<16)
+	snext := s.next.Load()
+	if n := snext - s.base; n > 0 {
+		avg := max(uint64(s.size.Load())/n, 1)
+		est = min(est, uint64(maxBytes)/avg+1)
+	}
+	return int(est)
 }
 
 // Sync makes every appended record durable. It does not block appends.
@@ -398,7 +412,7 @@ func (l *Log) truncateLocked(offset uint64) error {
 // rewritePrefix copies the records of s below offset into new files that
 // replace s's by rename, and returns them as the active segment.
 func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
-	_, pos, prev, err := s.find(func(r *Record) bool { return r.Offset >= offset })
+	_, pos, prev, prevPos, err := s.find(func(r *Record) bool { return r.Offset >= offset })
 	if err != nil {
 		return nil, err
 	}
@@ -414,6 +428,9 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 		return nil, err
 	}
 	if _, err := tmp.ReadFrom(io.NewSectionReader(s.f, 0, pos)); err != nil {
+		return fail(err)
+	}
+	if err := closeBatch(tmp, prevPos, pos); err != nil {
 		return fail(err)
 	}
 	if err := datasync(tmp); err != nil {
@@ -451,6 +468,25 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	return t, nil
 }
 
+// closeBatch marks the frame at [start, end) of f as the end of its batch,
+// so that a truncation inside a batch is not undone by recovery.
+func closeBatch(f *os.File, start, end int64) error {
+	if start < 0 {
+		return nil
+	}
+	b := make([]byte, end-start)
+	if _, err := f.ReadAt(b, start); err != nil {
+		return err
+	}
+	if b[9]&flagBatchEnd != 0 {
+		return nil
+	}
+	b[9] |= flagBatchEnd
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[framePrefix:], castagnoli))
+	_, err := f.WriteAt(b[:framePrefix+2], start)
+	return err
+}
+
 // TruncateAfterIndex removes every record whose raft Index is above index.
 // Records must have been appended with non-decreasing Index.
 func (l *Log) TruncateAfterIndex(index uint64) error {
@@ -463,7 +499,7 @@ func (l *Log) TruncateAfterIndex(index uint64) error {
 		if s.empty() || s.lastIndex.Load() <= index {
 			continue
 		}
-		off, _, _, err := s.find(func(r *Record) bool { return r.Index > index })
+		off, _, _, _, err := s.find(func(r *Record) bool { return r.Index > index })
 		if err != nil {
 			return err
 		}
@@ -487,7 +523,7 @@ func (l *Log) FindOffsetByTime(ts int64) (uint64, error) {
 		if !s.acquire() {
 			return l.FindOffsetByTime(ts)
 		}
-		off, _, _, err := s.find(func(r *Record) bool { return r.Timestamp >= ts })
+		off, _, _, _, err := s.find(func(r *Record) bool { return r.Timestamp >= ts })
 		s.release()
 		return off, err
 	}

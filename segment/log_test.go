@@ -375,3 +375,33 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Validate reported %d problems, want 4: %v", n, err)
 	}
 }
+
+func TestTruncateInsideBatch(t *testing.T) {
+	for _, roll := range []bool{false, true} {
+		dir := t.TempDir()
+		l := openLog(t, dir, testConfig())
+		var rs []Record
+		for i := uint64(0); i < 20; i++ {
+			rs = append(rs, rec(i))
+		}
+		if _, err := l.AppendBatch(rs); err != nil {
+			t.Fatal(err)
+		}
+		if roll {
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 20, 5)
+		}
+		if err := l.Truncate(13); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		l2 := openLog(t, dir, testConfig())
+		checkRange(t, l2, 0, 13)
+		appendN(t, l2, 13, 2)
+		l2.Close()
+		l3 := openLog(t, dir, testConfig())
+		checkRange(t, l3, 0, 15)
+	}
+}

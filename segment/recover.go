@@ -295,7 +295,7 @@ func openActive(dir string, base uint64, interval int) (*segment, error) {
 
 // loadLast finds the last record's timestamp and index by scanning.
 func (s *segment) loadLast() error {
-	_, _, prev, err := s.find(func(*Record) bool { return false })
+	_, _, prev, _, err := s.find(func(*Record) bool { return false })
 	if err != nil {
 		return err
 	}

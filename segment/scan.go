@@ -74,3 +74,13 @@ func (sc *scanner) next() (r Record, size int, flags byte, err error) {
 	sc.pos += int64(n)
 	return r, n, flags, nil
 }
+
+// peekLen returns the length of the frame at pos if its prefix is buffered.
+func (sc *scanner) peekLen() (int, bool) {
+	off := sc.pos - sc.bufStart
+	if sc.buf == nil || off < 0 || off+framePrefix > int64(len(sc.buf)) {
+		return 0, false
+	}
+	n, err := frameLen(sc.buf[off:])
+	return n, err == nil
+}

@@ -120,8 +120,24 @@ func (s *segment) corrupt(pos int64, err error) *CorruptionError {
 // end is the published size matching next.
 func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords int, budget *int, chunk int) ([]Record, bool, error) {
 	e := s.indexLookup(from - s.base)
+	if n := next - s.base; n > 0 && maxRecords < int(min(n, 1<<20)) {
+		// Small count limits need not read a whole chunk: estimate from the
+		// average frame size (index interval covers records skipped).
+		avg := int(end / int64(n))
+		chunk = min(chunk, max(2*maxRecords*avg+int(from-s.base-uint64(e.rel))*avg, 4096))
+	}
 	sc := scanner{f: s.f, pos: int64(e.pos), end: end, chunk: chunk, fresh: true}
 	for off := s.base + uint64(e.rel); off < next; off++ {
+		if len(out) > 0 {
+			// Stop before reading a frame that cannot fit the budget.
+			if *budget < framePrefix+minBody {
+				return out, true, nil
+			}
+			if n, ok := sc.peekLen(); ok && n > *budget {
+				return out, true, nil
+			}
+			sc.chunk = min(chunk, max(*budget, 4096))
+		}
 		pos := sc.pos
 		r, n, _, err := sc.next()
 		if err != nil {
@@ -147,26 +163,28 @@ func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords in
 
 // find scans from the start of the segment for the first record matching
 // stop, returning its offset and position (next and size if none matches)
-// along with the last record before it.
-func (s *segment) find(stop func(*Record) bool) (off uint64, pos int64, prev Record, err error) {
+// along with the last record before it and that record's position.
+func (s *segment) find(stop func(*Record) bool) (off uint64, pos int64, prev Record, prevPos int64, err error) {
 	next := s.next.Load()
 	end := s.size.Load()
 	sc := scanner{f: s.f, end: end, chunk: recoveryChunk}
+	prevPos = -1
 	for off = s.base; off < next; off++ {
 		pos = sc.pos
 		r, _, _, err := sc.next()
 		if err != nil {
-			return 0, 0, prev, s.corrupt(pos, err)
+			return 0, 0, prev, 0, s.corrupt(pos, err)
 		}
 		if r.Offset != off {
-			return 0, 0, prev, s.corrupt(pos, fmt.Errorf("frame has offset %d, want %d", r.Offset, off))
+			return 0, 0, prev, 0, s.corrupt(pos, fmt.Errorf("frame has offset %d, want %d", r.Offset, off))
 		}
 		if stop(&r) {
-			return off, pos, prev, nil
+			return off, pos, prev, prevPos, nil
 		}
 		prev = Record{Offset: r.Offset, Index: r.Index, Timestamp: r.Timestamp}
+		prevPos = pos
 	}
-	return next, end, prev, nil
+	return next, end, prev, prevPos, nil
 }
 
 // SegmentInfo describes one segment file.
