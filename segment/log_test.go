@@ -405,3 +405,48 @@ func TestTruncateInsideBatch(t *testing.T) {
 		checkRange(t, l3, 0, 15)
 	}
 }
+
+func TestReadEveryOffset(t *testing.T) {
+	for _, interval := range []int{1, 64, 4096} {
+		cfg := testConfig()
+		cfg.IndexInterval = interval
+		cfg.SegmentMaxSize = 700
+		dir := t.TempDir()
+		l := openLog(t, dir, cfg)
+		appendN(t, l, 0, 60)
+		for pass := 0; pass < 2; pass++ {
+			for off := uint64(0); off < 60; off++ {
+				rs, err := l.Read(off, 1, 0)
+				if err != nil || len(rs) != 1 || rs[0].Offset != off {
+					t.Fatalf("interval %d pass %d: Read(%d) = %v, %v", interval, pass, off, rs, err)
+				}
+				for _, ts := range []int64{rec(off).Timestamp, rec(off).Timestamp - 1} {
+					if got, err := l.FindOffsetByTime(ts); err != nil || got != off {
+						t.Fatalf("interval %d: FindOffsetByTime(%d) = %d, %v; want %d", interval, ts, got, err, off)
+					}
+				}
+			}
+			l.Close()
+			l = openLog(t, dir, cfg) // the rebuilt/loaded index must agree
+		}
+	}
+}
+
+func TestCheckpointLinksFiles(t *testing.T) {
+	dir, cp := t.TempDir(), filepath.Join(t.TempDir(), "cp")
+	l := openLog(t, dir, testConfig())
+	appendN(t, l, 0, 10)
+	if err := l.Checkpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	name := segmentName(0) + logSuffix
+	a, err1 := os.Stat(filepath.Join(dir, name))
+	b, err2 := os.Stat(filepath.Join(cp, name))
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		t.Fatalf("checkpoint file is not a hard link of the source: %v %v", err1, err2)
+	}
+	segs := l.Segments()
+	if len(segs) != 2 || !segs[0].Sealed || segs[1].NextOffset != 10 {
+		t.Fatalf("after Checkpoint segments = %+v, want one sealed and an empty active", segs)
+	}
+}
