@@ -1,0 +1,247 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+)
+
+// The client implements the root package's interfaces, like the embedded node.
+var (
+	_ flowmesh.ResourceManager = (*Client)(nil)
+	_ flowmesh.StreamManager   = (*Client)(nil)
+	_ flowmesh.QueueManager    = (*Client)(nil)
+	_ flowmesh.KVManager       = (*Client)(nil)
+)
+
+// ErrClosed is returned by calls on a closed Client.
+var ErrClosed = errors.New("client: closed")
+
+// maxRecvMsgSize admits the largest response a node sends: responses are
+// bounded by the node's MaxResponseBytes (8 MiB by default) plus one item.
+const maxRecvMsgSize = 64 << 20
+
+// Config configures a Client. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// Endpoints are the gRPC addresses ("host:port") of one or more nodes.
+	// Others are learned from NotLeader details.
+	Endpoints []string
+	// DialTimeout bounds establishing one connection (0: 5s). Connections
+	// are made lazily, on the first call that needs them.
+	DialTimeout time.Duration
+	// RequestTimeout bounds a whole unary call, retries included, when ctx
+	// has no deadline (0: no bound beyond ctx). A ctx deadline always wins.
+	RequestTimeout time.Duration
+	// MaxRetries is how many times one call is retried after the first
+	// attempt (0: 10; negative: never retry).
+	MaxRetries int
+	// BackoffBase and BackoffMax shape the exponential backoff between
+	// retries (0: 25ms and 1s); each wait is jittered to [d/2, d].
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// DialOptions are added after the client's own (insecure transport by
+	// default): pass grpc.WithTransportCredentials for TLS.
+	DialOptions []grpc.DialOption
+}
+
+// DefaultConfig returns the defaults, with no endpoints.
+func DefaultConfig() Config {
+	return Config{
+		DialTimeout: 5 * time.Second,
+		MaxRetries:  10,
+		BackoffBase: 25 * time.Millisecond,
+		BackoffMax:  time.Second,
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Endpoints) == 0 {
+		errs = append(errs, flowmesh.Invalid("Endpoints", "at least one endpoint is needed"))
+	}
+	for i, e := range c.Endpoints {
+		if e == "" {
+			errs = append(errs, flowmesh.Invalid("Endpoints", "endpoint %d is empty", i))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DialTimeout", c.DialTimeout}, {"RequestTimeout", c.RequestTimeout}, {"BackoffBase", c.BackoffBase}, {"BackoffMax", c.BackoffMax}} {
+		if d.v < 0 {
+			errs = append(errs, flowmesh.Invalid(d.name, "%v is negative", d.v))
+		}
+	}
+	if c.BackoffMax > 0 && c.BackoffBase > c.BackoffMax {
+		errs = append(errs, flowmesh.Invalid("BackoffBase", "%v exceeds BackoffMax %v", c.BackoffBase, c.BackoffMax))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
+	}
+	switch {
+	case c.MaxRetries == 0:
+		c.MaxRetries = d.MaxRetries
+	case c.MaxRetries < 0:
+		c.MaxRetries = 0
+	}
+	if c.BackoffBase == 0 {
+		c.BackoffBase = d.BackoffBase
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = max(d.BackoffMax, c.BackoffBase)
+	}
+	c.Endpoints = append([]string(nil), c.Endpoints...)
+	c.DialOptions = append([]grpc.DialOption(nil), c.DialOptions...)
+	return c
+}
+
+// Client is a FlowMesh client. It is safe for concurrent use; make one per
+// cluster and share it.
+type Client struct {
+	cfg      Config
+	dialOpts []grpc.DialOption
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	target string // where calls go: the leader once known
+	next   int    // index in cfg.Endpoints of the next endpoint to try
+	closed bool
+}
+
+// New returns a client for the nodes at cfg.Endpoints. It does not connect:
+// the first call does.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Client{
+		cfg:    cfg,
+		conns:  make(map[string]*grpc.ClientConn),
+		target: cfg.Endpoints[0],
+		next:   1 % len(cfg.Endpoints),
+	}
+	c.dialOpts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: cfg.BackoffBase, Multiplier: 1.6, Jitter: 0.2, MaxDelay: max(cfg.BackoffMax, time.Second)},
+			MinConnectTimeout: cfg.DialTimeout,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize), grpc.MaxCallSendMsgSize(math.MaxInt32)),
+	}, cfg.DialOptions...)
+	return c, nil
+}
+
+// Close closes every connection. Calls in flight fail; later calls return
+// ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	for addr, cc := range c.conns {
+		errs = append(errs, cc.Close())
+		delete(c.conns, addr)
+	}
+	return errors.Join(errs...)
+}
+
+// pick returns the address calls go to now and its connection.
+func (c *Client) pick() (string, *grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return "", nil, ErrClosed
+	}
+	addr := c.target
+	if cc, ok := c.conns[addr]; ok {
+		return addr, cc, nil
+	}
+	cc, err := grpc.NewClient(addr, c.dialOpts...)
+	if err != nil {
+		return addr, nil, err
+	}
+	c.conns[addr] = cc
+	return addr, cc, nil
+}
+
+// redirect sends later calls to addr, a leader hint.
+func (c *Client) redirect(addr string) {
+	c.mu.Lock()
+	c.target = addr
+	c.mu.Unlock()
+}
+
+// rotate moves calls on from failed to the next configured endpoint, unless
+// another call already moved them.
+func (c *Client) rotate(failed string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.target != failed {
+		return
+	}
+	c.target = c.cfg.Endpoints[c.next]
+	c.next = (c.next + 1) % len(c.cfg.Endpoints)
+}
+
+// NodeStatus is a node's view of itself and of the leader.
+type NodeStatus struct {
+	NodeID         string
+	Role           string // "leader", "follower", "candidate", "shutdown" or ""
+	Term           uint64
+	CommitIndex    uint64
+	AppliedIndex   uint64
+	LeaderID       string // "" when the node knows no leader
+	LeaderGRPCAddr string
+	GRPCAddr       string
+	Version        string
+}
+
+// Status returns the status of the node the client currently talks to.
+func (c *Client) Status(ctx context.Context) (NodeStatus, error) {
+	var resp *pb.StatusResponse
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewClusterServiceClient(cc).Status(ctx, &pb.StatusRequest{})
+		return err
+	})
+	if err != nil {
+		return NodeStatus{}, err
+	}
+	s := resp.GetStatus()
+	return NodeStatus{
+		NodeID:         s.GetNodeId(),
+		Role:           roleNames[s.GetRole()],
+		Term:           s.GetTerm(),
+		CommitIndex:    s.GetCommitIndex(),
+		AppliedIndex:   s.GetAppliedIndex(),
+		LeaderID:       s.GetLeaderId(),
+		LeaderGRPCAddr: s.GetLeaderGrpcAddr(),
+		GRPCAddr:       s.GetGrpcAddr(),
+		Version:        s.GetVersion(),
+	}, nil
+}
+
+var roleNames = map[pb.Role]string{
+	pb.Role_ROLE_FOLLOWER:  "follower",
+	pb.Role_ROLE_CANDIDATE: "candidate",
+	pb.Role_ROLE_LEADER:    "leader",
+	pb.Role_ROLE_SHUTDOWN:  "shutdown",
+}

@@ -1,0 +1,148 @@
+package client
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+	"github.com/flowmesh/flowmesh/rpc/pbconv"
+)
+
+// CreateStream creates a stream. Like every resource call it carries no
+// request ID, so it is retried only when the node reports it did not
+// propose it (NotLeader, NoLeader).
+func (c *Client) CreateStream(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.StreamOption) (*flowmesh.Resource, error) {
+	cfg := flowmesh.StreamConfig{Partitions: partitions}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	p, err := int32Of("partitions", cfg.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.CreateStreamRequest{Tenant: tenant, Namespace: namespace, Name: name, Config: pbconv.StreamConfig(&cfg)}
+	req.Config.Partitions = p
+	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+		return pb.NewResourceServiceClient(cc).CreateStream(ctx, req)
+	})
+}
+
+// CreateQueue creates a work queue; partitions must be 0 or 1.
+func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
+	var cfg flowmesh.QueueConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	p, err := int32Of("partitions", partitions)
+	if err != nil {
+		return nil, err
+	}
+	qc := pbconv.QueueConfig(&cfg)
+	if qc.MaxAttempts, err = int32Of("max_attempts", cfg.MaxAttempts); err != nil {
+		return nil, err
+	}
+	if qc.MaxPayload, err = int32Of("max_payload", cfg.MaxPayload); err != nil {
+		return nil, err
+	}
+	if err := checkUTF8("dead_letter_queue", cfg.DeadLetterQueue); err != nil {
+		return nil, err
+	}
+	req := &pb.CreateQueueRequest{Tenant: tenant, Namespace: namespace, Name: name, Partitions: p, Config: qc}
+	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+		return pb.NewResourceServiceClient(cc).CreateQueue(ctx, req)
+	})
+}
+
+// CreateKVStore creates a KV store.
+func (c *Client) CreateKVStore(ctx context.Context, tenant, namespace, name string, opts ...flowmesh.KVOption) (*flowmesh.Resource, error) {
+	var cfg flowmesh.KVConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	h, err := int32Of("history_revisions", cfg.HistoryRevisions)
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.CreateKVStoreRequest{Tenant: tenant, Namespace: namespace, Name: name, Config: &pb.KVConfig{HistoryRevisions: h}}
+	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+		return pb.NewResourceServiceClient(cc).CreateKVStore(ctx, req)
+	})
+}
+
+func (c *Client) create(ctx context.Context, tenant, namespace, name string, call func(context.Context, *grpc.ClientConn) (*pb.CreateResourceResponse, error)) (*flowmesh.Resource, error) {
+	// Names are checked here only as far as the wire needs (UTF-8); the
+	// node reports the precise problem.
+	for _, f := range []struct{ field, v string }{{"tenant", tenant}, {"namespace", namespace}, {"name", name}} {
+		if err := checkUTF8(f.field, f.v); err != nil {
+			return nil, flowmesh.ValidateName(f.field, f.v)
+		}
+	}
+	var resp *pb.CreateResourceResponse
+	err := c.invoke(ctx, unsafe, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = call(ctx, cc)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.FromResource(resp.GetResource()), nil
+}
+
+// GetResource returns the resource at path.
+func (c *Client) GetResource(ctx context.Context, path string) (*flowmesh.Resource, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	var resp *pb.GetResourceResponse
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewResourceServiceClient(cc).GetResource(ctx, &pb.GetResourceRequest{Path: path})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.FromResource(resp.GetResource()), nil
+}
+
+// ListResources lists a tenant's resources; namespace "" lists all namespaces.
+func (c *Client) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
+	if err := checkUTF8("tenant", tenant); err != nil {
+		return nil, flowmesh.ValidateName("tenant", tenant)
+	}
+	if err := checkUTF8("namespace", namespace); err != nil {
+		return nil, flowmesh.ValidateName("namespace", namespace)
+	}
+	var resp *pb.ListResourcesResponse
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewResourceServiceClient(cc).ListResources(ctx, &pb.ListResourcesRequest{Tenant: tenant, Namespace: namespace})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*flowmesh.Resource, len(resp.GetResources()))
+	for i, r := range resp.GetResources() {
+		out[i] = pbconv.FromResource(r)
+	}
+	return out, nil
+}
+
+// DeleteResource removes the resource and its data. It is retried only when
+// the node reports it did not propose it.
+func (c *Client) DeleteResource(ctx context.Context, path string) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	return c.invoke(ctx, unsafe, func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, err := pb.NewResourceServiceClient(cc).DeleteResource(ctx, &pb.DeleteResourceRequest{Path: path})
+		return err
+	})
+}

@@ -1,0 +1,144 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+	"github.com/flowmesh/flowmesh/rpc/pbconv"
+)
+
+// callKind says when a failed call may be sent again.
+type callKind int
+
+const (
+	// read changes nothing: retried on any Unavailable.
+	read callKind = iota
+	// idempotent is a write carrying a request ID (every write of the
+	// stream, queue and KV APIs): the node's FSM returns the first result
+	// for a repeat, so it is retried on any Unavailable with the same ID.
+	idempotent
+	// unsafe is a write that cannot carry a request ID (creating and
+	// deleting resources): retried only when the node says it did not
+	// propose it (NotLeader, NoLeader).
+	unsafe
+)
+
+// retryable reports whether a call of kind that failed with st may be sent
+// again, and the leader's address when the node named one.
+func retryable(kind callKind, st *status.Status) (ok bool, leaderAddr string) {
+	if st.Code() != codes.Unavailable {
+		return false, ""
+	}
+	d := detailOf(st)
+	switch d.GetCode() {
+	case pb.ErrorCode_ERROR_CODE_NOT_LEADER, pb.ErrorCode_ERROR_CODE_NO_LEADER:
+		return true, d.GetLeaderAddr()
+	}
+	return kind != unsafe, ""
+}
+
+// invoke runs call against the current target until it succeeds, fails for
+// good, ctx ends or the retries are spent. It follows leader hints at once
+// and otherwise moves to the next endpoint after a jittered exponential
+// backoff. The error is already mapped to the root package's errors.
+func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Context, *grpc.ClientConn) error) error {
+	if c.cfg.RequestTimeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+			defer cancel()
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		addr, cc, err := c.pick()
+		if err != nil {
+			return err
+		}
+		err = call(ctx, cc)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctxError(ctx, err)
+		}
+		st, _ := status.FromError(err)
+		ok, leader := retryable(kind, st)
+		if !ok || attempt >= c.cfg.MaxRetries {
+			return fromStatus(err)
+		}
+		if leader != "" && leader != addr {
+			c.redirect(leader)
+			if attempt == 0 {
+				continue // a fresh hint: go straight to the leader
+			}
+		} else {
+			c.rotate(addr)
+		}
+		if err := c.sleep(ctx, attempt); err != nil {
+			return ctxError(ctx, fromStatus(st.Err()))
+		}
+	}
+}
+
+// backoff returns the wait before retry attempt+1: exponential from
+// BackoffBase, capped at BackoffMax, jittered to [d/2, d].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.BackoffBase
+	for i := 0; i < attempt && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.BackoffMax)
+	return d/2 + mrand.N(d/2+1)
+}
+
+func (c *Client) sleep(ctx context.Context, attempt int) error {
+	t := time.NewTimer(c.backoff(attempt))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ctxError is the error of a call whose ctx ended: the context's error,
+// carrying the last failure's text for diagnosis.
+func ctxError(ctx context.Context, last error) error {
+	if last == nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w (last error: %v)", ctx.Err(), fromStatus(last))
+}
+
+// writeOptions applies opts and gives the write a request ID when the
+// caller gave none, so retries are deduplicated by the node.
+func writeOptions(opts []flowmesh.CallOption) *pb.CallOptions {
+	o := flowmesh.ApplyCallOptions(opts)
+	if o.RequestID == "" {
+		o.RequestID = newRequestID()
+	}
+	return pbconv.CallOptions(o)
+}
+
+// readOptions applies opts for a read.
+func readOptions(opts []flowmesh.CallOption) *pb.CallOptions {
+	return pbconv.CallOptions(flowmesh.ApplyCallOptions(opts))
+}
+
+// newRequestID returns 128 random bits in hex.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go >= 1.24)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,54 @@
+package rpc
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The interceptors are the one path every call takes: they recover panics
+// into Internal, translate handler errors to statuses (errors.go), log
+// server-side failures, and report each call to Metrics.
+
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, s.panicked(info.FullMethod, r)
+		}
+		s.finish(ctx, info.FullMethod, err, start)
+	}()
+	resp, err = handler(ctx, req)
+	return resp, statusError(ctx, err)
+}
+
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	start := time.Now()
+	ctx := ss.Context()
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(info.FullMethod, r)
+		}
+		s.finish(ctx, info.FullMethod, err, start)
+	}()
+	return statusError(ctx, handler(srv, ss))
+}
+
+func (s *Server) panicked(method string, r any) error {
+	s.log.Error("rpc: handler panicked", "method", method, "panic", r, "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "flowmesh: internal error")
+}
+
+func (s *Server) finish(ctx context.Context, method string, err error, start time.Time) {
+	code := status.Code(err)
+	if code == codes.Internal || code == codes.Unknown || code == codes.DataLoss {
+		s.log.ErrorContext(ctx, "rpc: call failed", "method", method, "code", code.String(), "error", err)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.ObserveRPC(method, code, time.Since(start))
+	}
+}

@@ -1,0 +1,131 @@
+package rpc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+	"github.com/flowmesh/flowmesh/rpc/pbconv"
+)
+
+type kvService struct {
+	pb.UnimplementedKVServiceServer
+	s *Server
+}
+
+func (h *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkKey("key", req.GetKey(), false); err != nil {
+		return nil, err
+	}
+	if err := checkPayload("value", len(req.GetValue())); err != nil {
+		return nil, err
+	}
+	ttl, err := duration("ttl", req.GetTtl(), flowmesh.MaxTTL)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	po := flowmesh.KVPutOptions{TTL: ttl}
+	if req.IfRevision != nil {
+		po.IfRevision = flowmesh.Rev(req.GetIfRevision())
+	}
+	rev, err := h.s.backend.Put(ctx, req.GetPath(), string(req.GetKey()), req.GetValue(), po, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.PutResponse{Revision: rev}, nil
+}
+
+func (h *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkKey("key", req.GetKey(), false); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	e, err := h.s.backend.Get(ctx, req.GetPath(), string(req.GetKey()), opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetResponse{Entry: pbconv.KVEntry(e)}, nil
+}
+
+func (h *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkKey("key", req.GetKey(), false); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	var do flowmesh.KVDeleteOptions
+	if req.IfRevision != nil {
+		do.IfRevision = flowmesh.Rev(req.GetIfRevision())
+	}
+	rev, err := h.s.backend.Delete(ctx, req.GetPath(), string(req.GetKey()), do, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DeleteResponse{Revision: rev}, nil
+}
+
+func (h *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
+		return nil, err
+	}
+	if err := checkKey("after", req.GetAfter(), true); err != nil {
+		return nil, err
+	}
+	if err := checkCount("limit", req.GetLimit()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	entries, err := h.s.backend.List(ctx, req.GetPath(), string(req.GetPrefix()), string(req.GetAfter()), int(req.GetLimit()), opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pb.KVEntry, 0, len(entries))
+	budget := h.s.cfg.MaxResponseBytes
+	for _, e := range entries {
+		pe := pbconv.KVEntry(e)
+		if budget -= proto.Size(pe); budget < 0 && len(out) > 0 {
+			break // key order: the caller continues after the last key
+		}
+		out = append(out, pe)
+	}
+	return &pb.ListResponse{Entries: out}, nil
+}
+
+func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb.WatchResponse]) error {
+	if err := checkPath(req.GetPath()); err != nil {
+		return err
+	}
+	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
+		return err
+	}
+	return h.s.backend.Watch(ss.Context(), req.GetPath(), string(req.GetPrefix()), req.GetFromRevision(), func(e flowmesh.KVEvent) error {
+		return ss.Send(&pb.WatchResponse{Event: pbconv.KVEvent(e)})
+	})
+}

@@ -1,0 +1,198 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+)
+
+// Backend is what the server serves: the root package's managers plus the
+// node's status. The embedded node (package storage) satisfies it; main
+// passes the same value for every part.
+type Backend interface {
+	flowmesh.ResourceManager
+	flowmesh.StreamManager
+	flowmesh.QueueManager
+	flowmesh.KVManager
+	Status(ctx context.Context) (NodeStatus, error)
+}
+
+// Role is a node's Raft role.
+type Role string
+
+const (
+	RoleFollower  Role = "follower"
+	RoleCandidate Role = "candidate"
+	RoleLeader    Role = "leader"
+	RoleShutdown  Role = "shutdown"
+)
+
+// NodeStatus is a node's view of itself and of the leader.
+type NodeStatus struct {
+	NodeID         string
+	Role           Role
+	Term           uint64
+	CommitIndex    uint64
+	AppliedIndex   uint64
+	LeaderID       string // "" when no leader is known
+	LeaderGRPCAddr string
+	GRPCAddr       string // this node's advertised gRPC address
+	Version        string
+}
+
+// Metrics observes every RPC; the node wires it to Prometheus. method is the
+// full gRPC method name ("/flowmesh.v1.KVService/Put"). It must be safe for
+// concurrent use.
+type Metrics interface {
+	ObserveRPC(method string, code codes.Code, d time.Duration)
+}
+
+// DefaultMaxRecvMsgSize admits a WriteEvents batch of MaxBatchBytes with room
+// for the protobuf framing of MaxBatchEvents events and their headers.
+const DefaultMaxRecvMsgSize = flowmesh.MaxBatchBytes + 1<<20
+
+// DefaultMaxResponseBytes bounds ReadFromOffset, List and ListDead responses;
+// they return fewer items rather than exceed it (at least one item).
+const DefaultMaxResponseBytes = 8 << 20
+
+// Config configures a Server. The zero value is usable: zero fields take the
+// defaults of DefaultConfig.
+type Config struct {
+	Logger  *slog.Logger // nil: slog.Default()
+	Metrics Metrics      // nil: no metrics
+
+	// MaxRecvMsgSize is the largest request accepted (0: DefaultMaxRecvMsgSize).
+	// It must admit a MaxBatchBytes batch.
+	MaxRecvMsgSize int
+	// MaxResponseBytes bounds list and read responses (0: DefaultMaxResponseBytes).
+	MaxResponseBytes int
+
+	// ServerOptions are added to the server's own (credentials, keepalive).
+	// Interceptors given here run inside the server's.
+	ServerOptions []grpc.ServerOption
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Logger:           slog.Default(),
+		MaxRecvMsgSize:   DefaultMaxRecvMsgSize,
+		MaxResponseBytes: DefaultMaxResponseBytes,
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxRecvMsgSize != 0 && c.MaxRecvMsgSize < flowmesh.MaxBatchBytes+flowmesh.MaxPayloadSize/4 {
+		errs = append(errs, flowmesh.Invalid("MaxRecvMsgSize", "%d does not admit a batch of MaxBatchBytes (%d) with framing", c.MaxRecvMsgSize, flowmesh.MaxBatchBytes))
+	}
+	if c.MaxResponseBytes < 0 {
+		errs = append(errs, flowmesh.Invalid("MaxResponseBytes", "%d is negative", c.MaxResponseBytes))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.MaxRecvMsgSize == 0 {
+		c.MaxRecvMsgSize = d.MaxRecvMsgSize
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = d.MaxResponseBytes
+	}
+	c.ServerOptions = append([]grpc.ServerOption(nil), c.ServerOptions...)
+	return c
+}
+
+// Server serves the flowmesh.v1 services, grpc.health.v1 and server
+// reflection on one *grpc.Server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	backend Backend
+	grpc    *grpc.Server
+	health  *health.Server
+
+	stopOnce sync.Once
+}
+
+// NewServer builds a server for backend. It panics when cfg is invalid or
+// backend is nil: both are wiring mistakes of main.
+func NewServer(cfg Config, backend Backend) *Server {
+	if backend == nil {
+		panic("rpc: NewServer with a nil Backend")
+	}
+	if err := cfg.Validate(); err != nil {
+		panic("rpc: " + err.Error())
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer()}
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	}, cfg.ServerOptions...)
+	s.grpc = grpc.NewServer(opts...)
+
+	pb.RegisterResourceServiceServer(s.grpc, &resourceService{s: s})
+	pb.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
+	pb.RegisterQueueServiceServer(s.grpc, &queueService{s: s})
+	pb.RegisterKVServiceServer(s.grpc, &kvService{s: s})
+	pb.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.SetServing(true)
+	return s
+}
+
+// GRPCServer returns the underlying server, for registering more services
+// (cluster-internal ones) before Serve.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// SetServing sets the grpc.health.v1 status of the server ("") and of every
+// flowmesh.v1 service: SERVING or NOT_SERVING.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	for name := range s.grpc.GetServiceInfo() {
+		if name != healthpb.Health_ServiceDesc.ServiceName {
+			s.health.SetServingStatus(name, st)
+		}
+	}
+}
+
+// Serve accepts connections on lis until GracefulStop or Stop.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// GracefulStop reports NOT_SERVING, stops accepting, and waits for in-flight
+// calls to finish. Subscribe and Watch streams end only when their callers
+// cancel, so a caller that cannot wait should bound this with Stop.
+func (s *Server) GracefulStop() {
+	s.stopOnce.Do(s.health.Shutdown)
+	s.grpc.GracefulStop()
+}
+
+// Stop closes every connection and cancels in-flight calls.
+func (s *Server) Stop() {
+	s.stopOnce.Do(s.health.Shutdown)
+	s.grpc.Stop()
+}

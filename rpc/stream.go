@@ -1,0 +1,136 @@
+package rpc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+	"github.com/flowmesh/flowmesh/rpc/pbconv"
+)
+
+type streamService struct {
+	pb.UnimplementedStreamServiceServer
+	s *Server
+}
+
+func (h *streamService) WriteEvents(ctx context.Context, req *pb.WriteEventsRequest) (*pb.WriteEventsResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkEvents(req.GetEvents()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	pos, err := h.s.backend.WriteEvents(ctx, req.GetPath(), pbconv.FromStreamEvents(req.GetEvents()), opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.WriteEventsResponse{Positions: pbconv.Positions(pos)}, nil
+}
+
+func (h *streamService) ReadFromOffset(ctx context.Context, req *pb.ReadFromOffsetRequest) (*pb.ReadFromOffsetResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	if err := checkCount("max", req.GetMax()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := h.s.backend.ReadFromOffset(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), int(req.GetMax()), opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pb.Message, 0, len(msgs))
+	budget := h.s.cfg.MaxResponseBytes
+	for _, m := range msgs {
+		pm := pbconv.Message(m)
+		if budget -= proto.Size(pm); budget < 0 && len(out) > 0 {
+			break // consecutive offsets: the caller reads on from the last one
+		}
+		out = append(out, pm)
+	}
+	return &pb.ReadFromOffsetResponse{Messages: out}, nil
+}
+
+func (h *streamService) Subscribe(req *pb.SubscribeRequest, ss grpc.ServerStreamingServer[pb.SubscribeResponse]) error {
+	if err := checkPath(req.GetPath()); err != nil {
+		return err
+	}
+	if err := checkPartition(req.GetPartition()); err != nil {
+		return err
+	}
+	return h.s.backend.Subscribe(ss.Context(), req.GetPath(), int(req.GetPartition()), req.GetOffset(), func(m flowmesh.Message) error {
+		return ss.Send(&pb.SubscribeResponse{Message: pbconv.Message(m)})
+	})
+}
+
+func (h *streamService) CommitOffset(ctx context.Context, req *pb.CommitOffsetRequest) (*pb.CommitOffsetResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, err
+	}
+	if err := checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.s.backend.CommitOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), req.GetOffset(), opt); err != nil {
+		return nil, err
+	}
+	return &pb.CommitOffsetResponse{}, nil
+}
+
+func (h *streamService) FetchOffset(ctx context.Context, req *pb.FetchOffsetRequest) (*pb.FetchOffsetResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkGroup(req.GetGroup()); err != nil {
+		return nil, err
+	}
+	if err := checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	off, err := h.s.backend.FetchOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.FetchOffsetResponse{Offset: off}, nil
+}
+
+func (h *streamService) PartitionInfo(ctx context.Context, req *pb.PartitionInfoRequest) (*pb.PartitionInfoResponse, error) {
+	if err := checkPath(req.GetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.s.backend.PartitionInfo(ctx, req.GetPath(), int(req.GetPartition()), opt)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.PartitionInfoResponse{Info: pbconv.PartitionInfo(info)}, nil
+}
