@@ -32,7 +32,8 @@
 //
 // All segments but the last are sealed: immutable and synced, with their
 // index, before the next segment file is created. Only the last segment can
-// have a torn tail. Files ending in .tmp are leftovers of an interrupted
+// have a torn tail. An empty file named CLEAN is written by Close after the
+// final sync and removed by Open before any write. Files ending in .tmp are leftovers of an interrupted
 // rewrite and are deleted by Open.
 //
 // Frame (little endian). Append only, never change; bump the version byte
@@ -63,9 +64,12 @@
 //
 // # Recovery
 //
-// Open scans the last segment from its last valid index entry, verifying
-// CRCs and offsets, and truncates the file after the last frame that closes
-// a batch; a missing or inconsistent index is rebuilt from the data. For
+// Open scans the last segment, verifying CRCs and offsets, and truncates the file after the last frame that closes
+// a batch; a missing or inconsistent index is rebuilt from the data. After
+// a clean Close the scan starts at the last valid index entry (stepping back
+// to a batch start); after a crash it covers the whole segment, because
+// unsynced pages may have reached the disk out of order and a hole must not
+// hide behind intact later batches. For
 // each sealed segment Open checks the index against the file size and
 // verifies the frames after the last index entry; other frames of sealed
 // segments are verified lazily by Read. Damage in a sealed segment is

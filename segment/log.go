@@ -579,6 +579,12 @@ func (l *Log) Close() error {
 	var err error
 	if l.err == nil {
 		err = datasync(l.active().f)
+		if err == nil {
+			err = writeFileSync(filepath.Join(l.dir, cleanMarker), nil)
+		}
+		if err == nil {
+			err = syncDir(l.dir)
+		}
 	}
 	for _, s := range l.segments() {
 		s.release()

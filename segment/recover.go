@@ -12,7 +12,8 @@ import (
 
 // Open opens (creating if needed) the log in dir and recovers it: the last
 // segment's torn or corrupt tail is cut back to the end of its last complete
-// batch and its index repaired; sealed segments are checked against their
+// batch and its index repaired (after a clean Close only the frames after
+// the last index entry are verified, otherwise the whole segment); sealed segments are checked against their
 // index (and the frames after the last index entry verified). Damage inside
 // a sealed segment yields a *CorruptionError.
 func Open(dir string, cfg Config) (*Log, error) {
@@ -47,6 +48,20 @@ func Open(dir string, cfg Config) (*Log, error) {
 		}
 	}
 	slices.Sort(bases)
+	// Without a clean shutdown, unsynced writes may have reached the disk
+	// out of order: verify the whole last segment, not only its tail. The
+	// marker goes before any new write can happen.
+	marker := filepath.Join(dir, cleanMarker)
+	_, err = os.Stat(marker)
+	clean := err == nil
+	if clean {
+		if err := os.Remove(marker); err != nil {
+			return nil, fmt.Errorf("segment: open: %w", err)
+		}
+		if err := syncDir(dir); err != nil {
+			return nil, fmt.Errorf("segment: open: %w", err)
+		}
+	}
 	l := &Log{dir: dir, cfg: cfg}
 	var segs []*segment
 	fail := func(err error) (*Log, error) {
@@ -71,7 +86,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		if i < len(bases)-1 {
 			s, err = openSealed(dir, base, bases[i+1], cfg.IndexInterval)
 		} else {
-			s, err = openActive(dir, base, cfg.IndexInterval)
+			s, err = openActive(dir, base, cfg.IndexInterval, clean)
 		}
 		if err != nil {
 			return fail(err)
@@ -222,7 +237,7 @@ func openSealed(dir string, base, nextBase uint64, interval int) (*segment, erro
 	return s, nil
 }
 
-func openActive(dir string, base uint64, interval int) (*segment, error) {
+func openActive(dir string, base uint64, interval int, clean bool) (*segment, error) {
 	s, size, idx, err := openFiles(dir, base, os.O_RDWR)
 	if err != nil {
 		return nil, err
@@ -232,7 +247,7 @@ func openActive(dir string, base uint64, interval int) (*segment, error) {
 		return nil, err
 	}
 	entries, ok := parseIndex(idx, size)
-	if !ok {
+	if !ok || !clean {
 		entries = nil
 	}
 	var ts tailScan

@@ -14,6 +14,8 @@ const (
 	logSuffix = ".log"
 	idxSuffix = ".idx"
 	tmpSuffix = ".tmp"
+	// cleanMarker exists while the log is closed cleanly (everything synced).
+	cleanMarker = "CLEAN"
 )
 
 // segment is one .log file and its sparse .idx.
