@@ -1,0 +1,36 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/flowmesh/flowmesh"
+)
+
+// Parts assembles a Backend from separately handed-out parts, as the embedded
+// node provides them (a resource factory, its three managers, its status):
+//
+//	rpc.Parts{
+//		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
+//		StreamManager:   s.StreamManager(),
+//		QueueManager:    s.QueueManager(),
+//		KVManager:       s.KVManager(),
+//		StatusFunc:      statusOf(s),
+//	}
+type Parts struct {
+	flowmesh.ResourceManager
+	flowmesh.StreamManager
+	flowmesh.QueueManager
+	flowmesh.KVManager
+	// StatusFunc reports the node's status; nil reports an empty status.
+	StatusFunc func(ctx context.Context) (NodeStatus, error)
+}
+
+var _ Backend = Parts{}
+
+// Status calls StatusFunc.
+func (p Parts) Status(ctx context.Context) (NodeStatus, error) {
+	if p.StatusFunc == nil {
+		return NodeStatus{}, nil
+	}
+	return p.StatusFunc(ctx)
+}
