@@ -81,3 +81,53 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenSealed writes arbitrary bytes as a sealed segment followed by an
+// empty active one starting at next: Open must fail with *CorruptionError
+// or give a readable log.
+func FuzzOpenSealed(f *testing.F) {
+	var good []byte
+	for i := uint64(0); i < 5; i++ {
+		r := rec(i)
+		r.Offset = i
+		good = EncodeRecord(good, &r)
+	}
+	f.Add(good, uint8(5))
+	f.Add(good, uint8(4))
+	f.Add(good[:len(good)-1], uint8(5))
+	f.Fuzz(func(t *testing.T, data []byte, next uint8) {
+		if next == 0 {
+			return
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, segmentName(0)+logSuffix), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, segmentName(uint64(next))+logSuffix), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Open(dir, DefaultConfig())
+		if err != nil {
+			var ce *CorruptionError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Open error %v is not a *CorruptionError", err)
+			}
+			return
+		}
+		defer l.Close()
+		for off := l.EarliestOffset(); off < l.NextOffset(); {
+			rs, err := l.Read(off, 0, 0)
+			if err != nil {
+				var ce *CorruptionError
+				if !errors.As(err, &ce) {
+					t.Fatalf("Read error %v is not a *CorruptionError", err)
+				}
+				return
+			}
+			if len(rs) == 0 {
+				t.Fatalf("Read(%d) returned nothing before NextOffset", off)
+			}
+			off += uint64(len(rs))
+		}
+	})
+}
