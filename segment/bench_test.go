@@ -1,8 +1,6 @@
 package segment
 
-import (
-	"testing"
-)
+import "testing"
 
 func benchRecord(i int) Record {
 	return Record{Index: uint64(i), Timestamp: int64(i), Payload: make([]byte, 256)}

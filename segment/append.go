@@ -1,0 +1,151 @@
+package segment
+
+import "fmt"
+
+// Append appends one record and returns its offset.
+func (l *Log) Append(r Record) (uint64, error) {
+	return l.AppendBatch([]Record{r})
+}
+
+// AppendBatch appends records as one unit and returns the first offset.
+// Readers see all of them or none, and after a crash recovery keeps all or
+// none. The batch is written with one write call into one segment.
+func (l *Log) AppendBatch(rs []Record) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return 0, err
+	}
+	a := l.active()
+	if len(rs) == 0 {
+		return a.next.Load(), nil
+	}
+	total := 0
+	for i := range rs {
+		if n := dataSize(&rs[i]); n > l.cfg.MaxRecordSize {
+			return 0, fmt.Errorf("%w: record %d of batch has %d bytes, limit %d", ErrRecordTooLarge, i, n, l.cfg.MaxRecordSize)
+		}
+		total += frameSize(&rs[i])
+	}
+	if total > maxSegmentSize {
+		return 0, fmt.Errorf("%w: batch of %d bytes exceeds %d", ErrRecordTooLarge, total, maxSegmentSize)
+	}
+	if !a.empty() && (a.size.Load()+int64(total) > l.cfg.SegmentMaxSize ||
+		l.cfg.SegmentMaxAge > 0 && rs[0].Timestamp-a.firstTS.Load() >= int64(l.cfg.SegmentMaxAge)) {
+		if err := l.rollLocked(); err != nil {
+			return 0, err
+		}
+		a = l.active()
+	}
+	first := a.next.Load()
+	start := a.size.Load()
+	buf := l.buf[:0]
+	idx := l.idxBuf[:0]
+	var entries []indexEntry
+	lastIdxPos := a.lastIdxPos
+	maxIndex := l.lastIndex.Load()
+	for i := range rs {
+		pos := start + int64(len(buf))
+		if pos-lastIdxPos >= int64(l.cfg.IndexInterval) {
+			e := indexEntry{rel: uint32(first + uint64(i) - a.base), pos: uint32(pos)}
+			entries = append(entries, e)
+			idx = appendIndexEntry(idx, e)
+			lastIdxPos = pos
+		}
+		var flags byte
+		if i == 0 {
+			flags |= flagBatchStart
+		}
+		if i == len(rs)-1 {
+			flags |= flagBatchEnd
+		}
+		buf = encodeFrame(buf, &rs[i], first+uint64(i), flags)
+		maxIndex = max(maxIndex, rs[i].Index)
+	}
+	l.buf, l.idxBuf = buf, idx
+	if _, err := a.f.WriteAt(buf, start); err != nil {
+		l.err = fmt.Errorf("segment: write %s: %w", a.path, err)
+		return 0, l.err
+	}
+	if len(entries) > 0 {
+		a.idxMu.Lock()
+		n := len(a.index)
+		a.index = append(a.index, entries...)
+		a.idxMu.Unlock()
+		if _, err := a.idxF.WriteAt(idx, int64(n)*indexEntrySize); err != nil {
+			l.err = fmt.Errorf("segment: write %s: %w", a.idxPath, err)
+			return 0, l.err
+		}
+		a.lastIdxPos = lastIdxPos
+	}
+	if a.empty() {
+		a.firstTS.Store(rs[0].Timestamp)
+		a.firstIndex.Store(rs[0].Index)
+	}
+	a.lastTS.Store(rs[len(rs)-1].Timestamp)
+	a.lastIndex.Store(maxIndex)
+	a.size.Store(start + int64(len(buf)))
+	a.next.Store(first + uint64(len(rs)))
+	l.lastIndex.Store(maxIndex)
+	if cap(l.buf) > 8<<20 {
+		l.buf, l.idxBuf = nil, nil // don't pin a huge batch's buffer
+	}
+	return first, nil
+}
+
+// Sync makes every appended record durable. It does not block appends.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	if err := l.writable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	a := l.active()
+	a.acquire()
+	l.mu.Unlock()
+	defer a.release()
+	if err := datasync(a.f); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", a.path, err)
+	}
+	return nil
+}
+
+// Roll seals the active segment if it holds records; the next append starts
+// a new segment.
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if l.active().empty() {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked makes the sealed segment durable (its index included) before
+// creating the next, so that only the last segment can ever have a torn tail.
+func (l *Log) rollLocked() error {
+	a := l.active()
+	if err := datasync(a.f); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", a.path, err)
+	}
+	if err := datasync(a.idxF); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", a.idxPath, err)
+	}
+	s, err := createSegment(l.dir, a.next.Load())
+	if err != nil {
+		return fmt.Errorf("segment: roll: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		s.release()
+		return fmt.Errorf("segment: roll: %w", err)
+	}
+	idxF := a.idxF
+	a.idxF = nil
+	idxF.Close()
+	segs := append(append([]*segment(nil), l.segments()...), s)
+	l.publish(segs)
+	return nil
+}

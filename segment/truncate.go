@@ -1,0 +1,205 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sort"
+)
+
+// DeleteBefore deletes sealed segments whose records are all below offset,
+// oldest first, and returns how many it deleted. Concurrent reads of a
+// deleted segment finish normally; later ones get *OutOfRangeError.
+func (l *Log) DeleteBefore(offset uint64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return 0, err
+	}
+	segs := l.segments()
+	n := 0
+	for n < len(segs)-1 && segs[n].next.Load() <= offset {
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	l.publish(append([]*segment(nil), segs[n:]...))
+	var errs []error
+	for _, s := range segs[:n] {
+		errs = append(errs, removeSegmentFiles(s))
+		s.release()
+	}
+	errs = append(errs, syncDir(l.dir))
+	return n, errors.Join(errs...)
+}
+
+func removeSegmentFiles(s *segment) error {
+	err := os.Remove(s.path)
+	if ierr := os.Remove(s.idxPath); ierr != nil && !errors.Is(ierr, os.ErrNotExist) {
+		err = errors.Join(err, ierr)
+	}
+	return err
+}
+
+// Truncate removes every record >= offset; NextOffset becomes offset. An
+// offset below EarliestOffset empties the log and restarts it at offset.
+// The segment that keeps a prefix is rewritten into a new file (never cut in
+// place), so concurrent readers and checkpoints keep their view. Truncate is
+// not atomic across a crash: after one, records >= offset may survive and
+// the caller should truncate again.
+func (l *Log) Truncate(offset uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	return l.truncateLocked(offset)
+}
+
+func (l *Log) truncateLocked(offset uint64) error {
+	segs := l.segments()
+	next := segs[len(segs)-1].next.Load()
+	if offset > next {
+		return &OutOfRangeError{Requested: offset, Earliest: segs[0].base, Next: next}
+	}
+	if offset == next {
+		return nil
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	keep := segs[:max(i, 0)]
+	// Newest first, so a crash leaves a contiguous prefix.
+	for j := len(segs) - 1; j > i; j-- {
+		if err := removeSegmentFiles(segs[j]); err != nil {
+			l.err = fmt.Errorf("segment: truncate: %w", err)
+			return l.err
+		}
+	}
+	var tail *segment
+	var err error
+	if i < 0 || segs[i].base == offset {
+		if i >= 0 {
+			if err := removeSegmentFiles(segs[i]); err != nil {
+				l.err = fmt.Errorf("segment: truncate: %w", err)
+				return l.err
+			}
+		}
+		tail, err = createSegment(l.dir, offset)
+	} else {
+		tail, err = l.rewritePrefix(segs[i], offset)
+	}
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		l.err = fmt.Errorf("segment: truncate: %w", err)
+		return l.err
+	}
+	l.publish(append(append([]*segment(nil), keep...), tail))
+	for _, s := range segs[max(i, 0):] {
+		s.release()
+	}
+	return nil
+}
+
+// rewritePrefix copies the records of s below offset into new files that
+// replace s's by rename, and returns them as the active segment.
+func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
+	_, pos, prev, prevPos, err := s.find(func(r *Record) bool { return r.Offset >= offset })
+	if err != nil {
+		return nil, err
+	}
+	t := newSegment(l.dir, s.base, nil)
+	tmp, err := os.OpenFile(t.path+tmpSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	t.f = tmp
+	fail := func(err error) (*segment, error) {
+		tmp.Close()
+		os.Remove(t.path + tmpSuffix)
+		return nil, err
+	}
+	if _, err := tmp.ReadFrom(io.NewSectionReader(s.f, 0, pos)); err != nil {
+		return fail(err)
+	}
+	if err := closeBatch(tmp, prevPos, pos); err != nil {
+		return fail(err)
+	}
+	if err := datasync(tmp); err != nil {
+		return fail(err)
+	}
+	s.idxMu.RLock()
+	for _, e := range s.index {
+		if int64(e.pos) < pos {
+			t.index = append(t.index, e)
+		}
+	}
+	s.idxMu.RUnlock()
+	if err := os.WriteFile(t.idxPath+tmpSuffix, encodeIndex(t.index), 0o644); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(t.idxPath+tmpSuffix, t.idxPath); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(t.path+tmpSuffix, t.path); err != nil {
+		return fail(err)
+	}
+	if t.idxF, err = os.OpenFile(t.idxPath, os.O_RDWR, 0); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if n := len(t.index); n > 0 {
+		t.lastIdxPos = int64(t.index[n-1].pos)
+	}
+	t.firstTS.Store(s.firstTS.Load())
+	t.firstIndex.Store(s.firstIndex.Load())
+	t.lastTS.Store(prev.Timestamp)
+	t.lastIndex.Store(prev.Index)
+	t.size.Store(pos)
+	t.next.Store(offset)
+	return t, nil
+}
+
+// closeBatch marks the frame at [start, end) of f as the end of its batch,
+// so that a truncation inside a batch is not undone by recovery.
+func closeBatch(f *os.File, start, end int64) error {
+	if start < 0 {
+		return nil
+	}
+	b := make([]byte, end-start)
+	if _, err := f.ReadAt(b, start); err != nil {
+		return err
+	}
+	if b[9]&flagBatchEnd != 0 {
+		return nil
+	}
+	b[9] |= flagBatchEnd
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[framePrefix:], castagnoli))
+	_, err := f.WriteAt(b[:framePrefix+2], start)
+	return err
+}
+
+// TruncateAfterIndex removes every record whose raft Index is above index.
+// Records must have been appended with non-decreasing Index.
+func (l *Log) TruncateAfterIndex(index uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	for _, s := range l.segments() {
+		if s.empty() || s.lastIndex.Load() <= index {
+			continue
+		}
+		off, _, _, _, err := s.find(func(r *Record) bool { return r.Index > index })
+		if err != nil {
+			return err
+		}
+		return l.truncateLocked(off)
+	}
+	return nil
+}
