@@ -8,7 +8,8 @@ import (
 // Read returns records starting at from: at most maxRecords (<= 0: no limit)
 // and at most maxBytes of encoded frames (<= 0: no limit), but always at
 // least one record if one exists at from. Key and Payload of the returned
-// records alias shared read buffers: treat them as read-only.
+// records alias shared read buffers: treat them as read-only. A damaged frame
+// gives a *CorruptionError along with the records read before it.
 func (l *Log) Read(from uint64, maxRecords int, maxBytes int) ([]Record, error) {
 	if maxRecords <= 0 {
 		maxRecords = math.MaxInt
