@@ -1,0 +1,104 @@
+package fsm
+
+import (
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+// dedupWindow remembers the results of recent commands by request ID. Entries
+// leave in insertion order once older than the window (in stamped time) or
+// beyond the entry limit, so every replica keeps the same window.
+type dedupWindow struct {
+	window  int64
+	max     int
+	byID    map[string]*dedupItem
+	order   []*dedupItem // insertion order; stamps never decrease
+	head    int
+}
+
+type dedupItem struct {
+	id     string
+	stamp  int64
+	result *Result
+}
+
+func newDedupWindow(window time.Duration, max int) *dedupWindow {
+	return &dedupWindow{window: window.Nanoseconds(), max: max, byID: map[string]*dedupItem{}}
+}
+
+func (d *dedupWindow) get(id string) (*Result, bool) {
+	it, ok := d.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return it.result, true
+}
+
+func (d *dedupWindow) put(id string, stamp int64, r *Result) {
+	if _, ok := d.byID[id]; ok {
+		return
+	}
+	it := &dedupItem{id: id, stamp: stamp, result: r}
+	d.byID[id] = it
+	d.order = append(d.order, it)
+	for len(d.order)-d.head > d.max {
+		d.evict()
+	}
+}
+
+func (d *dedupWindow) evict() {
+	it := d.order[d.head]
+	d.order[d.head] = nil
+	d.head++
+	delete(d.byID, it.id)
+	if d.head > 1024 && d.head*2 > len(d.order) {
+		d.order = append([]*dedupItem(nil), d.order[d.head:]...)
+		d.head = 0
+	}
+}
+
+func (d *dedupWindow) expire(now int64) {
+	for d.head < len(d.order) && d.order[d.head].stamp < now-d.window {
+		d.evict()
+	}
+}
+
+func (d *dedupWindow) entries() []*fsmpb.DedupEntry {
+	out := make([]*fsmpb.DedupEntry, 0, len(d.order)-d.head)
+	for _, it := range d.order[d.head:] {
+		out = append(out, &fsmpb.DedupEntry{RequestId: it.id, Stamp: it.stamp, Result: resultToPB(it.result)})
+	}
+	return out
+}
+
+func resultToPB(r *Result) *fsmpb.Result {
+	pb := &fsmpb.Result{JobId: r.JobID, Seq: r.Seq, Revision: r.Revision, Count: int64(r.Count)}
+	for _, p := range r.Positions {
+		pb.Positions = append(pb.Positions, &fsmpb.Position{Partition: int32(p.Partition), Offset: p.Offset})
+	}
+	if r.Job != nil {
+		pb.HasJob = true
+		pb.Job = &fsmpb.Job{Id: r.Job.ID, Seq: r.Job.Seq, Payload: r.Job.Payload, Attempt: int32(r.Job.Attempt),
+			EnqueuedAt: r.Job.EnqueuedAt.UnixNano(), VisibleUntil: r.Job.VisibleUntil.UnixNano()}
+	}
+	if r.Resource != nil {
+		pb.Resource = ResourceToPB(r.Resource)
+	}
+	return pb
+}
+
+func resultFromPB(pb *fsmpb.Result) *Result {
+	r := &Result{JobID: pb.JobId, Seq: pb.Seq, Revision: pb.Revision, Count: int(pb.Count)}
+	for _, p := range pb.Positions {
+		r.Positions = append(r.Positions, flowmesh.Position{Partition: int(p.Partition), Offset: p.Offset})
+	}
+	if pb.HasJob {
+		r.Job = jobFromPB(pb.Job)
+	}
+	if pb.Resource != nil {
+		r.Resource = resourceFromPB(pb.Resource)
+	}
+	return r
+}

@@ -1,0 +1,50 @@
+// Package fsm is FlowMesh's replicated state machine: it implements
+// raft.BatchingFSM and applies committed commands to the local segment store.
+//
+// # Commands
+//
+// A log entry is a cluster.Entry: the leader's stamp and a group of encoded
+// fsmpb.Command messages. The FSM returns one result per command, either a
+// *Result or an error. Op codes are the field numbers of Command.op and are
+// append-only.
+//
+// # Determinism
+//
+// Apply uses no local clock (time is the entry's stamp), no randomness and
+// never depends on map order. IDs derive from the raft index: job IDs are
+// "<index>.<position>". KV revisions come from one FSM-wide counter, so every
+// change has its own revision even when group commit puts several changes in
+// one log entry; revisions only grow.
+//
+// # Durability and the replay guard
+//
+// Apply does not fsync. Flush (on the node's FlushInterval and inside
+// Snapshot) fsyncs every log and then writes checkpoint.pb atomically: the
+// index D such that every store holds exactly the effects of the entries <= D,
+// plus the small state (resources, consumer offsets, logical earliest offsets,
+// the dedup window, the KV revision counter). On Open every log is cut back to
+// D (segment.Log.TruncateAfterIndex) and in-memory state is rebuilt from the
+// logs; ApplyBatch then skips entries <= D, so raft's replay after a restart
+// applies nothing twice.
+//
+// Layout under Config.Dir:
+//
+//	checkpoint.pb          fsmpb.Checkpoint
+//	r/<id>/p<N>/           stream partition N (segment log of events)
+//	r/<id>/log/            queue or KV store: segment log of fsmpb.QueueRecord / KVRecord
+//	trash/<id>-<index>/    a deleted resource, removed once a checkpoint passes index
+//	staging/<index>/       hard links captured by Snapshot, released after Persist
+//
+// # Snapshots
+//
+// Snapshot flushes, rolls every active segment, and hard-links the sealed
+// files plus the checkpoint into staging: its cost grows with the number of
+// files, not bytes. Persist links them into the snapshot store's directory
+// (or streams them with internal/snapdir). Restore reads such a stream into a
+// temporary directory, verifies it, and swaps it in.
+//
+// # Failures
+//
+// An I/O error inside Apply is fatal: the FSM calls Config.OnFatal (by default
+// it logs and exits the process) and never continues with diverged state.
+package fsm

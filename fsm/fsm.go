@@ -1,0 +1,614 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+// Config configures the FSM.
+type Config struct {
+	Dir     string
+	Segment segment.Config
+	Logger  *slog.Logger
+	// OnFatal is called when applying a committed entry fails with an I/O
+	// error. The default logs and exits the process: continuing would
+	// diverge from the other replicas.
+	OnFatal func(error)
+	// DedupWindow and DedupMaxEntries bound the request-ID dedup window,
+	// measured in stamped time and in entries.
+	DedupWindow     time.Duration
+	DedupMaxEntries int
+}
+
+// DefaultConfig returns the defaults for dir.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Dir:             dir,
+		Segment:         segment.DefaultConfig(),
+		DedupWindow:     10 * time.Minute,
+		DedupMaxEntries: 20000,
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("fsm: Dir is empty"))
+	}
+	if c.DedupWindow <= 0 {
+		errs = append(errs, errors.New("fsm: DedupWindow must be positive"))
+	}
+	if c.DedupMaxEntries <= 0 {
+		errs = append(errs, errors.New("fsm: DedupMaxEntries must be positive"))
+	}
+	if err := c.Segment.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Result is a successful command's result.
+type Result struct {
+	Positions []flowmesh.Position
+	JobID     string
+	Seq       uint64
+	Job       *flowmesh.Job // Reserve; nil when no job was ready
+	Revision  uint64
+	Count     int
+	Resource  *flowmesh.Resource
+}
+
+// FSM is the replicated state machine.
+type FSM struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu guards all state below; Apply holds it for writing, reads for reading.
+	mu          sync.RWMutex
+	resources   map[string]*resource // by path
+	nextID      uint64
+	groups      map[groupKey]uint64
+	kvRev       uint64
+	dedup       *dedupWindow
+	pendingTrash []trashEntry
+
+	applied atomic.Uint64
+	stamp   atomic.Int64
+	durable atomic.Uint64
+	// guard is the durable index found at Open (or set by Restore):
+	// entries at or below it are already in the local stores.
+	guard uint64
+
+	changes *broadcaster
+	closed  bool
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+var _ cluster.FSM = (*FSM)(nil)
+
+type groupKey struct {
+	path, group string
+	partition   int32
+}
+
+type trashEntry struct {
+	dir   string
+	index uint64
+}
+
+type resource struct {
+	meta   *fsmpb.Resource
+	path   string
+	dir    string
+	stream *streamState
+	queue  *queueState
+	kv     *kvState
+}
+
+const checkpointFile = "checkpoint.pb"
+
+// Open opens (or creates) the FSM's state in cfg.Dir and recovers it to the
+// last checkpoint.
+func Open(cfg Config) (*FSM, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnFatal == nil {
+		logger := cfg.Logger
+		cfg.OnFatal = func(err error) {
+			logger.Error("fsm: fatal error applying a committed entry; exiting to avoid divergence", "err", err)
+			os.Exit(70)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster()}
+	if err := f.load(); err != nil {
+		f.closeStores()
+		return nil, err
+	}
+	return f, nil
+}
+
+// load reads the checkpoint and opens every store cut back to it.
+func (f *FSM) load() error {
+	dir := f.cfg.Dir
+	for _, d := range []string{dir, filepath.Join(dir, "r"), filepath.Join(dir, "trash")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("fsm: %w", err)
+		}
+	}
+	_ = os.RemoveAll(filepath.Join(dir, "staging"))
+	cp := &fsmpb.Checkpoint{}
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("fsm: read checkpoint: %w", err)
+	default:
+		if err := proto.Unmarshal(b, cp); err != nil {
+			return fmt.Errorf("fsm: checkpoint %s is corrupt: %w", filepath.Join(dir, checkpointFile), err)
+		}
+	}
+	f.resources = map[string]*resource{}
+	f.groups = map[groupKey]uint64{}
+	f.dedup = newDedupWindow(f.cfg.DedupWindow, f.cfg.DedupMaxEntries)
+	f.pendingTrash = nil
+	f.nextID = cp.NextResourceId
+	f.kvRev = cp.KvRevision
+	f.guard = cp.Index
+	f.applied.Store(cp.Index)
+	f.durable.Store(cp.Index)
+	f.stamp.Store(cp.Stamp)
+
+	if err := f.recoverTrash(cp.Index); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, m := range cp.Resources {
+		r, err := f.openResource(m, cp.Index)
+		if err != nil {
+			return err
+		}
+		f.resources[r.path] = r
+		known[strconv.FormatUint(m.Id, 10)] = true
+	}
+	// Directories of resources created after the checkpoint: replay recreates them.
+	entries, err := os.ReadDir(filepath.Join(dir, "r"))
+	if err != nil {
+		return fmt.Errorf("fsm: %w", err)
+	}
+	for _, e := range entries {
+		if !known[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, "r", e.Name())); err != nil {
+				return fmt.Errorf("fsm: remove uncheckpointed resource dir: %w", err)
+			}
+		}
+	}
+	for _, g := range cp.Groups {
+		f.groups[groupKey{g.Path, g.Group, g.Partition}] = g.Offset
+	}
+	for _, p := range cp.Partitions {
+		if r := f.resources[p.Path]; r != nil && r.stream != nil && int(p.Partition) < len(r.stream.parts) {
+			r.stream.parts[p.Partition].earliest = p.Earliest
+		}
+	}
+	for _, d := range cp.Dedup {
+		f.dedup.put(d.RequestId, d.Stamp, resultFromPB(d.Result))
+	}
+	return nil
+}
+
+// recoverTrash brings back resources deleted after the checkpoint (replay
+// deletes them again) and removes those deleted at or before it.
+func (f *FSM) recoverTrash(index uint64) error {
+	trash := filepath.Join(f.cfg.Dir, "trash")
+	entries, err := os.ReadDir(trash)
+	if err != nil {
+		return fmt.Errorf("fsm: %w", err)
+	}
+	for _, e := range entries {
+		id, idx, ok := strings.Cut(e.Name(), "-")
+		n, err := strconv.ParseUint(idx, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("fsm: unexpected entry %s in trash", e.Name())
+		}
+		src := filepath.Join(trash, e.Name())
+		if n <= index {
+			if err := os.RemoveAll(src); err != nil {
+				return fmt.Errorf("fsm: empty trash: %w", err)
+			}
+			continue
+		}
+		if err := os.Rename(src, filepath.Join(f.cfg.Dir, "r", id)); err != nil {
+			return fmt.Errorf("fsm: restore deleted resource %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (f *FSM) openResource(m *fsmpb.Resource, index uint64) (*resource, error) {
+	r := &resource{meta: m, path: flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name),
+		dir: filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))}
+	var err error
+	switch flowmesh.Kind(m.Kind) {
+	case flowmesh.KindStream:
+		r.stream, err = openStream(r.dir, int(m.Partitions), f.cfg.Segment, index)
+	case flowmesh.KindQueue:
+		r.queue, err = openQueue(r.dir, m, f.cfg.Segment, index)
+	case flowmesh.KindKV:
+		r.kv, err = openKV(r.dir, m, f.cfg.Segment, index)
+	default:
+		err = fmt.Errorf("unknown kind %d", m.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fsm: open %s %s: %w", flowmesh.Kind(m.Kind), r.path, err)
+	}
+	return r, nil
+}
+
+func (r *resource) close() error {
+	switch {
+	case r.stream != nil:
+		return r.stream.close()
+	case r.queue != nil:
+		return r.queue.log.Close()
+	case r.kv != nil:
+		return r.kv.log.Close()
+	}
+	return nil
+}
+
+// logs returns the resource's segment logs and their directories relative to r.dir.
+func (r *resource) logs() ([]*segment.Log, []string) {
+	switch {
+	case r.stream != nil:
+		out := make([]*segment.Log, len(r.stream.parts))
+		dirs := make([]string, len(r.stream.parts))
+		for i, p := range r.stream.parts {
+			out[i], dirs[i] = p.log, "p"+strconv.Itoa(i)
+		}
+		return out, dirs
+	case r.queue != nil:
+		return []*segment.Log{r.queue.log}, []string{"log"}
+	case r.kv != nil:
+		return []*segment.Log{r.kv.log}, []string{"log"}
+	}
+	return nil, nil
+}
+
+// AppliedIndex is the last raft index applied.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// LastStamp is the stamp of the last applied entry (unix nanoseconds).
+func (f *FSM) LastStamp() int64 { return f.stamp.Load() }
+
+// DurableIndex is the index up to which the local stores are on disk.
+func (f *FSM) DurableIndex() uint64 { return f.durable.Load() }
+
+// Changes returns a channel closed at the next applied change.
+func (f *FSM) Changes() <-chan struct{} { return f.changes.wait() }
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM. For a command entry it returns a
+// []any with one *Result or error per command.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	f.mu.Lock()
+	changed := false
+	for i, l := range logs {
+		if l.Index <= f.guard || l.Index <= f.applied.Load() {
+			continue // already in the local stores (replay after restart)
+		}
+		if l.Type == raft.LogCommand {
+			res, err := f.applyEntry(l)
+			if err != nil {
+				f.mu.Unlock()
+				f.cfg.OnFatal(fmt.Errorf("fsm: apply index %d: %w", l.Index, err))
+				return out
+			}
+			out[i] = res
+			changed = true
+		}
+		f.applied.Store(l.Index)
+	}
+	f.mu.Unlock()
+	if changed {
+		f.changes.signal()
+	}
+	return out
+}
+
+// fatalError marks an error that must stop the node.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
+	e, err := cluster.DecodeEntry(l.Data)
+	if err != nil {
+		return nil, fmt.Errorf("decode entry: %w", err)
+	}
+	if e.Stamp > f.stamp.Load() {
+		f.stamp.Store(e.Stamp)
+	}
+	now := f.stamp.Load()
+	f.dedup.expire(now)
+	results := make([]any, len(e.Commands))
+	for pos, raw := range e.Commands {
+		cmd := &fsmpb.Command{}
+		if err := proto.Unmarshal(raw, cmd); err != nil {
+			results[pos] = flowmesh.Invalid("command", "undecodable: %v", err)
+			continue
+		}
+		if cmd.RequestId != "" {
+			if r, ok := f.dedup.get(cmd.RequestId); ok {
+				results[pos] = r
+				continue
+			}
+		}
+		ac := &applyCtx{index: l.Index, pos: pos, stamp: now}
+		res, err := f.applyCommand(ac, cmd)
+		var fe fatalError
+		if errors.As(err, &fe) {
+			return nil, fe.err
+		}
+		if err != nil {
+			results[pos] = err
+			continue
+		}
+		if cmd.RequestId != "" {
+			f.dedup.put(cmd.RequestId, now, res)
+		}
+		results[pos] = res
+	}
+	return results, nil
+}
+
+// applyCtx is what a command may depend on: its place in the log and the stamp.
+type applyCtx struct {
+	index uint64
+	pos   int
+	stamp int64
+}
+
+func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
+	switch op := cmd.Op.(type) {
+	case *fsmpb.Command_CreateResource:
+		return f.applyCreate(ac, op.CreateResource.GetResource())
+	case *fsmpb.Command_DeleteResource:
+		return f.applyDelete(ac, op.DeleteResource.Path)
+	case *fsmpb.Command_WriteEvents:
+		return f.applyWriteEvents(ac, op.WriteEvents)
+	case *fsmpb.Command_CommitOffset:
+		return f.applyCommitOffset(op.CommitOffset)
+	case *fsmpb.Command_TrimPartition:
+		return f.applyTrim(op.TrimPartition)
+	case *fsmpb.Command_Enqueue:
+		return f.applyEnqueue(ac, op.Enqueue)
+	case *fsmpb.Command_Reserve:
+		return f.applyReserve(ac, op.Reserve)
+	case *fsmpb.Command_Ack:
+		return f.applyAck(ac, op.Ack)
+	case *fsmpb.Command_Nack:
+		return f.applyNack(ac, op.Nack)
+	case *fsmpb.Command_Touch:
+		return f.applyTouch(ac, op.Touch)
+	case *fsmpb.Command_Purge:
+		return f.applyPurge(ac, op.Purge)
+	case *fsmpb.Command_Redrive:
+		return f.applyRedrive(ac, op.Redrive)
+	case *fsmpb.Command_KvPut:
+		return f.applyKVPut(ac, op.KvPut)
+	case *fsmpb.Command_KvDelete:
+		return f.applyKVDelete(ac, op.KvDelete)
+	case *fsmpb.Command_KvExpire:
+		return f.applyKVExpire(ac, op.KvExpire)
+	case *fsmpb.Command_Noop:
+		return &Result{}, nil
+	}
+	return nil, flowmesh.Invalid("command", "unknown op")
+}
+
+// lookup finds a resource of the given kind; callers hold mu.
+func (f *FSM) lookup(path string, kind flowmesh.Kind) (*resource, error) {
+	r := f.resources[path]
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s %s", flowmesh.ErrNotFound, kind, path)
+	}
+	if flowmesh.Kind(r.meta.Kind) != kind {
+		return nil, fmt.Errorf("%w: %s is a %s, not a %s", flowmesh.ErrWrongKind, path, flowmesh.Kind(r.meta.Kind), kind)
+	}
+	return r, nil
+}
+
+// Flush fsyncs every store and writes the checkpoint at the applied index.
+func (f *FSM) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flushLocked()
+}
+
+func (f *FSM) flushLocked() error {
+	if f.closed {
+		return flowmesh.ErrStopped
+	}
+	index := f.applied.Load()
+	for _, path := range f.sortedPaths() {
+		logs, _ := f.resources[path].logs()
+		for _, l := range logs {
+			if err := l.Sync(); err != nil {
+				return fmt.Errorf("fsm: sync %s: %w", path, err)
+			}
+		}
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(f.checkpointLocked(index))
+	if err != nil {
+		return fmt.Errorf("fsm: encode checkpoint: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
+		return fmt.Errorf("fsm: write checkpoint: %w", err)
+	}
+	f.durable.Store(index)
+	kept := f.pendingTrash[:0]
+	for _, t := range f.pendingTrash {
+		if t.index <= index {
+			if err := os.RemoveAll(t.dir); err != nil {
+				f.log.Warn("fsm: could not empty trash", "dir", t.dir, "err", err)
+			}
+			continue
+		}
+		kept = append(kept, t)
+	}
+	f.pendingTrash = kept
+	return nil
+}
+
+func (f *FSM) checkpointLocked(index uint64) *fsmpb.Checkpoint {
+	cp := &fsmpb.Checkpoint{Index: index, Stamp: f.stamp.Load(), NextResourceId: f.nextID, KvRevision: f.kvRev}
+	for _, path := range f.sortedPaths() {
+		r := f.resources[path]
+		cp.Resources = append(cp.Resources, r.meta)
+		if r.stream != nil {
+			for i, p := range r.stream.parts {
+				if p.earliest > 0 {
+					cp.Partitions = append(cp.Partitions, &fsmpb.PartitionState{Path: path, Partition: int32(i), Earliest: p.earliest})
+				}
+			}
+		}
+	}
+	for _, k := range f.sortedGroups() {
+		cp.Groups = append(cp.Groups, &fsmpb.GroupOffset{Path: k.path, Group: k.group, Partition: k.partition, Offset: f.groups[k]})
+	}
+	cp.Dedup = f.dedup.entries()
+	return cp
+}
+
+func (f *FSM) sortedGroups() []groupKey {
+	keys := make([]groupKey, 0, len(f.groups))
+	for k := range f.groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.path != b.path {
+			return a.path < b.path
+		}
+		if a.group != b.group {
+			return a.group < b.group
+		}
+		return a.partition < b.partition
+	})
+	return keys
+}
+
+func (f *FSM) sortedPaths() []string {
+	paths := make([]string, 0, len(f.resources))
+	for p := range f.resources {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// Close flushes and closes every store. It is idempotent.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	err := f.flushLocked()
+	f.closeStores()
+	f.closed = true
+	f.changes.signal()
+	return err
+}
+
+func (f *FSM) closeStores() {
+	for _, r := range f.resources {
+		if err := r.close(); err != nil {
+			f.log.Warn("fsm: close store", "path", r.path, "err", err)
+		}
+	}
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fh.Write(b); err != nil {
+		fh.Close()
+		return err
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// broadcaster wakes every waiter on each signal.
+type broadcaster struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newBroadcaster() *broadcaster { return &broadcaster{ch: make(chan struct{})} }
+
+func (b *broadcaster) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcaster) signal() {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
+
+var _ io.Closer = (*FSM)(nil)

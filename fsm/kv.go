@@ -1,0 +1,340 @@
+package fsm
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/btree"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+type kvItem struct {
+	key       string
+	value     []byte
+	rev       uint64
+	createRev uint64
+	expiresAt int64 // unix nanos; 0 = never
+}
+
+func (it *kvItem) expired(now int64) bool { return it.expiresAt != 0 && it.expiresAt <= now }
+
+func (it *kvItem) public() flowmesh.KVEntry {
+	e := flowmesh.KVEntry{Key: it.key, Value: it.value, Revision: it.rev, CreateRevision: it.createRev}
+	if it.expiresAt != 0 {
+		e.ExpiresAt = time.Unix(0, it.expiresAt).UTC()
+	}
+	return e
+}
+
+type kvState struct {
+	log  *segment.Log
+	meta *fsmpb.Resource
+	tree *btree.BTreeG[*kvItem]
+	ttl  map[string]struct{} // keys with an expiry
+	// history holds the last HistoryRevisions changes in revision order.
+	// oldest is the first revision still watchable once older changes were
+	// dropped (0 while none were).
+	history []flowmesh.KVEvent
+	oldest  uint64
+}
+
+func kvLess(a, b *kvItem) bool { return a.key < b.key }
+
+func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*kvState, error) {
+	l, err := openLog(filepath.Join(dir, "log"), cfg, index)
+	if err != nil {
+		return nil, err
+	}
+	s := &kvState{log: l, meta: m, tree: btree.NewG(32, kvLess), ttl: map[string]struct{}{}}
+	for from := l.EarliestOffset(); from < l.NextOffset(); {
+		recs, err := l.Read(from, 4096, 4<<20)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		for _, rec := range recs {
+			kr := &fsmpb.KVRecord{}
+			if err := proto.Unmarshal(rec.Payload, kr); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("kv record at offset %d: %w", rec.Offset, err)
+			}
+			s.replay(kr)
+			from = rec.Offset + 1
+		}
+	}
+	return s, nil
+}
+
+// replay applies one logged change to the in-memory state.
+func (s *kvState) replay(kr *fsmpb.KVRecord) {
+	ev := flowmesh.KVEvent{Type: flowmesh.KVEventType(kr.Type), Key: kr.Key, Revision: kr.Revision}
+	if ev.Type == flowmesh.KVEventPut {
+		ev.Value = kr.Value
+		s.tree.ReplaceOrInsert(&kvItem{key: kr.Key, value: kr.Value, rev: kr.Revision, createRev: kr.CreateRevision, expiresAt: kr.ExpiresAt})
+		if kr.ExpiresAt != 0 {
+			s.ttl[kr.Key] = struct{}{}
+		} else {
+			delete(s.ttl, kr.Key)
+		}
+	} else {
+		s.tree.Delete(&kvItem{key: kr.Key})
+		delete(s.ttl, kr.Key)
+	}
+	s.history = append(s.history, ev)
+	if over := len(s.history) - int(s.meta.HistoryRevisions); over > 0 {
+		s.oldest = s.history[over].Revision
+		s.history = append(s.history[:0:0], s.history[over:]...)
+	}
+}
+
+// change logs and applies one change.
+func (f *FSM) kvChange(ac *applyCtx, s *kvState, kr *fsmpb.KVRecord) error {
+	f.kvRev++
+	kr.Revision = f.kvRev
+	if kr.Type == int32(flowmesh.KVEventPut) && kr.CreateRevision == 0 {
+		kr.CreateRevision = kr.Revision
+	}
+	b, err := proto.Marshal(kr)
+	if err != nil {
+		return fatalError{err}
+	}
+	if _, err := s.log.Append(segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b}); err != nil {
+		return fatalError{fmt.Errorf("kv %s: %w", s.meta.Name, err)}
+	}
+	s.replay(kr)
+	return nil
+}
+
+// ValidateKey checks a KV key.
+func ValidateKey(key string) error {
+	if key == "" {
+		return flowmesh.Invalid("key", "must not be empty")
+	}
+	if len(key) > flowmesh.MaxKeyLength {
+		return &flowmesh.LimitError{What: "key length", Limit: flowmesh.MaxKeyLength, Got: int64(len(key))}
+	}
+	if !utf8.ValidString(key) {
+		return flowmesh.Invalid("key", "must be valid UTF-8")
+	}
+	return nil
+}
+
+// ValidatePut checks a put against the limits.
+func ValidatePut(c *fsmpb.KVPut) error {
+	if err := ValidateKey(c.Key); err != nil {
+		return err
+	}
+	if len(c.Value) > flowmesh.MaxPayloadSize {
+		return &flowmesh.LimitError{What: "value size", Limit: flowmesh.MaxPayloadSize, Got: int64(len(c.Value))}
+	}
+	if c.Ttl < 0 || c.Ttl > int64(flowmesh.MaxTTL) {
+		return flowmesh.Invalid("ttl", "%v is outside [0, %v]", time.Duration(c.Ttl), flowmesh.MaxTTL)
+	}
+	return nil
+}
+
+// live returns the key's item as of the stamp; an expired key is first
+// removed with an expire event, so it is never seen.
+func (f *FSM) live(ac *applyCtx, s *kvState, key string) (*kvItem, error) {
+	it, ok := s.tree.Get(&kvItem{key: key})
+	if !ok {
+		return nil, nil
+	}
+	if it.expired(ac.stamp) {
+		return nil, f.kvChange(ac, s, &fsmpb.KVRecord{Type: int32(flowmesh.KVEventExpire), Key: key})
+	}
+	return it, nil
+}
+
+func checkRevision(key string, has bool, want uint64, cur *kvItem) error {
+	if !has {
+		return nil
+	}
+	var actual uint64
+	if cur != nil {
+		actual = cur.rev
+	}
+	if actual != want {
+		return &flowmesh.RevisionMismatchError{Key: key, Expected: want, Actual: actual}
+	}
+	return nil
+}
+
+func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindKV)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidatePut(c); err != nil {
+		return nil, err
+	}
+	s := r.kv
+	cur, err := f.live(ac, s, c.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRevision(c.Key, c.HasIfRevision, c.IfRevision, cur); err != nil {
+		return nil, err
+	}
+	kr := &fsmpb.KVRecord{Type: int32(flowmesh.KVEventPut), Key: c.Key, Value: c.Value}
+	if c.Ttl > 0 {
+		kr.ExpiresAt = ac.stamp + c.Ttl
+	}
+	if cur != nil {
+		kr.CreateRevision = cur.createRev
+	}
+	if err := f.kvChange(ac, s, kr); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: kr.Revision}, nil
+}
+
+func (f *FSM) applyKVDelete(ac *applyCtx, c *fsmpb.KVDelete) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindKV)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateKey(c.Key); err != nil {
+		return nil, err
+	}
+	s := r.kv
+	cur, err := f.live(ac, s, c.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRevision(c.Key, c.HasIfRevision, c.IfRevision, cur); err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, fmt.Errorf("%w: key %q in %s", flowmesh.ErrNotFound, c.Key, c.Path)
+	}
+	kr := &fsmpb.KVRecord{Type: int32(flowmesh.KVEventDelete), Key: c.Key}
+	if err := f.kvChange(ac, s, kr); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: kr.Revision}, nil
+}
+
+func (f *FSM) applyKVExpire(ac *applyCtx, c *fsmpb.KVExpire) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindKV)
+	if err != nil {
+		return nil, err
+	}
+	it, ok := r.kv.tree.Get(&kvItem{key: c.Key})
+	if !ok || it.rev != c.Revision || !it.expired(ac.stamp) {
+		return &Result{}, nil // changed or not yet due on the log's clock: nothing to do
+	}
+	kr := &fsmpb.KVRecord{Type: int32(flowmesh.KVEventExpire), Key: c.Key}
+	if err := f.kvChange(ac, r.kv, kr); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: kr.Revision}, nil
+}
+
+// KVGet returns a key's entry as of now (an expired key is not found).
+func (f *FSM) KVGet(path, key string, now int64) (flowmesh.KVEntry, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindKV)
+	if err != nil {
+		return flowmesh.KVEntry{}, err
+	}
+	it, ok := r.kv.tree.Get(&kvItem{key: key})
+	if !ok || it.expired(max(now, f.stamp.Load())) {
+		return flowmesh.KVEntry{}, fmt.Errorf("%w: key %q in %s", flowmesh.ErrNotFound, key, path)
+	}
+	return it.public(), nil
+}
+
+// KVList returns up to limit live entries with prefix and key > after.
+func (f *FSM) KVList(path, prefix, after string, limit int, now int64) ([]flowmesh.KVEntry, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindKV)
+	if err != nil {
+		return nil, err
+	}
+	now = max(now, f.stamp.Load())
+	pivot := prefix
+	if after >= prefix {
+		pivot = after + "\x00"
+	}
+	var out []flowmesh.KVEntry
+	r.kv.tree.AscendGreaterOrEqual(&kvItem{key: pivot}, func(it *kvItem) bool {
+		if !strings.HasPrefix(it.key, prefix) {
+			return false
+		}
+		if !it.expired(now) {
+			out = append(out, it.public())
+		}
+		return limit <= 0 || len(out) < limit
+	})
+	return out, nil
+}
+
+// KVEvents returns up to limit changes under prefix with revision >= from,
+// and the revision to continue from. from 0 means "from the next change".
+func (f *FSM) KVEvents(path, prefix string, from uint64, limit int) ([]flowmesh.KVEvent, uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindKV)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := r.kv
+	if from == 0 {
+		return nil, f.kvRev + 1, nil
+	}
+	if s.oldest != 0 && from < s.oldest {
+		return nil, 0, &flowmesh.CompactedError{Requested: from, Oldest: s.oldest}
+	}
+	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].Revision >= from })
+	next := from
+	var out []flowmesh.KVEvent
+	for ; i < len(s.history) && (limit <= 0 || len(out) < limit); i++ {
+		ev := s.history[i]
+		next = ev.Revision + 1
+		if strings.HasPrefix(ev.Key, prefix) {
+			out = append(out, ev)
+		}
+	}
+	if i == len(s.history) && next < f.kvRev+1 {
+		next = f.kvRev + 1
+	}
+	return out, next, nil
+}
+
+// PlanExpiry returns expire commands for keys whose TTL passed by now.
+func (f *FSM) PlanExpiry(now int64, limit int) []*fsmpb.KVExpire {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*fsmpb.KVExpire
+	for _, path := range f.sortedPaths() {
+		s := f.resources[path].kv
+		if s == nil {
+			continue
+		}
+		keys := make([]string, 0, len(s.ttl))
+		for k := range s.ttl {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if it, ok := s.tree.Get(&kvItem{key: k}); ok && it.expired(now) {
+				out = append(out, &fsmpb.KVExpire{Path: path, Key: k, Revision: it.rev})
+				if len(out) >= limit {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,522 @@
+package fsm
+
+import (
+	"container/heap"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+// Job states, stored in QueueRecord: append-only.
+const (
+	jobWaiting  int32 = 0 // ready once readyAt <= now
+	jobInFlight int32 = 1 // reserved until visibleUntil
+	jobDead     int32 = 2
+)
+
+type qjob struct {
+	id           string
+	seq          uint64
+	payload      []byte
+	enqueuedAt   int64
+	readyAt      int64
+	visibleUntil int64
+	attempt      int32
+	state        int32
+	gen          uint64 // bumped on every change; heap entries of older gens are stale
+}
+
+type queueState struct {
+	log     *segment.Log
+	meta    *fsmpb.Resource
+	nextSeq uint64
+	jobs    map[string]*qjob
+	ready   jobHeap // eligible jobs by seq
+	timers  jobHeap // waiting or in-flight jobs by the time they become eligible
+}
+
+type heapItem struct {
+	job *qjob
+	gen uint64
+	key int64 // seq for ready, time for timers
+}
+
+type jobHeap []heapItem
+
+func (h jobHeap) Len() int { return len(h) }
+func (h jobHeap) Less(i, j int) bool {
+	if h[i].key != h[j].key {
+		return h[i].key < h[j].key
+	}
+	return h[i].job.seq < h[j].job.seq
+}
+func (h jobHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *jobHeap) Push(x any)   { *h = append(*h, x.(heapItem)) }
+func (h *jobHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+func openQueue(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*queueState, error) {
+	l, err := openLog(filepath.Join(dir, "log"), cfg, index)
+	if err != nil {
+		return nil, err
+	}
+	q := &queueState{log: l, meta: m, jobs: map[string]*qjob{}}
+	for from := l.EarliestOffset(); from < l.NextOffset(); {
+		recs, err := l.Read(from, 4096, 4<<20)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		for _, rec := range recs {
+			qr := &fsmpb.QueueRecord{}
+			if err := proto.Unmarshal(rec.Payload, qr); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("queue record at offset %d: %w", rec.Offset, err)
+			}
+			q.replay(qr)
+			from = rec.Offset + 1
+		}
+	}
+	ids := make([]string, 0, len(q.jobs))
+	for id := range q.jobs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		q.schedule(q.jobs[id])
+	}
+	return q, nil
+}
+
+func (q *queueState) replay(qr *fsmpb.QueueRecord) {
+	q.nextSeq = qr.NextSeq
+	switch op := qr.Op.(type) {
+	case *fsmpb.QueueRecord_Put:
+		j := jobFromRecord(op.Put)
+		if old := q.jobs[j.id]; old != nil && qr.StateOnly {
+			j.payload = old.payload
+		}
+		q.jobs[j.id] = j
+	case *fsmpb.QueueRecord_Remove:
+		delete(q.jobs, op.Remove)
+	}
+}
+
+func jobFromRecord(p *fsmpb.Job) *qjob {
+	return &qjob{id: p.Id, seq: p.Seq, payload: p.Payload, enqueuedAt: p.EnqueuedAt, readyAt: p.ReadyAt,
+		visibleUntil: p.VisibleUntil, attempt: p.Attempt, state: p.State}
+}
+
+func jobFromPB(p *fsmpb.Job) *flowmesh.Job {
+	return &flowmesh.Job{ID: p.Id, Seq: p.Seq, Payload: p.Payload, Attempt: int(p.Attempt),
+		EnqueuedAt: time.Unix(0, p.EnqueuedAt).UTC(), VisibleUntil: time.Unix(0, p.VisibleUntil).UTC(),
+		Receipt: flowmesh.Receipt{JobID: p.Id, Attempt: int(p.Attempt)}}
+}
+
+func (j *qjob) public() *flowmesh.Job {
+	out := &flowmesh.Job{ID: j.id, Seq: j.seq, Payload: j.payload, Attempt: int(j.attempt),
+		EnqueuedAt: time.Unix(0, j.enqueuedAt).UTC(), Receipt: flowmesh.Receipt{JobID: j.id, Attempt: int(j.attempt)}}
+	if j.state == jobInFlight {
+		out.VisibleUntil = time.Unix(0, j.visibleUntil).UTC()
+	}
+	return out
+}
+
+// schedule files a job into the heap that matches its state.
+func (q *queueState) schedule(j *qjob) {
+	j.gen++
+	switch j.state {
+	case jobWaiting:
+		heap.Push(&q.timers, heapItem{job: j, gen: j.gen, key: j.readyAt})
+	case jobInFlight:
+		heap.Push(&q.timers, heapItem{job: j, gen: j.gen, key: j.visibleUntil})
+	}
+}
+
+// write appends a record to the queue's log; failures are fatal.
+func (q *queueState) write(ac *applyCtx, qr *fsmpb.QueueRecord) error {
+	qr.NextSeq = q.nextSeq
+	b, err := proto.Marshal(qr)
+	if err != nil {
+		return fatalError{err}
+	}
+	if _, err := q.log.Append(segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b}); err != nil {
+		return fatalError{fmt.Errorf("queue %s: %w", q.meta.Name, err)}
+	}
+	return nil
+}
+
+func (q *queueState) putRecord(ac *applyCtx, j *qjob, stateOnly bool) error {
+	p := &fsmpb.Job{Id: j.id, Seq: j.seq, EnqueuedAt: j.enqueuedAt, ReadyAt: j.readyAt,
+		VisibleUntil: j.visibleUntil, Attempt: j.attempt, State: j.state}
+	if !stateOnly {
+		p.Payload = j.payload
+	}
+	return q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Put{Put: p}, StateOnly: stateOnly})
+}
+
+// ValidateEnqueue checks an enqueue against the limits and the queue's config.
+func ValidateEnqueue(c *fsmpb.Enqueue, maxPayload int) error {
+	if len(c.Payload) > maxPayload {
+		return &flowmesh.LimitError{What: "job payload", Limit: int64(maxPayload), Got: int64(len(c.Payload))}
+	}
+	if c.Delay < 0 || c.Delay > int64(flowmesh.MaxDelay) {
+		return flowmesh.Invalid("delay", "%v is outside [0, %v]", time.Duration(c.Delay), flowmesh.MaxDelay)
+	}
+	if len(c.DedupId) > flowmesh.MaxRequestIDLen {
+		return flowmesh.Invalid("dedup_id", "is %d bytes, limit %d", len(c.DedupId), flowmesh.MaxRequestIDLen)
+	}
+	return nil
+}
+
+func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateEnqueue(c, int(r.meta.MaxPayload)); err != nil {
+		return nil, err
+	}
+	dedupKey := ""
+	if c.DedupId != "" {
+		dedupKey = "enqueue/" + c.Path + "/" + c.DedupId
+		if res, ok := f.dedup.get(dedupKey); ok {
+			return res, nil
+		}
+	}
+	q := r.queue
+	j := &qjob{id: jobID(ac), payload: c.Payload, enqueuedAt: ac.stamp, readyAt: ac.stamp + c.Delay}
+	if err := q.add(ac, j); err != nil {
+		return nil, err
+	}
+	res := &Result{JobID: j.id, Seq: j.seq}
+	if dedupKey != "" {
+		f.dedup.put(dedupKey, ac.stamp, res)
+	}
+	return res, nil
+}
+
+func jobID(ac *applyCtx) string {
+	return strconv.FormatUint(ac.index, 10) + "." + strconv.Itoa(ac.pos)
+}
+
+// add puts a new job at the end of the queue.
+func (q *queueState) add(ac *applyCtx, j *qjob) error {
+	q.nextSeq++
+	j.seq = q.nextSeq
+	j.state = jobWaiting
+	q.jobs[j.id] = j
+	if err := q.putRecord(ac, j, false); err != nil {
+		return err
+	}
+	q.schedule(j)
+	return nil
+}
+
+// promote moves every job that became eligible by now into the ready heap,
+// and kills jobs whose last allowed reservation expired.
+func (f *FSM) promote(ac *applyCtx, q *queueState) error {
+	for q.timers.Len() > 0 && q.timers[0].key <= ac.stamp {
+		it := heap.Pop(&q.timers).(heapItem)
+		j := it.job
+		if it.gen != j.gen || q.jobs[j.id] != j {
+			continue
+		}
+		if j.state == jobInFlight {
+			if j.attempt >= q.meta.MaxAttempts {
+				if err := f.kill(ac, q, j); err != nil {
+					return err
+				}
+				continue
+			}
+			j.state, j.readyAt = jobWaiting, j.visibleUntil
+			if err := q.putRecord(ac, j, true); err != nil {
+				return err
+			}
+			j.gen++
+		}
+		heap.Push(&q.ready, heapItem{job: j, gen: j.gen, key: int64(j.seq)})
+	}
+	return nil
+}
+
+// kill makes a job dead: moved to the dead-letter queue when there is one,
+// else kept here and marked dead.
+func (f *FSM) kill(ac *applyCtx, q *queueState, j *qjob) error {
+	if q.meta.DeadLetterQueue != "" {
+		if dlq, err := f.lookup(q.meta.DeadLetterQueue, flowmesh.KindQueue); err == nil {
+			delete(q.jobs, j.id)
+			j.gen++
+			if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: j.id}}); err != nil {
+				return err
+			}
+			moved := &qjob{id: j.id, payload: j.payload, enqueuedAt: j.enqueuedAt, readyAt: ac.stamp}
+			return dlq.queue.add(ac, moved)
+		}
+	}
+	j.state = jobDead
+	j.gen++
+	return q.putRecord(ac, j, true)
+}
+
+func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	vis := c.Visibility
+	if vis == 0 {
+		vis = r.meta.VisibilityTimeout
+	}
+	if vis < 0 || vis > int64(flowmesh.MaxVisibility) {
+		return nil, flowmesh.Invalid("visibility", "%v is outside (0, %v]", time.Duration(vis), flowmesh.MaxVisibility)
+	}
+	q := r.queue
+	if err := f.promote(ac, q); err != nil {
+		return nil, err
+	}
+	for q.ready.Len() > 0 {
+		it := heap.Pop(&q.ready).(heapItem)
+		j := it.job
+		if it.gen != j.gen || q.jobs[j.id] != j {
+			continue
+		}
+		j.state, j.attempt, j.visibleUntil = jobInFlight, j.attempt+1, ac.stamp+vis
+		if err := q.putRecord(ac, j, true); err != nil {
+			return nil, err
+		}
+		q.schedule(j)
+		return &Result{Job: j.public()}, nil
+	}
+	return &Result{}, nil
+}
+
+// current finds the in-flight job named by a receipt (attempt 0: any attempt).
+func (q *queueState) current(path, id string, attempt int32) (*qjob, error) {
+	j := q.jobs[id]
+	if j == nil {
+		return nil, fmt.Errorf("%w: job %s in %s", flowmesh.ErrNotFound, id, path)
+	}
+	if j.state != jobInFlight || (attempt != 0 && attempt != j.attempt) {
+		return nil, fmt.Errorf("%w: job %s attempt %d is not the current reservation", flowmesh.ErrStaleReceipt, id, attempt)
+	}
+	return j, nil
+}
+
+func (f *FSM) applyAck(ac *applyCtx, c *fsmpb.Ack) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	q := r.queue
+	j, err := q.current(c.Path, c.JobId, c.Attempt)
+	if err != nil {
+		return nil, err
+	}
+	delete(q.jobs, j.id)
+	j.gen++
+	if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: j.id}}); err != nil {
+		return nil, err
+	}
+	return &Result{}, nil
+}
+
+func (f *FSM) applyNack(ac *applyCtx, c *fsmpb.Nack) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	if c.Delay < 0 || c.Delay > int64(flowmesh.MaxDelay) {
+		return nil, flowmesh.Invalid("delay", "%v is outside [0, %v]", time.Duration(c.Delay), flowmesh.MaxDelay)
+	}
+	q := r.queue
+	j, err := q.current(c.Path, c.JobId, c.Attempt)
+	if err != nil {
+		return nil, err
+	}
+	if j.attempt >= q.meta.MaxAttempts {
+		return &Result{}, f.kill(ac, q, j)
+	}
+	j.state, j.readyAt = jobWaiting, ac.stamp+c.Delay
+	if err := q.putRecord(ac, j, true); err != nil {
+		return nil, err
+	}
+	q.schedule(j)
+	return &Result{}, nil
+}
+
+func (f *FSM) applyTouch(ac *applyCtx, c *fsmpb.Touch) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	if c.Visibility <= 0 || c.Visibility > int64(flowmesh.MaxVisibility) {
+		return nil, flowmesh.Invalid("visibility", "%v is outside (0, %v]", time.Duration(c.Visibility), flowmesh.MaxVisibility)
+	}
+	q := r.queue
+	j, err := q.current(c.Path, c.JobId, c.Attempt)
+	if err != nil {
+		return nil, err
+	}
+	if j.visibleUntil <= ac.stamp {
+		return nil, fmt.Errorf("%w: reservation of job %s expired", flowmesh.ErrStaleReceipt, j.id)
+	}
+	j.visibleUntil = ac.stamp + c.Visibility
+	if err := q.putRecord(ac, j, true); err != nil {
+		return nil, err
+	}
+	q.schedule(j)
+	return &Result{}, nil
+}
+
+func (f *FSM) applyPurge(ac *applyCtx, c *fsmpb.Purge) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	q := r.queue
+	n := 0
+	for _, id := range q.sortedIDs() {
+		j := q.jobs[id]
+		if j.state == jobInFlight {
+			continue
+		}
+		delete(q.jobs, id)
+		j.gen++
+		if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: id}}); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return &Result{Count: n}, nil
+}
+
+func (f *FSM) applyRedrive(ac *applyCtx, c *fsmpb.Redrive) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	q := r.queue
+	n := 0
+	for _, j := range q.dead() {
+		if c.Max > 0 && n >= int(c.Max) {
+			break
+		}
+		j.state, j.attempt, j.readyAt = jobWaiting, 0, ac.stamp
+		if err := q.putRecord(ac, j, true); err != nil {
+			return nil, err
+		}
+		q.schedule(j)
+		n++
+	}
+	return &Result{Count: n}, nil
+}
+
+func (q *queueState) sortedIDs() []string {
+	ids := make([]string, 0, len(q.jobs))
+	for id := range q.jobs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(a, b int) bool { return q.jobs[ids[a]].seq < q.jobs[ids[b]].seq })
+	return ids
+}
+
+func (q *queueState) dead() []*qjob {
+	var out []*qjob
+	for _, j := range q.jobs {
+		if j.state == jobDead {
+			out = append(out, j)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].seq < out[b].seq })
+	return out
+}
+
+// QueueStats counts a queue's jobs as of now.
+func (f *FSM) QueueStats(path string, now int64) (flowmesh.QueueStats, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindQueue)
+	if err != nil {
+		return flowmesh.QueueStats{}, err
+	}
+	var st flowmesh.QueueStats
+	oldest := int64(-1)
+	for _, j := range r.queue.jobs {
+		switch {
+		case j.state == jobDead:
+			st.Dead++
+		case j.state == jobInFlight && j.visibleUntil > now:
+			st.InFlight++
+		case j.state == jobWaiting && j.readyAt > now:
+			st.Delayed++
+		default:
+			st.Ready++
+			if oldest < 0 || j.enqueuedAt < oldest {
+				oldest = j.enqueuedAt
+			}
+		}
+	}
+	if oldest >= 0 && now > oldest {
+		st.OldestReadyAge = time.Duration(now - oldest)
+	}
+	return st, nil
+}
+
+// ListDead returns up to limit dead jobs in sequence order.
+func (f *FSM) ListDead(path string, limit int) ([]flowmesh.Job, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	var out []flowmesh.Job
+	for _, j := range r.queue.dead() {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		p := j.public()
+		p.Receipt = flowmesh.Receipt{}
+		out = append(out, *p)
+	}
+	return out, nil
+}
+
+// NextReady returns when the queue next has a job to hand out: now if one
+// is ready, else the earliest delay or visibility end, or ok=false.
+func (f *FSM) NextReady(path string, now int64) (at int64, ok bool, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindQueue)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, j := range r.queue.jobs {
+		var t int64
+		switch j.state {
+		case jobWaiting:
+			t = j.readyAt
+		case jobInFlight:
+			t = j.visibleUntil
+		default:
+			continue
+		}
+		if !ok || t < at {
+			at, ok = t, true
+		}
+	}
+	return at, ok, nil
+}

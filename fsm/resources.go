@@ -1,0 +1,183 @@
+package fsm
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ValidateResource checks a resource definition; the node calls it before
+// proposing and Apply calls it again (the log is the authority).
+func ValidateResource(m *fsmpb.Resource) error {
+	if m == nil {
+		return flowmesh.Invalid("resource", "missing")
+	}
+	for _, c := range []struct{ field, v string }{{"tenant", m.Tenant}, {"namespace", m.Namespace}, {"name", m.Name}} {
+		if err := flowmesh.ValidateName(c.field, c.v); err != nil {
+			return err
+		}
+	}
+	switch flowmesh.Kind(m.Kind) {
+	case flowmesh.KindStream:
+		if m.Partitions < 1 || m.Partitions > flowmesh.MaxPartitions {
+			return flowmesh.Invalid("partitions", "%d is outside 1..%d", m.Partitions, flowmesh.MaxPartitions)
+		}
+		if m.MaxAge < 0 {
+			return flowmesh.Invalid("max_age", "must not be negative")
+		}
+		if m.MaxBytes < 0 {
+			return flowmesh.Invalid("max_bytes", "must not be negative")
+		}
+	case flowmesh.KindQueue:
+		if m.Partitions != 1 {
+			return flowmesh.Invalid("partitions", "a queue has exactly 1 partition, got %d", m.Partitions)
+		}
+		if m.VisibilityTimeout <= 0 || m.VisibilityTimeout > int64(flowmesh.MaxVisibility) {
+			return flowmesh.Invalid("visibility_timeout", "%v is outside (0, %v]", time.Duration(m.VisibilityTimeout), flowmesh.MaxVisibility)
+		}
+		if m.MaxAttempts < 1 || m.MaxAttempts > 1000 {
+			return flowmesh.Invalid("max_attempts", "%d is outside 1..1000", m.MaxAttempts)
+		}
+		if m.MaxPayload < 1 || m.MaxPayload > flowmesh.MaxPayloadSize {
+			return flowmesh.Invalid("max_payload", "%d is outside 1..%d", m.MaxPayload, flowmesh.MaxPayloadSize)
+		}
+		if m.DeadLetterQueue != "" {
+			if _, _, _, err := flowmesh.ParsePath(m.DeadLetterQueue); err != nil {
+				return flowmesh.Invalid("dead_letter_queue", "%v", err)
+			}
+			if m.DeadLetterQueue == flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name) {
+				return flowmesh.Invalid("dead_letter_queue", "a queue cannot be its own dead-letter queue")
+			}
+		}
+	case flowmesh.KindKV:
+		if m.HistoryRevisions < 1 || m.HistoryRevisions > 1_000_000 {
+			return flowmesh.Invalid("history_revisions", "%d is outside 1..1000000", m.HistoryRevisions)
+		}
+	default:
+		return flowmesh.Invalid("kind", "unknown kind %d", m.Kind)
+	}
+	return nil
+}
+
+func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
+	if err := ValidateResource(m); err != nil {
+		return nil, err
+	}
+	path := flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name)
+	if r := f.resources[path]; r != nil {
+		return nil, fmt.Errorf("%w: %s %s", flowmesh.ErrAlreadyExists, flowmesh.Kind(r.meta.Kind), path)
+	}
+	if m.DeadLetterQueue != "" {
+		if _, err := f.lookup(m.DeadLetterQueue, flowmesh.KindQueue); err != nil {
+			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
+		}
+	}
+	f.nextID++
+	m = cloneResource(m)
+	m.Id = f.nextID
+	m.CreatedAt = ac.stamp
+	m.Revision = ac.index
+	dir := filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fatalError{err}
+	}
+	r, err := f.openResource(m, ac.index)
+	if err != nil {
+		return nil, fatalError{err}
+	}
+	f.resources[path] = r
+	return &Result{Resource: resourceFromPB(m)}, nil
+}
+
+func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
+	r := f.resources[path]
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s", flowmesh.ErrNotFound, path)
+	}
+	if err := r.close(); err != nil {
+		return nil, fatalError{err}
+	}
+	trash := filepath.Join(f.cfg.Dir, "trash", fmt.Sprintf("%d-%d", r.meta.Id, ac.index))
+	if err := os.Rename(r.dir, trash); err != nil {
+		return nil, fatalError{err}
+	}
+	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})
+	delete(f.resources, path)
+	for k := range f.groups {
+		if k.path == path {
+			delete(f.groups, k)
+		}
+	}
+	return &Result{}, nil
+}
+
+// Resource returns the resource at path.
+func (f *FSM) Resource(path string) (*flowmesh.Resource, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r := f.resources[path]
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s", flowmesh.ErrNotFound, path)
+	}
+	return resourceFromPB(r.meta), nil
+}
+
+// Resources lists a tenant's resources (namespace "" = all), sorted by path.
+func (f *FSM) Resources(tenant, namespace string) []*flowmesh.Resource {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*flowmesh.Resource
+	for _, r := range f.resources {
+		if r.meta.Tenant == tenant && (namespace == "" || r.meta.Namespace == namespace) {
+			out = append(out, resourceFromPB(r.meta))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetPath() < out[j].GetPath() })
+	return out
+}
+
+func cloneResource(m *fsmpb.Resource) *fsmpb.Resource {
+	return proto.Clone(m).(*fsmpb.Resource)
+}
+
+func ResourceToPB(r *flowmesh.Resource) *fsmpb.Resource {
+	m := &fsmpb.Resource{Tenant: r.Tenant, Namespace: r.Namespace, Name: r.Name, Kind: int32(r.Kind),
+		Revision: r.Revision}
+	if !r.CreatedAt.IsZero() {
+		m.CreatedAt = r.CreatedAt.UnixNano()
+	}
+	if s := r.Stream; s != nil {
+		m.Partitions, m.MaxAge, m.MaxBytes = int32(s.Partitions), int64(s.MaxAge), s.MaxBytes
+	}
+	if q := r.Queue; q != nil {
+		m.Partitions = 1
+		m.VisibilityTimeout, m.MaxAttempts = int64(q.VisibilityTimeout), int32(q.MaxAttempts)
+		m.DeadLetterQueue, m.MaxPayload = q.DeadLetterQueue, int32(q.MaxPayload)
+	}
+	if k := r.KV; k != nil {
+		m.HistoryRevisions = int32(k.HistoryRevisions)
+	}
+	return m
+}
+
+func resourceFromPB(m *fsmpb.Resource) *flowmesh.Resource {
+	r := &flowmesh.Resource{Tenant: m.Tenant, Namespace: m.Namespace, Name: m.Name, Kind: flowmesh.Kind(m.Kind),
+		CreatedAt: time.Unix(0, m.CreatedAt).UTC(), Revision: m.Revision}
+	switch r.Kind {
+	case flowmesh.KindStream:
+		r.Stream = &flowmesh.StreamConfig{Partitions: int(m.Partitions), MaxAge: time.Duration(m.MaxAge), MaxBytes: m.MaxBytes}
+	case flowmesh.KindQueue:
+		r.Queue = &flowmesh.QueueConfig{VisibilityTimeout: time.Duration(m.VisibilityTimeout), MaxAttempts: int(m.MaxAttempts),
+			DeadLetterQueue: m.DeadLetterQueue, MaxPayload: int(m.MaxPayload)}
+	case flowmesh.KindKV:
+		r.KV = &flowmesh.KVConfig{HistoryRevisions: int(m.HistoryRevisions)}
+	}
+	return r
+}

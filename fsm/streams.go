@@ -1,0 +1,314 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+type streamState struct {
+	parts []*partition
+}
+
+type partition struct {
+	log *segment.Log
+	// earliest is the logical first offset, set by trim commands. Whole
+	// segments below it are deleted; reads below it are out of range on
+	// every replica even where a segment below it still exists.
+	earliest uint64
+}
+
+func openStream(dir string, n int, cfg segment.Config, index uint64) (*streamState, error) {
+	s := &streamState{}
+	for i := 0; i < n; i++ {
+		l, err := openLog(filepath.Join(dir, "p"+strconv.Itoa(i)), cfg, index)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.parts = append(s.parts, &partition{log: l})
+	}
+	return s, nil
+}
+
+// openLog opens a segment log and cuts it back to the checkpoint index.
+func openLog(dir string, cfg segment.Config, index uint64) (*segment.Log, error) {
+	l, err := segment.Open(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if l.LastIndex() > index {
+		if err := l.TruncateAfterIndex(index); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (s *streamState) close() error {
+	var errs []error
+	for _, p := range s.parts {
+		errs = append(errs, p.log.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// PartitionFor routes a keyed event: FNV-1a of the key modulo partitions.
+func PartitionFor(key string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// ValidateEvents checks a WriteEvents batch against the limits and the
+// stream's partition count.
+func ValidateEvents(events []*fsmpb.Event, partitions int) error {
+	if len(events) == 0 {
+		return flowmesh.Invalid("events", "batch is empty")
+	}
+	if len(events) > flowmesh.MaxBatchEvents {
+		return &flowmesh.LimitError{What: "events in a batch", Limit: flowmesh.MaxBatchEvents, Got: int64(len(events))}
+	}
+	total := 0
+	for i, e := range events {
+		if len(e.Payload) > flowmesh.MaxPayloadSize {
+			return &flowmesh.LimitError{What: fmt.Sprintf("payload of event %d", i), Limit: flowmesh.MaxPayloadSize, Got: int64(len(e.Payload))}
+		}
+		if len(e.Key) > flowmesh.MaxKeyLength {
+			return &flowmesh.LimitError{What: fmt.Sprintf("key of event %d", i), Limit: flowmesh.MaxKeyLength, Got: int64(len(e.Key))}
+		}
+		if len(e.Headers) > flowmesh.MaxHeaders {
+			return &flowmesh.LimitError{What: fmt.Sprintf("headers of event %d", i), Limit: flowmesh.MaxHeaders, Got: int64(len(e.Headers))}
+		}
+		hb := 0
+		for _, h := range e.Headers {
+			if h.Key == "" {
+				return flowmesh.Invalid("headers", "event %d has an empty header key", i)
+			}
+			hb += len(h.Key) + len(h.Value)
+		}
+		if hb > flowmesh.MaxHeaderBytes {
+			return &flowmesh.LimitError{What: fmt.Sprintf("header bytes of event %d", i), Limit: flowmesh.MaxHeaderBytes, Got: int64(hb)}
+		}
+		if e.Key == "" && (e.Partition < 0 || int(e.Partition) >= partitions) {
+			return flowmesh.Invalid("partition", "event %d: partition %d is outside 0..%d", i, e.Partition, partitions-1)
+		}
+		total += len(e.Payload) + len(e.Key) + hb
+	}
+	if total > flowmesh.MaxBatchBytes {
+		return &flowmesh.LimitError{What: "bytes in a batch", Limit: flowmesh.MaxBatchBytes, Got: int64(total)}
+	}
+	return nil
+}
+
+func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindStream)
+	if err != nil {
+		return nil, err
+	}
+	n := len(r.stream.parts)
+	if err := ValidateEvents(c.Events, n); err != nil {
+		return nil, err
+	}
+	byPart := make([][]segment.Record, n)
+	where := make([]int, len(c.Events)) // position within its partition's batch
+	parts := make([]int, len(c.Events))
+	for i, e := range c.Events {
+		p := int(e.Partition)
+		if e.Key != "" {
+			p = PartitionFor(e.Key, n)
+		}
+		rec := segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: e.Payload}
+		if e.Key != "" {
+			rec.Key = []byte(e.Key)
+		}
+		for _, h := range e.Headers {
+			rec.Headers = append(rec.Headers, segment.Header{Key: h.Key, Value: h.Value})
+		}
+		sort.SliceStable(rec.Headers, func(a, b int) bool { return rec.Headers[a].Key < rec.Headers[b].Key })
+		parts[i], where[i] = p, len(byPart[p])
+		byPart[p] = append(byPart[p], rec)
+	}
+	first := make([]uint64, n)
+	for p, recs := range byPart {
+		if len(recs) == 0 {
+			continue
+		}
+		off, err := r.stream.parts[p].log.AppendBatch(recs)
+		if err != nil {
+			return nil, fatalError{fmt.Errorf("append to %s partition %d: %w", c.Path, p, err)}
+		}
+		first[p] = off
+	}
+	res := &Result{Positions: make([]flowmesh.Position, len(c.Events))}
+	for i := range c.Events {
+		res.Positions[i] = flowmesh.Position{Partition: parts[i], Offset: first[parts[i]] + uint64(where[i])}
+	}
+	return res, nil
+}
+
+func (f *FSM) applyCommitOffset(c *fsmpb.CommitOffset) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindStream)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateGroup(c.Group); err != nil {
+		return nil, err
+	}
+	if c.Partition < 0 || int(c.Partition) >= len(r.stream.parts) {
+		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
+	}
+	f.groups[groupKey{c.Path, c.Group, c.Partition}] = c.Offset
+	return &Result{}, nil
+}
+
+func validateGroup(g string) error {
+	if g == "" {
+		return flowmesh.Invalid("group", "must not be empty")
+	}
+	if len(g) > flowmesh.MaxGroupNameLen {
+		return flowmesh.Invalid("group", "is %d bytes, limit %d", len(g), flowmesh.MaxGroupNameLen)
+	}
+	return nil
+}
+
+func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
+	r, err := f.lookup(c.Path, flowmesh.KindStream)
+	if err != nil {
+		return nil, err
+	}
+	if c.Partition < 0 || int(c.Partition) >= len(r.stream.parts) {
+		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
+	}
+	p := r.stream.parts[c.Partition]
+	before := min(c.Before, p.log.NextOffset())
+	if before <= p.earliest {
+		return &Result{}, nil
+	}
+	p.earliest = before
+	if _, err := p.log.DeleteBefore(before); err != nil {
+		return nil, fatalError{fmt.Errorf("trim %s partition %d: %w", c.Path, c.Partition, err)}
+	}
+	return &Result{}, nil
+}
+
+// ReadStream reads up to max messages of a partition from offset.
+func (f *FSM) ReadStream(path string, part int, offset uint64, limit int) ([]flowmesh.Message, error) {
+	f.mu.RLock()
+	r, err := f.lookup(path, flowmesh.KindStream)
+	if err != nil {
+		f.mu.RUnlock()
+		return nil, err
+	}
+	if part < 0 || part >= len(r.stream.parts) {
+		f.mu.RUnlock()
+		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", part, len(r.stream.parts)-1)
+	}
+	p := r.stream.parts[part]
+	earliest, log := p.earliest, p.log
+	f.mu.RUnlock()
+
+	next := log.NextOffset()
+	if offset < earliest || offset > next {
+		return nil, &flowmesh.OffsetOutOfRangeError{Requested: offset, Earliest: max(earliest, log.EarliestOffset()), Next: next}
+	}
+	recs, err := log.Read(offset, limit, 4<<20)
+	if err != nil {
+		var oor *segment.OutOfRangeError
+		if errors.As(err, &oor) {
+			return nil, &flowmesh.OffsetOutOfRangeError{Requested: offset, Earliest: max(earliest, oor.Earliest), Next: oor.Next}
+		}
+		if errors.Is(err, segment.ErrClosed) {
+			return nil, fmt.Errorf("%w: stream %s", flowmesh.ErrNotFound, path)
+		}
+		return nil, fmt.Errorf("fsm: read %s partition %d: %w", path, part, err)
+	}
+	out := make([]flowmesh.Message, len(recs))
+	for i, rec := range recs {
+		m := flowmesh.Message{Partition: part, Offset: rec.Offset, Timestamp: time.Unix(0, rec.Timestamp).UTC(),
+			Key: string(rec.Key), Payload: rec.Payload}
+		if len(rec.Headers) > 0 {
+			m.Headers = make(map[string]string, len(rec.Headers))
+			for _, h := range rec.Headers {
+				m.Headers[h.Key] = h.Value
+			}
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// PartitionInfo returns a partition's retained range.
+func (f *FSM) PartitionInfo(path string, part int) (flowmesh.PartitionInfo, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindStream)
+	if err != nil {
+		return flowmesh.PartitionInfo{}, err
+	}
+	if part < 0 || part >= len(r.stream.parts) {
+		return flowmesh.PartitionInfo{}, flowmesh.Invalid("partition", "%d is outside 0..%d", part, len(r.stream.parts)-1)
+	}
+	p := r.stream.parts[part]
+	return flowmesh.PartitionInfo{Partition: part, Earliest: max(p.earliest, p.log.EarliestOffset()), Next: p.log.NextOffset(), Bytes: p.log.Size()}, nil
+}
+
+// GroupOffset returns a consumer group's committed offset.
+func (f *FSM) GroupOffset(path, group string, part int) (uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if _, err := f.lookup(path, flowmesh.KindStream); err != nil {
+		return 0, err
+	}
+	off, ok := f.groups[groupKey{path, group, int32(part)}]
+	if !ok {
+		return 0, fmt.Errorf("%w: group %q has no offset for %s partition %d", flowmesh.ErrNotFound, group, path, part)
+	}
+	return off, nil
+}
+
+// PlanRetention returns the trim commands the leader should propose at now:
+// whole sealed segments older than MaxAge, or beyond MaxBytes per partition.
+func (f *FSM) PlanRetention(now int64) []*fsmpb.TrimPartition {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*fsmpb.TrimPartition
+	for _, path := range f.sortedPaths() {
+		r := f.resources[path]
+		if r.stream == nil || (r.meta.MaxAge == 0 && r.meta.MaxBytes == 0) {
+			continue
+		}
+		for i, p := range r.stream.parts {
+			segs := p.log.Segments()
+			cut := uint64(0)
+			var keep int64
+			for j := len(segs) - 1; j >= 0; j-- {
+				s := segs[j]
+				if !s.Sealed {
+					keep += s.Size
+					continue
+				}
+				tooOld := r.meta.MaxAge > 0 && s.LastTimestamp < now-r.meta.MaxAge
+				tooBig := r.meta.MaxBytes > 0 && keep+s.Size > r.meta.MaxBytes
+				if tooOld || tooBig {
+					cut = s.NextOffset
+					break
+				}
+				keep += s.Size
+			}
+			if cut > p.earliest {
+				out = append(out, &fsmpb.TrimPartition{Path: path, Partition: int32(i), Before: cut})
+			}
+		}
+	}
+	return out
+}

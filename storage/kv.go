@@ -1,0 +1,115 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+type kvManager struct{ s *Storage }
+
+var _ flowmesh.KVManager = (*kvManager)(nil)
+
+func (m *kvManager) Put(ctx context.Context, path, key string, value []byte, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
+	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	c := &fsmpb.KVPut{Path: path, Key: key, Value: value, Ttl: int64(opts.TTL)}
+	if opts.IfRevision != nil {
+		c.HasIfRevision, c.IfRevision = true, *opts.IfRevision
+	}
+	if err := fsm.ValidatePut(c); err != nil {
+		return 0, err
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: c}}, flowmesh.ApplyCallOptions(callOpts))
+	if err != nil {
+		return 0, err
+	}
+	return res.Revision, nil
+}
+
+func (m *kvManager) Get(ctx context.Context, path, key string, opts ...flowmesh.CallOption) (flowmesh.KVEntry, error) {
+	if err := checkPath(path); err != nil {
+		return flowmesh.KVEntry{}, err
+	}
+	if err := fsm.ValidateKey(key); err != nil {
+		return flowmesh.KVEntry{}, err
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return flowmesh.KVEntry{}, err
+	}
+	return f.KVGet(path, key, m.s.now().UnixNano())
+}
+
+func (m *kvManager) Delete(ctx context.Context, path, key string, opts flowmesh.KVDeleteOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
+	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	if err := fsm.ValidateKey(key); err != nil {
+		return 0, err
+	}
+	c := &fsmpb.KVDelete{Path: path, Key: key}
+	if opts.IfRevision != nil {
+		c.HasIfRevision, c.IfRevision = true, *opts.IfRevision
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvDelete{KvDelete: c}}, flowmesh.ApplyCallOptions(callOpts))
+	if err != nil {
+		return 0, err
+	}
+	return res.Revision, nil
+}
+
+func (m *kvManager) List(ctx context.Context, path, prefix, after string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.KVEntry, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if limit < 0 || limit > flowmesh.MaxListEntries {
+		return nil, flowmesh.Invalid("limit", "%d is outside 0..%d", limit, flowmesh.MaxListEntries)
+	}
+	if limit == 0 {
+		limit = flowmesh.MaxListEntries
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return f.KVList(path, prefix, after, limit, m.s.now().UnixNano())
+}
+
+func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	from := fromRevision
+	for {
+		f, _, err := m.s.running()
+		if err != nil {
+			return err
+		}
+		changed := f.Changes()
+		events, next, err := f.KVEvents(path, prefix, from, 1000)
+		if err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		moved := next != from
+		from = next
+		if len(events) > 0 || (moved && fromRevision != 0) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := m.s.wait(ctx, changed, time.Second); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+// MetaStore holds the resource metadata: it creates, finds, lists and
+// deletes streams, queues and KV stores. It implements flowmesh.ResourceManager.
+type MetaStore struct{ s *Storage }
+
+var _ flowmesh.ResourceManager = (*MetaStore)(nil)
+
+// ResourceFactory creates resources; it is the founding API's entry point.
+type ResourceFactory struct{ *MetaStore }
+
+// NewResourceFactory returns a factory over a node's MetaStore.
+func NewResourceFactory(m *MetaStore) *ResourceFactory { return &ResourceFactory{MetaStore: m} }
+
+func (m *MetaStore) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh.Resource, error) {
+	pb := fsm.ResourceToPB(r)
+	if err := fsm.ValidateResource(pb); err != nil {
+		return nil, err
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, flowmesh.CallOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return res.Resource, nil
+}
+
+// CreateStream creates a stream with partitions partitions.
+func (m *MetaStore) CreateStream(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.StreamOption) (*flowmesh.Resource, error) {
+	cfg := flowmesh.StreamConfig{Partitions: partitions}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.Partitions = partitions
+	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindStream, Stream: &cfg})
+}
+
+// CreateQueue creates a work queue; partitions must be 1 (0 means 1).
+func (m *MetaStore) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
+	if partitions == 0 {
+		partitions = 1
+	}
+	if partitions != 1 {
+		return nil, flowmesh.Invalid("partitions", "a queue has exactly 1 partition, got %d", partitions)
+	}
+	cfg := flowmesh.QueueConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.VisibilityTimeout == 0 {
+		cfg.VisibilityTimeout = flowmesh.DefaultVisibilityTimeout
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = flowmesh.DefaultMaxAttempts
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = flowmesh.MaxPayloadSize
+	}
+	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindQueue, Queue: &cfg})
+}
+
+// CreateKVStore creates a KV store.
+func (m *MetaStore) CreateKVStore(ctx context.Context, tenant, namespace, name string, opts ...flowmesh.KVOption) (*flowmesh.Resource, error) {
+	cfg := flowmesh.KVConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.HistoryRevisions == 0 {
+		cfg.HistoryRevisions = flowmesh.DefaultKVHistory
+	}
+	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindKV, KV: &cfg})
+}
+
+// GetResource returns the resource at path (linearizable).
+func (m *MetaStore) GetResource(ctx context.Context, path string) (*flowmesh.Resource, error) {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return nil, err
+	}
+	f, err := m.s.read(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Resource(path)
+}
+
+// ListResources lists a tenant's resources; namespace "" lists all namespaces.
+func (m *MetaStore) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
+	if err := flowmesh.ValidateName("tenant", tenant); err != nil {
+		return nil, err
+	}
+	if namespace != "" {
+		if err := flowmesh.ValidateName("namespace", namespace); err != nil {
+			return nil, err
+		}
+	}
+	f, err := m.s.read(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Resources(tenant, namespace), nil
+}
+
+// DeleteResource deletes the resource and its data.
+func (m *MetaStore) DeleteResource(ctx context.Context, path string) error {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return err
+	}
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: path}}}, flowmesh.CallOptions{})
+	return err
+}

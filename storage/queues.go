@@ -1,0 +1,190 @@
+package storage
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+type queueManager struct{ s *Storage }
+
+var _ flowmesh.QueueManager = (*queueManager)(nil)
+
+func checkPath(path string) error {
+	_, _, _, err := flowmesh.ParsePath(path)
+	return err
+}
+
+func (m *queueManager) Enqueue(ctx context.Context, path string, payload []byte, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64, error) {
+	if err := checkPath(path); err != nil {
+		return "", 0, err
+	}
+	c := &fsmpb.Enqueue{Path: path, Payload: payload, Delay: int64(opts.Delay), DedupId: opts.DedupID}
+	if err := fsm.ValidateEnqueue(c, flowmesh.MaxPayloadSize); err != nil {
+		return "", 0, err
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: c}}, flowmesh.ApplyCallOptions(callOpts))
+	if err != nil {
+		return "", 0, err
+	}
+	return res.JobID, res.Seq, nil
+}
+
+func (m *queueManager) Reserve(ctx context.Context, path string, visibility time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if visibility < 0 || visibility > flowmesh.MaxVisibility {
+		return nil, flowmesh.Invalid("visibility", "%v is outside [0, %v]", visibility, flowmesh.MaxVisibility)
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: path, Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	return res.Job, nil
+}
+
+// ReserveWait proposes a reservation whenever a job may have become ready:
+// after any applied change, or when the earliest delay or visibility ends.
+func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
+	if wait < 0 || wait > 20*time.Minute {
+		return nil, flowmesh.Invalid("wait", "%v is outside [0, 20m]", wait)
+	}
+	deadline := time.Now().Add(wait)
+	o := flowmesh.ApplyCallOptions(opts)
+	for attempt := 0; ; attempt++ {
+		f, _, err := m.s.running()
+		if err != nil {
+			return nil, err
+		}
+		changed := f.Changes()
+		callOpts := opts
+		if o.RequestID != "" && attempt > 0 {
+			// Each try is its own reservation; a repeat of the first would
+			// just return its empty result.
+			callOpts = append(append([]flowmesh.CallOption(nil), opts...), flowmesh.WithRequestID(o.RequestID+"#"+strconv.Itoa(attempt)))
+		}
+		job, err := m.Reserve(ctx, path, visibility, callOpts...)
+		if err != nil || job != nil {
+			return job, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		now := m.s.now().UnixNano()
+		if at, ok, err := f.NextReady(path, now); err == nil && ok && at > now && time.Duration(at-now) < left {
+			left = time.Duration(at-now) + time.Millisecond
+		} else if ok && at <= now {
+			left = min(left, 10*time.Millisecond)
+		}
+		if err := m.s.wait(ctx, changed, left); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (m *queueManager) RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...flowmesh.CallOption) error {
+	return m.ack(ctx, path, flowmesh.Receipt{JobID: jobID}, opts)
+}
+
+func (m *queueManager) Ack(ctx context.Context, path string, r flowmesh.Receipt, opts ...flowmesh.CallOption) error {
+	if r.Attempt <= 0 {
+		return flowmesh.Invalid("receipt", "attempt must be positive")
+	}
+	return m.ack(ctx, path, r, opts)
+}
+
+func (m *queueManager) ack(ctx context.Context, path string, r flowmesh.Receipt, opts []flowmesh.CallOption) error {
+	if err := checkReceipt(path, r); err != nil {
+		return err
+	}
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Ack{Ack: &fsmpb.Ack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt)}}}, flowmesh.ApplyCallOptions(opts))
+	return err
+}
+
+func checkReceipt(path string, r flowmesh.Receipt) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	if r.JobID == "" {
+		return flowmesh.Invalid("job_id", "must not be empty")
+	}
+	if len(r.JobID) > flowmesh.MaxRequestIDLen {
+		return flowmesh.Invalid("job_id", "is %d bytes, limit %d", len(r.JobID), flowmesh.MaxRequestIDLen)
+	}
+	if r.Attempt < 0 {
+		return flowmesh.Invalid("receipt", "attempt must not be negative")
+	}
+	return nil
+}
+
+func (m *queueManager) Nack(ctx context.Context, path string, r flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
+	if err := checkReceipt(path, r); err != nil {
+		return err
+	}
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Nack{Nack: &fsmpb.Nack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Delay: int64(delay)}}}, flowmesh.ApplyCallOptions(opts))
+	return err
+}
+
+func (m *queueManager) Touch(ctx context.Context, path string, r flowmesh.Receipt, visibility time.Duration, opts ...flowmesh.CallOption) error {
+	if err := checkReceipt(path, r); err != nil {
+		return err
+	}
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Touch{Touch: &fsmpb.Touch{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
+	return err
+}
+
+func (m *queueManager) Stats(ctx context.Context, path string, opts ...flowmesh.CallOption) (flowmesh.QueueStats, error) {
+	if err := checkPath(path); err != nil {
+		return flowmesh.QueueStats{}, err
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return flowmesh.QueueStats{}, err
+	}
+	return f.QueueStats(path, max(m.s.now().UnixNano(), f.LastStamp()))
+}
+
+func (m *queueManager) Purge(ctx context.Context, path string, opts ...flowmesh.CallOption) (int, error) {
+	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Purge{Purge: &fsmpb.Purge{Path: path}}}, flowmesh.ApplyCallOptions(opts))
+	if err != nil {
+		return 0, err
+	}
+	return res.Count, nil
+}
+
+func (m *queueManager) ListDead(ctx context.Context, path string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if limit < 0 || limit > flowmesh.MaxReadMessages {
+		return nil, flowmesh.Invalid("limit", "%d is outside 0..%d", limit, flowmesh.MaxReadMessages)
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return f.ListDead(path, limit)
+}
+
+func (m *queueManager) Redrive(ctx context.Context, path string, max int, opts ...flowmesh.CallOption) (int, error) {
+	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	if max < 0 {
+		max = 0
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Redrive{Redrive: &fsmpb.Redrive{Path: path, Max: int32(min(max, 1<<30))}}}, flowmesh.ApplyCallOptions(opts))
+	if err != nil {
+		return 0, err
+	}
+	return res.Count, nil
+}

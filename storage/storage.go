@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/fsm"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+// Re-exported contract types, so embedding programs need only this package.
+type (
+	StreamEvent         = flowmesh.StreamEvent
+	Message             = flowmesh.Message
+	Position            = flowmesh.Position
+	Job                 = flowmesh.Job
+	Receipt             = flowmesh.Receipt
+	QueueEnqueueOptions = flowmesh.QueueEnqueueOptions
+	QueueStats          = flowmesh.QueueStats
+	KVEntry             = flowmesh.KVEntry
+	KVEvent             = flowmesh.KVEvent
+	KVPutOptions        = flowmesh.KVPutOptions
+	KVDeleteOptions     = flowmesh.KVDeleteOptions
+	Resource            = flowmesh.Resource
+	StreamManager       = flowmesh.StreamManager
+	QueueManager        = flowmesh.QueueManager
+	KVManager           = flowmesh.KVManager
+	ResourceManager     = flowmesh.ResourceManager
+)
+
+// Lifecycle is something that starts and stops.
+type Lifecycle interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// StorageBackend is what an embedding program uses: the lifecycle, the
+// resource metadata and the three managers.
+type StorageBackend interface {
+	Lifecycle
+	MetaStore() *MetaStore
+	StreamManager() StreamManager
+	QueueManager() QueueManager
+	KVManager() KVManager
+}
+
+var _ StorageBackend = (*Storage)(nil)
+
+// Storage is an embedded FlowMesh node.
+type Storage struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	state   int // stateNew, stateRunning, stateStopped
+	fsm     *fsm.FSM
+	cluster *cluster.Cluster
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	meta    *MetaStore
+	streams *streamManager
+	queues  *queueManager
+	kv      *kvManager
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// New returns a node with the default configuration and dataDir. Call Start.
+func New(dataDir string) (*Storage, error) {
+	cfg := DefaultConfig()
+	cfg.DataDir = dataDir
+	return NewWithConfig(cfg)
+}
+
+// NewWithConfig returns a node for cfg (copied). Call Start.
+func NewWithConfig(cfg *Config) (*Storage, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Storage{cfg: cfg.withDefaults()}
+	s.log = s.cfg.Logger.With("component", "storage")
+	s.meta = &MetaStore{s: s}
+	s.streams = &streamManager{s: s}
+	s.queues = &queueManager{s: s}
+	s.kv = &kvManager{s: s}
+	return s, nil
+}
+
+// BuildAndStart builds the node and starts it.
+func (b *Builder) BuildAndStart(ctx context.Context) (*Storage, error) {
+	s, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the node's effective configuration.
+func (s *Storage) Config() Config { return s.cfg }
+
+// Start opens the stores, starts Raft and waits until the node has a leader
+// (or ctx ends).
+func (s *Storage) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateRunning:
+		return nil
+	case stateStopped:
+		return flowmesh.ErrStopped
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	id, err := s.nodeID()
+	if err != nil {
+		return err
+	}
+	fcfg := fsm.DefaultConfig(filepath.Join(s.cfg.DataDir, "fsm"))
+	fcfg.Segment = segment.DefaultConfig()
+	fcfg.Segment.SegmentMaxSize = s.cfg.SegmentMaxSize
+	fcfg.Segment.SegmentMaxAge = s.cfg.SegmentMaxAge
+	fcfg.Logger = s.cfg.Logger
+	f, err := fsm.Open(fcfg)
+	if err != nil {
+		return err
+	}
+	ccfg := cluster.DefaultConfig()
+	ccfg.ID = id
+	ccfg.DataDir = s.cfg.DataDir
+	ccfg.BindAddr = s.cfg.RaftAddr
+	ccfg.Bootstrap = *s.cfg.Bootstrap
+	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
+	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
+	ccfg.SnapshotInterval = s.cfg.SnapshotInterval
+	if s.cfg.HeartbeatTimeout > 0 {
+		ccfg.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	}
+	if s.cfg.ElectionTimeout > 0 {
+		ccfg.ElectionTimeout = s.cfg.ElectionTimeout
+	}
+	ccfg.Clock = s.cfg.Clock
+	ccfg.Logger = s.cfg.Logger
+	c, err := cluster.New(ccfg, f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.fsm, s.cluster = f, c
+	s.stop = make(chan struct{})
+	s.state = stateRunning
+	s.goFunc(s.flushLoop)
+	s.goFunc(s.leaderLoop)
+	if *s.cfg.Bootstrap {
+		if err := c.WaitLeader(ctx); err != nil {
+			s.stopLocked(context.Background())
+			return fmt.Errorf("storage: waiting for a leader: %w", err)
+		}
+	}
+	s.log.Info("node started", "id", id, "data_dir", s.cfg.DataDir, "applied_index", f.AppliedIndex())
+	return nil
+}
+
+// nodeID returns the configured ID or the one kept in the data dir.
+func (s *Storage) nodeID() (string, error) {
+	if s.cfg.NodeID != "" {
+		return s.cfg.NodeID, nil
+	}
+	p := filepath.Join(s.cfg.DataDir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("storage: read node id: %w", err)
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	id := "node-" + hex.EncodeToString(r[:])
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("storage: write node id: %w", err)
+	}
+	return id, nil
+}
+
+// goFunc runs fn in a goroutine that Stop waits for.
+func (s *Storage) goFunc(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// Stop shuts the node down in order: background loops, Raft, then the FSM
+// (flushed). It is idempotent.
+func (s *Storage) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopLocked(ctx)
+}
+
+func (s *Storage) stopLocked(ctx context.Context) error {
+	if s.state != stateRunning {
+		s.state = stateStopped
+		return nil
+	}
+	s.state = stateStopped
+	close(s.stop)
+	s.wg.Wait()
+	var errs []error
+	if err := s.cluster.Shutdown(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.fsm.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	s.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// running returns the FSM and cluster, or ErrStopped.
+func (s *Storage) running() (*fsm.FSM, *cluster.Cluster, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateRunning {
+		return nil, nil, flowmesh.ErrStopped
+	}
+	return s.fsm, s.cluster, nil
+}
+
+// MetaStore returns the resource metadata store.
+func (s *Storage) MetaStore() *MetaStore { return s.meta }
+
+// StreamManager returns the stream API.
+func (s *Storage) StreamManager() StreamManager { return s.streams }
+
+// QueueManager returns the queue API.
+func (s *Storage) QueueManager() QueueManager { return s.queues }
+
+// KVManager returns the KV API.
+func (s *Storage) KVManager() KVManager { return s.kv }
+
+// Snapshot takes a raft snapshot now and compacts the log.
+func (s *Storage) Snapshot(ctx context.Context) error {
+	_, c, err := s.running()
+	if err != nil {
+		return err
+	}
+	return c.Snapshot()
+}
+
+// StateHash is a digest of the node's logical state (see fsm.StateHash).
+func (s *Storage) StateHash() (string, error) {
+	f, _, err := s.running()
+	if err != nil {
+		return "", err
+	}
+	return f.StateHash()
+}
+
+// Status describes the node's raft state.
+func (s *Storage) Status() (cluster.Status, error) {
+	_, c, err := s.running()
+	if err != nil {
+		return cluster.Status{}, err
+	}
+	return c.Stats(), nil
+}
+
+// Cluster returns the node's raft wrapper (for the server and tests).
+func (s *Storage) Cluster() *cluster.Cluster {
+	_, c, _ := s.running()
+	return c
+}
+
+func (s *Storage) now() time.Time { return s.cfg.Clock() }

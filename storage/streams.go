@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+type streamManager struct{ s *Storage }
+
+var _ flowmesh.StreamManager = (*streamManager)(nil)
+
+func (m *streamManager) WriteEvents(ctx context.Context, path string, events []flowmesh.StreamEvent, opts ...flowmesh.CallOption) ([]flowmesh.Position, error) {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return nil, err
+	}
+	c := &fsmpb.WriteEvents{Path: path, Events: make([]*fsmpb.Event, len(events))}
+	for i, e := range events {
+		if e.Partition < 0 || e.Partition > flowmesh.MaxPartitions {
+			return nil, flowmesh.Invalid("partition", "event %d: partition %d is out of range", i, e.Partition)
+		}
+		pe := &fsmpb.Event{Payload: e.Payload, Key: e.Key, Partition: int32(e.Partition)}
+		for k, v := range e.Headers {
+			pe.Headers = append(pe.Headers, &fsmpb.Header{Key: k, Value: v})
+		}
+		c.Events[i] = pe
+	}
+	// Limits are checked before proposing; the partition range is checked
+	// against the stream by Apply.
+	if err := fsm.ValidateEvents(c.Events, flowmesh.MaxPartitions+1); err != nil {
+		return nil, err
+	}
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: c}}, flowmesh.ApplyCallOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	return res.Positions, nil
+}
+
+func (m *streamManager) ReadFromOffset(ctx context.Context, path string, partition int, offset uint64, max int, opts ...flowmesh.CallOption) ([]flowmesh.Message, error) {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return nil, err
+	}
+	if max <= 0 || max > flowmesh.MaxReadMessages {
+		return nil, flowmesh.Invalid("max", "%d is outside 1..%d", max, flowmesh.MaxReadMessages)
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return f.ReadStream(path, partition, offset, max)
+}
+
+func (m *streamManager) Subscribe(ctx context.Context, path string, partition int, offset uint64, fn func(flowmesh.Message) error) error {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return err
+	}
+	for {
+		f, _, err := m.s.running()
+		if err != nil {
+			return err
+		}
+		changed := f.Changes()
+		msgs, err := f.ReadStream(path, partition, offset, 1000)
+		if err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			if err := fn(msg); err != nil {
+				return err
+			}
+			offset = msg.Offset + 1
+		}
+		if len(msgs) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := m.s.wait(ctx, changed, time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *streamManager) CommitOffset(ctx context.Context, path, group string, partition int, offset uint64, opts ...flowmesh.CallOption) error {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return err
+	}
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{
+		Path: path, Group: group, Partition: int32(partition), Offset: offset}}}, flowmesh.ApplyCallOptions(opts))
+	return err
+}
+
+func (m *streamManager) FetchOffset(ctx context.Context, path, group string, partition int, opts ...flowmesh.CallOption) (uint64, error) {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return 0, err
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	return f.GroupOffset(path, group, partition)
+}
+
+func (m *streamManager) PartitionInfo(ctx context.Context, path string, partition int, opts ...flowmesh.CallOption) (flowmesh.PartitionInfo, error) {
+	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return flowmesh.PartitionInfo{}, err
+	}
+	f, err := m.s.read(ctx, opts)
+	if err != nil {
+		return flowmesh.PartitionInfo{}, err
+	}
+	return f.PartitionInfo(path, partition)
+}
