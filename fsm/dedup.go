@@ -11,11 +11,11 @@ import (
 // leave in insertion order once older than the window (in stamped time) or
 // beyond the entry limit, so every replica keeps the same window.
 type dedupWindow struct {
-	window  int64
-	max     int
-	byID    map[string]*dedupItem
-	order   []*dedupItem // insertion order; stamps never decrease
-	head    int
+	window int64
+	max    int
+	byID   map[string]*dedupItem
+	order  []*dedupItem // insertion order; stamps never decrease
+	head   int
 }
 
 type dedupItem struct {

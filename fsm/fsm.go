@@ -83,12 +83,12 @@ type FSM struct {
 	log *slog.Logger
 
 	// mu guards all state below; Apply holds it for writing, reads for reading.
-	mu          sync.RWMutex
-	resources   map[string]*resource // by path
-	nextID      uint64
-	groups      map[groupKey]uint64
-	kvRev       uint64
-	dedup       *dedupWindow
+	mu           sync.RWMutex
+	resources    map[string]*resource // by path
+	nextID       uint64
+	groups       map[groupKey]uint64
+	kvRev        uint64
+	dedup        *dedupWindow
 	pendingTrash []trashEntry
 
 	applied atomic.Uint64
