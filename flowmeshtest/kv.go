@@ -23,6 +23,7 @@ var kvTests = []subtest{
 	{"Limits", testKVLimits},
 	{"Idempotent", testKVIdempotent},
 	{"ReadConsistency", testKVReadConsistency},
+	{"ConcurrentPuts", testKVConcurrentPuts},
 	{"WatchFromNow", testKVWatchFromNow},
 	{"WatchReplay", testKVWatchReplay},
 	{"WatchCompacted", testKVWatchCompacted},
@@ -442,7 +443,7 @@ func receiveEvents(t *testing.T, events <-chan flowmesh.KVEvent, done <-chan err
 			}
 			w := want[i]
 			if e.Type != w.typ || e.Key != w.key || string(e.Value) != w.value || e.Revision != w.rev {
-				t.Errorf("watch event %d = %v %q=%q at %d, want %v %q=%q at %d", i, e.Type, e.Key, e.Value, e.Revision, w.typ, w.key, w.value, w.rev)
+				t.Fatalf("watch event %d = %v %q=%q at %d, want %v %q=%q at %d", i, e.Type, e.Key, e.Value, e.Revision, w.typ, w.key, w.value, w.rev)
 			}
 			if w.typ != flowmesh.KVEventPut && e.Value != nil {
 				t.Errorf("watch event %d: %v carries value %q, want nil", i, e.Type, e.Value)
@@ -666,6 +667,11 @@ func testKVTTL(t *testing.T, tg Target) {
 	advance(t, tg, 5*time.Second)
 	get(t, tg, kv, "k") // half-way: still there
 	advance(t, tg, 6*time.Second)
+	// An expired key is never returned, even before the leader's expiry
+	// command has been applied.
+	if e, err := tg.KV.Get(testCtx(t), kv, "k"); err == nil {
+		t.Errorf("Get(k) right after its TTL passed = %q, want ErrNotFound: an expired key is never returned", e.Value)
+	}
 	eventually(t, settleTimeout, "key k expires after its TTL", func() error {
 		e, err := tg.KV.Get(testCtx(t), kv, "k")
 		if err == nil {

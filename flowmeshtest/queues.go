@@ -2,6 +2,7 @@ package flowmeshtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,12 +32,15 @@ var queueTests = []subtest{
 	{"BadArguments", testQueueBadArguments},
 	{"ReserveWait", testQueueReserveWait},
 	{"ConcurrentReserve", testQueueConcurrentReserve},
+	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
+	{"ReserveWaitCancel", testQueueReserveWaitCancel},
 	// Time-dependent: they move the node's clock.
 	{"DelayElapses", testQueueDelayElapses},
 	{"VisibilityExpiry", testQueueVisibilityExpiry},
 	{"NackDelayElapses", testQueueNackDelayElapses},
 	{"Touch", testQueueTouch},
 	{"DeadAfterExpiries", testQueueDeadAfterExpiries},
+	{"OldestReadyAge", testQueueOldestReadyAge},
 }
 
 func enqueue(t *testing.T, tg Target, q string, payload string, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64) {
@@ -765,5 +769,40 @@ func testQueueDeadAfterExpiries(t *testing.T, tg Target) {
 	ok(t, "ListDead", err)
 	if len(dead) != 1 || dead[0].ID != id {
 		t.Errorf("ListDead = %+v, want job %s", dead, id)
+	}
+}
+
+func testQueueReserveWaitCancel(t *testing.T, tg Target) {
+	q := createQueue(t, tg, "q").GetPath()
+	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	job, err := tg.Queues.ReserveWait(ctx, q, time.Minute, settleTimeout)
+	if d := time.Since(start); d > settleTimeout/2 {
+		t.Errorf("ReserveWait returned %v after its context ended at 200ms", d)
+	}
+	if job != nil {
+		t.Fatalf("ReserveWait on an empty queue returned %q", job.Payload)
+	}
+	if err != nil {
+		wantErr(t, "ReserveWait whose context ended", err, context.DeadlineExceeded)
+	}
+	// A job enqueued now goes to the next worker, not the one that left.
+	enqueue(t, tg, q, "a", flowmesh.QueueEnqueueOptions{})
+	reserveWant(t, tg, q, time.Minute, "a", 1)
+}
+
+func testQueueOldestReadyAge(t *testing.T, tg Target) {
+	needClock(t, tg)
+	q := createQueue(t, tg, "q").GetPath()
+	enqueue(t, tg, q, "old", flowmesh.QueueEnqueueOptions{})
+	advance(t, tg, 90*time.Second)
+	enqueue(t, tg, q, "new", flowmesh.QueueEnqueueOptions{})
+	if st := stats(t, tg, q); st.OldestReadyAge < 90*time.Second || st.OldestReadyAge > 90*time.Second+settleTimeout {
+		t.Errorf("OldestReadyAge = %v, want about 90s (the oldest ready job's age)", st.OldestReadyAge)
+	}
+	reserveWant(t, tg, q, time.Minute, "old", 1)
+	if st := stats(t, tg, q); st.OldestReadyAge > settleTimeout {
+		t.Errorf("after the oldest job was reserved OldestReadyAge = %v, want the new job's age (about 0)", st.OldestReadyAge)
 	}
 }

@@ -20,6 +20,7 @@ var resourceTests = []subtest{
 	{"AlreadyExists", testResourceAlreadyExists},
 	{"NotFound", testResourceNotFound},
 	{"WrongKind", testResourceWrongKind},
+	{"DeleteEndsSubscriptions", testResourceDeleteEndsSubscriptions},
 }
 
 // createStream creates a stream in the subtest's scope.
@@ -591,4 +592,38 @@ func testResourceWrongKind(t *testing.T, tg Target) {
 	tenant, ns := scope(t)
 	_, err := tg.Resources.CreateQueue(ctx, tenant, ns, "q2", 1, flowmesh.WithDeadLetterQueue(byKind[flowmesh.KindStream].GetPath()))
 	wantErr(t, "CreateQueue with a stream as dead-letter queue", err, flowmesh.ErrWrongKind, flowmesh.ErrInvalidArgument)
+}
+
+// testResourceDeleteEndsSubscriptions checks that deleting a resource ends
+// its subscriptions and watches with ErrNotFound instead of leaving them
+// waiting forever on data that cannot come.
+func testResourceDeleteEndsSubscriptions(t *testing.T, tg Target) {
+	if tg.Streams == nil || tg.KV == nil {
+		t.Skip("needs streams and KV")
+	}
+	s := createStream(t, tg, "s", 1).GetPath()
+	kv := createKV(t, tg, "kv").GetPath()
+	write(t, tg, s, payloads(1, "e"))
+	rev := put(t, tg, kv, "k", "v", flowmesh.KVPutOptions{})
+
+	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
+	defer cancel()
+	msgs, subDone := subscribe(t, ctx, tg, s, 0, 0)
+	receive(t, msgs, subDone, 1, 0, "e")
+	events, watchDone := watch(ctx, tg, kv, "", rev)
+	receiveEvents(t, events, watchDone, "", []wantEvent{{flowmesh.KVEventPut, "k", "v", rev}})
+
+	ok(t, "DeleteResource stream", tg.Resources.DeleteResource(ctx, s))
+	ok(t, "DeleteResource kv", tg.Resources.DeleteResource(ctx, kv))
+	for _, c := range []struct {
+		name string
+		done <-chan error
+	}{{"Subscribe", subDone}, {"Watch", watchDone}} {
+		select {
+		case err := <-c.done:
+			wantErr(t, c.name+" on a deleted resource", err, flowmesh.ErrNotFound)
+		case <-time.After(settleTimeout):
+			t.Errorf("%s still running %v after its resource was deleted, want it to end with ErrNotFound", c.name, settleTimeout)
+		}
+	}
 }

@@ -29,6 +29,7 @@ var streamTests = []subtest{
 	{"SubscribeStopsOnError", testStreamSubscribeStopsOnError},
 	{"ConsumerOffsets", testStreamConsumerOffsets},
 	{"ReadConsistency", testStreamReadConsistency},
+	{"ConcurrentWrites", testStreamConcurrentWrites},
 	// Moves the clock by days; last so it cannot disturb the others.
 	{"RetentionMaxAge", testStreamRetentionMaxAge},
 }
@@ -679,6 +680,12 @@ func testStreamRetentionMaxAge(t *testing.T, tg Target) {
 	if errors.As(err, &oe) && (oe.Earliest != info.Earliest || oe.Requested != 0) {
 		t.Errorf("OffsetOutOfRangeError = %+v, want Requested 0, Earliest %d", *oe, info.Earliest)
 	}
+	subCtx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	err = tg.Streams.Subscribe(subCtx, s, 0, 0, func(m flowmesh.Message) error {
+		return fmt.Errorf("subscription below the retained range delivered offset %d", m.Offset)
+	})
+	wantErr(t, "Subscribe below the retained range", err, flowmesh.ErrOffsetOutOfRange)
 	msgs := read(t, tg, s, 0, info.Earliest, 10)
 	if len(msgs) == 0 || string(msgs[len(msgs)-1].Payload) != "fresh" {
 		t.Errorf("reading from Earliest %d: %d messages, want to end with the fresh event", info.Earliest, len(msgs))
