@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is the node's settings, filled from flags, environment and file.
+type config struct {
+	ID              string
+	DataDir         string
+	GRPCAddr        string
+	RaftAddr        string
+	GossipAddr      string
+	HTTPAddr        string
+	LogFormat       string
+	LogLevel        string
+	FlushInterval   time.Duration
+	SegmentMaxSize  int64
+	ShutdownTimeout time.Duration
+	Join            string
+	BootstrapExpect int
+	ConfigFile      string
+}
+
+// errHelp is returned by parseConfig for -h/--help: exit 0.
+var errHelp = flag.ErrHelp
+
+// envPrefix prefixes the environment variable of every flag.
+const envPrefix = "FLOWMESH_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads args, then the environment (getenv) and the config
+// file for the flags args did not set. Usage and errors go to stderr.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("flowmesh-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.ID, "id", "", "stable node ID (default: generated once and kept in the data dir)")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":7400", "gRPC listen address")
+	fs.StringVar(&c.RaftAddr, "raft-addr", ":7401", "raft transport address (no host: 127.0.0.1 until clustering)")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7402", "memberlist address (reserved: unused until clustering)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":7403", "HTTP admin address (/healthz, /readyz, /metrics, /debug/pprof)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
+	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls may take to finish on SIGINT/SIGTERM")
+	fs.StringVar(&c.Join, "join", "", "addresses of cluster members to join (reserved: not supported until the cluster issue)")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "servers expected to bootstrap a cluster (reserved: only 1 until the cluster issue)")
+	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["config"] {
+		if v := getenv(envName("config")); v != "" {
+			c.ConfigFile = v
+		}
+	}
+	var file map[string]string
+	if c.ConfigFile != "" {
+		var err error
+		if file, err = readConfigFile(c.ConfigFile); err != nil {
+			return nil, err
+		}
+		for k := range file {
+			if fs.Lookup(k) == nil || k == "config" {
+				return nil, fmt.Errorf("config file %s: unknown key %q", c.ConfigFile, k)
+			}
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		src, v := envName(f.Name), getenv(envName(f.Name))
+		if v == "" {
+			var ok bool
+			if v, ok = file[f.Name]; !ok {
+				return
+			}
+			src = c.ConfigFile + ": " + f.Name
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: invalid value %q: %v", src, v, err))
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// readConfigFile parses "key = value" lines.
+func readConfigFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("config file %s:%d: want \"key = value\", got %q", path, n, line)
+		}
+		out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	return out, sc.Err()
+}
+
+// validate reports every problem with c.
+func (c *config) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	for _, a := range []struct{ name, addr string }{
+		{"--grpc-addr", c.GRPCAddr}, {"--raft-addr", c.RaftAddr},
+		{"--gossip-addr", c.GossipAddr}, {"--http-addr", c.HTTPAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %v", a.name, a.addr, err))
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--flush-interval %v must be positive", c.FlushInterval))
+	}
+	if c.SegmentMaxSize < 4<<10 {
+		errs = append(errs, fmt.Errorf("--segment-max-size %d is below 4096", c.SegmentMaxSize))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %v must be positive", c.ShutdownTimeout))
+	}
+	if c.Join != "" {
+		errs = append(errs, errors.New("--join is not supported until the cluster issue"))
+	}
+	if c.BootstrapExpect != 1 {
+		errs = append(errs, fmt.Errorf("--bootstrap-expect %d is not supported until the cluster issue (only 1)", c.BootstrapExpect))
+	}
+	return errors.Join(errs...)
+}
+
+// logger builds the slog logger c asks for.
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// raftBindAddr binds a host-less raft address to loopback: the transport
+// must advertise a routable address, and a single node has no peers.
+func (c *config) raftBindAddr() string {
+	host, port, _ := net.SplitHostPort(c.RaftAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return c.RaftAddr
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/flowmesh/flowmesh/internal/metrics"
+	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/storage"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run starts the node and serves until ctx ends (a signal), then shuts down
+// in the order written in doc.go. It returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flowmesh-node: %v\n", err)
+		return 2
+	}
+	log := cfg.logger(stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("node failed", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
+	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
+		"grpc_addr", cfg.GRPCAddr, "raft_addr", cfg.raftBindAddr(), "http_addr", cfg.HTTPAddr)
+	log.Info("gossip address reserved, unused until clustering", "gossip_addr", cfg.GossipAddr)
+
+	// Listeners first, so a taken port fails before any state is touched.
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	defer grpcLis.Close()
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	defer httpLis.Close()
+
+	reg := metrics.New()
+	if err := metrics.InstallRaftSink(reg); err != nil {
+		return fmt.Errorf("raft metrics: %w", err)
+	}
+
+	// 1. The storage node.
+	scfg := storage.DefaultConfig()
+	scfg.DataDir = cfg.DataDir
+	scfg.NodeID = cfg.ID
+	scfg.RaftAddr = cfg.raftBindAddr()
+	scfg.FlushInterval = cfg.FlushInterval
+	scfg.SegmentMaxSize = cfg.SegmentMaxSize
+	scfg.Logger = log
+	node, err := storage.NewWithConfig(scfg)
+	if err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = node.Start(startCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// 4. storage last: in-flight calls have finished or been cancelled.
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if serr := node.Stop(stopCtx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("storage stop: %w", serr))
+		}
+		log.Info("storage stopped")
+	}()
+
+	// 2. The gRPC server.
+	grpcAddr := advertised(grpcLis.Addr())
+	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
+	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg}, rpc.Parts{
+		ResourceManager: resources,
+		StreamManager:   node.StreamManager(),
+		QueueManager:    node.QueueManager(),
+		KVManager:       node.KVManager(),
+		StatusFunc:      statusFunc(node, grpcAddr),
+	})
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- srv.Serve(grpcLis) }()
+
+	// 3. The HTTP admin server.
+	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second)); err != nil {
+		srv.Stop()
+		return err
+	}
+	hs := &http.Server{Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(httpLis) }()
+	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: signal received")
+	case err = <-grpcDone:
+		err = fmt.Errorf("grpc server: %w", err)
+		log.Error("shutting down", "error", err)
+	case err = <-httpDone:
+		err = fmt.Errorf("http server: %w", err)
+		log.Error("shutting down", "error", err)
+	}
+
+	// Shutdown: the reverse of start-up, documented in doc.go.
+	graceful := make(chan struct{})
+	go func() { srv.GracefulStop(); close(graceful) }()
+	select {
+	case <-graceful:
+		log.Info("grpc server stopped gracefully")
+	case <-time.After(cfg.ShutdownTimeout):
+		log.Warn("grpc graceful stop timed out; cancelling remaining calls", "timeout", cfg.ShutdownTimeout)
+		srv.Stop()
+		<-graceful
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if herr := hs.Shutdown(hctx); herr != nil {
+		log.Warn("http admin shutdown", "error", herr)
+		hs.Close()
+	}
+	log.Info("http admin server stopped")
+	return err
+}
+
+// advertised is the gRPC address reported in status: a wildcard host is
+// replaced by loopback, which is right for a single node.
+func advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// statusFunc reports the node's raft state in the rpc server's terms.
+func statusFunc(node *storage.Storage, grpcAddr string) func(context.Context) (rpc.NodeStatus, error) {
+	return func(context.Context) (rpc.NodeStatus, error) {
+		st, err := node.Status()
+		if err != nil {
+			return rpc.NodeStatus{}, err
+		}
+		ns := rpc.NodeStatus{
+			NodeID: st.ID, Role: rpc.Role(st.State), Term: st.Term,
+			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+			LeaderID: st.LeaderID, GRPCAddr: grpcAddr, Version: version,
+		}
+		if st.LeaderID != "" && st.LeaderID == st.ID {
+			ns.LeaderGRPCAddr = grpcAddr
+		}
+		return ns, nil
+	}
+}
