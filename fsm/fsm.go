@@ -352,7 +352,9 @@ func (e fatalError) Unwrap() error { return e.err }
 func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
 	e, err := cluster.DecodeEntry(l.Data)
 	if err != nil {
-		return nil, fmt.Errorf("decode entry: %w", err)
+		// Every replica sees the same bytes and skips them alike.
+		f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)
+		return nil, nil
 	}
 	if e.Stamp > f.stamp.Load() {
 		f.stamp.Store(e.Stamp)

@@ -1,0 +1,319 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/snapdir"
+)
+
+// harness drives an FSM with hand-made log entries, as raft would.
+type harness struct {
+	t     *testing.T
+	f     *FSM
+	index uint64
+	stamp int64
+	fatal []error
+}
+
+func openHarness(t *testing.T, dir string) *harness {
+	t.Helper()
+	h := &harness{t: t, stamp: 1_000_000_000}
+	cfg := DefaultConfig(dir)
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.OnFatal = func(err error) { h.fatal = append(h.fatal, err) }
+	f, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f = f
+	h.index = f.AppliedIndex()
+	t.Cleanup(func() { f.Close() })
+	return h
+}
+
+// apply commits one entry holding cmds and returns the per-command results.
+func (h *harness) apply(cmds ...*fsmpb.Command) []any {
+	h.t.Helper()
+	e := cluster.Entry{Stamp: h.stamp}
+	for _, c := range cmds {
+		b, err := proto.Marshal(c)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		e.Commands = append(e.Commands, b)
+	}
+	h.index++
+	h.stamp += 1000
+	out := h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: cluster.EncodeEntry(e)}})
+	res, _ := out[0].([]any)
+	return res
+}
+
+func (h *harness) mustApply(cmds ...*fsmpb.Command) []*Result {
+	h.t.Helper()
+	var out []*Result
+	for i, r := range h.apply(cmds...) {
+		res, ok := r.(*Result)
+		if !ok {
+			h.t.Fatalf("command %d: %v", i, r)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+func createCmd(kind flowmesh.Kind, name string) *fsmpb.Command {
+	r := &fsmpb.Resource{Tenant: "t", Namespace: "ns", Name: name, Kind: int32(kind), Partitions: 2}
+	switch kind {
+	case flowmesh.KindQueue:
+		r.Partitions, r.VisibilityTimeout, r.MaxAttempts, r.MaxPayload = 1, 1e9, 3, 1024
+	case flowmesh.KindKV:
+		r.HistoryRevisions = 100
+	}
+	return &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: r}}}
+}
+
+// populate writes some of everything.
+func populate(h *harness, n int) {
+	h.mustApply(createCmd(flowmesh.KindStream, "s"), createCmd(flowmesh.KindQueue, "q"), createCmd(flowmesh.KindKV, "kv"))
+	for i := 0; i < n; i++ {
+		p := []byte(fmt.Sprintf("payload-%d", i))
+		h.mustApply(
+			&fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: p, Key: string(p)}}}}},
+			&fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: &fsmpb.Enqueue{Path: "t/ns/q", Payload: p}}},
+			&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: fmt.Sprintf("k%d", i%7), Value: p}}},
+			&fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: "t/ns/q"}}},
+			&fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{Path: "t/ns/s", Group: "g", Partition: 1, Offset: uint64(i)}}},
+		)
+	}
+}
+
+func stateHash(t *testing.T, f *FSM) string {
+	t.Helper()
+	h, err := f.StateHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// crash closes the stores without writing a checkpoint, as a kill would.
+func crash(f *FSM) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeStores()
+	f.closed = true
+}
+
+// bufferSink is a raft.SnapshotSink without a directory: Persist streams.
+type bufferSink struct {
+	bytes.Buffer
+	closed, cancelled bool
+}
+
+func (s *bufferSink) ID() string    { return "test" }
+func (s *bufferSink) Close() error  { s.closed = true; return nil }
+func (s *bufferSink) Cancel() error { s.cancelled = true; return nil }
+
+// dirSink offers a directory: Persist hard-links into it.
+type dirSink struct {
+	bufferSink
+	dir string
+}
+
+func (s *dirSink) Dir() string { return s.dir }
+
+func TestSnapshotRestoreGivesIdenticalState(t *testing.T) {
+	for _, viaDir := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dirSink=%v", viaDir), func(t *testing.T) {
+			src := openHarness(t, filepath.Join(t.TempDir(), "src"))
+			populate(src, 300)
+			want := stateHash(t, src.f)
+			snap, err := src.f.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stream bytes.Buffer
+			if viaDir {
+				sink := &dirSink{dir: filepath.Join(t.TempDir(), "snap")}
+				if err := snap.Persist(sink); err != nil {
+					t.Fatal(err)
+				}
+				if err := snapdir.Write(&stream, sink.dir); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				sink := &bufferSink{}
+				if err := snap.Persist(sink); err != nil {
+					t.Fatal(err)
+				}
+				if !sink.closed || sink.cancelled {
+					t.Fatalf("sink closed=%v cancelled=%v, want closed only", sink.closed, sink.cancelled)
+				}
+				stream = sink.Buffer
+			}
+			snap.Release()
+			// Writes after the snapshot must not leak into it.
+			src.mustApply(&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: "later", Value: []byte("x")}}})
+
+			dst := openHarness(t, filepath.Join(t.TempDir(), "dst"))
+			dst.mustApply(createCmd(flowmesh.KindKV, "junk")) // state to be discarded
+			if err := dst.f.Restore(io.NopCloser(&stream)); err != nil {
+				t.Fatal(err)
+			}
+			if got := stateHash(t, dst.f); got != want {
+				t.Fatalf("restored state hash %s, want %s", got, want)
+			}
+			if dst.f.AppliedIndex() != src.index-1 {
+				t.Fatalf("restored applied index %d, want %d", dst.f.AppliedIndex(), src.index-1)
+			}
+			if _, err := dst.f.Resource("t/ns/junk"); !errors.Is(err, flowmesh.ErrNotFound) {
+				t.Fatalf("state from before the restore survived: %v", err)
+			}
+		})
+	}
+}
+
+func TestRestoreRejectsCorruptSnapshot(t *testing.T) {
+	src := openHarness(t, filepath.Join(t.TempDir(), "src"))
+	populate(src, 50)
+	snap, err := src.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &bufferSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	b := sink.Bytes()
+	b[len(b)/2] ^= 0xff
+	dst := openHarness(t, filepath.Join(t.TempDir(), "dst"))
+	populate(dst, 3)
+	before := stateHash(t, dst.f)
+	if err := dst.f.Restore(io.NopCloser(bytes.NewReader(b))); err == nil {
+		t.Fatal("restore of a corrupt snapshot succeeded")
+	}
+	if got := stateHash(t, dst.f); got != before {
+		t.Fatalf("a failed restore changed the state")
+	}
+}
+
+func TestReplayGuardSkipsDurableEntries(t *testing.T) {
+	dir := t.TempDir()
+	h := openHarness(t, dir)
+	populate(h, 40)
+	if err := h.f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := stateHash(t, h.f)
+	durable := h.f.DurableIndex()
+	// Entries after the checkpoint reach the logs but not the checkpoint.
+	extra := h.mustApply(&fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: []byte("late")}}}}})
+	lateIndex := h.index
+	lateStamp := h.stamp - 1000
+	crash(h.f)
+
+	// Reopen: the stores are cut back to the checkpoint...
+	h2 := openHarness(t, dir)
+	if got := stateHash(t, h2.f); got != want {
+		t.Fatalf("state after reopen %s, want the checkpoint's %s", got, want)
+	}
+	if h2.f.AppliedIndex() != durable {
+		t.Fatalf("applied index %d after reopen, want %d", h2.f.AppliedIndex(), durable)
+	}
+	// ...raft replays everything since its snapshot (here: from the start);
+	// entries up to the checkpoint must be skipped, the rest applied once.
+	h2.index, h2.stamp = 0, 1_000_000_000
+	populate(h2, 40)
+	h2.index, h2.stamp = lateIndex-1, lateStamp
+	again := h2.mustApply(&fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: []byte("late")}}}}})
+	if again[0].Positions[0] != extra[0].Positions[0] {
+		t.Fatalf("replayed write landed at %v, first time at %v", again[0].Positions[0], extra[0].Positions[0])
+	}
+	info, err := h2.f.PartitionInfo("t/ns/s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info1, _ := h2.f.PartitionInfo("t/ns/s", 1)
+	if total := info.Next + info1.Next; total != 41 {
+		t.Fatalf("stream holds %d events after replay, want 41", total)
+	}
+}
+
+func TestIOErrorInApplyIsFatal(t *testing.T) {
+	h := openHarness(t, t.TempDir())
+	h.mustApply(createCmd(flowmesh.KindStream, "s"))
+	// Pull the log out from under the FSM.
+	h.f.resources["t/ns/s"].stream.parts[0].log.Close()
+	h.apply(&fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: []byte("x")}}}}})
+	if len(h.fatal) != 1 {
+		t.Fatalf("OnFatal called %d times, want 1", len(h.fatal))
+	}
+	if h.f.AppliedIndex() == h.index {
+		t.Fatalf("the failed entry counts as applied")
+	}
+}
+
+func TestDeletedResourceComesBackUntilCheckpointed(t *testing.T) {
+	dir := t.TempDir()
+	h := openHarness(t, dir)
+	populate(h, 5)
+	if err := h.f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := stateHash(t, h.f)
+	h.mustApply(&fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: "t/ns/s"}}})
+	crash(h.f)
+	h2 := openHarness(t, dir)
+	if got := stateHash(t, h2.f); got != want {
+		t.Fatalf("after a crash before the delete was checkpointed, state %s, want %s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trash")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzApply throws arbitrary entries and commands at the FSM: nothing may
+// panic, and nothing but a real I/O error may be fatal.
+func FuzzApply(f *testing.F) {
+	valid, _ := proto.Marshal(&fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: []byte("x"), Partition: 1}}}}})
+	put, _ := proto.Marshal(&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: "k", Value: []byte("v"), HasIfRevision: true}}})
+	f.Add(valid, false)
+	f.Add(put, false)
+	f.Add(cluster.EncodeEntry(cluster.Entry{Stamp: 5, Commands: [][]byte{valid, put}}), true)
+	f.Add([]byte{0xff, 0x01}, true)
+	dir := f.TempDir()
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte, raw bool) {
+		n++
+		h := openHarness(t, filepath.Join(dir, fmt.Sprint(n)))
+		h.mustApply(createCmd(flowmesh.KindStream, "s"), createCmd(flowmesh.KindQueue, "q"), createCmd(flowmesh.KindKV, "kv"))
+		if raw {
+			h.index++
+			h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: data}})
+		} else {
+			e := cluster.EncodeEntry(cluster.Entry{Stamp: h.stamp, Commands: [][]byte{data}})
+			h.index++
+			h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: e}})
+		}
+		if len(h.fatal) > 0 {
+			t.Fatalf("fatal on input: %v", h.fatal)
+		}
+		if _, err := h.f.StateHash(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
