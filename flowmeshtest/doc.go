@@ -50,9 +50,12 @@
 // batches, bad partitions, oversized keys and headers; limits at and over
 // MaxPayloadSize, MaxBatchEvents and MaxBatchBytes with nothing written;
 // atomic batches; idempotent writes by request ID and by producer sequence;
-// Subscribe (history, then live; ends with ctx or with the callback's error);
-// consumer-group offsets; reads at every consistency level; retention by
-// MaxAge (needs Advance).
+// Subscribe (history, then live, with no gap or repeat while writers run;
+// ends with ctx or with the callback's error); consumer-group offsets; reads
+// at every consistency level; concurrent writers each getting distinct,
+// contiguous positions; with Advance: timestamps from the stamping clock and
+// retention by MaxAge (Earliest moves, reads and subscriptions below it give
+// *OffsetOutOfRangeError).
 //
 // Queues: job IDs and sequences; FIFO by sequence (also for nacked and
 // redriven jobs); empty reserves; default and explicit visibility; delays;
@@ -60,18 +63,23 @@
 // without delay; dead jobs after MaxAttempts (by nack and by expiry),
 // ListDead, Redrive, dead-letter queues; Stats at every consistency level;
 // Purge; DedupID and request-ID idempotency; payload limits; bad
-// arguments; ReserveWait (timeout, woken by an enqueue, immediate); exclusive
-// delivery to concurrent workers; with Advance: delays elapsing, visibility
-// expiry with redelivery and a stale first receipt, Touch.
+// arguments; ReserveWait (timeout, woken by an enqueue, immediate, ended by
+// ctx); exclusive delivery to concurrent workers; distinct sequences for
+// concurrent producers; with Advance: delays elapsing, visibility expiry with
+// redelivery and a stale first receipt, Touch, OldestReadyAge.
 //
 // KV: revisions, CreateRevision, binary and empty values; ErrNotFound;
 // IfRevision (create-only, compare-and-swap, racing creators, conditional
 // delete) with *RevisionMismatchError; List with prefix, after and limit and
 // paging; key, value and TTL limits; request-ID idempotency; reads at every
-// consistency level; Watch from now, replay from any retained revision then
-// live, per-prefix and per-store, *CompactedError with the oldest retained
-// revision, callback errors; with Advance: TTL expiry (gone from Get and
-// List, an expire event, the key creatable again) and TTL renewal.
+// consistency level (an unknown level is an invalid argument); distinct
+// revisions for concurrent writers; Watch from now, replay from any retained
+// revision then live (no gap or repeat while writers run), per-prefix and
+// per-store, *CompactedError with the oldest retained revision, callback
+// errors; with Advance: TTL expiry (never returned once past, gone from List,
+// an expire event, the key creatable again) and TTL renewal.
+//
+// Deleting a resource ends its subscriptions and watches with ErrNotFound.
 //
 // Not covered here, because it needs control the contract does not give:
 // retention by MaxBytes (it removes whole segments, so it depends on the

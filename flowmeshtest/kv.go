@@ -28,6 +28,8 @@ var kvTests = []subtest{
 	{"WatchReplay", testKVWatchReplay},
 	{"WatchCompacted", testKVWatchCompacted},
 	{"WatchStopsOnError", testKVWatchStopsOnError},
+	{"WatchWhileWriting", testKVWatchWhileWriting},
+	{"UnknownConsistency", testKVUnknownConsistency},
 	// Time-dependent: it moves the node's clock.
 	{"TTL", testKVTTL},
 }
@@ -701,4 +703,13 @@ func testKVTTL(t *testing.T, tg Target) {
 	// The key can be created again, as new.
 	r := put(t, tg, kv, "k", "again", flowmesh.KVPutOptions{IfRevision: flowmesh.Rev(0)})
 	wantEntry(t, tg, kv, "k", "again", r, r)
+}
+
+func testKVUnknownConsistency(t *testing.T, tg Target) {
+	kv := createKV(t, tg, "kv").GetPath()
+	put(t, tg, kv, "k", "v", flowmesh.KVPutOptions{})
+	_, err := tg.KV.Get(testCtx(t), kv, "k", flowmesh.WithConsistency(flowmesh.Consistency(99)))
+	wantErr(t, "Get with an unknown consistency level", err, flowmesh.ErrInvalidArgument)
+	_, err = tg.KV.List(testCtx(t), kv, "", "", 10, flowmesh.WithConsistency(flowmesh.Consistency(-1)))
+	wantErr(t, "List with an unknown consistency level", err, flowmesh.ErrInvalidArgument)
 }

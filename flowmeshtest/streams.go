@@ -27,10 +27,12 @@ var streamTests = []subtest{
 	{"IdempotentProducer", testStreamIdempotentProducer},
 	{"Subscribe", testStreamSubscribe},
 	{"SubscribeStopsOnError", testStreamSubscribeStopsOnError},
+	{"SubscribeWhileWriting", testStreamSubscribeWhileWriting},
 	{"ConsumerOffsets", testStreamConsumerOffsets},
 	{"ReadConsistency", testStreamReadConsistency},
 	{"ConcurrentWrites", testStreamConcurrentWrites},
-	// Moves the clock by days; last so it cannot disturb the others.
+	// Move the clock by hours and days; last so they cannot disturb the others.
+	{"StampedTime", testStreamStampedTime},
 	{"RetentionMaxAge", testStreamRetentionMaxAge},
 }
 
