@@ -17,6 +17,10 @@
 //		})
 //	}
 //
+// The target is one node, or a client of one: reads at every consistency
+// level, Stale included, are expected to see writes already acknowledged,
+// which a lagging follower would not.
+//
 // Run calls newTarget once per group (Resources, Streams, Queues, KV). The
 // subtests of a group share that target and run one after another, each in
 // its own tenant named after the subtest, so they do not see each other's
