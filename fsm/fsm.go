@@ -477,6 +477,9 @@ func (f *FSM) flushLocked() error {
 		return fmt.Errorf("fsm: write checkpoint: %w", err)
 	}
 	f.durable.Store(index)
+	if err := f.compactLocked(index, f.stamp.Load()); err != nil {
+		return err
+	}
 	kept := f.pendingTrash[:0]
 	for _, t := range f.pendingTrash {
 		if t.index <= index {

@@ -49,6 +49,9 @@ type kvState struct {
 func kvLess(a, b *kvItem) bool { return a.key < b.key }
 
 func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*kvState, error) {
+	if err := recoverCompaction(dir); err != nil {
+		return nil, err
+	}
 	l, err := openLog(filepath.Join(dir, "log"), cfg, index)
 	if err != nil {
 		return nil, err
@@ -73,8 +76,17 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 	return s, nil
 }
 
+// kvRecordHistoryStart is a KVRecord type (beside the flowmesh.KVEventType
+// values) written first in a compacted log: its revision is the oldest
+// watchable one. Stored on disk: never reuse the value.
+const kvRecordHistoryStart = 0
+
 // replay applies one logged change to the in-memory state.
 func (s *kvState) replay(kr *fsmpb.KVRecord) {
+	if kr.Type == kvRecordHistoryStart {
+		s.oldest = kr.Revision
+		return
+	}
 	ev := flowmesh.KVEvent{Type: flowmesh.KVEventType(kr.Type), Key: kr.Key, Revision: kr.Revision}
 	if ev.Type == flowmesh.KVEventPut {
 		ev.Value = kr.Value
@@ -90,7 +102,7 @@ func (s *kvState) replay(kr *fsmpb.KVRecord) {
 	}
 	s.history = append(s.history, ev)
 	if over := len(s.history) - int(s.meta.HistoryRevisions); over > 0 {
-		s.oldest = s.history[over].Revision
+		s.oldest = max(s.oldest, s.history[over].Revision)
 		s.history = append(s.history[:0:0], s.history[over:]...)
 	}
 }

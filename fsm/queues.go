@@ -68,6 +68,9 @@ func (h *jobHeap) Pop() any {
 }
 
 func openQueue(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*queueState, error) {
+	if err := recoverCompaction(dir); err != nil {
+		return nil, err
+	}
 	l, err := openLog(filepath.Join(dir, "log"), cfg, index)
 	if err != nil {
 		return nil, err

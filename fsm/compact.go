@@ -1,0 +1,191 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/segment"
+)
+
+// Compaction of queue and KV logs. Their logs hold every mutation, so they
+// outgrow the live state; at a flush (right after the checkpoint, so the
+// stores hold exactly the entries <= index) a log far larger than its live
+// state is rewritten into a new directory with one record per live object,
+// all at the checkpoint's index, and swapped in by rename. Snapshots hold
+// hard links to the old files, which stay intact.
+//
+// Swap: rename log -> log.old, log.compact -> log, remove log.old.
+// recoverCompaction finishes or undoes an interrupted swap on open.
+
+const minCompactRecords = 4096
+
+func recoverCompaction(dir string) error {
+	log, old, tmp := filepath.Join(dir, "log"), filepath.Join(dir, "log.old"), filepath.Join(dir, "log.compact")
+	_, errLog := os.Stat(log)
+	_, errOld := os.Stat(old)
+	switch {
+	case errors.Is(errLog, os.ErrNotExist) && errOld == nil:
+		// Crashed between the renames: the old log is complete, use it.
+		if err := os.Rename(old, log); err != nil {
+			return err
+		}
+	case errOld == nil:
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(tmp)
+}
+
+// rewriteLog writes recs into a fresh log and swaps it in for *l.
+func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.Record) error {
+	tmp := filepath.Join(dir, "log.compact")
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	nl, err := segment.Open(tmp, cfg)
+	if err != nil {
+		return err
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), 1024)
+		if _, err := nl.AppendBatch(recs[:n]); err != nil {
+			nl.Close()
+			return err
+		}
+		recs = recs[n:]
+	}
+	if err := nl.Close(); err != nil {
+		return err
+	}
+	if err := (*l).Close(); err != nil {
+		return err
+	}
+	log, old := filepath.Join(dir, "log"), filepath.Join(dir, "log.old")
+	if err := os.Rename(log, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, log); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	reopened, err := segment.Open(log, cfg)
+	if err != nil {
+		return err
+	}
+	*l = reopened
+	return nil
+}
+
+func records(l *segment.Log) uint64 { return l.NextOffset() - l.EarliestOffset() }
+
+// compactLocked rewrites the queue and KV logs that outgrew their state.
+// Callers hold mu and have just written the checkpoint at index.
+func (f *FSM) compactLocked(index uint64, stamp int64) error {
+	for _, path := range f.sortedPaths() {
+		r := f.resources[path]
+		var err error
+		switch {
+		case r.queue != nil:
+			q := r.queue
+			if n := records(q.log); n >= minCompactRecords && n > 4*uint64(len(q.jobs)) {
+				err = f.compactQueue(r, index, stamp)
+			}
+		case r.kv != nil:
+			s := r.kv
+			if n := records(s.log); n >= minCompactRecords && n > 4*uint64(s.tree.Len()+len(s.history)) {
+				err = f.compactKV(r, index, stamp)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("fsm: compact %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func (f *FSM) compactQueue(r *resource, index uint64, stamp int64) error {
+	q := r.queue
+	recs := make([]segment.Record, 0, len(q.jobs)+1)
+	for _, id := range q.sortedIDs() {
+		j := q.jobs[id]
+		b, err := proto.Marshal(&fsmpb.QueueRecord{NextSeq: q.nextSeq, Op: &fsmpb.QueueRecord_Put{Put: &fsmpb.Job{
+			Id: j.id, Seq: j.seq, Payload: j.payload, EnqueuedAt: j.enqueuedAt, ReadyAt: j.readyAt,
+			VisibleUntil: j.visibleUntil, Attempt: j.attempt, State: j.state}}})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, segment.Record{Index: index, Timestamp: stamp, Payload: b})
+	}
+	if len(q.jobs) == 0 {
+		// Keep the sequence counter even when the queue is empty.
+		b, err := proto.Marshal(&fsmpb.QueueRecord{NextSeq: q.nextSeq})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, segment.Record{Index: index, Timestamp: stamp, Payload: b})
+	}
+	before := records(q.log)
+	if err := rewriteLog(r.dir, &q.log, f.cfg.Segment, recs); err != nil {
+		return err
+	}
+	f.log.Info("compacted queue log", "path", r.path, "records_before", before, "records_after", len(recs))
+	return nil
+}
+
+func (f *FSM) compactKV(r *resource, index uint64, stamp int64) error {
+	s := r.kv
+	// Live keys' latest puts and the retained history, in revision order;
+	// a marker first records where watchable history starts.
+	byRev := map[uint64]*fsmpb.KVRecord{}
+	s.tree.Ascend(func(it *kvItem) bool {
+		byRev[it.rev] = &fsmpb.KVRecord{Type: int32(flowmesh.KVEventPut), Key: it.key, Value: it.value,
+			Revision: it.rev, CreateRevision: it.createRev, ExpiresAt: it.expiresAt}
+		return true
+	})
+	for _, ev := range s.history {
+		if _, ok := byRev[ev.Revision]; !ok {
+			byRev[ev.Revision] = &fsmpb.KVRecord{Type: int32(ev.Type), Key: ev.Key, Value: ev.Value, Revision: ev.Revision}
+		}
+	}
+	revs := make([]uint64, 0, len(byRev))
+	for rev := range byRev {
+		revs = append(revs, rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
+	oldest := s.oldest
+	if len(s.history) > 0 {
+		oldest = s.history[0].Revision
+	}
+	marker := &fsmpb.KVRecord{Type: kvRecordHistoryStart, Revision: oldest}
+	all := append([]*fsmpb.KVRecord{marker}, make([]*fsmpb.KVRecord, 0, len(revs))...)
+	for _, rev := range revs {
+		all = append(all, byRev[rev])
+	}
+	recs := make([]segment.Record, 0, len(all))
+	for _, kr := range all {
+		b, err := proto.Marshal(kr)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, segment.Record{Index: index, Timestamp: stamp, Payload: b})
+	}
+	before := records(s.log)
+	if err := rewriteLog(r.dir, &s.log, f.cfg.Segment, recs); err != nil {
+		return err
+	}
+	f.log.Info("compacted kv log", "path", r.path, "records_before", before, "records_after", len(recs))
+	return nil
+}
