@@ -253,7 +253,7 @@ func (f *FSM) openResource(m *fsmpb.Resource, index uint64) (*resource, error) {
 	var err error
 	switch flowmesh.Kind(m.Kind) {
 	case flowmesh.KindStream:
-		r.stream, err = openStream(r.dir, int(m.Partitions), f.cfg.Segment, index)
+		r.stream, err = openStream(r.dir, int(m.Partitions), streamSegmentConfig(f.cfg.Segment, m), index)
 	case flowmesh.KindQueue:
 		r.queue, err = openQueue(r.dir, m, f.cfg.Segment, index)
 	case flowmesh.KindKV:

@@ -39,6 +39,25 @@ func openStream(dir string, n int, cfg segment.Config, index uint64) (*streamSta
 	return s, nil
 }
 
+// streamSegmentConfig rolls a stream's segments often enough for its
+// retention to act: retention deletes whole sealed segments only, so a
+// segment spans at most a quarter of MaxAge and of MaxBytes.
+func streamSegmentConfig(cfg segment.Config, m *fsmpb.Resource) segment.Config {
+	if m.MaxAge > 0 {
+		age := max(time.Duration(m.MaxAge)/4, time.Second)
+		if cfg.SegmentMaxAge == 0 || age < cfg.SegmentMaxAge {
+			cfg.SegmentMaxAge = age
+		}
+	}
+	if m.MaxBytes > 0 {
+		size := max(m.MaxBytes/4, 64<<10)
+		if cfg.SegmentMaxSize == 0 || size < cfg.SegmentMaxSize {
+			cfg.SegmentMaxSize = size
+		}
+	}
+	return cfg
+}
+
 // openLog opens a segment log and cuts it back to the checkpoint index.
 func openLog(dir string, cfg segment.Config, index uint64) (*segment.Log, error) {
 	l, err := segment.Open(dir, cfg)
