@@ -1,0 +1,370 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/flowmesh/flowmesh"
+)
+
+// FSM is what Cluster needs from the state machine.
+type FSM interface {
+	raft.BatchingFSM
+	// AppliedIndex is the last raft index applied.
+	AppliedIndex() uint64
+	// LastStamp is the stamp of the last applied entry (unix nanos). A new
+	// leader stamps at least LastStamp()+1.
+	LastStamp() int64
+	// DurableIndex is the raft index up to which the FSM's local state is on
+	// disk. When it is at least the latest snapshot's index, raft starts
+	// without restoring that snapshot and the FSM skips replayed entries.
+	DurableIndex() uint64
+}
+
+var (
+	// ErrNotLeader matches the *flowmesh.NotLeaderError that Apply and
+	// ReadIndex return on a node that is not the leader.
+	ErrNotLeader = flowmesh.ErrNotLeader
+	// ErrShutdown is returned by calls on a Cluster that is shutting down.
+	ErrShutdown = errors.New("cluster: shut down")
+)
+
+const (
+	raftDirName      = "raft"
+	snapshotsDirName = "snapshots"
+	transportPool    = 3
+	transportTimeout = 10 * time.Second
+)
+
+// Cluster owns the raft node: its log and stable store (raft-boltdb), its
+// snapshot store, its transport, group commit and the read barrier.
+type Cluster struct {
+	cfg    Config
+	logger *slog.Logger
+	fsm    *notifyingFSM
+
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	bolt      *raftboltdb.BoltStore
+	logs      raft.LogStore // bolt behind a cache; WaitApplied reads entry types
+	snaps     *SnapshotStore
+
+	applyCh   chan *applyRequest
+	inflight  chan *inflightEntry
+	slots     chan struct{} // one per entry in flight
+	completed chan struct{} // pinged when an entry completes
+	notifyCh  chan bool     // raft's leadership notifications
+
+	leaders leaderWatch
+	reads   readBarrier
+
+	mu       sync.Mutex // guards closed and wg.Add
+	closed   bool
+	closing  chan struct{}  // closed when Shutdown begins
+	raftDown chan struct{}  // closed once raft has shut down
+	wg       sync.WaitGroup // goroutines that need raft running
+	bgWG     sync.WaitGroup // the leadership watcher, stopped after raft
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// New opens the raft state in cfg.DataDir/raft, starts the transport and
+// raft, and bootstraps a single-voter cluster when cfg.Bootstrap is set and
+// no raft state exists.
+func New(cfg Config, fsm FSM) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if fsm == nil {
+		return nil, errors.New("cluster: nil FSM")
+	}
+	c := &Cluster{
+		cfg:       cfg,
+		logger:    cfg.Logger.With("component", "cluster", "id", cfg.ID),
+		fsm:       newNotifyingFSM(fsm),
+		applyCh:   make(chan *applyRequest, cfg.BatchMaxCommands),
+		inflight:  make(chan *inflightEntry, cfg.MaxInflightEntries),
+		slots:     make(chan struct{}, cfg.MaxInflightEntries),
+		completed: make(chan struct{}, 1),
+		notifyCh:  make(chan bool, 16),
+		closing:   make(chan struct{}),
+		raftDown:  make(chan struct{}),
+	}
+	if err := c.open(); err != nil {
+		if c.raft != nil {
+			_ = c.raft.Shutdown().Error()
+		}
+		c.closeStores()
+		return nil, err
+	}
+	c.bgWG.Add(1)
+	go c.watchLeadership()
+	c.goFunc(c.runBatcher)
+	c.goFunc(c.runResponder)
+	return c, nil
+}
+
+func (c *Cluster) open() error {
+	cfg := c.cfg
+	dir := filepath.Join(cfg.DataDir, raftDirName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft.db: %w", err)
+	}
+	c.bolt = bolt
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		return err
+	}
+	c.logs = logs
+	snaps, err := NewSnapshotStore(filepath.Join(dir, snapshotsDirName), cfg.SnapshotRetain, cfg.Logger.With("component", "snapshots"))
+	if err != nil {
+		return err
+	}
+	c.snaps = snaps
+
+	var advertise net.Addr
+	if cfg.AdvertiseAddr != "" {
+		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
+			return fmt.Errorf("cluster: AdvertiseAddr: %w", err)
+		}
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, newHCLog(cfg.Logger, "raft-net"))
+	if err != nil {
+		return fmt.Errorf("cluster: raft transport: %w", err)
+	}
+	c.transport = trans
+
+	rc, err := c.raftConfig()
+	if err != nil {
+		return err
+	}
+	existing, err := raft.HasExistingState(logs, bolt, snaps)
+	if err != nil {
+		return err
+	}
+	r, err := raft.NewRaft(rc, c.fsm, logs, bolt, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	c.raft = r
+	if cfg.Bootstrap && !existing {
+		conf := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr(),
+		}}}
+		if err := r.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) raftConfig() (*raft.Config, error) {
+	cfg := c.cfg
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NotifyCh = c.notifyCh
+	rc.Logger = newHCLog(cfg.Logger, "raft")
+
+	// Skip restoring the latest snapshot only when the FSM's own files
+	// already hold everything up to it; raft then replays the log after the
+	// snapshot and the FSM skips what it already has.
+	metas, err := c.snaps.List()
+	if err != nil {
+		return nil, err
+	}
+	if len(metas) > 0 && c.fsm.DurableIndex() >= metas[0].Index {
+		rc.NoSnapshotRestoreOnStart = true
+	}
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return rc, nil
+}
+
+// goFunc runs f in a goroutine that Shutdown waits for before it stops raft.
+// It refuses once Shutdown has begun.
+func (c *Cluster) goFunc(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Shutdown stops group commit (queued callers get ErrShutdown, proposed
+// entries are answered), then raft, then closes the transport and stores.
+// It is idempotent and returns the first call's result.
+func (c *Cluster) Shutdown() error {
+	c.shutOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		close(c.closing)
+		c.mu.Unlock()
+		// Raft keeps running until our goroutines have drained: futures
+		// still queued inside raft when it stops are never answered.
+		c.wg.Wait()
+		var errs []error
+		if err := c.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, err)
+		}
+		close(c.raftDown)
+		c.bgWG.Wait()
+		errs = append(errs, c.closeStores())
+		c.shutErr = errors.Join(errs...)
+	})
+	return c.shutErr
+}
+
+func (c *Cluster) closeStores() error {
+	var errs []error
+	if c.transport != nil {
+		errs = append(errs, c.transport.Close())
+	}
+	if c.bolt != nil {
+		errs = append(errs, c.bolt.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Raft is the underlying raft node, for tests and membership changes.
+func (c *Cluster) Raft() *raft.Raft { return c.raft }
+
+// IsLeader reports whether this node is the raft leader now.
+func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Leader returns the current leader's server ID and raft address, empty when
+// none is known.
+func (c *Cluster) Leader() (id, raftAddr string) {
+	addr, sid := c.raft.LeaderWithID()
+	return string(sid), string(addr)
+}
+
+// notLeader builds the error for a caller on a node that is not the leader.
+func (c *Cluster) notLeader() error {
+	id, addr := c.Leader()
+	return &flowmesh.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+}
+
+// WaitLeader blocks until some node is the leader (or ctx ends).
+func (c *Cluster) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := c.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closing:
+			return ErrShutdown
+		case <-t.C:
+		}
+	}
+}
+
+// Snapshot takes a snapshot now; raft then compacts its log down to
+// TrailingLogs entries.
+func (c *Cluster) Snapshot() error {
+	return translate(c.raft.Snapshot().Error())
+}
+
+// translate maps raft's errors to this package's.
+func translate(err error) error {
+	if errors.Is(err, raft.ErrRaftShutdown) {
+		return ErrShutdown
+	}
+	return err
+}
+
+// Server is a member of the raft configuration.
+type Server struct {
+	ID      string
+	Address string
+	Voter   bool
+}
+
+// Status is a point-in-time view of the node.
+type Status struct {
+	ID                string
+	State             string // "leader", "follower", "candidate" or "shutdown"
+	Term              uint64
+	CommitIndex       uint64
+	AppliedIndex      uint64 // by the FSM
+	LastLogIndex      uint64
+	LastSnapshotIndex uint64
+	LeaderID          string
+	LeaderAddr        string
+	Servers           []Server
+}
+
+// Stats returns the node's status.
+func (c *Cluster) Stats() Status {
+	st := Status{
+		ID:           c.cfg.ID,
+		State:        stateName(c.raft.State()),
+		Term:         c.raft.CurrentTerm(),
+		CommitIndex:  c.raft.CommitIndex(),
+		AppliedIndex: c.fsm.appliedIndex(),
+		LastLogIndex: c.raft.LastIndex(),
+	}
+	st.LeaderID, st.LeaderAddr = c.Leader()
+	st.LastSnapshotIndex, _ = strconv.ParseUint(c.raft.Stats()["last_snapshot_index"], 10, 64)
+	if f := c.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			st.Servers = append(st.Servers, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+		}
+	}
+	return st
+}
+
+func stateName(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return "leader"
+	case raft.Follower:
+		return "follower"
+	case raft.Candidate:
+		return "candidate"
+	}
+	return "shutdown"
+}
+
+// FirstLogIndex is the oldest entry still in the raft log; it grows when a
+// snapshot compacts the log.
+func (c *Cluster) FirstLogIndex() (uint64, error) { return c.logs.FirstIndex() }

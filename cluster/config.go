@@ -1,0 +1,164 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Cluster. Zero fields take the DefaultConfig values,
+// except ID, DataDir and BindAddr, which are required.
+type Config struct {
+	ID            string // raft server ID; stable for the life of the data dir
+	DataDir       string // raft state lives in DataDir/raft: raft.db and snapshots/
+	BindAddr      string // raft TCP transport bind address; "127.0.0.1:0" picks a port
+	AdvertiseAddr string // address peers dial; defaults to the bound address
+	Bootstrap     bool   // bootstrap a single-voter cluster when there is no raft state
+
+	SnapshotThreshold uint64        // log entries since the last snapshot that trigger one
+	SnapshotInterval  time.Duration // how often raft checks SnapshotThreshold
+	TrailingLogs      uint64        // entries kept after a snapshot; default 1.25 x SnapshotThreshold
+	SnapshotRetain    int           // complete snapshots kept on disk
+
+	// Raft timing, tuned for a LAN: a follower starts an election after
+	// HeartbeatTimeout without contact; a leader steps down after
+	// LeaderLeaseTimeout without a quorum; CommitTimeout bounds how long a
+	// follower may lag in learning the commit index when the log is idle.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	MaxAppendEntries   int // log entries per AppendEntries RPC and per FSM.ApplyBatch
+
+	// Group commit: concurrent Apply calls share one log entry of at most
+	// BatchMaxCommands commands and BatchMaxBytes encoded bytes (raft entries
+	// must stay under 512 KiB). BatchLinger is how long the batcher waits for
+	// more commands once it holds one; 0 takes what is queued and never waits.
+	BatchMaxCommands int
+	BatchMaxBytes    int
+	BatchLinger      time.Duration
+	// MaxInflightEntries bounds the log entries proposed but not yet applied.
+	MaxInflightEntries int
+
+	Clock  func() time.Time // the leader's stamping clock
+	Logger *slog.Logger
+}
+
+// maxEntryBytes is the hard limit on an encoded log entry.
+const maxEntryBytes = 512 << 10
+
+// DefaultConfig returns the defaults. ID, DataDir and BindAddr are left empty.
+func DefaultConfig() Config {
+	return Config{
+		SnapshotThreshold:  16384,
+		SnapshotInterval:   30 * time.Second,
+		TrailingLogs:       20480,
+		SnapshotRetain:     DefaultSnapshotRetain,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		MaxAppendEntries:   128,
+		BatchMaxCommands:   512,
+		BatchMaxBytes:      480 << 10,
+		MaxInflightEntries: 64,
+		Clock:              time.Now,
+		Logger:             slog.Default(),
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = d.SnapshotThreshold
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = d.SnapshotInterval
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
+	}
+	setDefault(&c.SnapshotRetain, d.SnapshotRetain)
+	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
+	setDefault(&c.ElectionTimeout, d.ElectionTimeout)
+	setDefault(&c.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
+	setDefault(&c.CommitTimeout, d.CommitTimeout)
+	setDefault(&c.MaxAppendEntries, d.MaxAppendEntries)
+	setDefault(&c.BatchMaxCommands, d.BatchMaxCommands)
+	setDefault(&c.BatchMaxBytes, d.BatchMaxBytes)
+	setDefault(&c.MaxInflightEntries, d.MaxInflightEntries)
+	if c.Clock == nil {
+		c.Clock = d.Clock
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	return c
+}
+
+func setDefault[T int | time.Duration](p *T, v T) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// Validate reports every problem with c. Zero fields that New fills from
+// DefaultConfig are not problems.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("cluster: "+format, args...)) }
+	if c.ID == "" {
+		bad("ID is required")
+	}
+	if c.DataDir == "" {
+		bad("DataDir is required")
+	}
+	if c.BindAddr == "" {
+		bad("BindAddr is required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"SnapshotInterval", c.SnapshotInterval},
+		{"HeartbeatTimeout", c.HeartbeatTimeout},
+		{"ElectionTimeout", c.ElectionTimeout},
+		{"LeaderLeaseTimeout", c.LeaderLeaseTimeout},
+		{"CommitTimeout", c.CommitTimeout},
+	} {
+		if d.v < 0 {
+			bad("%s %v is negative", d.name, d.v)
+		}
+	}
+	if c.HeartbeatTimeout < 5*time.Millisecond {
+		bad("HeartbeatTimeout %v is below 5ms", c.HeartbeatTimeout)
+	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		bad("ElectionTimeout %v is below HeartbeatTimeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("LeaderLeaseTimeout %v exceeds HeartbeatTimeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.BatchLinger < 0 {
+		bad("BatchLinger %v is negative", c.BatchLinger)
+	}
+	if c.SnapshotRetain < 0 {
+		bad("SnapshotRetain %d is negative", c.SnapshotRetain)
+	}
+	if c.MaxAppendEntries < 0 || c.MaxAppendEntries > 1024 {
+		bad("MaxAppendEntries %d is outside 1..1024", c.MaxAppendEntries)
+	}
+	if c.BatchMaxCommands < 0 {
+		bad("BatchMaxCommands %d is negative", c.BatchMaxCommands)
+	}
+	if c.BatchMaxBytes < 0 || c.BatchMaxBytes > maxEntryBytes-entryOverhead {
+		bad("BatchMaxBytes %d is outside 1..%d", c.BatchMaxBytes, maxEntryBytes-entryOverhead)
+	}
+	if c.MaxInflightEntries < 0 {
+		bad("MaxInflightEntries %d is negative", c.MaxInflightEntries)
+	}
+	return errors.Join(errs...)
+}

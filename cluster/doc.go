@@ -1,0 +1,99 @@
+// Package cluster owns the raft node: its log and stable store
+// (raft-boltdb v2 behind a 512-entry log cache), a hard-link snapshot
+// store, the TCP transport, group commit of writes, and the linearizable
+// read barrier. Today it runs a single voter (Config.Bootstrap); membership
+// (memberlist, joins, leaves, reconciliation) and forwarding from followers
+// come later and will live here too.
+//
+// # Write path and group commit
+//
+// Apply(ctx, cmd) queues cmd for a single batcher goroutine, which coalesces
+// queued commands into one raft log entry (at most BatchMaxCommands commands
+// and BatchMaxBytes encoded bytes; it lingers BatchLinger for more, never
+// when that is 0), stamps it, and calls raft.Apply. Entries are pipelined:
+// up to MaxInflightEntries are in flight. A partly filled entry waits while
+// two entries are already in flight (one being written, one queued in
+// raft), so under load commands gather into large entries while an idle
+// node still proposes a lone command at once. A responder goroutine waits
+// for the futures in log order and hands each caller its own result.
+//
+// A caller whose ctx ends gets ctx.Err(); its command may still commit. The
+// same holds for ErrShutdown and for a NotLeaderError after leadership was
+// lost mid-flight, so retries must carry the same request ID (the FSM
+// deduplicates).
+//
+// # Log entry format
+//
+// Stored in the raft log, so append only: never reorder or reuse a field or
+// a version. Integers are big endian; uvarint is encoding/binary's.
+//
+//	version uint8 (=1)
+//	stamp   int64   unix nanos from the leader's clock
+//	count   uvarint number of commands
+//	count x { length uvarint | command bytes (opaque to this package) }
+//
+// The stamp is max(now, previous stamp, FSM.LastStamp()+1), so log time
+// never goes backwards, across leader changes and clock steps included. The
+// FSM decodes entries with DecodeEntry and must use the stamp, never its own
+// clock. For every LogCommand entry, FSM.ApplyBatch returns a []any with
+// exactly one result per command, in order; an element that is an error is
+// returned to that command's caller as the error. An entry whose result is
+// a single error value fails all of its commands.
+//
+// # FSM contract
+//
+// AppliedIndex counts every log raft passes to ApplyBatch (LogConfiguration
+// included). Raft never passes no-op and barrier entries; Cluster accounts
+// for those itself (see WaitApplied). DurableIndex decides
+// raft.Config.NoSnapshotRestoreOnStart: restore from the latest snapshot is
+// skipped only when DurableIndex() >= that snapshot's index, in which case
+// raft replays the log after the snapshot and the FSM skips entries at or
+// below its durable index.
+//
+// # Reads
+//
+// ReadIndex is the read-index protocol: on the leader, wait until the
+// leader has committed an entry of its own term (a raft.Barrier issued once
+// per term; raft also commits a no-op on election), note the commit index,
+// VerifyLeader (concurrent reads share one verification round that starts
+// after they noted the index), check the term did not change, then wait
+// until the local FSM has applied the noted index. Followers return a
+// *flowmesh.NotLeaderError for now.
+//
+// # Snapshots
+//
+// SnapshotStore keeps each snapshot as <DataDir>/raft/snapshots/<id>/ with
+// data/ and meta.json. meta.json holds the raft.SnapshotMeta plus a manifest
+// of data/ (paths and sizes) and a CRC32C of that body; it is written last,
+// via a temporary file and rename, after data/ has been fsynced. A
+// directory without meta.json is incomplete: List ignores it and
+// NewSnapshotStore removes it. Close reaps snapshots beyond SnapshotRetain
+// (those being streamed are kept until their reader closes).
+//
+// The sink implements DirSink: an FSMSnapshot's Persist hard-links its
+// immutable files into Dir() (cost scales with files, not bytes) and calls
+// Close. Files in Dir() must never be modified afterwards, in the snapshot
+// or through another link. Alternatively bytes written to the sink (raft's
+// installSnapshot on a follower copies the leader's stream there) must be an
+// internal/snapdir stream, decoded and verified into data/ as they arrive.
+// Open streams data/ in that same format, after checking the files against
+// the manifest; so FSM.Restore always reads a snapdir stream. Per-file
+// CRC32Cs in the stream protect snapshots in transit; at rest, hard-linked
+// files are covered by the FSM's own record checksums (computing a CRC of
+// every byte at snapshot time would make cost scale with bytes).
+//
+// # Timing defaults
+//
+// HeartbeatTimeout 500ms and ElectionTimeout 500ms (a LAN), LeaderLeaseTimeout
+// 250ms, CommitTimeout 5ms, MaxAppendEntries 128, SnapshotThreshold 16384
+// entries checked every 30s, TrailingLogs 1.25 x SnapshotThreshold. Pre-vote
+// is raft's default and stays on.
+//
+// # Lifecycle
+//
+// New opens everything and starts raft; Shutdown stops accepting work,
+// waits for the batcher, responder and read-barrier goroutines (raft still
+// running, so every proposed future is answered), then shuts raft down and
+// closes the transport and boltdb. Raft's log output goes to the configured
+// slog.Logger.
+package cluster
