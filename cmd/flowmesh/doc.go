@@ -1,0 +1,19 @@
+// Command flowmesh is the FlowMesh command-line client: resource, stream,
+// queue and KV verbs, cluster status, and a load generator (bench).
+//
+// Resources are named by their path, tenant/namespace/name:
+//
+//	flowmesh kv create t1/ns1/cfg
+//	flowmesh kv put t1/ns1/cfg greeting hello
+//	flowmesh kv get t1/ns1/cfg greeting
+//
+// Global flags: --endpoints (comma-separated host:port list, default
+// 127.0.0.1:7400, or FLOWMESH_ENDPOINTS), --timeout (per command, not for
+// tail/watch/bench), -o table|json.
+//
+// Payloads come from arguments, from --file, or from standard input when
+// the argument (or --file) is "-".
+//
+// Exit status: 0 success, 1 the server (or the connection to it) failed the
+// request, 2 usage: bad flags, arguments or paths, detected before any call.
+package main

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
+)
+
+// job is a job in JSON output.
+type job struct {
+	ID           string `json:"id"`
+	Seq          uint64 `json:"seq"`
+	Attempt      int    `json:"attempt"`
+	Payload      string `json:"payload"`
+	EnqueuedAt   string `json:"enqueued_at"`
+	VisibleUntil string `json:"visible_until,omitempty"`
+}
+
+func toJob(j flowmesh.Job) job {
+	out := job{ID: j.ID, Seq: j.Seq, Attempt: j.Attempt, Payload: string(j.Payload), EnqueuedAt: ts(j.EnqueuedAt)}
+	if !j.VisibleUntil.IsZero() {
+		out.VisibleUntil = ts(j.VisibleUntil)
+	}
+	return out
+}
+
+func (a *app) queueCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "queue", Short: "Work queues: create, enqueue, reserve, ack, nack, stats, dead"}
+	cmd.AddCommand(a.queueCreateCmd(), a.queueEnqueueCmd(), a.queueReserveCmd(), a.queueAckCmd(),
+		a.queueNackCmd(), a.queueStatsCmd(), a.queueDeadCmd())
+	return cmd
+}
+
+func (a *app) queueCreateCmd() *cobra.Command {
+	var (
+		visibility  time.Duration
+		maxAttempts int
+		dlq         string
+	)
+	cmd := &cobra.Command{
+		Use:     "create PATH",
+		Short:   "Create a work queue",
+		Example: "  flowmesh queue create t1/ns1/jobs --visibility 1m --max-attempts 3 --dead-letter t1/ns1/dead",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			if dlq != "" {
+				if _, err := path(dlq); err != nil {
+					return err
+				}
+			}
+			t, ns, n, _ := flowmesh.ParsePath(p)
+			var opts []flowmesh.QueueOption
+			if visibility > 0 {
+				opts = append(opts, flowmesh.WithVisibilityTimeout(visibility))
+			}
+			if maxAttempts > 0 {
+				opts = append(opts, flowmesh.WithMaxAttempts(maxAttempts))
+			}
+			if dlq != "" {
+				opts = append(opts, flowmesh.WithDeadLetterQueue(dlq))
+			}
+			var r *flowmesh.Resource
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				r, err = c.CreateQueue(ctx, t, ns, n, 1, opts...)
+				return err
+			}); err != nil {
+				return err
+			}
+			return a.emitResources([]*flowmesh.Resource{r}, false)
+		},
+	}
+	cmd.Flags().DurationVar(&visibility, "visibility", 0, "default reservation length (0: the server's default)")
+	cmd.Flags().IntVar(&maxAttempts, "max-attempts", 0, "reservations before a job is dead (0: the server's default)")
+	cmd.Flags().StringVar(&dlq, "dead-letter", "", "path of a queue that receives dead jobs")
+	return cmd
+}
+
+func (a *app) queueEnqueueCmd() *cobra.Command {
+	var (
+		file    string
+		delay   time.Duration
+		dedupID string
+	)
+	cmd := &cobra.Command{
+		Use:   "enqueue PATH [PAYLOAD|-]",
+		Short: "Add a job",
+		Example: `  flowmesh queue enqueue t1/ns1/jobs '{"task":"resize"}'
+  flowmesh queue enqueue t1/ns1/jobs --file job.json --delay 5m --dedup-id order-17`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			payload, err := a.payload(argAt(args, 1), len(args) == 2, file)
+			if err != nil {
+				return err
+			}
+			var (
+				id  string
+				seq uint64
+			)
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				id, seq, err = c.Enqueue(ctx, p, payload, flowmesh.QueueEnqueueOptions{Delay: delay, DedupID: dedupID})
+				return err
+			}); err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"id": id, "seq": seq}, func(w io.Writer) {
+				fmt.Fprintf(w, "%s\n", id)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", `read the payload from a file ("-": stdin)`)
+	cmd.Flags().DurationVar(&delay, "delay", 0, "make the job ready only after this delay")
+	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "idempotency key: a repeat returns the first job")
+	return cmd
+}
+
+func (a *app) queueReserveCmd() *cobra.Command {
+	var visibility, wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "reserve PATH",
+		Short: "Reserve the oldest ready job (prints nothing when none is ready)",
+		Example: `  flowmesh queue reserve t1/ns1/jobs --visibility 1m --wait 10s
+  # then: flowmesh queue ack t1/ns1/jobs JOB_ID --attempt N`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			var j *flowmesh.Job
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout+wait)
+			defer cancel()
+			if wait > 0 {
+				j, err = c.ReserveWait(ctx, p, visibility, wait)
+			} else {
+				j, err = c.Reserve(ctx, p, visibility)
+			}
+			if err != nil {
+				return failed(err)
+			}
+			if j == nil {
+				if a.output == "json" {
+					return a.emit(nil, nil)
+				}
+				fmt.Fprintln(a.stderr, "no job ready")
+				return nil
+			}
+			return a.emit(toJob(*j), func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tATTEMPT\tVISIBLE UNTIL\tPAYLOAD")
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), j.Payload)
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&visibility, "visibility", 0, "reservation length (0: the queue's default)")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for a job to become ready")
+	return cmd
+}
+
+func (a *app) queueAckCmd() *cobra.Command {
+	var attempt int
+	cmd := &cobra.Command{
+		Use:   "ack PATH JOB_ID",
+		Short: "Acknowledge a reserved job (it is done and removed)",
+		Long: `Acknowledge a reserved job. With --attempt the ack must match that reservation
+(a stale receipt is refused); without it, the job's current reservation is acked.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				if attempt > 0 {
+					return c.Ack(ctx, p, flowmesh.Receipt{JobID: args[1], Attempt: attempt})
+				}
+				return c.RemoveFromInFlight(ctx, p, args[1])
+			}); err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"acked": args[1]}, func(w io.Writer) { fmt.Fprintf(w, "acked %s\n", args[1]) })
+		},
+	}
+	cmd.Flags().IntVar(&attempt, "attempt", 0, "the reservation's attempt number, from reserve (0: the current one)")
+	return cmd
+}
+
+func (a *app) queueNackCmd() *cobra.Command {
+	var (
+		attempt int
+		delay   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "nack PATH JOB_ID --attempt N",
+		Short: "Release a reserved job so it is ready again (after --delay)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			if attempt < 1 {
+				return usagef("--attempt %d: give the reservation's attempt number (from reserve)", attempt)
+			}
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				return c.Nack(ctx, p, flowmesh.Receipt{JobID: args[1], Attempt: attempt}, delay)
+			}); err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"nacked": args[1]}, func(w io.Writer) { fmt.Fprintf(w, "released %s\n", args[1]) })
+		},
+	}
+	cmd.Flags().IntVar(&attempt, "attempt", 0, "the reservation's attempt number, from reserve")
+	cmd.Flags().DurationVar(&delay, "delay", 0, "ready again after this delay")
+	return cmd
+}
+
+func (a *app) queueStatsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats PATH",
+		Short: "Count a queue's jobs by state",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			var st flowmesh.QueueStats
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				st, err = c.Stats(ctx, p, a.readOpts()...)
+				return err
+			}); err != nil {
+				return err
+			}
+			v := map[string]any{"ready": st.Ready, "delayed": st.Delayed, "in_flight": st.InFlight, "dead": st.Dead,
+				"oldest_ready_age_seconds": st.OldestReadyAge.Seconds()}
+			return a.emit(v, func(w io.Writer) {
+				fmt.Fprintln(w, "READY\tDELAYED\tIN FLIGHT\tDEAD\tOLDEST READY")
+				fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%v\n", st.Ready, st.Delayed, st.InFlight, st.Dead, st.OldestReadyAge.Round(time.Millisecond))
+			})
+		},
+	}
+}
+
+func (a *app) queueDeadCmd() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "dead PATH",
+		Short: "List dead jobs (those that failed too often)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			if limit <= 0 {
+				return usagef("--limit %d must be positive", limit)
+			}
+			var js []flowmesh.Job
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				js, err = c.ListDead(ctx, p, limit, a.readOpts()...)
+				return err
+			}); err != nil {
+				return err
+			}
+			out := make([]job, len(js))
+			for i, j := range js {
+				out[i] = toJob(j)
+			}
+			return a.emit(out, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tATTEMPTS\tENQUEUED\tPAYLOAD")
+				for _, j := range js {
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.EnqueuedAt), j.Payload)
+				}
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 100, "most jobs to list")
+	return cmd
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
+)
+
+// resource is a resource in JSON output.
+type resource struct {
+	Path      string                `json:"path"`
+	Kind      string                `json:"kind"`
+	CreatedAt string                `json:"created_at"`
+	Revision  uint64                `json:"revision"`
+	Stream    *flowmesh.StreamConfig `json:"stream,omitempty"`
+	Queue     *flowmesh.QueueConfig  `json:"queue,omitempty"`
+	KV        *flowmesh.KVConfig     `json:"kv,omitempty"`
+}
+
+// emitResources prints resources; one resource is a JSON object, a list
+// (even of one) a JSON array.
+func (a *app) emitResources(rs []*flowmesh.Resource, list bool) error {
+	out := make([]resource, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, resource{Path: r.GetPath(), Kind: r.Kind.String(), CreatedAt: ts(r.CreatedAt),
+			Revision: r.Revision, Stream: r.Stream, Queue: r.Queue, KV: r.KV})
+	}
+	var v any = out
+	if !list && len(out) == 1 {
+		v = out[0]
+	}
+	return a.emit(v, func(w io.Writer) {
+		fmt.Fprintln(w, "PATH\tKIND\tCREATED\tDETAILS")
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.GetPath(), r.Kind, r.CreatedAt.UTC().Format(time.RFC3339), details(r))
+		}
+	})
+}
+
+func details(r *flowmesh.Resource) string {
+	switch {
+	case r.Stream != nil:
+		return fmt.Sprintf("partitions=%d max_age=%v max_bytes=%d", r.Stream.Partitions, r.Stream.MaxAge, r.Stream.MaxBytes)
+	case r.Queue != nil:
+		s := fmt.Sprintf("visibility=%v max_attempts=%d", r.Queue.VisibilityTimeout, r.Queue.MaxAttempts)
+		if r.Queue.DeadLetterQueue != "" {
+			s += " dead_letter=" + r.Queue.DeadLetterQueue
+		}
+		return s
+	case r.KV != nil:
+		return fmt.Sprintf("history=%d", r.KV.HistoryRevisions)
+	}
+	return ""
+}
+
+func (a *app) resourcesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "resources", Aliases: []string{"resource"}, Short: "List, show and delete resources of any kind"}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "list TENANT [NAMESPACE]",
+		Short:   "List a tenant's resources (all namespaces unless one is given)",
+		Example: "  flowmesh resources list t1\n  flowmesh resources list t1 ns1 -o json",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := flowmesh.ValidateName("tenant", args[0]); err != nil {
+				return usagef("%v", err)
+			}
+			ns := argAt(args, 1)
+			if ns != "" {
+				if err := flowmesh.ValidateName("namespace", ns); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			var rs []*flowmesh.Resource
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				rs, err = c.ListResources(ctx, args[0], ns)
+				return err
+			}); err != nil {
+				return err
+			}
+			return a.emitResources(rs, true)
+		},
+	}, &cobra.Command{
+		Use:   "get PATH",
+		Short: "Show a resource",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			var r *flowmesh.Resource
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				r, err = c.GetResource(ctx, p)
+				return err
+			}); err != nil {
+				return err
+			}
+			return a.emitResources([]*flowmesh.Resource{r}, false)
+		},
+	}, &cobra.Command{
+		Use:   "delete PATH",
+		Short: "Delete a resource and its data",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := path(args[0])
+			if err != nil {
+				return err
+			}
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				return c.DeleteResource(ctx, p)
+			}); err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"deleted": p}, func(w io.Writer) { fmt.Fprintf(w, "deleted %s\n", p) })
+		},
+	})
+	return cmd
+}
+
+func (a *app) clusterCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "Cluster status (membership commands come with clustering)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Show the status of the node the client talks to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st client.NodeStatus
+			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+				st, err = c.Status(ctx)
+				return err
+			}); err != nil {
+				return err
+			}
+			v := map[string]any{
+				"node_id": st.NodeID, "role": st.Role, "term": st.Term, "commit_index": st.CommitIndex,
+				"applied_index": st.AppliedIndex, "leader_id": st.LeaderID, "leader_grpc_addr": st.LeaderGRPCAddr,
+				"grpc_addr": st.GRPCAddr, "version": st.Version,
+			}
+			return a.emit(v, func(w io.Writer) {
+				fmt.Fprintln(w, "NODE\tROLE\tTERM\tCOMMIT\tAPPLIED\tLEADER\tLEADER ADDR\tVERSION")
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", st.NodeID, st.Role, st.Term, st.CommitIndex,
+					st.AppliedIndex, st.LeaderID, st.LeaderGRPCAddr, st.Version)
+			})
+		},
+	})
+	return cmd
+}

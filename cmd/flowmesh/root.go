@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitServer = 1 // the request failed at the server or on the way to it
+	exitUsage  = 2 // bad flags or arguments, found before any call
+)
+
+// exitError carries an exit status. Errors without one are cobra's own
+// (unknown command, bad flag, wrong argument count): usage errors.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usagef reports a usage error (exit 2).
+func usagef(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// failed reports a request that failed (exit 1).
+func failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: exitServer, err: err}
+}
+
+// app is the state shared by the commands of one invocation.
+type app struct {
+	endpoints   string
+	timeout     time.Duration
+	output      string
+	consistency string
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	isTTY          func() bool // whether stderr is a terminal (progress bars)
+
+	cl *client.Client
+}
+
+// run executes the CLI with args and returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, isTTY: func() bool { return isTerminal(stderr) }}
+	root := a.rootCmd(getenv)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.cl != nil {
+		a.cl.Close()
+	}
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", root.Name())
+	return exitUsage
+}
+
+func (a *app) rootCmd(getenv func(string) string) *cobra.Command {
+	endpoints := getenv("FLOWMESH_ENDPOINTS")
+	if endpoints == "" {
+		endpoints = "127.0.0.1:7400"
+	}
+	root := &cobra.Command{
+		Use:   "flowmesh",
+		Short: "FlowMesh command-line client",
+		Long: `flowmesh talks to FlowMesh nodes over gRPC: streams, queues and KV stores
+named by their path tenant/namespace/name, cluster status, and a load generator.
+
+Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != "table" && a.output != "json" {
+				return usagef("--output %q: want table or json", a.output)
+			}
+			if a.timeout <= 0 {
+				return usagef("--timeout %v must be positive", a.timeout)
+			}
+			if _, err := a.consistencyLevel(); err != nil {
+				return err
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.endpoints, "endpoints", endpoints, "comma-separated gRPC addresses of nodes (env FLOWMESH_ENDPOINTS)")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline of each request (not of tail, watch or bench)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&a.consistency, "consistency", "linearizable", "read consistency: linearizable, leader or stale")
+	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd())
+	return root
+}
+
+// client returns the shared client, made on first use.
+func (a *app) client() (*client.Client, error) {
+	if a.cl != nil {
+		return a.cl, nil
+	}
+	var eps []string
+	for _, e := range strings.Split(a.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, usagef("--endpoints: no endpoint given")
+	}
+	cl, err := client.New(client.Config{Endpoints: eps, DialTimeout: a.timeout})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	a.cl = cl
+	return cl, nil
+}
+
+// call runs fn with the client and a ctx bounded by --timeout; fn's error is
+// a request failure.
+func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+	defer cancel()
+	return failed(fn(ctx, c))
+}
+
+func (a *app) consistencyLevel() (flowmesh.Consistency, error) {
+	switch a.consistency {
+	case "linearizable", "":
+		return flowmesh.Linearizable, nil
+	case "leader":
+		return flowmesh.Leader, nil
+	case "stale":
+		return flowmesh.Stale, nil
+	}
+	return 0, usagef("--consistency %q: want linearizable, leader or stale", a.consistency)
+}
+
+// readOpts are the call options of a read.
+func (a *app) readOpts() []flowmesh.CallOption {
+	c, _ := a.consistencyLevel()
+	return []flowmesh.CallOption{flowmesh.WithConsistency(c)}
+}
+
+// emit writes v as JSON with -o json, or calls table with a tabwriter.
+func (a *app) emit(v any, table func(w io.Writer)) error {
+	if a.output == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// emitLine writes one item of a stream (tail, watch): a JSON line with
+// -o json, else the text line.
+func (a *app) emitLine(v any, line string) error {
+	if a.output == "json" {
+		return json.NewEncoder(a.stdout).Encode(v)
+	}
+	_, err := fmt.Fprintln(a.stdout, line)
+	return err
+}
+
+// path checks a resource path argument.
+func path(arg string) (string, error) {
+	if _, _, _, err := flowmesh.ParsePath(arg); err != nil {
+		return "", &exitError{code: exitUsage, err: err}
+	}
+	return arg, nil
+}
+
+// payload reads a payload: --file (a path, "-" for stdin), else the
+// argument ("-" for stdin).
+func (a *app) payload(arg string, haveArg bool, file string) ([]byte, error) {
+	switch {
+	case file != "" && haveArg:
+		return nil, usagef("give the payload as an argument or with --file, not both")
+	case file == "-" || (haveArg && arg == "-"):
+		b, err := io.ReadAll(a.stdin)
+		if err != nil {
+			return nil, usagef("reading stdin: %v", err)
+		}
+		return b, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("--file: %v", err)
+		}
+		return b, nil
+	case haveArg:
+		return []byte(arg), nil
+	}
+	return nil, usagef("no payload: give it as an argument, with --file, or \"-\" for stdin")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
