@@ -14,10 +14,10 @@ import (
 
 // resource is a resource in JSON output.
 type resource struct {
-	Path      string                `json:"path"`
-	Kind      string                `json:"kind"`
-	CreatedAt string                `json:"created_at"`
-	Revision  uint64                `json:"revision"`
+	Path      string                 `json:"path"`
+	Kind      string                 `json:"kind"`
+	CreatedAt string                 `json:"created_at"`
+	Revision  uint64                 `json:"revision"`
 	Stream    *flowmesh.StreamConfig `json:"stream,omitempty"`
 	Queue     *flowmesh.QueueConfig  `json:"queue,omitempty"`
 	KV        *flowmesh.KVConfig     `json:"kv,omitempty"`

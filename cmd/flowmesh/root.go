@@ -126,12 +126,7 @@ func (a *app) client() (*client.Client, error) {
 	if a.cl != nil {
 		return a.cl, nil
 	}
-	var eps []string
-	for _, e := range strings.Split(a.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			eps = append(eps, e)
-		}
-	}
+	eps := a.endpointList()
 	if len(eps) == 0 {
 		return nil, usagef("--endpoints: no endpoint given")
 	}
@@ -141,6 +136,17 @@ func (a *app) client() (*client.Client, error) {
 	}
 	a.cl = cl
 	return cl, nil
+}
+
+// endpointList splits --endpoints.
+func (a *app) endpointList() []string {
+	var eps []string
+	for _, e := range strings.Split(a.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	return eps
 }
 
 // call runs fn with the client and a ctx bounded by --timeout; fn's error is

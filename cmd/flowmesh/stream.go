@@ -75,6 +75,7 @@ func (a *app) streamWriteCmd() *cobra.Command {
 	var (
 		file    string
 		key     string
+		part    int
 		headers []string
 		lines   bool
 	)
@@ -125,7 +126,7 @@ func (a *app) streamWriteCmd() *cobra.Command {
 			}
 			evs := make([]flowmesh.StreamEvent, len(payloads))
 			for i, b := range payloads {
-				evs[i] = flowmesh.StreamEvent{Key: key, Payload: b, Headers: hdr}
+				evs[i] = flowmesh.StreamEvent{Key: key, Partition: part, Payload: b, Headers: hdr}
 			}
 			var pos []flowmesh.Position
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
@@ -158,7 +159,8 @@ func (a *app) streamWriteCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", `read the payload from a file ("-": stdin)`)
-	cmd.Flags().StringVar(&key, "key", "", "event key (picks the partition)")
+	cmd.Flags().StringVar(&key, "key", "", "event key (routes the event to a partition by hash)")
+	cmd.Flags().IntVar(&part, "partition", 0, "partition of events without a key")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "event header key=value (repeatable)")
 	cmd.Flags().BoolVar(&lines, "lines", false, "with --file or stdin: one event per line")
 	return cmd
