@@ -131,6 +131,18 @@ func (c *Cluster) runBatcher() {
 				return
 			}
 		}
+		// A new leader stamps only once its FSM holds every earlier entry,
+		// so FSM.LastStamp is the last stamp of the previous terms.
+		if err := c.awaitLeaderReady(); err != nil {
+			b.fail(err)
+			if err == ErrShutdown {
+				if carry != nil {
+					carry.done <- applyResult{err: ErrShutdown}
+				}
+				return
+			}
+			continue
+		}
 		select {
 		case c.slots <- struct{}{}:
 		case <-c.closing:
@@ -149,6 +161,17 @@ func (c *Cluster) runBatcher() {
 		}
 		f := c.raft.Apply(EncodeEntry(e), 0)
 		c.inflight <- &inflightEntry{future: f, reqs: b.reqs}
+	}
+}
+
+// awaitLeaderReady waits for the current term's leader barrier.
+func (c *Cluster) awaitLeaderReady() error {
+	r := c.leaderReady(c.raft.CurrentTerm())
+	select {
+	case <-r.done:
+		return r.err
+	case <-c.closing:
+		return ErrShutdown
 	}
 }
 

@@ -18,12 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The raft TCP transport's connection handlers may outlive Close
-		// briefly; hashicorp/raft leaves them to the OS.
-		goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*NetworkTransport).handleConn"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -275,6 +270,43 @@ func TestSnapshotAndRestart(t *testing.T) {
 				t.Errorf("Apply after restart = %v, want %d", v, want.Count+1)
 			}
 		})
+	}
+}
+
+// TestNoRestoreWhenDurable restarts with an FSM whose own files already
+// cover the snapshot: raft must not restore it, and the replayed log tail
+// must be skipped.
+func TestNoRestoreWhenDurable(t *testing.T) {
+	dataDir, fsmDir := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, dataDir)
+	fsm := newCounterFSM(fsmDir, false)
+	c := startNode(t, cfg, fsm)
+	for i := range 10 {
+		apply(t, c, fmt.Sprint(i))
+	}
+	if err := c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		apply(t, c, fmt.Sprint("tail", i))
+	}
+	want, _, _ := fsm.state()
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	fsm2 := newCounterFSM(fsmDir, false)
+	fsm2.st, fsm2.durable = want, true
+	c2 := startNode(t, cfg, fsm2)
+	if _, err := c2.ReadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _, restored := fsm2.state()
+	if restored != 0 {
+		t.Errorf("Restore called %d times with a durable FSM", restored)
+	}
+	if got.Count != want.Count {
+		t.Errorf("count = %d, want %d", got.Count, want.Count)
 	}
 }
 

@@ -33,7 +33,9 @@
 //	count x { length uvarint | command bytes (opaque to this package) }
 //
 // The stamp is max(now, previous stamp, FSM.LastStamp()+1), so log time
-// never goes backwards, across leader changes and clock steps included. The
+// never goes backwards, across leader changes and clock steps included: a
+// new leader proposes nothing until a Barrier in its term has completed, so
+// its FSM has applied every earlier entry and LastStamp is current. The
 // FSM decodes entries with DecodeEntry and must use the stamp, never its own
 // clock. For every LogCommand entry, FSM.ApplyBatch returns a []any with
 // exactly one result per command, in order; an element that is an error is

@@ -18,8 +18,9 @@ import (
 // running count, and snapshots its state as a file, either hard-linked into
 // the sink's Dir() or streamed through Write.
 type counterFSM struct {
-	dir    string // scratch dir for snapshot files
-	stream bool   // persist through Write instead of Dir()
+	dir     string // scratch dir for snapshot files
+	stream  bool   // persist through Write instead of Dir()
+	durable bool   // claim the current state is on disk (DurableIndex = Applied)
 
 	mu        sync.Mutex
 	st        counterState
@@ -47,6 +48,9 @@ func (f *counterFSM) ApplyBatch(logs []*raft.Log) []any {
 	defer f.mu.Unlock()
 	out := make([]any, len(logs))
 	for i, l := range logs {
+		if l.Index <= f.st.Applied {
+			continue // replayed after a restart without restore
+		}
 		f.st.Applied = l.Index
 		if l.Type != raft.LogCommand {
 			continue
@@ -89,7 +93,12 @@ func (f *counterFSM) LastStamp() int64 {
 	return f.st.LastStamp
 }
 
-func (f *counterFSM) DurableIndex() uint64 { return 0 }
+func (f *counterFSM) DurableIndex() uint64 {
+	if !f.durable {
+		return 0
+	}
+	return f.AppliedIndex()
+}
 
 func (f *counterFSM) state() (counterState, int, int) {
 	f.mu.Lock()
