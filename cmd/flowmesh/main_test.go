@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/storage"
+)
+
+// startNode serves a single-node storage.Storage over gRPC on 127.0.0.1:0
+// and returns its address; both stop when the test ends.
+func startNode(t *testing.T) string {
+	t.Helper()
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s, err := storage.NewWithConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger}, rpc.Parts{
+		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
+		StreamManager:   s.StreamManager(),
+		QueueManager:    s.QueueManager(),
+		KVManager:       s.KVManager(),
+		StatusFunc: func(context.Context) (rpc.NodeStatus, error) {
+			st, err := s.Status()
+			if err != nil {
+				return rpc.NodeStatus{}, err
+			}
+			return rpc.NodeStatus{NodeID: st.ID, Role: rpc.Role(st.State), Term: st.Term, CommitIndex: st.CommitIndex,
+				AppliedIndex: st.AppliedIndex, LeaderID: st.LeaderID, LeaderGRPCAddr: addr, GRPCAddr: addr}, nil
+		},
+	})
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		srv.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("storage Stop: %v", err)
+		}
+	})
+	return addr
+}
+
+// result is one CLI run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs the CLI in-process with args and stdin.
+func cli(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(string) string { return "" }
+	code := run(t.Context(), args, getenv, strings.NewReader(stdin), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// must runs the CLI and fails the test unless the exit status is want.
+func must(t *testing.T, want int, stdin string, args ...string) result {
+	t.Helper()
+	r := cli(t, stdin, args...)
+	if r.code != want {
+		t.Fatalf("flowmesh %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func decode(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, s)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"bogus"},
+		{"kv", "get", "t1/ns1/cfg"},
+		{"kv", "get", "t1//cfg", "k"},
+		{"kv", "put", "t1/ns1/cfg", "k"}, // no value
+		{"kv", "put", "t1/ns1/cfg", "k", "v", "--file", "f"},
+		{"kv", "put", "t1/ns1/cfg", "k", "v", "--ttl", "soon"},
+		{"kv", "list", "t1/ns1/cfg", "--limit", "0"},
+		{"-o", "yaml", "kv", "get", "t1/ns1/cfg", "k"},
+		{"--consistency", "eventual", "kv", "get", "t1/ns1/cfg", "k"},
+		{"stream", "create", "t1/ns1/ev", "--partitions", "0"},
+		{"stream", "write", "t1/ns1/ev"},
+		{"stream", "write", "t1/ns1/ev", "x", "--header", "nokv"},
+		{"queue", "nack", "t1/ns1/q", "job"},
+		{"queue", "create", "t1/ns1/q", "--dead-letter", "bad"},
+		{"resources", "list"},
+		{"resources", "list", "bad tenant"},
+		{"bench", "nope"},
+		{"bench", "kv-put", "-c", "0"},
+		{"bench", "stream-append", "--batch", "100000"},
+		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
+	} {
+		r := cli(t, "", args...)
+		if r.code != exitUsage {
+			t.Errorf("flowmesh %q: exit %d, want 2\nstderr: %s", args, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "Error:") {
+			t.Errorf("flowmesh %q: stderr %q lacks an error message", args, r.stderr)
+		}
+	}
+}
+
+func TestHelpAndCompletion(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"kv", "--help"}, {"kv", "put", "--help"}, {"stream", "tail", "--help"},
+		{"queue", "reserve", "-h"}, {"bench", "--help"}, {"cluster", "status", "--help"},
+	} {
+		r := must(t, 0, "", args...)
+		if !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("flowmesh %q: no usage in output:\n%s", args, r.stdout)
+		}
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		if r := must(t, 0, "", "completion", sh); len(r.stdout) < 100 {
+			t.Errorf("completion %s: %d bytes of script", sh, len(r.stdout))
+		}
+	}
+}
+
+func TestUnreachableServerExit1(t *testing.T) {
+	r := must(t, exitServer, "", "--endpoints", "127.0.0.1:1", "--timeout", "500ms", "kv", "get", "t1/ns1/cfg", "k")
+	if !strings.Contains(r.stderr, "Error:") {
+		t.Errorf("stderr %q lacks the error", r.stderr)
+	}
+}
+
+func TestCommandsAgainstNode(t *testing.T) {
+	ep := []string{"--endpoints", startNode(t)}
+	fm := func(want int, stdin string, args ...string) result {
+		t.Helper()
+		return must(t, want, stdin, append(append([]string{}, ep...), args...)...)
+	}
+
+	// KV: the README's quick start.
+	fm(0, "", "kv", "create", "t1/ns1/cfg")
+	fm(1, "", "kv", "create", "t1/ns1/cfg") // already exists: a server error
+	fm(0, "", "kv", "put", "t1/ns1/cfg", "greeting", "hello")
+	if r := fm(0, "", "kv", "get", "t1/ns1/cfg", "greeting"); r.stdout != "hello\n" {
+		t.Errorf("kv get = %q, want hello", r.stdout)
+	}
+	fm(0, "from stdin", "kv", "put", "t1/ns1/cfg", "piped", "-")
+	var e kvEntry
+	decode(t, fm(0, "", "kv", "get", "t1/ns1/cfg", "piped", "-o", "json").stdout, &e)
+	if e.Value != "from stdin" || e.Revision == 0 {
+		t.Errorf("kv get -o json = %+v", e)
+	}
+	if r := fm(1, "", "kv", "get", "t1/ns1/cfg", "missing"); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("missing key: stderr %q", r.stderr)
+	}
+	fm(1, "", "kv", "put", "t1/ns1/cfg", "greeting", "x", "--if-revision", "999") // CAS mismatch
+	var list []kvEntry
+	decode(t, fm(0, "", "kv", "list", "t1/ns1/cfg", "-o", "json").stdout, &list)
+	if len(list) != 2 {
+		t.Errorf("kv list: %d entries, want 2", len(list))
+	}
+	r := fm(0, "", "kv", "watch", "t1/ns1/cfg", "--from-revision", "1", "--max", "2", "-o", "json")
+	if n := strings.Count(r.stdout, "\n"); n != 2 {
+		t.Errorf("kv watch --max 2 printed %d lines:\n%s", n, r.stdout)
+	}
+	fm(0, "", "kv", "del", "t1/ns1/cfg", "piped")
+
+	// Streams.
+	fm(0, "", "stream", "create", "t1/ns1/ev", "--partitions", "2")
+	fm(0, "", "stream", "write", "t1/ns1/ev", "a", "b", "--header", "src=test")
+	fm(0, "c\nd\n", "stream", "write", "t1/ns1/ev", "-", "--lines")
+	var msgs []message
+	decode(t, fm(0, "", "stream", "read", "t1/ns1/ev", "-o", "json").stdout, &msgs)
+	if len(msgs) != 4 || msgs[0].Payload != "a" || msgs[0].Headers["src"] != "test" || msgs[3].Payload != "d" {
+		t.Errorf("stream read = %+v", msgs)
+	}
+	if r := fm(0, "", "stream", "tail", "t1/ns1/ev", "--offset", "1", "--max", "2"); strings.Count(r.stdout, "\n") != 2 {
+		t.Errorf("stream tail --max 2:\n%s", r.stdout)
+	}
+
+	// Queues.
+	fm(0, "", "queue", "create", "t1/ns1/jobs", "--max-attempts", "3")
+	fm(0, "", "queue", "enqueue", "t1/ns1/jobs", "job-1")
+	var j job
+	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
+	if j.Payload != "job-1" || j.Attempt != 1 {
+		t.Fatalf("reserve = %+v", j)
+	}
+	fm(1, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "7") // stale receipt
+	fm(0, "", "queue", "nack", "t1/ns1/jobs", j.ID, "--attempt", "1")
+	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
+	fm(0, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "2")
+	var st map[string]float64
+	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
+	if st["ready"] != 0 || st["in_flight"] != 0 {
+		t.Errorf("stats after ack = %v", st)
+	}
+	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs"); r.stdout != "" {
+		t.Errorf("reserve on an empty queue printed %q", r.stdout)
+	}
+	fm(0, "", "queue", "dead", "t1/ns1/jobs", "-o", "json")
+
+	// Resources and cluster.
+	var rs []resource
+	decode(t, fm(0, "", "resources", "list", "t1", "-o", "json").stdout, &rs)
+	if len(rs) != 3 {
+		t.Errorf("resources list: %d, want 3: %+v", len(rs), rs)
+	}
+	fm(0, "", "resources", "delete", "t1/ns1/jobs")
+	fm(1, "", "resources", "get", "t1/ns1/jobs")
+	var cs map[string]any
+	decode(t, fm(0, "", "cluster", "status", "-o", "json").stdout, &cs)
+	if cs["role"] != "leader" {
+		t.Errorf("cluster status = %v", cs)
+	}
+	fm(1, "", "stream", "read", "t1/ns1/nope")
+}
+
+func TestBench(t *testing.T) {
+	ep := startNode(t)
+	for _, tc := range []struct {
+		workload string
+		phases   int
+	}{{"kv-put", 1}, {"stream-append", 1}, {"queue", 2}} {
+		r := must(t, 0, "", "--endpoints", ep, "bench", tc.workload, "-d", "700ms", "-c", "4", "--batch", "10", "-o", "json")
+		var rs []benchResult
+		decode(t, r.stdout, &rs)
+		if len(rs) != tc.phases {
+			t.Fatalf("bench %s: %d phases, want %d", tc.workload, len(rs), tc.phases)
+		}
+		for _, res := range rs {
+			if res.Ops == 0 || res.OpsPerSec <= 0 || res.LatencyMs.P50 <= 0 || res.LatencyMs.P999 < res.LatencyMs.P50 {
+				t.Errorf("bench %s %s: %+v", tc.workload, res.Phase, res)
+			}
+		}
+		if tc.workload == "stream-append" && rs[0].EventsPerSec != 10*rs[0].OpsPerSec {
+			t.Errorf("events/s %v != 10 * ops/s %v", rs[0].EventsPerSec, rs[0].OpsPerSec)
+		}
+	}
+	// The table output names the columns; the bench resources were removed.
+	r := must(t, 0, "", "--endpoints", ep, "bench", "kv-get", "-d", "300ms", "-c", "2", "--keys", "50")
+	if !strings.Contains(r.stdout, "P99.9") {
+		t.Errorf("table output:\n%s", r.stdout)
+	}
+	var rs []resource
+	decode(t, must(t, 0, "", "--endpoints", ep, "resources", "list", "bench", "-o", "json").stdout, &rs)
+	if len(rs) != 0 {
+		t.Errorf("bench left %d resources behind", len(rs))
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	s := make([]float64, 1000)
+	for i := range s {
+		s[i] = float64(i + 1)
+	}
+	for _, tc := range []struct{ q, want float64 }{{0.5, 500}, {0.99, 990}, {0.999, 999}, {1, 1000}} {
+		if got := quantile(s, tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile(nil) = %v", got)
+	}
+}
