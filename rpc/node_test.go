@@ -34,7 +34,7 @@ func startNode(t testing.TB) *node {
 	n := &node{metrics: &countingMetrics{}}
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Logger = quietLogger()
 	cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(n.offset.Load())) }
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {
@@ -91,6 +91,8 @@ func startNode(t testing.TB) *node {
 	})
 	return n
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newClient returns a client for n, closed when the test ends.
 func (n *node) newClient(t testing.TB) *client.Client {
