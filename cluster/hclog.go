@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -41,7 +42,20 @@ func toSlog(level hclog.Level) slog.Level {
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
-	a.l.Log(context.Background(), toSlog(level), msg, args...)
+	ctx := context.Background()
+	lvl := toSlog(level)
+	if !a.l.Enabled(ctx, lvl) {
+		return
+	}
+	for i, v := range args {
+		// hclog.Fmt values carry a format and its arguments.
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	a.l.Log(ctx, lvl, msg, args...)
 }
 func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
 func (a *hclogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
