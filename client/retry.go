@@ -28,8 +28,8 @@ const (
 	// for a repeat, so it is retried on any Unavailable with the same ID.
 	idempotent
 	// unsafe is a write that cannot carry a request ID (creating and
-	// deleting resources): retried only when the node says it did not
-	// propose it (NotLeader, NoLeader).
+	// deleting resources): retried only on NotLeader and NoLeader, which a
+	// follower answers without proposing (see doc.go for the exception).
 	unsafe
 )
 

@@ -1,0 +1,55 @@
+// Package client is the Go SDK of FlowMesh: a *Client implements the root
+// package's ResourceManager, StreamManager, QueueManager and KVManager over
+// gRPC, the same interfaces the embedded node (package storage) implements,
+// so a program moves between embedded and remote without other changes.
+//
+//	c, err := client.New(client.Config{Endpoints: []string{"10.0.0.1:7400", "10.0.0.2:7400"}})
+//	defer c.Close()
+//	rev, err := c.Put(ctx, "t1/ns1/cfg", "greeting", []byte("hello"), flowmesh.KVPutOptions{})
+//
+// # Leaders, retries and idempotency
+//
+// Calls go to one node at a time, the leader once known. A NotLeader answer
+// names the leader's gRPC address and the client goes there at once; other
+// Unavailable answers (no leader, node stopping, connection failures) move
+// it to the next endpoint after an exponential backoff with jitter, until
+// the call succeeds, fails for good, ctx ends, or MaxRetries is spent.
+//
+// Which calls are retried:
+//
+//   - Reads (Get, List, ReadFromOffset, FetchOffset, PartitionInfo, Stats,
+//     ListDead, GetResource, ListResources, Status): on any Unavailable.
+//   - Writes of the stream, queue and KV APIs (WriteEvents, CommitOffset,
+//     Enqueue, Reserve, RemoveFromInFlight, Ack, Nack, Touch, Purge, Redrive,
+//     Put, Delete): every call carries a request ID — the caller's
+//     (flowmesh.WithRequestID) or a fresh random one — and every retry
+//     repeats the SAME ID. The node's FSM deduplicates writes by request ID
+//     and returns the first result, so a retry after a failover never
+//     appends, enqueues or reserves twice. Reserve is such a write too.
+//   - Resource creation and deletion cannot carry a request ID (the root
+//     ResourceManager has no options): they follow NotLeader and NoLeader
+//     answers, which a follower gives without proposing, and are never
+//     retried after an ambiguous failure (connection lost, node stopping).
+//     A leader that loses leadership mid-command also answers NotLeader, so
+//     in that rare case a retried create may report ErrAlreadyExists (or a
+//     delete ErrNotFound) for a change that did happen.
+//
+// Deadlines come from ctx. Config.RequestTimeout bounds a call only when ctx
+// has none; a ReserveWait's wait is added to it.
+//
+// # Streams
+//
+// Subscribe and Watch reconnect when their stream breaks and resume after
+// the last offset or revision delivered, so the callback sees each message
+// or change once and in order. A Watch from revision 0 ("from now on") that
+// breaks before its first event resumes from now on again.
+//
+// # Errors
+//
+// A node's errors come back as the root package's: errors.Is matches the
+// sentinels (flowmesh.ErrNotFound, ...), errors.As finds the typed errors
+// (*flowmesh.InvalidArgumentError, *flowmesh.OffsetOutOfRangeError,
+// *flowmesh.NotLeaderError, ...) with their fields, mapped from the status's
+// ErrorDetail and never from its text. Failures without a detail (transport
+// errors) are returned as gRPC status errors.
+package client
