@@ -85,6 +85,13 @@
 //
 // Deleting a resource ends its subscriptions and watches with ErrNotFound.
 //
+// Errors are checked with errors.Is against the root sentinels, and where a
+// sentinel has a typed form (*InvalidArgumentError, *LimitError,
+// *OffsetOutOfRangeError, *CompactedError, *RevisionMismatchError) the error
+// must carry it, so a remote client has to map status details back to the
+// types, not only to the sentinels. Where the contract allows either an
+// invalid argument or a limit error, either is accepted.
+//
 // Not covered here, because it needs control the contract does not give:
 // retention by MaxBytes (it removes whole segments, so it depends on the
 // node's segment size), dedup-window expiry, Leader/Stale reads on a lagging

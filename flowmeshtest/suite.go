@@ -127,10 +127,42 @@ func wantErr(t *testing.T, op string, err error, targets ...error) {
 	}
 	for _, target := range targets {
 		if errors.Is(err, target) {
+			wantTyped(t, op, err, target)
 			return
 		}
 	}
 	t.Fatalf("%s: got error %v (%T), want one matching %v", op, err, err, targets)
+}
+
+// wantTyped fails the test unless an error matching a sentinel that has a
+// typed form (flowmesh's *...Error types) carries that type, so callers can
+// read its fields.
+func wantTyped(t *testing.T, op string, err, sentinel error) {
+	t.Helper()
+	var typed bool
+	var want string
+	switch sentinel {
+	case flowmesh.ErrInvalidArgument:
+		var e *flowmesh.InvalidArgumentError
+		typed, want = errors.As(err, &e), "*flowmesh.InvalidArgumentError"
+	case flowmesh.ErrLimitExceeded:
+		var e *flowmesh.LimitError
+		typed, want = errors.As(err, &e), "*flowmesh.LimitError"
+	case flowmesh.ErrOffsetOutOfRange:
+		var e *flowmesh.OffsetOutOfRangeError
+		typed, want = errors.As(err, &e), "*flowmesh.OffsetOutOfRangeError"
+	case flowmesh.ErrCompacted:
+		var e *flowmesh.CompactedError
+		typed, want = errors.As(err, &e), "*flowmesh.CompactedError"
+	case flowmesh.ErrRevisionMismatch:
+		var e *flowmesh.RevisionMismatchError
+		typed, want = errors.As(err, &e), "*flowmesh.RevisionMismatchError"
+	default:
+		return
+	}
+	if !typed {
+		t.Fatalf("%s: got %v (%T), want a %s", op, err, err, want)
+	}
 }
 
 // wantInvalid fails the test unless err is an *InvalidArgumentError that
@@ -150,10 +182,18 @@ func wantInvalid(t *testing.T, op string, err error, field string) {
 	}
 }
 
-// wantLimit fails the test unless err matches ErrLimitExceeded.
+// wantLimit fails the test unless err is a *flowmesh.LimitError that
+// matches ErrLimitExceeded and says what was over which limit.
 func wantLimit(t *testing.T, op string, err error) {
 	t.Helper()
 	wantErr(t, op, err, flowmesh.ErrLimitExceeded)
+	var le *flowmesh.LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("%s: got %v (%T), want a *flowmesh.LimitError", op, err, err)
+	}
+	if le.What == "" || le.Got <= le.Limit {
+		t.Errorf("%s: LimitError %+v, want What set and Got > Limit", op, *le)
+	}
 }
 
 // eventually calls f until it returns nil, for at most within. It fails the
