@@ -38,7 +38,8 @@ var (
 	// ReadIndex return on a node that is not the leader.
 	ErrNotLeader = flowmesh.ErrNotLeader
 	// ErrShutdown is returned by calls on a Cluster that is shutting down.
-	ErrShutdown = errors.New("cluster: shut down")
+	// It matches flowmesh.ErrStopped.
+	ErrShutdown = fmt.Errorf("cluster: shut down: %w", flowmesh.ErrStopped)
 )
 
 const (
@@ -275,6 +276,8 @@ func (c *Cluster) Leader() (id, raftAddr string) {
 }
 
 // notLeader builds the error for a caller on a node that is not the leader.
+// LeaderAddr is the leader's raft address until membership metadata
+// carries gRPC addresses.
 func (c *Cluster) notLeader() error {
 	id, addr := c.Leader()
 	return &flowmesh.NotLeaderError{LeaderID: id, LeaderAddr: addr}
@@ -299,7 +302,8 @@ func (c *Cluster) WaitLeader(ctx context.Context) error {
 }
 
 // Snapshot takes a snapshot now; raft then compacts its log down to
-// TrailingLogs entries.
+// TrailingLogs entries. With nothing applied since the last snapshot it
+// returns raft.ErrNothingNewToSnapshot.
 func (c *Cluster) Snapshot() error {
 	return translate(c.raft.Snapshot().Error())
 }

@@ -374,3 +374,41 @@ func TestConfigValidate(t *testing.T) {
 }
 
 var _ io.Closer = (*snapshotReader)(nil)
+
+// TestShutdownUnderLoad shuts down while many callers are applying: every
+// caller returns (a result, ErrShutdown or a NotLeaderError), nothing hangs.
+func TestShutdownUnderLoad(t *testing.T) {
+	c := startNode(t, testConfig(t, t.TempDir()), newCounterFSM(t.TempDir(), false))
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	for i := range 32 {
+		wg.Go(func() {
+			for j := 0; ; j++ {
+				_, err := c.Apply(context.Background(), []byte(fmt.Sprint(i, j)))
+				if err != nil {
+					if !errors.Is(err, ErrShutdown) && !errors.Is(err, ErrNotLeader) {
+						t.Errorf("Apply during shutdown: %v", err)
+					}
+					failed.Add(1)
+					return
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- c.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown hung under load")
+	}
+	wg.Wait()
+	if ok.Load() == 0 || failed.Load() != 32 {
+		t.Errorf("%d applies succeeded, %d callers stopped", ok.Load(), failed.Load())
+	}
+}

@@ -18,7 +18,7 @@ type Config struct {
 
 	SnapshotThreshold uint64        // log entries since the last snapshot that trigger one
 	SnapshotInterval  time.Duration // how often raft checks SnapshotThreshold
-	TrailingLogs      uint64        // entries kept after a snapshot; default 1.25 x SnapshotThreshold
+	TrailingLogs      uint64        // entries kept after a snapshot; 0 means 1.25 x SnapshotThreshold
 	SnapshotRetain    int           // complete snapshots kept on disk
 
 	// Raft timing, tuned for a LAN: a follower starts an election after
@@ -48,12 +48,12 @@ type Config struct {
 // maxEntryBytes is the hard limit on an encoded log entry.
 const maxEntryBytes = 512 << 10
 
-// DefaultConfig returns the defaults. ID, DataDir and BindAddr are left empty.
+// DefaultConfig returns the defaults. ID, DataDir and BindAddr are left
+// empty; TrailingLogs is left 0, which follows SnapshotThreshold.
 func DefaultConfig() Config {
 	return Config{
 		SnapshotThreshold:  16384,
 		SnapshotInterval:   30 * time.Second,
-		TrailingLogs:       20480,
 		SnapshotRetain:     DefaultSnapshotRetain,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
