@@ -28,8 +28,8 @@ import (
 //	context.DeadlineExceeded / Canceled      DeadlineExceeded / Canceled
 //	anything else                            Internal
 //
-// ErrNotLeader and ErrNoLeader promise the client that the command was not
-// proposed, so even a call without a request ID may be retried elsewhere.
+// Clients retry ErrNotLeader and ErrNoLeader even for calls without a
+// request ID; see doc.go for when that is exact.
 
 // ToStatus translates err into a gRPC status with an ErrorDetail. An error that
 // already is a gRPC status (say, from a node this one forwarded to) passes
