@@ -2,6 +2,7 @@ package flowmeshtest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -259,8 +260,8 @@ func testResourceDeleteRemovesData(t *testing.T, tg Target) {
 	}
 	if tg.Queues != nil {
 		q := createQueue(t, tg, "q")
-		for range 3 {
-			_, _, err := tg.Queues.Enqueue(ctx, q.GetPath(), []byte("old"), flowmesh.QueueEnqueueOptions{})
+		for i := range 3 {
+			_, _, err := tg.Queues.Enqueue(ctx, q.GetPath(), []byte("old"), flowmesh.QueueEnqueueOptions{DedupID: fmt.Sprint("d", i)})
 			ok(t, "Enqueue", err)
 		}
 		_, err := tg.Queues.Reserve(ctx, q.GetPath(), time.Minute)
@@ -277,6 +278,14 @@ func testResourceDeleteRemovesData(t *testing.T, tg Target) {
 		ok(t, "Reserve on re-created queue", err)
 		if job != nil {
 			t.Errorf("re-created queue: Reserve returned job %s (%q), want none", job.ID, job.Payload)
+		}
+		// The old queue's DedupIDs went with it.
+		id, seq, err := tg.Queues.Enqueue(ctx, q2.GetPath(), []byte("new"), flowmesh.QueueEnqueueOptions{DedupID: "d0"})
+		ok(t, "Enqueue on re-created queue", err)
+		job, err = tg.Queues.Reserve(ctx, q2.GetPath(), time.Minute)
+		ok(t, "Reserve on re-created queue", err)
+		if job == nil || string(job.Payload) != "new" || job.ID != id {
+			t.Errorf("re-created queue: Enqueue with DedupID d0, used on the deleted queue, returned job %s seq %d; then Reserve = %+v; want that new job reserved", id, seq, job)
 		}
 	}
 	if tg.KV != nil {
