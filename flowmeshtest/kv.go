@@ -32,6 +32,7 @@ var kvTests = []subtest{
 	{"UnknownConsistency", testKVUnknownConsistency},
 	// Time-dependent: it moves the node's clock.
 	{"TTL", testKVTTL},
+	{"TTLGoesWithStore", testKVTTLGoesWithStore},
 }
 
 func put(t *testing.T, tg Target, path, key, value string, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) uint64 {
@@ -653,6 +654,12 @@ func testKVTTL(t *testing.T, tg Target) {
 	rk := put(t, tg, kv, "k", "short", flowmesh.KVPutOptions{TTL: 10 * time.Second})
 	put(t, tg, kv, "renewed", "v1", flowmesh.KVPutOptions{TTL: 10 * time.Second})
 	put(t, tg, kv, "renewed", "v2", flowmesh.KVPutOptions{TTL: time.Hour})
+	// As in etcd and Redis, a put without TTL makes the key permanent.
+	put(t, tg, kv, "cleared", "v1", flowmesh.KVPutOptions{TTL: 10 * time.Second})
+	put(t, tg, kv, "cleared", "v2", flowmesh.KVPutOptions{})
+	if e := get(t, tg, kv, "cleared"); !e.ExpiresAt.IsZero() {
+		t.Errorf("key put with a TTL, then without: ExpiresAt = %v, want zero", e.ExpiresAt)
+	}
 	rp := put(t, tg, kv, "permanent", "v", flowmesh.KVPutOptions{})
 	e := get(t, tg, kv, "k")
 	if string(e.Value) != "short" || e.ExpiresAt.IsZero() {
@@ -684,8 +691,8 @@ func testKVTTL(t *testing.T, tg Target) {
 		}
 		return nil
 	})
-	if keys := listKeys(t, tg, kv, "", "", 10); !slices.Equal(keys, []string{"permanent", "renewed"}) {
-		t.Errorf("List after expiry = %v, want [permanent renewed]", keys)
+	if keys := listKeys(t, tg, kv, "", "", 10); !slices.Equal(keys, []string{"cleared", "permanent", "renewed"}) {
+		t.Errorf("List after expiry = %v, want [cleared permanent renewed]", keys)
 	}
 	wantEntry(t, tg, kv, "permanent", "v", rp, rp)
 	// The expiry is a change like any other, after the put.
@@ -712,4 +719,38 @@ func testKVUnknownConsistency(t *testing.T, tg Target) {
 	wantErr(t, "Get with an unknown consistency level", err, flowmesh.ErrInvalidArgument)
 	_, err = tg.KV.List(testCtx(t), kv, "", "", 10, flowmesh.WithConsistency(flowmesh.Consistency(-1)))
 	wantErr(t, "List with an unknown consistency level", err, flowmesh.ErrInvalidArgument)
+}
+
+// testKVTTLGoesWithStore checks that a deleted store's pending expiries do
+// not reach a store re-created under its name.
+func testKVTTLGoesWithStore(t *testing.T, tg Target) {
+	needClock(t, tg)
+	old := createKV(t, tg, "kv").GetPath()
+	put(t, tg, old, "k", "old", flowmesh.KVPutOptions{TTL: 10 * time.Second})
+	ok(t, "DeleteResource", tg.Resources.DeleteResource(testCtx(t), old))
+	tenant, ns := scope(t)
+	r, err := tg.Resources.CreateKVStore(testCtx(t), tenant, ns, "kv")
+	ok(t, "CreateKVStore again", err)
+	kv := r.GetPath()
+	rev := put(t, tg, kv, "k", "new", flowmesh.KVPutOptions{})
+	advance(t, tg, 11*time.Second)
+	// Wait until the leader's expiry pass has run after the advance (a
+	// marker key's expire event), then the new key must still be there.
+	marker := put(t, tg, kv, "marker", "m", flowmesh.KVPutOptions{TTL: time.Second})
+	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
+	defer cancel()
+	events, done := watch(ctx, tg, kv, "marker", marker)
+	advance(t, tg, 2*time.Second)
+	receiveEvents(t, events, done, "", []wantEvent{{flowmesh.KVEventPut, "marker", "m", marker}})
+	select {
+	case e := <-events:
+		if e.Type != flowmesh.KVEventExpire {
+			t.Fatalf("watch on marker: %v at %d, want its expiry", e.Type, e.Revision)
+		}
+	case err := <-done:
+		t.Fatalf("Watch returned %v", err)
+	case <-time.After(settleTimeout):
+		t.Fatalf("marker key not expired within %v", settleTimeout)
+	}
+	wantEntry(t, tg, kv, "k", "new", rev, rev)
 }
