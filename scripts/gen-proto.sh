@@ -37,14 +37,17 @@ plugin() {
 		fi
 	done
 	mkdir -p "$cached"
-	GOBIN="$cached" GOFLAGS=-mod=mod go install "$pkg@$version" >&2
+	if ! GOBIN="$cached" GOFLAGS=-mod=mod go install "$pkg@$version" >&2; then
+		echo "gen-proto: cannot install $pkg@$version" >&2
+		return 1
+	fi
 	echo "$cached/$name"
 }
 
 gen_go=$(plugin protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go \
-	"$PROTOC_GEN_GO_VERSION" "$PROTOC_GEN_GO_VERSION")
+	"$PROTOC_GEN_GO_VERSION" "$PROTOC_GEN_GO_VERSION") || exit 1
 gen_go_grpc=$(plugin protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc \
-	"$PROTOC_GEN_GO_GRPC_VERSION" "${PROTOC_GEN_GO_GRPC_VERSION#v}")
+	"$PROTOC_GEN_GO_GRPC_VERSION" "${PROTOC_GEN_GO_GRPC_VERSION#v}") || exit 1
 
 mkdir -p "$out_root/rpc/flowmeshpb"
 rm -f "$out_root"/rpc/flowmeshpb/*.pb.go
