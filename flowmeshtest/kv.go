@@ -311,6 +311,13 @@ func testKVList(t *testing.T, tg Target) {
 	if want := tests[8].want; !slices.Equal(all, want) {
 		t.Errorf("paging with limit 2 visited %v, want %v", all, want)
 	}
+	// Limit 0 means no limit, as in etcd (bounded by MaxListEntries); an
+	// empty answer would hide every key. Refusing it is also clear.
+	if entries, err := tg.KV.List(ctx, kv, "p/", "", 0); err != nil {
+		wantErr(t, "List with limit 0", err, flowmesh.ErrInvalidArgument)
+	} else if len(entries) != 5 {
+		t.Errorf("List(\"p/\", \"\", 0) = %d entries with no error, want all 5 (0 = no limit) or ErrInvalidArgument", len(entries))
+	}
 	_, err = tg.KV.List(ctx, kv, "", "", flowmesh.MaxListEntries+1)
 	if err != nil {
 		wantErr(t, "List with limit over MaxListEntries", err, flowmesh.ErrInvalidArgument, flowmesh.ErrLimitExceeded)
