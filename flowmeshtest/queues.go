@@ -142,6 +142,19 @@ func wantStats(t *testing.T, tg Target, q, when string, ready, delayed, inFlight
 	}
 }
 
+// statsEventually polls Stats until its counts equal want's.
+func statsEventually(t *testing.T, tg Target, q, when string, want flowmesh.QueueStats) {
+	t.Helper()
+	eventually(t, settleTimeout, when+": Stats", func() error {
+		got := stats(t, tg, q)
+		got.OldestReadyAge, want.OldestReadyAge = 0, 0
+		if got != want {
+			return fmt.Errorf("Stats = %+v, want %+v", got, want)
+		}
+		return nil
+	})
+}
+
 func testQueueEnqueue(t *testing.T, tg Target) {
 	q := createQueue(t, tg, "q").GetPath()
 	ids := map[string]bool{}
@@ -685,7 +698,9 @@ func testQueueDelayElapses(t *testing.T, tg Target) {
 	reserveNone(t, tg, q, "before the delay")
 	advance(t, tg, 30*time.Second)
 	reserveNone(t, tg, q, "half-way through the delay")
+	wantStats(t, tg, q, "before the delay passed", 0, 1, 0, 0)
 	advance(t, tg, 31*time.Second)
+	statsEventually(t, tg, q, "after the delay passed", flowmesh.QueueStats{Ready: 1})
 	reserveEventually(t, tg, q, time.Minute, "late", 1)
 }
 
@@ -697,6 +712,7 @@ func testQueueVisibilityExpiry(t *testing.T, tg Target) {
 	first := reserveWant(t, tg, q, 10*time.Second, "a", 1)
 	reserveNone(t, tg, q, "within the visibility timeout")
 	advance(t, tg, 11*time.Second)
+	statsEventually(t, tg, q, "after the reservation expired", flowmesh.QueueStats{Ready: 1})
 	second := reserveEventually(t, tg, q, time.Minute, "a", 2)
 	if second.ID != first.ID || second.Receipt == first.Receipt {
 		t.Errorf("redelivery: job %s receipt %+v, want job %s with a new receipt (first %+v)", second.ID, second.Receipt, first.ID, first.Receipt)
