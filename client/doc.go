@@ -30,6 +30,8 @@
 //     ResourceManager has no options): they follow NotLeader and NoLeader
 //     answers, which a follower gives without proposing, and are never
 //     retried after an ambiguous failure (connection lost, node stopping).
+//     They are sent only over a ready connection, so an endpoint that is
+//     down is skipped before anything is sent.
 //     A leader that loses leadership mid-command also answers NotLeader, so
 //     in that rare case a retried create may report ErrAlreadyExists (or a
 //     delete ErrNotFound) for a change that did happen.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
@@ -64,7 +66,14 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 		if err != nil {
 			return err
 		}
-		err = call(ctx, cc)
+		if kind == unsafe {
+			// An unsafe call is sent only over a ready connection, so an
+			// endpoint that is down is skipped before anything was sent.
+			err = c.awaitReady(ctx, cc)
+		}
+		if err == nil {
+			err = call(ctx, cc)
+		}
 		if err == nil {
 			return nil
 		}
@@ -73,6 +82,9 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 		}
 		st, _ := status.FromError(err)
 		ok, leader := retryable(kind, st)
+		if errors.Is(err, errNotReady) {
+			ok = true
+		}
 		if !ok || attempt >= c.cfg.MaxRetries {
 			return fromStatus(err)
 		}
@@ -86,6 +98,31 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 		}
 		if err := c.sleep(ctx, attempt); err != nil {
 			return ctxError(ctx, fromStatus(st.Err()))
+		}
+	}
+}
+
+// errNotReady reports a connection that did not become ready: nothing was sent.
+var errNotReady = status.Error(codes.Unavailable, "client: no connection to the node")
+
+// awaitReady waits up to DialTimeout for cc to be ready to send.
+func (c *Client) awaitReady(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	for {
+		s := cc.GetState()
+		switch s {
+		case connectivity.Ready:
+			return nil
+		case connectivity.Idle:
+			cc.Connect()
+		case connectivity.TransientFailure:
+			return errNotReady // the last attempt to connect failed
+		case connectivity.Shutdown:
+			return ErrClosed
+		}
+		if !cc.WaitForStateChange(ctx, s) {
+			return errNotReady
 		}
 	}
 }

@@ -242,6 +242,25 @@ func TestUnsafeCallsRetryOnlyWhenNotProposed(t *testing.T) {
 	}
 }
 
+// TestUnsafeCallSkipsDownEndpoint: a create is not sent to an endpoint it
+// cannot connect to, so it moves on to the next one.
+func TestUnsafeCallSkipsDownEndpoint(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := lis.Addr().String()
+	lis.Close()
+	b := startPeer(t)
+	c := newTestClient(t, 5, down, b.addr)
+	if _, err := c.CreateStream(testCtx(t), "t", "ns", "s", 1); err != nil {
+		t.Fatalf("CreateStream with the first endpoint down: %v", err)
+	}
+	if n := len(b.calls()); n != 1 {
+		t.Errorf("second endpoint got %d calls, want 1", n)
+	}
+}
+
 func TestRetryLimits(t *testing.T) {
 	t.Run("max retries", func(t *testing.T) {
 		a := startPeer(t)
