@@ -2,6 +2,7 @@ package flowmeshtest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -121,13 +122,7 @@ func testQueueConcurrentEnqueue(t *testing.T, tg Target) {
 	n := concurrentWriters * writesPerWriter
 	wantStats(t, tg, q, "after concurrent enqueues", n, 0, 0, 0)
 	// Jobs come out in seq order, each the payload its enqueuer was told.
-	order := slices.Sorted(func(yield func(uint64) bool) {
-		for s := range seqs {
-			if !yield(s) {
-				return
-			}
-		}
-	})
+	order := slices.Sorted(maps.Keys(seqs))
 	for i, seq := range order {
 		job := reserve(t, tg, q, 0)
 		if job == nil {
