@@ -295,3 +295,34 @@ func httpGet(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+func TestNodeFinishesInFlightCallsOnSIGTERM(t *testing.T) {
+	ctx := context.Background()
+	p := startNode(t, t.TempDir())
+	c := newClient(t, p.grpcAddr)
+	if _, err := c.CreateQueue(ctx, "t1", "ns1", "jobs", 1); err != nil {
+		t.Fatal(err)
+	}
+	// A long-poll reserve is in flight when the signal arrives: graceful
+	// shutdown lets it run to its end (no job) instead of cutting it off.
+	const wait = 1500 * time.Millisecond
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		j, err := c.ReserveWait(ctx, "t1/ns1/jobs", time.Minute, wait)
+		if err == nil && j != nil {
+			err = fmt.Errorf("got job %s from an empty queue", j.ID)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status %d, want 0\n%s", code, p.logs.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight ReserveWait: %v", err)
+	}
+	if el := time.Since(start); el < wait {
+		t.Errorf("ReserveWait returned after %v, before its %v wait: it was cut off", el, wait)
+	}
+}
