@@ -66,7 +66,8 @@
 // receipts (stale, unknown, other queue); RemoveFromInFlight; Nack with and
 // without delay; dead jobs after MaxAttempts (by nack and by expiry),
 // ListDead, Redrive, dead-letter queues; Stats at every consistency level;
-// Purge; DedupID and request-ID idempotency; payload limits; bad
+// Purge; DedupID and request-ID idempotency (a retried Reserve, Ack or Nack
+// gets its first answer); payload limits; bad
 // arguments; ReserveWait (timeout, woken by an enqueue, immediate, ended by
 // ctx); exclusive delivery to concurrent workers; distinct sequences for
 // concurrent producers; with Advance: delays elapsing, visibility expiry with
@@ -75,7 +76,8 @@
 // KV: revisions, CreateRevision, binary and empty values; ErrNotFound;
 // IfRevision (create-only, compare-and-swap, racing creators, conditional
 // delete) with *RevisionMismatchError; List with prefix, after and limit and
-// paging; key, value and TTL limits; request-ID idempotency; reads at every
+// paging; key, value and TTL limits; request-ID idempotency (also of a
+// compare-and-swap); reads at every
 // consistency level (an unknown level is an invalid argument); distinct
 // revisions for concurrent writers; Watch from now, replay from any retained
 // revision then live (no gap or repeat while writers run), per-prefix and

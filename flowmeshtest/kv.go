@@ -386,6 +386,15 @@ func testKVIdempotent(t *testing.T, tg Target) {
 		t.Errorf("repeat of delete request req-2: revision %d, want the original %d", dr2, dr)
 	}
 	wantEntry(t, tg, kv, "k", "v3", r3, r3)
+	// A retried compare-and-swap gets its first answer, not a mismatch
+	// against its own write.
+	created := put(t, tg, kv, "cas", "1", flowmesh.KVPutOptions{IfRevision: flowmesh.Rev(0)}, flowmesh.WithRequestID("req-3"))
+	retried, err := tg.KV.Put(ctx, kv, "cas", []byte("1"), flowmesh.KVPutOptions{IfRevision: flowmesh.Rev(0)}, flowmesh.WithRequestID("req-3"))
+	ok(t, "retried conditional Put", err)
+	if retried != created {
+		t.Errorf("retried conditional Put: revision %d, want the original %d", retried, created)
+	}
+	wantEntry(t, tg, kv, "cas", "1", created, created)
 }
 
 func testKVReadConsistency(t *testing.T, tg Target) {

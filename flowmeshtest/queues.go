@@ -28,6 +28,7 @@ var queueTests = []subtest{
 	{"Stats", testQueueStats},
 	{"Purge", testQueuePurge},
 	{"Dedup", testQueueDedup},
+	{"IdempotentCalls", testQueueIdempotentCalls},
 	{"PayloadLimit", testQueuePayloadLimit},
 	{"BadArguments", testQueueBadArguments},
 	{"ReserveWait", testQueueReserveWait},
@@ -826,4 +827,29 @@ func testQueueOldestReadyAge(t *testing.T, tg Target) {
 	if st := stats(t, tg, q); st.OldestReadyAge > settleTimeout {
 		t.Errorf("after the oldest job was reserved OldestReadyAge = %v, want the new job's age (about 0)", st.OldestReadyAge)
 	}
+}
+
+// testQueueIdempotentCalls checks that retried writes with a request ID get
+// their first answer: a retried Reserve must not take a second job, a
+// retried Ack must not fail on its own success.
+func testQueueIdempotentCalls(t *testing.T, tg Target) {
+	ctx := testCtx(t)
+	q := createQueue(t, tg, "q").GetPath()
+	enqueue(t, tg, q, "a", flowmesh.QueueEnqueueOptions{})
+	enqueue(t, tg, q, "b", flowmesh.QueueEnqueueOptions{})
+	first, err := tg.Queues.Reserve(ctx, q, time.Minute, flowmesh.WithRequestID("res-1"))
+	ok(t, "Reserve", err)
+	again, err := tg.Queues.Reserve(ctx, q, time.Minute, flowmesh.WithRequestID("res-1"))
+	ok(t, "retried Reserve", err)
+	if first == nil || again == nil || again.ID != first.ID || again.Receipt != first.Receipt {
+		t.Fatalf("retried Reserve = %+v, want the first answer %+v", again, first)
+	}
+	wantStats(t, tg, q, "after a retried Reserve", 1, 0, 1, 0)
+	ok(t, "Ack", tg.Queues.Ack(ctx, q, first.Receipt, flowmesh.WithRequestID("ack-1")))
+	ok(t, "retried Ack", tg.Queues.Ack(ctx, q, first.Receipt, flowmesh.WithRequestID("ack-1")))
+	wantStats(t, tg, q, "after a retried Ack", 1, 0, 0, 0)
+	job := reserveWant(t, tg, q, time.Minute, "b", 1)
+	ok(t, "Nack", tg.Queues.Nack(ctx, q, job.Receipt, 0, flowmesh.WithRequestID("nack-1")))
+	ok(t, "retried Nack", tg.Queues.Nack(ctx, q, job.Receipt, 0, flowmesh.WithRequestID("nack-1")))
+	wantStats(t, tg, q, "after a retried Nack", 1, 0, 0, 0)
 }
