@@ -44,9 +44,10 @@
 //     from the last item, which the API already requires.
 //   - Reserve's long poll is bounded by MaxReserveWait per call; the client
 //     loops for longer waits.
-//   - Subscribe and Watch are server streams that end only when the caller
-//     cancels or the backend fails; GracefulStop waits for them, so bound it
-//     with Stop.
+//   - Subscribe and Watch are server streams that end when the caller
+//     cancels, the backend fails, or the server stops: GracefulStop ends
+//     them with Unavailable (ErrStopped) so clients resume on another node,
+//     then waits for unary calls. Shutdown(ctx) bounds that wait.
 //   - Resource calls carry no CallOptions: the root ResourceManager takes
 //     none. Adding them later is a compatible change.
 //

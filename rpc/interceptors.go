@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/flowmesh/flowmesh"
 )
 
 // The interceptors are the one path every call takes: they recover panics
@@ -28,15 +30,32 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
-	ctx := ss.Context()
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
 	defer func() {
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
 		s.finish(ctx, info.FullMethod, err, start)
 	}()
-	return statusError(ctx, handler(srv, ss))
+	err = handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+	if err != nil && s.stopping.Err() != nil && ss.Context().Err() == nil {
+		// Ended by the server's stop, not by the caller: tell the client
+		// to resume elsewhere.
+		err = flowmesh.ErrStopped
+	}
+	return statusError(ctx, err)
 }
+
+// serverStream gives a stream handler the stream's context as ended by the
+// server's stop as well as by the caller.
+type serverStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *serverStream) Context() context.Context { return s.ctx }
 
 func (s *Server) panicked(method string, r any) error {
 	s.log.Error("rpc: handler panicked", "method", method, "panic", r, "stack", string(debug.Stack()))

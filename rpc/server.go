@@ -129,7 +129,11 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 
-	stopOnce sync.Once
+	// stopping ends with GracefulStop or Stop; server streams (Subscribe,
+	// Watch) end with it, so their clients move to another node.
+	stopping    context.Context
+	stopStreams context.CancelFunc
+	stopOnce    sync.Once
 }
 
 // NewServer builds a server for backend. It panics when cfg is invalid or
@@ -143,6 +147,7 @@ func NewServer(cfg Config, backend Backend) *Server {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer()}
+	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
@@ -183,16 +188,42 @@ func (s *Server) SetServing(serving bool) {
 // Serve accepts connections on lis until GracefulStop or Stop.
 func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 
-// GracefulStop reports NOT_SERVING, stops accepting, and waits for in-flight
-// calls to finish. Subscribe and Watch streams end only when their callers
-// cancel, so a caller that cannot wait should bound this with Stop.
+// GracefulStop reports NOT_SERVING, ends the Subscribe and Watch streams
+// (with Unavailable, so clients resume elsewhere), stops accepting, and waits
+// for in-flight unary calls to finish. A long-poll Reserve may hold it for
+// up to MaxReserveWait: use Shutdown to bound the wait.
 func (s *Server) GracefulStop() {
-	s.stopOnce.Do(s.health.Shutdown)
+	s.beginStop()
 	s.grpc.GracefulStop()
 }
 
 // Stop closes every connection and cancels in-flight calls.
 func (s *Server) Stop() {
-	s.stopOnce.Do(s.health.Shutdown)
+	s.beginStop()
 	s.grpc.Stop()
+}
+
+// Shutdown stops gracefully until ctx ends, then stops hard. It returns
+// ctx.Err() when it had to stop hard.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.GracefulStop()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+func (s *Server) beginStop() {
+	s.stopOnce.Do(func() {
+		s.health.Shutdown()
+		s.stopStreams()
+	})
 }

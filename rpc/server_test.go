@@ -242,3 +242,42 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Validate = %v, want both problems", err)
 	}
 }
+
+// TestShutdownEndsStreams: a graceful stop does not wait for Subscribe
+// streams; they end with Unavailable (node stopped) so clients resume on
+// another node.
+func TestShutdownEndsStreams(t *testing.T) {
+	n := startNode(t)
+	ctx := ctxFor(t)
+	c := n.newClient(t)
+	s, err := c.CreateStream(ctx, "t", "ns", "s", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteEvents(ctx, s.GetPath(), []flowmesh.StreamEvent{{Payload: []byte("e")}}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := pb.NewStreamServiceClient(dial(t, n.addr)).Subscribe(ctx, &pb.SubscribeRequest{Path: s.GetPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := n.server.Shutdown(sctx); err != nil {
+		t.Errorf("Shutdown = %v, want a graceful stop", err)
+	}
+	_, err = sub.Recv()
+	st := status.Convert(err)
+	var code pb.ErrorCode
+	for _, d := range st.Details() {
+		if ed, ok := d.(*pb.ErrorDetail); ok {
+			code = ed.GetCode()
+		}
+	}
+	if st.Code() != codes.Unavailable || code != pb.ErrorCode_ERROR_CODE_STOPPED {
+		t.Errorf("stream ended with %v (detail %v), want Unavailable with STOPPED", err, code)
+	}
+}
