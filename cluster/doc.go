@@ -70,7 +70,11 @@
 // via a temporary file and rename, after data/ has been fsynced. A
 // directory without meta.json is incomplete: List ignores it and
 // NewSnapshotStore removes it. Close reaps snapshots beyond SnapshotRetain
-// (those being streamed are kept until their reader closes).
+// (those being streamed are kept until their reader closes). List reports
+// the newest snapshot only, and fails when the newest is unreadable: raft
+// falls back to older snapshots when a restore fails, but the log after an
+// older snapshot may be compacted away, so a failed restore must fail the
+// start instead.
 //
 // The sink implements DirSink: an FSMSnapshot's Persist hard-links its
 // immutable files into Dir() (cost scales with files, not bytes) and calls

@@ -150,25 +150,50 @@ func (s *SnapshotStore) newID(term, index uint64) string {
 	return id
 }
 
-// List returns the complete snapshots, newest first (by term, index, ID).
+// List returns the newest complete snapshot only (or none).
+//
+// Raft, when restoring the newest snapshot fails at start, tries older ones;
+// but the log after an older snapshot may already be compacted away, and
+// replaying from there would silently diverge. Listing only the newest makes
+// a failed restore fail the start instead. For the same reason a snapshot
+// whose meta.json is unreadable is an error when it is newer (by the term
+// and index in its ID) than every readable one.
 func (s *SnapshotStore) List() ([]*raft.SnapshotMeta, error) {
-	metas, err := s.list()
+	metas, bad, err := s.list()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*raft.SnapshotMeta, 0, len(metas))
-	for _, m := range metas {
-		out = append(out, &m.SnapshotMeta)
+	for _, b := range bad {
+		if len(metas) == 0 || newer(b.term, b.index, metas[0].Term, metas[0].Index) {
+			return nil, fmt.Errorf("cluster: newest snapshot %s is unreadable: %w", b.id, b.err)
+		}
 	}
-	return out, nil
+	if len(metas) == 0 {
+		return nil, nil
+	}
+	return []*raft.SnapshotMeta{&metas[0].SnapshotMeta}, nil
 }
 
-func (s *SnapshotStore) list() ([]*snapshotMeta, error) {
+// badSnapshot is a complete snapshot whose meta.json cannot be used.
+type badSnapshot struct {
+	id          string
+	term, index uint64 // from the ID; 0 when it does not parse
+	err         error
+}
+
+func newer(term, index, thanTerm, thanIndex uint64) bool {
+	return term > thanTerm || (term == thanTerm && index > thanIndex)
+}
+
+// list returns the readable complete snapshots, newest first (by term,
+// index, ID), and the unreadable ones.
+func (s *SnapshotStore) list() ([]*snapshotMeta, []badSnapshot, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var metas []*snapshotMeta
+	var bad []badSnapshot
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -178,7 +203,10 @@ func (s *SnapshotStore) list() ([]*snapshotMeta, error) {
 			continue // in progress, or left by a crash
 		}
 		if err != nil {
-			s.logger.Warn("skipping unreadable snapshot", "id", e.Name(), "error", err)
+			s.logger.Warn("unreadable snapshot", "id", e.Name(), "error", err)
+			b := badSnapshot{id: e.Name(), err: err}
+			fmt.Sscanf(e.Name(), "%d-%d-", &b.term, &b.index)
+			bad = append(bad, b)
 			continue
 		}
 		metas = append(metas, m)
@@ -192,7 +220,7 @@ func (s *SnapshotStore) list() ([]*snapshotMeta, error) {
 		}
 		return -strings.Compare(a.ID, b.ID)
 	})
-	return metas, nil
+	return metas, bad, nil
 }
 
 func cmpDesc(a, b uint64) int {
@@ -286,28 +314,38 @@ func (r *snapshotReader) Close() error {
 	return nil
 }
 
-// reap removes complete snapshots beyond retain, oldest first, skipping any
-// being streamed.
+// reap removes complete snapshots beyond retain, oldest first, and
+// unreadable ones older than the newest readable one, skipping any being
+// streamed.
 func (s *SnapshotStore) reap() error {
-	metas, err := s.list()
+	metas, bad, err := s.list()
 	if err != nil {
 		return err
+	}
+	var ids []string
+	for _, m := range metas[min(s.retain, len(metas)):] {
+		ids = append(ids, m.ID)
+	}
+	for _, b := range bad {
+		if len(metas) > 0 && !newer(b.term, b.index, metas[0].Term, metas[0].Index) {
+			ids = append(ids, b.id)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for _, m := range metas[min(s.retain, len(metas)):] {
-		if s.openRefs[m.ID] > 0 {
+	for _, id := range ids {
+		if s.openRefs[id] > 0 {
 			continue
 		}
-		s.logger.Info("reaping snapshot", "id", m.ID)
+		s.logger.Info("reaping snapshot", "id", id)
 		// Remove meta.json first so a crash mid-removal leaves an incomplete
 		// snapshot, which the next open deletes.
-		if err := os.Remove(filepath.Join(s.dir, m.ID, metaFile)); err != nil {
+		if err := os.Remove(filepath.Join(s.dir, id, metaFile)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, m.ID)))
+		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, id)))
 	}
 	return errors.Join(errs...)
 }

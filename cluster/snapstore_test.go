@@ -111,11 +111,14 @@ func TestSnapshotStoreRoundTrip(t *testing.T) {
 		t.Error("snapshot received as a stream streams differently")
 	}
 
-	// Retention: only the newest two remain, newest first.
+	// Retention: the newest two remain on disk; List shows the newest only.
 	id3 := createDirSnapshot(t, s, 12, map[string]string{"x": "y"})
 	metas, err = s.List()
-	if err != nil || len(metas) != 2 || metas[0].ID != id3 || metas[1].ID != sink.ID() {
+	if err != nil || len(metas) != 1 || metas[0].ID != id3 {
 		t.Fatalf("after reaping, List = %+v, %v", metas, err)
+	}
+	if all, _, _ := s.list(); len(all) != 2 || all[1].ID != sink.ID() {
+		t.Fatalf("after reaping, %d snapshots on disk, want 2", len(all))
 	}
 	if _, _, err := s.Open(id); err == nil {
 		t.Error("reaped snapshot still opens")
@@ -200,11 +203,22 @@ func TestSnapshotStoreDetectsChangedFiles(t *testing.T) {
 	if _, _, err := s.Open(id); err == nil {
 		t.Error("Open streamed a snapshot whose file shrank")
 	}
-	// Corrupt meta is skipped by List.
-	if err := os.WriteFile(filepath.Join(dir, id, metaFile), []byte(`{"crc":1,"body":{}}`), 0o644); err != nil {
-		t.Fatal(err)
+	// An unreadable newest snapshot fails List rather than letting raft
+	// fall back to an older one; an unreadable older one is ignored.
+	older := id
+	newest := createDirSnapshot(t, s, 4, map[string]string{"b": "1"})
+	corruptMeta := func(id string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, id, metaFile), []byte(`{"crc":1,"body":{}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if metas, _ := s.List(); len(metas) != 0 {
-		t.Errorf("List shows a snapshot with a bad meta CRC")
+	corruptMeta(older)
+	if metas, err := s.List(); err != nil || len(metas) != 1 || metas[0].ID != newest {
+		t.Errorf("with an unreadable older snapshot, List = %v, %v", metas, err)
+	}
+	corruptMeta(newest)
+	if metas, err := s.List(); err == nil {
+		t.Errorf("with an unreadable newest snapshot, List = %v, want an error", metas)
 	}
 }
