@@ -412,3 +412,44 @@ func TestShutdownUnderLoad(t *testing.T) {
 		t.Errorf("%d applies succeeded, %d callers stopped", ok.Load(), failed.Load())
 	}
 }
+
+// TestNewFailsCleanly opens a data dir that another node holds: New must
+// fail (raft.db is locked) and leave no goroutines or open listeners behind.
+func TestNewFailsCleanly(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	startNode(t, cfg, newCounterFSM(t.TempDir(), false))
+	if _, err := New(cfg, newCounterFSM(t.TempDir(), false)); err == nil {
+		t.Fatal("second New on the same data dir succeeded")
+	}
+	bad := cfg
+	bad.DataDir = t.TempDir()
+	bad.BindAddr = "not-an-address"
+	if _, err := New(bad, newCounterFSM(t.TempDir(), false)); err == nil {
+		t.Fatal("New with a bad bind address succeeded")
+	}
+	if _, err := New(Config{}, newCounterFSM(t.TempDir(), false)); err == nil {
+		t.Fatal("New with an empty config succeeded")
+	}
+}
+
+func TestBatchLinger(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.BatchLinger = 200 * time.Millisecond
+	cfg.BatchMaxCommands = 8
+	fsm := newCounterFSM(t.TempDir(), false)
+	c := startNode(t, cfg, fsm)
+	apply(t, c, "warm up")
+	_, before, _ := fsm.state()
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			apply(t, c, fmt.Sprint(i))
+		})
+	}
+	wg.Wait()
+	// 16 commands arriving within the linger fill two entries of 8.
+	if _, after, _ := fsm.state(); after-before > 3 {
+		t.Errorf("16 commands with a 200ms linger and 8 per entry took %d entries", after-before)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -51,6 +52,7 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		// hclog.Fmt values carry a format and its arguments.
 		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
 			if format, ok := f[0].(string); ok {
+				args = slices.Clone(args) // the caller's slice is not ours
 				args[i] = fmt.Sprintf(format, f[1:]...)
 			}
 		}
