@@ -97,7 +97,7 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 			c.rotate(addr)
 		}
 		if err := c.sleep(ctx, attempt); err != nil {
-			return ctxError(ctx, fromStatus(st.Err()))
+			return ctxError(ctx, st.Err())
 		}
 	}
 }
@@ -155,7 +155,11 @@ func ctxError(ctx context.Context, last error) error {
 	if last == nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w (last error: %v)", ctx.Err(), fromStatus(last))
+	last = fromStatus(last)
+	if errors.Is(last, context.DeadlineExceeded) || errors.Is(last, context.Canceled) {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
 }
 
 // writeOptions applies opts and gives the write a request ID when the
