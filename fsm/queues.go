@@ -194,7 +194,8 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 	}
 	dedupKey := ""
 	if c.DedupId != "" {
-		dedupKey = "enqueue/" + c.Path + "/" + c.DedupId
+		// The create revision keeps a re-created queue's DedupIDs apart.
+		dedupKey = "enqueue/" + c.Path + "@" + strconv.FormatUint(r.meta.Revision, 10) + "/" + c.DedupId
 		if res, ok := f.dedup.get(dedupKey); ok {
 			return res, nil
 		}
