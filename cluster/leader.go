@@ -38,7 +38,9 @@ func (w *leaderWatch) set(leader bool) {
 // LeaderCh returns a channel that holds whether this node is the leader: it
 // has the current value on return and always the latest one after (values
 // in between may be skipped). Storage uses it to run leader-only loops.
-// The channel is not closed on Shutdown; select on your own stop signal too.
+// Each call adds a subscriber for the life of the Cluster, so call it once
+// per loop, not per iteration. The channel is not closed on Shutdown (it
+// gets false); select on your own stop signal too.
 func (c *Cluster) LeaderCh() <-chan bool { return c.leaders.subscribe(c.IsLeader) }
 
 // watchLeadership drains raft's NotifyCh (raft blocks on it) until raft has
