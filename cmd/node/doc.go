@@ -25,9 +25,10 @@
 // leader), the gRPC server on --grpc-addr, the HTTP admin server on
 // --http-addr. On SIGINT or SIGTERM it shuts down in the reverse order:
 //
-//  1. gRPC: report NOT_SERVING, stop accepting, and let in-flight calls
-//     finish (GracefulStop), bounded by --shutdown-timeout; then Stop
-//     cancels what is left (long-lived Subscribe/Watch streams).
+//  1. gRPC: report NOT_SERVING, end Subscribe/Watch streams with
+//     Unavailable (clients resume elsewhere), stop accepting, and let
+//     in-flight unary calls finish, bounded by --shutdown-timeout; then
+//     cancel what is left (rpc.Server.Shutdown).
 //  2. HTTP admin: Shutdown, bounded by the same timeout.
 //  3. storage: Stop (background loops, raft, then the FSM flushed).
 //

@@ -132,16 +132,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	}
 
 	// Shutdown: the reverse of start-up, documented in doc.go.
-	graceful := make(chan struct{})
-	go func() { srv.GracefulStop(); close(graceful) }()
-	select {
-	case <-graceful:
+	gctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if srv.Shutdown(gctx) != nil {
+		log.Warn("grpc graceful stop timed out; remaining calls were cancelled", "timeout", cfg.ShutdownTimeout)
+	} else {
 		log.Info("grpc server stopped gracefully")
-	case <-time.After(cfg.ShutdownTimeout):
-		log.Warn("grpc graceful stop timed out; cancelling remaining calls", "timeout", cfg.ShutdownTimeout)
-		srv.Stop()
-		<-graceful
 	}
+	cancel()
 	hctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if herr := hs.Shutdown(hctx); herr != nil {
