@@ -283,13 +283,24 @@ func (c *Cluster) notLeader() error {
 	return &flowmesh.NotLeaderError{LeaderID: id, LeaderAddr: addr}
 }
 
-// WaitLeader blocks until some node is the leader (or ctx ends).
+// WaitLeader blocks until some node is the leader (or ctx ends). When this
+// node is the leader it also waits until the leader is ready: its FSM has
+// applied every entry committed before its term (after a restart, the log
+// tail replay), so local state is current once WaitLeader returns.
 func (c *Cluster) WaitLeader(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if id, _ := c.Leader(); id != "" {
+		id, _ := c.Leader()
+		if id != "" && id != c.cfg.ID {
 			return nil
+		}
+		if id == c.cfg.ID {
+			err := c.wait(ctx, c.leaderReady(c.raft.CurrentTerm()))
+			if err == nil || !errors.Is(err, ErrNotLeader) {
+				return err
+			}
+			// Lost leadership meanwhile: look again.
 		}
 		select {
 		case <-ctx.Done():

@@ -453,3 +453,31 @@ func TestBatchLinger(t *testing.T) {
 		t.Errorf("16 commands with a 200ms linger and 8 per entry took %d entries", after-before)
 	}
 }
+
+// TestWaitLeaderWaitsForReplay restarts a node without a snapshot: by the
+// time WaitLeader returns, the FSM has replayed the whole log.
+func TestWaitLeaderWaitsForReplay(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	fsm := newCounterFSM(t.TempDir(), false)
+	c := startNode(t, cfg, fsm)
+	for i := range 50 {
+		apply(t, c, fmt.Sprint(i))
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	fsm2 := newCounterFSM(t.TempDir(), false)
+	c2, err := New(cfg, fsm2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c2.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := fsm2.state(); st.Count != 50 {
+		t.Errorf("after WaitLeader the FSM holds %d commands, want 50", st.Count)
+	}
+}
