@@ -105,7 +105,7 @@ func (f *FSM) compactLocked(index uint64, stamp int64) error {
 			}
 		case r.kv != nil:
 			s := r.kv
-			if n := records(s.log); n >= minCompactRecords && n > 4*uint64(s.tree.Len()+len(s.history)) {
+			if n := records(s.log); n >= minCompactRecords && n > 4*uint64(s.tree.Len()+s.history.len()) {
 				err = f.compactKV(r, index, stamp)
 			}
 		}
@@ -155,7 +155,8 @@ func (f *FSM) compactKV(r *resource, index uint64, stamp int64) error {
 			Revision: it.rev, CreateRevision: it.createRev, ExpiresAt: it.expiresAt}
 		return true
 	})
-	for _, ev := range s.history {
+	for i := 0; i < s.history.len(); i++ {
+		ev := s.history.at(i)
 		if _, ok := byRev[ev.Revision]; !ok {
 			byRev[ev.Revision] = &fsmpb.KVRecord{Type: int32(ev.Type), Key: ev.Key, Value: ev.Value, Revision: ev.Revision}
 		}
@@ -166,8 +167,8 @@ func (f *FSM) compactKV(r *resource, index uint64, stamp int64) error {
 	}
 	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
 	oldest := s.oldest
-	if len(s.history) > 0 {
-		oldest = s.history[0].Revision
+	if s.history.len() > 0 {
+		oldest = s.history.at(0).Revision
 	}
 	marker := &fsmpb.KVRecord{Type: kvRecordHistoryStart, Revision: oldest}
 	all := append([]*fsmpb.KVRecord{marker}, make([]*fsmpb.KVRecord, 0, len(revs))...)

@@ -42,7 +42,7 @@ type kvState struct {
 	// history holds the last HistoryRevisions changes in revision order.
 	// oldest is the first revision still watchable once older changes were
 	// dropped (0 while none were).
-	history []flowmesh.KVEvent
+	history *history
 	oldest  uint64
 }
 
@@ -56,7 +56,8 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 	if err != nil {
 		return nil, err
 	}
-	s := &kvState{log: l, meta: m, tree: btree.NewG(32, kvLess), ttl: map[string]struct{}{}}
+	s := &kvState{log: l, meta: m, tree: btree.NewG(32, kvLess), ttl: map[string]struct{}{},
+		history: newHistory(int(m.HistoryRevisions))}
 	for from := l.EarliestOffset(); from < l.NextOffset(); {
 		recs, err := l.Read(from, 4096, 4<<20)
 		if err != nil {
@@ -100,10 +101,8 @@ func (s *kvState) replay(kr *fsmpb.KVRecord) {
 		s.tree.Delete(&kvItem{key: kr.Key})
 		delete(s.ttl, kr.Key)
 	}
-	s.history = append(s.history, ev)
-	if over := len(s.history) - int(s.meta.HistoryRevisions); over > 0 {
-		s.oldest = max(s.oldest, s.history[over].Revision)
-		s.history = append(s.history[:0:0], s.history[over:]...)
+	if _, evicted := s.history.push(ev); evicted {
+		s.oldest = max(s.oldest, s.history.at(0).Revision)
 	}
 }
 
@@ -308,17 +307,18 @@ func (f *FSM) KVEvents(path, prefix string, from uint64, limit int) ([]flowmesh.
 	if s.oldest != 0 && from < s.oldest {
 		return nil, 0, &flowmesh.CompactedError{Requested: from, Oldest: s.oldest}
 	}
-	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].Revision >= from })
+	n := s.history.len()
+	i := sort.Search(n, func(i int) bool { return s.history.at(i).Revision >= from })
 	next := from
 	var out []flowmesh.KVEvent
-	for ; i < len(s.history) && (limit <= 0 || len(out) < limit); i++ {
-		ev := s.history[i]
+	for ; i < n && (limit <= 0 || len(out) < limit); i++ {
+		ev := s.history.at(i)
 		next = ev.Revision + 1
 		if strings.HasPrefix(ev.Key, prefix) {
 			out = append(out, ev)
 		}
 	}
-	if i == len(s.history) && next < f.kvRev+1 {
+	if i == n && next < f.kvRev+1 {
 		next = f.kvRev + 1
 	}
 	return out, next, nil
