@@ -45,16 +45,38 @@ func checkCallOptions(opts []flowmesh.CallOption) error {
 	return checkUTF8("producer_id", o.ProducerID)
 }
 
+// checkEvents checks what the wire needs and, early, the size limits a
+// batch too large for one request would otherwise hit in gRPC's transport
+// (with a less precise error); the node checks everything again.
 func checkEvents(evs []flowmesh.StreamEvent) error {
+	if len(evs) > flowmesh.MaxBatchEvents {
+		return &flowmesh.LimitError{What: "events per batch", Limit: flowmesh.MaxBatchEvents, Got: int64(len(evs))}
+	}
+	var total int64
 	for _, e := range evs {
 		if _, err := int32Of("partition", e.Partition); err != nil {
 			return err
 		}
+		if err := checkPayload("payload", len(e.Payload)); err != nil {
+			return err
+		}
+		total += int64(len(e.Payload) + len(e.Key))
 		for k, v := range e.Headers {
 			if !utf8.ValidString(k) || !utf8.ValidString(v) {
 				return flowmesh.Invalid("headers", "header %q is not valid UTF-8", k)
 			}
+			total += int64(len(k) + len(v))
 		}
+	}
+	if total > flowmesh.MaxBatchBytes {
+		return &flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: total}
+	}
+	return nil
+}
+
+func checkPayload(what string, n int) error {
+	if n > flowmesh.MaxPayloadSize {
+		return &flowmesh.LimitError{What: what + " bytes", Limit: flowmesh.MaxPayloadSize, Got: int64(n)}
 	}
 	return nil
 }

@@ -16,7 +16,8 @@ import (
 // *CompactedError, *RevisionMismatchError, *NotLeaderError), and the
 // server's message stays the error's text. A status without a detail
 // (transport failures, Internal) is returned as the gRPC status error;
-// DeadlineExceeded and Canceled match the context package's errors.
+// DeadlineExceeded and Canceled match the context package's errors, and
+// ResourceExhausted (gRPC's message size limits) matches ErrLimitExceeded.
 
 // remoteError is a node's error: its text is the node's message and it
 // unwraps to the root package's error it stands for.
@@ -43,6 +44,9 @@ func fromStatus(err error) error {
 		}
 	}
 	switch st.Code() {
+	case codes.ResourceExhausted:
+		// gRPC's own message size limits, on either side.
+		return &remoteError{msg: st.Message(), err: flowmesh.ErrLimitExceeded}
 	case codes.DeadlineExceeded:
 		return &remoteError{msg: st.Message(), err: context.DeadlineExceeded}
 	case codes.Canceled:

@@ -20,6 +20,9 @@ func (c *Client) Put(ctx context.Context, path, key string, value []byte, opts f
 	if err := checkCallOptions(callOpts); err != nil {
 		return 0, err
 	}
+	if err := checkPayload("value", len(value)); err != nil {
+		return 0, err
+	}
 	req := &pb.PutRequest{Path: path, Key: []byte(key), Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: writeOptions(callOpts)}
 	var resp *pb.PutResponse
 	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {

@@ -24,6 +24,9 @@ func (c *Client) Enqueue(ctx context.Context, path string, payload []byte, opts 
 	if err := checkUTF8("dedup_id", opts.DedupID); err != nil {
 		return "", 0, err
 	}
+	if err := checkPayload("payload", len(payload)); err != nil {
+		return "", 0, err
+	}
 	if err := checkCallOptions(callOpts); err != nil {
 		return "", 0, err
 	}

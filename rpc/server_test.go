@@ -127,6 +127,19 @@ func TestBoundaryValidation(t *testing.T) {
 			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Options: &pb.CallOptions{RequestId: strings.Repeat("r", flowmesh.MaxRequestIDLen+1)}})
 			return err
 		}, codes.InvalidArgument, "request_id"},
+		{"batch over MaxBatchBytes", func() error {
+			half := make([]byte, flowmesh.MaxBatchBytes/2+1)
+			_, err := streams.WriteEvents(ctx, &pb.WriteEventsRequest{Path: "t/ns/s", Events: []*pb.StreamEvent{{Payload: half}, {Payload: half}}})
+			return err
+		}, codes.ResourceExhausted, ""},
+		{"batch over MaxBatchEvents", func() error {
+			evs := make([]*pb.StreamEvent, flowmesh.MaxBatchEvents+1)
+			for i := range evs {
+				evs[i] = &pb.StreamEvent{}
+			}
+			_, err := streams.WriteEvents(ctx, &pb.WriteEventsRequest{Path: "t/ns/s", Events: evs})
+			return err
+		}, codes.ResourceExhausted, ""},
 		{"empty batch", func() error { _, err := streams.WriteEvents(ctx, &pb.WriteEventsRequest{Path: "t/ns/s"}); return err }, codes.InvalidArgument, "events"},
 		{"empty group", func() error { _, err := streams.FetchOffset(ctx, &pb.FetchOffsetRequest{Path: "t/ns/s"}); return err }, codes.InvalidArgument, "group"},
 		{"negative partition", func() error {
