@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
@@ -143,6 +144,9 @@ func New(cfg Config) (*Client, error) {
 			MinConnectTimeout: cfg.DialTimeout,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize), grpc.MaxCallSendMsgSize(math.MaxInt32)),
+		// Pings notice a node that vanished under a quiet Subscribe or Watch,
+		// so the stream resumes elsewhere; rpc.Server admits this rate.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}, cfg.DialOptions...)
 	return c, nil
 }
