@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
 )
 
 func ctxFor(t *testing.T) context.Context {
@@ -163,4 +164,42 @@ func TestReserveWaitLongPoll(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("ReserveWait returned after %v, want soon after the enqueue", d)
 	}
+}
+
+// TestFirstEndpointDown: every kind of call moves on from an endpoint that
+// refuses connections to one that serves.
+func TestFirstEndpointDown(t *testing.T) {
+	n := newNode(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := lis.Addr().String()
+	lis.Close()
+	for _, name := range []string{"create", "write", "read"} {
+		c := newClientFor(t, down, n.addr)
+		ctx := ctxFor(t)
+		var err error
+		switch name {
+		case "create":
+			_, err = c.CreateKVStore(ctx, "t", "ns", "kv")
+		case "write":
+			_, err = c.Put(ctx, "t/ns/kv", "k", []byte("v"), flowmesh.KVPutOptions{})
+		case "read":
+			_, err = c.Get(ctx, "t/ns/kv", "k")
+		}
+		if err != nil {
+			t.Errorf("%s with the first endpoint down: %v", name, err)
+		}
+	}
+}
+
+func newClientFor(t *testing.T, endpoints ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Endpoints: endpoints, BackoffBase: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
