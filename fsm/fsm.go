@@ -82,6 +82,8 @@ type FSM struct {
 	cfg Config
 	log *slog.Logger
 
+	// flushMu serialises flushes (Flush, Snapshot, Close); taken before mu.
+	flushMu sync.Mutex
 	// mu guards all state below; Apply holds it for writing, reads for reading.
 	mu           sync.RWMutex
 	resources    map[string]*resource // by path
@@ -450,12 +452,45 @@ func (f *FSM) lookup(path string, kind flowmesh.Kind) (*resource, error) {
 }
 
 // Flush fsyncs every store and writes the checkpoint at the applied index.
+// Applies and reads go on while it syncs: the checkpoint's small state is
+// captured under the lock, and the logs then hold at least the entries up
+// to its index (Open cuts them back to it).
 func (f *FSM) Flush() error {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return flowmesh.ErrStopped
+	}
+	index := f.applied.Load()
+	cp := f.checkpointLocked(index)
+	var logs []*segment.Log
+	for _, path := range f.sortedPaths() {
+		ls, _ := f.resources[path].logs()
+		logs = append(logs, ls...)
+	}
+	f.mu.Unlock()
+
+	for _, l := range logs {
+		// A log closed meanwhile belongs to a deleted resource; Close synced it.
+		if err := l.Sync(); err != nil && !errors.Is(err, segment.ErrClosed) {
+			return fmt.Errorf("fsm: sync: %w", err)
+		}
+	}
+	if err := f.writeCheckpoint(cp); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.flushLocked()
+	if f.closed {
+		return nil
+	}
+	return f.afterCheckpointLocked(index)
 }
 
+// flushLocked is Flush with the lock held throughout (Snapshot and Close,
+// which must not let an entry in between).
 func (f *FSM) flushLocked() error {
 	if f.closed {
 		return flowmesh.ErrStopped
@@ -469,16 +504,32 @@ func (f *FSM) flushLocked() error {
 			}
 		}
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(f.checkpointLocked(index))
+	if err := f.writeCheckpoint(f.checkpointLocked(index)); err != nil {
+		return err
+	}
+	return f.afterCheckpointLocked(index)
+}
+
+func (f *FSM) writeCheckpoint(cp *fsmpb.Checkpoint) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("fsm: encode checkpoint: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
 		return fmt.Errorf("fsm: write checkpoint: %w", err)
 	}
-	f.durable.Store(index)
-	if err := f.compactLocked(index, f.stamp.Load()); err != nil {
-		return err
+	return nil
+}
+
+// afterCheckpointLocked runs once a checkpoint at index is on disk: it
+// publishes the durable index, compacts logs when the stores hold exactly
+// the entries up to index (no entry applied since), and empties the trash.
+func (f *FSM) afterCheckpointLocked(index uint64) error {
+	f.durable.Store(max(f.durable.Load(), index))
+	if f.applied.Load() == index {
+		if err := f.compactLocked(index, f.stamp.Load()); err != nil {
+			return err
+		}
 	}
 	kept := f.pendingTrash[:0]
 	for _, t := range f.pendingTrash {
@@ -543,6 +594,8 @@ func (f *FSM) sortedPaths() []string {
 
 // Close flushes and closes every store. It is idempotent.
 func (f *FSM) Close() error {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {

@@ -22,6 +22,8 @@ import (
 // links in a staging directory; raft calls it on the apply goroutine, so no
 // entry is applied meanwhile.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.flushLocked(); err != nil {
@@ -114,6 +116,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("fsm: restore: snapshot has no checkpoint: %w", err)
 	}
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closeStores()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowmesh/flowmesh"
@@ -64,6 +65,7 @@ type Storage struct {
 
 	mu      sync.Mutex
 	state   int // stateNew, stateRunning, stateStopped
+	live    atomic.Bool
 	fsm     *fsm.FSM
 	cluster *cluster.Cluster
 	stop    chan struct{}
@@ -171,6 +173,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	s.fsm, s.cluster = f, c
 	s.stop = make(chan struct{})
 	s.state = stateRunning
+	s.live.Store(true)
 	s.goFunc(s.flushLoop)
 	s.goFunc(s.leaderLoop)
 	if *s.cfg.Bootstrap {
@@ -230,6 +233,7 @@ func (s *Storage) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	s.state = stateStopped
+	s.live.Store(false)
 	close(s.stop)
 	s.wg.Wait()
 	var errs []error
@@ -243,11 +247,11 @@ func (s *Storage) stopLocked(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// running returns the FSM and cluster, or ErrStopped.
+// running returns the FSM and cluster, or ErrStopped. It is on every
+// call's path, so it reads an atomic flag instead of taking s.mu: fsm and
+// cluster are set before live turns true and stay set after it turns false.
 func (s *Storage) running() (*fsm.FSM, *cluster.Cluster, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateRunning {
+	if !s.live.Load() {
 		return nil, nil, flowmesh.ErrStopped
 	}
 	return s.fsm, s.cluster, nil
