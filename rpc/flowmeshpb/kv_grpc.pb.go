@@ -39,7 +39,10 @@ type KVServiceClient interface {
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 	// Watch sends every change under prefix from from_revision on, in
-	// revision order, until the caller cancels.
+	// revision order, until the caller cancels. The response header carries
+	// "flowmesh-start-revision": the revision the watch starts at (for
+	// from_revision 0, the store's next revision), so a client that
+	// reconnects before any event resumes there and misses no change.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
@@ -121,7 +124,10 @@ type KVServiceServer interface {
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	// Watch sends every change under prefix from from_revision on, in
-	// revision order, until the caller cancels.
+	// revision order, until the caller cancels. The response header carries
+	// "flowmesh-start-revision": the revision the watch starts at (for
+	// from_revision 0, the store's next revision), so a client that
+	// reconnects before any event resumes there and misses no change.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedKVServiceServer()
 }

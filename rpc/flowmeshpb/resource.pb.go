@@ -397,11 +397,14 @@ func (*Resource_Queue) isResource_Config() {}
 func (*Resource_Kv) isResource_Config() {}
 
 type CreateStreamRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Config        *StreamConfig          `protobuf:"bytes,4,opt,name=config,proto3" json:"config,omitempty"` // config.partitions is the partition count
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tenant    string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Config    *StreamConfig          `protobuf:"bytes,4,opt,name=config,proto3" json:"config,omitempty"` // config.partitions is the partition count
+	// Idempotency key: a repeat within the dedup window returns the first
+	// result. At most 128 bytes; "" = none.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,13 +467,23 @@ func (x *CreateStreamRequest) GetConfig() *StreamConfig {
 	return nil
 }
 
+func (x *CreateStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type CreateQueueRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Partitions    int32                  `protobuf:"varint,4,opt,name=partitions,proto3" json:"partitions,omitempty"` // must be 0 or 1: a queue is a single FIFO
-	Config        *QueueConfig           `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Tenant     string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Namespace  string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Partitions int32                  `protobuf:"varint,4,opt,name=partitions,proto3" json:"partitions,omitempty"` // must be 0 or 1: a queue is a single FIFO
+	Config     *QueueConfig           `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
+	// Idempotency key: a repeat within the dedup window returns the first
+	// result. At most 128 bytes; "" = none.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -540,12 +553,22 @@ func (x *CreateQueueRequest) GetConfig() *QueueConfig {
 	return nil
 }
 
+func (x *CreateQueueRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type CreateKVStoreRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Config        *KVConfig              `protobuf:"bytes,4,opt,name=config,proto3" json:"config,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tenant    string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Config    *KVConfig              `protobuf:"bytes,4,opt,name=config,proto3" json:"config,omitempty"`
+	// Idempotency key: a repeat within the dedup window returns the first
+	// result. At most 128 bytes; "" = none.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +629,13 @@ func (x *CreateKVStoreRequest) GetConfig() *KVConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *CreateKVStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type CreateResourceResponse struct {
@@ -837,8 +867,11 @@ func (x *ListResourcesResponse) GetResources() []*Resource {
 }
 
 type DeleteResourceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Idempotency key: a repeat within the dedup window returns the first
+	// result. At most 128 bytes; "" = none.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +909,13 @@ func (*DeleteResourceRequest) Descriptor() ([]byte, []int) {
 func (x *DeleteResourceRequest) GetPath() string {
 	if x != nil {
 		return x.Path
+	}
+	return ""
+}
+
+func (x *DeleteResourceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -946,12 +986,14 @@ const file_flowmesh_v1_resource_proto_rawDesc = "" +
 	"\x06stream\x18\a \x01(\v2\x19.flowmesh.v1.StreamConfigH\x00R\x06stream\x120\n" +
 	"\x05queue\x18\b \x01(\v2\x18.flowmesh.v1.QueueConfigH\x00R\x05queue\x12'\n" +
 	"\x02kv\x18\t \x01(\v2\x15.flowmesh.v1.KVConfigH\x00R\x02kvB\b\n" +
-	"\x06config\"\x92\x01\n" +
+	"\x06config\"\xb1\x01\n" +
 	"\x13CreateStreamRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x121\n" +
-	"\x06config\x18\x04 \x01(\v2\x19.flowmesh.v1.StreamConfigR\x06config\"\xb0\x01\n" +
+	"\x06config\x18\x04 \x01(\v2\x19.flowmesh.v1.StreamConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\xcf\x01\n" +
 	"\x12CreateQueueRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
@@ -959,12 +1001,16 @@ const file_flowmesh_v1_resource_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x04 \x01(\x05R\n" +
 	"partitions\x120\n" +
-	"\x06config\x18\x05 \x01(\v2\x18.flowmesh.v1.QueueConfigR\x06config\"\x8f\x01\n" +
+	"\x06config\x18\x05 \x01(\v2\x18.flowmesh.v1.QueueConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"\xae\x01\n" +
 	"\x14CreateKVStoreRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12-\n" +
-	"\x06config\x18\x04 \x01(\v2\x15.flowmesh.v1.KVConfigR\x06config\"K\n" +
+	"\x06config\x18\x04 \x01(\v2\x15.flowmesh.v1.KVConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"K\n" +
 	"\x16CreateResourceResponse\x121\n" +
 	"\bresource\x18\x01 \x01(\v2\x15.flowmesh.v1.ResourceR\bresource\"(\n" +
 	"\x12GetResourceRequest\x12\x12\n" +
@@ -975,9 +1021,11 @@ const file_flowmesh_v1_resource_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"L\n" +
 	"\x15ListResourcesResponse\x123\n" +
-	"\tresources\x18\x01 \x03(\v2\x15.flowmesh.v1.ResourceR\tresources\"+\n" +
+	"\tresources\x18\x01 \x03(\v2\x15.flowmesh.v1.ResourceR\tresources\"J\n" +
 	"\x15DeleteResourceRequest\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"\x18\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x18\n" +
 	"\x16DeleteResourceResponse*J\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
