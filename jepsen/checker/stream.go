@@ -111,7 +111,7 @@ func CheckStream(ops []history.Op, cfg StreamConfig) Result {
 
 	// Reference logs and every read observation.
 	ref := map[int]map[uint64]string{}
-	readAt := map[string]map[pos]bool{}  // value -> positions it was read at
+	readAt := map[string]map[pos]bool{}   // value -> positions it was read at
 	valuesAt := map[pos]map[string]bool{} // position -> values read or returned there
 	see := func(p int, m history.Message) {
 		at := pos{p, m.Offset}
