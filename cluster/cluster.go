@@ -57,9 +57,10 @@ type Cluster struct {
 	fsm    *notifyingFSM
 
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport *fencedTransport
 	bolt      *raftboltdb.BoltStore
-	logs      raft.LogStore // bolt behind a cache; WaitApplied reads entry types
+	logStore  *timedLogStore // bolt, timed for the watchdog
+	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
 	snaps     *SnapshotStore
 
 	applyCh   chan *applyRequest
@@ -68,8 +69,10 @@ type Cluster struct {
 	completed chan struct{} // pinged when an entry completes
 	notifyCh  chan bool     // raft's leadership notifications
 
-	leaders leaderWatch
-	reads   readBarrier
+	leaders  leaderWatch
+	reads    readBarrier
+	mgr      manager
+	hadState bool // raft state existed when New opened it
 
 	mu       sync.Mutex // guards closed and wg.Add
 	closed   bool
@@ -115,6 +118,9 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 	go c.watchLeadership()
 	c.goFunc(c.runBatcher)
 	c.goFunc(c.runResponder)
+	if cfg.FsyncStallTimeout > 0 {
+		c.goFunc(c.runWatchdog)
+	}
 	return c, nil
 }
 
@@ -132,7 +138,9 @@ func (c *Cluster) open() error {
 		return fmt.Errorf("cluster: open raft.db: %w", err)
 	}
 	c.bolt = bolt
-	logs, err := raft.NewLogCache(512, bolt)
+	c.logStore = &timedLogStore{LogStore: bolt, stall: cfg.stallHook}
+	c.logStore.lastWrite.Store(time.Now().UnixNano())
+	logs, err := raft.NewLogCache(512, c.logStore)
 	if err != nil {
 		return err
 	}
@@ -153,7 +161,7 @@ func (c *Cluster) open() error {
 	if err != nil {
 		return fmt.Errorf("cluster: raft transport: %w", err)
 	}
-	c.transport = trans
+	c.transport = &fencedTransport{NetworkTransport: trans}
 
 	rc, err := c.raftConfig()
 	if err != nil {
@@ -163,11 +171,12 @@ func (c *Cluster) open() error {
 	if err != nil {
 		return err
 	}
-	r, err := raft.NewRaft(rc, c.fsm, logs, bolt, snaps, trans)
+	r, err := raft.NewRaft(rc, c.fsm, logs, bolt, snaps, c.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	c.raft = r
+	c.hadState = existing
 	if cfg.Bootstrap && !existing {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr(),
@@ -276,10 +285,16 @@ func (c *Cluster) Leader() (id, raftAddr string) {
 }
 
 // notLeader builds the error for a caller on a node that is not the leader.
-// LeaderAddr is the leader's raft address until membership metadata
-// carries gRPC addresses.
+// LeaderAddr is the leader's gRPC address from Config.GRPCAddrOf ("" when
+// that does not know it), or its raft address when GRPCAddrOf is nil.
 func (c *Cluster) notLeader() error {
 	id, addr := c.Leader()
+	if c.cfg.GRPCAddrOf != nil {
+		addr = ""
+		if id != "" {
+			addr = c.cfg.GRPCAddrOf(id)
+		}
+	}
 	return &flowmesh.NotLeaderError{LeaderID: id, LeaderAddr: addr}
 }
 

@@ -41,8 +41,17 @@ type Config struct {
 	// MaxInflightEntries bounds the log entries proposed but not yet applied.
 	MaxInflightEntries int
 
+	// GRPCAddrOf maps a raft server ID to its gRPC address, for the
+	// LeaderAddr of NotLeaderError; nil reports the raft address.
+	GRPCAddrOf func(id string) string
+	// FsyncStallTimeout: a leader whose raft log write takes longer steps
+	// down (see runWatchdog); 0 disables the watchdog.
+	FsyncStallTimeout time.Duration
+
 	Clock  func() time.Time // the leader's stamping clock
 	Logger *slog.Logger
+
+	stallHook func() // tests: runs inside every raft log write
 }
 
 // maxEntryBytes is the hard limit on an encoded log entry.
@@ -141,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		bad("LeaderLeaseTimeout %v exceeds HeartbeatTimeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.FsyncStallTimeout < 0 {
+		bad("FsyncStallTimeout %v is negative", c.FsyncStallTimeout)
 	}
 	if c.BatchLinger < 0 {
 		bad("BatchLinger %v is negative", c.BatchLinger)

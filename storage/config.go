@@ -31,6 +31,26 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 
+	// Cluster membership (see cluster.Membership). GossipAddr "" runs no
+	// gossip: an embedded single node, as Bootstrap decides.
+	GRPCAddr      string   // this node's advertised gRPC address (put in gossip metadata)
+	GossipAddr    string   // memberlist bind host:port
+	AdvertiseAddr string   // host (or host:port for gossip) advertised when binding 0.0.0.0
+	Join          []string // gossip addresses to join, retried in the background
+	// BootstrapExpect > 1 forms a cluster once that many fresh servers with
+	// the same value see each other (Bootstrap is then ignored); 0 keeps the
+	// Bootstrap behaviour and 1 bootstraps alone.
+	BootstrapExpect int
+	GossipKey       []byte // 16, 24 or 32 bytes: encrypt gossip
+	// DeadServerCleanup lets the leader remove dead servers from the raft
+	// configuration (never below a quorum of it); off, only RemovePeer does.
+	DeadServerCleanup bool
+	// FsyncStallTimeout: a leader whose raft log write takes longer steps
+	// down. Default 5s; negative disables the watchdog.
+	FsyncStallTimeout time.Duration
+	// Version is gossiped to other members.
+	Version string
+
 	ExpiryInterval    time.Duration // how often the leader looks for expired KV keys
 	RetentionInterval time.Duration // how often the leader applies stream retention
 
@@ -54,6 +74,7 @@ func DefaultConfig() *Config {
 		SnapshotInterval:  30 * time.Second,
 		ExpiryInterval:    200 * time.Millisecond,
 		RetentionInterval: 5 * time.Second,
+		FsyncStallTimeout: 5 * time.Second,
 		Clock:             time.Now,
 	}
 }
@@ -92,6 +113,9 @@ func (c *Config) withDefaults() Config {
 	if out.RetentionInterval == 0 {
 		out.RetentionInterval = d.RetentionInterval
 	}
+	if out.FsyncStallTimeout == 0 {
+		out.FsyncStallTimeout = d.FsyncStallTimeout
+	}
 	if out.Clock == nil {
 		out.Clock = d.Clock
 	}
@@ -119,6 +143,15 @@ func (c *Config) Validate() error {
 	}
 	if v.ExpiryInterval < 0 || v.RetentionInterval < 0 {
 		errs = append(errs, errors.New("storage: ExpiryInterval and RetentionInterval must not be negative"))
+	}
+	if v.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("storage: BootstrapExpect %d is negative", v.BootstrapExpect))
+	}
+	if v.GossipAddr == "" && (len(v.Join) > 0 || v.BootstrapExpect > 1 || len(v.GossipKey) > 0) {
+		errs = append(errs, errors.New("storage: Join, BootstrapExpect > 1 and GossipKey need a GossipAddr"))
+	}
+	if n := len(v.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("storage: GossipKey is %d bytes, want 16, 24 or 32", n))
 	}
 	if len(v.NodeID) > 64 {
 		errs = append(errs, fmt.Errorf("storage: NodeID is %d bytes, limit 64", len(v.NodeID)))

@@ -70,8 +70,7 @@ func (s *Storage) read(ctx context.Context, opts []flowmesh.CallOption) (*fsm.FS
 		}
 	case flowmesh.Leader:
 		if !c.IsLeader() {
-			id, addr := c.Leader()
-			return nil, &flowmesh.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+			return nil, c.NotLeader()
 		}
 	case flowmesh.Stale:
 		if o.MaxStaleness > 0 && !c.IsLeader() {

@@ -68,8 +68,11 @@ type Storage struct {
 	live    atomic.Bool
 	fsm     *fsm.FSM
 	cluster *cluster.Cluster
+	members atomic.Pointer[cluster.Membership] // nil without GossipAddr
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	removeSelf removeSelfHook
 
 	meta    *MetaStore
 	streams *streamManager
@@ -153,7 +156,14 @@ func (s *Storage) Start(ctx context.Context) error {
 	ccfg.ID = id
 	ccfg.DataDir = s.cfg.DataDir
 	ccfg.BindAddr = s.cfg.RaftAddr
-	ccfg.Bootstrap = *s.cfg.Bootstrap
+	ccfg.AdvertiseAddr = s.raftAdvertise()
+	ccfg.Bootstrap = s.bootstrapAlone()
+	if s.cfg.FsyncStallTimeout > 0 {
+		ccfg.FsyncStallTimeout = s.cfg.FsyncStallTimeout
+	}
+	if s.cfg.GossipAddr != "" {
+		ccfg.GRPCAddrOf = s.grpcAddrOf
+	}
 	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
 	ccfg.SnapshotInterval = s.cfg.SnapshotInterval
@@ -171,12 +181,21 @@ func (s *Storage) Start(ctx context.Context) error {
 		return err
 	}
 	s.fsm, s.cluster = f, c
+	if s.cfg.GossipAddr != "" {
+		m, err := s.startMembership(id, f, c)
+		if err != nil {
+			_ = c.Shutdown()
+			f.Close()
+			return err
+		}
+		s.members.Store(m)
+	}
 	s.stop = make(chan struct{})
 	s.state = stateRunning
 	s.live.Store(true)
 	s.goFunc(s.flushLoop)
 	s.goFunc(s.leaderLoop)
-	if *s.cfg.Bootstrap {
+	if ccfg.Bootstrap {
 		if err := c.WaitLeader(ctx); err != nil {
 			s.stopLocked(context.Background())
 			return fmt.Errorf("storage: waiting for a leader: %w", err)
@@ -239,6 +258,11 @@ func (s *Storage) stopLocked(ctx context.Context) error {
 	var errs []error
 	if err := s.cluster.Shutdown(); err != nil {
 		errs = append(errs, err)
+	}
+	if m := s.members.Load(); m != nil {
+		if err := m.Shutdown(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := s.fsm.Close(); err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,487 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Member statuses, as gossip sees them.
+const (
+	StatusAlive   = "alive"
+	StatusSuspect = "suspect"
+	StatusDead    = "dead"
+	StatusLeft    = "left"
+	// StatusUnknown is a raft server that gossip has not (yet) reported.
+	StatusUnknown = "unknown"
+)
+
+// Member is one node as gossip and raft see it.
+type Member struct {
+	ID         string // raft server ID (also the memberlist node name)
+	RaftAddr   string
+	GRPCAddr   string
+	GossipAddr string
+	Status     string // StatusAlive, StatusSuspect, StatusDead, StatusLeft or StatusUnknown
+	Voter      bool   // a voter in the raft configuration
+	InConfig   bool   // in the raft configuration at all
+	Leader     bool
+	// AppliedIndex is the FSM applied index the node last gossiped (0 when unknown).
+	AppliedIndex uint64
+	Expect       int // the node's bootstrap-expect value
+	Version      string
+	HasState     bool // the node has raft state (it is or was part of a cluster)
+}
+
+// nodeMeta is what a node gossips about itself as memberlist metadata. It
+// travels between versions, so fields are only ever added, and stays well
+// under memberlist.MetaMaxSize (512 bytes): IDs are at most 64 bytes.
+type nodeMeta struct {
+	ID       string `json:"id"`
+	Raft     string `json:"raft"`
+	GRPC     string `json:"grpc,omitempty"`
+	Expect   int    `json:"expect,omitempty"`
+	Version  string `json:"v,omitempty"`
+	HasState bool   `json:"state,omitempty"`
+	Applied  uint64 `json:"applied,omitempty"`
+}
+
+// MembershipConfig configures gossip membership.
+type MembershipConfig struct {
+	// Name is this node's raft server ID; it is also its memberlist name.
+	Name string
+	// BindAddr is memberlist's host:port (TCP and UDP); port 0 picks one.
+	BindAddr string
+	// AdvertiseAddr is the host or host:port others reach this node at;
+	// empty advertises the bound address.
+	AdvertiseAddr string
+	// SecretKey encrypts gossip (AES, 16, 24 or 32 bytes); nil disables it.
+	SecretKey []byte
+
+	RaftAddr string // advertised raft address
+	GRPCAddr string // advertised gRPC address
+	Expect   int    // bootstrap-expect
+	Version  string
+
+	// HasState and Applied report the local raft state for gossip; nil
+	// means false and 0.
+	HasState func() bool
+	Applied  func() uint64
+	// MetaRefresh is how often changes of HasState and Applied are gossiped.
+	MetaRefresh time.Duration
+
+	// Local uses memberlist's loopback timings (tests).
+	Local  bool
+	Logger *slog.Logger
+}
+
+// memberState is the last gossip report about one node.
+type memberState struct {
+	meta    nodeMeta
+	addr    string
+	status  string
+	changed time.Time
+}
+
+// Membership is gossip membership (hashicorp/memberlist) with FlowMesh node
+// metadata. It tracks every member it has heard of, dead and left ones
+// included (memberlist itself forgets them), for the leader's
+// reconciliation.
+type Membership struct {
+	cfg    MembershipConfig
+	logger *slog.Logger
+	ml     *memberlist.Memberlist
+
+	mu      sync.Mutex
+	members map[string]*memberState
+	meta    nodeMeta // what we gossip now
+	changes chan struct{}
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	shutOnce sync.Once
+	leftOnce sync.Once
+	leftErr  error
+}
+
+// reapAfter is how long a dead or left member not in the raft configuration
+// is still reported.
+const reapAfter = time.Hour
+
+// NewMembership starts gossip on cfg.BindAddr. It joins nobody: call Join.
+func NewMembership(cfg MembershipConfig) (*Membership, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("cluster: membership Name is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MetaRefresh <= 0 {
+		cfg.MetaRefresh = time.Second
+	}
+	m := &Membership{
+		cfg:     cfg,
+		logger:  cfg.Logger.With("component", "membership", "id", cfg.Name),
+		members: map[string]*memberState{},
+		changes: make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+	}
+	m.meta = m.currentMeta()
+
+	mc := memberlist.DefaultLANConfig()
+	if cfg.Local {
+		mc = memberlist.DefaultLocalConfig()
+	}
+	mc.Name = cfg.Name
+	host, port, err := splitHostPort(cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: gossip BindAddr %q: %w", cfg.BindAddr, err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	if mc.BindAddr == "" {
+		mc.BindAddr = "0.0.0.0"
+	}
+	if cfg.AdvertiseAddr != "" {
+		ah, ap, err := splitHostPort(cfg.AdvertiseAddr)
+		if err != nil {
+			// A bare host: advertise it with the bound port.
+			ah, ap = cfg.AdvertiseAddr, port
+			if ap == 0 {
+				return nil, fmt.Errorf("cluster: gossip AdvertiseAddr %q has no port and BindAddr %q picks one", cfg.AdvertiseAddr, cfg.BindAddr)
+			}
+		}
+		ips, err := net.LookupIP(ah)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("cluster: gossip AdvertiseAddr %q: cannot resolve: %v", cfg.AdvertiseAddr, err)
+		}
+		mc.AdvertiseAddr = ips[0].String()
+		mc.AdvertisePort = ap
+	}
+	if len(cfg.SecretKey) > 0 {
+		if err := memberlist.ValidateKey(cfg.SecretKey); err != nil {
+			return nil, fmt.Errorf("cluster: gossip key: %w", err)
+		}
+		mc.SecretKey = cfg.SecretKey
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	// A node that keeps its ID at a new address takes its old entry over
+	// once that entry has been dead this long.
+	mc.DeadNodeReclaimTime = 5 * time.Second
+	mc.Delegate = (*mlDelegate)(m)
+	mc.Events = (*mlEvents)(m)
+	mc.Logger = log.New(&mlLogWriter{logger: m.logger}, "", 0)
+
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start gossip: %w", err)
+	}
+	m.ml = ml
+	m.wg.Add(1)
+	go m.refreshLoop()
+	m.logger.Info("gossip started", "addr", m.Addr(), "encrypted", len(cfg.SecretKey) > 0)
+	return m, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return h, port, nil
+}
+
+// Addr is the advertised gossip address (host:port) others join.
+func (m *Membership) Addr() string {
+	n := m.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Join contacts the given gossip addresses and returns how many answered.
+func (m *Membership) Join(addrs []string) (int, error) {
+	if len(addrs) == 0 {
+		return 0, errors.New("cluster: no addresses to join")
+	}
+	n, err := m.ml.Join(addrs)
+	if n > 0 {
+		m.logger.Info("joined", "contacted", n, "addrs", addrs)
+		return n, nil
+	}
+	return n, fmt.Errorf("cluster: join %v: %w", addrs, err)
+}
+
+// JoinBackground retries Join with exponential backoff (capped at 30s) until
+// one address answers or the membership shuts down.
+func (m *Membership) JoinBackground(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		wait := 200 * time.Millisecond
+		for {
+			_, err := m.Join(addrs)
+			if err == nil {
+				return
+			}
+			m.logger.Warn("join failed, retrying", "err", err, "in", wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-m.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, 30*time.Second)
+		}
+	}()
+}
+
+// Changes is pinged (coalesced) whenever a member joins, leaves, dies or
+// changes its metadata.
+func (m *Membership) Changes() <-chan struct{} { return m.changes }
+
+func (m *Membership) changed() {
+	select {
+	case m.changes <- struct{}{}:
+	default:
+	}
+}
+
+// Members returns every member gossip has reported, sorted by ID, this
+// node included. Raft fields (Voter, InConfig, Leader) are left false.
+func (m *Membership) Members() []Member {
+	suspect := map[string]bool{}
+	for _, n := range m.ml.Members() {
+		if n.State == memberlist.StateSuspect {
+			suspect[n.Name] = true
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Member, 0, len(m.members)+1)
+	self := false
+	for name, st := range m.members {
+		if name == m.cfg.Name {
+			self = true
+		}
+		mb := memberOf(st)
+		if st.status == StatusAlive && suspect[name] {
+			mb.Status = StatusSuspect
+		}
+		out = append(out, mb)
+	}
+	if !self {
+		out = append(out, memberOf(&memberState{meta: m.meta, addr: m.Addr(), status: StatusAlive}))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func memberOf(st *memberState) Member {
+	return Member{
+		ID: st.meta.ID, RaftAddr: st.meta.Raft, GRPCAddr: st.meta.GRPC, GossipAddr: st.addr,
+		Status: st.status, AppliedIndex: st.meta.Applied, Expect: st.meta.Expect,
+		Version: st.meta.Version, HasState: st.meta.HasState,
+	}
+}
+
+// Member returns the member with raft ID id.
+func (m *Membership) Member(id string) (Member, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return memberOf(st), true
+}
+
+// GRPCAddrOf returns the gRPC address member id gossips, "" when unknown.
+func (m *Membership) GRPCAddrOf(id string) string {
+	if id == m.cfg.Name {
+		return m.cfg.GRPCAddr
+	}
+	mb, _ := m.Member(id)
+	return mb.GRPCAddr
+}
+
+// Leave broadcasts that this node leaves (bounded by ctx) and stops
+// gossiping; others see it as left rather than dead.
+func (m *Membership) Leave(ctx context.Context) error {
+	m.leftOnce.Do(func() {
+		timeout := 5 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(d), 10*time.Millisecond)
+		}
+		m.leftErr = m.ml.Leave(timeout)
+		if m.leftErr == nil {
+			// Give the broadcast a moment to spread beyond its first hop.
+			t := time.NewTimer(200 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		m.logger.Info("left gossip", "err", m.leftErr)
+	})
+	return m.leftErr
+}
+
+// Shutdown stops gossip without a leave message (others see this node
+// die). It is idempotent.
+func (m *Membership) Shutdown() error {
+	var err error
+	m.shutOnce.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		err = m.ml.Shutdown()
+	})
+	return err
+}
+
+func (m *Membership) currentMeta() nodeMeta {
+	md := nodeMeta{ID: m.cfg.Name, Raft: m.cfg.RaftAddr, GRPC: m.cfg.GRPCAddr, Expect: m.cfg.Expect, Version: m.cfg.Version}
+	if m.cfg.HasState != nil {
+		md.HasState = m.cfg.HasState()
+	}
+	if m.cfg.Applied != nil {
+		md.Applied = m.cfg.Applied()
+	}
+	return md
+}
+
+// refreshLoop gossips changes of HasState and Applied.
+func (m *Membership) refreshLoop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.MetaRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		md := m.currentMeta()
+		m.mu.Lock()
+		same := md == m.meta
+		m.meta = md
+		m.mu.Unlock()
+		if !same {
+			if err := m.ml.UpdateNode(m.cfg.MetaRefresh); err != nil {
+				m.logger.Debug("gossip metadata update", "err", err)
+			}
+		}
+	}
+}
+
+// mlDelegate supplies this node's metadata to memberlist.
+type mlDelegate Membership
+
+func (d *mlDelegate) NodeMeta(limit int) []byte {
+	m := (*Membership)(d)
+	m.mu.Lock()
+	md := m.meta
+	m.mu.Unlock()
+	b, err := json.Marshal(md)
+	if err != nil || len(b) > limit {
+		m.logger.Error("node metadata too large for gossip", "bytes", len(b), "limit", limit)
+		md.Version = ""
+		b, _ = json.Marshal(md)
+	}
+	return b
+}
+
+func (d *mlDelegate) NotifyMsg([]byte)                           {}
+func (d *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *mlDelegate) LocalState(join bool) []byte                { return nil }
+func (d *mlDelegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// mlEvents records memberlist's join, leave and update notifications.
+type mlEvents Membership
+
+func (e *mlEvents) NotifyJoin(n *memberlist.Node)   { (*Membership)(e).record(n, StatusAlive) }
+func (e *mlEvents) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).record(n, StatusAlive) }
+func (e *mlEvents) NotifyLeave(n *memberlist.Node) {
+	status := StatusDead
+	if n.State == memberlist.StateLeft {
+		status = StatusLeft
+	}
+	(*Membership)(e).record(n, status)
+}
+
+func (m *Membership) record(n *memberlist.Node, status string) {
+	var md nodeMeta
+	if err := json.Unmarshal(n.Meta, &md); err != nil || md.ID == "" {
+		m.logger.Warn("ignoring gossip member without FlowMesh metadata", "name", n.Name, "addr", n.Address())
+		return
+	}
+	if md.ID != n.Name {
+		m.logger.Warn("ignoring gossip member whose name is not its raft ID", "name", n.Name, "id", md.ID)
+		return
+	}
+	m.mu.Lock()
+	prev := m.members[n.Name]
+	now := time.Now()
+	m.members[n.Name] = &memberState{meta: md, addr: n.Address(), status: status, changed: now}
+	if prev != nil && prev.status == status {
+		m.members[n.Name].changed = prev.changed
+	}
+	for name, st := range m.members {
+		if st.status != StatusAlive && now.Sub(st.changed) > reapAfter {
+			delete(m.members, name)
+		}
+	}
+	m.mu.Unlock()
+	if prev == nil || prev.status != status || prev.meta.Raft != md.Raft {
+		m.logger.Info("member "+status, "member", n.Name, "raft_addr", md.Raft, "grpc_addr", md.GRPC, "gossip_addr", n.Address())
+	}
+	m.changed()
+}
+
+// mlLogWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog.
+type mlLogWriter struct{ logger *slog.Logger }
+
+func (w *mlLogWriter) Write(p []byte) (int, error) {
+	line := string(bytes.TrimSpace(p))
+	lvl := slog.LevelInfo
+	for _, l := range []struct {
+		prefix string
+		lvl    slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}, {"[ERROR]", slog.LevelError}} {
+		if rest, ok := cutPrefix(line, l.prefix); ok {
+			lvl, line = l.lvl, rest
+			break
+		}
+	}
+	// memberlist's own errors about peers are routine in a cluster.
+	if lvl == slog.LevelError {
+		lvl = slog.LevelWarn
+	}
+	w.logger.Log(context.Background(), lvl, line)
+	return len(p), nil
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return strings.TrimSpace(s[len(prefix):]), true
+	}
+	return s, false
+}

@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// timedLogStore records when a write to the raft log started, so the
+// watchdog sees a write (an fsync) that does not return.
+type timedLogStore struct {
+	raft.LogStore
+	busySince atomic.Int64 // unix nanos of the write in progress, 0 when idle
+	lastWrite atomic.Int64 // unix nanos when the last write finished
+	stall     func()       // tests: called inside every write (may block)
+}
+
+func (s *timedLogStore) begin() {
+	s.busySince.Store(time.Now().UnixNano())
+	if s.stall != nil {
+		s.stall()
+	}
+}
+
+func (s *timedLogStore) end() {
+	now := time.Now().UnixNano()
+	s.lastWrite.Store(now)
+	s.busySince.Store(0)
+}
+
+func (s *timedLogStore) StoreLog(l *raft.Log) error {
+	s.begin()
+	defer s.end()
+	return s.LogStore.StoreLog(l)
+}
+
+func (s *timedLogStore) StoreLogs(ls []*raft.Log) error {
+	s.begin()
+	defer s.end()
+	return s.LogStore.StoreLogs(ls)
+}
+
+// stalled reports how long the write in progress has taken, 0 when idle.
+func (s *timedLogStore) stalled(now time.Time) time.Duration {
+	b := s.busySince.Load()
+	if b == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, b))
+}
+
+// fencedTransport is the raft transport with a switch that makes the
+// leader's AppendEntries (heartbeats included) fail. raft's leader loop
+// writes the log synchronously, so a leader stuck in an fsync cannot
+// process a leadership transfer; fencing its heartbeats lets the followers
+// elect a new leader instead.
+type fencedTransport struct {
+	*raft.NetworkTransport
+	fenced atomic.Bool
+}
+
+var errFenced = errors.New("cluster: transport fenced: this leader's disk stalled")
+
+func (t *fencedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if t.fenced.Load() {
+		return errFenced
+	}
+	return t.NetworkTransport.AppendEntries(id, target, args, resp)
+}
+
+func (t *fencedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	if t.fenced.Load() {
+		return nil, errFenced
+	}
+	return t.NetworkTransport.AppendEntriesPipeline(id, target)
+}
+
+// runWatchdog steps the leader down when a raft log write takes longer than
+// FsyncStallTimeout: it asks raft for a leadership transfer and fences the
+// transport until leadership is lost. An idle leader writes a Barrier now
+// and then, so a stalled disk is found before a client meets it.
+func (c *Cluster) runWatchdog() {
+	timeout := c.cfg.FsyncStallTimeout
+	tick := max(timeout/10, 10*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var fencedAt time.Time
+	probing := false
+	probeDone := make(chan struct{}, 1)
+	for {
+		select {
+		case <-c.closing:
+			c.transport.fenced.Store(false)
+			return
+		case <-probeDone:
+			probing = false
+			continue
+		case <-t.C:
+		}
+		now := time.Now()
+		leader := c.IsLeader()
+		if !fencedAt.IsZero() {
+			if !leader || now.Sub(fencedAt) > 20*c.cfg.ElectionTimeout+timeout {
+				c.transport.fenced.Store(false)
+				c.logger.Warn("watchdog: transport unfenced", "still_leader", leader)
+				fencedAt = time.Time{}
+			}
+			continue
+		}
+		if !leader {
+			continue
+		}
+		if d := c.logStore.stalled(now); d > timeout {
+			if c.voters() < 2 {
+				c.logger.Error("WATCHDOG: raft log write stalled; single voter, nobody to hand leadership to", "stalled_for", d, "limit", timeout)
+				continue
+			}
+			c.logger.Error("WATCHDOG: raft log write stalled, stepping down as leader", "stalled_for", d, "limit", timeout)
+			c.transport.fenced.Store(true)
+			fencedAt = now
+			c.raft.LeadershipTransfer() // processed only if the leader loop is not the one stuck
+			continue
+		}
+		last := time.Unix(0, c.logStore.lastWrite.Load())
+		if !probing && now.Sub(last) > timeout {
+			probing = true
+			go func() {
+				// Answered at the latest when raft shuts down.
+				_ = c.raft.Barrier(timeout).Error()
+				probeDone <- struct{}{}
+			}()
+		}
+	}
+}
+
+// voters counts the voters in the latest configuration.
+func (c *Cluster) voters() int {
+	servers, err := c.Servers()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range servers {
+		if s.Voter {
+			n++
+		}
+	}
+	return n
+}
