@@ -13,8 +13,9 @@ import (
 )
 
 // The interceptors are the one path every call takes: they recover panics
-// into Internal, translate handler errors to statuses (errors.go), log
-// server-side failures, and report each call to Metrics.
+// into Internal, forward a unary call the local node refused with NotLeader
+// to the leader (forward.go), translate handler errors to statuses
+// (errors.go), log server-side failures, and report each call to Metrics.
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
@@ -25,6 +26,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		s.finish(ctx, info.FullMethod, err, start)
 	}()
 	resp, err = handler(ctx, req)
+	if err != nil && !s.cfg.DisableForwarding {
+		if addr, ok := leaderOf(ctx, err); ok {
+			return s.fwd.forwardUnary(ctx, addr, info.FullMethod, req)
+		}
+	}
 	return resp, statusError(ctx, err)
 }
 

@@ -83,6 +83,13 @@ type Config struct {
 	// ServerOptions are added to the server's own (credentials, keepalive).
 	// Interceptors given here run inside the server's.
 	ServerOptions []grpc.ServerOption
+
+	// DisableForwarding makes a follower answer NotLeader instead of
+	// forwarding writes and leader reads to the leader.
+	DisableForwarding bool
+	// ForwardDialOptions are added to the options of the connections to the
+	// leader (insecure by default): pass credentials for TLS.
+	ForwardDialOptions []grpc.DialOption
 }
 
 // DefaultConfig returns the defaults.
@@ -118,6 +125,7 @@ func (c Config) withDefaults() Config {
 		c.MaxResponseBytes = d.MaxResponseBytes
 	}
 	c.ServerOptions = append([]grpc.ServerOption(nil), c.ServerOptions...)
+	c.ForwardDialOptions = append([]grpc.DialOption(nil), c.ForwardDialOptions...)
 	return c
 }
 
@@ -129,6 +137,7 @@ type Server struct {
 	backend Backend
 	grpc    *grpc.Server
 	health  *health.Server
+	fwd     *forwarder
 
 	// stopping ends with GracefulStop or Stop; server streams (Subscribe,
 	// Watch) end with it, so their clients move to another node.
@@ -147,7 +156,7 @@ func NewServer(cfg Config, backend Backend) *Server {
 		panic("rpc: " + err.Error())
 	}
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer()}
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -200,12 +209,14 @@ func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 func (s *Server) GracefulStop() {
 	s.beginStop()
 	s.grpc.GracefulStop()
+	s.fwd.close()
 }
 
 // Stop closes every connection and cancels in-flight calls.
 func (s *Server) Stop() {
 	s.beginStop()
 	s.grpc.Stop()
+	s.fwd.close()
 }
 
 // Shutdown stops gracefully until ctx ends, then stops hard. It returns
