@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,20 +16,41 @@ import (
 
 // config is the node's settings, filled from flags, environment and file.
 type config struct {
-	ID              string
-	DataDir         string
-	GRPCAddr        string
-	RaftAddr        string
-	GossipAddr      string
-	HTTPAddr        string
-	LogFormat       string
-	LogLevel        string
-	FlushInterval   time.Duration
-	SegmentMaxSize  int64
-	ShutdownTimeout time.Duration
-	Join            string
-	BootstrapExpect int
-	ConfigFile      string
+	ID                string
+	DataDir           string
+	GRPCAddr          string
+	RaftAddr          string
+	GossipAddr        string
+	HTTPAddr          string
+	LogFormat         string
+	LogLevel          string
+	FlushInterval     time.Duration
+	SegmentMaxSize    int64
+	ShutdownTimeout   time.Duration
+	Join              listFlag
+	BootstrapExpect   int
+	Advertise         string
+	AdvertiseGRPC     string
+	GossipKey         string // base64
+	LeaveOnTerminate  bool
+	DeadServerCleanup bool
+	ConfigFile        string
+
+	gossipKey []byte // GossipKey decoded
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
 }
 
 // errHelp is returned by parseConfig for -h/--help: exit 0.
@@ -50,16 +72,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.ID, "id", "", "stable node ID (default: generated once and kept in the data dir)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":7400", "gRPC listen address")
-	fs.StringVar(&c.RaftAddr, "raft-addr", ":7401", "raft transport address (no host: 127.0.0.1 until clustering)")
-	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7402", "memberlist address (reserved: unused until clustering)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", ":7401", "raft transport address (no host: all interfaces with --advertise, else 127.0.0.1)")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7402", "memberlist (gossip) address, TCP and UDP (no host: as --raft-addr)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":7403", "HTTP admin address (/healthz, /readyz, /metrics, /debug/pprof)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls may take to finish on SIGINT/SIGTERM")
-	fs.StringVar(&c.Join, "join", "", "addresses of cluster members to join (reserved: not supported until the cluster issue)")
-	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "servers expected to bootstrap a cluster (reserved: only 1 until the cluster issue)")
+	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
+	fs.StringVar(&c.Advertise, "advertise", "", "host (or host:port for gossip) other nodes reach this one at, for NAT and containers")
+	fs.StringVar(&c.AdvertiseGRPC, "advertise-grpc", "", "gRPC address clients are sent to (default: the --grpc-addr host, else the --advertise host, else 127.0.0.1, with the gRPC port)")
+	fs.StringVar(&c.GossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip; every member needs the same")
+	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "on SIGTERM leave the cluster (raft configuration, then gossip) before shutting down")
+	fs.BoolVar(&c.DeadServerCleanup, "dead-server-cleanup", false, "let the leader remove dead servers from the raft configuration (never below a quorum)")
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
@@ -92,6 +119,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	var errs []error
+	explicit := map[string]bool{} // set by flag, environment or file
+	fs.VisitAll(func(f *flag.Flag) {
+		_, inFile := file[f.Name]
+		explicit[f.Name] = set[f.Name] || inFile || getenv(envName(f.Name)) != ""
+	})
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || f.Name == "config" {
 			return
@@ -110,6 +142,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if len(c.Join) > 0 && !explicit["bootstrap-expect"] {
+		// A joining node waits to be added rather than forming a cluster of its own.
+		c.BootstrapExpect = 0
 	}
 	return c, c.validate()
 }
@@ -167,11 +203,29 @@ func (c *config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v must be positive", c.ShutdownTimeout))
 	}
-	if c.Join != "" {
-		errs = append(errs, errors.New("--join is not supported until the cluster issue"))
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("--join %q: %v", j, err))
+		}
 	}
-	if c.BootstrapExpect != 1 {
-		errs = append(errs, fmt.Errorf("--bootstrap-expect %d is not supported until the cluster issue (only 1)", c.BootstrapExpect))
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("--bootstrap-expect %d is negative", c.BootstrapExpect))
+	}
+	if c.AdvertiseGRPC != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseGRPC); err != nil {
+			errs = append(errs, fmt.Errorf("--advertise-grpc %q: %v", c.AdvertiseGRPC, err))
+		}
+	}
+	if c.GossipKey != "" {
+		k, err := base64.StdEncoding.DecodeString(c.GossipKey)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--gossip-key: not base64: %v", err))
+		case len(k) != 16 && len(k) != 24 && len(k) != 32:
+			errs = append(errs, fmt.Errorf("--gossip-key: %d bytes, want 16, 24 or 32", len(k)))
+		default:
+			c.gossipKey = k
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -187,12 +241,49 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// raftBindAddr binds a host-less raft address to loopback: the transport
-// must advertise a routable address, and a single node has no peers.
-func (c *config) raftBindAddr() string {
-	host, port, _ := net.SplitHostPort(c.RaftAddr)
+// raftBindAddr is the raft bind address; see bindAddr.
+func (c *config) raftBindAddr() string { return c.bindAddr(c.RaftAddr) }
+
+// gossipBindAddr is the memberlist bind address; see bindAddr.
+func (c *config) gossipBindAddr() string { return c.bindAddr(c.GossipAddr) }
+
+// bindAddr binds a host-less (or wildcard) address to all interfaces when
+// --advertise names the host others dial, and to loopback otherwise: a
+// wildcard address cannot be advertised.
+func (c *config) bindAddr(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "0.0.0.0" || host == "::" {
+		if c.Advertise != "" {
+			return net.JoinHostPort("0.0.0.0", port)
+		}
 		return net.JoinHostPort("127.0.0.1", port)
 	}
-	return c.RaftAddr
+	return addr
+}
+
+// advertiseHost is the host of --advertise.
+func (c *config) advertiseHost() string {
+	if h, _, err := net.SplitHostPort(c.Advertise); err == nil {
+		return h
+	}
+	return c.Advertise
+}
+
+// grpcAdvertise is the gRPC address gossiped to the cluster and put in
+// NotLeader errors; bound is the listener's address.
+func (c *config) grpcAdvertise(bound net.Addr) string {
+	if c.AdvertiseGRPC != "" {
+		return c.AdvertiseGRPC
+	}
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return bound.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if c.Advertise != "" {
+			host = c.advertiseHost()
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,8 +42,11 @@ func TestParseConfigErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, nil, "not defined"},
-		{[]string{"--join", "a:1"}, nil, "not supported until the cluster issue"},
-		{[]string{"--bootstrap-expect", "3"}, nil, "not supported until the cluster issue"},
+		{[]string{"--join", "nohostport"}, nil, "--join"},
+		{[]string{"--bootstrap-expect", "-1"}, nil, "negative"},
+		{[]string{"--gossip-key", "!!"}, nil, "not base64"},
+		{[]string{"--gossip-key", "c2hvcnQ="}, nil, "want 16, 24 or 32"},
+		{[]string{"--advertise-grpc", "x"}, nil, "--advertise-grpc"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--grpc-addr", "nope"}, nil, "--grpc-addr"},
 		{nil, map[string]string{"FLOWMESH_SEGMENT_MAX_SIZE": "big"}, "FLOWMESH_SEGMENT_MAX_SIZE"},
@@ -63,5 +67,43 @@ func TestRunUsageExitCode(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"-h"}, getenv, io.Discard); code != 0 {
 		t.Errorf("-h: exit %d, want 0", code)
+	}
+}
+
+func TestParseConfigCluster(t *testing.T) {
+	env := map[string]string{"FLOWMESH_LEAVE_ON_TERMINATE": "true", "FLOWMESH_GOSSIP_KEY": "MDEyMzQ1Njc4OWFiY2RlZg=="}
+	c, err := parseConfig([]string{"--join", "a:1,b:2", "--join", "c:3", "--advertise", "10.0.0.5"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Join, " "); got != "a:1 b:2 c:3" {
+		t.Errorf("join = %q, want %q", got, "a:1 b:2 c:3")
+	}
+	if c.BootstrapExpect != 0 {
+		t.Errorf("bootstrap-expect with --join = %d, want 0 (wait to be added)", c.BootstrapExpect)
+	}
+	if !c.LeaveOnTerminate || string(c.gossipKey) != "0123456789abcdef" {
+		t.Errorf("leave-on-terminate %v, gossip key %q", c.LeaveOnTerminate, c.gossipKey)
+	}
+	if got, want := c.raftBindAddr(), "0.0.0.0:7401"; got != want {
+		t.Errorf("raft bind = %q, want %q", got, want)
+	}
+	if got, want := c.grpcAdvertise(&net.TCPAddr{IP: net.IPv4zero, Port: 7400}), "10.0.0.5:7400"; got != want {
+		t.Errorf("grpc advertise = %q, want %q", got, want)
+	}
+
+	c, err = parseConfig([]string{"--join", "a:1", "--bootstrap-expect", "3"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BootstrapExpect != 3 {
+		t.Errorf("explicit bootstrap-expect = %d, want 3", c.BootstrapExpect)
+	}
+	c, err = parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BootstrapExpect != 1 || c.raftBindAddr() != "127.0.0.1:7401" || c.gossipBindAddr() != "127.0.0.1:7402" {
+		t.Errorf("defaults: expect %d raft %q gossip %q", c.BootstrapExpect, c.raftBindAddr(), c.gossipBindAddr())
 	}
 }

@@ -21,8 +21,8 @@
 //
 // # Start-up and shutdown
 //
-// main wires, in order: the storage node (opened and started, waits for a
-// leader), the gRPC server on --grpc-addr, the HTTP admin server on
+// main wires, in order: the storage node (opened and started; a node that
+// bootstraps alone waits for its leadership), the gRPC server on --grpc-addr, the HTTP admin server on
 // --http-addr. On SIGINT or SIGTERM it shuts down in the reverse order:
 //
 //  1. gRPC: report NOT_SERVING, end Subscribe/Watch streams with
@@ -43,10 +43,33 @@
 //   - /metrics: Prometheus metrics (package internal/metrics).
 //   - /debug/pprof/: the Go profiler.
 //
-// # Reserved flags
+// # Cluster
 //
-// --gossip-addr is accepted and unused; --join and --bootstrap-expect other
-// than 1 are refused: clustering arrives with the cluster issue. Until then
-// a raft address without a host (":7401") binds to 127.0.0.1, as a single
-// node has no peers to advertise itself to.
+// Every node gossips (hashicorp/memberlist) on --gossip-addr, TCP and UDP,
+// with its raft ID, raft and gRPC addresses, --bootstrap-expect value and
+// version. --join host:port (repeatable or comma-separated) names gossip
+// addresses of other members; joins are retried in the background.
+//
+//   - --bootstrap-expect 1 (the default): a fresh node bootstraps alone.
+//   - --bootstrap-expect N: a fresh node waits until exactly N alive members
+//     with the same value and no raft state see each other; all N then
+//     bootstrap the same configuration, so they never form two clusters.
+//   - --bootstrap-expect 0, and the default when --join is given: never
+//     bootstrap; the leader adds the node once it joins.
+//
+// The leader adds new members as non-voters and promotes them once caught
+// up, removes members that left gracefully, and keeps dead ones as voters
+// unless --dead-server-cleanup is set (never below a quorum). With
+// --leave-on-terminate, SIGTERM first leaves the cluster (a leader hands
+// leadership over; the node leaves the raft configuration, then gossip),
+// then shuts down as above; SIGINT never leaves.
+//
+// Addresses without a host bind to 127.0.0.1, unless --advertise gives the
+// host other nodes dial (behind NAT, in a container): then raft and gossip
+// bind all interfaces and advertise that host (--advertise host:port sets
+// the gossip port too). The gRPC address put in gossip and NotLeader
+// errors is --advertise-grpc, else the --grpc-addr host, else the
+// --advertise host, else 127.0.0.1, with the bound gRPC port.
+// --gossip-key (base64 of 16, 24 or 32 bytes) encrypts gossip; a node
+// without the key cannot join.
 package main

@@ -23,9 +23,22 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() { cancel(signalError{<-sigs}) }()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// signalError is the cause of the run context's end when a signal arrived.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "signal " + e.sig.String() }
+
+// terminated reports whether ctx ended because of SIGTERM.
+func terminated(ctx context.Context) bool {
+	var se signalError
+	return errors.As(context.Cause(ctx), &se) && se.sig == syscall.SIGTERM
 }
 
 // run starts the node and serves until ctx ends (a signal), then shuts down
@@ -49,8 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
-		"grpc_addr", cfg.GRPCAddr, "raft_addr", cfg.raftBindAddr(), "http_addr", cfg.HTTPAddr)
-	log.Info("gossip address reserved, unused until clustering", "gossip_addr", cfg.GossipAddr)
+		"grpc_addr", cfg.GRPCAddr, "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
+		"http_addr", cfg.HTTPAddr, "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
 
 	// Listeners first, so a taken port fails before any state is touched.
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -74,6 +87,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	scfg.DataDir = cfg.DataDir
 	scfg.NodeID = cfg.ID
 	scfg.RaftAddr = cfg.raftBindAddr()
+	scfg.GRPCAddr = cfg.grpcAdvertise(grpcLis.Addr())
+	scfg.GossipAddr = cfg.gossipBindAddr()
+	scfg.AdvertiseAddr = cfg.Advertise
+	scfg.Join = cfg.Join
+	scfg.BootstrapExpect = cfg.BootstrapExpect
+	scfg.GossipKey = cfg.gossipKey
+	scfg.DeadServerCleanup = cfg.DeadServerCleanup
+	scfg.Version = version
 	scfg.FlushInterval = cfg.FlushInterval
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.Logger = log
@@ -98,7 +119,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	}()
 
 	// 2. The gRPC server.
-	grpcAddr := advertised(grpcLis.Addr())
+	grpcAddr := scfg.GRPCAddr
 	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
 	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg}, rpc.Parts{
 		ResourceManager: resources,
@@ -131,6 +152,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 		log.Error("shutting down", "error", err)
 	}
 
+	if cfg.LeaveOnTerminate && terminated(ctx) {
+		// Leave while gRPC still serves: the leader may need to reach us.
+		lctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		if lerr := node.Leave(lctx); lerr != nil {
+			log.Error("leaving the cluster failed; shutting down anyway", "error", lerr)
+		} else {
+			log.Info("left the cluster")
+		}
+		cancel()
+	}
+
 	// Shutdown: the reverse of start-up, documented in doc.go.
 	gctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	if srv.Shutdown(gctx) != nil {
@@ -149,19 +181,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	return err
 }
 
-// advertised is the gRPC address reported in status: a wildcard host is
-// replaced by loopback, which is right for a single node.
-func advertised(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
 // statusFunc reports the node's raft state in the rpc server's terms.
 func statusFunc(node *storage.Storage, grpcAddr string) func(context.Context) (rpc.NodeStatus, error) {
 	return func(context.Context) (rpc.NodeStatus, error) {
@@ -174,8 +193,8 @@ func statusFunc(node *storage.Storage, grpcAddr string) func(context.Context) (r
 			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 			LeaderID: st.LeaderID, GRPCAddr: grpcAddr, Version: version,
 		}
-		if st.LeaderID != "" && st.LeaderID == st.ID {
-			ns.LeaderGRPCAddr = grpcAddr
+		if id, addr := node.LeaderGRPC(); id == st.LeaderID {
+			ns.LeaderGRPCAddr = addr
 		}
 		return ns, nil
 	}

@@ -100,7 +100,7 @@ func startNode(t *testing.T, dataDir string) *proc {
 	p := &proc{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(nodeBinary(t),
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeAddr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
+		"--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
