@@ -1,0 +1,444 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
+)
+
+// putVia writes key=value through nd (forwarded to the leader if nd follows).
+func putVia(ctx context.Context, nd *Node, path, key, value string) error {
+	_, err := pb.NewKVServiceClient(nd.Conn()).Put(ctx, &pb.PutRequest{
+		Path: path, Key: []byte(key), Value: []byte(value),
+		Options: &pb.CallOptions{RequestId: "put-" + nd.ID + "-" + key},
+	})
+	return err
+}
+
+// writeVia appends one event with payload id through nd.
+func writeVia(ctx context.Context, nd *Node, path, id string) error {
+	_, err := pb.NewStreamServiceClient(nd.Conn()).WriteEvents(ctx, &pb.WriteEventsRequest{
+		Path:    path,
+		Events:  []*pb.StreamEvent{{Key: []byte(id), Payload: []byte(id)}},
+		Options: &pb.CallOptions{RequestId: id},
+	})
+	return err
+}
+
+func withTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestFormation: three fresh nodes with --bootstrap-expect 3 form one
+// cluster; writes through any node succeed; linearizable reads on
+// followers see every acknowledged write; stale reads converge.
+func TestFormation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	c := StartCluster(t, 3)
+	leader := c.Leader(20 * time.Second)
+	var terms []uint64
+	for _, nd := range c.Nodes {
+		st, err := nd.Status(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LeaderID != c.Nodes[leader].ID {
+			t.Errorf("%s sees leader %q, want %s", nd.ID, st.LeaderID, c.Nodes[leader].ID)
+		}
+		terms = append(terms, st.Term)
+	}
+	t.Logf("leader %s, terms %v", c.Nodes[leader].ID, terms)
+
+	ctx := withTimeout(t, 90*time.Second)
+	cl := c.Client(retryingConfig())
+	if _, err := cl.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateStream(ctx, "t1", "ns1", "events", 3); err != nil {
+		t.Fatal(err)
+	}
+	const path, spath = "t1/ns1/kv", "t1/ns1/events"
+
+	want := map[string]string{}
+	var ids []string
+	for i := range 30 {
+		via := c.Nodes[i%3]
+		k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d-%s", i, via.ID)
+		if err := putVia(ctx, via, path, k, v); err != nil {
+			t.Fatalf("put %s through %s: %v", k, via.ID, err)
+		}
+		want[k] = v
+		id := fmt.Sprintf("e%02d-%s", i, via.ID)
+		if err := writeVia(ctx, via, spath, id); err != nil {
+			t.Fatalf("write %s through %s: %v", id, via.ID, err)
+		}
+		ids = append(ids, id)
+		// Every follower's linearizable read sees the write just acknowledged.
+		for j, nd := range c.Nodes {
+			if j == leader {
+				continue
+			}
+			e, err := nd.Client().Get(ctx, path, k)
+			if err != nil {
+				t.Fatalf("linearizable get %s on %s after the write through %s: %v", k, nd.ID, via.ID, err)
+			}
+			if string(e.Value) != v {
+				t.Fatalf("linearizable get %s on %s = %q, want %q", k, nd.ID, e.Value, v)
+			}
+		}
+	}
+	waitKVConverge(t, c, path, want, 20*time.Second)
+	waitStreamsConverge(t, c, spath, 3, ids, 20*time.Second)
+}
+
+// TestLeaderKillUnderWrites: SIGKILL the leader while four SDK clients
+// write; a new leader takes over and writes continue; the killed node
+// restarts and catches up from the log; every acknowledged write is on
+// every node exactly once.
+func TestLeaderKillUnderWrites(t *testing.T) {
+	slow(t)
+	c := StartCluster(t, 3)
+	const path = "t1/ns1/events"
+	ctx := withTimeout(t, 3*time.Minute)
+	if _, err := c.Client(retryingConfig()).CreateStream(ctx, "t1", "ns1", "events", 3); err != nil {
+		t.Fatal(err)
+	}
+	var clients []*client.Client
+	for range 4 {
+		clients = append(clients, c.Client(retryingConfig()))
+	}
+	l := startLoad(t, clients, path)
+	l.waitAcked(t, time.Time{}, 200, 30*time.Second)
+
+	old := c.Leader(10 * time.Second)
+	killed := time.Now()
+	c.Nodes[old].Kill()
+	t.Logf("killed leader %s", c.Nodes[old].ID)
+	now := c.Leader(20 * time.Second)
+	if now == old {
+		t.Fatalf("leader is still the killed %s", c.Nodes[old].ID)
+	}
+	l.waitAcked(t, killed, 1, 20*time.Second)
+	total, after := l.acked(killed)
+	t.Logf("new leader %s; %d writes acknowledged, %d after the kill", c.Nodes[now].ID, total, after)
+	l.waitAcked(t, killed, 200, 30*time.Second)
+
+	// The killed node restarts while the writes go on, and catches up.
+	c.Nodes[old].Start()
+	c.Nodes[old].WaitReady(60 * time.Second)
+	l.waitAcked(t, time.Now(), 100, 30*time.Second)
+	l.finish()
+	if errs := l.errors(); len(errs) > 0 {
+		t.Logf("%d errors reached the callers (each retried with its request ID), first: %v", len(errs), errs[0])
+	}
+	ids := l.ids()
+	waitStreamsConverge(t, c, path, 3, ids, 60*time.Second)
+	t.Logf("%d acknowledged writes present exactly once on all %d nodes", len(ids), len(c.Running()))
+}
+
+// TestCatchUpFromSnapshot: a follower is down while the others write
+// enough to snapshot and truncate their logs; restarted, it is sent a
+// snapshot and converges.
+func TestCatchUpFromSnapshot(t *testing.T) {
+	slow(t)
+	if !nodeHasFlag("snapshot-threshold") {
+		t.Skip("flowmesh-node has no --snapshot-threshold flag: cannot make the cluster compact its log quickly")
+	}
+	flags := []string{"--snapshot-threshold", "64"}
+	if nodeHasFlag("snapshot-interval") {
+		flags = append(flags, "--snapshot-interval", "500ms")
+	}
+	if nodeHasFlag("trailing-logs") {
+		flags = append(flags, "--trailing-logs", "16")
+	}
+	c := StartCluster(t, 3, flags...)
+	ctx := withTimeout(t, 3*time.Minute)
+	cl := c.Client(retryingConfig())
+	const path = "t1/ns1/kv"
+	if _, err := cl.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Leader(10 * time.Second)
+	down := c.Nodes[(leader+1)%3]
+	want := map[string]string{}
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			k := fmt.Sprintf("k%04d", i)
+			if _, err := cl.Put(ctx, path, k, []byte(k), flowmesh.KVPutOptions{}); err != nil {
+				t.Fatalf("put %s: %v", k, err)
+			}
+			want[k] = k
+		}
+	}
+	put(0, 50)
+	waitKVConverge(t, c, path, want, 20*time.Second)
+
+	// From the log: down misses a few entries only.
+	down.Kill()
+	put(50, 60)
+	down.Start()
+	down.WaitReady(60 * time.Second)
+	waitKVConverge(t, c, path, want, 30*time.Second)
+
+	// From a snapshot: down misses far more than the others keep.
+	down.Kill()
+	put(60, 600)
+	time.Sleep(3 * time.Second) // let the snapshot interval pass
+	down.Start()
+	down.WaitReady(60 * time.Second)
+	waitKVConverge(t, c, path, want, 60*time.Second)
+	if !down.LogContains("Installed remote snapshot") && !down.LogContains("installed remote snapshot") {
+		t.Errorf("%s caught up without installing a snapshot from the leader: the others did not compact their logs", down.ID)
+	}
+}
+
+// TestMinorityPartition: with one of three nodes paused the majority goes
+// on; with two paused the one left (the leader) serves no write and no
+// linearizable read; resumed, the cluster works again.
+func TestMinorityPartition(t *testing.T) {
+	slow(t)
+	c := StartCluster(t, 3)
+	ctx := withTimeout(t, 2*time.Minute)
+	cl := c.Client(retryingConfig())
+	const path = "t1/ns1/kv"
+	if _, err := cl.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Nodes[c.Leader(10*time.Second)]
+	var followers []*Node
+	for _, nd := range c.Nodes {
+		if nd != leader {
+			followers = append(followers, nd)
+		}
+	}
+
+	followers[0].Pause()
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err := cl.Put(wctx, path, "a", []byte("1"), flowmesh.KVPutOptions{})
+	cancel()
+	if err != nil {
+		t.Fatalf("put with one of three paused: %v", err)
+	}
+	if e, err := leader.Client().Get(ctx, path, "a"); err != nil || string(e.Value) != "1" {
+		t.Fatalf("linearizable get with one of three paused = %q, %v", e.Value, err)
+	}
+
+	followers[1].Pause()
+	alone := c.Client(client.Config{Endpoints: []string{leader.GRPCAddr}, MaxRetries: 1000, BackoffMax: 200 * time.Millisecond})
+	const deadline = 5 * time.Second
+	for _, op := range []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"put", func(ctx context.Context) error {
+			_, err := alone.Put(ctx, path, "b", []byte("2"), flowmesh.KVPutOptions{}, flowmesh.WithRequestID("minority-b"))
+			return err
+		}},
+		{"linearizable get", func(ctx context.Context) error {
+			_, err := alone.Get(ctx, path, "a")
+			return err
+		}},
+	} {
+		start := time.Now()
+		octx, cancel := context.WithTimeout(ctx, deadline)
+		err := op.do(octx)
+		cancel()
+		if err == nil {
+			t.Errorf("%s on %s with two of three paused succeeded", op.name, leader.ID)
+		} else if took := time.Since(start); took > deadline+2*time.Second {
+			t.Errorf("%s on %s took %v to fail, deadline %v", op.name, leader.ID, took, deadline)
+		} else {
+			t.Logf("%s alone failed after %v: %v", op.name, time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+	// A stale read is still served from local state.
+	if e, err := leader.Client().Get(ctx, path, "a", flowmesh.WithConsistency(flowmesh.Stale)); err != nil || string(e.Value) != "1" {
+		t.Errorf("stale get alone = %q, %v", e.Value, err)
+	}
+
+	followers[0].Resume()
+	followers[1].Resume()
+	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cl.Put(wctx, path, "c", []byte("3"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatalf("put after resume: %v", err)
+	}
+	for _, nd := range c.Nodes {
+		eventually(t, 20*time.Second, nd.ID+" sees a and c", func() error {
+			got, err := kvContents(nd, path)
+			if err != nil {
+				return err
+			}
+			if got["a"] != "1" || got["c"] != "3" {
+				return fmt.Errorf("%v", got)
+			}
+			return nil
+		})
+	}
+}
+
+// TestRollingRestartUnderLoad: each node in turn gets SIGTERM and starts
+// again while SDK clients write; no error reaches a caller, and every
+// write is on every node exactly once.
+func TestRollingRestartUnderLoad(t *testing.T) {
+	slow(t)
+	c := StartCluster(t, 3)
+	const path = "t1/ns1/events"
+	ctx := withTimeout(t, 4*time.Minute)
+	if _, err := c.Client(retryingConfig()).CreateStream(ctx, "t1", "ns1", "events", 2); err != nil {
+		t.Fatal(err)
+	}
+	clients := []*client.Client{c.Client(retryingConfig()), c.Client(retryingConfig()), c.Client(retryingConfig())}
+	l := startLoad(t, clients, path)
+	l.waitAcked(t, time.Time{}, 100, 30*time.Second)
+	for _, nd := range c.Nodes {
+		st, _ := nd.Status(2 * time.Second)
+		t.Logf("restarting %s (%s)", nd.ID, st.Role)
+		nd.Stop()
+		l.waitAcked(t, time.Now(), 50, 30*time.Second)
+		nd.Start()
+		nd.WaitReady(60 * time.Second)
+		c.Leader(20 * time.Second)
+		l.waitAcked(t, time.Now(), 50, 30*time.Second)
+	}
+	l.finish()
+	if errs := l.errors(); len(errs) > 0 {
+		t.Errorf("%d errors reached SDK callers during the rolling restart; first: %v", len(errs), errs[0])
+	}
+	waitStreamsConverge(t, c, path, 2, l.ids(), 60*time.Second)
+}
+
+// members returns `flowmesh cluster members` output.
+func members(t *testing.T, c *Cluster) string {
+	t.Helper()
+	out, err := c.CLI("cluster", "members")
+	if err != nil {
+		t.Logf("cluster members: %v\n%s", err, out)
+	}
+	return out
+}
+
+// memberLine returns the line of `cluster members` output naming id.
+func memberLine(out, id string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == id {
+			return l
+		}
+	}
+	return ""
+}
+
+// isNonvoter reports whether a `cluster members` line shows a non-voter.
+func isNonvoter(line string) bool {
+	l := strings.ToLower(line)
+	return strings.Contains(l, "nonvoter") || strings.Contains(l, "non-voter") || strings.Contains(l, "learner")
+}
+
+// TestMembershipChanges: a fourth node joins and becomes a voter; a node
+// leaves gracefully; a dead node is removed by the operator; a node whose
+// data was wiped comes back under its ID and catches up.
+func TestMembershipChanges(t *testing.T) {
+	slow(t)
+	for _, v := range []string{"members", "remove-peer"} {
+		if !cliHasVerb(v) {
+			t.Skipf("flowmesh cluster %s does not exist yet", v)
+		}
+	}
+	if !nodeHasFlag("leave-on-terminate") {
+		t.Skip("flowmesh-node has no --leave-on-terminate")
+	}
+	c := StartCluster(t, 3, "--leave-on-terminate")
+	ctx := withTimeout(t, 4*time.Minute)
+	cl := c.Client(retryingConfig())
+	const path = "t1/ns1/kv"
+	if _, err := cl.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	n := 0
+	put := func(count int) {
+		t.Helper()
+		for range count {
+			k := fmt.Sprintf("k%04d", n)
+			n++
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := cl.Put(wctx, path, k, []byte(k), flowmesh.KVPutOptions{})
+			cancel()
+			if err != nil {
+				t.Fatalf("put %s: %v", k, err)
+			}
+			want[k] = k
+		}
+	}
+	waitMember := func(id string, present bool, voter bool) {
+		t.Helper()
+		eventually(t, 45*time.Second, fmt.Sprintf("%s present=%v voter=%v in cluster members", id, present, voter), func() error {
+			out := members(t, c)
+			line := memberLine(out, id)
+			if !present {
+				if line != "" && !strings.Contains(line, "left") {
+					return fmt.Errorf("still listed:\n%s", out)
+				}
+				return nil
+			}
+			if line == "" {
+				return fmt.Errorf("not listed:\n%s", out)
+			}
+			if voter && isNonvoter(line) {
+				return fmt.Errorf("not a voter yet:\n%s", out)
+			}
+			return nil
+		})
+	}
+	put(20)
+
+	// Join a fourth node.
+	n4 := c.AddNode("--leave-on-terminate")
+	waitMember(n4.ID, true, true)
+	put(20)
+	waitKVConverge(t, c, path, want, 30*time.Second)
+
+	// node2 leaves gracefully (SIGTERM with --leave-on-terminate).
+	n2 := c.Nodes[1]
+	n2.Stop()
+	waitMember(n2.ID, false, false)
+	put(20)
+
+	// node3 dies; the operator removes it.
+	n3 := c.Nodes[2]
+	n3.Kill()
+	put(5) // node1 and node4 of three voters: still a quorum
+	if out, err := c.CLI("cluster", "remove-peer", n3.ID); err != nil {
+		t.Fatalf("cluster remove-peer %s: %v\n%s", n3.ID, err, out)
+	}
+	waitMember(n3.ID, false, false)
+	put(20)
+
+	// node3 comes back with its data wiped, under the same ID and address.
+	n3.WipeData()
+	n3.Start()
+	n3.WaitReady(60 * time.Second)
+	waitMember(n3.ID, true, true)
+	put(20)
+	waitKVConverge(t, c, path, want, 30*time.Second)
+
+	// node4, a voter, loses its data and is replaced in place.
+	n4.Kill()
+	n4.WipeData()
+	put(5)
+	n4.Start()
+	n4.WaitReady(60 * time.Second)
+	put(20)
+	waitKVConverge(t, c, path, want, 60*time.Second)
+	t.Logf("members at the end:\n%s", members(t, c))
+}

@@ -1,0 +1,16 @@
+// Package cluster holds FlowMesh's cluster tests: real node processes
+// (bin/flowmesh-node, built once per test binary) on 127.0.0.1 with free
+// ports and temp data dirs, driven through the Go SDK and the flowmesh CLI.
+// The package has no code of its own; the tests and their small harness
+// (StartCluster, Node.Kill/Stop/Start/Pause/Resume, WaitReady, Leader) are
+// in the _test.go files.
+//
+// Every test bounds itself with a deadline and kills the processes it
+// started in t.Cleanup; on failure it prints the tail of each node's log.
+//
+// `go test ./...` (scripts/test.sh) runs only the quick formation test. The
+// rest take minutes on two cores and run when FLOWMESH_CLUSTER_TESTS=1, as
+// scripts/cluster-tests.sh does (CI runs it). The failover measurement runs
+// when FLOWMESH_FAILOVER_BENCH=1 (scripts/failover-bench.sh). -short skips
+// everything here.
+package cluster

@@ -1,0 +1,569 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flowmesh/flowmesh/client"
+)
+
+// Binaries built once by TestMain.
+var (
+	nodeBin string
+	cliBin  string
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "flowmesh-cluster-test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		nodeBin = filepath.Join(dir, "flowmesh-node")
+		cliBin = filepath.Join(dir, "flowmesh")
+		for _, b := range []struct{ out, pkg string }{{nodeBin, "../../cmd/node"}, {cliBin, "../../cmd/flowmesh"}} {
+			if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.pkg, err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// slow skips t unless FLOWMESH_CLUSTER_TESTS=1 (scripts/cluster-tests.sh).
+func slow(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if os.Getenv("FLOWMESH_CLUSTER_TESTS") != "1" {
+		t.Skip("slow cluster test: set FLOWMESH_CLUSTER_TESTS=1 or run scripts/cluster-tests.sh")
+	}
+}
+
+// needClustering skips t while flowmesh-node cannot form a cluster (it
+// has no --advertise flag yet).
+func needClustering(t *testing.T) {
+	t.Helper()
+	if !nodeHasFlag("advertise") {
+		t.Skip("flowmesh-node has no cluster flags yet (--advertise, --join)")
+	}
+}
+
+// nodeHasFlag reports whether flowmesh-node accepts --name.
+func nodeHasFlag(name string) bool {
+	out, _ := exec.Command(nodeBin, "--help").CombinedOutput()
+	return bytes.Contains(out, []byte("-"+name+" "))
+}
+
+// cliHasVerb reports whether `flowmesh cluster VERB` exists.
+func cliHasVerb(verb string) bool {
+	out, _ := exec.Command(cliBin, "cluster", "--help").CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == verb && strings.HasPrefix(l, "  ") {
+			return true
+		}
+	}
+	return false
+}
+
+// Cluster is a set of node processes started by one test.
+type Cluster struct {
+	t      *testing.T
+	dir    string
+	expect int
+	extra  []string // flags every node gets
+	Nodes  []*Node
+}
+
+// Node is one flowmesh-node process (or its ports and data while stopped).
+type Node struct {
+	ID         string
+	GRPCAddr   string
+	RaftAddr   string
+	GossipAddr string
+	HTTPAddr   string
+	DataDir    string
+	LogPath    string
+	Join       []string // gossip addresses it joins
+	Extra      []string // flags of this node only
+
+	c      *Cluster
+	mu     sync.Mutex
+	Cmd    *exec.Cmd
+	exited chan struct{}
+	paused bool
+	cl     *client.Client
+	conn   *grpc.ClientConn
+}
+
+// StartCluster starts n nodes with --bootstrap-expect n, each joining the
+// others, plus the given flags, and waits until all are ready.
+func StartCluster(t *testing.T, n int, flags ...string) *Cluster {
+	t.Helper()
+	if n > 1 {
+		needClustering(t)
+	}
+	c := &Cluster{t: t, dir: t.TempDir(), expect: n, extra: flags}
+	for range n {
+		c.newNode()
+	}
+	for _, nd := range c.Nodes {
+		for _, o := range c.Nodes {
+			if o != nd {
+				nd.Join = append(nd.Join, o.GossipAddr)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpLogs()
+		}
+		for _, nd := range c.Nodes {
+			nd.Kill()
+			nd.closeClient()
+		}
+	})
+	for _, nd := range c.Nodes {
+		nd.Start()
+	}
+	c.WaitReady(60 * time.Second)
+	return c
+}
+
+// newNode allocates the ports and directories of one more node.
+func (c *Cluster) newNode() *Node {
+	k := len(c.Nodes) + 1
+	nd := &Node{
+		ID:         fmt.Sprintf("node%d", k),
+		GRPCAddr:   freeAddr(c.t),
+		RaftAddr:   freeAddr(c.t),
+		GossipAddr: freeAddr(c.t),
+		HTTPAddr:   freeAddr(c.t),
+		DataDir:    filepath.Join(c.dir, fmt.Sprintf("node%d", k)),
+		LogPath:    filepath.Join(c.dir, fmt.Sprintf("node%d.log", k)),
+		c:          c,
+	}
+	c.Nodes = append(c.Nodes, nd)
+	return nd
+}
+
+// AddNode starts one more node that joins every current node and waits
+// until it is ready.
+func (c *Cluster) AddNode(flags ...string) *Node {
+	c.t.Helper()
+	nd := c.newNode()
+	nd.Extra = flags
+	for _, o := range c.Nodes[:len(c.Nodes)-1] {
+		nd.Join = append(nd.Join, o.GossipAddr)
+	}
+	nd.Start()
+	nd.WaitReady(60 * time.Second)
+	return nd
+}
+
+// freeAddr returns a loopback address whose TCP and UDP ports were free.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free TCP+UDP port")
+	return ""
+}
+
+func (c *Cluster) dumpLogs() {
+	for _, nd := range c.Nodes {
+		b, _ := os.ReadFile(nd.LogPath)
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		c.t.Logf("--- %s log (last %d lines, %s)\n%s", nd.ID, len(lines), nd.LogPath, strings.Join(lines, "\n"))
+	}
+}
+
+// Endpoints returns the gRPC addresses of all nodes.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, nd := range c.Nodes {
+		out = append(out, nd.GRPCAddr)
+	}
+	return out
+}
+
+// Running returns the nodes whose process runs and is not paused.
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, nd := range c.Nodes {
+		if nd.Running() && !nd.Paused() {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// WaitReady waits until every running node's /readyz answers 200.
+func (c *Cluster) WaitReady(timeout time.Duration) {
+	c.t.Helper()
+	for _, nd := range c.Running() {
+		nd.WaitReady(timeout)
+	}
+}
+
+// Leader waits until the running nodes agree on a leader among them and
+// returns its index in c.Nodes.
+func (c *Cluster) Leader(timeout time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if i, ok := c.leader(); ok {
+			return i
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no leader agreed on within %v", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) leader() (int, bool) {
+	ids := map[string]bool{}
+	for _, nd := range c.Running() {
+		st, err := nd.Status(2 * time.Second)
+		if err != nil || st.LeaderID == "" {
+			return -1, false
+		}
+		ids[st.LeaderID] = true
+	}
+	if len(ids) != 1 {
+		return -1, false
+	}
+	for i, nd := range c.Nodes {
+		if ids[nd.ID] && nd.Running() && !nd.Paused() {
+			if st, err := nd.Status(2 * time.Second); err == nil && st.Role == "leader" {
+				return i, true
+			}
+		}
+	}
+	return -1, false
+}
+
+// Client returns an SDK client for all nodes, closed at cleanup.
+func (c *Cluster) Client(cfg client.Config) *client.Client {
+	c.t.Helper()
+	if len(cfg.Endpoints) == 0 {
+		cfg.Endpoints = c.Endpoints()
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// CLI runs the flowmesh CLI against the running nodes and returns its
+// combined output.
+func (c *Cluster) CLI(args ...string) (string, error) {
+	var eps []string
+	for _, nd := range c.Running() {
+		eps = append(eps, nd.GRPCAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cliBin, append([]string{"--endpoints", strings.Join(eps, ","), "--timeout", "20s"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// args are the node's command-line flags.
+func (nd *Node) args() []string {
+	a := []string{
+		"--id", nd.ID,
+		"--data-dir", nd.DataDir,
+		"--grpc-addr", nd.GRPCAddr,
+		"--raft-addr", nd.RaftAddr,
+		"--gossip-addr", nd.GossipAddr,
+		"--http-addr", nd.HTTPAddr,
+		"--shutdown-timeout", "5s",
+	}
+	if nd.c.expect > 1 {
+		a = append(a, "--bootstrap-expect", fmt.Sprint(nd.c.expect))
+	}
+	if len(nd.Join) > 0 {
+		a = append(a, "--join", strings.Join(nd.Join, ","))
+	}
+	a = append(a, nd.c.extra...)
+	return append(a, nd.Extra...)
+}
+
+// Start starts the node's process (again) on its ports and data dir; it
+// does not wait for readiness.
+func (nd *Node) Start() {
+	t := nd.c.t
+	t.Helper()
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.Cmd != nil {
+		select {
+		case <-nd.exited:
+		default:
+			t.Fatalf("%s: Start while running", nd.ID)
+		}
+	}
+	logf, err := os.OpenFile(nd.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "=== start %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(nd.args(), " "))
+	cmd := exec.Command(nodeBin, nd.args()...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("%s: start: %v", nd.ID, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	nd.Cmd, nd.exited, nd.paused = cmd, exited, false
+}
+
+// Running reports whether the process runs (paused or not).
+func (nd *Node) Running() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.Cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Paused reports whether the process is stopped with SIGSTOP.
+func (nd *Node) Paused() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.paused
+}
+
+func (nd *Node) signal(sig syscall.Signal) bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.Cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.exited:
+		return false
+	default:
+	}
+	if nd.paused && sig != syscall.SIGCONT {
+		nd.Cmd.Process.Signal(syscall.SIGCONT)
+		nd.paused = false
+	}
+	nd.Cmd.Process.Signal(sig)
+	switch sig {
+	case syscall.SIGSTOP:
+		nd.paused = true
+	case syscall.SIGCONT:
+		nd.paused = false
+	}
+	return true
+}
+
+// waitExit waits up to d for the process to exit.
+func (nd *Node) waitExit(d time.Duration) bool {
+	nd.mu.Lock()
+	ch := nd.exited
+	nd.mu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Kill SIGKILLs the node and waits until it is gone.
+func (nd *Node) Kill() {
+	if nd.signal(syscall.SIGKILL) {
+		nd.waitExit(10 * time.Second)
+	}
+}
+
+// Stop SIGTERMs the node and waits (bounded) until it exits; a node that
+// does not exit within 30s is killed and the test fails.
+func (nd *Node) Stop() {
+	t := nd.c.t
+	t.Helper()
+	if !nd.signal(syscall.SIGTERM) {
+		return
+	}
+	if !nd.waitExit(30 * time.Second) {
+		nd.Kill()
+		t.Errorf("%s: did not exit within 30s of SIGTERM", nd.ID)
+	}
+}
+
+// Pause SIGSTOPs the node: it keeps its sockets but answers nothing.
+func (nd *Node) Pause() { nd.signal(syscall.SIGSTOP) }
+
+// Resume SIGCONTs a paused node.
+func (nd *Node) Resume() { nd.signal(syscall.SIGCONT) }
+
+// Ready reports whether /readyz answers 200.
+func (nd *Node) Ready() bool {
+	hc := http.Client{Timeout: time.Second}
+	resp, err := hc.Get("http://" + nd.HTTPAddr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady waits until /readyz answers 200; it fails the test if the
+// process exits or timeout passes.
+func (nd *Node) WaitReady(timeout time.Duration) {
+	t := nd.c.t
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !nd.Ready() {
+		if !nd.Running() {
+			t.Fatalf("%s exited before it was ready", nd.ID)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %v", nd.ID, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WipeData deletes the node's data dir; the node must not be running.
+func (nd *Node) WipeData() {
+	t := nd.c.t
+	t.Helper()
+	if nd.Running() {
+		t.Fatalf("%s: WipeData while running", nd.ID)
+	}
+	if err := os.RemoveAll(nd.DataDir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Client returns an SDK client whose only endpoint is this node, for reads
+// and Status. It does not retry, so what it sees is what this node answers;
+// use Conn for writes through this node (the SDK follows NotLeader hints).
+func (nd *Node) Client() *client.Client {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cl == nil {
+		cl, err := client.New(client.Config{Endpoints: []string{nd.GRPCAddr}, MaxRetries: -1, DialTimeout: 2 * time.Second})
+		if err != nil {
+			panic(err)
+		}
+		nd.cl = cl
+	}
+	return nd.cl
+}
+
+// Conn returns a plain gRPC connection to this node alone: calls made on
+// it are answered by this node (forwarding to the leader if it must), as
+// the SDK may redirect writes to the leader itself.
+func (nd *Node) Conn() *grpc.ClientConn {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.conn == nil {
+		cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			panic(err)
+		}
+		nd.conn = cc
+	}
+	return nd.conn
+}
+
+func (nd *Node) closeClient() {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cl != nil {
+		nd.cl.Close()
+		nd.cl = nil
+	}
+	if nd.conn != nil {
+		nd.conn.Close()
+		nd.conn = nil
+	}
+}
+
+// Status asks the node itself for its status.
+func (nd *Node) Status(timeout time.Duration) (client.NodeStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return nd.Client().Status(ctx)
+}
+
+// LogContains reports whether the node's log has s.
+func (nd *Node) LogContains(s string) bool {
+	b, _ := os.ReadFile(nd.LogPath)
+	return bytes.Contains(b, []byte(s))
+}
+
+// eventually retries f every 100ms until it returns nil or timeout passes,
+// then fails the test with f's last error.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var errNotYet = errors.New("not yet")
