@@ -102,6 +102,12 @@ type FSM struct {
 
 	changes *broadcaster
 	closed  bool
+
+	// pending holds the records an ApplyBatch appends, per log in first-use
+	// order, written at the end of the batch: a group-committed entry costs
+	// one write per log rather than one per command.
+	pending     map[*segment.Log][]segment.Record
+	pendingLogs []*segment.Log
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -322,27 +328,72 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	f.mu.Lock()
 	changed := false
+	last := f.applied.Load()
+	fatal := func(index uint64, err error) []interface{} {
+		f.dropPending()
+		f.mu.Unlock()
+		f.cfg.OnFatal(fmt.Errorf("fsm: apply index %d: %w", index, err))
+		return out
+	}
 	for i, l := range logs {
-		if l.Index <= f.guard || l.Index <= f.applied.Load() {
+		if l.Index <= f.guard || l.Index <= last {
 			continue // already in the local stores (replay after restart)
 		}
 		if l.Type == raft.LogCommand {
 			res, err := f.applyEntry(l)
 			if err != nil {
-				f.mu.Unlock()
-				f.cfg.OnFatal(fmt.Errorf("fsm: apply index %d: %w", l.Index, err))
-				return out
+				return fatal(l.Index, err)
 			}
 			out[i] = res
 			changed = true
 		}
-		f.applied.Store(l.Index)
+		last = l.Index
 	}
+	// Records are written before the applied index passes their entries,
+	// so a reader that waited for an index finds them.
+	if err := f.writePending(); err != nil {
+		return fatal(last, err)
+	}
+	f.applied.Store(last)
 	f.mu.Unlock()
 	if changed {
 		f.changes.signal()
 	}
 	return out
+}
+
+// stage queues records for l and returns the offset the first will get.
+func (f *FSM) stage(l *segment.Log, recs ...segment.Record) uint64 {
+	if f.pending == nil {
+		f.pending = map[*segment.Log][]segment.Record{}
+	}
+	have, ok := f.pending[l]
+	if !ok {
+		f.pendingLogs = append(f.pendingLogs, l)
+	}
+	f.pending[l] = append(have, recs...)
+	return l.NextOffset() + uint64(len(have))
+}
+
+// nextOffset is l's next offset counting staged records.
+func (f *FSM) nextOffset(l *segment.Log) uint64 {
+	return l.NextOffset() + uint64(len(f.pending[l]))
+}
+
+// writePending appends every staged batch, one AppendBatch per log.
+func (f *FSM) writePending() error {
+	defer f.dropPending()
+	for _, l := range f.pendingLogs {
+		if _, err := l.AppendBatch(f.pending[l]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *FSM) dropPending() {
+	clear(f.pending)
+	f.pendingLogs = f.pendingLogs[:0]
 }
 
 // fatalError marks an error that must stop the node.
@@ -376,7 +427,7 @@ func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
 				continue
 			}
 		}
-		ac := &applyCtx{index: l.Index, pos: pos, stamp: now}
+		ac := &applyCtx{f: f, index: l.Index, pos: pos, stamp: now}
 		res, err := f.applyCommand(ac, cmd)
 		var fe fatalError
 		if errors.As(err, &fe) {
@@ -396,6 +447,7 @@ func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
 
 // applyCtx is what a command may depend on: its place in the log and the stamp.
 type applyCtx struct {
+	f     *FSM
 	index uint64
 	pos   int
 	stamp int64

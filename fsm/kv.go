@@ -117,9 +117,7 @@ func (f *FSM) kvChange(ac *applyCtx, s *kvState, kr *fsmpb.KVRecord) error {
 	if err != nil {
 		return fatalError{err}
 	}
-	if _, err := s.log.Append(segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b}); err != nil {
-		return fatalError{fmt.Errorf("kv %s: %w", s.meta.Name, err)}
-	}
+	f.stage(s.log, segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b})
 	s.replay(kr)
 	return nil
 }

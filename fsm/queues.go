@@ -148,16 +148,14 @@ func (q *queueState) schedule(j *qjob) {
 	}
 }
 
-// write appends a record to the queue's log; failures are fatal.
+// write stages a record for the queue's log.
 func (q *queueState) write(ac *applyCtx, qr *fsmpb.QueueRecord) error {
 	qr.NextSeq = q.nextSeq
 	b, err := proto.Marshal(qr)
 	if err != nil {
 		return fatalError{err}
 	}
-	if _, err := q.log.Append(segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b}); err != nil {
-		return fatalError{fmt.Errorf("queue %s: %w", q.meta.Name, err)}
-	}
+	ac.f.stage(q.log, segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b})
 	return nil
 }
 

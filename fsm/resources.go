@@ -101,6 +101,9 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: %s", flowmesh.ErrNotFound, path)
 	}
+	if err := f.writePending(); err != nil {
+		return nil, fatalError{err}
+	}
 	if err := r.close(); err != nil {
 		return nil, fatalError{err}
 	}

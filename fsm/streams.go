@@ -162,11 +162,7 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 		if len(recs) == 0 {
 			continue
 		}
-		off, err := r.stream.parts[p].log.AppendBatch(recs)
-		if err != nil {
-			return nil, fatalError{fmt.Errorf("append to %s partition %d: %w", c.Path, p, err)}
-		}
-		first[p] = off
+		first[p] = f.stage(r.stream.parts[p].log, recs...)
 	}
 	res := &Result{Positions: make([]flowmesh.Position, len(c.Events))}
 	for i := range c.Events {
@@ -209,6 +205,9 @@ func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
 		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
 	}
 	p := r.stream.parts[c.Partition]
+	if err := f.writePending(); err != nil {
+		return nil, fatalError{err}
+	}
 	before := min(c.Before, p.log.NextOffset())
 	if before <= p.earliest {
 		return &Result{}, nil
