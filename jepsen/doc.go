@@ -43,7 +43,14 @@
 //     h.Error(err, fill) — Error classifies through history.Classify, so
 //     the fail/info rule lives in one place. Written values are unique
 //     and non-empty ("<process>-<n>"). A process whose op ended Info may
-//     continue; the checkers do not assume otherwise.
+//     continue; the checkers do not assume otherwise. Conventions the
+//     checkers rely on: a kv Get answering ErrNotFound is an OK read of ""
+//     at revision 0 (record it with h.OK, not h.Error); cas is Put with
+//     IfRevision = Expect; a reserve that finds nothing is OK with an
+//     empty JobID; acks and nacks go through Ack/Nack with the delivery's
+//     Receipt (not RemoveFromInFlight, which names no attempt) and carry
+//     its payload as Value; an append is one event, and Partition is
+//     where it went; MaxAttempts is set high enough that no job goes dead.
 //  3. nemesis.Generate(cfg) (print it with the seed), and an executor per
 //     Kind that applies Fault at Start and undoes it at Stop, on
 //     rec.Now()'s clock. Fault windows for the report are

@@ -220,7 +220,9 @@ func checkProcessRevisions(r *Result, ops []history.Op) {
 		k string
 	}
 	last := map[pk]history.Op{}
-	for _, op := range ops { // invocation order; a process is sequential
+	ops = append([]history.Op(nil), ops...)
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].InvokeTime < ops[j].InvokeTime })
+	for _, op := range ops { // a process is sequential: invocation order is its order
 		if op.Type != history.OK {
 			continue
 		}

@@ -94,7 +94,8 @@ func (f *frame) done() string {
 }
 
 // LatencySVG plots each completed op at (invocation time, latency) on a
-// logarithmic latency axis, coloured by outcome.
+// logarithmic latency axis, coloured by outcome. Past maxPoints ops, ok ops
+// are sampled evenly; info and fail ops are always drawn.
 func LatencySVG(title string, ops []history.Op, windows []history.Window) string {
 	f := newFrame(title+" — latency", "latency (ms)", ops, windows)
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -115,12 +116,42 @@ func LatencySVG(title string, ops []history.Op, windows []history.Window) string
 	for d := d0; d <= d1; d++ {
 		f.yTick(y(math.Pow(10, d)), trimFloat(math.Pow(10, d)))
 	}
-	for _, op := range ops {
+	for _, op := range thin(ops, maxPoints) {
 		ms := latencyMS(op)
 		fmt.Fprintf(&f.b, `<circle cx="%.1f" cy="%.1f" r="1.6" fill="%s" fill-opacity="0.7"><title>%s %s %.3gms</title></circle>`+"\n",
 			f.x(op.InvokeTime.Seconds()), y(ms), colorOf(op.Type), esc(string(op.F)), esc(string(op.Type)), ms)
 	}
 	return f.done()
+}
+
+// maxPoints bounds the points of a latency plot, so a long run's SVG stays
+// small enough for a browser.
+const maxPoints = 20000
+
+// thin keeps every info and fail op and an evenly spaced sample of the ok
+// ops, so that at most about limit points remain.
+func thin(ops []history.Op, limit int) []history.Op {
+	if len(ops) <= limit {
+		return ops
+	}
+	rare := 0
+	for _, op := range ops {
+		if op.Type != history.OK {
+			rare++
+		}
+	}
+	every := max(1, (len(ops)-rare)/max(1, limit-rare))
+	out := make([]history.Op, 0, limit)
+	n := 0
+	for _, op := range ops {
+		if op.Type == history.OK {
+			if n++; n%every != 0 {
+				continue
+			}
+		}
+		out = append(out, op)
+	}
+	return out
 }
 
 // latencyMS is op's latency in milliseconds, at least a microsecond so the

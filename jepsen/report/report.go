@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/flowmesh/flowmesh/jepsen/checker"
@@ -89,9 +90,14 @@ func (res *Results) Summarize() {
 		res.Valid, res.Anomalies = checker.Unknown, map[string]int{}
 		return
 	}
+	names := make([]string, 0, len(res.Checks))
+	for n := range res.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	var rs []checker.Result
-	for _, c := range res.Checks {
-		rs = append(rs, c)
+	for _, n := range names {
+		rs = append(rs, res.Checks[n])
 	}
 	m := checker.Merge(rs...)
 	res.Valid, res.Anomalies = m.Valid, m.Anomalies

@@ -90,6 +90,29 @@ func TestSVGWellFormed(t *testing.T) {
 	}
 }
 
+func TestLatencyThinsLongHistories(t *testing.T) {
+	ops := make([]history.Op, 3*maxPoints)
+	for i := range ops {
+		ops[i] = history.Op{Index: i, Type: history.OK, F: history.Read, InvokeTime: time.Duration(i) * time.Millisecond, CompleteTime: time.Duration(i+2) * time.Millisecond}
+		if i%1000 == 0 {
+			ops[i].Type = history.Info
+		}
+	}
+	n := wellFormed(t, LatencySVG("long", ops, nil))["circle"]
+	if n > maxPoints+maxPoints/10 || n < maxPoints/2 {
+		t.Errorf("%d points for %d ops, want about %d", n, len(ops), maxPoints)
+	}
+	infos := 0
+	for _, op := range thin(ops, maxPoints) {
+		if op.Type == history.Info {
+			infos++
+		}
+	}
+	if infos != len(ops)/1000 {
+		t.Errorf("thinning kept %d of %d info ops", infos, len(ops)/1000)
+	}
+}
+
 func TestRun(t *testing.T) {
 	store := t.TempDir()
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
