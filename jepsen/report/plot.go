@@ -165,7 +165,7 @@ func latencyMS(op history.Op) float64 {
 func ThroughputSVG(title string, ops []history.Op, windows []history.Window) string {
 	f := newFrame(title+" — throughput", "completions per second", ops, windows)
 	bucket := math.Max(niceStep(f.xmax, 60), 0.1)
-	n := int(math.Ceil(f.xmax/bucket)) + 1
+	n := max(1, int(math.Ceil(f.xmax/bucket)))
 	counts := map[history.Type][]float64{}
 	for _, c := range typeColors {
 		counts[c.t] = make([]float64, n)
