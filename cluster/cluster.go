@@ -150,6 +150,12 @@ func (c *Cluster) open() error {
 		return err
 	}
 	c.snaps = snaps
+	c.fsm.latestSnapshot = func() uint64 {
+		if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+			return metas[0].Index
+		}
+		return 0
+	}
 
 	var advertise net.Addr
 	if cfg.AdvertiseAddr != "" {

@@ -1,9 +1,45 @@
 // Package cluster owns the raft node: its log and stable store
 // (raft-boltdb v2 behind a 512-entry log cache), a hard-link snapshot
 // store, the TCP transport, group commit of writes, and the linearizable
-// read barrier. Today it runs a single voter (Config.Bootstrap); membership
-// (memberlist, joins, leaves, reconciliation) and forwarding from followers
-// come later and will live here too.
+// read barrier, gossip membership (Membership, over hashicorp/memberlist),
+// bootstrap-expect and the leader's reconciliation of gossip with the raft
+// configuration (Manage), and the fsync watchdog.
+//
+// # Membership
+//
+// Every node gossips its raft ID (the memberlist name), raft and gRPC
+// addresses, bootstrap-expect value, version, whether it has raft state
+// and its applied index, as JSON metadata (nodeMeta; fields are only
+// added). Membership remembers dead and left members, which memberlist
+// forgets, for an hour.
+//
+// Bootstrap-expect N: a node without raft state bootstraps once exactly N
+// alive members with the same N and no raft state are visible, with all N
+// as voters sorted by ID. Every node computes the same configuration from
+// the same view, so fresh nodes started together form one cluster; a node
+// that sees any member with raft state waits to be added instead, and a
+// node with raft state never bootstraps.
+//
+// The leader reconciles on every membership change and every
+// ReconcileInterval: an alive member outside the configuration is added as
+// a non-voter, and promoted once its gossiped applied index has stayed
+// within PromoteLag of the commit index for PromoteStable; a member that
+// left is removed; a member at a new raft address is re-added in place; a
+// dead member stays unless DeadServerCleanup is on, which removes one dead
+// voter per pass and never leaves fewer voters than a quorum of the
+// configuration. A server the operator removed (Forget) is not added back
+// for a minute while gossip still reports it.
+//
+// # Watchdog
+//
+// With FsyncStallTimeout set, a leader whose raft log write (the fsync)
+// has not returned after that long logs an error, asks raft for a
+// leadership transfer and fences its transport: raft's leader loop writes
+// the log synchronously, so a stuck leader cannot transfer leadership
+// itself, but once its heartbeats and pipelined appends fail the followers
+// elect a new leader. The fence lifts when leadership is lost. An idle
+// leader writes a Barrier every FsyncStallTimeout so a stalled disk is
+// noticed without client traffic.
 //
 // # Write path and group commit
 //
@@ -60,7 +96,8 @@
 // VerifyLeader (concurrent reads share one verification round that starts
 // after they noted the index), check the term did not change, then wait
 // until the local FSM has applied the noted index. Followers return a
-// *flowmesh.NotLeaderError for now.
+// *flowmesh.NotLeaderError whose LeaderAddr is the leader's gRPC address
+// when Config.GRPCAddrOf resolves it.
 //
 // # Snapshots
 //

@@ -15,10 +15,15 @@ import (
 // Raft keeps no-op entries (one at the start of every term) and barriers
 // from the FSM, so FSM.AppliedIndex can stay below an index that raft has
 // fully applied. A completed Barrier at index B proves the FSM has applied
-// everything before B, so B becomes a floor for the applied index.
+// everything before B, so B becomes a floor for the applied index. So does
+// a restored snapshot's index: the FSM's own applied index is then the last
+// command in the snapshot, and the log holds nothing below the snapshot.
 type notifyingFSM struct {
 	FSM
-	floor   atomic.Uint64
+	// latestSnapshot returns the index of the newest snapshot in the store;
+	// raft writes a snapshot there before it restores the FSM from it.
+	latestSnapshot func() uint64
+	floor          atomic.Uint64
 	mu      sync.Mutex
 	applied chan struct{} // closed and replaced after every apply
 }
@@ -41,7 +46,13 @@ func (n *notifyingFSM) Apply(l *raft.Log) any {
 
 func (n *notifyingFSM) Restore(r io.ReadCloser) error {
 	defer n.notify()
-	return n.FSM.Restore(r)
+	if err := n.FSM.Restore(r); err != nil {
+		return err
+	}
+	if n.latestSnapshot != nil {
+		n.raiseFloor(n.latestSnapshot())
+	}
+	return nil
 }
 
 // appliedIndex is the index up to which every entry has been applied.
@@ -51,13 +62,17 @@ func (n *notifyingFSM) appliedIndex() uint64 {
 
 // barrierApplied records a completed Barrier at index.
 func (n *notifyingFSM) barrierApplied(index uint64) {
+	n.raiseFloor(index)
+	n.notify()
+}
+
+func (n *notifyingFSM) raiseFloor(index uint64) {
 	for {
 		cur := n.floor.Load()
 		if index <= cur || n.floor.CompareAndSwap(cur, index) {
-			break
+			return
 		}
 	}
-	n.notify()
 }
 
 func (n *notifyingFSM) notify() {

@@ -65,7 +65,7 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 	poll := 200 * time.Microsecond
 	for {
 		ch := c.fsm.appliedCh()
-		applied := c.fsm.AppliedIndex()
+		applied := c.fsm.appliedIndex()
 		if applied >= index || (c.raft.AppliedIndex() >= index && c.noFSMEntries(applied+1, index)) {
 			return nil
 		}

@@ -74,7 +74,25 @@ func (t *fencedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.Se
 	if t.fenced.Load() {
 		return nil, errFenced
 	}
-	return t.NetworkTransport.AppendEntriesPipeline(id, target)
+	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return &fencedPipeline{AppendPipeline: p, t: t}, nil
+}
+
+// fencedPipeline fences pipelined replication too: raft sends on the
+// pipeline every CommitTimeout, which followers count as contact.
+type fencedPipeline struct {
+	raft.AppendPipeline
+	t *fencedTransport
+}
+
+func (p *fencedPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	if p.t.fenced.Load() {
+		return nil, errFenced
+	}
+	return p.AppendPipeline.AppendEntries(args, resp)
 }
 
 // runWatchdog steps the leader down when a raft log write takes longer than
