@@ -24,8 +24,8 @@ type notifyingFSM struct {
 	// raft writes a snapshot there before it restores the FSM from it.
 	latestSnapshot func() uint64
 	floor          atomic.Uint64
-	mu      sync.Mutex
-	applied chan struct{} // closed and replaced after every apply
+	mu             sync.Mutex
+	applied        chan struct{} // closed and replaced after every apply
 }
 
 func newNotifyingFSM(f FSM) *notifyingFSM {
