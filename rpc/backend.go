@@ -23,6 +23,9 @@ type Parts struct {
 	flowmesh.KVManager
 	// StatusFunc reports the node's status; nil reports an empty status.
 	StatusFunc func(ctx context.Context) (NodeStatus, error)
+	// Cluster serves ClusterService's membership and snapshot calls; nil
+	// answers them Unimplemented.
+	Cluster ClusterAdmin
 }
 
 var _ Backend = Parts{}

@@ -2,13 +2,53 @@ package rpc
 
 import (
 	"context"
+	"errors"
+	"io"
 
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
+
+// ClusterAdmin is what ClusterService's membership and snapshot calls need.
+// *storage.Storage satisfies it; a Backend offers it by implementing it
+// (Parts: the Cluster field). Without it those calls answer Unimplemented.
+type ClusterAdmin interface {
+	Members() []cluster.Member
+	LeaderGRPC() (id, addr string)
+	Join(ctx context.Context, addrs []string) (int, error)
+	Leave(ctx context.Context) error
+	RemovePeer(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) error
+	Cluster() *cluster.Cluster
+}
+
+// LagThreshold is the lag (commit - applied index) above which a node
+// reports itself "lagging".
+const LagThreshold = 1000
+
+// snapshotChunk is the size of the data in one snapshot stream message.
+const snapshotChunk = 1 << 20
 
 type clusterService struct {
 	pb.UnimplementedClusterServiceServer
 	s *Server
+}
+
+func (h *clusterService) admin() (ClusterAdmin, error) {
+	if a, ok := h.s.backend.(ClusterAdmin); ok {
+		return a, nil
+	}
+	if p, ok := h.s.backend.(Parts); ok && p.Cluster != nil {
+		return p.Cluster, nil
+	}
+	return nil, status.Error(codes.Unimplemented, "rpc: this node serves no cluster administration")
 }
 
 func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
@@ -16,17 +56,323 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 	if err != nil {
 		return nil, err
 	}
+	var lag uint64
+	if st.CommitIndex > st.AppliedIndex {
+		lag = st.CommitIndex - st.AppliedIndex
+	}
 	return &pb.StatusResponse{Status: &pb.NodeStatus{
-		NodeId:         st.NodeID,
-		Role:           roleToPB[st.Role],
-		Term:           st.Term,
-		CommitIndex:    st.CommitIndex,
-		AppliedIndex:   st.AppliedIndex,
-		LeaderId:       st.LeaderID,
-		LeaderGrpcAddr: st.LeaderGRPCAddr,
-		GrpcAddr:       st.GRPCAddr,
-		Version:        st.Version,
+		NodeId:            st.NodeID,
+		Role:              roleToPB[st.Role],
+		Term:              st.Term,
+		CommitIndex:       st.CommitIndex,
+		AppliedIndex:      st.AppliedIndex,
+		LeaderId:          st.LeaderID,
+		LeaderGrpcAddr:    st.LeaderGRPCAddr,
+		GrpcAddr:          st.GRPCAddr,
+		Version:           st.Version,
+		Lag:               lag,
+		Health:            healthOf(st, lag),
+		LastLogIndex:      st.LastLogIndex,
+		LastSnapshotIndex: st.LastSnapshotIndex,
 	}}, nil
+}
+
+// healthOf summarises a node's status: "shutdown", "no-leader" (it cannot
+// serve linearizable calls), "lagging" (its stale reads are far behind) or
+// "healthy". An empty status (no role) is "healthy" for an embedded node.
+func healthOf(st NodeStatus, lag uint64) string {
+	switch {
+	case st.Role == RoleShutdown:
+		return "shutdown"
+	case st.Role != "" && st.LeaderID == "":
+		return "no-leader"
+	case lag > LagThreshold:
+		return "lagging"
+	}
+	return "healthy"
+}
+
+func (h *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	var out []*pb.Member
+	for _, m := range a.Members() {
+		out = append(out, &pb.Member{
+			Id: m.ID, RaftAddr: m.RaftAddr, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr,
+			Status: m.Status, Voter: m.Voter, InConfig: m.InConfig, Leader: m.Leader,
+			AppliedIndex: m.AppliedIndex, Version: m.Version,
+		})
+	}
+	return &pb.MembersResponse{Members: out}, nil
+}
+
+func (h *clusterService) Join(ctx context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
+	if len(req.GetAddrs()) == 0 {
+		return nil, flowmesh.Invalid("addrs", "at least one address is needed")
+	}
+	for _, a := range req.GetAddrs() {
+		if a == "" {
+			return nil, flowmesh.Invalid("addrs", "an address is empty")
+		}
+	}
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	n, err := a.Join(ctx, req.GetAddrs())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.JoinResponse{Joined: int32(n)}, nil
+}
+
+func (h *clusterService) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveResponse, error) {
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	id := req.GetNodeId()
+	if c := a.Cluster(); id == "" || c != nil && id == c.ID() {
+		if err := a.Leave(ctx); err != nil {
+			return nil, err
+		}
+		if h.s.cfg.OnLeave != nil {
+			h.s.cfg.OnLeave()
+		}
+		return &pb.LeaveResponse{}, nil
+	}
+	// Another node: ask it to leave (one hop).
+	if md, _ := metadata.FromIncomingContext(ctx); isSet(md, MetadataForwarded) {
+		return nil, flowmesh.Invalid("node_id", "%q is not this node", id)
+	}
+	addr := ""
+	for _, m := range a.Members() {
+		if m.ID == id {
+			addr = m.GRPCAddr
+		}
+	}
+	if addr == "" {
+		return nil, flowmesh.Invalid("node_id", "no member %q with a gRPC address", id)
+	}
+	cc, err := h.s.fwd.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewClusterServiceClient(cc).Leave(outgoing(ctx), req)
+}
+
+func (h *clusterService) RemovePeer(ctx context.Context, req *pb.RemovePeerRequest) (*pb.RemovePeerResponse, error) {
+	if req.GetNodeId() == "" {
+		return nil, flowmesh.Invalid("node_id", "is empty")
+	}
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.RemovePeer(ctx, req.GetNodeId()); err != nil {
+		return nil, err
+	}
+	return &pb.RemovePeerResponse{}, nil
+}
+
+func (h *clusterService) TransferLeader(ctx context.Context, req *pb.TransferLeaderRequest) (*pb.TransferLeaderResponse, error) {
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.TransferLeadership(ctx, req.GetNodeId()); err != nil {
+		return nil, err
+	}
+	return &pb.TransferLeaderResponse{}, nil
+}
+
+// leaderFor returns the leader's gRPC address when a snapshot call on this
+// node must be relayed there ("" to serve it here). Relayed calls and direct
+// ones are served here (and fail NotLeader when this node does not lead).
+func (h *clusterService) leaderFor(ctx context.Context, a ClusterAdmin, c *cluster.Cluster) (string, error) {
+	if c.IsLeader() || h.s.cfg.DisableForwarding {
+		return "", nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if isSet(md, MetadataDirect) || isSet(md, MetadataForwarded) {
+		return "", nil
+	}
+	if id, addr := a.LeaderGRPC(); id != "" && addr != "" {
+		return addr, nil
+	}
+	return "", c.NotLeader()
+}
+
+func (h *clusterService) cluster() (ClusterAdmin, *cluster.Cluster, error) {
+	a, err := h.admin()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := a.Cluster()
+	if c == nil {
+		return nil, nil, flowmesh.ErrStopped
+	}
+	return a, c, nil
+}
+
+// SnapshotSave takes a snapshot on the leader (or, with nothing new since
+// the last one, uses that) and streams it.
+func (h *clusterService) SnapshotSave(_ *pb.SnapshotSaveRequest, ss grpc.ServerStreamingServer[pb.SnapshotChunk]) error {
+	ctx := ss.Context()
+	a, c, err := h.cluster()
+	if err != nil {
+		return err
+	}
+	if addr, err := h.leaderFor(ctx, a, c); err != nil || addr != "" {
+		if err != nil {
+			return err
+		}
+		return h.relaySave(ctx, addr, ss)
+	}
+	if !c.IsLeader() {
+		return c.NotLeader()
+	}
+	if err := c.Snapshot(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return err
+	}
+	meta, rc, err := c.OpenLatestSnapshot()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	info := &pb.SnapshotInfo{Index: meta.Index, Term: meta.Term, Size: meta.Size, Version: int32(meta.Version), Id: meta.ID}
+	buf := make([]byte, snapshotChunk)
+	for sent := false; ; {
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 || !sent {
+			msg := &pb.SnapshotChunk{Data: buf[:n]}
+			if !sent {
+				msg.Info = info
+			}
+			if serr := ss.Send(msg); serr != nil {
+				return serr
+			}
+			sent = true
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (h *clusterService) relaySave(ctx context.Context, addr string, ss grpc.ServerStreamingServer[pb.SnapshotChunk]) error {
+	cc, err := h.s.fwd.conn(addr)
+	if err != nil {
+		return err
+	}
+	_ = ss.SetHeader(metadata.Pairs(MetadataLeader, addr))
+	cs, err := pb.NewClusterServiceClient(cc).SnapshotSave(outgoing(ctx), &pb.SnapshotSaveRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := cs.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := ss.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// SnapshotRestore restores an uploaded snapshot through raft on the leader.
+func (h *clusterService) SnapshotRestore(ss grpc.ClientStreamingServer[pb.SnapshotRestoreRequest, pb.SnapshotRestoreResponse]) error {
+	ctx := ss.Context()
+	a, c, err := h.cluster()
+	if err != nil {
+		return err
+	}
+	first, err := ss.Recv()
+	if err != nil {
+		return err
+	}
+	info := first.GetInfo()
+	if info == nil || info.GetSize() <= 0 {
+		return flowmesh.Invalid("info", "the first message must carry the snapshot's info with its size")
+	}
+	if addr, err := h.leaderFor(ctx, a, c); err != nil || addr != "" {
+		if err != nil {
+			return err
+		}
+		return h.relayRestore(ctx, addr, first, ss)
+	}
+	version := raft.SnapshotVersion(info.GetVersion())
+	if version == 0 {
+		version = raft.SnapshotVersionMax
+	}
+	meta := &raft.SnapshotMeta{Version: version, Index: info.GetIndex(), Term: info.GetTerm(), Size: info.GetSize()}
+	r := &chunkReader{buf: first.GetData(), recv: func() ([]byte, error) {
+		m, err := ss.Recv()
+		return m.GetData(), err
+	}}
+	if err := c.Restore(ctx, meta, r); err != nil {
+		return err
+	}
+	return ss.SendAndClose(&pb.SnapshotRestoreResponse{})
+}
+
+func (h *clusterService) relayRestore(ctx context.Context, addr string, first *pb.SnapshotRestoreRequest, ss grpc.ClientStreamingServer[pb.SnapshotRestoreRequest, pb.SnapshotRestoreResponse]) error {
+	cc, err := h.s.fwd.conn(addr)
+	if err != nil {
+		return err
+	}
+	_ = ss.SetHeader(metadata.Pairs(MetadataLeader, addr))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cs, err := pb.NewClusterServiceClient(cc).SnapshotRestore(outgoing(ctx))
+	if err != nil {
+		return err
+	}
+	for msg := first; ; {
+		if err := cs.Send(msg); err != nil {
+			break // the leader's answer comes from CloseAndRecv
+		}
+		msg, err = ss.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	resp, err := cs.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	return ss.SendAndClose(resp)
+}
+
+// chunkReader reads the data of a stream of messages.
+type chunkReader struct {
+	buf  []byte
+	recv func() ([]byte, error)
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		b, err := r.recv()
+		if err != nil {
+			return 0, err
+		}
+		r.buf = b
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }
 
 var roleToPB = map[Role]pb.Role{
@@ -34,4 +380,46 @@ var roleToPB = map[Role]pb.Role{
 	RoleCandidate: pb.Role_ROLE_CANDIDATE,
 	RoleLeader:    pb.Role_ROLE_LEADER,
 	RoleShutdown:  pb.Role_ROLE_SHUTDOWN,
+}
+
+// ClusterStatus returns a Parts.StatusFunc that reports a's raft state and
+// the leader's gRPC address; grpcAddr and version describe this node.
+func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
+	return func(context.Context) (NodeStatus, error) {
+		c := a.Cluster()
+		if c == nil {
+			return NodeStatus{}, flowmesh.ErrStopped
+		}
+		st := c.Stats()
+		ns := NodeStatus{
+			NodeID: st.ID, Role: Role(st.State), Term: st.Term,
+			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+			GRPCAddr: grpcAddr, Version: version,
+			LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
+		}
+		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
+		return ns, nil
+	}
+}
+
+// RemoveSelf returns the hook storage.Storage.SetRemoveSelf takes: it asks
+// the leader over gRPC to remove server id from the raft configuration.
+func (s *Server) RemoveSelf(id string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		a, err := (&clusterService{s: s}).admin()
+		if err != nil {
+			return err
+		}
+		_, addr := a.LeaderGRPC()
+		if addr == "" {
+			return flowmesh.ErrNoLeader
+		}
+		cc, err := s.fwd.conn(addr)
+		if err != nil {
+			return err
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, MetadataForwarded, "1")
+		_, err = pb.NewClusterServiceClient(cc).RemovePeer(ctx, &pb.RemovePeerRequest{NodeId: id})
+		return err
+	}
 }

@@ -51,6 +51,9 @@ type NodeStatus struct {
 	LeaderGRPCAddr string
 	GRPCAddr       string // this node's advertised gRPC address
 	Version        string
+
+	LastLogIndex      uint64
+	LastSnapshotIndex uint64
 }
 
 // Metrics observes every RPC; the node wires it to Prometheus. method is the
@@ -87,6 +90,10 @@ type Config struct {
 	// DisableForwarding makes a follower answer NotLeader instead of
 	// forwarding writes and leader reads to the leader.
 	DisableForwarding bool
+	// OnLeave is called after a Leave RPC took this node out of the
+	// cluster; the node's main stops the process.
+	OnLeave func()
+
 	// ForwardDialOptions are added to the options of the connections to the
 	// leader (insecure by default): pass credentials for TLS.
 	ForwardDialOptions []grpc.DialOption
