@@ -172,6 +172,10 @@ func kvModel(revs revisions) porcupine.Model {
 	}
 }
 
+// checkOperations is porcupine's checker; tests replace it to reach the
+// timeout path deterministically.
+var checkOperations = porcupine.CheckOperationsVerbose
+
 // CheckKV checks a kv workload history. See the KV* constants for the
 // anomalies.
 func CheckKV(ops []history.Op, cfg KVConfig) Result {
@@ -324,7 +328,7 @@ func checkLinearizable(r *Result, ops []history.Op, revs revisions, end time.Dur
 		})
 	}
 	model := kvModel(revs)
-	res, info := porcupine.CheckOperationsVerbose(model, pops, cfg.Timeout)
+	res, info := checkOperations(model, pops, cfg.Timeout)
 	switch res {
 	case porcupine.Unknown:
 		r.unknown(fmt.Sprintf("porcupine did not finish within %s", cfg.Timeout))

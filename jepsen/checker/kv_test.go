@@ -2,9 +2,12 @@ package checker
 
 import (
 	"os"
+	"time"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anishathalye/porcupine"
 
 	"github.com/flowmesh/flowmesh/jepsen/history"
 )
@@ -135,5 +138,24 @@ func TestKVVisualization(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "<html") || !strings.Contains(string(b), "partition") {
 		t.Errorf("visualisation lacks html or the fault annotation (%d bytes)", len(b))
+	}
+}
+
+func TestKVPorcupineTimeoutIsUnknown(t *testing.T) {
+	defer func(f func(porcupine.Model, []porcupine.Operation, time.Duration) (porcupine.CheckResult, porcupine.LinearizationInfo)) {
+		checkOperations = f
+	}(checkOperations)
+	checkOperations = func(porcupine.Model, []porcupine.Operation, time.Duration) (porcupine.CheckResult, porcupine.LinearizationInfo) {
+		return porcupine.Unknown, porcupine.LinearizationInfo{}
+	}
+	ops := h(at(kvop(0, ok, wr, "x", "a", 5), 0, 1))
+	r := CheckKV(ops, KVConfig{})
+	if r.Valid != Unknown || len(r.Notes) == 0 {
+		t.Fatalf("got %s %v, want unknown with a note", r.Valid, r.Notes)
+	}
+	// Another anomaly still makes it invalid.
+	r = CheckKV(ops, KVConfig{StateHashes: map[string]string{"n1": "a", "n2": "b", "n3": "b"}})
+	if r.Valid != Invalid {
+		t.Fatalf("got %s, want invalid: a found anomaly outranks an undecided search", r.Valid)
 	}
 }
