@@ -64,6 +64,9 @@ type StreamConfig struct {
 	// partition without one makes the result Unknown. nil takes the
 	// partitions the history appended to.
 	Partitions []int
+	// Nodes lists the nodes that must have read every partition finally;
+	// a missing read makes the result Unknown. nil checks only what is there.
+	Nodes []string
 }
 
 type pos struct {
@@ -106,6 +109,12 @@ func CheckStream(ops []history.Op, cfg StreamConfig) Result {
 	for _, p := range cfg.Partitions {
 		if len(final[p]) == 0 {
 			r.unknown(fmt.Sprintf("no final read of partition %d", p))
+			continue
+		}
+		for _, n := range cfg.Nodes {
+			if _, ok := final[p][n]; !ok {
+				r.unknown(fmt.Sprintf("no final read of partition %d on %s", p, n))
+			}
 		}
 	}
 

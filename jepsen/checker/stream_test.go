@@ -154,3 +154,14 @@ func TestStreamNoFinalReadIsUnknown(t *testing.T) {
 		t.Fatalf("got %s %v, want unknown with a note per partition", r.Valid, r.Notes)
 	}
 }
+
+func TestStreamMissingNodeReadIsUnknown(t *testing.T) {
+	ops := h(
+		at(app("p1", 1, ok, "a", 0, 0), 0, 1),
+		at(finalRead("n1", 0, msgs(0, "a")), 2, 3),
+	)
+	r := CheckStream(ops, StreamConfig{Nodes: []string{"n1", "n2"}})
+	if r.Valid != Unknown || len(r.Notes) != 1 {
+		t.Fatalf("got %s %v, want unknown naming n2", r.Valid, r.Notes)
+	}
+}
