@@ -21,7 +21,7 @@ import (
 // Member statuses, as gossip sees them.
 const (
 	StatusAlive   = "alive"
-	StatusSuspect = "suspect"
+	StatusSuspect = "suspect" // reserved: memberlist does not report suspicion to delegates
 	StatusDead    = "dead"
 	StatusLeft    = "left"
 	// StatusUnknown is a raft server that gossip has not (yet) reported.
@@ -56,6 +56,10 @@ type nodeMeta struct {
 	Version  string `json:"v,omitempty"`
 	HasState bool   `json:"state,omitempty"`
 	Applied  uint64 `json:"applied,omitempty"`
+	// Leaving is gossiped just before a graceful leave: memberlist's leave
+	// notification does not tell a leave from a death (its Node.State is
+	// not kept current), so a member whose last metadata said leaving left.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // MembershipConfig configures gossip membership.
@@ -107,6 +111,7 @@ type Membership struct {
 	mu      sync.Mutex
 	members map[string]*memberState
 	meta    nodeMeta // what we gossip now
+	leaving bool
 	changes chan struct{}
 
 	stop     chan struct{}
@@ -267,12 +272,6 @@ func (m *Membership) changed() {
 // Members returns every member gossip has reported, sorted by ID, this
 // node included. Raft fields (Voter, InConfig, Leader) are left false.
 func (m *Membership) Members() []Member {
-	suspect := map[string]bool{}
-	for _, n := range m.ml.Members() {
-		if n.State == memberlist.StateSuspect {
-			suspect[n.Name] = true
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Member, 0, len(m.members)+1)
@@ -281,11 +280,7 @@ func (m *Membership) Members() []Member {
 		if name == m.cfg.Name {
 			self = true
 		}
-		mb := memberOf(st)
-		if st.status == StatusAlive && suspect[name] {
-			mb.Status = StatusSuspect
-		}
-		out = append(out, mb)
+		out = append(out, memberOf(st))
 	}
 	if !self {
 		out = append(out, memberOf(&memberState{meta: m.meta, addr: m.Addr(), status: StatusAlive}))
@@ -330,6 +325,13 @@ func (m *Membership) Leave(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok {
 			timeout = max(time.Until(d), 10*time.Millisecond)
 		}
+		m.mu.Lock()
+		m.leaving = true
+		m.meta = m.currentMetaLocked()
+		m.mu.Unlock()
+		if err := m.ml.UpdateNode(timeout / 2); err != nil {
+			m.logger.Warn("gossiping the leave intent", "err", err)
+		}
 		m.leftErr = m.ml.Leave(timeout)
 		if m.leftErr == nil {
 			// Give the broadcast a moment to spread beyond its first hop.
@@ -358,7 +360,13 @@ func (m *Membership) Shutdown() error {
 }
 
 func (m *Membership) currentMeta() nodeMeta {
-	md := nodeMeta{ID: m.cfg.Name, Raft: m.cfg.RaftAddr, GRPC: m.cfg.GRPCAddr, Expect: m.cfg.Expect, Version: m.cfg.Version}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.currentMetaLocked()
+}
+
+func (m *Membership) currentMetaLocked() nodeMeta {
+	md := nodeMeta{ID: m.cfg.Name, Raft: m.cfg.RaftAddr, GRPC: m.cfg.GRPCAddr, Expect: m.cfg.Expect, Version: m.cfg.Version, Leaving: m.leaving}
 	if m.cfg.HasState != nil {
 		md.HasState = m.cfg.HasState()
 	}
@@ -379,8 +387,8 @@ func (m *Membership) refreshLoop() {
 			return
 		case <-t.C:
 		}
-		md := m.currentMeta()
 		m.mu.Lock()
+		md := m.currentMetaLocked()
 		same := md == m.meta
 		m.meta = md
 		m.mu.Unlock()
@@ -420,11 +428,14 @@ type mlEvents Membership
 func (e *mlEvents) NotifyJoin(n *memberlist.Node)   { (*Membership)(e).record(n, StatusAlive) }
 func (e *mlEvents) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).record(n, StatusAlive) }
 func (e *mlEvents) NotifyLeave(n *memberlist.Node) {
+	m := (*Membership)(e)
 	status := StatusDead
-	if n.State == memberlist.StateLeft {
+	m.mu.Lock()
+	if prev := m.members[n.Name]; prev != nil && prev.meta.Leaving {
 		status = StatusLeft
 	}
-	(*Membership)(e).record(n, status)
+	m.mu.Unlock()
+	m.record(n, status)
 }
 
 func (m *Membership) record(n *memberlist.Node, status string) {

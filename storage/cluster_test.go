@@ -432,3 +432,66 @@ func TestGossipKey(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaveWithoutHookAndAsLeader(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+
+	// A follower without the remove-self hook leaves gossip; the leader
+	// reconciles it out of the configuration.
+	var follower *clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	if err := follower.s.Leave(ctx); err != nil {
+		st, _ := leader.s.Status()
+		fst, _ := follower.s.Status()
+		t.Fatalf("follower leave without hook: %v; leader's servers %v; follower's %v; leader's members %+v", err, st.Servers, fst.Servers, leader.s.Members())
+	}
+	if _, ok := serverIn(t, leader, follower.id); ok {
+		t.Fatalf("%s still in the configuration", follower.id)
+	}
+	if err := follower.s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The leader leaves: it hands leadership over, then asks the new leader
+	// to remove it.
+	var rest *clusterNode
+	for _, n := range nodes {
+		if n != leader && n != follower {
+			rest = n
+		}
+	}
+	leader.s.SetRemoveSelf(func(ctx context.Context) error {
+		for {
+			err := rest.s.RemovePeer(ctx, leader.id)
+			if !errors.Is(err, flowmesh.ErrNotLeader) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	if err := leader.s.Leave(ctx); err != nil {
+		t.Fatalf("leader leave: %v", err)
+	}
+	if leader.s.Cluster().IsLeader() {
+		t.Fatal("the node that left is still the leader")
+	}
+	if err := leader.s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the last node to lead alone", func() error {
+		return checkConfig([]*clusterNode{rest}, 1, 0)
+	})
+	putOnLeader(t, rest, "k", "alone")
+}
