@@ -272,6 +272,9 @@ func (m *Membership) changed() {
 // Members returns every member gossip has reported, sorted by ID, this
 // node included. Raft fields (Voter, InConfig, Leader) are left false.
 func (m *Membership) Members() []Member {
+	// Never call into memberlist holding m.mu: memberlist holds its node
+	// lock while it notifies record, which takes m.mu.
+	addr := m.Addr()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Member, 0, len(m.members)+1)
@@ -283,7 +286,7 @@ func (m *Membership) Members() []Member {
 		out = append(out, memberOf(st))
 	}
 	if !self {
-		out = append(out, memberOf(&memberState{meta: m.meta, addr: m.Addr(), status: StatusAlive}))
+		out = append(out, memberOf(&memberState{meta: m.meta, addr: addr, status: StatusAlive}))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -495,3 +495,54 @@ func TestLeaveWithoutHookAndAsLeader(t *testing.T) {
 	})
 	putOnLeader(t, rest, "k", "alone")
 }
+
+func TestRestartAtNewRaftAddress(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var n *clusterNode
+	for _, x := range nodes {
+		if x != leader {
+			n = x
+			break
+		}
+	}
+	st, err := n.s.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldAddr string
+	for _, s := range st.Servers {
+		if s.ID == n.id {
+			oldAddr = s.Address
+		}
+	}
+	if err := n.s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Same data dir and ID; its raft port is picked anew.
+	again := startClusterNode(t, n.cfg)
+	if again.id != n.id {
+		t.Fatalf("restart changed the ID from %s to %s", n.id, again.id)
+	}
+	newAddr := again.s.Cluster().RaftAddr()
+	if newAddr == oldAddr {
+		t.Skip("the raft port happened to be reused")
+	}
+	waitFor(t, 15*time.Second, "the leader to update the address in place", func() error {
+		st, err := leader.s.Status()
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Servers {
+			if s.ID == n.id {
+				if s.Address != newAddr || !s.Voter {
+					return fmt.Errorf("server %+v, want voter at %s", s, newAddr)
+				}
+				return nil
+			}
+		}
+		return errors.New("removed from the configuration")
+	})
+	path := putOnLeader(t, leader, "k", "moved")
+	waitStaleRead(t, again, path, "k", "moved")
+}
