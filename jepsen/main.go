@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/flowmesh/flowmesh/jepsen/checker"
 	"github.com/flowmesh/flowmesh/jepsen/history"
 	"github.com/flowmesh/flowmesh/jepsen/nemesis"
+	"github.com/flowmesh/flowmesh/jepsen/runner"
+	wl "github.com/flowmesh/flowmesh/jepsen/workload"
 )
 
 // exitCannotRun is the status when the harness could not run at all;
@@ -31,8 +36,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("nemesis-concurrency", 1, "faults active at once (combined faults for long runs)")
 	dryRun := fs.Bool("dry-run", false, "print the seed and the fault schedule, then exit")
 	check := fs.String("check", "", "check a recorded history.jsonl offline instead of running")
-	visibility := fs.Duration("visibility", 5*time.Second, "queue: the visibility timeout the workload used")
+	visibility := fs.Duration("visibility", 2*time.Second, "queue: the visibility timeout (of the run, or of the recorded history with --check)")
 	clockSlack := fs.Duration("clock-slack", time.Second, "queue: how much earlier than --visibility a reservation may expire")
+	rd := runner.DefaultConfig()
+	wd := wl.DefaultConfig()
+	clients := fs.Int("concurrency", rd.Concurrency, "client processes")
+	opTimeout := fs.Duration("op-timeout", rd.OpTimeout, "bound of one client operation (retries included); a timeout is an info op")
+	opDelay := fs.Duration("op-delay", rd.OpDelay, "mean pause between one process's operations")
+	recover := fs.Duration("recover", rd.Recover, "how long the healed cluster may take to converge before the final reads")
+	netMode := fs.String("net", rd.Net, "auto (a network namespace per node when root, else loopback), netns or loopback")
+	binary := fs.String("binary", "", "node binary (default: build bin/flowmesh-node from ./cmd/node)")
+	store := fs.String("store", "", "report store directory (default jepsen/store)")
+	keepData := fs.Bool("keep-data", false, "keep the nodes' data directories in the report")
+	basePort := fs.Int("base-port", rd.BasePort, "loopback mode: node 0's gRPC port (each node takes four, 10 apart)")
+	keys := fs.Int("keys", wd.Keys, "kv: keys in use at once")
+	opsPerKey := fs.Int("ops-per-key", wd.OpsPerKey, "kv: operations per key before it is retired")
+	partitions := fs.Int("partitions", wd.Partitions, "stream: partitions")
 	if err := fs.Parse(args); err != nil {
 		return exitCannotRun
 	}
@@ -62,8 +81,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *dryRun {
 		return 0
 	}
-	fmt.Fprintln(stderr, "jepsen: running against a cluster is not built yet; use --dry-run or --check")
-	return exitCannotRun
+	rcfg := runner.Config{
+		Workload: *workload, Schedule: sched, Nemesis: *faults, Nodes: *nodes, Time: *length,
+		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
+		Net: *netMode, Binary: *binary, Store: *store, BasePort: *basePort, KeepData: *keepData,
+		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
+		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions},
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, err := runner.Run(ctx, rcfg, stderr)
+	if out.Dir != "" {
+		fmt.Fprintf(stdout, "jepsen: report %s\n", out.Dir)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "jepsen:", err)
+		fmt.Fprintf(stdout, "jepsen: seed %d: the harness could not run (exit %d)\n", *seed, exitCannotRun)
+		return exitCannotRun
+	}
+	fmt.Fprintf(stdout, "jepsen: seed %d: %s\n", *seed, out.Valid)
+	return out.Valid.ExitCode()
 }
 
 func checkFile(path, workload string, qcfg checker.QueueConfig, stdout, stderr io.Writer) int {

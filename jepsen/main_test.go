@@ -54,7 +54,7 @@ func TestCheckFileExitCodes(t *testing.T) {
 		{[]string{"--workload", "kv", "--check", filepath.Join(dir, "missing")}, exitCannotRun},
 		{[]string{"--workload", "nope", "--dry-run"}, exitCannotRun},
 		{[]string{"--nemesis", "explode", "--dry-run"}, exitCannotRun},
-		{[]string{"--seed", "1"}, exitCannotRun}, // no cluster runner yet
+		{[]string{"--seed", "1", "--net", "bogus"}, exitCannotRun},
 	} {
 		var out, errb bytes.Buffer
 		if got := run(tc.args, &out, &errb); got != tc.want {

@@ -1,0 +1,196 @@
+// Package fault executes the faults of a nemesis schedule against a
+// cluster of real node processes: kill (SIGKILL, restart at Stop), pause
+// (SIGSTOP/SIGCONT), partitions (iptables DROP rules inside each node's
+// network namespace), netem delay and loss (tc on each node's veth) and
+// membership (graceful leave, wipe, rejoin empty). Clock and disk faults
+// need node-side test hooks that do not exist yet; they are refused with
+// ErrUnsupported and the runner records them as skipped.
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/flowmesh/flowmesh/jepsen/nemesis"
+)
+
+// ErrUnsupported is returned for faults this build cannot inject.
+var ErrUnsupported = errors.New("fault: not supported by this cluster")
+
+// Processes controls node processes. Implemented by runner.Cluster.
+type Processes interface {
+	Kill(i int) error
+	Start(i int, fresh bool) error
+	Pause(i int) error
+	Resume(i int) error
+	Terminate(i int, timeout time.Duration) error
+	Wipe(i int) error
+	Running(i int) bool
+	Leader(ctx context.Context) int
+}
+
+// Network cuts and shapes node traffic. Implemented by netns.Network; nil
+// when the nodes share the loopback interface.
+type Network interface {
+	Partition(ctx context.Context, connected func(i, j int) bool) error
+	HealPartition(ctx context.Context) error
+	Netem(ctx context.Context, i int, delay, jitter time.Duration, loss float64) error
+	HealNetem(ctx context.Context) error
+}
+
+// Executor applies faults. It remembers what it did, so Heal can undo
+// everything at the end whatever happened in between.
+type Executor struct {
+	procs Processes
+	net   Network // may be nil
+	n     int
+	// RestartDelay is how long a killed node stays down at least, even if
+	// its fault's Stop comes sooner.
+	RestartDelay time.Duration
+
+	left map[int]bool // nodes that left (membership) and must rejoin empty
+}
+
+// New returns an executor for n nodes. net may be nil.
+func New(procs Processes, net Network, n int) *Executor {
+	return &Executor{procs: procs, net: net, n: n, left: map[int]bool{}}
+}
+
+// Supported reports whether k can be injected here.
+func (e *Executor) Supported(k nemesis.Kind) error {
+	switch k {
+	case nemesis.Kill, nemesis.Pause, nemesis.Membership:
+		return nil
+	case nemesis.PartitionOne, nemesis.PartitionLeader, nemesis.PartitionMajorityMinority, nemesis.PartitionBridge,
+		nemesis.NetemDelay, nemesis.NetemLoss:
+		if e.net == nil {
+			return fmt.Errorf("%w: %s needs network namespaces (run as root without --net loopback)", ErrUnsupported, k)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s needs a node-side test hook (see jepsen/RESULTS.md)", ErrUnsupported, k)
+}
+
+// Applied is a fault as it was carried out.
+type Applied struct {
+	Fault  nemesis.Fault
+	Nodes  []int  // the nodes actually hit (the leader resolved)
+	Detail string // what was done, for the report
+	undo   func(ctx context.Context) error
+}
+
+// Apply carries out f now. The returned Applied undoes it with Heal.
+func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error) {
+	if err := e.Supported(f.Kind); err != nil {
+		return nil, err
+	}
+	a := &Applied{Fault: f, Nodes: slices.Clone(f.Nodes)}
+	if f.Target == nemesis.TargetLeader {
+		l := e.procs.Leader(ctx)
+		if l < 0 {
+			return nil, errors.New("fault: no leader to target")
+		}
+		a.Nodes = []int{l}
+	}
+	var err error
+	switch f.Kind {
+	case nemesis.Kill:
+		for _, i := range a.Nodes {
+			err = errors.Join(err, e.procs.Kill(i))
+		}
+		a.Detail = fmt.Sprintf("SIGKILL %v", a.Nodes)
+		a.undo = func(ctx context.Context) error {
+			var errs []error
+			for _, i := range a.Nodes {
+				if !e.procs.Running(i) && !e.left[i] {
+					errs = append(errs, e.procs.Start(i, true))
+				}
+			}
+			return errors.Join(errs...)
+		}
+	case nemesis.Pause:
+		for _, i := range a.Nodes {
+			err = errors.Join(err, e.procs.Pause(i))
+		}
+		a.Detail = fmt.Sprintf("SIGSTOP %v", a.Nodes)
+		a.undo = func(ctx context.Context) error {
+			var errs []error
+			for _, i := range a.Nodes {
+				errs = append(errs, e.procs.Resume(i))
+			}
+			return errors.Join(errs...)
+		}
+	case nemesis.PartitionOne, nemesis.PartitionMajorityMinority, nemesis.PartitionBridge, nemesis.PartitionLeader:
+		connected := f.Connected
+		if f.Kind == nemesis.PartitionLeader {
+			l := a.Nodes[0]
+			connected = func(i, j int) bool { return (i == l) == (j == l) }
+		}
+		err = e.net.Partition(ctx, connected)
+		a.Detail = "iptables DROP " + describeCuts(e.n, connected)
+		a.undo = e.net.HealPartition
+	case nemesis.NetemDelay, nemesis.NetemLoss:
+		for _, i := range a.Nodes {
+			err = errors.Join(err, e.net.Netem(ctx, i, f.Delay, f.Jitter, f.Loss))
+		}
+		a.Detail = fmt.Sprintf("netem %v delay=%s±%s loss=%g%%", a.Nodes, f.Delay, f.Jitter, f.Loss)
+		a.undo = e.net.HealNetem
+	case nemesis.Membership:
+		i := a.Nodes[0]
+		if !e.procs.Running(i) {
+			return nil, fmt.Errorf("fault: membership: node %d is not running", i)
+		}
+		err = e.procs.Terminate(i, 15*time.Second)
+		err = errors.Join(err, e.procs.Wipe(i))
+		e.left[i] = true
+		a.Detail = fmt.Sprintf("leave (SIGTERM --leave-on-terminate) and wipe %d", i)
+		a.undo = func(ctx context.Context) error {
+			delete(e.left, i)
+			if e.procs.Running(i) {
+				return nil
+			}
+			return e.procs.Start(i, false)
+		}
+	}
+	if err != nil {
+		// Half-applied: undo what can be undone now.
+		err = errors.Join(err, a.undo(ctx))
+		return nil, err
+	}
+	return a, nil
+}
+
+// Heal undoes a.
+func (e *Executor) Heal(ctx context.Context, a *Applied) error { return a.undo(ctx) }
+
+// HealAll brings every node back: resumes paused ones, restarts dead ones
+// (rejoining empty after a membership fault), removes partitions and netem.
+func (e *Executor) HealAll(ctx context.Context) error {
+	var errs []error
+	if e.net != nil {
+		errs = append(errs, e.net.HealPartition(ctx), e.net.HealNetem(ctx))
+	}
+	for i := 0; i < e.n; i++ {
+		errs = append(errs, e.procs.Resume(i))
+		if !e.procs.Running(i) {
+			errs = append(errs, e.procs.Start(i, !e.left[i]))
+			delete(e.left, i)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func describeCuts(n int, connected func(i, j int) bool) string {
+	var cuts [][2]int
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			if !connected(i, j) {
+				cuts = append(cuts, [2]int{i, j})
+			}
+		}
+	}
+	return fmt.Sprint(cuts)
+}

@@ -1,0 +1,327 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/jepsen/netns"
+)
+
+// Node is one node process of the cluster under test.
+type Node struct {
+	Index   int
+	ID      string // raft ID and name in the history ("n0", "n1", ...)
+	Host    string // the address the node binds and advertises
+	Port    int    // gRPC port; raft, gossip and HTTP are Port+1..+3
+	DataDir string
+	LogPath string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd exited
+	paused bool
+	direct *client.Client
+}
+
+// GRPC is the node's gRPC address.
+func (n *Node) GRPC() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
+
+func (n *Node) gossip() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port+2)) }
+func (n *Node) http() string   { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port+3)) }
+
+// Cluster is the node processes of a run. It starts processes only under
+// its own control and signals only the PIDs it started.
+type Cluster struct {
+	bin   string
+	net   *netns.Network // nil: every node on loopback
+	nodes []*Node
+	extra []string // extra node flags
+}
+
+// ClusterConfig shapes a Cluster.
+type ClusterConfig struct {
+	Binary string         // bin/flowmesh-node
+	Dir    string         // data dirs and logs go under it
+	Nodes  int            // cluster size
+	Net    *netns.Network // nil: loopback, ports BasePort + 10*i
+	// BasePort is node 0's gRPC port on loopback (each node uses four).
+	BasePort int
+	Extra    []string
+}
+
+// NewCluster lays out the nodes; Start starts them.
+func NewCluster(cfg ClusterConfig) (*Cluster, error) {
+	c := &Cluster{bin: cfg.Binary, net: cfg.Net, extra: cfg.Extra}
+	for i := 0; i < cfg.Nodes; i++ {
+		n := &Node{Index: i, ID: fmt.Sprintf("n%d", i)}
+		if cfg.Net != nil {
+			n.Host, n.Port = cfg.Net.IP(i), 7400
+		} else {
+			n.Host, n.Port = "127.0.0.1", cfg.BasePort+10*i
+		}
+		n.DataDir = filepath.Join(cfg.Dir, n.ID, "data")
+		n.LogPath = filepath.Join(cfg.Dir, n.ID, "node.log")
+		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+			return nil, err
+		}
+		dc, err := client.New(client.Config{Endpoints: []string{n.GRPC()}, DialTimeout: time.Second, MaxRetries: -1})
+		if err != nil {
+			return nil, err
+		}
+		n.direct = dc
+		c.nodes = append(c.nodes, n)
+	}
+	return c, nil
+}
+
+// Nodes are the cluster's nodes, by index.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Endpoints are the gRPC addresses, starting at node first.
+func (c *Cluster) Endpoints(first int) []string {
+	var out []string
+	for k := range c.nodes {
+		out = append(out, c.nodes[(first+k)%len(c.nodes)].GRPC())
+	}
+	return out
+}
+
+// Direct is a client bound to node i alone, without retries: for status,
+// stale final reads and leader discovery.
+func (c *Cluster) Direct(i int) *client.Client { return c.nodes[i].direct }
+
+func (c *Cluster) args(n *Node, fresh bool) []string {
+	var join []string
+	for _, m := range c.nodes {
+		if m != n {
+			join = append(join, m.gossip())
+		}
+	}
+	expect := len(c.nodes)
+	if !fresh {
+		expect = 0 // a wiped node rejoins a running cluster; the leader adds it
+	}
+	args := []string{
+		"--id", n.ID,
+		"--data-dir", n.DataDir,
+		"--grpc-addr", n.GRPC(),
+		"--raft-addr", net.JoinHostPort(n.Host, strconv.Itoa(n.Port+1)),
+		"--gossip-addr", n.gossip(),
+		"--http-addr", n.http(),
+		"--bootstrap-expect", strconv.Itoa(expect),
+		"--leave-on-terminate",
+		"--shutdown-timeout", "2s",
+	}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	return append(args, c.extra...)
+}
+
+// Start starts node i (it must not be running). fresh is false for a node
+// rejoining after its data was wiped.
+func (c *Cluster) Start(i int, fresh bool) error {
+	n := c.nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("runner: %s is already running", n.ID)
+	}
+	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var cmd *exec.Cmd
+	if c.net != nil {
+		cmd = c.net.Command(i, c.bin, c.args(n, fresh)...)
+	} else {
+		cmd = exec.Command(c.bin, c.args(n, fresh)...)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: a Ctrl-C to the runner reaches the runner
+	// only, which then stops the nodes itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	fmt.Fprintf(logf, "=== jepsen: %s starting %s\n", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(cmd.Args, " "))
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("runner: start %s: %w", n.ID, err)
+	}
+	done := make(chan struct{})
+	n.cmd, n.done, n.paused = cmd, done, false
+	go func() {
+		err := cmd.Wait()
+		fmt.Fprintf(logf, "=== jepsen: %s exited: %v\n", time.Now().UTC().Format(time.RFC3339Nano), err)
+		logf.Close()
+		n.mu.Lock()
+		if n.cmd == cmd {
+			n.cmd = nil
+		}
+		n.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// Running reports whether node i's process is alive.
+func (c *Cluster) Running(i int) bool {
+	n := c.nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+func (c *Cluster) signal(i int, sig syscall.Signal) (chan struct{}, error) {
+	n := c.nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return nil, nil
+	}
+	switch sig {
+	case syscall.SIGSTOP:
+		n.paused = true
+	case syscall.SIGCONT:
+		n.paused = false
+	}
+	return n.done, n.cmd.Process.Signal(sig)
+}
+
+// Kill SIGKILLs node i and waits for it to exit.
+func (c *Cluster) Kill(i int) error {
+	done, err := c.signal(i, syscall.SIGKILL)
+	if done != nil {
+		<-done
+	}
+	return err
+}
+
+// Terminate SIGTERMs node i (with --leave-on-terminate it leaves the
+// cluster first) and waits up to timeout, then SIGKILLs it.
+func (c *Cluster) Terminate(i int, timeout time.Duration) error {
+	_, _ = c.signal(i, syscall.SIGCONT)
+	done, err := c.signal(i, syscall.SIGTERM)
+	if done == nil {
+		return err
+	}
+	select {
+	case <-done:
+		return err
+	case <-time.After(timeout):
+		return errors.Join(err, fmt.Errorf("runner: %s did not exit within %s of SIGTERM; killed", c.nodes[i].ID, timeout), c.Kill(i))
+	}
+}
+
+// Pause SIGSTOPs node i; Resume SIGCONTs it.
+func (c *Cluster) Pause(i int) error {
+	_, err := c.signal(i, syscall.SIGSTOP)
+	return err
+}
+
+func (c *Cluster) Resume(i int) error {
+	_, err := c.signal(i, syscall.SIGCONT)
+	return err
+}
+
+// Wipe removes node i's data (it must be stopped).
+func (c *Cluster) Wipe(i int) error {
+	if c.Running(i) {
+		return fmt.Errorf("runner: wipe %s while it runs", c.nodes[i].ID)
+	}
+	return os.RemoveAll(c.nodes[i].DataDir)
+}
+
+// StopAll resumes and kills every node and closes the direct clients.
+func (c *Cluster) StopAll() {
+	for i := range c.nodes {
+		_ = c.Resume(i)
+		_ = c.Kill(i)
+		_ = c.nodes[i].direct.Close()
+	}
+}
+
+// Ready reports whether node i answers /readyz with 200.
+func (c *Cluster) Ready(ctx context.Context, i int) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.nodes[i].http()+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Status is node i's status, asked with a short timeout.
+func (c *Cluster) Status(ctx context.Context, i int) (client.NodeStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return c.nodes[i].direct.Status(ctx)
+}
+
+// Leader returns the index of the node that leads with the highest term
+// among the nodes that answer, or -1.
+func (c *Cluster) Leader(ctx context.Context) int {
+	best, term := -1, uint64(0)
+	for i := range c.nodes {
+		st, err := c.Status(ctx, i)
+		if err == nil && st.Role == "leader" && st.Term >= term {
+			best, term = i, st.Term
+		}
+	}
+	return best
+}
+
+// AwaitHealthy waits until every running node is ready and all agree on
+// one leader and the same applied index, or ctx ends.
+func (c *Cluster) AwaitHealthy(ctx context.Context) error {
+	var last string
+	for {
+		ok := true
+		var leader string
+		var applied uint64
+		for i := range c.nodes {
+			if !c.Ready(ctx, i) {
+				ok, last = false, c.nodes[i].ID+" not ready"
+				break
+			}
+			st, err := c.Status(ctx, i)
+			if err != nil {
+				ok, last = false, fmt.Sprintf("%s status: %v", c.nodes[i].ID, err)
+				break
+			}
+			if i == 0 {
+				leader, applied = st.LeaderID, st.AppliedIndex
+			} else if st.LeaderID != leader || st.AppliedIndex != applied || st.LeaderID == "" {
+				ok, last = false, fmt.Sprintf("%s: leader %q applied %d, %s: leader %q applied %d", c.nodes[0].ID, leader, applied, c.nodes[i].ID, st.LeaderID, st.AppliedIndex)
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("runner: cluster not healthy: %s", last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
