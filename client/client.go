@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
@@ -120,6 +121,7 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn
 	target string // where calls go: the leader once known
+	leader string // the address believed to be the leader's; "" when unknown
 	next   int    // index in cfg.Endpoints of the next endpoint to try
 	closed bool
 }
@@ -179,7 +181,8 @@ func (c *Client) pick() (string, *grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return addr, cc, nil
 	}
-	cc, err := grpc.NewClient(addr, c.dialOpts...)
+	opts := append(c.dialOpts[:len(c.dialOpts):len(c.dialOpts)], grpc.WithChainUnaryInterceptor(c.leaderHints(addr)))
+	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return addr, nil, err
 	}
@@ -187,23 +190,50 @@ func (c *Client) pick() (string, *grpc.ClientConn, error) {
 	return addr, cc, nil
 }
 
-// redirect sends later calls to addr, a leader hint.
+// redirect sends later calls to addr, a leader hint (from a NotLeader
+// detail or a forwarded call's header), and sends them direct.
 func (c *Client) redirect(addr string) {
 	c.mu.Lock()
-	c.target = addr
+	c.target, c.leader = addr, addr
 	c.mu.Unlock()
 }
 
 // rotate moves calls on from failed to the next configured endpoint, unless
-// another call already moved them.
+// another call already moved them. The leader is unknown again.
 func (c *Client) rotate(failed string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leader == failed {
+		c.leader = ""
+	}
 	if c.target != failed {
 		return
 	}
 	c.target = c.cfg.Endpoints[c.next]
 	c.next = (c.next + 1) % len(c.cfg.Endpoints)
+}
+
+// leaderHints is the unary interceptor of the connection to addr. Calls to
+// the node believed to lead go direct (metadata flowmesh-direct): should it
+// no longer lead it answers NotLeader with the new leader's address, which
+// invoke follows, rather than forwarding. Calls to another node are
+// forwarded by it to the leader, and its "flowmesh-leader" header moves
+// later calls to the leader.
+func (c *Client) leaderHints(addr string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		c.mu.Lock()
+		direct := c.leader == addr
+		c.mu.Unlock()
+		if direct {
+			ctx = metadata.AppendToOutgoingContext(ctx, mdDirect, "1")
+		}
+		var hdr metadata.MD
+		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...)
+		if v := hdr.Get(mdLeader); len(v) > 0 && v[0] != "" && v[0] != addr {
+			c.redirect(v[0])
+		}
+		return err
+	}
 }
 
 // NodeStatus is a node's view of itself and of the leader.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"strconv"
 
 	"google.golang.org/grpc"
 
@@ -95,9 +96,9 @@ func (c *Client) List(ctx context.Context, path, prefix, after string, limit int
 // the connection fails it reconnects and resumes at the revision of the last
 // event delivered, skipping what fn has seen, so fn sees each change once
 // and in revision order. A watch from 0 ("from now on") that breaks before
-// its first event resumes from now on again: changes made while it was
-// disconnected are not delivered. A compacted revision gives a
-// *flowmesh.CompactedError.
+// its first event resumes at the revision the node reported when the watch
+// started, so no change is lost across the reconnect. A compacted revision
+// gives a *flowmesh.CompactedError.
 func (c *Client) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
 	if err := checkPath(path); err != nil {
 		return err
@@ -111,6 +112,17 @@ func (c *Client) Watch(ctx context.Context, path, prefix string, fromRevision ui
 		s, err := pb.NewKVServiceClient(cc).Watch(ctx, &pb.WatchRequest{Path: path, Prefix: []byte(prefix), FromRevision: from})
 		if err != nil {
 			return err
+		}
+		if from == 0 {
+			// The node resolved "from now on" to a revision: resume there
+			// after a reconnect, so no change made meanwhile is missed.
+			if md, err := s.Header(); err == nil {
+				if v := md.Get(mdStartRevision); len(v) > 0 {
+					if rev, err := strconv.ParseUint(v[0], 10, 64); err == nil {
+						from = rev
+					}
+				}
+			}
 		}
 		for {
 			resp, err := s.Recv()

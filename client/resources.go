@@ -10,9 +10,9 @@ import (
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
-// CreateStream creates a stream. Like every resource call it carries no
-// request ID, so it is retried only when the node reports it did not
-// propose it (NotLeader, NoLeader).
+// CreateStream creates a stream. Like every resource write it carries a
+// request ID, so a retry after a failover is deduplicated by the node and
+// returns the first answer.
 func (c *Client) CreateStream(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.StreamOption) (*flowmesh.Resource, error) {
 	cfg := flowmesh.StreamConfig{Partitions: partitions}
 	for _, o := range opts {
@@ -24,7 +24,7 @@ func (c *Client) CreateStream(ctx context.Context, tenant, namespace, name strin
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.CreateStreamRequest{Tenant: tenant, Namespace: namespace, Name: name, Config: pbconv.StreamConfig(&cfg)}
+	req := &pb.CreateStreamRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: pbconv.StreamConfig(&cfg)}
 	req.Config.Partitions = p
 	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateStream(ctx, req)
@@ -53,7 +53,7 @@ func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string
 	if err := checkUTF8("dead_letter_queue", cfg.DeadLetterQueue); err != nil {
 		return nil, err
 	}
-	req := &pb.CreateQueueRequest{Tenant: tenant, Namespace: namespace, Name: name, Partitions: p, Config: qc}
+	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Partitions: p, Config: qc}
 	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateQueue(ctx, req)
 	})
@@ -71,7 +71,7 @@ func (c *Client) CreateKVStore(ctx context.Context, tenant, namespace, name stri
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.CreateKVStoreRequest{Tenant: tenant, Namespace: namespace, Name: name, Config: &pb.KVConfig{HistoryRevisions: h}}
+	req := &pb.CreateKVStoreRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: &pb.KVConfig{HistoryRevisions: h}}
 	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateKVStore(ctx, req)
 	})
@@ -86,7 +86,7 @@ func (c *Client) create(ctx context.Context, tenant, namespace, name string, cal
 		}
 	}
 	var resp *pb.CreateResourceResponse
-	err := c.invoke(ctx, unsafe, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = call(ctx, cc)
 		return err
 	})
@@ -135,14 +135,15 @@ func (c *Client) ListResources(ctx context.Context, tenant, namespace string) ([
 	return out, nil
 }
 
-// DeleteResource removes the resource and its data. It is retried only when
-// the node reports it did not propose it.
+// DeleteResource removes the resource and its data. It carries a request
+// ID, so retries are deduplicated.
 func (c *Client) DeleteResource(ctx context.Context, path string) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	return c.invoke(ctx, unsafe, func(ctx context.Context, cc *grpc.ClientConn) error {
-		_, err := pb.NewResourceServiceClient(cc).DeleteResource(ctx, &pb.DeleteResourceRequest{Path: path})
+	req := &pb.DeleteResourceRequest{Path: path, RequestId: newRequestID()}
+	return c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, err := pb.NewResourceServiceClient(cc).DeleteResource(ctx, req)
 		return err
 	})
 }

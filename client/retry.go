@@ -29,9 +29,9 @@ const (
 	// stream, queue and KV APIs): the node's FSM returns the first result
 	// for a repeat, so it is retried on any Unavailable with the same ID.
 	idempotent
-	// unsafe is a write that cannot carry a request ID (creating and
-	// deleting resources): retried only on NotLeader and NoLeader, which a
-	// follower answers without proposing (see doc.go for the exception).
+	// unsafe is a write that cannot carry a request ID (none does now:
+	// resource creates and deletes carry one too): retried only on
+	// NotLeader and NoLeader, which a follower answers without proposing.
 	unsafe
 )
 

@@ -98,7 +98,7 @@ type peerResources struct {
 }
 
 func (r *peerResources) CreateStream(ctx context.Context, req *pb.CreateStreamRequest) (*pb.CreateResourceResponse, error) {
-	if err := r.p.answer(""); err != nil {
+	if err := r.p.answer(req.GetRequestId()); err != nil {
 		return nil, err
 	}
 	return &pb.CreateResourceResponse{Resource: &pb.Resource{Tenant: req.GetTenant(), Namespace: req.GetNamespace(), Name: req.GetName(), Kind: pb.Kind_KIND_STREAM}}, nil
@@ -203,40 +203,29 @@ func TestRetrySameRequestIDAcrossEndpoints(t *testing.T) {
 	}
 }
 
-func TestUnsafeCallsRetryOnlyWhenNotProposed(t *testing.T) {
+// TestResourceWritesRetryWithSameID: a create carries a request ID, so it
+// is retried on every Unavailable, with the same ID (the node deduplicates).
+func TestResourceWritesRetryWithSameID(t *testing.T) {
 	tests := []struct {
-		name      string
-		first     error
-		wantErr   error // nil: succeeds on the second endpoint
-		wantCalls int   // on the first endpoint
+		name  string
+		first error
 	}{
-		{"not leader", st(&flowmesh.NotLeaderError{LeaderID: "b"}), nil, 1},
-		{"no leader", st(flowmesh.ErrNoLeader), nil, 1},
-		{"stopped", st(flowmesh.ErrStopped), flowmesh.ErrStopped, 1},
-		{"transport", status.Error(codes.Unavailable, "connection reset"), nil, 1},
+		{"not leader", st(&flowmesh.NotLeaderError{LeaderID: "b"})},
+		{"no leader", st(flowmesh.ErrNoLeader)},
+		{"stopped", st(flowmesh.ErrStopped)},
+		{"transport", status.Error(codes.Unavailable, "connection reset")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := startPeer(t, tt.first)
 			b := startPeer(t)
 			c := newTestClient(t, 5, a.addr, b.addr)
-			_, err := c.CreateStream(testCtx(t), "t", "ns", "s", 1)
-			switch {
-			case tt.name == "transport":
-				if status.Code(err) != codes.Unavailable || len(b.calls()) != 0 {
-					t.Errorf("got %v with %d calls on b; want the Unavailable error and no retry", err, len(b.calls()))
-				}
-			case tt.wantErr == nil:
-				if err != nil || len(b.calls()) != 1 {
-					t.Errorf("got %v with %d calls on b; want success on b", err, len(b.calls()))
-				}
-			default:
-				if !errors.Is(err, tt.wantErr) || len(b.calls()) != 0 {
-					t.Errorf("got %v with %d calls on b; want %v and no retry", err, len(b.calls()), tt.wantErr)
-				}
+			if _, err := c.CreateStream(testCtx(t), "t", "ns", "s", 1); err != nil {
+				t.Fatalf("CreateStream: %v", err)
 			}
-			if len(a.calls()) != tt.wantCalls {
-				t.Errorf("a got %d calls, want %d", len(a.calls()), tt.wantCalls)
+			ida, idb := a.calls(), b.calls()
+			if len(ida) != 1 || len(idb) != 1 || ida[0] == "" || ida[0] != idb[0] {
+				t.Errorf("request IDs on a %q and b %q, want one call each with the same ID", ida, idb)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -36,4 +37,13 @@ func (p Parts) Status(ctx context.Context) (NodeStatus, error) {
 		return NodeStatus{}, nil
 	}
 	return p.StatusFunc(ctx)
+}
+
+// NextRevision asks the KVManager when it is a NextRevisioner; otherwise it
+// returns errors.ErrUnsupported.
+func (p Parts) NextRevision(ctx context.Context, path string) (uint64, error) {
+	if nr, ok := p.KVManager.(NextRevisioner); ok {
+		return nr.NextRevision(ctx, path)
+	}
+	return 0, errors.ErrUnsupported
 }

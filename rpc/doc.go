@@ -49,9 +49,58 @@
 //     them with Unavailable (ErrStopped) so clients resume on another node,
 //     then waits for unary calls. Shutdown(ctx) bounds that wait.
 //   - Resource calls carry no CallOptions: the root ResourceManager takes
-//     none. Adding them later is a compatible change.
+//     none. Create and delete take a request_id, passed to the backend
+//     with flowmesh.ContextWithRequestID, so a retry is deduplicated.
 //
-// Forwarding writes from a follower to the leader is not done here yet: a
-// follower answers NotLeader with the leader's ID and gRPC address, and the
-// client follows it.
+// # Leader forwarding
+//
+// A follower forwards to the leader every unary call its backend refuses
+// with a *flowmesh.NotLeaderError naming a leader: writes, linearizable and
+// leader reads, and the cluster calls that need the leader. The unary
+// interceptor (forward.go) sends the same full method with the original
+// request message over a cached connection to the leader's gRPC address
+// (NotLeaderError.LeaderAddr), under the caller's context (its deadline and
+// cancellation) and metadata, and returns the leader's response or status
+// unchanged. The response header "flowmesh-leader" names the leader, so a
+// client can go there directly next time.
+//
+//   - One hop: a forwarded call carries "flowmesh-forwarded: 1"; a node that
+//     receives one never forwards it again but answers NotLeader itself.
+//   - "flowmesh-direct: 1" asks for no forwarding: the SDK sets it when it
+//     believes it talks to the leader, and gets the NotLeader detail (leader
+//     ID and gRPC address) when that is no longer so.
+//   - With no leader known the follower answers Unavailable with the
+//     NOT_LEADER detail and no address (errors.Is ErrNoLeader).
+//   - A transport failure reaching the leader is returned as it is
+//     (Unavailable): whether the leader received the call is unknown, as for
+//     a direct call, so only calls with a request ID are retried.
+//   - Subscribe and Watch are served locally: they read committed state.
+//   - Config.DisableForwarding turns it off (the follower answers NotLeader).
+//
+// # Reads
+//
+// Consistency levels map to where the read is served:
+//
+//   - stale: by any node from its local state (with MaxStaleness, a
+//     follower that has not heard from the leader for that long answers
+//     TooStale).
+//   - linearizable (the default): on the leader by read-index (package
+//     cluster: note the commit index, confirm leadership with a quorum, wait
+//     until applied). A follower forwards the read to the leader, which is
+//     the simplest correct read-index for followers: the leader's answer
+//     reflects every write acknowledged before the read began.
+//   - leader: on the node that believes it leads; a follower forwards it.
+//
+// # Cluster
+//
+// ClusterService (cluster.go) reports each node's status (role, term,
+// commit and applied index, lag = commit - applied, and health: "healthy",
+// "no-leader" when the node knows no leader, "lagging" when lag exceeds
+// LagThreshold, "shutdown") and the members as memberlist and raft see
+// them, and manages membership (Join, Leave, RemovePeer, TransferLeader)
+// and snapshots (SnapshotSave streams a snapshot the leader takes;
+// SnapshotRestore uploads one and restores it through raft on the leader, so
+// every node installs it). RemovePeer and TransferLeader are forwarded like
+// writes; Leave with another node's ID is sent to that node; the snapshot
+// streams are relayed to the leader.
 package rpc

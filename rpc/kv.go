@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"errors"
+	"strconv"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
@@ -125,7 +128,33 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
 		return err
 	}
-	return h.s.backend.Watch(ss.Context(), req.GetPath(), string(req.GetPrefix()), req.GetFromRevision(), func(e flowmesh.KVEvent) error {
+	from := req.GetFromRevision()
+	if nr, ok := h.s.backend.(NextRevisioner); ok {
+		if from == 0 {
+			next, err := nr.NextRevision(ss.Context(), req.GetPath())
+			if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+				return err
+			}
+			from = next
+		}
+		if from != 0 {
+			if err := ss.SendHeader(metadata.Pairs(MetadataStartRevision, strconv.FormatUint(from, 10))); err != nil {
+				return err
+			}
+		}
+	}
+	return h.s.backend.Watch(ss.Context(), req.GetPath(), string(req.GetPrefix()), from, func(e flowmesh.KVEvent) error {
 		return ss.Send(&pb.WatchResponse{Event: pbconv.KVEvent(e)})
 	})
+}
+
+// MetadataStartRevision is Watch's response header: the revision the watch
+// starts at, so a client that reconnects before any event resumes there.
+const MetadataStartRevision = "flowmesh-start-revision"
+
+// NextRevisioner is an optional capability of a Backend (of Parts'
+// KVManager): the revision a watch from 0 starts at. With it Watch resolves
+// from_revision 0 before it starts and reports the start in a header.
+type NextRevisioner interface {
+	NextRevision(ctx context.Context, path string) (uint64, error)
 }

@@ -14,6 +14,10 @@ type resourceService struct {
 }
 
 func (r *resourceService) CreateStream(ctx context.Context, req *pb.CreateStreamRequest) (*pb.CreateResourceResponse, error) {
+	ctx, err := withRequestID(ctx, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
 	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
 		return nil, err
 	}
@@ -37,6 +41,10 @@ func (r *resourceService) CreateStream(ctx context.Context, req *pb.CreateStream
 }
 
 func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRequest) (*pb.CreateResourceResponse, error) {
+	ctx, err := withRequestID(ctx, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
 	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
 		return nil, err
 	}
@@ -73,6 +81,10 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 }
 
 func (r *resourceService) CreateKVStore(ctx context.Context, req *pb.CreateKVStoreRequest) (*pb.CreateResourceResponse, error) {
+	ctx, err := withRequestID(ctx, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
 	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
 		return nil, err
 	}
@@ -121,6 +133,10 @@ func (r *resourceService) ListResources(ctx context.Context, req *pb.ListResourc
 }
 
 func (r *resourceService) DeleteResource(ctx context.Context, req *pb.DeleteResourceRequest) (*pb.DeleteResourceResponse, error) {
+	ctx, err := withRequestID(ctx, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
@@ -128,4 +144,16 @@ func (r *resourceService) DeleteResource(ctx context.Context, req *pb.DeleteReso
 		return nil, err
 	}
 	return &pb.DeleteResourceResponse{}, nil
+}
+
+// withRequestID passes a resource write's request ID to the backend, which
+// takes no CallOptions for it (flowmesh.ContextWithRequestID).
+func withRequestID(ctx context.Context, id string) (context.Context, error) {
+	if id == "" {
+		return ctx, nil
+	}
+	if len(id) > flowmesh.MaxRequestIDLen {
+		return nil, flowmesh.Invalid("request_id", "is %d bytes, limit %d", len(id), flowmesh.MaxRequestIDLen)
+	}
+	return flowmesh.ContextWithRequestID(ctx, id), nil
 }

@@ -80,6 +80,20 @@ func (m *kvManager) List(ctx context.Context, path, prefix, after string, limit 
 	return f.KVList(path, prefix, after, limit, m.s.now().UnixNano())
 }
 
+// NextRevision is the revision a watch from 0 on path starts at in this
+// node's state: the next revision. Watching from it misses no change.
+func (m *kvManager) NextRevision(ctx context.Context, path string) (uint64, error) {
+	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	f, _, err := m.s.running()
+	if err != nil {
+		return 0, err
+	}
+	_, next, err := f.KVEvents(path, "", 0, 1)
+	return next, err
+}
+
 func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
 	if err := checkPath(path); err != nil {
 		return err

@@ -25,7 +25,7 @@ func (m *MetaStore) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh
 	if err := fsm.ValidateResource(pb); err != nil {
 		return nil, err
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, flowmesh.CallOptions{})
+	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, resourceCallOptions(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +112,13 @@ func (m *MetaStore) DeleteResource(ctx context.Context, path string) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
 	}
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: path}}}, flowmesh.CallOptions{})
+	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: path}}}, resourceCallOptions(ctx))
 	return err
+}
+
+// resourceCallOptions carries the request ID of flowmesh.ContextWithRequestID:
+// ResourceManager's methods take no CallOptions, and the FSM deduplicates a
+// create or delete with one like any other write.
+func resourceCallOptions(ctx context.Context) flowmesh.CallOptions {
+	return flowmesh.CallOptions{RequestID: flowmesh.RequestIDFromContext(ctx)}
 }
