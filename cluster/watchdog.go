@@ -105,6 +105,7 @@ func (c *Cluster) runWatchdog() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var fencedAt time.Time
+	var warned int64 // busySince of the stall last reported
 	probing := false
 	probeDone := make(chan struct{}, 1)
 	for {
@@ -132,7 +133,10 @@ func (c *Cluster) runWatchdog() {
 		}
 		if d := c.logStore.stalled(now); d > timeout {
 			if c.voters() < 2 {
-				c.logger.Error("WATCHDOG: raft log write stalled; single voter, nobody to hand leadership to", "stalled_for", d, "limit", timeout)
+				if b := c.logStore.busySince.Load(); b != warned {
+					warned = b
+					c.logger.Error("WATCHDOG: raft log write stalled; single voter, nobody to hand leadership to", "stalled_for", d, "limit", timeout)
+				}
 				continue
 			}
 			c.logger.Error("WATCHDOG: raft log write stalled, stepping down as leader", "stalled_for", d, "limit", timeout)

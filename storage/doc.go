@@ -19,6 +19,20 @@
 // expirer and the stream retention loop, which propose commands so every
 // replica makes the same decision.
 //
+// # Clusters
+//
+// With Config.GossipAddr set, the node gossips (cluster.Membership) and
+// joins Config.Join in the background; BootstrapExpect N > 1 forms a
+// cluster once N fresh servers see each other, and the leader adds,
+// promotes and removes servers as gossip reports them (cluster.Manage).
+// Start then returns without waiting for a leader. Members, LeaderGRPC,
+// Join, RemovePeer and TransferLeadership serve the operators' API; Leave
+// takes the node out of the raft configuration and gossip before Stop (a
+// follower asks the leader through the SetRemoveSelf hook, which the rpc
+// layer sets; without it, it leaves gossip and the leader removes it).
+// NotLeaderError.LeaderAddr carries the leader's gossiped gRPC address.
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
-// shut Raft down (waits for in-flight applies), then flush and close the FSM.
+// shut Raft down (waits for in-flight applies), stop gossip (without a
+// leave message: others see a dead node), then flush and close the FSM.
 package storage
