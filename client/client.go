@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/flowmesh/flowmesh"
-	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
 // The client implements the root package's interfaces, like the embedded node.
@@ -178,16 +177,31 @@ func (c *Client) pick() (string, *grpc.ClientConn, error) {
 		return "", nil, ErrClosed
 	}
 	addr := c.target
+	cc, err := c.connLocked(addr)
+	return addr, cc, err
+}
+
+// conn returns the connection to addr, made on first use.
+func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	return c.connLocked(addr)
+}
+
+func (c *Client) connLocked(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
-		return addr, cc, nil
+		return cc, nil
 	}
 	opts := append(c.dialOpts[:len(c.dialOpts):len(c.dialOpts)], grpc.WithChainUnaryInterceptor(c.leaderHints(addr)))
 	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
-		return addr, nil, err
+		return nil, err
 	}
 	c.conns[addr] = cc
-	return addr, cc, nil
+	return cc, nil
 }
 
 // redirect sends later calls to addr, a leader hint (from a NotLeader
@@ -236,46 +250,3 @@ func (c *Client) leaderHints(addr string) grpc.UnaryClientInterceptor {
 	}
 }
 
-// NodeStatus is a node's view of itself and of the leader.
-type NodeStatus struct {
-	NodeID         string
-	Role           string // "leader", "follower", "candidate", "shutdown" or ""
-	Term           uint64
-	CommitIndex    uint64
-	AppliedIndex   uint64
-	LeaderID       string // "" when the node knows no leader
-	LeaderGRPCAddr string
-	GRPCAddr       string
-	Version        string
-}
-
-// Status returns the status of the node the client currently talks to.
-func (c *Client) Status(ctx context.Context) (NodeStatus, error) {
-	var resp *pb.StatusResponse
-	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewClusterServiceClient(cc).Status(ctx, &pb.StatusRequest{})
-		return err
-	})
-	if err != nil {
-		return NodeStatus{}, err
-	}
-	s := resp.GetStatus()
-	return NodeStatus{
-		NodeID:         s.GetNodeId(),
-		Role:           roleNames[s.GetRole()],
-		Term:           s.GetTerm(),
-		CommitIndex:    s.GetCommitIndex(),
-		AppliedIndex:   s.GetAppliedIndex(),
-		LeaderID:       s.GetLeaderId(),
-		LeaderGRPCAddr: s.GetLeaderGrpcAddr(),
-		GRPCAddr:       s.GetGrpcAddr(),
-		Version:        s.GetVersion(),
-	}, nil
-}
-
-var roleNames = map[pb.Role]string{
-	pb.Role_ROLE_FOLLOWER:  "follower",
-	pb.Role_ROLE_CANDIDATE: "candidate",
-	pb.Role_ROLE_LEADER:    "leader",
-	pb.Role_ROLE_SHUTDOWN:  "shutdown",
-}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/hashicorp/raft"
@@ -172,7 +173,7 @@ func (h *clusterService) RemovePeer(ctx context.Context, req *pb.RemovePeerReque
 		return nil, err
 	}
 	if err := a.RemovePeer(ctx, req.GetNodeId()); err != nil {
-		return nil, err
+		return nil, unknownServer(err)
 	}
 	return &pb.RemovePeerResponse{}, nil
 }
@@ -183,9 +184,18 @@ func (h *clusterService) TransferLeader(ctx context.Context, req *pb.TransferLea
 		return nil, err
 	}
 	if err := a.TransferLeadership(ctx, req.GetNodeId()); err != nil {
-		return nil, err
+		return nil, unknownServer(err)
 	}
 	return &pb.TransferLeaderResponse{}, nil
+}
+
+// unknownServer reports a server ID missing from the configuration as
+// NotFound rather than Internal.
+func unknownServer(err error) error {
+	if errors.Is(err, cluster.ErrUnknownServer) && !errors.Is(err, flowmesh.ErrNotFound) {
+		return fmt.Errorf("%w: %v", flowmesh.ErrNotFound, err)
+	}
+	return err
 }
 
 // leaderFor returns the leader's gRPC address when a snapshot call on this

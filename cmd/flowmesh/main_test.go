@@ -228,9 +228,9 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	fm(0, "", "resources", "delete", "t1/ns1/jobs")
 	fm(1, "", "resources", "get", "t1/ns1/jobs")
-	var cs map[string]any
+	var cs []map[string]any
 	decode(t, fm(0, "", "cluster", "status", "-o", "json").stdout, &cs)
-	if cs["role"] != "leader" {
+	if len(cs) != 1 || cs[0]["role"] != "leader" || cs[0]["health"] != "healthy" {
 		t.Errorf("cluster status = %v", cs)
 	}
 	fm(1, "", "stream", "read", "t1/ns1/nope")

@@ -123,31 +123,3 @@ func (a *app) resourcesCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) clusterCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "Cluster status (membership commands come with clustering)"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "status",
-		Short: "Show the status of the node the client talks to",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st client.NodeStatus
-			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
-				st, err = c.Status(ctx)
-				return err
-			}); err != nil {
-				return err
-			}
-			v := map[string]any{
-				"node_id": st.NodeID, "role": st.Role, "term": st.Term, "commit_index": st.CommitIndex,
-				"applied_index": st.AppliedIndex, "leader_id": st.LeaderID, "leader_grpc_addr": st.LeaderGRPCAddr,
-				"grpc_addr": st.GRPCAddr, "version": st.Version,
-			}
-			return a.emit(v, func(w io.Writer) {
-				fmt.Fprintln(w, "NODE\tROLE\tTERM\tCOMMIT\tAPPLIED\tLEADER\tLEADER ADDR\tVERSION")
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", st.NodeID, st.Role, st.Term, st.CommitIndex,
-					st.AppliedIndex, st.LeaderID, st.LeaderGRPCAddr, st.Version)
-			})
-		},
-	})
-	return cmd
-}
