@@ -249,4 +249,3 @@ func (c *Client) leaderHints(addr string) grpc.UnaryClientInterceptor {
 		return err
 	}
 }
-

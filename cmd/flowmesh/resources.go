@@ -122,4 +122,3 @@ func (a *app) resourcesCmd() *cobra.Command {
 	})
 	return cmd
 }
-
