@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -121,13 +122,20 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	// 2. The gRPC server.
 	grpcAddr := scfg.GRPCAddr
 	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
-	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg}, rpc.Parts{
+	left := make(chan struct{}) // closed when a Leave call took this node out
+	var leftOnce sync.Once
+	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) }}, rpc.Parts{
 		ResourceManager: resources,
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
 		KVManager:       node.KVManager(),
-		StatusFunc:      statusFunc(node, grpcAddr),
+		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, version),
+		Cluster:         node,
 	})
+	if c := node.Cluster(); c != nil {
+		// A follower's Leave asks the leader over gRPC to remove it.
+		node.SetRemoveSelf(srv.RemoveSelf(c.ID()))
+	}
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
@@ -144,6 +152,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: signal received")
+	case <-left:
+		log.Info("shutting down: left the cluster on request")
 	case err = <-grpcDone:
 		err = fmt.Errorf("grpc server: %w", err)
 		log.Error("shutting down", "error", err)
@@ -179,23 +189,4 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	}
 	log.Info("http admin server stopped")
 	return err
-}
-
-// statusFunc reports the node's raft state in the rpc server's terms.
-func statusFunc(node *storage.Storage, grpcAddr string) func(context.Context) (rpc.NodeStatus, error) {
-	return func(context.Context) (rpc.NodeStatus, error) {
-		st, err := node.Status()
-		if err != nil {
-			return rpc.NodeStatus{}, err
-		}
-		ns := rpc.NodeStatus{
-			NodeID: st.ID, Role: rpc.Role(st.State), Term: st.Term,
-			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-			LeaderID: st.LeaderID, GRPCAddr: grpcAddr, Version: version,
-		}
-		if id, addr := node.LeaderGRPC(); id == st.LeaderID {
-			ns.LeaderGRPCAddr = addr
-		}
-		return ns, nil
-	}
 }
