@@ -9,11 +9,15 @@
 //
 // # Leaders, retries and idempotency
 //
-// Calls go to one node at a time, the leader once known. A NotLeader answer
-// names the leader's gRPC address and the client goes there at once; other
-// Unavailable answers (no leader, node stopping, connection failures) move
-// it to the next endpoint after an exponential backoff with jitter, until
-// the call succeeds, fails for good, ctx ends, or MaxRetries is spent.
+// Calls go to one node at a time, the leader once known. A call to a node
+// not known to lead is forwarded by it to the leader (package rpc), and the
+// "flowmesh-leader" header of its answer moves later calls to the leader.
+// Calls to the known leader go direct (metadata "flowmesh-direct"): if it no
+// longer leads it answers NotLeader with the new leader's gRPC address, and
+// the client goes there at once. Other Unavailable answers (no leader, node
+// stopping, connection failures) move it to the next endpoint after an
+// exponential backoff with jitter, until the call succeeds, fails for good,
+// ctx ends, or MaxRetries is spent.
 //
 // Which calls are retried:
 //
@@ -26,15 +30,13 @@
 //     repeats the SAME ID. The node's FSM deduplicates writes by request ID
 //     and returns the first result, so a retry after a failover never
 //     appends, enqueues or reserves twice. Reserve is such a write too.
-//   - Resource creation and deletion cannot carry a request ID (the root
-//     ResourceManager has no options): they follow NotLeader and NoLeader
-//     answers, which a follower gives without proposing, and are never
-//     retried after an ambiguous failure (connection lost, node stopping).
-//     They are sent only over a ready connection, so an endpoint that is
-//     down is skipped before anything is sent.
-//     A leader that loses leadership mid-command also answers NotLeader, so
-//     in that rare case a retried create may report ErrAlreadyExists (or a
-//     delete ErrNotFound) for a change that did happen.
+//   - Resource creation and deletion carry a request ID too (the
+//     request_id field; the node passes it to the FSM, which deduplicates
+//     them), so they are retried the same way: a retried create returns the
+//     resource it created rather than ErrAlreadyExists.
+//   - Cluster administration: Members and Status like reads; Join and
+//     RemovePeer on any Unavailable; Leave and TransferLeader only on
+//     NotLeader and NoLeader. The snapshot streams are not retried.
 //
 // Deadlines come from ctx. Config.RequestTimeout bounds a call only when ctx
 // has none; a ReserveWait's wait is added to it.
@@ -44,7 +46,9 @@
 // Subscribe and Watch reconnect when their stream breaks and resume after
 // the last offset or revision delivered, so the callback sees each message
 // or change once and in order. A Watch from revision 0 ("from now on") that
-// breaks before its first event resumes from now on again.
+// breaks before its first event resumes at the revision the node reported
+// when the watch began (header "flowmesh-start-revision"), so no change made
+// while it reconnects is lost.
 //
 // # Errors
 //

@@ -51,6 +51,10 @@
 //   - Resource calls carry no CallOptions: the root ResourceManager takes
 //     none. Create and delete take a request_id, passed to the backend
 //     with flowmesh.ContextWithRequestID, so a retry is deduplicated.
+//   - Watch resolves from_revision 0 to the store's next revision before it
+//     starts (when the backend is a NextRevisioner) and sends the start in
+//     the response header "flowmesh-start-revision", so a client that
+//     reconnects before any event resumes there and loses no change.
 //
 // # Leader forwarding
 //
@@ -74,6 +78,11 @@
 //   - A transport failure reaching the leader is returned as it is
 //     (Unavailable): whether the leader received the call is unknown, as for
 //     a direct call, so only calls with a request ID are retried.
+//   - A leader that loses leadership with the command in flight answers
+//     NotLeader too; forwarding then proposes the command again at the new
+//     leader. With a request ID (the SDK always sends one) the FSM returns
+//     the first result; without one the caller may see the repeat's answer
+//     (AlreadyExists for a create that did happen).
 //   - Subscribe and Watch are served locally: they read committed state.
 //   - Config.DisableForwarding turns it off (the follower answers NotLeader).
 //
