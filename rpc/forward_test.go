@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -165,5 +166,42 @@ func TestForwardLoop(t *testing.T) {
 	}
 	if a.calls != 1 || b.calls != 1 {
 		t.Errorf("calls: a %d, b %d; want one each", a.calls, b.calls)
+	}
+}
+
+// leaderBackend records what a forwarded Put brought along.
+type leaderBackend struct {
+	rpc.Parts
+	deadline  time.Time
+	forwarded []string
+	trace     []string
+}
+
+func (b *leaderBackend) Put(ctx context.Context, _, _ string, _ []byte, _ flowmesh.KVPutOptions, _ ...flowmesh.CallOption) (uint64, error) {
+	b.deadline, _ = ctx.Deadline()
+	md, _ := metadata.FromIncomingContext(ctx)
+	b.forwarded, b.trace = md.Get(rpc.MetadataForwarded), md.Get("x-trace")
+	return 7, nil
+}
+
+// TestForwardCarriesDeadlineAndMetadata: the forwarded call runs under the
+// caller's deadline, with the caller's metadata, marked forwarded.
+func TestForwardCarriesDeadlineAndMetadata(t *testing.T) {
+	lb := &leaderBackend{}
+	leaderAddr := startFollower(t, lb, rpc.Config{})
+	fb := &followerBackend{err: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leaderAddr}}
+	kv := pb.NewKVServiceClient(dial(t, startFollower(t, fb, rpc.Config{})))
+	deadline := time.Now().Add(7 * time.Second)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	resp, err := kv.Put(metadata.AppendToOutgoingContext(ctx, "x-trace", "abc"), &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k")})
+	if err != nil || resp.GetRevision() != 7 {
+		t.Fatalf("Put = %v, %v; want the leader's revision 7", resp, err)
+	}
+	if d := lb.deadline.Sub(deadline); lb.deadline.IsZero() || d > 100*time.Millisecond || d < -time.Second {
+		t.Errorf("leader saw deadline %v, want about %v", lb.deadline, deadline)
+	}
+	if len(lb.forwarded) != 1 || len(lb.trace) != 1 || lb.trace[0] != "abc" {
+		t.Errorf("leader saw forwarded %v, x-trace %v; want [1], [abc]", lb.forwarded, lb.trace)
 	}
 }
