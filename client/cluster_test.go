@@ -111,6 +111,21 @@ func TestClusterFailover(t *testing.T) {
 		return true
 	})
 	t.Logf("%d acknowledged writes, %d in the stream", nAcked.Load(), len(seen))
+	survivors := rpctest.Followers(nodes, leader)
+	rpctest.WaitFor(t, 10*time.Second, "equal state hashes on the survivors", func() error {
+		a, err := survivors[0].Store.StateHash()
+		if err != nil {
+			return err
+		}
+		b, err := survivors[1].Store.StateHash()
+		if err != nil {
+			return err
+		}
+		if a != b {
+			return fmt.Errorf("%s != %s", a, b)
+		}
+		return nil
+	})
 }
 
 // TestClusterWatchResumesFromStart: a watch from 0 that loses its node
