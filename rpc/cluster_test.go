@@ -203,6 +203,22 @@ func TestClusterSnapshot(t *testing.T) {
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("a key written after the snapshot: %v, want NotFound", err)
 	}
+	// A corrupt upload is refused and changes nothing.
+	bad := append([]byte(nil), data.Bytes()...)
+	bad[len(bad)/2] ^= 0xff
+	restore, err = cs.SnapshotRestore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restore.Send(&pb.SnapshotRestoreRequest{Info: info, Data: bad}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.CloseAndRecv(); err == nil {
+		t.Error("restoring a corrupt snapshot succeeded")
+	}
+	if got, err := leader.Store.StateHash(); err != nil || got != want {
+		t.Errorf("state after a refused restore: %s, %v; want %s", got, err, want)
+	}
 	// The cluster takes writes after the restore.
 	if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("new"), Value: []byte("v")}); err != nil {
 		t.Fatalf("Put after restore: %v", err)
