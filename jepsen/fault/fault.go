@@ -37,7 +37,7 @@ type Processes interface {
 type Network interface {
 	Partition(ctx context.Context, connected func(i, j int) bool) error
 	HealPartition(ctx context.Context) error
-	Netem(ctx context.Context, i int, delay, jitter time.Duration, loss float64) error
+	Netem(ctx context.Context, i int, delay, jitter time.Duration, loss float64) (how string, err error)
 	HealNetem(ctx context.Context) error
 }
 
@@ -133,10 +133,12 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 		a.Detail = "iptables DROP " + describeCuts(e.n, connected)
 		a.undo = e.net.HealPartition
 	case nemesis.NetemDelay, nemesis.NetemLoss:
+		var how string
 		for _, i := range a.Nodes {
-			err = errors.Join(err, e.net.Netem(ctx, i, f.Delay, f.Jitter, f.Loss))
+			h, nerr := e.net.Netem(ctx, i, f.Delay, f.Jitter, f.Loss)
+			err, how = errors.Join(err, nerr), h
 		}
-		a.Detail = fmt.Sprintf("netem %v delay=%s±%s loss=%g%%", a.Nodes, f.Delay, f.Jitter, f.Loss)
+		a.Detail = fmt.Sprintf("%v delay=%s±%s loss=%g%% by %s", a.Nodes, f.Delay, f.Jitter, f.Loss, how)
 		a.undo = e.net.HealNetem
 	case nemesis.Membership:
 		i := a.Nodes[0]

@@ -29,7 +29,7 @@ func newQueue(cfg Config) *queue {
 
 func (w *queue) Setup(ctx context.Context, c *client.Client) error {
 	_, err := c.CreateQueue(ctx, tenant, namespace, "jobs", 1,
-		flowmesh.WithVisibilityTimeout(w.cfg.Visibility), flowmesh.WithMaxAttempts(1_000_000))
+		flowmesh.WithVisibilityTimeout(w.cfg.Visibility), flowmesh.WithMaxAttempts(1000))
 	if errors.Is(err, flowmesh.ErrAlreadyExists) {
 		err = nil
 	}
