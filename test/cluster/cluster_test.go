@@ -3,7 +3,9 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,38 +148,64 @@ func TestLeaderKillUnderWrites(t *testing.T) {
 	t.Logf("%d acknowledged writes present exactly once on all %d nodes", len(ids), len(c.Running()))
 }
 
-// TestCatchUpFromSnapshot: a follower is down while the others write
-// enough to snapshot and truncate their logs; restarted, it is sent a
-// snapshot and converges.
+// TestCatchUpFromSnapshot: a killed follower restarts and catches up from
+// the log; killed again while the others write past their snapshot
+// threshold and compact their logs, it restarts and is sent a snapshot.
+//
+// With a --snapshot-threshold flag on flowmesh-node the cluster snapshots
+// after 64 entries; without one it takes the defaults (16384 entries,
+// 20480 kept after a snapshot, checked every 30-60 s), so the test writes
+// until the log holds 22000 entries and waits for the others to compact it.
 func TestCatchUpFromSnapshot(t *testing.T) {
 	slow(t)
-	if !nodeHasFlag("snapshot-threshold") {
-		t.Skip("flowmesh-node has no --snapshot-threshold flag: cannot make the cluster compact its log quickly")
-	}
-	flags := []string{"--snapshot-threshold", "64"}
-	if nodeHasFlag("snapshot-interval") {
-		flags = append(flags, "--snapshot-interval", "500ms")
-	}
-	if nodeHasFlag("trailing-logs") {
-		flags = append(flags, "--trailing-logs", "16")
+	var flags []string
+	entries, wait := 22000, 150*time.Second
+	if nodeHasFlag("snapshot-threshold") {
+		flags = append(flags, "--snapshot-threshold", "64")
+		entries, wait = 600, 60*time.Second
+		if nodeHasFlag("snapshot-interval") {
+			flags = append(flags, "--snapshot-interval", "500ms")
+		}
 	}
 	c := StartCluster(t, 3, flags...)
-	ctx := withTimeout(t, 3*time.Minute)
+	ctx := withTimeout(t, 5*time.Minute)
 	cl := c.Client(retryingConfig())
 	const path = "t1/ns1/kv"
 	if _, err := cl.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
 		t.Fatal(err)
 	}
-	leader := c.Leader(10 * time.Second)
-	down := c.Nodes[(leader+1)%3]
+	leader := c.Nodes[c.Leader(10*time.Second)]
+	down := c.Nodes[(slices.Index(c.Nodes, leader)+1)%3]
 	want := map[string]string{}
+	// put writes keys [from, to) from 4 writers, each put its own log entry
+	// unless the leader's group commit coalesces concurrent ones. Keys cycle
+	// through 1000 names, so the state stays small while the log grows.
 	put := func(from, to int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := from + w; i < to; i += 4 {
+					k, v := fmt.Sprintf("k%03d", i%1000), fmt.Sprint(i)
+					if _, err := cl.Put(ctx, path, k, []byte(v), flowmesh.KVPutOptions{}, flowmesh.WithRequestID("p"+v)); err != nil {
+						errs <- fmt.Errorf("put %s=%s: %w", k, v, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		// Keys i and i+1000 belong to the same writer (1000 % 4 == 0), which
+		// writes them in order: the highest i is each key's value.
 		for i := from; i < to; i++ {
-			k := fmt.Sprintf("k%04d", i)
-			if _, err := cl.Put(ctx, path, k, []byte(k), flowmesh.KVPutOptions{}); err != nil {
-				t.Fatalf("put %s: %v", k, err)
-			}
-			want[k] = k
+			want[fmt.Sprintf("k%03d", i%1000)] = fmt.Sprint(i)
 		}
 	}
 	put(0, 50)
@@ -185,21 +213,47 @@ func TestCatchUpFromSnapshot(t *testing.T) {
 
 	// From the log: down misses a few entries only.
 	down.Kill()
-	put(50, 60)
+	put(50, 100)
 	down.Start()
 	down.WaitReady(60 * time.Second)
 	waitKVConverge(t, c, path, want, 30*time.Second)
-
-	// From a snapshot: down misses far more than the others keep.
-	down.Kill()
-	put(60, 600)
-	time.Sleep(3 * time.Second) // let the snapshot interval pass
-	down.Start()
-	down.WaitReady(60 * time.Second)
-	waitKVConverge(t, c, path, want, 60*time.Second)
-	if !down.LogContains("Installed remote snapshot") && !down.LogContains("installed remote snapshot") {
-		t.Errorf("%s caught up without installing a snapshot from the leader: the others did not compact their logs", down.ID)
+	if down.LogContains("Installed remote snapshot") {
+		t.Fatalf("%s installed a snapshot where the log would do", down.ID)
 	}
+
+	// From a snapshot: down misses more than the others keep. Concurrent
+	// puts may share a log entry, so write until the log is long enough.
+	down.Kill()
+	start := time.Now()
+	next := 100
+	for {
+		put(next, next+1000)
+		next += 1000
+		st, err := leader.Status(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CommitIndex >= uint64(entries) {
+			t.Logf("%d puts, %d log entries in %v", next-100, st.CommitIndex, time.Since(start).Round(time.Millisecond))
+			break
+		}
+	}
+	for _, nd := range c.Running() {
+		eventually(t, wait, nd.ID+" compacts its log", func() error {
+			if !nd.LogContains("compacting logs") {
+				return errNotYet
+			}
+			return nil
+		})
+	}
+	down.Start()
+	down.WaitReady(90 * time.Second)
+	waitKVConverge(t, c, path, want, 60*time.Second)
+	if !down.LogContains("Installed remote snapshot") {
+		t.Errorf("%s caught up without installing a snapshot from the leader", down.ID)
+	}
+	put(next, next+100)
+	waitKVConverge(t, c, path, want, 30*time.Second)
 }
 
 // TestMinorityPartition: with one of three nodes paused the majority goes
