@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -378,45 +377,37 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	waitStreamsConverge(t, c, path, 2, l.ids(), 60*time.Second)
 }
 
-// members returns `flowmesh cluster members` output.
-func members(t *testing.T, c *Cluster) string {
-	t.Helper()
-	out, err := c.CLI("cluster", "members")
-	if err != nil {
-		t.Logf("cluster members: %v\n%s", err, out)
+// member returns the member id as the running nodes' leader reports it.
+func member(c *Cluster, id string) (client.Member, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var eps []string
+	for _, nd := range c.Running() {
+		eps = append(eps, nd.GRPCAddr)
 	}
-	return out
-}
-
-// memberLine returns the line of `cluster members` output naming id.
-func memberLine(out, id string) string {
-	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == id {
-			return l
+	cl, err := client.New(client.Config{Endpoints: eps, MaxRetries: 3})
+	if err != nil {
+		return client.Member{}, false, err
+	}
+	defer cl.Close()
+	ms, err := cl.Members(ctx)
+	if err != nil {
+		return client.Member{}, false, err
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			return m, true, nil
 		}
 	}
-	return ""
-}
-
-// isNonvoter reports whether a `cluster members` line shows a non-voter.
-func isNonvoter(line string) bool {
-	l := strings.ToLower(line)
-	return strings.Contains(l, "nonvoter") || strings.Contains(l, "non-voter") || strings.Contains(l, "learner")
+	return client.Member{}, false, nil
 }
 
 // TestMembershipChanges: a fourth node joins and becomes a voter; a node
-// leaves gracefully; a dead node is removed by the operator; a node whose
-// data was wiped comes back under its ID and catches up.
+// leaves gracefully; a dead node is removed by the operator (the CLI's
+// remove-peer) and a fifth node takes its place; a voter whose data was
+// wiped comes back under its ID and address and catches up.
 func TestMembershipChanges(t *testing.T) {
 	slow(t)
-	for _, v := range []string{"members", "remove-peer"} {
-		if !cliHasVerb(v) {
-			t.Skipf("flowmesh cluster %s does not exist yet", v)
-		}
-	}
-	if !nodeHasFlag("leave-on-terminate") {
-		t.Skip("flowmesh-node has no --leave-on-terminate")
-	}
 	c := StartCluster(t, 3, "--leave-on-terminate")
 	ctx := withTimeout(t, 4*time.Minute)
 	cl := c.Client(retryingConfig())
@@ -432,7 +423,7 @@ func TestMembershipChanges(t *testing.T) {
 			k := fmt.Sprintf("k%04d", n)
 			n++
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := cl.Put(wctx, path, k, []byte(k), flowmesh.KVPutOptions{})
+			_, err := cl.Put(wctx, path, k, []byte(k), flowmesh.KVPutOptions{}, flowmesh.WithRequestID(k))
 			cancel()
 			if err != nil {
 				t.Fatalf("put %s: %v", k, err)
@@ -440,22 +431,30 @@ func TestMembershipChanges(t *testing.T) {
 			want[k] = k
 		}
 	}
-	waitMember := func(id string, present bool, voter bool) {
+	// waitVoter waits until id is an alive voter; waitGone until it is out
+	// of the raft configuration.
+	waitVoter := func(id string) {
 		t.Helper()
-		eventually(t, 45*time.Second, fmt.Sprintf("%s present=%v voter=%v in cluster members", id, present, voter), func() error {
-			out := members(t, c)
-			line := memberLine(out, id)
-			if !present {
-				if line != "" && !strings.Contains(line, "left") {
-					return fmt.Errorf("still listed:\n%s", out)
-				}
-				return nil
+		eventually(t, 45*time.Second, id+" is an alive voter", func() error {
+			m, ok, err := member(c, id)
+			if err != nil {
+				return err
 			}
-			if line == "" {
-				return fmt.Errorf("not listed:\n%s", out)
+			if !ok || !m.InConfig || !m.Voter || m.Status != "alive" {
+				return fmt.Errorf("%+v (listed %v)", m, ok)
 			}
-			if voter && isNonvoter(line) {
-				return fmt.Errorf("not a voter yet:\n%s", out)
+			return nil
+		})
+	}
+	waitGone := func(id string) {
+		t.Helper()
+		eventually(t, 45*time.Second, id+" out of the raft configuration", func() error {
+			m, ok, err := member(c, id)
+			if err != nil {
+				return err
+			}
+			if ok && m.InConfig {
+				return fmt.Errorf("%+v", m)
 			}
 			return nil
 		})
@@ -464,14 +463,14 @@ func TestMembershipChanges(t *testing.T) {
 
 	// Join a fourth node.
 	n4 := c.AddNode("--leave-on-terminate")
-	waitMember(n4.ID, true, true)
+	waitVoter(n4.ID)
 	put(20)
 	waitKVConverge(t, c, path, want, 30*time.Second)
 
 	// node2 leaves gracefully (SIGTERM with --leave-on-terminate).
 	n2 := c.Nodes[1]
 	n2.Stop()
-	waitMember(n2.ID, false, false)
+	waitGone(n2.ID)
 	put(20)
 
 	// node3 dies; the operator removes it.
@@ -481,14 +480,14 @@ func TestMembershipChanges(t *testing.T) {
 	if out, err := c.CLI("cluster", "remove-peer", n3.ID); err != nil {
 		t.Fatalf("cluster remove-peer %s: %v\n%s", n3.ID, err, out)
 	}
-	waitMember(n3.ID, false, false)
+	waitGone(n3.ID)
 	put(20)
 
-	// node3 comes back with its data wiped, under the same ID and address.
-	n3.WipeData()
-	n3.Start()
-	n3.WaitReady(60 * time.Second)
-	waitMember(n3.ID, true, true)
+	// A fresh node replaces node3. (node3 itself could not come back under
+	// its ID for a minute: the leader does not re-add a server the operator
+	// removed while gossip still reports it, cluster/doc.go.)
+	n5 := c.AddNode("--leave-on-terminate")
+	waitVoter(n5.ID)
 	put(20)
 	waitKVConverge(t, c, path, want, 30*time.Second)
 
@@ -498,7 +497,9 @@ func TestMembershipChanges(t *testing.T) {
 	put(5)
 	n4.Start()
 	n4.WaitReady(60 * time.Second)
+	waitVoter(n4.ID)
 	put(20)
 	waitKVConverge(t, c, path, want, 60*time.Second)
-	t.Logf("members at the end:\n%s", members(t, c))
+	out, _ := c.CLI("cluster", "members")
+	t.Logf("members at the end:\n%s", out)
 }
