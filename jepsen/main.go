@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/jepsen/checker"
 	"github.com/flowmesh/flowmesh/jepsen/history"
 	"github.com/flowmesh/flowmesh/jepsen/nemesis"
@@ -52,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	keys := fs.Int("keys", wd.Keys, "kv: keys in use at once")
 	opsPerKey := fs.Int("ops-per-key", wd.OpsPerKey, "kv: operations per key before it is retired")
 	partitions := fs.Int("partitions", wd.Partitions, "stream: partitions")
+	reads := fs.String("reads", "linearizable", "consistency of kv reads and stream polls: linearizable, leader or stale (stale is a self-test: partitions must then make the run invalid)")
 	if err := fs.Parse(args); err != nil {
 		return exitCannotRun
 	}
@@ -81,12 +83,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *dryRun {
 		return 0
 	}
+	consistency, ok := map[string]flowmesh.Consistency{"linearizable": flowmesh.Linearizable, "leader": flowmesh.Leader, "stale": flowmesh.Stale}[*reads]
+	if !ok {
+		fmt.Fprintf(stderr, "jepsen: unknown --reads %q\n", *reads)
+		return exitCannotRun
+	}
 	rcfg := runner.Config{
 		Workload: *workload, Schedule: sched, Nemesis: *faults, Nodes: *nodes, Time: *length,
 		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
 		Net: *netMode, Binary: *binary, Store: *store, BasePort: *basePort, KeepData: *keepData,
 		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
-		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions},
+		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Reads: consistency},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

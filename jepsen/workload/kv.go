@@ -98,7 +98,7 @@ func (w *kv) Step(ctx context.Context, p *Process) {
 // read records a linearizable Get; it reports whether the read was ok.
 func (w *kv) read(ctx context.Context, p *Process, key string, proc int, c *client.Client, node string, st *kvState) bool {
 	h := p.Env.Rec.Invoke(history.Op{Process: proc, F: history.Read, Key: key, Node: node})
-	e, err := c.Get(ctx, w.path, key)
+	e, err := c.Get(ctx, w.path, key, flowmesh.WithConsistency(w.cfg.Reads))
 	switch {
 	case errors.Is(err, flowmesh.ErrNotFound):
 		h.OK(nil) // absent: "" at revision 0

@@ -70,7 +70,7 @@ func (w *stream) Step(ctx context.Context, p *Process) {
 		from, seek = uint64(p.Rand.IntN(int(from))), true
 	}
 	h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Poll, Key: w.path, Partition: part, From: from, Seek: seek, Node: p.Node})
-	msgs, err := p.Client.ReadFromOffset(octx, w.path, part, from, 50)
+	msgs, err := p.Client.ReadFromOffset(octx, w.path, part, from, 50, flowmesh.WithConsistency(w.cfg.Reads))
 	if err != nil {
 		h.Error(err, nil)
 		return

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/jepsen/checker"
 	"github.com/flowmesh/flowmesh/jepsen/history"
@@ -98,6 +99,10 @@ type Config struct {
 	Partitions int
 	// PorcupineTimeout bounds the linearizability search.
 	PorcupineTimeout time.Duration
+	// Reads is the consistency of kv reads and stream polls. Anything but
+	// Linearizable is a self-test: the checkers must then find anomalies
+	// under partitions, which proves the pipeline can fail end to end.
+	Reads flowmesh.Consistency
 }
 
 // DefaultConfig is the CI-sized configuration.
