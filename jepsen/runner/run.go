@@ -62,7 +62,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Workload: "kv", WorkloadCfg: workload.DefaultConfig(), Nodes: 3, Time: 60 * time.Second,
-		Concurrency: 6, OpTimeout: 3 * time.Second, OpDelay: 5 * time.Millisecond, Recover: 60 * time.Second,
+		Concurrency: 10, OpTimeout: time.Second, OpDelay: 5 * time.Millisecond, Recover: 60 * time.Second,
 		Net: NetAuto, BasePort: 17400,
 	}
 }
