@@ -49,14 +49,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// slow skips t unless FLOWMESH_CLUSTER_TESTS=1 (scripts/cluster-tests.sh).
+// slow skips t with -short or FLOWMESH_CLUSTER_TESTS=0: the tests that
+// kill, pause and restart nodes under load take about a minute together.
 func slow(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	if os.Getenv("FLOWMESH_CLUSTER_TESTS") != "1" {
-		t.Skip("slow cluster test: set FLOWMESH_CLUSTER_TESTS=1 or run scripts/cluster-tests.sh")
+	if os.Getenv("FLOWMESH_CLUSTER_TESTS") == "0" {
+		t.Skip("FLOWMESH_CLUSTER_TESTS=0")
 	}
 }
 
