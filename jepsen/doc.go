@@ -5,6 +5,12 @@
 //
 // # Layout
 //
+//	jepsen           main: flags, wiring, exit status (this package)
+//	jepsen/runner    one run end to end: node processes (Cluster), clients,
+//	                 nemesis loop, heal, convergence, final phase, report
+//	jepsen/workload  kv, queue, stream: client steps, final reads, checker
+//	jepsen/fault     executors: kill, pause, partitions, netem, membership
+//	jepsen/netns     a network namespace per node, bridge, iptables, tc
 //	jepsen/history   the Op model, the concurrent Recorder, history.jsonl,
 //	                 and Classify (SDK error -> fail or info)
 //	jepsen/checker   one checker per workload (kv.go, queue.go, stream.go);
@@ -13,60 +19,47 @@
 //	jepsen/report    jepsen/store/<test>/<time>/: results.json, history,
 //	                 plots, node logs, latest links
 //	jepsen/store     run output (git-ignored)
-//	RESULTS.md       recorded long runs
+//	RESULTS.md       recorded runs and findings
 //
-// # Usage today
+// # Usage
 //
-// What does not need a cluster works now:
+//	sudo go run ./jepsen --workload kv --nemesis kill,pause,partition --time 60s --nodes 3 --seed 7
 //
-//	go run ./jepsen --workload kv --nemesis kill,pause,partition --time 60s --nodes 3 --seed 7 --dry-run
+// builds bin/flowmesh-node, prints the seed and the fault schedule, runs
+// the test and prints the report directory and the verdict. Exit status:
+// 0 valid, 1 invalid, 2 unknown, 3 the harness could not run. Without root
+// (or with --net loopback) the nodes share 127.0.0.1 and only kill, pause
+// and membership faults can run. --dry-run prints the schedule only;
 //
-// prints the seed and the fault schedule the run would use, and
+//	go run ./jepsen --workload queue --visibility 2s --check jepsen/store/<test>/latest/history.jsonl
 //
-//	go run ./jepsen --workload queue --visibility 5s --check jepsen/store/<test>/latest/history.jsonl
+// checks a recorded history again, offline. --reads stale turns kv reads
+// and stream polls into stale reads: with partitions the run must then be
+// invalid, which tests the whole pipeline's ability to fail.
 //
-// checks a recorded history again, offline, printing the result as JSON.
-// Exit status: 0 valid, 1 invalid, 2 unknown, 3 the harness could not run.
-// Without --dry-run or --check the command reports that the cluster runner
-// is not built yet and exits 3.
+// # What a run does
 //
-// # How the runner plugs in
-//
-// The runner is the part that needs real nodes. It lives in this package
-// (main wires; the pieces stay in their own packages) and does, in order:
-//
-//  1. Start N node processes (cmd/node) in their own network namespaces,
-//     wait for a leader, create the stream, queue or KV store.
-//  2. history.NewRecorder(); start one goroutine per client process. Each
-//     op: h := rec.Invoke(history.Op{Process, F, Key, Value, Node, ...});
-//     call the SDK with a per-op timeout; then h.OK(fill results) or
-//     h.Error(err, fill) — Error classifies through history.Classify, so
-//     the fail/info rule lives in one place. Written values are unique
-//     and non-empty ("<process>-<n>"). A process whose op ended Info may
-//     continue; the checkers do not assume otherwise. Conventions the
-//     checkers rely on: a kv Get answering ErrNotFound is an OK read of ""
-//     at revision 0 (record it with h.OK, not h.Error); cas is Put with
-//     IfRevision = Expect; a reserve that finds nothing is OK with an
-//     empty JobID; acks and nacks go through Ack/Nack with the delivery's
-//     Receipt (not RemoveFromInFlight, which names no attempt) and carry
-//     its payload as Value; an append is one event, and Partition is
-//     where it went; MaxAttempts is set high enough that no job goes dead.
-//  3. nemesis.Generate(cfg) (print it with the seed), and an executor per
-//     Kind that applies Fault at Start and undoes it at Stop, on
-//     rec.Now()'s clock. Fault windows for the report are
-//     Schedule.Windows(), or better the times the executor actually
-//     applied and healed each fault.
-//  4. At the end of the schedule: heal everything, wait for the cluster to
-//     recover (a leader, all nodes applied the same index), then the final
-//     phase: kv — read every key linearizably and collect each node's
-//     state hash; queue — drain (reserve+ack) until the queue stays empty
-//     longer than the visibility timeout; stream — FinalRead of every
-//     partition from offset 0 on every node (stale reads, paging to the
-//     end, one op with the whole partition).
-//  5. checker.CheckKV / CheckQueue / CheckStream on rec.History(), with
-//     KVConfig.VisualizationPath = run.Path(report.LinearizabilityFile)
-//     and the fault windows.
-//  6. report.Open, WriteHistory, WritePlots, CopyNodeLog per node,
-//     WriteResults(Results{..., Checks, Nemesis}) after Summarize,
-//     LinkLatest; exit with Results.Valid.ExitCode().
+//  1. Build the node binary; create one network namespace per node (veth
+//     to a bridge of the run's own; netns package); start N node processes
+//     with --bootstrap-expect N, --join, --leave-on-terminate, each with its
+//     data dir and log under the run's directory; wait until every node is
+//     ready, agrees on the leader and has applied the same index.
+//  2. Create the workload's resource; start --concurrency client
+//     processes, each with its own SDK client whose endpoint list starts at
+//     node p mod N, and its own random source seeded from (seed, p). Each op
+//     is recorded: Invoke before the SDK call, then OK or Error (classified
+//     by history.Classify), bounded by --op-timeout.
+//  3. Meanwhile the nemesis loop applies each scheduled fault at its Start
+//     (leader targets resolved through the nodes' Status) and undoes it at
+//     its Stop, recording the windows actually applied for the plots and
+//     the linearizability visualisation.
+//  4. After --time: heal everything (resume, restart, rejoin, flush rules
+//     and qdiscs), wait up to --recover for convergence, then the final
+//     phase (kv: linearizable read of every key and a per-node digest of a
+//     stale List; queue: drain; stream: stale read of every partition from
+//     offset 0 on every node). A cluster that did not converge turns a
+//     valid verdict into unknown.
+//  5. Check, write the report, link latest, and on the way out (also on
+//     error or SIGINT/SIGTERM) kill the nodes it started and remove the
+//     namespaces, the bridge and its FORWARD rule.
 package main
