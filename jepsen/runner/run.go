@@ -114,6 +114,20 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 	out.Dir = run.Dir()
 	logf("seed %d, report %s", cfg.Seed, run.Dir())
+	written := false
+	defer func() {
+		if err == nil || written {
+			return
+		}
+		// The report still says what happened: nothing was decided.
+		res := report.Results{
+			Test: test, Workload: cfg.Workload, Command: cfg.Command, Seed: cfg.Seed, Start: start,
+			Elapsed: time.Since(start), Nemesis: cfg.Schedule, Notes: []string{"the harness could not run: " + err.Error()},
+		}
+		res.Summarize()
+		_ = run.WriteResults(res)
+		_ = run.LinkLatest()
+	}()
 
 	bin, err := buildBinary(ctx, cfg.Binary, logf)
 	if err != nil {
@@ -312,6 +326,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		Elapsed: time.Since(start), Checks: checks, Nemesis: cfg.Schedule, Notes: notes,
 	}
 	res.Summarize()
+	written = true
 	err = errors.Join(
 		run.WriteHistory(ops),
 		run.WritePlots(fmt.Sprintf("%s, seed %d", test, cfg.Seed), ops, windows),
