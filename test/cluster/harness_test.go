@@ -61,30 +61,10 @@ func slow(t *testing.T) {
 	}
 }
 
-// needClustering skips t while flowmesh-node cannot form a cluster (it
-// has no --advertise flag yet).
-func needClustering(t *testing.T) {
-	t.Helper()
-	if !nodeHasFlag("advertise") {
-		t.Skip("flowmesh-node has no cluster flags yet (--advertise, --join)")
-	}
-}
-
 // nodeHasFlag reports whether flowmesh-node accepts --name.
 func nodeHasFlag(name string) bool {
 	out, _ := exec.Command(nodeBin, "--help").CombinedOutput()
 	return bytes.Contains(out, []byte("-"+name+" "))
-}
-
-// cliHasVerb reports whether `flowmesh cluster VERB` exists.
-func cliHasVerb(verb string) bool {
-	out, _ := exec.Command(cliBin, "cluster", "--help").CombinedOutput()
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == verb && strings.HasPrefix(l, "  ") {
-			return true
-		}
-	}
-	return false
 }
 
 // Cluster is a set of node processes started by one test.
@@ -121,9 +101,6 @@ type Node struct {
 // others, plus the given flags, and waits until all are ready.
 func StartCluster(t *testing.T, n int, flags ...string) *Cluster {
 	t.Helper()
-	if n > 1 {
-		needClustering(t)
-	}
 	c := &Cluster{t: t, dir: t.TempDir(), expect: n, extra: flags}
 	for range n {
 		c.newNode()

@@ -139,12 +139,13 @@ func (l *load) errors() []error {
 	return slices.Clone(l.errs)
 }
 
-// streamCounts reads every partition of path from offset 0 on nd alone,
-// with stale reads, and counts each payload.
-func streamCounts(nd *Node, path string, partitions int) (map[string]int, error) {
+// streamContents reads every partition of path from offset 0 on nd alone,
+// with stale reads, and returns where each payload is ("partition/offset"),
+// once per copy.
+func streamContents(nd *Node, path string, partitions int) (map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out := map[string]int{}
+	out := map[string][]string{}
 	for p := range partitions {
 		var off uint64
 		for {
@@ -160,7 +161,7 @@ func streamCounts(nd *Node, path string, partitions int) (map[string]int, error)
 				break
 			}
 			for _, m := range msgs {
-				out[string(m.Payload)]++
+				out[string(m.Payload)] = append(out[string(m.Payload)], fmt.Sprintf("%d/%d", m.Partition, m.Offset))
 				off = m.Offset + 1
 			}
 		}
@@ -190,30 +191,34 @@ func kvContents(nd *Node, path string) (map[string]string, error) {
 }
 
 // waitStreamsConverge waits until every running node holds the same events
-// and every ID in want exactly once, and no event twice.
+// at the same partitions and offsets, every ID in want exactly once, and no
+// event twice.
 func waitStreamsConverge(t *testing.T, c *Cluster, path string, partitions int, want []string, timeout time.Duration) {
 	t.Helper()
 	eventually(t, timeout, "stream contents converge on every node", func() error {
-		var first map[string]int
+		var first map[string][]string
+		var firstID string
 		for _, nd := range c.Running() {
-			got, err := streamCounts(nd, path, partitions)
+			got, err := streamContents(nd, path, partitions)
 			if err != nil {
 				return err
 			}
 			for _, id := range want {
-				if got[id] != 1 {
-					return fmt.Errorf("%s holds %s %d times, want once (%d events)", nd.ID, id, got[id], len(got))
+				if len(got[id]) != 1 {
+					return fmt.Errorf("%s holds %s at %v, want once (%d events)", nd.ID, id, got[id], len(got))
 				}
 			}
-			for id, n := range got {
-				if n != 1 {
-					return fmt.Errorf("%s holds %s %d times", nd.ID, id, n)
+			for id, at := range got {
+				if len(at) != 1 {
+					return fmt.Errorf("%s holds %s at %v", nd.ID, id, at)
 				}
 			}
 			if first == nil {
-				first = got
-			} else if !maps.Equal(first, got) {
-				return fmt.Errorf("%s holds %d events, another node %d", nd.ID, len(got), len(first))
+				first, firstID = got, nd.ID
+				continue
+			}
+			if !maps.EqualFunc(first, got, slices.Equal) {
+				return fmt.Errorf("%s (%d events) and %s (%d events) differ", firstID, len(first), nd.ID, len(got))
 			}
 		}
 		return nil
