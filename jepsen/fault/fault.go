@@ -27,6 +27,7 @@ type Processes interface {
 	Pause(i int) error
 	Resume(i int) error
 	Terminate(i int, timeout time.Duration) error
+	Leave(ctx context.Context, i int, timeout time.Duration) error
 	Wipe(i int) error
 	Running(i int) bool
 	Leader(ctx context.Context) int
@@ -145,10 +146,19 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 		if !e.procs.Running(i) {
 			return nil, fmt.Errorf("fault: membership: node %d is not running", i)
 		}
-		err = e.procs.Terminate(i, 15*time.Second)
+		// Both ways an operator takes a node out, chosen by the schedule
+		// (so a seed always picks the same): the Leave RPC (what `flowmesh
+		// cluster leave` sends), or SIGTERM with --leave-on-terminate.
+		how := "SIGTERM --leave-on-terminate"
+		if f.Start.Milliseconds()%2 == 0 {
+			how = "Leave RPC"
+			err = e.procs.Leave(ctx, i, 15*time.Second)
+		} else {
+			err = e.procs.Terminate(i, 15*time.Second)
+		}
 		err = errors.Join(err, e.procs.Wipe(i))
 		e.left[i] = true
-		a.Detail = fmt.Sprintf("leave (SIGTERM --leave-on-terminate) and wipe %d", i)
+		a.Detail = fmt.Sprintf("leave (%s) and wipe %d", how, i)
 		a.undo = func(ctx context.Context) error {
 			delete(e.left, i)
 			if e.procs.Running(i) {

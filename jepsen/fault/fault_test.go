@@ -41,6 +41,11 @@ func (f *fakeProcs) Terminate(i int, _ time.Duration) error {
 	f.running[i] = false
 	return nil
 }
+func (f *fakeProcs) Leave(_ context.Context, i int, _ time.Duration) error {
+	f.log("leave", i)
+	f.running[i] = false
+	return nil
+}
 func (f *fakeProcs) Wipe(i int) error           { f.log("wipe", i); return nil }
 func (f *fakeProcs) Running(i int) bool         { return f.running[i] }
 func (f *fakeProcs) Leader(context.Context) int { return f.leader }
@@ -95,7 +100,7 @@ func TestMembershipRejoinsEmptyEvenThroughHealAll(t *testing.T) {
 	ctx := context.Background()
 	p := newFake(3)
 	e := New(p, nil, 3)
-	if _, err := e.Apply(ctx, nemesis.Fault{Kind: nemesis.Membership, Nodes: []int{2}}); err != nil {
+	if _, err := e.Apply(ctx, nemesis.Fault{Kind: nemesis.Membership, Nodes: []int{2}, Start: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.HealAll(ctx); err != nil {

@@ -226,6 +226,29 @@ func (c *Cluster) Terminate(i int, timeout time.Duration) error {
 	}
 }
 
+// Leave asks node i over gRPC (ClusterService.Leave, as `flowmesh cluster
+// leave` does) to leave the cluster; the node then stops. It waits up to
+// timeout for the exit, then SIGKILLs it.
+func (c *Cluster) Leave(ctx context.Context, i int, timeout time.Duration) error {
+	n := c.nodes[i]
+	n.mu.Lock()
+	done := n.done
+	running := n.cmd != nil
+	n.mu.Unlock()
+	if !running {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := n.direct.Leave(lctx, n.ID)
+	select {
+	case <-done:
+		return err
+	case <-lctx.Done():
+		return errors.Join(err, fmt.Errorf("runner: %s did not exit within %s of Leave; killed", n.ID, timeout), c.Kill(i))
+	}
+}
+
 // Pause SIGSTOPs node i; Resume SIGCONTs it.
 func (c *Cluster) Pause(i int) error {
 	_, err := c.signal(i, syscall.SIGSTOP)
