@@ -53,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	keys := fs.Int("keys", wd.Keys, "kv: keys in use at once")
 	opsPerKey := fs.Int("ops-per-key", wd.OpsPerKey, "kv: operations per key before it is retired")
 	partitions := fs.Int("partitions", wd.Partitions, "stream: partitions")
+	buildTags := fs.String("build-tags", "", "go build tags for the node binary (test hooks, deliberate bugs)")
+	var nodeEnv, nodeFlags stringList
+	fs.Var(&nodeEnv, "node-env", "KEY=VALUE added to every node's environment (repeatable)")
+	fs.Var(&nodeFlags, "node-flag", "extra flag for every node, e.g. --node-flag=--raft-log-store=wal (repeatable)")
 	reads := fs.String("reads", "linearizable", "consistency of kv reads and stream polls: linearizable, leader or stale (stale is a self-test: partitions must then make the run invalid)")
 	if err := fs.Parse(args); err != nil {
 		return exitCannotRun
@@ -91,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg := runner.Config{
 		Workload: *workload, Schedule: sched, Nemesis: *faults, Nodes: *nodes, Time: *length,
 		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
-		Net: *netMode, Binary: *binary, Store: *store, BasePort: *basePort, KeepData: *keepData,
+		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData,
 		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
 		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Reads: consistency},
 	}
@@ -136,3 +140,9 @@ func checkFile(path, workload string, qcfg checker.QueueConfig, stdout, stderr i
 	fmt.Fprintf(stderr, "jepsen: %s: %d ops, %s\n", workload, len(ops), res)
 	return res.Valid.ExitCode()
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(*l) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

@@ -48,6 +48,7 @@ type Cluster struct {
 	net   *netns.Network // nil: every node on loopback
 	nodes []*Node
 	extra []string // extra node flags
+	env   []string // extra environment of every node
 }
 
 // ClusterConfig shapes a Cluster.
@@ -59,11 +60,12 @@ type ClusterConfig struct {
 	// BasePort is node 0's gRPC port on loopback (each node uses four).
 	BasePort int
 	Extra    []string
+	Env      []string // added to the runner's environment for every node
 }
 
 // NewCluster lays out the nodes; Start starts them.
 func NewCluster(cfg ClusterConfig) (*Cluster, error) {
-	c := &Cluster{bin: cfg.Binary, net: cfg.Net, extra: cfg.Extra}
+	c := &Cluster{bin: cfg.Binary, net: cfg.Net, extra: cfg.Extra, env: cfg.Env}
 	for i := 0; i < cfg.Nodes; i++ {
 		n := &Node{Index: i, ID: fmt.Sprintf("n%d", i)}
 		if cfg.Net != nil {
@@ -153,6 +155,9 @@ func (c *Cluster) Start(i int, fresh bool) error {
 		cmd = exec.Command(c.bin, c.args(n, fresh)...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	// Its own process group: a Ctrl-C to the runner reaches the runner
 	// only, which then stops the nodes itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -54,8 +54,14 @@ type Config struct {
 	Store       string // report store
 	BasePort    int    // loopback mode
 	KeepData    bool
-	Command     []string
-	Seed        int64
+	// BuildTags are passed to go build for the node binary (test-only
+	// hooks and deliberate bugs live behind build tags); NodeEnv is added
+	// to every node's environment, NodeFlags to its command line.
+	BuildTags string
+	NodeEnv   []string
+	NodeFlags []string
+	Command   []string
+	Seed      int64
 }
 
 // DefaultConfig is a CI-sized kv run.
@@ -129,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		_ = run.LinkLatest()
 	}()
 
-	bin, err := buildBinary(ctx, cfg.Binary, logf)
+	bin, err := buildBinary(ctx, cfg.Binary, cfg.BuildTags, logf)
 	if err != nil {
 		return out, err
 	}
@@ -158,7 +164,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 
 	clusterDir := filepath.Join(run.Dir(), "cluster")
-	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort}
+	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv}
 	cl, err := NewCluster(ccfg)
 	if err != nil {
 		return out, err
@@ -370,15 +376,19 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // buildBinary returns bin, building bin/flowmesh-node when bin is "".
-func buildBinary(ctx context.Context, bin string, logf func(string, ...any)) (string, error) {
+func buildBinary(ctx context.Context, bin, tags string, logf func(string, ...any)) (string, error) {
 	if bin != "" {
 		return filepath.Abs(bin)
 	}
-	bin, err := filepath.Abs(filepath.Join("bin", "flowmesh-node"))
+	name := "flowmesh-node"
+	if tags != "" {
+		name += "-" + strings.NewReplacer(",", "-", " ", "-").Replace(tags)
+	}
+	bin, err := filepath.Abs(filepath.Join("bin", name))
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-o", bin, "./cmd/node")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("runner: go build ./cmd/node (run from the repository root): %v\n%s", err, out)
