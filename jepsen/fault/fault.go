@@ -3,14 +3,15 @@
 // (SIGSTOP/SIGCONT), partitions (iptables DROP rules inside each node's
 // network namespace), netem delay and loss (tc on each node's veth) and
 // membership (graceful leave, wipe, rejoin empty). Clock and disk faults
-// need node-side test hooks that do not exist yet; they are refused with
-// ErrUnsupported and the runner records them as skipped.
+// go through node-side test hooks (Hooks); a node built without them
+// makes those kinds ErrUnsupported, and the runner refuses the schedule.
 package fault
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
@@ -33,6 +34,18 @@ type Processes interface {
 	Leader(ctx context.Context) int
 }
 
+// Hooks reaches the test-only hooks of nodes built with them (see
+// jepsen/RESULTS.md, "Node-side hooks"): POST /debug/jepsen/clock?offset=D
+// sets the node's test clock offset (absolute, may be negative; 0 heals),
+// POST /debug/jepsen/crash?mode=M makes the node crash itself the way
+// nemesis.DiskMode M says. A node without them answers 404, which Hook
+// reports as ErrUnsupported. Implemented by runner.Cluster.
+type Hooks interface {
+	Hook(ctx context.Context, i int, name string, params url.Values) error
+	// AwaitExit waits for node i to exit by itself (SIGKILL after timeout).
+	AwaitExit(i int, timeout time.Duration) bool
+}
+
 // Network cuts and shapes node traffic. Implemented by netns.Network; nil
 // when the nodes share the loopback interface.
 type Network interface {
@@ -53,6 +66,33 @@ type Executor struct {
 	RestartDelay time.Duration
 
 	left map[int]bool // nodes that left (membership) and must rejoin empty
+
+	hooks    Hooks // nil: clock and disk faults are unsupported
+	hookKind map[nemesis.Kind]bool
+}
+
+// EnableHooks makes clock and disk faults available through h, for the
+// kinds that Probe found.
+func (e *Executor) EnableHooks(h Hooks, kinds ...nemesis.Kind) {
+	e.hooks = h
+	e.hookKind = map[nemesis.Kind]bool{}
+	for _, k := range kinds {
+		e.hookKind[k] = true
+	}
+}
+
+// ProbeHooks asks node 0 for each hook with a harmless call (clock offset
+// 0; crash with mode "probe", which a node must answer 200 without
+// crashing) and returns the kinds whose hook answered.
+func ProbeHooks(ctx context.Context, h Hooks) []nemesis.Kind {
+	var out []nemesis.Kind
+	if h.Hook(ctx, 0, "clock", url.Values{"offset": {"0s"}}) == nil {
+		out = append(out, nemesis.Clock)
+	}
+	if h.Hook(ctx, 0, "crash", url.Values{"mode": {"probe"}}) == nil {
+		out = append(out, nemesis.Disk)
+	}
+	return out
 }
 
 // New returns an executor for n nodes. net may be nil.
@@ -71,8 +111,12 @@ func (e *Executor) Supported(k nemesis.Kind) error {
 			return fmt.Errorf("%w: %s needs network namespaces (run as root without --net loopback)", ErrUnsupported, k)
 		}
 		return nil
+	case nemesis.Clock, nemesis.Disk:
+		if e.hookKind[k] {
+			return nil
+		}
 	}
-	return fmt.Errorf("%w: %s needs a node-side test hook (see jepsen/RESULTS.md)", ErrUnsupported, k)
+	return fmt.Errorf("%w: %s needs a node-side test hook (see jepsen/RESULTS.md, \"Node-side hooks\")", ErrUnsupported, k)
 }
 
 // Applied is a fault as it was carried out.
@@ -141,6 +185,32 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 		}
 		a.Detail = fmt.Sprintf("%v delay=%s±%s loss=%g%% by %s", a.Nodes, f.Delay, f.Jitter, f.Loss, how)
 		a.undo = e.net.HealNetem
+	case nemesis.Clock:
+		for _, i := range a.Nodes {
+			err = errors.Join(err, e.hooks.Hook(ctx, i, "clock", url.Values{"offset": {f.ClockOffset.String()}}))
+		}
+		a.Detail = fmt.Sprintf("clock offset %s on %v", f.ClockOffset, a.Nodes)
+		a.undo = func(ctx context.Context) error {
+			var errs []error
+			for _, i := range a.Nodes {
+				errs = append(errs, e.hooks.Hook(ctx, i, "clock", url.Values{"offset": {"0s"}}))
+			}
+			return errors.Join(errs...)
+		}
+	case nemesis.Disk:
+		i := a.Nodes[0]
+		a.undo = func(ctx context.Context) error {
+			if e.procs.Running(i) || e.left[i] {
+				return nil
+			}
+			return e.procs.Start(i, true)
+		}
+		if err = e.hooks.Hook(ctx, i, "crash", url.Values{"mode": {string(f.DiskMode)}}); err == nil {
+			if !e.hooks.AwaitExit(i, 10*time.Second) {
+				err = fmt.Errorf("fault: node %d did not crash within 10s of the %s hook; killed", i, f.DiskMode)
+			}
+		}
+		a.Detail = fmt.Sprintf("crash %s on %d", f.DiskMode, i)
 	case nemesis.Membership:
 		i := a.Nodes[0]
 		if !e.procs.Running(i) {

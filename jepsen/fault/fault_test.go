@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -123,5 +124,47 @@ func TestNetworkFaultsNeedANetwork(t *testing.T) {
 		if err := e.Supported(k); err != nil {
 			t.Errorf("Supported(%s) = %v", k, err)
 		}
+	}
+}
+
+type fakeHooks struct {
+	calls []string
+	procs *fakeProcs
+}
+
+func (h *fakeHooks) Hook(_ context.Context, i int, name string, params url.Values) error {
+	h.calls = append(h.calls, fmt.Sprintf("%s %d %s", name, i, params.Encode()))
+	if name == "crash" && params.Get("mode") != "probe" {
+		h.procs.running[i] = false
+	}
+	return nil
+}
+func (h *fakeHooks) AwaitExit(i int, _ time.Duration) bool { return !h.procs.running[i] }
+
+func TestClockAndDiskGoThroughHooks(t *testing.T) {
+	ctx := context.Background()
+	p := newFake(3)
+	h := &fakeHooks{procs: p}
+	e := New(p, nil, 3)
+	if err := e.Supported(nemesis.Clock); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("clock without hooks: %v", err)
+	}
+	e.EnableHooks(h, ProbeHooks(ctx, h)...)
+	a, err := e.Apply(ctx, nemesis.Fault{Kind: nemesis.Clock, Nodes: []int{2}, ClockOffset: -3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Heal(ctx, a)
+	a, err = e.Apply(ctx, nemesis.Fault{Kind: nemesis.Disk, Nodes: []int{1}, DiskMode: nemesis.DiskLoseUnsynced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Heal(ctx, a)
+	want := []string{"clock 0 offset=0s", "crash 0 mode=probe", "clock 2 offset=-3s", "clock 2 offset=0s", "crash 1 mode=lose-unsynced"}
+	if !slices.Equal(h.calls, want) {
+		t.Errorf("hook calls %v, want %v", h.calls, want)
+	}
+	if !p.running[1] || !slices.Contains(p.calls, "start(fresh=true) 1") {
+		t.Errorf("disk fault not healed by a restart: %v", p.calls)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/jepsen/fault"
 	"github.com/flowmesh/flowmesh/jepsen/netns"
 )
 
@@ -279,6 +282,52 @@ func (c *Cluster) StopAll() {
 		_ = c.Resume(i)
 		_ = c.Kill(i)
 		_ = c.nodes[i].direct.Close()
+	}
+}
+
+// Hook calls the test-only hook name of node i: POST
+// /debug/jepsen/<name>?<params> on its HTTP admin address. Nodes built
+// without the hooks answer 404, reported as fault.ErrUnsupported.
+func (c *Cluster) Hook(ctx context.Context, i int, name string, params url.Values) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	u := "http://" + c.nodes[i].http() + "/debug/jepsen/" + name + "?" + params.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("runner: hook %s on %s: %w", name, c.nodes[i].ID, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%w: %s has no /debug/jepsen/%s hook (build the node with its test tag)", fault.ErrUnsupported, c.nodes[i].ID, name)
+	case resp.StatusCode/100 != 2:
+		return fmt.Errorf("runner: hook %s on %s: %s: %s", name, c.nodes[i].ID, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// AwaitExit waits up to timeout for node i to exit by itself, then
+// SIGKILLs it; it reports whether the node exited by itself.
+func (c *Cluster) AwaitExit(i int, timeout time.Duration) bool {
+	n := c.nodes[i]
+	n.mu.Lock()
+	done := n.done
+	running := n.cmd != nil
+	n.mu.Unlock()
+	if !running {
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		_ = c.Kill(i)
+		return false
 	}
 }
 

@@ -105,6 +105,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	if err := cfg.Validate(); err != nil {
 		return out, err
 	}
+	for _, f := range cfg.Schedule.Faults {
+		// Reservations may end early by as much as a node's clock is off.
+		cfg.WorkloadCfg.ClockSlack = max(cfg.WorkloadCfg.ClockSlack, time.Second+f.ClockOffset.Abs())
+	}
 	wl, err := workload.New(cfg.Workload, cfg.WorkloadCfg)
 	if err != nil {
 		return out, err
@@ -187,11 +191,6 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		ex = fault.New(cl, nil, cfg.Nodes) // a nil *Network is not a nil fault.Network
 	}
 	var notes []string
-	for _, f := range cfg.Schedule.Faults {
-		if err := ex.Supported(f.Kind); err != nil {
-			return out, fmt.Errorf("runner: %w", err)
-		}
-	}
 
 	for i := range cl.Nodes() {
 		if err := cl.Start(i, true); err != nil {
@@ -205,6 +204,15 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		return out, err
 	}
 	logf("cluster of %d up, leader n%d", cfg.Nodes, cl.Leader(ctx))
+	if kinds := fault.ProbeHooks(ctx, cl); len(kinds) > 0 {
+		ex.EnableHooks(cl, kinds...)
+		logf("node test hooks: %v", kinds)
+	}
+	for _, f := range cfg.Schedule.Faults {
+		if err := ex.Supported(f.Kind); err != nil {
+			return out, fmt.Errorf("runner: %w", err)
+		}
+	}
 
 	any, err := client.New(client.Config{Endpoints: cl.Endpoints(0), DialTimeout: time.Second, MaxRetries: 20, BackoffMax: 500 * time.Millisecond})
 	if err != nil {

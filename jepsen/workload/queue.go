@@ -136,5 +136,5 @@ func (w *queue) Final(ctx context.Context, env *Env) error {
 }
 
 func (w *queue) Check(ops []history.Op, _ []history.Window, _ string) map[string]checker.Result {
-	return map[string]checker.Result{"queue": checker.CheckQueue(ops, checker.QueueConfig{Visibility: w.cfg.Visibility, ClockSlack: time.Second})}
+	return map[string]checker.Result{"queue": checker.CheckQueue(ops, checker.QueueConfig{Visibility: w.cfg.Visibility, ClockSlack: w.cfg.ClockSlack})}
 }

@@ -93,8 +93,9 @@ type Config struct {
 	// KV: keys in use at once, and ops per key before it is retired (keeps
 	// porcupine's search per key small).
 	Keys, OpsPerKey int
-	// Queue: the reservation length.
-	Visibility time.Duration
+	// Queue: the reservation length, and how much sooner a reservation
+	// may end (clock faults; at least a second for leader changes).
+	Visibility, ClockSlack time.Duration
 	// Stream: partitions.
 	Partitions int
 	// PorcupineTimeout bounds the linearizability search.
@@ -121,6 +122,7 @@ func (c Config) withDefaults() Config {
 	if c.Visibility <= 0 {
 		c.Visibility = d.Visibility
 	}
+	c.ClockSlack = max(c.ClockSlack, time.Second)
 	if c.Partitions <= 0 {
 		c.Partitions = d.Partitions
 	}
