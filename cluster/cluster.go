@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -58,7 +56,7 @@ type Cluster struct {
 
 	raft      *raft.Raft
 	transport *fencedTransport
-	bolt      *raftboltdb.BoltStore
+	bolt      stableLogStore // raft-boltdb unless Config.LogStore says otherwise
 	logStore  *timedLogStore // bolt, timed for the watchdog
 	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
 	snaps     *SnapshotStore
@@ -130,12 +128,9 @@ func (c *Cluster) open() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
-	})
+	bolt, err := openLogStore(dir, cfg.LogStore)
 	if err != nil {
-		return fmt.Errorf("cluster: open raft.db: %w", err)
+		return err
 	}
 	c.bolt = bolt
 	c.logStore = &timedLogStore{LogStore: bolt, stall: cfg.stallHook}

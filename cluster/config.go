@@ -20,6 +20,9 @@ type Config struct {
 	SnapshotInterval  time.Duration // how often raft checks SnapshotThreshold
 	TrailingLogs      uint64        // entries kept after a snapshot; 0 means 1.25 x SnapshotThreshold
 	SnapshotRetain    int           // complete snapshots kept on disk
+	// LogStore is the raft log and stable store: LogStoreBolt (default) or
+	// LogStoreWAL. A data dir keeps the store it was created with.
+	LogStore string
 
 	// Raft timing, tuned for a LAN: a follower starts an election after
 	// HeartbeatTimeout without contact; a leader steps down after
@@ -127,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.BindAddr == "" {
 		bad("BindAddr is required")
+	}
+	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
+		bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}
 	for _, d := range []struct {
 		name string

@@ -25,6 +25,10 @@ type Config struct {
 	// Embedded nodes bootstrap; cluster members leave it off and are joined.
 	Bootstrap *bool
 
+	// RaftLogStore is raft's log store: "boltdb" (default) or "wal"
+	// (raft-wal: one fsync per commit instead of two; experimental upstream).
+	RaftLogStore string
+
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	// HeartbeatTimeout and ElectionTimeout tune raft; zero keeps cluster's defaults.

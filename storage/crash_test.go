@@ -35,6 +35,7 @@ const (
 
 func crashConfig(dir string, clock func() time.Time) *storage.Config {
 	cfg := storage.DefaultConfig()
+	cfg.RaftLogStore = os.Getenv("FLOWMESH_CRASH_LOGSTORE")
 	cfg.DataDir = dir
 	cfg.NodeID = "crash-node"
 	cfg.FlushInterval = 50 * time.Millisecond
@@ -167,6 +168,15 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills processes")
 	}
+	for _, store := range []string{"boltdb", "wal"} {
+		t.Run(store, func(t *testing.T) {
+			t.Setenv("FLOWMESH_CRASH_LOGSTORE", store) // read by the child and by crashConfig
+			testCrashRecovery(t)
+		})
+	}
+}
+
+func testCrashRecovery(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))

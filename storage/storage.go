@@ -164,6 +164,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	if s.cfg.GossipAddr != "" {
 		ccfg.GRPCAddrOf = s.grpcAddrOf
 	}
+	ccfg.LogStore = s.cfg.RaftLogStore
 	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
 	ccfg.SnapshotInterval = s.cfg.SnapshotInterval

@@ -25,6 +25,8 @@ type config struct {
 	LogFormat         string
 	LogLevel          string
 	FlushInterval     time.Duration
+	RaftLogStore      string
+	SnapshotThreshold uint64
 	SegmentMaxSize    int64
 	ShutdownTimeout   time.Duration
 	Join              listFlag
@@ -78,6 +80,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
+	fs.StringVar(&c.RaftLogStore, "raft-log-store", "boltdb", "raft log store: boltdb, or wal (raft-wal: one fsync per commit instead of two; a data dir keeps the store it was created with)")
+	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 16384, "raft log entries after which a snapshot is taken and the log compacted")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls may take to finish on SIGINT/SIGTERM")
 	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
@@ -193,6 +197,12 @@ func (c *config) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.RaftLogStore != "boltdb" && c.RaftLogStore != "wal" {
+		errs = append(errs, fmt.Errorf("--raft-log-store %q must be boltdb or wal", c.RaftLogStore))
+	}
+	if c.SnapshotThreshold < 16 {
+		errs = append(errs, fmt.Errorf("--snapshot-threshold %d must be at least 16", c.SnapshotThreshold))
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--flush-interval %v must be positive", c.FlushInterval))

@@ -97,6 +97,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	scfg.DeadServerCleanup = cfg.DeadServerCleanup
 	scfg.Version = version
 	scfg.FlushInterval = cfg.FlushInterval
+	scfg.RaftLogStore = cfg.RaftLogStore
+	scfg.SnapshotThreshold = cfg.SnapshotThreshold
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.Logger = log
 	node, err := storage.NewWithConfig(scfg)
