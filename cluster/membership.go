@@ -231,7 +231,9 @@ func (m *Membership) Join(addrs []string) (int, error) {
 }
 
 // JoinBackground retries Join with exponential backoff (capped at 30s) until
-// one address answers or the membership shuts down.
+// another member is known or the membership shuts down. Reaching only this
+// node's own address (a join list shared by every node, as in the
+// Kubernetes manifest) does not count.
 func (m *Membership) JoinBackground(addrs []string) {
 	if len(addrs) == 0 {
 		return
@@ -242,8 +244,11 @@ func (m *Membership) JoinBackground(addrs []string) {
 		wait := 200 * time.Millisecond
 		for {
 			_, err := m.Join(addrs)
-			if err == nil {
+			if err == nil && m.ml.NumMembers() > 1 {
 				return
+			}
+			if err == nil {
+				err = errors.New("only this node answered")
 			}
 			m.logger.Warn("join failed, retrying", "err", err, "in", wait)
 			t := time.NewTimer(wait)

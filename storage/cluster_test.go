@@ -546,3 +546,30 @@ func TestRestartAtNewRaftAddress(t *testing.T) {
 	path := putOnLeader(t, leader, "k", "moved")
 	waitStaleRead(t, again, path, "k", "moved")
 }
+
+// A join list that includes the node itself (as in the Kubernetes
+// manifest, where every pod gets the same list): a node that starts first
+// and reaches only itself keeps retrying until a peer is up. B's list
+// reaches only B, as when the peers' DNS names do not resolve yet, so only
+// A's retries can bring the two together.
+func TestSharedJoinListIncludingSelf(t *testing.T) {
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	cfgA := newClusterConfig(t, dirA, 2, nil)
+	cfgB := newClusterConfig(t, dirB, 2, nil)
+	cfgA.Join = []string{cfgA.GossipAddr, cfgB.GossipAddr}
+	cfgB.Join = []string{cfgB.GossipAddr}
+	a := startClusterNode(t, cfgA)
+	time.Sleep(500 * time.Millisecond) // A's first join reaches only itself
+	b := startClusterNode(t, cfgB)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := a.s.Status()
+		if err == nil && st.LeaderID != "" && len(a.s.Members()) == 2 && len(b.s.Members()) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two-node cluster: A sees %d members, B sees %d, A status %+v (%v)", len(a.s.Members()), len(b.s.Members()), st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
