@@ -78,6 +78,20 @@ func (c *Client) StatusOf(ctx context.Context, addr string) (NodeStatus, error) 
 	return statusOf(resp.GetStatus()), nil
 }
 
+// StateHashOf asks the node at addr for a digest of its logical state and
+// the raft index it covers; replicas at the same index have the same hash.
+func (c *Client) StateHashOf(ctx context.Context, addr string) (hash string, appliedIndex uint64, err error) {
+	cc, err := c.conn(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := pb.NewClusterServiceClient(cc).StateHash(ctx, &pb.StateHashRequest{})
+	if err != nil {
+		return "", 0, fromStatus(err)
+	}
+	return resp.GetHash(), resp.GetAppliedIndex(), nil
+}
+
 func statusOf(s *pb.NodeStatus) NodeStatus {
 	return NodeStatus{
 		NodeID:            s.GetNodeId(),

@@ -147,8 +147,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // stream record, every job, every key and the consumer offsets. Replicas
 // that applied the same entries have the same hash.
 func (f *FSM) StateHash() (string, error) {
+	h, _, err := f.StateHashIndex()
+	return h, err
+}
+
+// StateHashIndex is StateHash with the applied index it covers.
+func (f *FSM) StateHashIndex() (string, uint64, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	index := f.applied.Load()
 	h := sha256.New()
 	for _, path := range f.sortedPaths() {
 		r := f.resources[path]
@@ -165,7 +172,7 @@ func (f *FSM) StateHash() (string, error) {
 				for from < p.log.NextOffset() {
 					recs, err := p.log.Read(from, 4096, 4<<20)
 					if err != nil {
-						return "", err
+						return "", 0, err
 					}
 					for _, rec := range recs {
 						writeInts(h, int64(rec.Offset), int64(rec.Index), rec.Timestamp)
@@ -202,7 +209,7 @@ func (f *FSM) StateHash() (string, error) {
 		writeInts(h, int64(k.partition), int64(f.groups[k]))
 	}
 	writeInts(h, int64(f.kvRev))
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), index, nil
 }
 
 func writeStr(h hash.Hash, s string) {

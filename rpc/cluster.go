@@ -28,6 +28,7 @@ type ClusterAdmin interface {
 	RemovePeer(ctx context.Context, id string) error
 	TransferLeadership(ctx context.Context, id string) error
 	Cluster() *cluster.Cluster
+	StateHashIndex() (string, uint64, error)
 }
 
 // LagThreshold is the lag (commit - applied index) above which a node
@@ -91,6 +92,18 @@ func healthOf(st NodeStatus, lag uint64) string {
 		return "lagging"
 	}
 	return "healthy"
+}
+
+func (h *clusterService) StateHash(ctx context.Context, _ *pb.StateHashRequest) (*pb.StateHashResponse, error) {
+	a, err := h.admin()
+	if err != nil {
+		return nil, err
+	}
+	hash, index, err := a.StateHashIndex()
+	if err != nil {
+		return nil, err
+	}
+	return &pb.StateHashResponse{Hash: hash, AppliedIndex: index}, nil
 }
 
 func (h *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {

@@ -66,6 +66,29 @@ func TestClusterForwarding(t *testing.T) {
 		})
 	}
 
+	// Every replica reaches the same state hash at the same applied index,
+	// and each answers for itself (StateHash is never forwarded).
+	var want string
+	for _, n := range nodes {
+		c := pb.NewClusterServiceClient(dial(t, n.Addr))
+		rpctest.WaitFor(t, 10*time.Second, "state hash of "+n.ID, func() error {
+			h, err := c.StateHash(ctx, &pb.StateHashRequest{})
+			if err != nil {
+				return err
+			}
+			if h.GetHash() == "" || h.GetAppliedIndex() == 0 {
+				return fmt.Errorf("empty hash %v", h)
+			}
+			if want == "" {
+				want = h.GetHash()
+			}
+			if h.GetHash() != want {
+				return fmt.Errorf("hash %s at index %d, want %s", h.GetHash(), h.GetAppliedIndex(), want)
+			}
+			return nil
+		})
+	}
+
 	cs := pb.NewClusterServiceClient(f0)
 	mem, err := cs.Members(ctx, &pb.MembersRequest{})
 	if err != nil {

@@ -312,6 +312,15 @@ func (s *Storage) StateHash() (string, error) {
 	return f.StateHash()
 }
 
+// StateHashIndex is StateHash with the applied index it covers.
+func (s *Storage) StateHashIndex() (string, uint64, error) {
+	f, _, err := s.running()
+	if err != nil {
+		return "", 0, err
+	}
+	return f.StateHashIndex()
+}
+
 // Status describes the node's raft state.
 func (s *Storage) Status() (cluster.Status, error) {
 	_, c, err := s.running()

@@ -1082,6 +1082,96 @@ func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
 	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
+type StateHashRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHashRequest) Reset() {
+	*x = StateHashRequest{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHashRequest) ProtoMessage() {}
+
+func (x *StateHashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHashRequest.ProtoReflect.Descriptor instead.
+func (*StateHashRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+// StateHashResponse is a digest of the answering node's logical state and
+// the raft index it covers. Replicas at the same index have the same hash.
+type StateHashResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHashResponse) Reset() {
+	*x = StateHashResponse{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHashResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHashResponse) ProtoMessage() {}
+
+func (x *StateHashResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHashResponse.ProtoReflect.Descriptor instead.
+func (*StateHashResponse) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StateHashResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *StateHashResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 var File_flowmesh_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_cluster_proto_rawDesc = "" +
@@ -1148,13 +1238,17 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x16SnapshotRestoreRequest\x12-\n" +
 	"\x04info\x18\x01 \x01(\v2\x19.flowmesh.v1.SnapshotInfoR\x04info\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x19\n" +
-	"\x17SnapshotRestoreResponse*g\n" +
+	"\x17SnapshotRestoreResponse\"\x12\n" +
+	"\x10StateHashRequest\"L\n" +
+	"\x11StateHashResponse\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex*g\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_FOLLOWER\x10\x01\x12\x12\n" +
 	"\x0eROLE_CANDIDATE\x10\x02\x12\x0f\n" +
 	"\vROLE_LEADER\x10\x03\x12\x11\n" +
-	"\rROLE_SHUTDOWN\x10\x042\xf0\x04\n" +
+	"\rROLE_SHUTDOWN\x10\x042\xbc\x05\n" +
 	"\x0eClusterService\x12A\n" +
 	"\x06Status\x12\x1a.flowmesh.v1.StatusRequest\x1a\x1b.flowmesh.v1.StatusResponse\x12D\n" +
 	"\aMembers\x12\x1b.flowmesh.v1.MembersRequest\x1a\x1c.flowmesh.v1.MembersResponse\x12;\n" +
@@ -1164,7 +1258,8 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"RemovePeer\x12\x1e.flowmesh.v1.RemovePeerRequest\x1a\x1f.flowmesh.v1.RemovePeerResponse\x12Y\n" +
 	"\x0eTransferLeader\x12\".flowmesh.v1.TransferLeaderRequest\x1a#.flowmesh.v1.TransferLeaderResponse\x12N\n" +
 	"\fSnapshotSave\x12 .flowmesh.v1.SnapshotSaveRequest\x1a\x1a.flowmesh.v1.SnapshotChunk0\x01\x12^\n" +
-	"\x0fSnapshotRestore\x12#.flowmesh.v1.SnapshotRestoreRequest\x1a$.flowmesh.v1.SnapshotRestoreResponse(\x01B-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
+	"\x0fSnapshotRestore\x12#.flowmesh.v1.SnapshotRestoreRequest\x1a$.flowmesh.v1.SnapshotRestoreResponse(\x01\x12J\n" +
+	"\tStateHash\x12\x1d.flowmesh.v1.StateHashRequest\x1a\x1e.flowmesh.v1.StateHashResponseB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
 
 var (
 	file_flowmesh_v1_cluster_proto_rawDescOnce sync.Once
@@ -1179,7 +1274,7 @@ func file_flowmesh_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_flowmesh_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowmesh_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_flowmesh_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_flowmesh_v1_cluster_proto_goTypes = []any{
 	(Role)(0),                       // 0: flowmesh.v1.Role
 	(*NodeStatus)(nil),              // 1: flowmesh.v1.NodeStatus
@@ -1201,6 +1296,8 @@ var file_flowmesh_v1_cluster_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),           // 17: flowmesh.v1.SnapshotChunk
 	(*SnapshotRestoreRequest)(nil),  // 18: flowmesh.v1.SnapshotRestoreRequest
 	(*SnapshotRestoreResponse)(nil), // 19: flowmesh.v1.SnapshotRestoreResponse
+	(*StateHashRequest)(nil),        // 20: flowmesh.v1.StateHashRequest
+	(*StateHashResponse)(nil),       // 21: flowmesh.v1.StateHashResponse
 }
 var file_flowmesh_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: flowmesh.v1.NodeStatus.role:type_name -> flowmesh.v1.Role
@@ -1216,16 +1313,18 @@ var file_flowmesh_v1_cluster_proto_depIdxs = []int32{
 	13, // 10: flowmesh.v1.ClusterService.TransferLeader:input_type -> flowmesh.v1.TransferLeaderRequest
 	16, // 11: flowmesh.v1.ClusterService.SnapshotSave:input_type -> flowmesh.v1.SnapshotSaveRequest
 	18, // 12: flowmesh.v1.ClusterService.SnapshotRestore:input_type -> flowmesh.v1.SnapshotRestoreRequest
-	3,  // 13: flowmesh.v1.ClusterService.Status:output_type -> flowmesh.v1.StatusResponse
-	6,  // 14: flowmesh.v1.ClusterService.Members:output_type -> flowmesh.v1.MembersResponse
-	8,  // 15: flowmesh.v1.ClusterService.Join:output_type -> flowmesh.v1.JoinResponse
-	10, // 16: flowmesh.v1.ClusterService.Leave:output_type -> flowmesh.v1.LeaveResponse
-	12, // 17: flowmesh.v1.ClusterService.RemovePeer:output_type -> flowmesh.v1.RemovePeerResponse
-	14, // 18: flowmesh.v1.ClusterService.TransferLeader:output_type -> flowmesh.v1.TransferLeaderResponse
-	17, // 19: flowmesh.v1.ClusterService.SnapshotSave:output_type -> flowmesh.v1.SnapshotChunk
-	19, // 20: flowmesh.v1.ClusterService.SnapshotRestore:output_type -> flowmesh.v1.SnapshotRestoreResponse
-	13, // [13:21] is the sub-list for method output_type
-	5,  // [5:13] is the sub-list for method input_type
+	20, // 13: flowmesh.v1.ClusterService.StateHash:input_type -> flowmesh.v1.StateHashRequest
+	3,  // 14: flowmesh.v1.ClusterService.Status:output_type -> flowmesh.v1.StatusResponse
+	6,  // 15: flowmesh.v1.ClusterService.Members:output_type -> flowmesh.v1.MembersResponse
+	8,  // 16: flowmesh.v1.ClusterService.Join:output_type -> flowmesh.v1.JoinResponse
+	10, // 17: flowmesh.v1.ClusterService.Leave:output_type -> flowmesh.v1.LeaveResponse
+	12, // 18: flowmesh.v1.ClusterService.RemovePeer:output_type -> flowmesh.v1.RemovePeerResponse
+	14, // 19: flowmesh.v1.ClusterService.TransferLeader:output_type -> flowmesh.v1.TransferLeaderResponse
+	17, // 20: flowmesh.v1.ClusterService.SnapshotSave:output_type -> flowmesh.v1.SnapshotChunk
+	19, // 21: flowmesh.v1.ClusterService.SnapshotRestore:output_type -> flowmesh.v1.SnapshotRestoreResponse
+	21, // 22: flowmesh.v1.ClusterService.StateHash:output_type -> flowmesh.v1.StateHashResponse
+	14, // [14:23] is the sub-list for method output_type
+	5,  // [5:14] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1242,7 +1341,7 @@ func file_flowmesh_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowmesh_v1_cluster_proto_rawDesc), len(file_flowmesh_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	ClusterService_TransferLeader_FullMethodName  = "/flowmesh.v1.ClusterService/TransferLeader"
 	ClusterService_SnapshotSave_FullMethodName    = "/flowmesh.v1.ClusterService/SnapshotSave"
 	ClusterService_SnapshotRestore_FullMethodName = "/flowmesh.v1.ClusterService/SnapshotRestore"
+	ClusterService_StateHash_FullMethodName       = "/flowmesh.v1.ClusterService/StateHash"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -49,6 +50,9 @@ type ClusterServiceClient interface {
 	// SnapshotRestore replaces the whole cluster's state with an uploaded
 	// snapshot (raft user restore on the leader; followers install it).
 	SnapshotRestore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotRestoreRequest, SnapshotRestoreResponse], error)
+	// StateHash is answered by the node called, never forwarded: the
+	// fault-injection harness compares replicas with it.
+	StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -151,6 +155,16 @@ func (c *clusterServiceClient) SnapshotRestore(ctx context.Context, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_SnapshotRestoreClient = grpc.ClientStreamingClient[SnapshotRestoreRequest, SnapshotRestoreResponse]
 
+func (c *clusterServiceClient) StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StateHashResponse)
+	err := c.cc.Invoke(ctx, ClusterService_StateHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -169,6 +183,9 @@ type ClusterServiceServer interface {
 	// SnapshotRestore replaces the whole cluster's state with an uploaded
 	// snapshot (raft user restore on the leader; followers install it).
 	SnapshotRestore(grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]) error
+	// StateHash is answered by the node called, never forwarded: the
+	// fault-injection harness compares replicas with it.
+	StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -202,6 +219,9 @@ func (UnimplementedClusterServiceServer) SnapshotSave(*SnapshotSaveRequest, grpc
 }
 func (UnimplementedClusterServiceServer) SnapshotRestore(grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method SnapshotRestore not implemented")
+}
+func (UnimplementedClusterServiceServer) StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StateHash not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -350,6 +370,24 @@ func _ClusterService_SnapshotRestore_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_SnapshotRestoreServer = grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]
 
+func _ClusterService_StateHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StateHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).StateHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_StateHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).StateHash(ctx, req.(*StateHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -380,6 +418,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeader",
 			Handler:    _ClusterService_TransferLeader_Handler,
+		},
+		{
+			MethodName: "StateHash",
+			Handler:    _ClusterService_StateHash_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
