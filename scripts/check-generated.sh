@@ -9,7 +9,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 scripts/gen-proto.sh "$tmp"
-if ! diff -ru -I '^//[[:space:]]*protoc[[:space:]]' rpc/flowmeshpb "$tmp/rpc/flowmeshpb"; then
-	echo "check-generated: rpc/flowmeshpb is stale; run scripts/gen-proto.sh and commit the result" >&2
-	exit 1
-fi
+for dir in rpc/flowmeshpb fsm/fsmpb; do
+	if ! diff -ru -x '*.proto' -I '^//[[:space:]]*protoc[[:space:]]' "$dir" "$tmp/$dir"; then
+		echo "check-generated: $dir is stale; run scripts/gen-proto.sh and commit the result" >&2
+		exit 1
+	fi
+done

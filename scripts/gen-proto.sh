@@ -58,3 +58,12 @@ protoc \
 	--go_out="$out_root" --go_opt=module="$MODULE" \
 	--go-grpc_out="$out_root" --go-grpc_opt=module="$MODULE" \
 	proto/flowmesh/v1/*.proto
+
+# The FSM's commands and on-disk records (no services).
+mkdir -p "$out_root/fsm/fsmpb"
+rm -f "$out_root"/fsm/fsmpb/*.pb.go
+protoc \
+	--proto_path=. \
+	--plugin=protoc-gen-go="$gen_go" \
+	--go_out="$out_root" --go_opt=module="$MODULE" \
+	fsm/fsmpb/fsm.proto
