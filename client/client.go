@@ -42,6 +42,12 @@ type Config struct {
 	// RequestTimeout bounds a whole unary call, retries included, when ctx
 	// has no deadline (0: no bound beyond ctx). A ctx deadline always wins.
 	RequestTimeout time.Duration
+	// AttemptTimeout bounds one attempt of a call that may be retried
+	// (reads, and writes with a request ID), so a node that hangs (paused,
+	// cut off by a partition) is given up on and the next endpoint tried
+	// (0: 5s; negative: no bound per attempt). A long-poll Reserve gets its
+	// wait on top.
+	AttemptTimeout time.Duration
 	// MaxRetries is how many times one call is retried after the first
 	// attempt (0: 10; negative: never retry).
 	MaxRetries int
@@ -57,10 +63,11 @@ type Config struct {
 // DefaultConfig returns the defaults, with no endpoints.
 func DefaultConfig() Config {
 	return Config{
-		DialTimeout: 5 * time.Second,
-		MaxRetries:  10,
-		BackoffBase: 25 * time.Millisecond,
-		BackoffMax:  time.Second,
+		DialTimeout:    5 * time.Second,
+		AttemptTimeout: 5 * time.Second,
+		MaxRetries:     10,
+		BackoffBase:    25 * time.Millisecond,
+		BackoffMax:     time.Second,
 	}
 }
 
@@ -93,6 +100,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.DialTimeout == 0 {
 		c.DialTimeout = d.DialTimeout
+	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = d.AttemptTimeout
 	}
 	switch {
 	case c.MaxRetries == 0:

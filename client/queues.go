@@ -86,6 +86,7 @@ func (c *Client) reserve(ctx context.Context, path string, visibility, wait time
 			defer cancel()
 		}
 	}
+	ctx = withAttemptExtra(ctx, wait)
 	req := &pb.ReserveRequest{Path: path, Visibility: pbconv.Duration(visibility), Wait: pbconv.Duration(wait), Options: writeOptions(opts)}
 	var resp *pb.ReserveResponse
 	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {

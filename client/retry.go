@@ -71,8 +71,9 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 			// endpoint that is down is skipped before anything was sent.
 			err = c.awaitReady(ctx, cc)
 		}
+		attemptExpired := false
 		if err == nil {
-			err = call(ctx, cc)
+			attemptExpired, err = c.attempt(ctx, kind, cc, call)
 		}
 		if err == nil {
 			return nil
@@ -82,8 +83,8 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 		}
 		st, _ := status.FromError(err)
 		ok, leader := retryable(kind, st)
-		if errors.Is(err, errNotReady) {
-			ok = true
+		if errors.Is(err, errNotReady) || attemptExpired {
+			ok = true // nothing sent, or a retry-safe call whose node hung
 		}
 		if !ok || attempt >= c.cfg.MaxRetries {
 			return fromStatus(err)
@@ -100,6 +101,28 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 			return ctxError(ctx, st.Err())
 		}
 	}
+}
+
+// attemptExtraKey carries extra time for one attempt (a long poll's wait).
+type attemptExtraKey struct{}
+
+// withAttemptExtra gives every attempt of the call made with ctx d more
+// than AttemptTimeout.
+func withAttemptExtra(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, attemptExtraKey{}, d)
+}
+
+// attempt makes one try of call, bounded by AttemptTimeout when the call may
+// be retried; expired reports that this bound (not ctx) ended it.
+func (c *Client) attempt(ctx context.Context, kind callKind, cc *grpc.ClientConn, call func(context.Context, *grpc.ClientConn) error) (expired bool, err error) {
+	if c.cfg.AttemptTimeout <= 0 || kind == unsafe {
+		return false, call(ctx, cc)
+	}
+	extra, _ := ctx.Value(attemptExtraKey{}).(time.Duration)
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout+extra)
+	defer cancel()
+	err = call(actx, cc)
+	return err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded), err
 }
 
 // errNotReady reports a connection that did not become ready: nothing was sent.

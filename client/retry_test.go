@@ -26,6 +26,7 @@ type peer struct {
 	mu     sync.Mutex
 	script []error
 	always error // returned once script is spent, when set
+	hang   bool  // Put blocks until the caller gives up, as a paused node would
 	reqIDs []string
 	watch  func(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb.WatchResponse]) error
 	sub    func(req *pb.SubscribeRequest, ss grpc.ServerStreamingServer[pb.SubscribeResponse]) error
@@ -75,6 +76,14 @@ type peerKV struct {
 }
 
 func (k *peerKV) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	k.p.mu.Lock()
+	hang := k.p.hang
+	k.p.mu.Unlock()
+	if hang {
+		k.p.answer(req.GetOptions().GetRequestId())
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if err := k.p.answer(req.GetOptions().GetRequestId()); err != nil {
 		return nil, err
 	}
@@ -201,6 +210,27 @@ func TestRetrySameRequestIDAcrossEndpoints(t *testing.T) {
 	if ids := a.calls(); len(ids) != 2 || ids[0] == ids[1] || len(ids[0]) != 32 {
 		t.Errorf("request IDs of two calls = %q, want two different 32-hex IDs", ids)
 	}
+}
+
+// A node that hangs (paused, partitioned) is given up on after
+// AttemptTimeout, and the write goes to the next endpoint with the same ID.
+func TestHungNodeIsLeftAfterAttemptTimeout(t *testing.T) {
+	a, b := startPeer(t), startPeer(t)
+	a.hang = true
+	c, err := New(Config{Endpoints: []string{a.addr, b.addr}, AttemptTimeout: 200 * time.Millisecond,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Without the bound the hung node would hold the put until ctx ends.
+	if _, err := c.Put(testCtx(t), path, "k", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.calls()) != 1 || len(b.calls()) != 1 {
+		t.Fatalf("calls a=%d b=%d, want 1 and 1", len(a.calls()), len(b.calls()))
+	}
+	wantSameIDs(t, "", a.calls(), b.calls())
 }
 
 // TestResourceWritesRetryWithSameID: a create carries a request ID, so it
