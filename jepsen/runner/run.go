@@ -321,9 +321,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 	cancel()
 
+	replicas := checkReplicas(ctx, cl, 20*time.Second)
 	ops := rec.History()
 	logf("checking %d ops", len(ops))
 	checks := wl.Check(ops, windows, run.Path(report.LinearizabilityFile))
+	checks["replicas"] = replicas
 	if herr != nil {
 		// Final reads of an unconverged cluster prove nothing either way
 		// unless they found an anomaly.

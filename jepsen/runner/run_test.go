@@ -48,7 +48,7 @@ func TestLoopbackRunIsValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Checks) != 1 || res.Seed != seed {
+			if len(res.Checks) != 2 || res.Checks["replicas"].Valid != checker.Valid || res.Seed != seed {
 				t.Errorf("results: %+v", res)
 			}
 			for _, f := range []string{report.HistoryFile, report.LatencyFile, filepath.Join(report.LogsDir, "n0", "node.log")} {
