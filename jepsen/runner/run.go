@@ -240,7 +240,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	var clients []*client.Client
 	for p := 0; p < cfg.Concurrency; p++ {
 		first := p % cfg.Nodes
-		c, err := client.New(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, MaxRetries: 5, BackoffMax: 250 * time.Millisecond})
+		// An attempt gives up on a hung node after half the op's budget and
+		// retries elsewhere with the same request ID.
+		c, err := client.New(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond})
 		if err != nil {
 			return out, err
 		}
