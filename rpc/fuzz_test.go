@@ -101,6 +101,7 @@ func fuzzSeeds() map[string]proto.Message {
 		"Status":             &pb.StatusRequest{},
 		"Members":            &pb.MembersRequest{},
 		"SnapshotSave":       &pb.SnapshotSaveRequest{},
+		"StateHash":          &pb.StateHashRequest{},
 	}
 }
 

@@ -249,6 +249,38 @@ func (s *Storage) SetRemoveSelf(fn func(ctx context.Context) error) {
 // when ctx has no deadline.
 const leaveWait = 30 * time.Second
 
+// removeSelfRetrying asks the leader to remove this node, retrying for a
+// while: right after this node handed leadership over, the cluster may not
+// have a leader yet, and giving up at once would leave the node in the
+// configuration as a dead voter.
+func (s *Storage) removeSelfRetrying(ctx context.Context, c *cluster.Cluster, hook func(context.Context) error) error {
+	deadline := time.Now().Add(removeSelfRetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		var err error
+		if c.IsLeader() { // leadership came back here
+			err = c.RemoveServer(ctx, c.ID())
+		} else {
+			err = hook(ctx)
+		}
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		s.log.Info("leave: asking the leader to remove this node again", "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// removeSelfRetryFor bounds removeSelfRetrying.
+const removeSelfRetryFor = 10 * time.Second
+
 // Leave takes this node out of the cluster gracefully: a leader hands
 // leadership over first; then the node is removed from the raft
 // configuration (by the leader, through the SetRemoveSelf hook; without a
@@ -291,7 +323,7 @@ func (s *Storage) Leave(ctx context.Context) error {
 		case c.IsLeader():
 			err = c.RemoveServer(ctx, self)
 		case hook != nil:
-			err = hook(ctx)
+			err = s.removeSelfRetrying(ctx, c, hook)
 		default:
 			err = errors.New("no remove-self hook")
 		}
