@@ -279,7 +279,7 @@ func TestJoinLeaveRemove(t *testing.T) {
 	fourth := startClusterNode(t, newClusterConfig(t, t.TempDir(), 3, []string{nodes[0].gossip}))
 	all := append(nodes, fourth)
 	sawNonvoter := false
-	waitFor(t, 15*time.Second, "the fourth node to become a voter", func() error {
+	waitFor(t, 30*time.Second, "the fourth node to become a voter", func() error {
 		voter, ok := serverIn(t, leader, fourth.id)
 		if ok && !voter {
 			sawNonvoter = true
@@ -370,7 +370,7 @@ func TestJoinLeaveRemove(t *testing.T) {
 	if reborn.id == victim.id {
 		t.Fatalf("wiped node kept its ID %s", victim.id)
 	}
-	waitFor(t, 15*time.Second, "the wiped node to become a voter", func() error {
+	waitFor(t, 30*time.Second, "the wiped node to become a voter", func() error {
 		if voter, ok := serverIn(t, leader, reborn.id); !ok || !voter {
 			return fmt.Errorf("in config %v, voter %v", ok, voter)
 		}
