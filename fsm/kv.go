@@ -58,21 +58,17 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 	}
 	s := &kvState{log: l, meta: m, tree: btree.NewG(32, kvLess), ttl: map[string]struct{}{},
 		history: newHistory(int(m.HistoryRevisions))}
-	for from := l.EarliestOffset(); from < l.NextOffset(); {
-		recs, err := l.Read(from, 4096, 4<<20)
-		if err != nil {
-			l.Close()
-			return nil, err
+	err = forEachRecord(l, l.EarliestOffset(), func(rec segment.Record) error {
+		kr := &fsmpb.KVRecord{}
+		if err := proto.Unmarshal(rec.Payload, kr); err != nil {
+			return fmt.Errorf("kv record at offset %d: %w", rec.Offset, err)
 		}
-		for _, rec := range recs {
-			kr := &fsmpb.KVRecord{}
-			if err := proto.Unmarshal(rec.Payload, kr); err != nil {
-				l.Close()
-				return nil, fmt.Errorf("kv record at offset %d: %w", rec.Offset, err)
-			}
-			s.replay(kr)
-			from = rec.Offset + 1
-		}
+		s.replay(kr)
+		return nil
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -177,20 +173,30 @@ func checkRevision(key string, has bool, want uint64, cur *kvItem) error {
 	return nil
 }
 
+// conditional resolves a put's or delete's target: the store and the key's
+// live item (nil when absent), once the input is valid and the condition
+// holds.
+func (f *FSM) conditional(ac *applyCtx, path, key string, invalid error, hasIf bool, ifRev uint64) (*kvState, *kvItem, error) {
+	r, err := f.lookup(path, flowmesh.KindKV)
+	if err != nil {
+		return nil, nil, err
+	}
+	if invalid != nil {
+		return nil, nil, invalid
+	}
+	cur, err := f.live(ac, r.kv, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRevision(key, hasIf, ifRev, cur); err != nil {
+		return nil, nil, err
+	}
+	return r.kv, cur, nil
+}
+
 func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
-	r, err := f.lookup(c.Path, flowmesh.KindKV)
+	s, cur, err := f.conditional(ac, c.Path, c.Key, ValidatePut(c), c.HasIfRevision, c.IfRevision)
 	if err != nil {
-		return nil, err
-	}
-	if err := ValidatePut(c); err != nil {
-		return nil, err
-	}
-	s := r.kv
-	cur, err := f.live(ac, s, c.Key)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkRevision(c.Key, c.HasIfRevision, c.IfRevision, cur); err != nil {
 		return nil, err
 	}
 	kr := &fsmpb.KVRecord{Type: int32(flowmesh.KVEventPut), Key: c.Key, Value: c.Value}
@@ -207,19 +213,8 @@ func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
 }
 
 func (f *FSM) applyKVDelete(ac *applyCtx, c *fsmpb.KVDelete) (*Result, error) {
-	r, err := f.lookup(c.Path, flowmesh.KindKV)
+	s, cur, err := f.conditional(ac, c.Path, c.Key, ValidateKey(c.Key), c.HasIfRevision, c.IfRevision)
 	if err != nil {
-		return nil, err
-	}
-	if err := ValidateKey(c.Key); err != nil {
-		return nil, err
-	}
-	s := r.kv
-	cur, err := f.live(ac, s, c.Key)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkRevision(c.Key, c.HasIfRevision, c.IfRevision, cur); err != nil {
 		return nil, err
 	}
 	if cur == nil {

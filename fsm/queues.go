@@ -76,21 +76,17 @@ func openQueue(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) 
 		return nil, err
 	}
 	q := &queueState{log: l, meta: m, jobs: map[string]*qjob{}}
-	for from := l.EarliestOffset(); from < l.NextOffset(); {
-		recs, err := l.Read(from, 4096, 4<<20)
-		if err != nil {
-			l.Close()
-			return nil, err
+	err = forEachRecord(l, l.EarliestOffset(), func(rec segment.Record) error {
+		qr := &fsmpb.QueueRecord{}
+		if err := proto.Unmarshal(rec.Payload, qr); err != nil {
+			return fmt.Errorf("queue record at offset %d: %w", rec.Offset, err)
 		}
-		for _, rec := range recs {
-			qr := &fsmpb.QueueRecord{}
-			if err := proto.Unmarshal(rec.Payload, qr); err != nil {
-				l.Close()
-				return nil, fmt.Errorf("queue record at offset %d: %w", rec.Offset, err)
-			}
-			q.replay(qr)
-			from = rec.Offset + 1
-		}
+		q.replay(qr)
+		return nil
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
 	}
 	ids := make([]string, 0, len(q.jobs))
 	for id := range q.jobs {

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/flowmesh/flowmesh/internal/snapdir"
+	"github.com/flowmesh/flowmesh/segment"
 )
 
 // Snapshot implements raft.FSM. It flushes, then captures every log as hard
@@ -169,21 +170,18 @@ func (f *FSM) StateHashIndex() (string, uint64, error) {
 			for _, p := range r.stream.parts {
 				from := max(p.earliest, p.log.EarliestOffset())
 				writeInts(h, int64(from), int64(p.log.NextOffset()))
-				for from < p.log.NextOffset() {
-					recs, err := p.log.Read(from, 4096, 4<<20)
-					if err != nil {
-						return "", 0, err
+				err := forEachRecord(p.log, from, func(rec segment.Record) error {
+					writeInts(h, int64(rec.Offset), int64(rec.Index), rec.Timestamp)
+					h.Write(rec.Key)
+					for _, hd := range rec.Headers {
+						writeStr(h, hd.Key)
+						writeStr(h, hd.Value)
 					}
-					for _, rec := range recs {
-						writeInts(h, int64(rec.Offset), int64(rec.Index), rec.Timestamp)
-						h.Write(rec.Key)
-						for _, hd := range rec.Headers {
-							writeStr(h, hd.Key)
-							writeStr(h, hd.Value)
-						}
-						h.Write(rec.Payload)
-						from = rec.Offset + 1
-					}
+					h.Write(rec.Payload)
+					return nil
+				})
+				if err != nil {
+					return "", 0, err
 				}
 			}
 		case r.queue != nil:

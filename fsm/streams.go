@@ -73,6 +73,23 @@ func openLog(dir string, cfg segment.Config, index uint64) (*segment.Log, error)
 	return l, nil
 }
 
+// forEachRecord calls fn for every record of l from offset from to the end.
+func forEachRecord(l *segment.Log, from uint64, fn func(segment.Record) error) error {
+	for from < l.NextOffset() {
+		recs, err := l.Read(from, 4096, 4<<20)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := fn(rec); err != nil {
+				return err
+			}
+			from = rec.Offset + 1
+		}
+	}
+	return nil
+}
+
 func (s *streamState) close() error {
 	var errs []error
 	for _, p := range s.parts {
