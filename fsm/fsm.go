@@ -20,6 +20,7 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -186,6 +187,10 @@ func (f *FSM) load() error {
 	f.kvRev = cp.KvRevision
 	f.guard = cp.Index
 	f.applied.Store(cp.Index)
+	if faults.Enabled("double-apply") { // test-only deliberate bug
+		f.guard = 0
+		f.applied.Store(0)
+	}
 	f.durable.Store(cp.Index)
 	f.stamp.Store(cp.Stamp)
 

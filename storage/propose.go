@@ -12,6 +12,7 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/faults"
 )
 
 // propose commits cmd through Raft and returns the FSM's result for it.
@@ -26,6 +27,10 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("storage: encode command: %w", err)
+	}
+	if faults.Enabled("ack-before-commit") && cmd.GetKvPut() != nil { // test-only deliberate bug
+		go c.Apply(context.Background(), b)
+		return &fsm.Result{}, nil
 	}
 	res, err := c.Apply(ctx, b)
 	if err != nil {
@@ -65,6 +70,9 @@ func (s *Storage) read(ctx context.Context, opts []flowmesh.CallOption) (*fsm.FS
 	o := flowmesh.ApplyCallOptions(opts)
 	switch o.Consistency {
 	case flowmesh.Linearizable:
+		if faults.Enabled("stale-linearizable") { // test-only deliberate bug
+			return f, nil
+		}
 		if _, err := c.ReadIndex(ctx); err != nil {
 			return nil, err
 		}

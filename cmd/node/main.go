@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
@@ -97,6 +98,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	scfg.DeadServerCleanup = cfg.DeadServerCleanup
 	scfg.Version = version
 	scfg.FlushInterval = cfg.FlushInterval
+	scfg.Clock = faults.Clock(time.Now) // time.Now unless built with flowmesh_faults
 	scfg.RaftLogStore = cfg.RaftLogStore
 	scfg.SnapshotThreshold = cfg.SnapshotThreshold
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize

@@ -1,0 +1,20 @@
+// Package faults holds test-only fault hooks for the fault-injection harness
+// (jepsen/). They exist only in binaries built with the build tag
+// flowmesh_faults; in every other build Enabled is false and ClockOffset is
+// zero, and the compiler drops the hooks.
+//
+// With the tag, the node reads:
+//
+//	FLOWMESH_FAULTS             comma-separated deliberate bugs to switch on:
+//	  ack-before-commit           a KV put is acknowledged before it commits
+//	  stale-linearizable          linearizable reads are served from local state
+//	                              (on a follower too, without asking the leader)
+//	  double-apply                the FSM's replay guard is off: entries replayed
+//	                              after a restart are applied a second time
+//	FLOWMESH_CLOCK_OFFSET_FILE  a file holding a duration ("1.5s", "-300ms") added
+//	                            to the node's clock (stamps, delays, visibility
+//	                            timeouts, TTLs); re-read at most every 100 ms
+//
+// The harness proves it can fail by running against such bugs and requiring
+// an invalid verdict.
+package faults

@@ -1,0 +1,101 @@
+//go:build flowmesh_faults
+
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/storage"
+)
+
+// The deliberate bugs of the flowmesh_faults build (internal/faults) do
+// what the fault-injection harness relies on: each breaks a guarantee the
+// normal build keeps.
+
+func TestFaultDoubleApply(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := func() *storage.Storage {
+		cfg := storage.DefaultConfig()
+		cfg.DataDir, cfg.NodeID, cfg.Logger = dir, "n1", quietLogger()
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	count := func(s *storage.Storage) uint64 {
+		info, err := s.StreamManager().PartitionInfo(ctx, "t/ns/s", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Next
+	}
+	s := start()
+	if _, err := storage.NewResourceFactory(s.MetaStore()).CreateStream(ctx, "t", "ns", "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := s.StreamManager().WriteEvents(ctx, "t/ns/s", []flowmesh.StreamEvent{{Payload: []byte(fmt.Sprint(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Stop(ctx)
+
+	s = start() // normal build behaviour: the replay guard holds
+	if n := count(s); n != 10 {
+		t.Fatalf("without the bug: %d events after a restart, want 10", n)
+	}
+	s.Stop(ctx)
+
+	t.Setenv("FLOWMESH_FAULTS", "double-apply")
+	s = start()
+	defer s.Stop(ctx)
+	if n := count(s); n <= 10 {
+		t.Fatalf("double-apply: %d events after a restart, want the replayed entries applied again", n)
+	}
+}
+
+func TestFaultAckBeforeCommit(t *testing.T) {
+	t.Setenv("FLOWMESH_FAULTS", "ack-before-commit")
+	s, _ := startNode(t)
+	ctx := context.Background()
+	if _, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t", "ns", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.KVManager().Put(ctx, "t/ns/kv", "k", []byte("v"), flowmesh.KVPutOptions{})
+	if err != nil || rev != 0 {
+		t.Fatalf("ack-before-commit: Put = %d, %v; want an acknowledgement without a committed revision", rev, err)
+	}
+}
+
+func TestFaultStaleLinearizable(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var follower *clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	path := putOnLeader(t, leader, "k", "v1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := follower.s.KVManager().Get(ctx, path, "k")
+	if !errors.Is(err, flowmesh.ErrNotLeader) {
+		t.Fatalf("without the bug a follower refuses a linearizable read: got %v", err)
+	}
+	t.Setenv("FLOWMESH_FAULTS", "stale-linearizable")
+	if _, err := follower.s.KVManager().Get(ctx, path, "k"); err != nil && !errors.Is(err, flowmesh.ErrNotFound) {
+		t.Fatalf("stale-linearizable: a follower still refuses: %v", err)
+	}
+}
