@@ -330,6 +330,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // ApplyBatch implements raft.BatchingFSM. For a command entry it returns a
 // []any with one *Result or error per command.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	faults.CrashBeforeApply() // test-only failpoint; a no-op in normal builds
 	out := make([]interface{}, len(logs))
 	f.mu.Lock()
 	changed := false

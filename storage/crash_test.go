@@ -211,6 +211,18 @@ func testCrashRecovery(t *testing.T) {
 // killed after d, and records them.
 func runChild(t *testing.T, dir string, run int, d time.Duration, log *crashLog) {
 	t.Helper()
+	runChildUntil(t, dir, run, log, func(cmd *exec.Cmd) {
+		time.Sleep(d)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}, func(ws syscall.WaitStatus) bool { return ws.Signal() == syscall.SIGKILL })
+}
+
+// runChildUntil runs the child on dir, records its acknowledgements, calls
+// stop once it is ready, and requires its end to satisfy ended.
+func runChildUntil(t *testing.T, dir string, run int, log *crashLog, stop func(*exec.Cmd), ended func(syscall.WaitStatus) bool) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "FLOWMESH_CRASH_RUN="+strconv.Itoa(run))
 	stdout, err := cmd.StdoutPipe()
@@ -261,15 +273,12 @@ func runChild(t *testing.T, dir string, run int, d time.Duration, log *crashLog)
 		cmd.Process.Kill()
 		t.Fatalf("run %d: child not ready: %s", run, stderr.String())
 	}
-	time.Sleep(d)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	stop(cmd)
 	<-done
 	err = cmd.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("run %d: child ended by itself (%v): %s", run, err, stderr.String())
+	if !errors.As(err, &ee) || !ended(ee.Sys().(syscall.WaitStatus)) {
+		t.Fatalf("run %d: child ended unexpectedly (%v): %s", run, err, stderr.String())
 	}
 }
 

@@ -14,6 +14,10 @@
 //	FLOWMESH_CLOCK_OFFSET_FILE  a file holding a duration ("1.5s", "-300ms") added
 //	                            to the node's clock (stamps, delays, visibility
 //	                            timeouts, TTLs); re-read at most every 100 ms
+//	FLOWMESH_CRASH_BEFORE_APPLY_FILE  when this file exists, the next batch of
+//	                            committed entries makes the node exit (code 99)
+//	                            after raft wrote them to its log and before the
+//	                            FSM applies them; the file is removed first
 //
 // The harness proves it can fail by running against such bugs and requiring
 // an invalid verdict.

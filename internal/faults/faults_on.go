@@ -50,3 +50,18 @@ func ClockOffset() time.Duration {
 func Clock(now func() time.Time) func() time.Time {
 	return func() time.Time { return now().Add(ClockOffset()) }
 }
+
+// CrashBeforeApply exits the process, as a crash would, when the file named
+// by FLOWMESH_CRASH_BEFORE_APPLY_FILE exists: the FSM calls it with entries
+// raft has already written to its log but not yet applied. The harness
+// creates the file to fire the failpoint.
+func CrashBeforeApply() {
+	path := os.Getenv("FLOWMESH_CRASH_BEFORE_APPLY_FILE")
+	if path == "" {
+		return
+	}
+	if _, err := os.Stat(path); err == nil {
+		os.Remove(path)
+		os.Exit(99)
+	}
+}
