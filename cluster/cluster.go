@@ -366,12 +366,18 @@ type Status struct {
 
 // Stats returns the node's status.
 func (c *Cluster) Stats() Status {
+	applied := c.fsm.appliedIndex()
+	// Trailing no-ops and barriers never reach the FSM; count them as
+	// applied once raft has dispatched them, as WaitApplied does.
+	if ra := c.raft.AppliedIndex(); ra > applied && c.noFSMEntries(applied+1, ra) {
+		applied = ra
+	}
 	st := Status{
 		ID:           c.cfg.ID,
 		State:        stateName(c.raft.State()),
 		Term:         c.raft.CurrentTerm(),
 		CommitIndex:  c.raft.CommitIndex(),
-		AppliedIndex: c.fsm.appliedIndex(),
+		AppliedIndex: applied,
 		LastLogIndex: c.raft.LastIndex(),
 	}
 	st.LeaderID, st.LeaderAddr = c.Leader()
