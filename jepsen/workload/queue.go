@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/flowmesh/flowmesh"
@@ -13,14 +14,19 @@ import (
 )
 
 // queue is the work-queue workload on one single-partition queue with a
-// short visibility timeout: processes enqueue unique payloads, or reserve
-// a job and then ack it, nack it (ready again at once) or abandon it (let
-// the reservation expire). MaxAttempts is high so no job goes dead. The
-// final phase drains the queue (reserve + ack) until it has stayed empty
-// for twice the visibility timeout plus a second.
+// short visibility timeout: processes enqueue unique payloads (40% of
+// steps), or reserve a job and then ack it (80%), nack it (ready again at
+// once, 10%) or abandon it (let the reservation expire, 10%) — consumers
+// outpace producers, so no backlog builds over long runs. MaxAttempts is
+// high so no job goes dead. The final phase drains the queue (reserve +
+// ack) until it has stayed empty for twice the visibility timeout plus a
+// second.
 type queue struct {
 	cfg  Config
 	path string
+
+	mu      sync.Mutex
+	drained bool
 }
 
 func newQueue(cfg Config) *queue {
@@ -37,7 +43,7 @@ func (w *queue) Setup(ctx context.Context, c *client.Client) error {
 }
 
 func (w *queue) Step(ctx context.Context, p *Process) {
-	if p.Rand.IntN(2) == 0 {
+	if p.Rand.IntN(10) < 4 {
 		w.enqueue(ctx, p)
 		return
 	}
@@ -46,9 +52,9 @@ func (w *queue) Step(ctx context.Context, p *Process) {
 		return
 	}
 	switch r := p.Rand.IntN(10); {
-	case r < 6:
-		w.ack(ctx, p, p.ID, p.Client, p.Node, job)
 	case r < 8:
+		w.ack(ctx, p, p.ID, p.Client, p.Node, job)
+	case r < 9:
 		w.nack(ctx, p, job)
 	default:
 		h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Abandon, Key: w.path, JobID: job.ID, Attempt: job.Attempt, Value: string(job.Payload), Node: p.Node})
@@ -103,38 +109,72 @@ func (w *queue) nack(ctx context.Context, p *Process, job *flowmesh.Job) {
 	h.Error(p.Client.Nack(octx, w.path, job.Receipt, 0), nil)
 }
 
-// Final drains the queue through the whole cluster.
+// Final drains the queue through the whole cluster with several
+// workers; each stops once it has found the queue empty for twice the
+// visibility timeout plus a second. The drain is bounded (5 minutes); an
+// unfinished drain makes lost jobs undecidable (see Check).
 func (w *queue) Final(ctx context.Context, env *Env) error {
-	const finalProcess = 1 << 20
-	p := NewProcess(finalProcess, env.Any, "", env.Seed, env)
+	const finalProcess, workers = 1 << 20, 4
 	quiet := 2*w.cfg.Visibility + time.Second
-	deadline := time.Now().Add(120 * time.Second)
-	emptySince := time.Time{}
-	for time.Now().Before(deadline) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		job, ok := w.reserve(ctx, p, finalProcess, env.Any, "")
-		switch {
-		case !ok:
-			emptySince = time.Time{}
-			time.Sleep(100 * time.Millisecond)
-		case job == nil:
-			if emptySince.IsZero() {
-				emptySince = time.Now()
+	deadline := time.Now().Add(5 * time.Minute)
+	var wg sync.WaitGroup
+	unfinished := make(chan struct{}, workers)
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := NewProcess(finalProcess+k, env.Any, "", env.Seed, env)
+			emptySince := time.Time{}
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				job, ok := w.reserve(ctx, p, p.ID, env.Any, "")
+				switch {
+				case !ok:
+					emptySince = time.Time{}
+					time.Sleep(100 * time.Millisecond)
+				case job == nil:
+					if emptySince.IsZero() {
+						emptySince = time.Now()
+					}
+					if time.Since(emptySince) > quiet {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				default:
+					emptySince = time.Time{}
+					w.ack(ctx, p, p.ID, env.Any, "", job)
+				}
 			}
-			if time.Since(emptySince) > quiet {
-				return nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		default:
-			emptySince = time.Time{}
-			w.ack(ctx, p, finalProcess, env.Any, "", job)
-		}
+			unfinished <- struct{}{}
+		}()
 	}
-	return fmt.Errorf("workload: queue drain did not finish within 120s")
+	wg.Wait()
+	if len(unfinished) > 0 {
+		return fmt.Errorf("workload: queue drain did not finish within 5 minutes")
+	}
+	w.mu.Lock()
+	w.drained = true
+	w.mu.Unlock()
+	return nil
 }
 
+// Check runs the queue checker. Without a finished drain a job never
+// delivered may still sit in the queue, so "lost" cannot be decided: it is
+// dropped and the result is at best unknown.
 func (w *queue) Check(ops []history.Op, _ []history.Window, _ string) map[string]checker.Result {
-	return map[string]checker.Result{"queue": checker.CheckQueue(ops, checker.QueueConfig{Visibility: w.cfg.Visibility, ClockSlack: w.cfg.ClockSlack})}
+	r := checker.CheckQueue(ops, checker.QueueConfig{Visibility: w.cfg.Visibility, ClockSlack: w.cfg.ClockSlack})
+	w.mu.Lock()
+	drained := w.drained
+	w.mu.Unlock()
+	if !drained {
+		if n := r.Anomalies[checker.QueueLost]; n > 0 {
+			delete(r.Anomalies, checker.QueueLost)
+			delete(r.Examples, checker.QueueLost)
+			r.Notes = append(r.Notes, fmt.Sprintf("%d jobs never delivered, but the final drain did not finish: lost is undecided", n))
+		}
+		if len(r.Anomalies) == 0 {
+			r.Valid = checker.Unknown
+		}
+		r.Notes = append(r.Notes, "the final drain did not finish")
+	}
+	return map[string]checker.Result{"queue": r}
 }
