@@ -2,16 +2,17 @@
 // cluster of real node processes: kill (SIGKILL, restart at Stop), pause
 // (SIGSTOP/SIGCONT), partitions (iptables DROP rules inside each node's
 // network namespace), netem delay and loss (tc on each node's veth) and
-// membership (graceful leave, wipe, rejoin empty). Clock and disk faults
-// go through node-side test hooks (Hooks); a node built without them
-// makes those kinds ErrUnsupported, and the runner refuses the schedule.
+// membership (graceful leave, wipe, rejoin empty), and with a node built
+// with the flowmesh_faults tag (Hooks) clock offsets and the
+// crash-before-apply failpoint. Without the hooks clock and disk are
+// ErrUnsupported and the runner refuses the schedule; the disk mode
+// lose-unsynced has no hook yet and is skipped (noted) when drawn.
 package fault
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -34,14 +35,15 @@ type Processes interface {
 	Leader(ctx context.Context) int
 }
 
-// Hooks reaches the test-only hooks of nodes built with them (see
-// jepsen/RESULTS.md, "Node-side hooks"): POST /debug/jepsen/clock?offset=D
-// sets the node's test clock offset (absolute, may be negative; 0 heals),
-// POST /debug/jepsen/crash?mode=M makes the node crash itself the way
-// nemesis.DiskMode M says. A node without them answers 404, which Hook
-// reports as ErrUnsupported. Implemented by runner.Cluster.
+// Hooks reaches the test-only hooks of nodes built with the
+// flowmesh_faults tag (internal/faults): a per-node clock offset and the
+// crash-before-apply failpoint. Implemented by runner.Cluster.
 type Hooks interface {
-	Hook(ctx context.Context, i int, name string, params url.Values) error
+	// SetClockOffset sets node i's test clock offset (0 heals).
+	SetClockOffset(i int, d time.Duration) error
+	// ArmCrashBeforeApply makes node i exit after raft wrote its next
+	// committed batch and before the FSM applies it.
+	ArmCrashBeforeApply(i int) error
 	// AwaitExit waits for node i to exit by itself (SIGKILL after timeout).
 	AwaitExit(i int, timeout time.Duration) bool
 }
@@ -67,38 +69,16 @@ type Executor struct {
 
 	left map[int]bool // nodes that left (membership) and must rejoin empty
 
-	hooks    Hooks // nil: clock and disk faults are unsupported
-	hookKind map[nemesis.Kind]bool
-}
-
-// EnableHooks makes clock and disk faults available through h, for the
-// kinds that Probe found.
-func (e *Executor) EnableHooks(h Hooks, kinds ...nemesis.Kind) {
-	e.hooks = h
-	e.hookKind = map[nemesis.Kind]bool{}
-	for _, k := range kinds {
-		e.hookKind[k] = true
-	}
-}
-
-// ProbeHooks asks node 0 for each hook with a harmless call (clock offset
-// 0; crash with mode "probe", which a node must answer 200 without
-// crashing) and returns the kinds whose hook answered.
-func ProbeHooks(ctx context.Context, h Hooks) []nemesis.Kind {
-	var out []nemesis.Kind
-	if h.Hook(ctx, 0, "clock", url.Values{"offset": {"0s"}}) == nil {
-		out = append(out, nemesis.Clock)
-	}
-	if h.Hook(ctx, 0, "crash", url.Values{"mode": {"probe"}}) == nil {
-		out = append(out, nemesis.Disk)
-	}
-	return out
+	hooks Hooks // nil: clock and disk faults are unsupported
 }
 
 // New returns an executor for n nodes. net may be nil.
 func New(procs Processes, net Network, n int) *Executor {
 	return &Executor{procs: procs, net: net, n: n, left: map[int]bool{}}
 }
+
+// EnableHooks makes clock and disk faults available through h.
+func (e *Executor) EnableHooks(h Hooks) { e.hooks = h }
 
 // Supported reports whether k can be injected here.
 func (e *Executor) Supported(k nemesis.Kind) error {
@@ -112,11 +92,11 @@ func (e *Executor) Supported(k nemesis.Kind) error {
 		}
 		return nil
 	case nemesis.Clock, nemesis.Disk:
-		if e.hookKind[k] {
+		if e.hooks != nil {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s needs a node-side test hook (see jepsen/RESULTS.md, \"Node-side hooks\")", ErrUnsupported, k)
+	return fmt.Errorf("%w: %s needs a node-side test hook (build the node with --build-tags flowmesh_faults)", ErrUnsupported, k)
 }
 
 // Applied is a fault as it was carried out.
@@ -187,30 +167,35 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 		a.undo = e.net.HealNetem
 	case nemesis.Clock:
 		for _, i := range a.Nodes {
-			err = errors.Join(err, e.hooks.Hook(ctx, i, "clock", url.Values{"offset": {f.ClockOffset.String()}}))
+			err = errors.Join(err, e.hooks.SetClockOffset(i, f.ClockOffset))
 		}
 		a.Detail = fmt.Sprintf("clock offset %s on %v", f.ClockOffset, a.Nodes)
 		a.undo = func(ctx context.Context) error {
 			var errs []error
 			for _, i := range a.Nodes {
-				errs = append(errs, e.hooks.Hook(ctx, i, "clock", url.Values{"offset": {"0s"}}))
+				errs = append(errs, e.hooks.SetClockOffset(i, 0))
 			}
 			return errors.Join(errs...)
 		}
 	case nemesis.Disk:
 		i := a.Nodes[0]
+		if f.DiskMode != nemesis.DiskCrashBeforeApply {
+			// Dropping unsynced writes needs a tracking file layer the node
+			// does not have (see jepsen/RESULTS.md).
+			return nil, fmt.Errorf("%w: disk mode %s", ErrUnsupported, f.DiskMode)
+		}
 		a.undo = func(ctx context.Context) error {
 			if e.procs.Running(i) || e.left[i] {
 				return nil
 			}
 			return e.procs.Start(i, true)
 		}
-		if err = e.hooks.Hook(ctx, i, "crash", url.Values{"mode": {string(f.DiskMode)}}); err == nil {
+		if err = e.hooks.ArmCrashBeforeApply(i); err == nil {
 			if !e.hooks.AwaitExit(i, 10*time.Second) {
-				err = fmt.Errorf("fault: node %d did not crash within 10s of the %s hook; killed", i, f.DiskMode)
+				err = fmt.Errorf("fault: node %d did not crash within 10s of arming crash-before-apply; killed", i)
 			}
 		}
-		a.Detail = fmt.Sprintf("crash %s on %d", f.DiskMode, i)
+		a.Detail = fmt.Sprintf("crash-before-apply on %d", i)
 	case nemesis.Membership:
 		i := a.Nodes[0]
 		if !e.procs.Running(i) {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh/client"
-	"github.com/flowmesh/flowmesh/jepsen/fault"
 	"github.com/flowmesh/flowmesh/jepsen/netns"
 )
 
@@ -158,9 +155,9 @@ func (c *Cluster) Start(i int, fresh bool) error {
 		cmd = exec.Command(c.bin, c.args(n, fresh)...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if len(c.env) > 0 {
-		cmd.Env = append(os.Environ(), c.env...)
-	}
+	_ = os.Remove(n.crashFile()) // a failpoint armed for a node that died otherwise
+	cmd.Env = append(os.Environ(), "FLOWMESH_CLOCK_OFFSET_FILE="+absPath(n.clockFile()), "FLOWMESH_CRASH_BEFORE_APPLY_FILE="+absPath(n.crashFile()))
+	cmd.Env = append(cmd.Env, c.env...)
 	// Its own process group: a Ctrl-C to the runner reaches the runner
 	// only, which then stops the nodes itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -285,30 +282,30 @@ func (c *Cluster) StopAll() {
 	}
 }
 
-// Hook calls the test-only hook name of node i: POST
-// /debug/jepsen/<name>?<params> on its HTTP admin address. Nodes built
-// without the hooks answer 404, reported as fault.ErrUnsupported.
-func (c *Cluster) Hook(ctx context.Context, i int, name string, params url.Values) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	u := "http://" + c.nodes[i].http() + "/debug/jepsen/" + name + "?" + params.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
+// Every node gets its own files for the flowmesh_faults hooks
+// (internal/faults); nodes built without the tag ignore them.
+func (n *Node) clockFile() string { return filepath.Join(filepath.Dir(n.DataDir), "clock-offset") }
+func (n *Node) crashFile() string {
+	return filepath.Join(filepath.Dir(n.DataDir), "crash-before-apply")
+}
+
+// SetClockOffset sets node i's test clock offset (FLOWMESH_CLOCK_OFFSET_FILE;
+// the node re-reads it within 100 ms).
+func (c *Cluster) SetClockOffset(i int, d time.Duration) error {
+	return writeAtomic(c.nodes[i].clockFile(), d.String()+"\n")
+}
+
+// ArmCrashBeforeApply creates node i's FLOWMESH_CRASH_BEFORE_APPLY_FILE.
+func (c *Cluster) ArmCrashBeforeApply(i int) error {
+	return writeAtomic(c.nodes[i].crashFile(), "armed\n")
+}
+
+func writeAtomic(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("runner: hook %s on %s: %w", name, c.nodes[i].ID, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%w: %s has no /debug/jepsen/%s hook (build the node with its test tag)", fault.ErrUnsupported, c.nodes[i].ID, name)
-	case resp.StatusCode/100 != 2:
-		return fmt.Errorf("runner: hook %s on %s: %s: %s", name, c.nodes[i].ID, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
+	return os.Rename(tmp, path)
 }
 
 // AwaitExit waits up to timeout for node i to exit by itself, then
@@ -401,4 +398,11 @@ func (c *Cluster) AwaitHealthy(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
