@@ -59,3 +59,34 @@ func TestLoopbackRunIsValid(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliberateBugIsCaught builds the node with the flowmesh_faults tag
+// and switches on ack-before-commit: under leader kills the kv run must be
+// invalid, end to end. A harness that cannot fail is worthless.
+func TestDeliberateBugIsCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	bin := filepath.Join(t.TempDir(), "flowmesh-node-faults")
+	build := exec.Command("go", "build", "-tags", "flowmesh_faults", "-o", bin, "../../cmd/node")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	const seed = 43
+	t.Logf("seed %d", seed)
+	var faults []nemesis.Fault
+	for s := 2 * time.Second; s < 10*time.Second; s += 3 * time.Second {
+		faults = append(faults, nemesis.Fault{Kind: nemesis.Kill, Start: s, Stop: s + 1500*time.Millisecond, Target: nemesis.TargetLeader})
+	}
+	cfg := DefaultConfig()
+	cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Time, cfg.Seed = "kv", "kill", 3, 12*time.Second, seed
+	cfg.Schedule = nemesis.Schedule{Seed: seed, Nodes: 3, Faults: faults}
+	cfg.Net, cfg.Binary, cfg.Store, cfg.BasePort = NetLoopback, bin, t.TempDir(), 28400
+	cfg.BuildTags, cfg.NodeEnv = "flowmesh_faults", []string{"FLOWMESH_FAULTS=ack-before-commit"}
+	var log bytes.Buffer
+	out, err := Run(context.Background(), cfg, &log)
+	if err != nil || out.Valid != checker.Invalid {
+		t.Fatalf("run: %v, verdict %s, want invalid\n%s", err, out.Valid, log.String())
+	}
+}
