@@ -326,9 +326,23 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	cancel()
 
 	replicas := checkReplicas(ctx, cl, 20*time.Second)
+	// The nodes are done with: free the CPU for the checkers.
+	cl.StopAll()
 	ops := rec.History()
+	// The history goes to disk before checking, so a check that is
+	// interrupted can be redone offline with --check.
+	if err := run.WriteHistory(ops); err != nil {
+		return out, err
+	}
 	logf("checking %d ops", len(ops))
-	checks := wl.Check(ops, windows, run.Path(report.LinearizabilityFile))
+	checked := make(chan map[string]checker.Result, 1)
+	go func() { checked <- wl.Check(ops, windows, run.Path(report.LinearizabilityFile)) }()
+	var checks map[string]checker.Result
+	select {
+	case checks = <-checked:
+	case <-ctx.Done():
+		return out, fmt.Errorf("runner: interrupted while checking; the history is in %s", run.Path(report.HistoryFile))
+	}
 	checks["replicas"] = replicas
 	if herr != nil {
 		// Final reads of an unconverged cluster prove nothing either way
@@ -348,7 +362,6 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	res.Summarize()
 	written = true
 	err = errors.Join(
-		run.WriteHistory(ops),
 		run.WritePlots(fmt.Sprintf("%s, seed %d", test, cfg.Seed), ops, windows),
 		run.WriteResults(res),
 		run.LinkLatest(),
