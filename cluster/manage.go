@@ -244,7 +244,10 @@ func planReconcile(in reconcileInput) []action {
 				delete(in.caughtUp, mb.ID)
 				continue
 			}
-			if mb.Status == StatusAlive && mb.AppliedIndex > 0 && mb.AppliedIndex+in.cfg.PromoteLag >= in.commit {
+			// Caught up means within PromoteLag below the commit index; a node
+			// reporting more than the leader has committed holds another
+			// history (another cluster's log) and is never promoted.
+			if mb.Status == StatusAlive && mb.AppliedIndex > 0 && mb.AppliedIndex+in.cfg.PromoteLag >= in.commit && mb.AppliedIndex <= in.commit {
 				since := in.caughtUp[mb.ID]
 				if since.IsZero() {
 					in.caughtUp[mb.ID], since = in.now, in.now

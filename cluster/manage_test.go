@@ -78,6 +78,8 @@ func TestPlanReconcile(t *testing.T) {
 			"[]"},
 		{"non-voter caught up and stable", []Server{voter("a"), {ID: "b", Address: "b:1"}}, []Member{member("b", StatusAlive, 95)}, false,
 			map[string]time.Time{"b": now.Add(-3 * time.Second)}, nil, "[promote b b:1]"},
+		{"non-voter ahead of the leader's commit (another history) never promoted", []Server{voter("a"), {ID: "b", Address: "b:1"}},
+			[]Member{member("b", StatusAlive, 11240)}, false, map[string]time.Time{"b": now.Add(-3 * time.Second)}, nil, "[]"},
 		{"self ignored", []Server{voter("b")}, []Member{member("a", StatusAlive, 0)}, false, nil, nil, "[]"},
 	} {
 		c := cfg

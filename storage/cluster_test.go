@@ -573,3 +573,18 @@ func TestSharedJoinListIncludingSelf(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A fresh node told to join (bootstrap-expect 0) waits to be added: alone,
+// it never elects itself, so it can never form a second cluster.
+func TestJoiningNodeNeverBootstrapsAlone(t *testing.T) {
+	cfg := newClusterConfig(t, t.TempDir(), 0, []string{gossipPort(t)}) // nobody listens there
+	n := startClusterNode(t, cfg)
+	time.Sleep(3 * time.Second) // several election timeouts
+	st, err := n.s.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State == "leader" || st.LeaderID != "" || len(st.Servers) != 0 {
+		t.Fatalf("a joining node bootstrapped alone: %+v", st)
+	}
+}

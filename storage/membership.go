@@ -20,6 +20,11 @@ func (s *Storage) bootstrapAlone() bool {
 		return true
 	case s.cfg.BootstrapExpect > 1:
 		return false
+	case s.cfg.GossipAddr != "" || len(s.cfg.Join) > 0:
+		// Expect 0 in a cluster means "wait to be added": a fresh node that
+		// joins must never form a cluster of its own (it would win elections
+		// against the real one and erase acknowledged writes).
+		return false
 	}
 	return *s.cfg.Bootstrap
 }
