@@ -317,28 +317,48 @@ func checkAppendOrder(r *Result, appends map[string][]history.Op, refPos map[str
 			byPart[a.Partition] = append(byPart[a.Partition], placed{a, at, prod})
 		}
 	}
+	// A sweep in invoke order: before looking at b, every ok append that
+	// completed before b was invoked has been folded into the running
+	// maxima (per producer, and the two largest from different producers),
+	// so each b costs O(1) instead of a pass over the partition.
 	for _, p := range sortedInts(byPart) {
 		ps := byPart[p]
 		sort.Slice(ps, func(i, j int) bool { return ps[i].op.InvokeTime < ps[j].op.InvokeTime })
-		for _, b := range ps {
-			var same, other *placed
-			for i := range ps {
-				a := &ps[i]
-				if !a.op.Precedes(b.op) || a.at.O <= b.at.O {
-					continue
+		var done []*placed
+		for i := range ps {
+			if ps[i].op.Type == history.OK {
+				done = append(done, &ps[i])
+			}
+		}
+		sort.SliceStable(done, func(i, j int) bool { return done[i].op.CompleteTime < done[j].op.CompleteTime })
+		perProducer := map[string]*placed{}
+		var top, second *placed // highest offsets, from different producers
+		next := 0
+		for bi := range ps {
+			b := &ps[bi]
+			for ; next < len(done) && done[next].op.Precedes(b.op); next++ {
+				a := done[next]
+				if cur := perProducer[a.producer]; cur == nil || a.at.O > cur.at.O {
+					perProducer[a.producer] = a
 				}
-				if a.producer == b.producer {
-					if same == nil {
-						same = a
+				switch {
+				case top == nil || a.at.O > top.at.O:
+					if top != nil && top.producer != a.producer {
+						second = top
 					}
-				} else if other == nil {
-					other = a
+					top = a
+				case a.producer != top.producer && (second == nil || a.at.O > second.at.O):
+					second = a
 				}
 			}
-			if same != nil {
+			if same := perProducer[b.producer]; same != nil && same.at.O > b.at.O {
 				r.add(StreamProducerNonMonotonic, map[string]any{"producer": b.producer, "earlier": same.op, "earlier_offset": same.at.O, "later": b.op, "later_offset": b.at.O})
 			}
-			if other != nil {
+			other := top
+			if other != nil && other.producer == b.producer {
+				other = second
+			}
+			if other != nil && other.at.O > b.at.O {
 				r.add(StreamRealtimeOrder, map[string]any{"earlier": other.op, "earlier_offset": other.at.O, "later": b.op, "later_offset": b.at.O})
 			}
 		}
