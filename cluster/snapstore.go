@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
 )
 
@@ -99,7 +100,7 @@ func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotSto
 		}
 	}
 	if removed {
-		if err := snapdir.SyncDir(dir); err != nil {
+		if err := durable.Sync(dir); err != nil {
 			return nil, err
 		}
 	}
@@ -453,10 +454,10 @@ func (k *snapshotSink) seal() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(k.dir, metaFile), b); err != nil {
+	if err := durable.WriteFile(filepath.Join(k.dir, metaFile), b); err != nil {
 		return err
 	}
-	return snapdir.SyncDir(k.store.dir)
+	return durable.Sync(k.store.dir)
 }
 
 // errStreamDone is what a sink's decoder reports after a complete, verified
@@ -482,7 +483,7 @@ func (k *snapshotSink) Cancel() error {
 func syncTree(root string, files []snapdir.File) error {
 	dirs := map[string]bool{".": true}
 	for _, f := range files {
-		if err := syncFile(filepath.Join(root, filepath.FromSlash(f.Path))); err != nil {
+		if err := durable.Sync(filepath.Join(root, filepath.FromSlash(f.Path))); err != nil {
 			return err
 		}
 		for d := filepath.Dir(filepath.FromSlash(f.Path)); d != "."; d = filepath.Dir(d) {
@@ -490,46 +491,9 @@ func syncTree(root string, files []snapdir.File) error {
 		}
 	}
 	for d := range dirs {
-		if err := snapdir.SyncDir(filepath.Join(root, d)); err != nil {
+		if err := durable.Sync(filepath.Join(root, d)); err != nil {
 			return err
 		}
 	}
-	return snapdir.SyncDir(filepath.Dir(root))
-}
-
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeFileAtomic writes b to p via a synced temporary file and a rename,
-// then syncs p's directory.
-func writeFileAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return snapdir.SyncDir(filepath.Dir(p))
+	return durable.Sync(filepath.Dir(root))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -75,7 +76,7 @@ func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.
 	if err := os.Rename(tmp, log); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.Sync(dir); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(old); err != nil {

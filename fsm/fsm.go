@@ -20,6 +20,7 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/segment"
 )
@@ -573,7 +574,7 @@ func (f *FSM) writeCheckpoint(cp *fsmpb.Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("fsm: encode checkpoint: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
+	if err := durable.WriteFile(filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
 		return fmt.Errorf("fsm: write checkpoint: %w", err)
 	}
 	return nil
@@ -672,38 +673,6 @@ func (f *FSM) closeStores() {
 			f.log.Warn("fsm: close store", "path", r.path, "err", err)
 		}
 	}
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(b); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // broadcaster wakes every waiter on each signal.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
 	"github.com/flowmesh/flowmesh/segment"
 )
@@ -132,7 +133,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := os.Rename(tmp, f.cfg.Dir); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(f.cfg.Dir)); err != nil {
+	if err := durable.Sync(filepath.Dir(f.cfg.Dir)); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	os.RemoveAll(old)

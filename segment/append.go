@@ -1,6 +1,10 @@
 package segment
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
+)
 
 // Append appends one record and returns its offset.
 func (l *Log) Append(r Record) (uint64, error) {
@@ -138,7 +142,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		return fmt.Errorf("segment: roll: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.Sync(l.dir); err != nil {
 		s.release()
 		return fmt.Errorf("segment: roll: %w", err)
 	}

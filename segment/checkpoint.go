@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
 )
 
 // Checkpoint seals the active segment (if it holds records), makes it
@@ -38,7 +40,7 @@ func (l *Log) Checkpoint(dstDir string) error {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}
 	a.release()
-	if err := syncDir(dstDir); err != nil {
+	if err := durable.Sync(dstDir); err != nil {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}
 	return nil

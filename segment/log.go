@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
 )
 
 // Log is an append-only sequence of records stored in segment files. One
@@ -97,10 +99,7 @@ func (l *Log) Close() error {
 	if l.err == nil {
 		err = datasync(l.active().f)
 		if err == nil {
-			err = writeFileSync(filepath.Join(l.dir, cleanMarker), nil)
-		}
-		if err == nil {
-			err = syncDir(l.dir)
+			err = durable.WriteFile(filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
 		}
 	}
 	for _, s := range l.segments() {

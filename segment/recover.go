@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
 )
 
 // Open opens (creating if needed) the log in dir and recovers it: the last
@@ -58,7 +60,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		if err := os.Remove(marker); err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := durable.Sync(dir); err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
 	}
@@ -75,7 +77,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		if err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := durable.Sync(dir); err != nil {
 			s.release()
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
@@ -222,7 +224,7 @@ func openSealed(dir string, base, nextBase uint64, interval int) (*segment, erro
 	}
 	entries = append(entries, ts.entries...)
 	if !ok {
-		if err := writeFileSync(s.idxPath, encodeIndex(entries)); err != nil {
+		if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
 			return fail(fmt.Errorf("segment: open: rebuild index: %w", err))
 		}
 	}
@@ -299,7 +301,7 @@ func openActive(dir string, base uint64, interval int, clean bool) (*segment, er
 			return fail(err)
 		}
 	}
-	if err := writeFileSync(s.idxPath, encodeIndex(entries)); err != nil {
+	if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
 		return fail(fmt.Errorf("segment: open: write index: %w", err))
 	}
 	if s.idxF, err = os.OpenFile(s.idxPath, os.O_RDWR, 0); err != nil {
@@ -317,27 +319,4 @@ func (s *segment) loadLast() error {
 	s.lastTS.Store(prev.Timestamp)
 	s.lastIndex.Store(prev.Index)
 	return nil
-}
-
-// writeFileSync replaces path atomically with data.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = datasync(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

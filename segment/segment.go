@@ -201,15 +201,3 @@ type SegmentInfo struct {
 	FirstIndex     uint64
 	LastIndex      uint64
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

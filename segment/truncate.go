@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
 )
 
 // DeleteBefore deletes sealed segments whose records are all below offset,
@@ -33,7 +35,7 @@ func (l *Log) DeleteBefore(offset uint64) (int, error) {
 		errs = append(errs, removeSegmentFiles(s))
 		s.release()
 	}
-	errs = append(errs, syncDir(l.dir))
+	errs = append(errs, durable.Sync(l.dir))
 	return n, errors.Join(errs...)
 }
 
@@ -92,7 +94,7 @@ func (l *Log) truncateLocked(offset uint64) error {
 		tail, err = l.rewritePrefix(segs[i], offset)
 	}
 	if err == nil {
-		err = syncDir(l.dir)
+		err = durable.Sync(l.dir)
 	}
 	if err != nil {
 		l.err = fmt.Errorf("segment: truncate: %w", err)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/flowmesh/flowmesh/internal/durable"
 )
 
 const (
@@ -240,7 +242,7 @@ func Read(r io.Reader, dir string) error {
 		}
 	}
 	if created {
-		return SyncDir(filepath.Dir(dir))
+		return durable.Sync(filepath.Dir(dir))
 	}
 	return nil
 }
@@ -423,20 +425,6 @@ func (d *decoder) readTrailer(count uint64) error {
 
 func syncRootDir(root *os.Root, p string) error {
 	f, err := root.Open(filepath.FromSlash(p))
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// SyncDir fsyncs the directory dir, making entries created or renamed in it
-// durable.
-func SyncDir(dir string) error {
-	f, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
