@@ -227,6 +227,9 @@ func (f *FSM) load() error {
 			r.stream.parts[p.Partition].earliest = p.Earliest
 		}
 	}
+	if faults.Enabled("double-apply") { // test-only deliberate bug, see above
+		return nil
+	}
 	for _, d := range cp.Dedup {
 		f.dedup.put(d.RequestId, d.Stamp, resultFromPB(d.Result))
 	}

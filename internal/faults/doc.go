@@ -9,8 +9,11 @@
 //	  ack-before-commit           a KV put is acknowledged before it commits
 //	  stale-linearizable          linearizable reads are served from local state
 //	                              (on a follower too, without asking the leader)
-//	  double-apply                the FSM's replay guard is off: entries replayed
-//	                              after a restart are applied a second time
+//	  double-apply                the FSM forgets its checkpoint's replay guard
+//	                              and request-dedup window on open: entries
+//	                              replayed after a restart are applied a second
+//	                              time (with the window kept, SDK request IDs
+//	                              would hide the re-application)
 //	FLOWMESH_CLOCK_OFFSET_FILE  a file holding a duration ("1.5s", "-300ms") added
 //	                            to the node's clock (stamps, delays, visibility
 //	                            timeouts, TTLs); re-read at most every 100 ms
