@@ -55,6 +55,14 @@ type Config struct {
 	// retries (0: 25ms and 1s); each wait is jittered to [d/2, d].
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// Pinned keeps every call on the configured endpoints: leader hints
+	// (NotLeader details, the header of a forwarded call) are not followed,
+	// so the node a call reaches forwards writes and linearizable reads to
+	// the leader itself, and a failed endpoint is left for the next
+	// configured one. Use it to spread clients over the nodes, or, with one
+	// endpoint, to bind a client to one node (the fault-injection harness
+	// does, so a node that answers on its own is caught).
+	Pinned bool
 	// DialOptions are added after the client's own (insecure transport by
 	// default): pass grpc.WithTransportCredentials for TLS.
 	DialOptions []grpc.DialOption
@@ -217,6 +225,9 @@ func (c *Client) connLocked(addr string) (*grpc.ClientConn, error) {
 // redirect sends later calls to addr, a leader hint (from a NotLeader
 // detail or a forwarded call's header), and sends them direct.
 func (c *Client) redirect(addr string) {
+	if c.cfg.Pinned {
+		return
+	}
 	c.mu.Lock()
 	c.target, c.leader = addr, addr
 	c.mu.Unlock()

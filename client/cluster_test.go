@@ -187,3 +187,39 @@ func TestClusterWatchResumesFromStart(t *testing.T) {
 		t.Fatal("the change made while the watch reconnected was not delivered")
 	}
 }
+
+// TestClusterPinnedClientStaysOnItsNode: a client given one follower
+// follows the leader hint of the first forwarded call, while a Pinned one
+// keeps calling the follower, which forwards. With the follower stopped the
+// first still works and the pinned one fails, naming nothing else to try.
+func TestClusterPinnedClientStaysOnItsNode(t *testing.T) {
+	nodes := rpctest.StartCluster(t, 3, nil)
+	leader := rpctest.Leader(t, nodes)
+	f := rpctest.Followers(nodes, leader)[0]
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	follows := clusterClient(t, []string{f.Addr})
+	pinned, err := client.New(client.Config{Endpoints: []string{f.Addr}, Pinned: true, MaxRetries: 2, AttemptTimeout: time.Second, BackoffMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinned.Close()
+	if _, err := follows.CreateKVStore(ctx, "t", "ns", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*client.Client{follows, pinned} {
+		if _, err := c.Put(ctx, "t/ns/kv", fmt.Sprint("k", i), []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+			t.Fatalf("put through the follower: %v", err)
+		}
+		if _, err := c.Get(ctx, "t/ns/kv", fmt.Sprint("k", i), flowmesh.WithConsistency(flowmesh.Linearizable)); err != nil {
+			t.Fatalf("linearizable get through the follower: %v", err)
+		}
+	}
+	f.Stop()
+	if _, err := follows.Put(ctx, "t/ns/kv", "k0", []byte("v2"), flowmesh.KVPutOptions{}); err != nil {
+		t.Errorf("the following client did not move to the leader: %v", err)
+	}
+	if _, err := pinned.Put(ctx, "t/ns/kv", "k1", []byte("v2"), flowmesh.KVPutOptions{}); err == nil {
+		t.Error("the pinned client reached another node than its own")
+	}
+}

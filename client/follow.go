@@ -45,7 +45,7 @@ func (c *Client) follow(ctx context.Context, run func(ctx context.Context, cc *g
 		if !ok || failures >= c.cfg.MaxRetries {
 			return fromStatus(st.Err())
 		}
-		if leader != "" && leader != addr {
+		if leader != "" && leader != addr && !c.cfg.Pinned {
 			c.redirect(leader)
 		} else {
 			c.rotate(addr)

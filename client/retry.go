@@ -89,7 +89,7 @@ func (c *Client) invoke(ctx context.Context, kind callKind, call func(context.Co
 		if !ok || attempt >= c.cfg.MaxRetries {
 			return fromStatus(err)
 		}
-		if leader != "" && leader != addr {
+		if leader != "" && leader != addr && !c.cfg.Pinned {
 			c.redirect(leader)
 			if attempt == 0 {
 				continue // a fresh hint: go straight to the leader

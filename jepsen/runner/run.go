@@ -241,8 +241,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	for p := 0; p < cfg.Concurrency; p++ {
 		first := p % cfg.Nodes
 		// An attempt gives up on a hung node after half the op's budget and
-		// retries elsewhere with the same request ID.
-		c, err := client.New(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond})
+		// retries elsewhere with the same request ID. Every other process is
+		// pinned (client.Config.Pinned): it stays on the node it reached,
+		// which forwards its writes and linearizable reads to the leader -
+		// clients bound to nodes, as in Jepsen, so that a node answering on
+		// its own (cut off, or behind) is seen; the others follow the leader.
+		c, err := client.New(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond, Pinned: p%2 == 1})
 		if err != nil {
 			return out, err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowmesh/flowmesh/jepsen/checker"
 	"github.com/flowmesh/flowmesh/jepsen/nemesis"
+	"github.com/flowmesh/flowmesh/jepsen/netns"
 	"github.com/flowmesh/flowmesh/jepsen/report"
 )
 
@@ -61,8 +62,18 @@ func TestLoopbackRunIsValid(t *testing.T) {
 }
 
 // TestDeliberateBugIsCaught builds the node with the flowmesh_faults tag
-// and switches on ack-before-commit: under leader kills the kv run must be
-// invalid, end to end. A harness that cannot fail is worthless.
+// and switches on each deliberate bug of internal/faults in turn: the run
+// must be invalid, end to end (processes, faults, history, checkers). A
+// harness that cannot fail is worthless.
+//
+//   - ack-before-commit: a KV put is acknowledged before it commits; leader
+//     kills lose acknowledged writes.
+//   - double-apply: the FSM forgets its replay guard on restart; killed and
+//     restarted nodes apply replayed entries twice (stream duplicates,
+//     replica divergence).
+//   - stale-linearizable: nodes answer linearizable reads from local state;
+//     an isolated follower serves stale values. Needs network namespaces
+//     (root, ip, iptables, tc), which CI has.
 func TestDeliberateBugIsCaught(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts node processes")
@@ -73,20 +84,57 @@ func TestDeliberateBugIsCaught(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	const seed = 43
-	t.Logf("seed %d", seed)
-	var faults []nemesis.Fault
-	for s := 2 * time.Second; s < 10*time.Second; s += 3 * time.Second {
-		faults = append(faults, nemesis.Fault{Kind: nemesis.Kill, Start: s, Stop: s + 1500*time.Millisecond, Target: nemesis.TargetLeader})
+	every := func(kind nemesis.Kind, target nemesis.Target, nodes ...int) []nemesis.Fault {
+		var fs []nemesis.Fault
+		for i, s := 0, 2*time.Second; s < 10*time.Second; i, s = i+1, s+3*time.Second {
+			f := nemesis.Fault{Kind: kind, Start: s, Stop: s + 1500*time.Millisecond, Target: target}
+			if target == nemesis.TargetNodes {
+				f.Nodes = []int{nodes[i%len(nodes)]}
+			}
+			fs = append(fs, f)
+		}
+		return fs
 	}
-	cfg := DefaultConfig()
-	cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Time, cfg.Seed = "kv", "kill", 3, 12*time.Second, seed
-	cfg.Schedule = nemesis.Schedule{Seed: seed, Nodes: 3, Faults: faults}
-	cfg.Net, cfg.Binary, cfg.Store, cfg.BasePort = NetLoopback, bin, t.TempDir(), 28400
-	cfg.BuildTags, cfg.NodeEnv = "flowmesh_faults", []string{"FLOWMESH_FAULTS=ack-before-commit"}
-	var log bytes.Buffer
-	out, err := Run(context.Background(), cfg, &log)
-	if err != nil || out.Valid != checker.Invalid {
-		t.Fatalf("run: %v, verdict %s, want invalid\n%s", err, out.Valid, log.String())
+	for i, tc := range []struct {
+		bug, workload, nemesis string
+		faults                 []nemesis.Fault
+		netns                  bool
+	}{
+		{"ack-before-commit", "kv", "kill", every(nemesis.Kill, nemesis.TargetLeader), false},
+		{"double-apply", "stream", "kill", every(nemesis.Kill, nemesis.TargetNodes, 1, 2), false},
+		// Two long isolations, of node 1 and of node 2: at least one is a follower.
+		{"stale-linearizable", "kv", "partition-one", []nemesis.Fault{
+			{Kind: nemesis.PartitionOne, Start: 2 * time.Second, Stop: 6 * time.Second, Target: nemesis.TargetNodes, Nodes: []int{1}},
+			{Kind: nemesis.PartitionOne, Start: 7 * time.Second, Stop: 11 * time.Second, Target: nemesis.TargetNodes, Nodes: []int{2}},
+		}, true},
+	} {
+		t.Run(tc.bug, func(t *testing.T) {
+			net := NetLoopback
+			if tc.netns {
+				if err := netns.Available(); err != nil || os.Geteuid() != 0 {
+					t.Skipf("needs network namespaces as root: %v (euid %d)", err, os.Geteuid())
+				}
+				net = NetNS
+			}
+			seed := int64(43 + i)
+			t.Logf("seed %d", seed)
+			cfg := DefaultConfig()
+			cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Time, cfg.Seed = tc.workload, tc.nemesis, 3, 12*time.Second, seed
+			cfg.Schedule = nemesis.Schedule{Seed: seed, Nodes: 3, Faults: tc.faults}
+			cfg.Net, cfg.Binary, cfg.Store, cfg.BasePort = net, bin, t.TempDir(), 28400+100*i
+			cfg.BuildTags, cfg.NodeEnv = "flowmesh_faults", []string{"FLOWMESH_FAULTS=" + tc.bug}
+			var log bytes.Buffer
+			out, err := Run(context.Background(), cfg, &log)
+			if err != nil || out.Valid != checker.Invalid {
+				t.Fatalf("%s: run: %v, verdict %s, want invalid\n%s", tc.bug, err, out.Valid, log.String())
+			}
+			res, err := report.ReadResults(filepath.Join(out.Dir, report.ResultsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, c := range res.Checks {
+				t.Logf("%s: check %s: %s %v", tc.bug, name, c.Valid, c.Anomalies)
+			}
+		})
 	}
 }
