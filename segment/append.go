@@ -106,11 +106,13 @@ func (l *Log) Sync() error {
 	}
 	a := l.active()
 	a.acquire()
+	mark := syncMark(a) // test-only (flowmesh_faults); 0 otherwise
 	l.mu.Unlock()
 	defer a.release()
 	if err := datasync(a.f); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", a.path, err)
 	}
+	markSynced(l, a, mark)
 	return nil
 }
 
@@ -151,5 +153,6 @@ func (l *Log) rollLocked() error {
 	idxF.Close()
 	segs := append(append([]*segment(nil), l.segments()...), s)
 	l.publish(segs)
+	trackActive(l, s, true) // test-only (flowmesh_faults)
 	return nil
 }

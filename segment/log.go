@@ -102,6 +102,7 @@ func (l *Log) Close() error {
 			err = durable.WriteFile(filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
 		}
 	}
+	untrack(l) // test-only (flowmesh_faults): a closed log is synced
 	for _, s := range l.segments() {
 		s.release()
 	}

@@ -96,6 +96,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		segs = append(segs, s)
 	}
 	l.publish(segs)
+	trackActive(l, segs[len(segs)-1], true) // test-only (flowmesh_faults)
 	return l, nil
 }
 

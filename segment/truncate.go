@@ -101,6 +101,7 @@ func (l *Log) truncateLocked(offset uint64) error {
 		return l.err
 	}
 	l.publish(append(append([]*segment(nil), keep...), tail))
+	trackActive(l, tail, false) // test-only (flowmesh_faults): the rewritten index is unsynced
 	for _, s := range segs[max(i, 0):] {
 		s.release()
 	}

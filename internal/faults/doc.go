@@ -1,7 +1,7 @@
 // Package faults holds test-only fault hooks for the fault-injection harness
 // (jepsen/). They exist only in binaries built with the build tag
-// flowmesh_faults; in every other build Enabled is false and ClockOffset is
-// zero, and the compiler drops the hooks.
+// flowmesh_faults; in every other build Enabled is false, ClockOffset is
+// zero, and the hooks are empty functions the compiler drops.
 //
 // With the tag, the node reads:
 //
@@ -21,6 +21,36 @@
 //	                            committed entries makes the node exit (code 99)
 //	                            after raft wrote them to its log and before the
 //	                            FSM applies them; the file is removed first
+//	FLOWMESH_CRASH_LOSE_UNSYNCED_FILE  polled every 50 ms; when this file
+//	                            exists the node removes it, cuts every file
+//	                            the segment store tracks back to its length
+//	                            at its last successful fsync, writes a
+//	                            one-line summary to stderr and to the file's
+//	                            name + ".dropped", and exits (code 99) at
+//	                            once, without any shutdown path
+//
+// The lose-unsynced crash is a SIGKILL that also loses the page cache, as a
+// power cut would. The segment store (segment/unsynced_faults.go) tracks,
+// per open log, its active segment's .log and .idx and their synced
+// lengths (created and never synced: 0); sealed segments were synced whole
+// by the roll that sealed them and a closed log by Close. The cut takes
+// every tracked log's writer lock first, so no append races it, and keeps
+// it until the exit. Since the FSM fsyncs segments only when it
+// checkpoints, every crash loses applied (often acknowledged) entries from
+// the segments, and the raft log replay above the checkpoint index must
+// bring them back exactly once.
+//
+// Limits: bytes a previous incarnation left unsynced count as synced when
+// a log is opened (the tracker cannot know better); directory entries are
+// not tracked (a segment created and never synced is cut to 0 bytes, not
+// removed); raft's own log is not cut. Neither raft log store has unsynced
+// acknowledged data to lose: raft-boltdb commits every StoreLogs with an
+// fsync, and raft-wal writes then fdatasyncs every append before it
+// returns (the only unsynced bytes are those of an append in flight, which
+// raft has not counted yet). BoltDB's mmap rules out cutting its file under
+// a live process; raft-wal could be wrapped through its SegmentFiler/VFS
+// options without forking it, which would only add that torn in-flight
+// append.
 //
 // The harness proves it can fail by running against such bugs and requiring
 // an invalid verdict.

@@ -15,3 +15,6 @@ func Clock(now func() time.Time) func() time.Time { return now }
 
 // CrashBeforeApply does nothing without the flowmesh_faults build tag.
 func CrashBeforeApply() {}
+
+// OnCrashLoseUnsynced does nothing without the flowmesh_faults build tag.
+func OnCrashLoseUnsynced(string, func() string) {}

@@ -65,3 +65,56 @@ func CrashBeforeApply() {
 		os.Exit(99)
 	}
 }
+
+var loseUnsynced struct {
+	once  sync.Once
+	mu    sync.Mutex
+	drops []namedDrop
+}
+
+type namedDrop struct {
+	name string
+	drop func() string
+}
+
+// OnCrashLoseUnsynced registers drop, which must cut every file its store
+// tracks back to the length it had at its last successful fsync (and keep
+// the store from writing any more) and return a one-line summary. When
+// the file named by FLOWMESH_CRASH_LOSE_UNSYNCED_FILE appears (the
+// variable is read once, at the first registration; polled every 50 ms),
+// the node removes it, runs every registered drop, writes their summaries
+// to stderr and to the file's name + ".dropped", and exits with code 99
+// without running any shutdown path: a SIGKILL that also loses the page
+// cache's unsynced writes.
+func OnCrashLoseUnsynced(name string, drop func() string) {
+	loseUnsynced.mu.Lock()
+	loseUnsynced.drops = append(loseUnsynced.drops, namedDrop{name, drop})
+	loseUnsynced.mu.Unlock()
+	loseUnsynced.once.Do(func() {
+		path := os.Getenv("FLOWMESH_CRASH_LOSE_UNSYNCED_FILE")
+		if path == "" {
+			return
+		}
+		go func() {
+			for {
+				time.Sleep(50 * time.Millisecond)
+				if _, err := os.Stat(path); err == nil {
+					crashLoseUnsynced(path)
+				}
+			}
+		}()
+	})
+}
+
+func crashLoseUnsynced(path string) {
+	os.Remove(path)
+	loseUnsynced.mu.Lock() // held until exit: no registration in between
+	var lines []string
+	for _, d := range loseUnsynced.drops {
+		lines = append(lines, d.name+": "+d.drop())
+	}
+	report := "flowmesh_faults: lose-unsynced crash: " + strings.Join(lines, "; ") + "\n"
+	os.Stderr.WriteString(report)
+	os.WriteFile(path+".dropped", []byte(report), 0o644)
+	os.Exit(99)
+}

@@ -3,10 +3,10 @@
 // (SIGSTOP/SIGCONT), partitions (iptables DROP rules inside each node's
 // network namespace), netem delay and loss (tc on each node's veth) and
 // membership (graceful leave, wipe, rejoin empty), and with a node built
-// with the flowmesh_faults tag (Hooks) clock offsets and the
-// crash-before-apply failpoint. Without the hooks clock and disk are
-// ErrUnsupported and the runner refuses the schedule; the disk mode
-// lose-unsynced has no hook yet and is skipped (noted) when drawn.
+// with the flowmesh_faults tag (Hooks) clock offsets and disk crashes: the
+// crash-before-apply failpoint, and the lose-unsynced crash (the node cuts
+// its segment files back to their last fsync and exits). Without the hooks
+// clock and disk are ErrUnsupported and the runner refuses the schedule.
 package fault
 
 import (
@@ -36,14 +36,20 @@ type Processes interface {
 }
 
 // Hooks reaches the test-only hooks of nodes built with the
-// flowmesh_faults tag (internal/faults): a per-node clock offset and the
-// crash-before-apply failpoint. Implemented by runner.Cluster.
+// flowmesh_faults tag (internal/faults): a per-node clock offset, the
+// crash-before-apply failpoint and the lose-unsynced crash. Implemented by
+// runner.Cluster.
 type Hooks interface {
 	// SetClockOffset sets node i's test clock offset (0 heals).
 	SetClockOffset(i int, d time.Duration) error
 	// ArmCrashBeforeApply makes node i exit after raft wrote its next
 	// committed batch and before the FSM applies it.
 	ArmCrashBeforeApply(i int) error
+	// ArmLoseUnsynced makes node i cut its segment files back to their
+	// last fsync and exit at once, as a machine crash would leave them.
+	ArmLoseUnsynced(i int) error
+	// LoseUnsyncedReport is what node i said it cut at that crash.
+	LoseUnsyncedReport(i int) string
 	// AwaitExit waits for node i to exit by itself (SIGKILL after timeout).
 	AwaitExit(i int, timeout time.Duration) bool
 }
@@ -178,11 +184,17 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 			return errors.Join(errs...)
 		}
 	case nemesis.Disk:
+		// Both modes crash the node (exit 99) and leave it down until Stop;
+		// the restart is the kill fault's.
 		i := a.Nodes[0]
-		if f.DiskMode != nemesis.DiskCrashBeforeApply {
-			// Dropping unsynced writes needs a tracking file layer the node
-			// does not have (see jepsen/RESULTS.md).
-			return nil, fmt.Errorf("%w: disk mode %s", ErrUnsupported, f.DiskMode)
+		var arm func(int) error
+		switch f.DiskMode {
+		case nemesis.DiskCrashBeforeApply:
+			arm = e.hooks.ArmCrashBeforeApply
+		case nemesis.DiskLoseUnsynced:
+			arm = e.hooks.ArmLoseUnsynced
+		default:
+			return nil, fmt.Errorf("%w: disk mode %q", ErrUnsupported, f.DiskMode)
 		}
 		a.undo = func(ctx context.Context) error {
 			if e.procs.Running(i) || e.left[i] {
@@ -190,12 +202,20 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 			}
 			return e.procs.Start(i, true)
 		}
-		if err = e.hooks.ArmCrashBeforeApply(i); err == nil {
+		running := e.procs.Running(i)
+		if err = arm(i); err == nil {
 			if !e.hooks.AwaitExit(i, 10*time.Second) {
-				err = fmt.Errorf("fault: node %d did not crash within 10s of arming crash-before-apply; killed", i)
+				err = fmt.Errorf("fault: node %d did not crash within 10s of arming %s; killed", i, f.DiskMode)
 			}
 		}
-		a.Detail = fmt.Sprintf("crash-before-apply on %d", i)
+		a.Detail = fmt.Sprintf("%s on %d", f.DiskMode, i)
+		if !running {
+			a.Detail += " (already down)"
+		} else if f.DiskMode == nemesis.DiskLoseUnsynced && err == nil {
+			if r := e.hooks.LoseUnsyncedReport(i); r != "" {
+				a.Detail += ": " + r
+			}
+		}
 	case nemesis.Membership:
 		i := a.Nodes[0]
 		if !e.procs.Running(i) {

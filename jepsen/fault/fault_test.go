@@ -140,6 +140,12 @@ func (h *fakeHooks) ArmCrashBeforeApply(i int) error {
 	h.procs.running[i] = false
 	return nil
 }
+func (h *fakeHooks) ArmLoseUnsynced(i int) error {
+	h.calls = append(h.calls, fmt.Sprintf("lose-unsynced %d", i))
+	h.procs.running[i] = false
+	return nil
+}
+func (h *fakeHooks) LoseUnsyncedReport(i int) string       { return "segment: cut 42 unsynced bytes" }
 func (h *fakeHooks) AwaitExit(i int, _ time.Duration) bool { return !h.procs.running[i] }
 
 func TestClockAndDiskGoThroughHooks(t *testing.T) {
@@ -156,19 +162,28 @@ func TestClockAndDiskGoThroughHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Heal(ctx, a)
-	if _, err := e.Apply(ctx, nemesis.Fault{Kind: nemesis.Disk, Nodes: []int{1}, DiskMode: nemesis.DiskLoseUnsynced}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("lose-unsynced: %v, want ErrUnsupported", err)
+	if _, err := e.Apply(ctx, nemesis.Fault{Kind: nemesis.Disk, Nodes: []int{1}, DiskMode: "scribble"}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("unknown disk mode: %v, want ErrUnsupported", err)
 	}
-	a, err = e.Apply(ctx, nemesis.Fault{Kind: nemesis.Disk, Nodes: []int{1}, DiskMode: nemesis.DiskCrashBeforeApply})
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range []nemesis.DiskMode{nemesis.DiskCrashBeforeApply, nemesis.DiskLoseUnsynced} {
+		p.calls = nil
+		a, err = e.Apply(ctx, nemesis.Fault{Kind: nemesis.Disk, Nodes: []int{1}, DiskMode: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nemesis.DiskLoseUnsynced && a.Detail != "lose-unsynced on 1: segment: cut 42 unsynced bytes" {
+			t.Errorf("detail %q", a.Detail)
+		}
+		if p.running[1] {
+			t.Errorf("%s: node still running", m)
+		}
+		e.Heal(ctx, a)
+		if !p.running[1] || !slices.Equal(p.calls, []string{"start(fresh=true) 1"}) {
+			t.Errorf("%s: disk fault not healed by a restart: %v", m, p.calls)
+		}
 	}
-	e.Heal(ctx, a)
-	want := []string{"clock 2 -3s", "clock 2 0s", "crash 1"}
+	want := []string{"clock 2 -3s", "clock 2 0s", "crash 1", "lose-unsynced 1"}
 	if !slices.Equal(h.calls, want) {
 		t.Errorf("hook calls %v, want %v", h.calls, want)
-	}
-	if !p.running[1] || !slices.Contains(p.calls, "start(fresh=true) 1") {
-		t.Errorf("disk fault not healed by a restart: %v", p.calls)
 	}
 }

@@ -95,8 +95,9 @@ const (
 type DiskMode string
 
 const (
-	// DiskLoseUnsynced SIGKILLs the node and drops the writes it had not
-	// fsynced, as the test-only sync hook reports them.
+	// DiskLoseUnsynced crashes the node as a power cut would: through its
+	// test-only hook (FLOWMESH_CRASH_LOSE_UNSYNCED_FILE) it cuts its
+	// segment files back to their last fsync and exits at once.
 	DiskLoseUnsynced DiskMode = "lose-unsynced"
 	// DiskCrashBeforeApply arms a failpoint that crashes the node between
 	// appending to its Raft log and applying.

@@ -49,6 +49,7 @@ type Cluster struct {
 	nodes []*Node
 	extra []string // extra node flags
 	env   []string // extra environment of every node
+	hooks bool     // the node binary has the flowmesh_faults hooks
 }
 
 // ClusterConfig shapes a Cluster.
@@ -61,11 +62,15 @@ type ClusterConfig struct {
 	BasePort int
 	Extra    []string
 	Env      []string // added to the runner's environment for every node
+	// FaultHooks: the binary was built with the flowmesh_faults tag; every
+	// node gets its own hook files (clock offset, crash-before-apply,
+	// lose-unsynced crash) in its environment.
+	FaultHooks bool
 }
 
 // NewCluster lays out the nodes; Start starts them.
 func NewCluster(cfg ClusterConfig) (*Cluster, error) {
-	c := &Cluster{bin: cfg.Binary, net: cfg.Net, extra: cfg.Extra, env: cfg.Env}
+	c := &Cluster{bin: cfg.Binary, net: cfg.Net, extra: cfg.Extra, env: cfg.Env, hooks: cfg.FaultHooks}
 	for i := 0; i < cfg.Nodes; i++ {
 		n := &Node{Index: i, ID: fmt.Sprintf("n%d", i)}
 		if cfg.Net != nil {
@@ -155,8 +160,17 @@ func (c *Cluster) Start(i int, fresh bool) error {
 		cmd = exec.Command(c.bin, c.args(n, fresh)...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	_ = os.Remove(n.crashFile()) // a failpoint armed for a node that died otherwise
-	cmd.Env = append(os.Environ(), "FLOWMESH_CLOCK_OFFSET_FILE="+absPath(n.clockFile()), "FLOWMESH_CRASH_BEFORE_APPLY_FILE="+absPath(n.crashFile()))
+	cmd.Env = os.Environ()
+	if c.hooks {
+		// A crash armed for a node that died otherwise must not hit the
+		// restarted one.
+		_ = os.Remove(n.crashFile())
+		_ = os.Remove(n.unsyncedFile())
+		cmd.Env = append(cmd.Env,
+			"FLOWMESH_CLOCK_OFFSET_FILE="+absPath(n.clockFile()),
+			"FLOWMESH_CRASH_BEFORE_APPLY_FILE="+absPath(n.crashFile()),
+			"FLOWMESH_CRASH_LOSE_UNSYNCED_FILE="+absPath(n.unsyncedFile()))
+	}
 	cmd.Env = append(cmd.Env, c.env...)
 	// Its own process group: a Ctrl-C to the runner reaches the runner
 	// only, which then stops the nodes itself.
@@ -288,6 +302,9 @@ func (n *Node) clockFile() string { return filepath.Join(filepath.Dir(n.DataDir)
 func (n *Node) crashFile() string {
 	return filepath.Join(filepath.Dir(n.DataDir), "crash-before-apply")
 }
+func (n *Node) unsyncedFile() string {
+	return filepath.Join(filepath.Dir(n.DataDir), "lose-unsynced")
+}
 
 // SetClockOffset sets node i's test clock offset (FLOWMESH_CLOCK_OFFSET_FILE;
 // the node re-reads it within 100 ms).
@@ -298,6 +315,25 @@ func (c *Cluster) SetClockOffset(i int, d time.Duration) error {
 // ArmCrashBeforeApply creates node i's FLOWMESH_CRASH_BEFORE_APPLY_FILE.
 func (c *Cluster) ArmCrashBeforeApply(i int) error {
 	return writeAtomic(c.nodes[i].crashFile(), "armed\n")
+}
+
+// ArmLoseUnsynced creates node i's FLOWMESH_CRASH_LOSE_UNSYNCED_FILE: within
+// 50 ms the node cuts its segment files back to their last fsync and exits
+// (code 99) without any shutdown.
+func (c *Cluster) ArmLoseUnsynced(i int) error {
+	n := c.nodes[i]
+	_ = os.Remove(n.unsyncedFile() + ".dropped")
+	return writeAtomic(n.unsyncedFile(), "armed\n")
+}
+
+// LoseUnsyncedReport is what node i reported cutting at its last
+// lose-unsynced crash ("" if it wrote no report).
+func (c *Cluster) LoseUnsyncedReport(i int) string {
+	b, err := os.ReadFile(c.nodes[i].unsyncedFile() + ".dropped")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(b)), "flowmesh_faults: lose-unsynced crash: ")
 }
 
 func writeAtomic(path, content string) error {

@@ -168,7 +168,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 
 	clusterDir := filepath.Join(run.Dir(), "cluster")
-	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv}
+	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv,
+		FaultHooks: strings.Contains(cfg.BuildTags, "flowmesh_faults")}
 	cl, err := NewCluster(ccfg)
 	if err != nil {
 		return out, err
@@ -206,7 +207,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	logf("cluster of %d up, leader n%d", cfg.Nodes, cl.Leader(ctx))
 	if strings.Contains(cfg.BuildTags, "flowmesh_faults") {
 		ex.EnableHooks(cl)
-		logf("node test hooks (flowmesh_faults): clock offsets and crash-before-apply available")
+		logf("node test hooks (flowmesh_faults): clock offsets, crash-before-apply and lose-unsynced crashes available")
 	}
 	for _, f := range cfg.Schedule.Faults {
 		if err := ex.Supported(f.Kind); err != nil {
@@ -281,8 +282,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 			at := rec.Now()
 			a, err := ex.Apply(ctx, f)
 			if err != nil {
-				// Not applied (no leader to target, an unsupported disk
-				// mode): noted in the results, and the run goes on.
+				// Not applied (no leader to target, a node that did not
+				// crash): noted in the results, and the run goes on.
 				logf("fault %s: not applied: %v", f, err)
 				wmu.Lock()
 				notes = append(notes, fmt.Sprintf("fault %s not applied: %v", f, err))
