@@ -26,6 +26,7 @@ type NodeStatus struct {
 	LeaderGRPCAddr    string
 	GRPCAddr          string
 	Version           string
+	ClusterID         string // "" while the node does not know its cluster
 }
 
 // Member is a cluster node as memberlist and the raft configuration see it.
@@ -40,6 +41,7 @@ type Member struct {
 	Leader       bool
 	AppliedIndex uint64
 	Version      string
+	ClusterID    string // as the node gossips it; "" while unknown
 }
 
 // SnapshotInfo describes a raft snapshot stream.
@@ -107,6 +109,7 @@ func statusOf(s *pb.NodeStatus) NodeStatus {
 		LeaderGRPCAddr:    s.GetLeaderGrpcAddr(),
 		GRPCAddr:          s.GetGrpcAddr(),
 		Version:           s.GetVersion(),
+		ClusterID:         s.GetClusterId(),
 	}
 }
 
@@ -132,7 +135,7 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 		out = append(out, Member{
 			ID: m.GetId(), RaftAddr: m.GetRaftAddr(), GRPCAddr: m.GetGrpcAddr(), GossipAddr: m.GetGossipAddr(),
 			Status: m.GetStatus(), Voter: m.GetVoter(), InConfig: m.GetInConfig(), Leader: m.GetLeader(),
-			AppliedIndex: m.GetAppliedIndex(), Version: m.GetVersion(),
+			AppliedIndex: m.GetAppliedIndex(), Version: m.GetVersion(), ClusterID: m.GetClusterId(),
 		})
 	}
 	return out, nil

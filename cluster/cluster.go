@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -71,6 +72,9 @@ type Cluster struct {
 	reads    readBarrier
 	mgr      manager
 	hadState bool // raft state existed when New opened it
+
+	clusterID   atomic.Pointer[string] // see clusterid.go
+	clusterIDMu sync.Mutex             // serialises setClusterID
 
 	mu       sync.Mutex // guards closed and wg.Add
 	closed   bool
@@ -178,11 +182,15 @@ func (c *Cluster) open() error {
 	}
 	c.raft = r
 	c.hadState = existing
+	id, err := loadClusterID(dir)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		c.clusterID.Store(&id)
+	}
 	if cfg.Bootstrap && !existing {
-		conf := raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr(),
-		}}}
-		if err := r.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		if err := c.BootstrapServers([]Server{{ID: cfg.ID, Address: string(trans.LocalAddr()), Voter: true}}); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
@@ -359,6 +367,7 @@ type Status struct {
 	AppliedIndex      uint64 // by the FSM
 	LastLogIndex      uint64
 	LastSnapshotIndex uint64
+	ClusterID         string // "" while unknown (clusterid.go)
 	LeaderID          string
 	LeaderAddr        string
 	Servers           []Server
@@ -379,6 +388,7 @@ func (c *Cluster) Stats() Status {
 		CommitIndex:  c.raft.CommitIndex(),
 		AppliedIndex: applied,
 		LastLogIndex: c.raft.LastIndex(),
+		ClusterID:    c.ClusterID(),
 	}
 	st.LeaderID, st.LeaderAddr = c.Leader()
 	st.LastSnapshotIndex, _ = strconv.ParseUint(c.raft.Stats()["last_snapshot_index"], 10, 64)

@@ -108,7 +108,7 @@ func (c *Cluster) runManage(m *Membership, cfg ManageConfig, leaderCh <-chan boo
 			trigger = true
 		case <-poll.C:
 			// Promotion waits on time, so poll while a non-voter waits.
-			trigger = bootstrapping || c.promotionPending()
+			trigger = bootstrapping || c.promotionPending() || c.ClusterID() == ""
 		}
 		if !trigger {
 			continue
@@ -133,6 +133,10 @@ func (c *Cluster) runManage(m *Membership, cfg ManageConfig, leaderCh <-chan boo
 				continue
 			}
 			bootstrapping = false
+			continue
+		}
+		// A node knows its cluster ID before it admits anyone.
+		if !c.learnClusterID(m) {
 			continue
 		}
 		if leader && c.IsLeader() {
@@ -195,6 +199,7 @@ type action struct {
 // reconcileInput is one pass's view.
 type reconcileInput struct {
 	self       string
+	clusterID  string // this cluster's ID
 	servers    []Server
 	members    []Member
 	commit     uint64
@@ -228,6 +233,9 @@ func planReconcile(in reconcileInput) []action {
 		case StatusAlive, StatusSuspect:
 			if !ok {
 				delete(in.caughtUp, mb.ID)
+				if foreignCluster(in.clusterID, mb.ClusterID, mb.ID) != "" {
+					continue // another cluster's node: never ours to add
+				}
 				if t, dead := in.tombstones[mb.ID]; dead && in.now.Sub(t) < tombstoneFor {
 					continue
 				}
@@ -301,7 +309,7 @@ func (c *Cluster) reconcile() {
 		return
 	}
 	in := reconcileInput{
-		self: c.cfg.ID, servers: servers, members: m.Members(), commit: c.raft.CommitIndex(),
+		self: c.cfg.ID, clusterID: c.ClusterID(), servers: servers, members: m.Members(), commit: c.raft.CommitIndex(),
 		now: time.Now(), cfg: cfg,
 	}
 	c.mgr.mu.Lock()

@@ -81,6 +81,10 @@ func TestPlanReconcile(t *testing.T) {
 		{"non-voter ahead of the leader's commit (another history) never promoted", []Server{voter("a"), {ID: "b", Address: "b:1"}},
 			[]Member{member("b", StatusAlive, 11240)}, false, map[string]time.Time{"b": now.Add(-3 * time.Second)}, nil, "[]"},
 		{"self ignored", []Server{voter("b")}, []Member{member("a", StatusAlive, 0)}, false, nil, nil, "[]"},
+		{"member of another cluster never added", []Server{voter("a")},
+			[]Member{{ID: "b", RaftAddr: "b:1", Status: StatusAlive, ClusterID: theirCluster}}, false, nil, nil, "[]"},
+		{"member of this cluster added", []Server{voter("a")},
+			[]Member{{ID: "b", RaftAddr: "b:1", Status: StatusAlive, ClusterID: ourCluster}}, false, nil, nil, "[add-nonvoter b b:1]"},
 	} {
 		c := cfg
 		c.DeadServerCleanup = tc.cleanup
@@ -88,7 +92,7 @@ func TestPlanReconcile(t *testing.T) {
 			tc.caughtUp = map[string]time.Time{}
 		}
 		acts := planReconcile(reconcileInput{
-			self: "a", servers: tc.servers, members: tc.members, commit: 100, now: now, cfg: c,
+			self: "a", clusterID: ourCluster, servers: tc.servers, members: tc.members, commit: 100, now: now, cfg: c,
 			caughtUp: tc.caughtUp, tombstones: tc.tomb,
 		})
 		var got []string

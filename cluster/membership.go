@@ -42,7 +42,8 @@ type Member struct {
 	AppliedIndex uint64
 	Expect       int // the node's bootstrap-expect value
 	Version      string
-	HasState     bool // the node has raft state (it is or was part of a cluster)
+	HasState     bool   // the node has raft state (it is or was part of a cluster)
+	ClusterID    string // the cluster it belongs to, "" while it does not know
 }
 
 // nodeMeta is what a node gossips about itself as memberlist metadata. It
@@ -60,6 +61,8 @@ type nodeMeta struct {
 	// notification does not tell a leave from a death (its Node.State is
 	// not kept current), so a member whose last metadata said leaving left.
 	Leaving bool `json:"leaving,omitempty"`
+	// Cluster is the node's cluster ID (clusterid.go), empty while unknown.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // MembershipConfig configures gossip membership.
@@ -83,6 +86,10 @@ type MembershipConfig struct {
 	// means false and 0.
 	HasState func() bool
 	Applied  func() uint64
+	// ClusterID returns this node's cluster ID ("" while unknown; nil: no
+	// ID). Gossip from, and merges with, nodes of another cluster are
+	// refused.
+	ClusterID func() string
 	// MetaRefresh is how often changes of HasState and Applied are gossiped.
 	MetaRefresh time.Duration
 
@@ -186,6 +193,8 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.DeadNodeReclaimTime = 5 * time.Second
 	mc.Delegate = (*mlDelegate)(m)
 	mc.Events = (*mlEvents)(m)
+	mc.Alive = (*mlGuard)(m)
+	mc.Merge = (*mlGuard)(m)
 	mc.Logger = log.New(&mlLogWriter{logger: m.logger}, "", 0)
 
 	ml, err := memberlist.Create(mc)
@@ -301,7 +310,7 @@ func memberOf(st *memberState) Member {
 	return Member{
 		ID: st.meta.ID, RaftAddr: st.meta.Raft, GRPCAddr: st.meta.GRPC, GossipAddr: st.addr,
 		Status: st.status, AppliedIndex: st.meta.Applied, Expect: st.meta.Expect,
-		Version: st.meta.Version, HasState: st.meta.HasState,
+		Version: st.meta.Version, HasState: st.meta.HasState, ClusterID: st.meta.Cluster,
 	}
 }
 
@@ -381,7 +390,42 @@ func (m *Membership) currentMetaLocked() nodeMeta {
 	if m.cfg.Applied != nil {
 		md.Applied = m.cfg.Applied()
 	}
+	if m.cfg.ClusterID != nil {
+		md.Cluster = m.cfg.ClusterID()
+	}
 	return md
+}
+
+// mlGuard keeps nodes of another cluster out: memberlist drops their alive
+// messages (NotifyAlive) and aborts joins and state merges with them
+// (NotifyMerge), so the two gossip pools never become one.
+type mlGuard Membership
+
+func (g *mlGuard) check(n *memberlist.Node) error {
+	m := (*Membership)(g)
+	if m.cfg.ClusterID == nil || n.Name == m.cfg.Name {
+		return nil
+	}
+	var md nodeMeta
+	if err := json.Unmarshal(n.Meta, &md); err != nil {
+		return nil // record() ignores and logs nodes without our metadata
+	}
+	if why := foreignCluster(m.cfg.ClusterID(), md.Cluster, n.Name); why != "" {
+		m.logger.Warn("refusing gossip from another cluster", "member", n.Name, "addr", n.Address(), "reason", why)
+		return errors.New("cluster: " + why)
+	}
+	return nil
+}
+
+func (g *mlGuard) NotifyAlive(n *memberlist.Node) error { return g.check(n) }
+
+func (g *mlGuard) NotifyMerge(peers []*memberlist.Node) error {
+	for _, n := range peers {
+		if err := g.check(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // refreshLoop gossips changes of HasState and Applied.

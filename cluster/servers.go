@@ -74,7 +74,10 @@ func (c *Cluster) BootstrapServers(servers []Server) error {
 		}
 		conf.Servers = append(conf.Servers, raft.Server{Suffrage: suff, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
 	}
-	return c.raft.BootstrapCluster(conf).Error()
+	if err := c.raft.BootstrapCluster(conf).Error(); err != nil {
+		return err
+	}
+	return c.setClusterID(deriveClusterID(servers), "bootstrap")
 }
 
 // RaftAddr is the raft address peers dial.

@@ -76,6 +76,7 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 		Health:            healthOf(st, lag),
 		LastLogIndex:      st.LastLogIndex,
 		LastSnapshotIndex: st.LastSnapshotIndex,
+		ClusterId:         st.ClusterID,
 	}}, nil
 }
 
@@ -116,7 +117,7 @@ func (h *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb
 		out = append(out, &pb.Member{
 			Id: m.ID, RaftAddr: m.RaftAddr, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr,
 			Status: m.Status, Voter: m.Voter, InConfig: m.InConfig, Leader: m.Leader,
-			AppliedIndex: m.AppliedIndex, Version: m.Version,
+			AppliedIndex: m.AppliedIndex, Version: m.Version, ClusterId: m.ClusterID,
 		})
 	}
 	return &pb.MembersResponse{Members: out}, nil
@@ -419,6 +420,7 @@ func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Contex
 			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 			GRPCAddr: grpcAddr, Version: version,
 			LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
+			ClusterID: st.ClusterID,
 		}
 		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
 		return ns, nil

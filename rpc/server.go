@@ -54,6 +54,7 @@ type NodeStatus struct {
 
 	LastLogIndex      uint64
 	LastSnapshotIndex uint64
+	ClusterID         string // "" while unknown
 }
 
 // Metrics observes every RPC; the node wires it to Prometheus. method is the

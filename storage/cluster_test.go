@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,6 +258,76 @@ func TestBootstrapExpectFormsOneCluster(t *testing.T) {
 	}
 }
 
+func clusterIDOf(t *testing.T, n *clusterNode) string {
+	t.Helper()
+	st, err := n.s.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ClusterID
+}
+
+// TestClustersNeverMerge: nodes bootstrapped together share one cluster ID;
+// a node of another cluster that joins by mistake is refused by gossip and
+// never added to the raft configuration, and both clusters go on.
+func TestClustersNeverMerge(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	id := clusterIDOf(t, leader)
+	if len(id) != 32 {
+		t.Fatalf("cluster ID %q, want 32 hex digits", id)
+	}
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, n.id+" to know the cluster ID", func() error {
+			if got := clusterIDOf(t, n); got != id {
+				return fmt.Errorf("%q, want %q", got, id)
+			}
+			return nil
+		})
+	}
+	path := putOnLeader(t, leader, "k", "ours")
+
+	other := startClusterNode(t, newClusterConfig(t, t.TempDir(), 1, nil))
+	waitFor(t, 10*time.Second, "the other cluster's leader", func() error {
+		if st, err := other.s.Status(); err != nil || st.LeaderID != other.id || st.ClusterID == "" {
+			return fmt.Errorf("%+v, %v", st, err)
+		}
+		return nil
+	})
+	if clusterIDOf(t, other) == id {
+		t.Fatal("two clusters got the same ID")
+	}
+	otherPath := putOnLeader(t, other, "k", "theirs")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := other.s.Join(ctx, []string{nodes[0].gossip}); err == nil {
+		t.Errorf("a node of another cluster joined: %d answered, no error", n)
+	} else if !strings.Contains(err.Error(), "cluster") {
+		t.Errorf("join error %q does not say why", err)
+	}
+	// Several reconcile passes later nothing has merged.
+	time.Sleep(2 * time.Second)
+	for _, n := range nodes {
+		for _, m := range n.s.Members() {
+			if m.ID == other.id {
+				t.Errorf("%s lists the other cluster's node: %+v", n.id, m)
+			}
+		}
+	}
+	if _, ok := serverIn(t, leader, other.id); ok {
+		t.Fatal("the other cluster's node is in our raft configuration")
+	}
+	if err := checkConfig(nodes, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := other.s.Status(); err != nil || st.LeaderID != other.id || len(st.Servers) != 1 {
+		t.Fatalf("the other cluster changed: %+v, %v", st, err)
+	}
+	waitStaleRead(t, leader, path, "k", "ours")
+	waitStaleRead(t, other, otherPath, "k", "theirs")
+}
+
 func TestBootstrapExpectNeverAlone(t *testing.T) {
 	t.Parallel()
 	n := startClusterNode(t, newClusterConfig(t, t.TempDir(), 3, nil))
@@ -293,6 +364,14 @@ func TestJoinLeaveRemove(t *testing.T) {
 		t.Log("note: the non-voter stage was shorter than the poll interval")
 	}
 	waitStaleRead(t, fourth, path, "k", "v1")
+	// The fresh node adopted the cluster's ID.
+	waitFor(t, 10*time.Second, "the fourth node to adopt the cluster ID", func() error {
+		want := clusterIDOf(t, leader)
+		if got := clusterIDOf(t, fourth); want == "" || got != want {
+			return fmt.Errorf("cluster ID %q, leader's %q", got, want)
+		}
+		return nil
+	})
 
 	// A follower leaves gracefully through the remove-self hook (the rpc
 	// layer makes it a gRPC call to the leader).

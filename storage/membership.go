@@ -75,6 +75,7 @@ func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*c
 		Version:       s.cfg.Version,
 		HasState:      c.HasState,
 		Applied:       f.AppliedIndex,
+		ClusterID:     c.ClusterID,
 		Local:         gossipLocal(s.cfg.GossipAddr),
 		Logger:        s.cfg.Logger,
 	})
@@ -116,7 +117,7 @@ func (s *Storage) Members() []cluster.Member {
 		byID[members[i].ID] = i
 	}
 	if _, ok := byID[c.ID()]; !ok {
-		members = append(members, cluster.Member{ID: c.ID(), Status: cluster.StatusAlive, Expect: s.cfg.BootstrapExpect, Version: s.cfg.Version})
+		members = append(members, cluster.Member{ID: c.ID(), Status: cluster.StatusAlive, Expect: s.cfg.BootstrapExpect, Version: s.cfg.Version, ClusterID: c.ClusterID()})
 		byID[c.ID()] = len(members) - 1
 	}
 	for _, sv := range servers {

@@ -104,6 +104,7 @@ type nodeStatus struct {
 	LeaderID          string `json:"leader_id,omitempty"`
 	LeaderGRPCAddr    string `json:"leader_grpc_addr,omitempty"`
 	Version           string `json:"version,omitempty"`
+	ClusterID         string `json:"cluster_id,omitempty"`
 	Error             string `json:"error,omitempty"`
 }
 
@@ -146,7 +147,7 @@ the command then exits 1.`,
 					rows[i] = nodeStatus{Addr: addr, NodeID: st.NodeID, Role: st.Role, Term: st.Term,
 						CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Lag: st.Lag, Health: st.Health,
 						LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-						LeaderID: st.LeaderID, LeaderGRPCAddr: st.LeaderGRPCAddr, Version: st.Version}
+						LeaderID: st.LeaderID, LeaderGRPCAddr: st.LeaderGRPCAddr, Version: st.Version, ClusterID: st.ClusterID}
 				}()
 			}
 			wg.Wait()

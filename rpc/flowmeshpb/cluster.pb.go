@@ -95,8 +95,11 @@ type NodeStatus struct {
 	Health            string `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
 	LastLogIndex      uint64 `protobuf:"varint,12,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
 	LastSnapshotIndex uint64 `protobuf:"varint,13,opt,name=last_snapshot_index,json=lastSnapshotIndex,proto3" json:"last_snapshot_index,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The ID of the cluster the node belongs to; "" while it does not know.
+	// Nodes of different clusters never merge (see cluster/clusterid.go).
+	ClusterId     string `protobuf:"bytes,14,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -220,6 +223,13 @@ func (x *NodeStatus) GetLastSnapshotIndex() uint64 {
 	return 0
 }
 
+func (x *NodeStatus) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -313,6 +323,7 @@ type Member struct {
 	Leader        bool                   `protobuf:"varint,8,opt,name=leader,proto3" json:"leader,omitempty"`
 	AppliedIndex  uint64                 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // as the node last gossiped it; 0 if unknown
 	Version       string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
+	ClusterId     string                 `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // as the node gossips it; "" while unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +424,13 @@ func (x *Member) GetAppliedIndex() uint64 {
 func (x *Member) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *Member) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
 	}
 	return ""
 }
@@ -1176,7 +1194,7 @@ var File_flowmesh_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xa6\x03\n" +
+	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xc5\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12%\n" +
@@ -1192,10 +1210,12 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	" \x01(\x04R\x03lag\x12\x16\n" +
 	"\x06health\x18\v \x01(\tR\x06health\x12$\n" +
 	"\x0elast_log_index\x18\f \x01(\x04R\flastLogIndex\x12.\n" +
-	"\x13last_snapshot_index\x18\r \x01(\x04R\x11lastSnapshotIndex\"\x0f\n" +
+	"\x13last_snapshot_index\x18\r \x01(\x04R\x11lastSnapshotIndex\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x0e \x01(\tR\tclusterId\"\x0f\n" +
 	"\rStatusRequest\"A\n" +
 	"\x0eStatusResponse\x12/\n" +
-	"\x06status\x18\x01 \x01(\v2\x17.flowmesh.v1.NodeStatusR\x06status\"\x95\x02\n" +
+	"\x06status\x18\x01 \x01(\v2\x17.flowmesh.v1.NodeStatusR\x06status\"\xb4\x02\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -1208,7 +1228,9 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x06leader\x18\b \x01(\bR\x06leader\x12#\n" +
 	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\tR\aversion\"\x10\n" +
+	" \x01(\tR\aversion\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\v \x01(\tR\tclusterId\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
 	"\amembers\x18\x01 \x03(\v2\x13.flowmesh.v1.MemberR\amembers\"#\n" +
