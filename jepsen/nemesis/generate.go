@@ -142,7 +142,13 @@ func plan(r *rng, k Kind, n int) Fault {
 		}
 		f.ClockOffset = off
 	case Disk:
-		f.Nodes = []int{r.intn(n)}
+		// One node, or the leader (whose unsynced segment tail is the
+		// freshest).
+		if i := r.intn(n + 1); i < n {
+			f.Nodes = []int{i}
+		} else {
+			f.Target = TargetLeader
+		}
 		f.DiskMode = DiskLoseUnsynced
 		if r.intn(2) == 1 {
 			f.DiskMode = DiskCrashBeforeApply
