@@ -125,18 +125,5 @@ func TestFaultCrashBeforeApply(t *testing.T) {
 		t.Fatalf("the failpoint did not consume its trigger: %v", err)
 	}
 	t.Setenv("FLOWMESH_CRASH_BEFORE_APPLY_FILE", "")
-	clock := &storage.OffsetClock{}
-	s, err := storage.NewWithConfig(crashConfig(dir, clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
-	verifyStream(t, s, log)
-	verifyKV(t, s, log)
-	clock.Advance(2 * time.Hour)
-	verifyQueue(t, s, log)
+	reopenAndVerify(t, dir, log)
 }

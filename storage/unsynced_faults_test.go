@@ -3,7 +3,6 @@
 package storage_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -14,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/flowmesh/flowmesh/storage"
 )
 
 // The lose-unsynced crash (FLOWMESH_CRASH_LOSE_UNSYNCED_FILE): the child
@@ -84,18 +81,5 @@ func testLoseUnsynced(t *testing.T) {
 	t.Logf("acknowledged: %d events, %d jobs (%d acked), %d keys; %d unsynced bytes dropped", len(log.events), len(log.jobs), len(log.acked), len(log.kv), dropped)
 
 	t.Setenv("FLOWMESH_CRASH_LOSE_UNSYNCED_FILE", "")
-	clock := &storage.OffsetClock{}
-	s, err := storage.NewWithConfig(crashConfig(dir, clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
-	verifyStream(t, s, log)
-	verifyKV(t, s, log)
-	clock.Advance(2 * time.Hour) // every reservation has expired
-	verifyQueue(t, s, log)
+	reopenAndVerify(t, dir, log)
 }
