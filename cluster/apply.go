@@ -67,11 +67,19 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 }
 
 // partialInflight is how many entries may be in flight before the batcher
-// holds back an entry that is not full: one being written and one queued in
-// raft. Beyond it, commands gather into the next entry until an entry
-// completes or the batch fills (full batches pipeline up to
-// MaxInflightEntries). When idle, a lone command is proposed at once.
-const partialInflight = 2
+// holds back an entry that is not full. With one entry in flight, commands
+// gather into the next entry until that entry completes or the batch fills
+// (full batches pipeline up to MaxInflightEntries). When idle, a lone
+// command is proposed at once, so a single client's latency is unchanged.
+//
+// One, not two: every entry costs a bolt commit (and fdatasync), an
+// AppendEntries and a follower bolt commit on every replica whatever it
+// carries, and the cluster is CPU bound under load. With two partial entries
+// in flight the second one left with whatever had arrived meanwhile; holding
+// it until the first completes carries ~26 commands per entry instead of ~16
+// at 64 clients (kv-put), for fewer commits per command (BENCHMARKS.md,
+// "group commit and GC").
+const partialInflight = 1
 
 // batch is a log entry under construction.
 type batch struct {
@@ -120,6 +128,9 @@ func (c *Cluster) runBatcher() {
 		}
 		carry = c.collect(&b)
 		for carry == nil && len(b.reqs) < c.cfg.BatchMaxCommands && len(c.slots) >= partialInflight {
+			if c.cfg.batchHook != nil {
+				c.cfg.batchHook(len(b.reqs))
+			}
 			select {
 			case r := <-c.applyCh:
 				if !b.add(r, c.cfg.BatchMaxBytes) {

@@ -54,7 +54,8 @@ type Config struct {
 	Clock  func() time.Time // the leader's stamping clock
 	Logger *slog.Logger
 
-	stallHook func() // tests: runs inside every raft log write
+	stallHook func()      // tests: runs inside every raft log write
+	batchHook func(n int) // tests: the batcher holds back an entry of n commands
 }
 
 // maxEntryBytes is the hard limit on an encoded log entry.

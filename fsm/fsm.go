@@ -425,8 +425,10 @@ func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
 	now := f.stamp.Load()
 	f.dedup.expire(now)
 	results := make([]any, len(e.Commands))
+	// One message reused for every command of the entry: Unmarshal resets
+	// it, and nothing keeps the Command itself (only what its fields point to).
+	cmd := &fsmpb.Command{}
 	for pos, raw := range e.Commands {
-		cmd := &fsmpb.Command{}
 		if err := proto.Unmarshal(raw, cmd); err != nil {
 			results[pos] = flowmesh.Invalid("command", "undecodable: %v", err)
 			continue
@@ -439,11 +441,10 @@ func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
 		}
 		ac := &applyCtx{f: f, index: l.Index, pos: pos, stamp: now}
 		res, err := f.applyCommand(ac, cmd)
-		var fe fatalError
-		if errors.As(err, &fe) {
-			return nil, fe.err
-		}
 		if err != nil {
+			if fe, ok := errors.AsType[fatalError](err); ok {
+				return nil, fe.err
+			}
 			results[pos] = err
 			continue
 		}

@@ -44,6 +44,9 @@ type kvState struct {
 	// dropped (0 while none were).
 	history *history
 	oldest  uint64
+	// probe is the search key of lookups on the apply path, which holds the
+	// FSM's write lock (readers build their own).
+	probe kvItem
 }
 
 func kvLess(a, b *kvItem) bool { return a.key < b.key }
@@ -149,7 +152,9 @@ func ValidatePut(c *fsmpb.KVPut) error {
 // live returns the key's item as of the stamp; an expired key is first
 // removed with an expire event, so it is never seen.
 func (f *FSM) live(ac *applyCtx, s *kvState, key string) (*kvItem, error) {
-	it, ok := s.tree.Get(&kvItem{key: key})
+	s.probe.key = key
+	it, ok := s.tree.Get(&s.probe)
+	s.probe.key = ""
 	if !ok {
 		return nil, nil
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowmesh/flowmesh"
@@ -155,9 +156,9 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 	if err := ValidateEvents(c.Events, n); err != nil {
 		return nil, err
 	}
-	byPart := make([][]segment.Record, n)
-	where := make([]int, len(c.Events)) // position within its partition's batch
-	parts := make([]int, len(c.Events))
+	// Staged one by one: each partition's records keep the events' order,
+	// and stage returns each record's offset.
+	res := &Result{Positions: make([]flowmesh.Position, len(c.Events))}
 	for i, e := range c.Events {
 		p := int(e.Partition)
 		if e.Key != "" {
@@ -167,23 +168,14 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 		if e.Key != "" {
 			rec.Key = []byte(e.Key)
 		}
-		for _, h := range e.Headers {
-			rec.Headers = append(rec.Headers, segment.Header{Key: h.Key, Value: h.Value})
+		if len(e.Headers) > 0 {
+			rec.Headers = make([]segment.Header, len(e.Headers))
+			for j, h := range e.Headers {
+				rec.Headers[j] = segment.Header{Key: h.Key, Value: h.Value}
+			}
+			slices.SortStableFunc(rec.Headers, func(a, b segment.Header) int { return strings.Compare(a.Key, b.Key) })
 		}
-		sort.SliceStable(rec.Headers, func(a, b int) bool { return rec.Headers[a].Key < rec.Headers[b].Key })
-		parts[i], where[i] = p, len(byPart[p])
-		byPart[p] = append(byPart[p], rec)
-	}
-	first := make([]uint64, n)
-	for p, recs := range byPart {
-		if len(recs) == 0 {
-			continue
-		}
-		first[p] = f.stage(r.stream.parts[p].log, recs...)
-	}
-	res := &Result{Positions: make([]flowmesh.Position, len(c.Events))}
-	for i := range c.Events {
-		res.Positions[i] = flowmesh.Position{Partition: parts[i], Offset: first[parts[i]] + uint64(where[i])}
+		res.Positions[i] = flowmesh.Position{Partition: p, Offset: f.stage(r.stream.parts[p].log, rec)}
 	}
 	return res, nil
 }

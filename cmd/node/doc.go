@@ -19,6 +19,11 @@
 //
 // Invalid flags or settings exit with status 2 and a message.
 //
+// The Go runtime's own variables apply as usual, with one changed default:
+// without GOGC in the environment the node runs with GOGC=200 (see
+// defaultGCPercent in main.go), so its heap may peak at ~3x the live heap.
+// Set GOGC=100 to restore the runtime default, or GOMEMLIMIT to bound memory.
+//
 // # Start-up and shutdown
 //
 // main wires, in order: the storage node (opened and started; a node that

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -24,7 +25,25 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// defaultGCPercent is the node's GC target (GOGC) unless the GOGC
+// environment variable sets one. A node allocates per request (gRPC,
+// protobuf, raft, bolt) while its live heap is small, so the default of 100
+// spends a large share of the CPU on collections; a higher target trades a
+// heap that peaks at ~(1+GCPercent/100) x the live heap for fewer of them
+// (BENCHMARKS.md, "group commit and GC"). Nodes with a large live heap set
+// GOGC=100 or a GOMEMLIMIT.
+const defaultGCPercent = 200
+
+// setGCDefault applies defaultGCPercent unless getenv("GOGC") is set (the
+// runtime has then applied that value).
+func setGCDefault(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
 func main() {
+	setGCDefault(os.Getenv)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
