@@ -48,9 +48,9 @@
 // and BatchMaxBytes encoded bytes; it lingers BatchLinger for more, never
 // when that is 0), stamps it, and calls raft.Apply. Entries are pipelined:
 // up to MaxInflightEntries are in flight. A partly filled entry waits while
-// two entries are already in flight (one being written, one queued in
-// raft), so under load commands gather into large entries while an idle
-// node still proposes a lone command at once. A responder goroutine waits
+// an entry is already in flight (full entries do not wait), so under load
+// commands gather into large entries while an idle node still proposes a
+// lone command at once. A responder goroutine waits
 // for the futures in log order and hands each caller its own result.
 //
 // A caller whose ctx ends gets ctx.Err(); its command may still commit. The
