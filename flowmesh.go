@@ -339,3 +339,46 @@ func ApplyCallOptions(opts []CallOption) CallOptions {
 	}
 	return o
 }
+
+// EnqueueItem is one job of an EnqueueBatch: its payload and the same
+// per-job options as Enqueue (a DedupID is deduplicated per item).
+type EnqueueItem struct {
+	Payload []byte
+	QueueEnqueueOptions
+}
+
+// EnqueuedJob is where one job of an EnqueueBatch went: its ID and sequence
+// (the original ones when the item's DedupID repeated).
+type EnqueuedJob struct {
+	JobID string
+	Seq   uint64
+}
+
+// QueueBatcher is the batched work-queue API: each call is one replicated
+// command, so a batch costs about as much as a single job. The embedded node
+// (package storage) and the network client implement it next to
+// QueueManager; type-assert a QueueManager to find it.
+//
+// Limits: at most MaxQueueBatch jobs or receipts per call, and MaxBatchBytes
+// of payload per EnqueueBatch; empty batches are refused with an
+// *InvalidArgumentError. Semantics per job are those of the single calls.
+type QueueBatcher interface {
+	// EnqueueBatch adds the jobs atomically, in order (consecutive sequence
+	// numbers apart from deduplicated items), and returns one result per item.
+	EnqueueBatch(ctx context.Context, path string, jobs []EnqueueItem, opts ...CallOption) ([]EnqueuedJob, error)
+	// ReserveBatch reserves up to max (1..MaxQueueBatch) of the oldest ready
+	// jobs, in FIFO order, each for visibility (0 = the queue's default). It
+	// returns fewer when fewer are ready (none: an empty slice and no error),
+	// and stops early once the jobs' payloads reach MaxBatchBytes (at least
+	// one job is returned).
+	ReserveBatch(ctx context.Context, path string, max int, visibility time.Duration, opts ...CallOption) ([]Job, error)
+	// ReserveBatchWait is ReserveBatch that waits up to wait for at least
+	// one job to become ready; it returns as soon as one is.
+	ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...CallOption) ([]Job, error)
+	// AckBatch acknowledges the receipts' reservations. It returns one error
+	// per receipt (nil: acked), each the error Ack would have returned for
+	// it alone (ErrStaleReceipt, ErrNotFound); a failing receipt does not
+	// stop the others. The call's own error is for the whole batch
+	// (arguments, the queue, the cluster).
+	AckBatch(ctx context.Context, path string, receipts []Receipt, opts ...CallOption) ([]error, error)
+}

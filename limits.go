@@ -20,6 +20,7 @@ const (
 	MaxReadMessages          = 10000     // per ReadFromOffset call
 	MaxListEntries           = 10000     // per KV List call
 	MaxRequestIDLen          = 128       // request, producer and dedup IDs
+	MaxQueueBatch            = 100       // jobs per EnqueueBatch/ReserveBatch, receipts per AckBatch
 	MaxGroupNameLen          = 128       // consumer group names
 	MaxTTL                   = 365 * 24 * time.Hour
 	MaxVisibility            = 12 * time.Hour

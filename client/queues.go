@@ -2,9 +2,13 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
@@ -246,4 +250,173 @@ func (c *Client) Redrive(ctx context.Context, path string, max int, opts ...flow
 		return 0, err
 	}
 	return int(resp.GetRedriven()), nil
+}
+
+var _ flowmesh.QueueBatcher = (*Client)(nil)
+
+// EnqueueBatch adds up to flowmesh.MaxQueueBatch jobs in one call (one
+// replicated command) and returns one result per job, in order. Like
+// Enqueue it carries a request ID and is retried with it; each item's
+// DedupID is deduplicated as Enqueue's would be.
+func (c *Client) EnqueueBatch(ctx context.Context, path string, jobs []flowmesh.EnqueueItem, opts ...flowmesh.CallOption) ([]flowmesh.EnqueuedJob, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	if len(jobs) > flowmesh.MaxQueueBatch {
+		return nil, &flowmesh.LimitError{What: "jobs per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(jobs))}
+	}
+	items := make([]*pb.EnqueueBatchItem, len(jobs))
+	var total int64
+	for i, j := range jobs {
+		if err := checkUTF8("jobs["+strconv.Itoa(i)+"].dedup_id", j.DedupID); err != nil {
+			return nil, err
+		}
+		if err := checkPayload("jobs["+strconv.Itoa(i)+"].payload", len(j.Payload)); err != nil {
+			return nil, err
+		}
+		total += int64(len(j.Payload))
+		items[i] = &pb.EnqueueBatchItem{Payload: j.Payload, Delay: pbconv.Duration(j.Delay), DedupId: j.DedupID}
+	}
+	if total > flowmesh.MaxBatchBytes {
+		return nil, &flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: total}
+	}
+	req := &pb.EnqueueBatchRequest{Path: path, Jobs: items, Options: writeOptions(opts)}
+	var resp *pb.EnqueueBatchResponse
+	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewQueueServiceClient(cc).EnqueueBatch(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.GetJobs()) != len(jobs) {
+		return nil, fmt.Errorf("flowmesh: EnqueueBatch: node answered %d results for %d jobs", len(resp.GetJobs()), len(jobs))
+	}
+	return pbconv.FromEnqueuedJobs(resp.GetJobs()), nil
+}
+
+// ReserveBatch reserves up to max of the oldest ready jobs in one call; see
+// flowmesh.QueueBatcher. Like Reserve it is a write with a request ID, and a
+// retry returns the jobs the first attempt reserved.
+func (c *Client) ReserveBatch(ctx context.Context, path string, max int, visibility time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+	return c.reserveBatch(ctx, path, max, visibility, 0, opts)
+}
+
+// ReserveBatchWait is ReserveBatch that waits up to wait for at least one
+// job (a long poll on the node), in polls of at most five minutes as
+// ReserveWait.
+func (c *Client) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+	if wait <= 0 {
+		return c.reserveBatch(ctx, path, max, visibility, 0, opts)
+	}
+	given := flowmesh.ApplyCallOptions(opts).RequestID != ""
+	deadline := time.Now().Add(wait)
+	for {
+		chunk := min(time.Until(deadline), maxReserveWait)
+		if chunk <= 0 {
+			return []flowmesh.Job{}, nil
+		}
+		jobs, err := c.reserveBatch(ctx, path, max, visibility, chunk, opts)
+		if err != nil || len(jobs) > 0 || given {
+			return jobs, err
+		}
+	}
+}
+
+func (c *Client) reserveBatch(ctx context.Context, path string, max int, visibility, wait time.Duration, opts []flowmesh.CallOption) ([]flowmesh.Job, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	m, err := int32Of("max", max)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 && c.cfg.RequestTimeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout+wait)
+			defer cancel()
+		}
+	}
+	ctx = withAttemptExtra(ctx, wait)
+	req := &pb.ReserveBatchRequest{Path: path, Max: m, Visibility: pbconv.Duration(visibility), Wait: pbconv.Duration(wait), Options: writeOptions(opts)}
+	var resp *pb.ReserveBatchResponse
+	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewQueueServiceClient(cc).ReserveBatch(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.FromJobs(resp.GetJobs()), nil
+}
+
+// AckBatch acknowledges up to flowmesh.MaxQueueBatch receipts in one call.
+// It returns one error per receipt (nil: acked), the same root-package error
+// Ack would return for it; a retry with the same request ID returns the
+// first answer.
+func (c *Client) AckBatch(ctx context.Context, path string, receipts []flowmesh.Receipt, opts ...flowmesh.CallOption) ([]error, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	if len(receipts) > flowmesh.MaxQueueBatch {
+		return nil, &flowmesh.LimitError{What: "receipts per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(receipts))}
+	}
+	rs := make([]*pb.Receipt, len(receipts))
+	for i, r := range receipts {
+		field := "receipts[" + strconv.Itoa(i) + "]"
+		if err := checkUTF8(field+".job_id", r.JobID); err != nil {
+			return nil, err
+		}
+		a, err := int32Of(field+".attempt", r.Attempt)
+		if err != nil {
+			return nil, err
+		}
+		rs[i] = &pb.Receipt{JobId: r.JobID, Attempt: a}
+	}
+	req := &pb.AckBatchRequest{Path: path, Receipts: rs, Options: writeOptions(opts)}
+	var resp *pb.AckBatchResponse
+	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = pb.NewQueueServiceClient(cc).AckBatch(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.GetResults()) != len(receipts) {
+		return nil, fmt.Errorf("flowmesh: AckBatch: node answered %d results for %d receipts", len(resp.GetResults()), len(receipts))
+	}
+	out := make([]error, len(receipts))
+	for i, r := range resp.GetResults() {
+		out[i] = fromItemError(r.GetError())
+	}
+	return out, nil
+}
+
+// fromItemError maps a batch item's error to the root package's, as
+// fromStatus maps a call's.
+func fromItemError(e *pb.ItemError) error {
+	if e == nil {
+		return nil
+	}
+	code := codes.Code(e.GetCode())
+	if code == codes.OK {
+		code = codes.Unknown
+	}
+	st := status.New(code, e.GetMessage())
+	if e.GetDetail() != nil {
+		if ws, err := st.WithDetails(e.GetDetail()); err == nil {
+			st = ws
+		}
+	}
+	return fromStatus(st.Err())
 }

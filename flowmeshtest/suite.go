@@ -53,6 +53,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"Resources", resourceTests, func(tg Target) bool { return tg.Resources != nil }},
 		{"Streams", streamTests, func(tg Target) bool { return tg.Resources != nil && tg.Streams != nil }},
 		{"Queues", queueTests, func(tg Target) bool { return tg.Resources != nil && tg.Queues != nil }},
+		{"QueueBatches", queueBatchTests, func(tg Target) bool { return tg.Resources != nil && batcher(tg) != nil }},
 		{"KV", kvTests, func(tg Target) bool { return tg.Resources != nil && tg.KV != nil }},
 	}
 	for _, g := range groups {

@@ -86,6 +86,7 @@ func resultToPB(r *Result) *fsmpb.Result {
 	if r.Resource != nil {
 		pb.Resource = ResourceToPB(r.Resource)
 	}
+	batchResultToPB(r, pb)
 	return pb
 }
 
@@ -100,5 +101,6 @@ func resultFromPB(pb *fsmpb.Result) *Result {
 	if pb.Resource != nil {
 		r.Resource = resourceFromPB(pb.Resource)
 	}
+	batchResultFromPB(pb, r)
 	return r
 }

@@ -77,6 +77,8 @@ type Result struct {
 	Revision  uint64
 	Count     int
 	Resource  *flowmesh.Resource
+	Jobs      []flowmesh.Job // ReserveBatch; empty when no job was ready
+	Items     []ItemResult   // EnqueueBatch, AckBatch: one per item
 }
 
 // FSM is the replicated state machine.
@@ -490,6 +492,12 @@ func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
 		return f.applyPurge(ac, op.Purge)
 	case *fsmpb.Command_Redrive:
 		return f.applyRedrive(ac, op.Redrive)
+	case *fsmpb.Command_EnqueueBatch:
+		return f.applyEnqueueBatch(ac, op.EnqueueBatch)
+	case *fsmpb.Command_ReserveBatch:
+		return f.applyReserveBatch(ac, op.ReserveBatch)
+	case *fsmpb.Command_AckBatch:
+		return f.applyAckBatch(ac, op.AckBatch)
 	case *fsmpb.Command_KvPut:
 		return f.applyKVPut(ac, op.KvPut)
 	case *fsmpb.Command_KvDelete:

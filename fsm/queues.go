@@ -188,8 +188,7 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 	}
 	dedupKey := ""
 	if c.DedupId != "" {
-		// The create revision keeps a re-created queue's DedupIDs apart.
-		dedupKey = "enqueue/" + c.Path + "@" + strconv.FormatUint(r.meta.Revision, 10) + "/" + c.DedupId
+		dedupKey = enqueueDedupKey(c.Path, r.meta.Revision, c.DedupId)
 		if res, ok := f.dedup.get(dedupKey); ok {
 			return res, nil
 		}
@@ -285,20 +284,14 @@ func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
 	if err := f.promote(ac, q); err != nil {
 		return nil, err
 	}
-	for q.ready.Len() > 0 {
-		it := heap.Pop(&q.ready).(heapItem)
-		j := it.job
-		if it.gen != j.gen || q.jobs[j.id] != j {
-			continue
-		}
-		j.state, j.attempt, j.visibleUntil = jobInFlight, j.attempt+1, ac.stamp+vis
-		if err := q.putRecord(ac, j, true); err != nil {
-			return nil, err
-		}
-		q.schedule(j)
-		return &Result{Job: j.public()}, nil
+	j, err := q.reserveNext(ac, vis)
+	if err != nil {
+		return nil, err
 	}
-	return &Result{}, nil
+	if j == nil {
+		return &Result{}, nil
+	}
+	return &Result{Job: j.public()}, nil
 }
 
 // current finds the in-flight job named by a receipt (attempt 0: any attempt).
@@ -323,9 +316,7 @@ func (f *FSM) applyAck(ac *applyCtx, c *fsmpb.Ack) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	delete(q.jobs, j.id)
-	j.gen++
-	if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: j.id}}); err != nil {
+	if err := q.remove(ac, j); err != nil {
 		return nil, err
 	}
 	return &Result{}, nil

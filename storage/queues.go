@@ -51,30 +51,44 @@ func (m *queueManager) Reserve(ctx context.Context, path string, visibility time
 // ReserveWait proposes a reservation whenever a job may have become ready:
 // after any applied change, or when the earliest delay or visibility ends.
 func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
-	if wait < 0 || wait > 20*time.Minute {
-		return nil, flowmesh.Invalid("wait", "%v is outside [0, 20m]", wait)
+	var job *flowmesh.Job
+	err := m.pollReserve(ctx, path, wait, opts, func(callOpts []flowmesh.CallOption) (done bool, err error) {
+		job, err = m.Reserve(ctx, path, visibility, callOpts...)
+		return err != nil || job != nil, err
+	})
+	return job, err
+}
+
+// maxReserveWait bounds the long poll of ReserveWait and ReserveBatchWait.
+const maxReserveWait = 20 * time.Minute
+
+// pollReserve calls try until it reports done, the wait ends, or ctx ends:
+// first at once, then whenever a job may have become ready (after any
+// applied change, or when the earliest delay or visibility ends). Each try
+// is its own reservation, so with a caller's request ID later tries carry
+// derived IDs (a repeat of the first would just return its empty result).
+func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.Duration, opts []flowmesh.CallOption, try func(callOpts []flowmesh.CallOption) (bool, error)) error {
+	if wait < 0 || wait > maxReserveWait {
+		return flowmesh.Invalid("wait", "%v is outside [0, %v]", wait, maxReserveWait)
 	}
 	deadline := time.Now().Add(wait)
 	o := flowmesh.ApplyCallOptions(opts)
 	for attempt := 0; ; attempt++ {
 		f, _, err := m.s.running()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		changed := f.Changes()
 		callOpts := opts
 		if o.RequestID != "" && attempt > 0 {
-			// Each try is its own reservation; a repeat of the first would
-			// just return its empty result.
 			callOpts = append(append([]flowmesh.CallOption(nil), opts...), flowmesh.WithRequestID(o.RequestID+"#"+strconv.Itoa(attempt)))
 		}
-		job, err := m.Reserve(ctx, path, visibility, callOpts...)
-		if err != nil || job != nil {
-			return job, err
+		if done, err := try(callOpts); done || err != nil {
+			return err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, nil
+			return nil
 		}
 		now := m.s.now().UnixNano()
 		if at, ok, err := f.NextReady(path, now); err == nil && ok && at > now && time.Duration(at-now) < left {
@@ -83,7 +97,7 @@ func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility,
 			left = min(left, 10*time.Millisecond)
 		}
 		if err := m.s.wait(ctx, changed, left); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }

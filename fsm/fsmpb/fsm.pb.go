@@ -44,6 +44,9 @@ type Command struct {
 	//	*Command_Touch
 	//	*Command_Purge
 	//	*Command_Redrive
+	//	*Command_EnqueueBatch
+	//	*Command_ReserveBatch
+	//	*Command_AckBatch
 	//	*Command_KvPut
 	//	*Command_KvDelete
 	//	*Command_KvExpire
@@ -205,6 +208,33 @@ func (x *Command) GetRedrive() *Redrive {
 	return nil
 }
 
+func (x *Command) GetEnqueueBatch() *EnqueueBatch {
+	if x != nil {
+		if x, ok := x.Op.(*Command_EnqueueBatch); ok {
+			return x.EnqueueBatch
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetReserveBatch() *ReserveBatch {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ReserveBatch); ok {
+			return x.ReserveBatch
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAckBatch() *AckBatch {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AckBatch); ok {
+			return x.AckBatch
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetKvPut() *KVPut {
 	if x != nil {
 		if x, ok := x.Op.(*Command_KvPut); ok {
@@ -293,6 +323,18 @@ type Command_Redrive struct {
 	Redrive *Redrive `protobuf:"bytes,36,opt,name=redrive,proto3,oneof"`
 }
 
+type Command_EnqueueBatch struct {
+	EnqueueBatch *EnqueueBatch `protobuf:"bytes,37,opt,name=enqueue_batch,json=enqueueBatch,proto3,oneof"`
+}
+
+type Command_ReserveBatch struct {
+	ReserveBatch *ReserveBatch `protobuf:"bytes,38,opt,name=reserve_batch,json=reserveBatch,proto3,oneof"`
+}
+
+type Command_AckBatch struct {
+	AckBatch *AckBatch `protobuf:"bytes,39,opt,name=ack_batch,json=ackBatch,proto3,oneof"`
+}
+
 type Command_KvPut struct {
 	KvPut *KVPut `protobuf:"bytes,40,opt,name=kv_put,json=kvPut,proto3,oneof"`
 }
@@ -332,6 +374,12 @@ func (*Command_Touch) isCommand_Op() {}
 func (*Command_Purge) isCommand_Op() {}
 
 func (*Command_Redrive) isCommand_Op() {}
+
+func (*Command_EnqueueBatch) isCommand_Op() {}
+
+func (*Command_ReserveBatch) isCommand_Op() {}
+
+func (*Command_AckBatch) isCommand_Op() {}
 
 func (*Command_KvPut) isCommand_Op() {}
 
@@ -1249,6 +1297,295 @@ func (x *Purge) GetPath() string {
 	return ""
 }
 
+// EnqueueBatch adds its jobs atomically, in order; each item's dedup_id is
+// deduplicated as a single Enqueue's would be.
+type EnqueueBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Jobs          []*EnqueueItem         `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueBatch) Reset() {
+	*x = EnqueueBatch{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueBatch) ProtoMessage() {}
+
+func (x *EnqueueBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueBatch.ProtoReflect.Descriptor instead.
+func (*EnqueueBatch) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EnqueueBatch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *EnqueueBatch) GetJobs() []*EnqueueItem {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type EnqueueItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	Delay         int64                  `protobuf:"varint,2,opt,name=delay,proto3" json:"delay,omitempty"` // nanoseconds
+	DedupId       string                 `protobuf:"bytes,3,opt,name=dedup_id,json=dedupId,proto3" json:"dedup_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueItem) Reset() {
+	*x = EnqueueItem{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueItem) ProtoMessage() {}
+
+func (x *EnqueueItem) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueItem.ProtoReflect.Descriptor instead.
+func (*EnqueueItem) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EnqueueItem) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *EnqueueItem) GetDelay() int64 {
+	if x != nil {
+		return x.Delay
+	}
+	return 0
+}
+
+func (x *EnqueueItem) GetDedupId() string {
+	if x != nil {
+		return x.DedupId
+	}
+	return ""
+}
+
+// ReserveBatch reserves up to max ready jobs in sequence order, stopping
+// before the payloads would pass max_bytes (at least one job; 0 = no bound).
+type ReserveBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Visibility    int64                  `protobuf:"varint,2,opt,name=visibility,proto3" json:"visibility,omitempty"` // nanoseconds; 0 = the queue's default
+	Max           int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveBatch) Reset() {
+	*x = ReserveBatch{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveBatch) ProtoMessage() {}
+
+func (x *ReserveBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveBatch.ProtoReflect.Descriptor instead.
+func (*ReserveBatch) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReserveBatch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReserveBatch) GetVisibility() int64 {
+	if x != nil {
+		return x.Visibility
+	}
+	return 0
+}
+
+func (x *ReserveBatch) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ReserveBatch) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+// AckBatch acknowledges each receipt on its own: a stale one fails alone.
+type AckBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Receipts      []*Receipt             `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckBatch) Reset() {
+	*x = AckBatch{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckBatch) ProtoMessage() {}
+
+func (x *AckBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckBatch.ProtoReflect.Descriptor instead.
+func (*AckBatch) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AckBatch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *AckBatch) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Attempt       int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Receipt) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Receipt) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type Redrive struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
@@ -1259,7 +1596,7 @@ type Redrive struct {
 
 func (x *Redrive) Reset() {
 	*x = Redrive{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1608,7 @@ func (x *Redrive) String() string {
 func (*Redrive) ProtoMessage() {}
 
 func (x *Redrive) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1621,7 @@ func (x *Redrive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redrive.ProtoReflect.Descriptor instead.
 func (*Redrive) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Redrive) GetPath() string {
@@ -1315,7 +1652,7 @@ type KVPut struct {
 
 func (x *KVPut) Reset() {
 	*x = KVPut{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1664,7 @@ func (x *KVPut) String() string {
 func (*KVPut) ProtoMessage() {}
 
 func (x *KVPut) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1677,7 @@ func (x *KVPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPut.ProtoReflect.Descriptor instead.
 func (*KVPut) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KVPut) GetPath() string {
@@ -1397,7 +1734,7 @@ type KVDelete struct {
 
 func (x *KVDelete) Reset() {
 	*x = KVDelete{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1746,7 @@ func (x *KVDelete) String() string {
 func (*KVDelete) ProtoMessage() {}
 
 func (x *KVDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1759,7 @@ func (x *KVDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDelete.ProtoReflect.Descriptor instead.
 func (*KVDelete) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KVDelete) GetPath() string {
@@ -1466,7 +1803,7 @@ type KVExpire struct {
 
 func (x *KVExpire) Reset() {
 	*x = KVExpire{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1815,7 @@ func (x *KVExpire) String() string {
 func (*KVExpire) ProtoMessage() {}
 
 func (x *KVExpire) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1828,7 @@ func (x *KVExpire) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVExpire.ProtoReflect.Descriptor instead.
 func (*KVExpire) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KVExpire) GetPath() string {
@@ -1523,7 +1860,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1872,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1885,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
 }
 
 type Position struct {
@@ -1561,7 +1898,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1910,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1923,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Position) GetPartition() int32 {
@@ -1619,7 +1956,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1968,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1981,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Job) GetId() string {
@@ -1713,13 +2050,15 @@ type Result struct {
 	Revision      uint64                 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
 	Count         int64                  `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
 	Resource      *Resource              `protobuf:"bytes,8,opt,name=resource,proto3" json:"resource,omitempty"`
+	Jobs          []*Job                 `protobuf:"bytes,9,rep,name=jobs,proto3" json:"jobs,omitempty"`    // ReserveBatch
+	Items         []*ItemResult          `protobuf:"bytes,10,rep,name=items,proto3" json:"items,omitempty"` // EnqueueBatch, AckBatch
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +2070,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +2083,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Result) GetPositions() []*Position {
@@ -1803,6 +2142,90 @@ func (x *Result) GetResource() *Resource {
 	return nil
 }
 
+func (x *Result) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *Result) GetItems() []*ItemResult {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// ItemResult is one item of a batch: the job it made (EnqueueBatch) or
+// why it failed (AckBatch).
+type ItemResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	ErrorCode     int32                  `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"` // 0 = none; see fsm.itemErrorCodes
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemResult) Reset() {
+	*x = ItemResult{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemResult) ProtoMessage() {}
+
+func (x *ItemResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
+func (*ItemResult) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ItemResult) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ItemResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ItemResult) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *ItemResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // QueueRecord is one mutation of a queue, in the queue's segment log.
 type QueueRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1820,7 +2243,7 @@ type QueueRecord struct {
 
 func (x *QueueRecord) Reset() {
 	*x = QueueRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2255,7 @@ func (x *QueueRecord) String() string {
 func (*QueueRecord) ProtoMessage() {}
 
 func (x *QueueRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2268,7 @@ func (x *QueueRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRecord.ProtoReflect.Descriptor instead.
 func (*QueueRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *QueueRecord) GetOp() isQueueRecord_Op {
@@ -1918,7 +2341,7 @@ type KVRecord struct {
 
 func (x *KVRecord) Reset() {
 	*x = KVRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2353,7 @@ func (x *KVRecord) String() string {
 func (*KVRecord) ProtoMessage() {}
 
 func (x *KVRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2366,7 @@ func (x *KVRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVRecord.ProtoReflect.Descriptor instead.
 func (*KVRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KVRecord) GetType() int32 {
@@ -2000,7 +2423,7 @@ type GroupOffset struct {
 
 func (x *GroupOffset) Reset() {
 	*x = GroupOffset{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2435,7 @@ func (x *GroupOffset) String() string {
 func (*GroupOffset) ProtoMessage() {}
 
 func (x *GroupOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2448,7 @@ func (x *GroupOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupOffset.ProtoReflect.Descriptor instead.
 func (*GroupOffset) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GroupOffset) GetPath() string {
@@ -2067,7 +2490,7 @@ type PartitionState struct {
 
 func (x *PartitionState) Reset() {
 	*x = PartitionState{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2502,7 @@ func (x *PartitionState) String() string {
 func (*PartitionState) ProtoMessage() {}
 
 func (x *PartitionState) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2515,7 @@ func (x *PartitionState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionState.ProtoReflect.Descriptor instead.
 func (*PartitionState) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PartitionState) GetPath() string {
@@ -2127,7 +2550,7 @@ type DedupEntry struct {
 
 func (x *DedupEntry) Reset() {
 	*x = DedupEntry{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2562,7 @@ func (x *DedupEntry) String() string {
 func (*DedupEntry) ProtoMessage() {}
 
 func (x *DedupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2575,7 @@ func (x *DedupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupEntry.ProtoReflect.Descriptor instead.
 func (*DedupEntry) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DedupEntry) GetRequestId() string {
@@ -2192,7 +2615,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2627,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2640,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Checkpoint) GetIndex() uint64 {
@@ -2280,7 +2703,7 @@ var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\xc3\a\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\x89\t\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12J\n" +
@@ -2296,7 +2719,10 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x04nack\x18! \x01(\v2\x15.flowmesh.fsm.v1.NackH\x00R\x04nack\x12.\n" +
 	"\x05touch\x18\" \x01(\v2\x16.flowmesh.fsm.v1.TouchH\x00R\x05touch\x12.\n" +
 	"\x05purge\x18# \x01(\v2\x16.flowmesh.fsm.v1.PurgeH\x00R\x05purge\x124\n" +
-	"\aredrive\x18$ \x01(\v2\x18.flowmesh.fsm.v1.RedriveH\x00R\aredrive\x12/\n" +
+	"\aredrive\x18$ \x01(\v2\x18.flowmesh.fsm.v1.RedriveH\x00R\aredrive\x12D\n" +
+	"\renqueue_batch\x18% \x01(\v2\x1d.flowmesh.fsm.v1.EnqueueBatchH\x00R\fenqueueBatch\x12D\n" +
+	"\rreserve_batch\x18& \x01(\v2\x1d.flowmesh.fsm.v1.ReserveBatchH\x00R\freserveBatch\x128\n" +
+	"\tack_batch\x18' \x01(\v2\x19.flowmesh.fsm.v1.AckBatchH\x00R\backBatch\x12/\n" +
 	"\x06kv_put\x18( \x01(\v2\x16.flowmesh.fsm.v1.KVPutH\x00R\x05kvPut\x128\n" +
 	"\tkv_delete\x18) \x01(\v2\x19.flowmesh.fsm.v1.KVDeleteH\x00R\bkvDelete\x128\n" +
 	"\tkv_expire\x18* \x01(\v2\x19.flowmesh.fsm.v1.KVExpireH\x00R\bkvExpire\x12+\n" +
@@ -2374,7 +2800,27 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"visibility\x18\x04 \x01(\x03R\n" +
 	"visibility\"\x1b\n" +
 	"\x05Purge\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"/\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"T\n" +
+	"\fEnqueueBatch\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x1c.flowmesh.fsm.v1.EnqueueItemR\x04jobs\"X\n" +
+	"\vEnqueueItem\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +
+	"\x05delay\x18\x02 \x01(\x03R\x05delay\x12\x19\n" +
+	"\bdedup_id\x18\x03 \x01(\tR\adedupId\"q\n" +
+	"\fReserveBatch\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1e\n" +
+	"\n" +
+	"visibility\x18\x02 \x01(\x03R\n" +
+	"visibility\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\x03R\bmaxBytes\"T\n" +
+	"\bAckBatch\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x124\n" +
+	"\breceipts\x18\x02 \x03(\v2\x18.flowmesh.fsm.v1.ReceiptR\breceipts\":\n" +
+	"\aReceipt\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\"/\n" +
 	"\aRedrive\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\x05R\x03max\"\x9e\x01\n" +
@@ -2409,7 +2855,7 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"enqueuedAt\x12#\n" +
 	"\rvisible_until\x18\x06 \x01(\x03R\fvisibleUntil\x12\x19\n" +
 	"\bready_at\x18\a \x01(\x03R\areadyAt\x12\x14\n" +
-	"\x05state\x18\b \x01(\x05R\x05state\"\x94\x02\n" +
+	"\x05state\x18\b \x01(\x05R\x05state\"\xf1\x02\n" +
 	"\x06Result\x127\n" +
 	"\tpositions\x18\x01 \x03(\v2\x19.flowmesh.fsm.v1.PositionR\tpositions\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x10\n" +
@@ -2418,7 +2864,17 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\ahas_job\x18\x05 \x01(\bR\x06hasJob\x12\x1a\n" +
 	"\brevision\x18\x06 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05count\x18\a \x01(\x03R\x05count\x125\n" +
-	"\bresource\x18\b \x01(\v2\x19.flowmesh.fsm.v1.ResourceR\bresource\"\x91\x01\n" +
+	"\bresource\x18\b \x01(\v2\x19.flowmesh.fsm.v1.ResourceR\bresource\x12(\n" +
+	"\x04jobs\x18\t \x03(\v2\x14.flowmesh.fsm.v1.JobR\x04jobs\x121\n" +
+	"\x05items\x18\n" +
+	" \x03(\v2\x1b.flowmesh.fsm.v1.ItemResultR\x05items\"j\n" +
+	"\n" +
+	"ItemResult\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\x05R\terrorCode\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x91\x01\n" +
 	"\vQueueRecord\x12(\n" +
 	"\x03put\x18\x01 \x01(\v2\x14.flowmesh.fsm.v1.JobH\x00R\x03put\x12\x18\n" +
 	"\x06remove\x18\x02 \x01(\tH\x00R\x06remove\x12\x19\n" +
@@ -2475,7 +2931,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_fsm_proto_rawDescData
 }
 
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: flowmesh.fsm.v1.Command
 	(*Resource)(nil),       // 1: flowmesh.fsm.v1.Resource
@@ -2492,20 +2948,26 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*Nack)(nil),           // 12: flowmesh.fsm.v1.Nack
 	(*Touch)(nil),          // 13: flowmesh.fsm.v1.Touch
 	(*Purge)(nil),          // 14: flowmesh.fsm.v1.Purge
-	(*Redrive)(nil),        // 15: flowmesh.fsm.v1.Redrive
-	(*KVPut)(nil),          // 16: flowmesh.fsm.v1.KVPut
-	(*KVDelete)(nil),       // 17: flowmesh.fsm.v1.KVDelete
-	(*KVExpire)(nil),       // 18: flowmesh.fsm.v1.KVExpire
-	(*Noop)(nil),           // 19: flowmesh.fsm.v1.Noop
-	(*Position)(nil),       // 20: flowmesh.fsm.v1.Position
-	(*Job)(nil),            // 21: flowmesh.fsm.v1.Job
-	(*Result)(nil),         // 22: flowmesh.fsm.v1.Result
-	(*QueueRecord)(nil),    // 23: flowmesh.fsm.v1.QueueRecord
-	(*KVRecord)(nil),       // 24: flowmesh.fsm.v1.KVRecord
-	(*GroupOffset)(nil),    // 25: flowmesh.fsm.v1.GroupOffset
-	(*PartitionState)(nil), // 26: flowmesh.fsm.v1.PartitionState
-	(*DedupEntry)(nil),     // 27: flowmesh.fsm.v1.DedupEntry
-	(*Checkpoint)(nil),     // 28: flowmesh.fsm.v1.Checkpoint
+	(*EnqueueBatch)(nil),   // 15: flowmesh.fsm.v1.EnqueueBatch
+	(*EnqueueItem)(nil),    // 16: flowmesh.fsm.v1.EnqueueItem
+	(*ReserveBatch)(nil),   // 17: flowmesh.fsm.v1.ReserveBatch
+	(*AckBatch)(nil),       // 18: flowmesh.fsm.v1.AckBatch
+	(*Receipt)(nil),        // 19: flowmesh.fsm.v1.Receipt
+	(*Redrive)(nil),        // 20: flowmesh.fsm.v1.Redrive
+	(*KVPut)(nil),          // 21: flowmesh.fsm.v1.KVPut
+	(*KVDelete)(nil),       // 22: flowmesh.fsm.v1.KVDelete
+	(*KVExpire)(nil),       // 23: flowmesh.fsm.v1.KVExpire
+	(*Noop)(nil),           // 24: flowmesh.fsm.v1.Noop
+	(*Position)(nil),       // 25: flowmesh.fsm.v1.Position
+	(*Job)(nil),            // 26: flowmesh.fsm.v1.Job
+	(*Result)(nil),         // 27: flowmesh.fsm.v1.Result
+	(*ItemResult)(nil),     // 28: flowmesh.fsm.v1.ItemResult
+	(*QueueRecord)(nil),    // 29: flowmesh.fsm.v1.QueueRecord
+	(*KVRecord)(nil),       // 30: flowmesh.fsm.v1.KVRecord
+	(*GroupOffset)(nil),    // 31: flowmesh.fsm.v1.GroupOffset
+	(*PartitionState)(nil), // 32: flowmesh.fsm.v1.PartitionState
+	(*DedupEntry)(nil),     // 33: flowmesh.fsm.v1.DedupEntry
+	(*Checkpoint)(nil),     // 34: flowmesh.fsm.v1.Checkpoint
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	2,  // 0: flowmesh.fsm.v1.Command.create_resource:type_name -> flowmesh.fsm.v1.CreateResource
@@ -2519,28 +2981,35 @@ var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	12, // 8: flowmesh.fsm.v1.Command.nack:type_name -> flowmesh.fsm.v1.Nack
 	13, // 9: flowmesh.fsm.v1.Command.touch:type_name -> flowmesh.fsm.v1.Touch
 	14, // 10: flowmesh.fsm.v1.Command.purge:type_name -> flowmesh.fsm.v1.Purge
-	15, // 11: flowmesh.fsm.v1.Command.redrive:type_name -> flowmesh.fsm.v1.Redrive
-	16, // 12: flowmesh.fsm.v1.Command.kv_put:type_name -> flowmesh.fsm.v1.KVPut
-	17, // 13: flowmesh.fsm.v1.Command.kv_delete:type_name -> flowmesh.fsm.v1.KVDelete
-	18, // 14: flowmesh.fsm.v1.Command.kv_expire:type_name -> flowmesh.fsm.v1.KVExpire
-	19, // 15: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
-	1,  // 16: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
-	4,  // 17: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
-	5,  // 18: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
-	20, // 19: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
-	21, // 20: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
-	1,  // 21: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
-	21, // 22: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
-	22, // 23: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
-	1,  // 24: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
-	25, // 25: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
-	26, // 26: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
-	27, // 27: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	20, // 11: flowmesh.fsm.v1.Command.redrive:type_name -> flowmesh.fsm.v1.Redrive
+	15, // 12: flowmesh.fsm.v1.Command.enqueue_batch:type_name -> flowmesh.fsm.v1.EnqueueBatch
+	17, // 13: flowmesh.fsm.v1.Command.reserve_batch:type_name -> flowmesh.fsm.v1.ReserveBatch
+	18, // 14: flowmesh.fsm.v1.Command.ack_batch:type_name -> flowmesh.fsm.v1.AckBatch
+	21, // 15: flowmesh.fsm.v1.Command.kv_put:type_name -> flowmesh.fsm.v1.KVPut
+	22, // 16: flowmesh.fsm.v1.Command.kv_delete:type_name -> flowmesh.fsm.v1.KVDelete
+	23, // 17: flowmesh.fsm.v1.Command.kv_expire:type_name -> flowmesh.fsm.v1.KVExpire
+	24, // 18: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
+	1,  // 19: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
+	4,  // 20: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
+	5,  // 21: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
+	16, // 22: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
+	19, // 23: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
+	25, // 24: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
+	26, // 25: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
+	1,  // 26: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
+	26, // 27: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
+	28, // 28: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
+	26, // 29: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
+	27, // 30: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
+	1,  // 31: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
+	31, // 32: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
+	32, // 33: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
+	33, // 34: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -2561,12 +3030,15 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_Touch)(nil),
 		(*Command_Purge)(nil),
 		(*Command_Redrive)(nil),
+		(*Command_EnqueueBatch)(nil),
+		(*Command_ReserveBatch)(nil),
+		(*Command_AckBatch)(nil),
 		(*Command_KvPut)(nil),
 		(*Command_KvDelete)(nil),
 		(*Command_KvExpire)(nil),
 		(*Command_Noop)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[23].OneofWrappers = []any{
+	file_fsm_fsmpb_fsm_proto_msgTypes[29].OneofWrappers = []any{
 		(*QueueRecord_Put)(nil),
 		(*QueueRecord_Remove)(nil),
 	}
@@ -2576,7 +3048,7 @@ func file_fsm_fsmpb_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

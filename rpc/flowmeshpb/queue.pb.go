@@ -1287,6 +1287,556 @@ func (x *RedriveResponse) GetRedriven() int64 {
 	return 0
 }
 
+type EnqueueBatchItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	Delay         *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	DedupId       string                 `protobuf:"bytes,3,opt,name=dedup_id,json=dedupId,proto3" json:"dedup_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueBatchItem) Reset() {
+	*x = EnqueueBatchItem{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueBatchItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueBatchItem) ProtoMessage() {}
+
+func (x *EnqueueBatchItem) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueBatchItem.ProtoReflect.Descriptor instead.
+func (*EnqueueBatchItem) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *EnqueueBatchItem) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *EnqueueBatchItem) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *EnqueueBatchItem) GetDedupId() string {
+	if x != nil {
+		return x.DedupId
+	}
+	return ""
+}
+
+type EnqueueBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Jobs          []*EnqueueBatchItem    `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"` // total payload at most MaxBatchBytes
+	Options       *CallOptions           `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueBatchRequest) Reset() {
+	*x = EnqueueBatchRequest{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueBatchRequest) ProtoMessage() {}
+
+func (x *EnqueueBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueBatchRequest.ProtoReflect.Descriptor instead.
+func (*EnqueueBatchRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *EnqueueBatchRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *EnqueueBatchRequest) GetJobs() []*EnqueueBatchItem {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *EnqueueBatchRequest) GetOptions() *CallOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type EnqueuedJob struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueuedJob) Reset() {
+	*x = EnqueuedJob{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueuedJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueuedJob) ProtoMessage() {}
+
+func (x *EnqueuedJob) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueuedJob.ProtoReflect.Descriptor instead.
+func (*EnqueuedJob) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *EnqueuedJob) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *EnqueuedJob) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type EnqueueBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*EnqueuedJob         `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"` // one per request item, in order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueBatchResponse) Reset() {
+	*x = EnqueueBatchResponse{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueBatchResponse) ProtoMessage() {}
+
+func (x *EnqueueBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueBatchResponse.ProtoReflect.Descriptor instead.
+func (*EnqueueBatchResponse) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *EnqueueBatchResponse) GetJobs() []*EnqueuedJob {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type ReserveBatchRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Path       string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Max        int32                  `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`              // 1..100
+	Visibility *durationpb.Duration   `protobuf:"bytes,3,opt,name=visibility,proto3" json:"visibility,omitempty"` // unset = the queue's default
+	// wait > 0 makes this a long poll that returns once at least one job is
+	// reserved, or empty after wait (bounded by the call's deadline).
+	Wait          *durationpb.Duration `protobuf:"bytes,4,opt,name=wait,proto3" json:"wait,omitempty"`
+	Options       *CallOptions         `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveBatchRequest) Reset() {
+	*x = ReserveBatchRequest{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveBatchRequest) ProtoMessage() {}
+
+func (x *ReserveBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveBatchRequest.ProtoReflect.Descriptor instead.
+func (*ReserveBatchRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReserveBatchRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReserveBatchRequest) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ReserveBatchRequest) GetVisibility() *durationpb.Duration {
+	if x != nil {
+		return x.Visibility
+	}
+	return nil
+}
+
+func (x *ReserveBatchRequest) GetWait() *durationpb.Duration {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+func (x *ReserveBatchRequest) GetOptions() *CallOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type ReserveBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Up to max jobs in FIFO order; fewer when fewer are ready or their
+	// payloads reach MaxBatchBytes; empty when none is ready.
+	Jobs          []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveBatchResponse) Reset() {
+	*x = ReserveBatchResponse{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveBatchResponse) ProtoMessage() {}
+
+func (x *ReserveBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveBatchResponse.ProtoReflect.Descriptor instead.
+func (*ReserveBatchResponse) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReserveBatchResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type AckBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Receipts      []*Receipt             `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	Options       *CallOptions           `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckBatchRequest) Reset() {
+	*x = AckBatchRequest{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckBatchRequest) ProtoMessage() {}
+
+func (x *AckBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckBatchRequest.ProtoReflect.Descriptor instead.
+func (*AckBatchRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AckBatchRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *AckBatchRequest) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *AckBatchRequest) GetOptions() *CallOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// ItemError is why one item of a batch failed: the gRPC code, message and
+// ErrorDetail the single call would have returned as its status.
+type ItemError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"` // google.rpc.Code
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Detail        *ErrorDetail           `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemError) Reset() {
+	*x = ItemError{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemError) ProtoMessage() {}
+
+func (x *ItemError) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
+func (*ItemError) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ItemError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ItemError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ItemError) GetDetail() *ErrorDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+type AckResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *ItemError             `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // unset: acknowledged
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckResult) Reset() {
+	*x = AckResult{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckResult) ProtoMessage() {}
+
+func (x *AckResult) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckResult.ProtoReflect.Descriptor instead.
+func (*AckResult) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AckResult) GetError() *ItemError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type AckBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*AckResult           `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"` // one per receipt, in order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckBatchResponse) Reset() {
+	*x = AckBatchResponse{}
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckBatchResponse) ProtoMessage() {}
+
+func (x *AckBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_queue_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckBatchResponse.ProtoReflect.Descriptor instead.
+func (*AckBatchResponse) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_queue_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AckBatchResponse) GetResults() []*AckResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_flowmesh_v1_queue_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_queue_proto_rawDesc = "" +
@@ -1374,7 +1924,42 @@ const file_flowmesh_v1_queue_proto_rawDesc = "" +
 	"\x03max\x18\x02 \x01(\x05R\x03max\x122\n" +
 	"\aoptions\x18\x03 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\"-\n" +
 	"\x0fRedriveResponse\x12\x1a\n" +
-	"\bredriven\x18\x01 \x01(\x03R\bredriven2\xc7\x05\n" +
+	"\bredriven\x18\x01 \x01(\x03R\bredriven\"x\n" +
+	"\x10EnqueueBatchItem\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12/\n" +
+	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x19\n" +
+	"\bdedup_id\x18\x03 \x01(\tR\adedupId\"\x90\x01\n" +
+	"\x13EnqueueBatchRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x121\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x1d.flowmesh.v1.EnqueueBatchItemR\x04jobs\x122\n" +
+	"\aoptions\x18\x03 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\"6\n" +
+	"\vEnqueuedJob\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"D\n" +
+	"\x14EnqueueBatchResponse\x12,\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x18.flowmesh.v1.EnqueuedJobR\x04jobs\"\xd9\x01\n" +
+	"\x13ReserveBatchRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x05R\x03max\x129\n" +
+	"\n" +
+	"visibility\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"visibility\x12-\n" +
+	"\x04wait\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x04wait\x122\n" +
+	"\aoptions\x18\x05 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\"<\n" +
+	"\x14ReserveBatchResponse\x12$\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x10.flowmesh.v1.JobR\x04jobs\"\x8b\x01\n" +
+	"\x0fAckBatchRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
+	"\breceipts\x18\x02 \x03(\v2\x14.flowmesh.v1.ReceiptR\breceipts\x122\n" +
+	"\aoptions\x18\x03 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\"k\n" +
+	"\tItemError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
+	"\x06detail\x18\x03 \x01(\v2\x18.flowmesh.v1.ErrorDetailR\x06detail\"9\n" +
+	"\tAckResult\x12,\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.flowmesh.v1.ItemErrorR\x05error\"D\n" +
+	"\x10AckBatchResponse\x120\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.flowmesh.v1.AckResultR\aresults2\xba\a\n" +
 	"\fQueueService\x12D\n" +
 	"\aEnqueue\x12\x1b.flowmesh.v1.EnqueueRequest\x1a\x1c.flowmesh.v1.EnqueueResponse\x12D\n" +
 	"\aReserve\x12\x1b.flowmesh.v1.ReserveRequest\x1a\x1c.flowmesh.v1.ReserveResponse\x12e\n" +
@@ -1385,7 +1970,10 @@ const file_flowmesh_v1_queue_proto_rawDesc = "" +
 	"\x05Stats\x12\x19.flowmesh.v1.StatsRequest\x1a\x1a.flowmesh.v1.StatsResponse\x12>\n" +
 	"\x05Purge\x12\x19.flowmesh.v1.PurgeRequest\x1a\x1a.flowmesh.v1.PurgeResponse\x12G\n" +
 	"\bListDead\x12\x1c.flowmesh.v1.ListDeadRequest\x1a\x1d.flowmesh.v1.ListDeadResponse\x12D\n" +
-	"\aRedrive\x12\x1b.flowmesh.v1.RedriveRequest\x1a\x1c.flowmesh.v1.RedriveResponseB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
+	"\aRedrive\x12\x1b.flowmesh.v1.RedriveRequest\x1a\x1c.flowmesh.v1.RedriveResponse\x12S\n" +
+	"\fEnqueueBatch\x12 .flowmesh.v1.EnqueueBatchRequest\x1a!.flowmesh.v1.EnqueueBatchResponse\x12S\n" +
+	"\fReserveBatch\x12 .flowmesh.v1.ReserveBatchRequest\x1a!.flowmesh.v1.ReserveBatchResponse\x12G\n" +
+	"\bAckBatch\x12\x1c.flowmesh.v1.AckBatchRequest\x1a\x1d.flowmesh.v1.AckBatchResponseB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
 
 var (
 	file_flowmesh_v1_queue_proto_rawDescOnce sync.Once
@@ -1399,7 +1987,7 @@ func file_flowmesh_v1_queue_proto_rawDescGZIP() []byte {
 	return file_flowmesh_v1_queue_proto_rawDescData
 }
 
-var file_flowmesh_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_flowmesh_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_flowmesh_v1_queue_proto_goTypes = []any{
 	(*Receipt)(nil),                    // 0: flowmesh.v1.Receipt
 	(*Job)(nil),                        // 1: flowmesh.v1.Job
@@ -1424,61 +2012,91 @@ var file_flowmesh_v1_queue_proto_goTypes = []any{
 	(*ListDeadResponse)(nil),           // 20: flowmesh.v1.ListDeadResponse
 	(*RedriveRequest)(nil),             // 21: flowmesh.v1.RedriveRequest
 	(*RedriveResponse)(nil),            // 22: flowmesh.v1.RedriveResponse
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
-	(*CallOptions)(nil),                // 25: flowmesh.v1.CallOptions
+	(*EnqueueBatchItem)(nil),           // 23: flowmesh.v1.EnqueueBatchItem
+	(*EnqueueBatchRequest)(nil),        // 24: flowmesh.v1.EnqueueBatchRequest
+	(*EnqueuedJob)(nil),                // 25: flowmesh.v1.EnqueuedJob
+	(*EnqueueBatchResponse)(nil),       // 26: flowmesh.v1.EnqueueBatchResponse
+	(*ReserveBatchRequest)(nil),        // 27: flowmesh.v1.ReserveBatchRequest
+	(*ReserveBatchResponse)(nil),       // 28: flowmesh.v1.ReserveBatchResponse
+	(*AckBatchRequest)(nil),            // 29: flowmesh.v1.AckBatchRequest
+	(*ItemError)(nil),                  // 30: flowmesh.v1.ItemError
+	(*AckResult)(nil),                  // 31: flowmesh.v1.AckResult
+	(*AckBatchResponse)(nil),           // 32: flowmesh.v1.AckBatchResponse
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 34: google.protobuf.Duration
+	(*CallOptions)(nil),                // 35: flowmesh.v1.CallOptions
+	(*ErrorDetail)(nil),                // 36: flowmesh.v1.ErrorDetail
 }
 var file_flowmesh_v1_queue_proto_depIdxs = []int32{
-	23, // 0: flowmesh.v1.Job.enqueue_time:type_name -> google.protobuf.Timestamp
-	23, // 1: flowmesh.v1.Job.visible_until:type_name -> google.protobuf.Timestamp
+	33, // 0: flowmesh.v1.Job.enqueue_time:type_name -> google.protobuf.Timestamp
+	33, // 1: flowmesh.v1.Job.visible_until:type_name -> google.protobuf.Timestamp
 	0,  // 2: flowmesh.v1.Job.receipt:type_name -> flowmesh.v1.Receipt
-	24, // 3: flowmesh.v1.QueueStats.oldest_ready_age:type_name -> google.protobuf.Duration
-	24, // 4: flowmesh.v1.EnqueueRequest.delay:type_name -> google.protobuf.Duration
-	25, // 5: flowmesh.v1.EnqueueRequest.options:type_name -> flowmesh.v1.CallOptions
-	24, // 6: flowmesh.v1.ReserveRequest.visibility:type_name -> google.protobuf.Duration
-	24, // 7: flowmesh.v1.ReserveRequest.wait:type_name -> google.protobuf.Duration
-	25, // 8: flowmesh.v1.ReserveRequest.options:type_name -> flowmesh.v1.CallOptions
+	34, // 3: flowmesh.v1.QueueStats.oldest_ready_age:type_name -> google.protobuf.Duration
+	34, // 4: flowmesh.v1.EnqueueRequest.delay:type_name -> google.protobuf.Duration
+	35, // 5: flowmesh.v1.EnqueueRequest.options:type_name -> flowmesh.v1.CallOptions
+	34, // 6: flowmesh.v1.ReserveRequest.visibility:type_name -> google.protobuf.Duration
+	34, // 7: flowmesh.v1.ReserveRequest.wait:type_name -> google.protobuf.Duration
+	35, // 8: flowmesh.v1.ReserveRequest.options:type_name -> flowmesh.v1.CallOptions
 	1,  // 9: flowmesh.v1.ReserveResponse.job:type_name -> flowmesh.v1.Job
-	25, // 10: flowmesh.v1.RemoveFromInFlightRequest.options:type_name -> flowmesh.v1.CallOptions
+	35, // 10: flowmesh.v1.RemoveFromInFlightRequest.options:type_name -> flowmesh.v1.CallOptions
 	0,  // 11: flowmesh.v1.AckRequest.receipt:type_name -> flowmesh.v1.Receipt
-	25, // 12: flowmesh.v1.AckRequest.options:type_name -> flowmesh.v1.CallOptions
+	35, // 12: flowmesh.v1.AckRequest.options:type_name -> flowmesh.v1.CallOptions
 	0,  // 13: flowmesh.v1.NackRequest.receipt:type_name -> flowmesh.v1.Receipt
-	24, // 14: flowmesh.v1.NackRequest.delay:type_name -> google.protobuf.Duration
-	25, // 15: flowmesh.v1.NackRequest.options:type_name -> flowmesh.v1.CallOptions
+	34, // 14: flowmesh.v1.NackRequest.delay:type_name -> google.protobuf.Duration
+	35, // 15: flowmesh.v1.NackRequest.options:type_name -> flowmesh.v1.CallOptions
 	0,  // 16: flowmesh.v1.TouchRequest.receipt:type_name -> flowmesh.v1.Receipt
-	24, // 17: flowmesh.v1.TouchRequest.visibility:type_name -> google.protobuf.Duration
-	25, // 18: flowmesh.v1.TouchRequest.options:type_name -> flowmesh.v1.CallOptions
-	25, // 19: flowmesh.v1.StatsRequest.options:type_name -> flowmesh.v1.CallOptions
+	34, // 17: flowmesh.v1.TouchRequest.visibility:type_name -> google.protobuf.Duration
+	35, // 18: flowmesh.v1.TouchRequest.options:type_name -> flowmesh.v1.CallOptions
+	35, // 19: flowmesh.v1.StatsRequest.options:type_name -> flowmesh.v1.CallOptions
 	2,  // 20: flowmesh.v1.StatsResponse.stats:type_name -> flowmesh.v1.QueueStats
-	25, // 21: flowmesh.v1.PurgeRequest.options:type_name -> flowmesh.v1.CallOptions
-	25, // 22: flowmesh.v1.ListDeadRequest.options:type_name -> flowmesh.v1.CallOptions
+	35, // 21: flowmesh.v1.PurgeRequest.options:type_name -> flowmesh.v1.CallOptions
+	35, // 22: flowmesh.v1.ListDeadRequest.options:type_name -> flowmesh.v1.CallOptions
 	1,  // 23: flowmesh.v1.ListDeadResponse.jobs:type_name -> flowmesh.v1.Job
-	25, // 24: flowmesh.v1.RedriveRequest.options:type_name -> flowmesh.v1.CallOptions
-	3,  // 25: flowmesh.v1.QueueService.Enqueue:input_type -> flowmesh.v1.EnqueueRequest
-	5,  // 26: flowmesh.v1.QueueService.Reserve:input_type -> flowmesh.v1.ReserveRequest
-	7,  // 27: flowmesh.v1.QueueService.RemoveFromInFlight:input_type -> flowmesh.v1.RemoveFromInFlightRequest
-	9,  // 28: flowmesh.v1.QueueService.Ack:input_type -> flowmesh.v1.AckRequest
-	11, // 29: flowmesh.v1.QueueService.Nack:input_type -> flowmesh.v1.NackRequest
-	13, // 30: flowmesh.v1.QueueService.Touch:input_type -> flowmesh.v1.TouchRequest
-	15, // 31: flowmesh.v1.QueueService.Stats:input_type -> flowmesh.v1.StatsRequest
-	17, // 32: flowmesh.v1.QueueService.Purge:input_type -> flowmesh.v1.PurgeRequest
-	19, // 33: flowmesh.v1.QueueService.ListDead:input_type -> flowmesh.v1.ListDeadRequest
-	21, // 34: flowmesh.v1.QueueService.Redrive:input_type -> flowmesh.v1.RedriveRequest
-	4,  // 35: flowmesh.v1.QueueService.Enqueue:output_type -> flowmesh.v1.EnqueueResponse
-	6,  // 36: flowmesh.v1.QueueService.Reserve:output_type -> flowmesh.v1.ReserveResponse
-	8,  // 37: flowmesh.v1.QueueService.RemoveFromInFlight:output_type -> flowmesh.v1.RemoveFromInFlightResponse
-	10, // 38: flowmesh.v1.QueueService.Ack:output_type -> flowmesh.v1.AckResponse
-	12, // 39: flowmesh.v1.QueueService.Nack:output_type -> flowmesh.v1.NackResponse
-	14, // 40: flowmesh.v1.QueueService.Touch:output_type -> flowmesh.v1.TouchResponse
-	16, // 41: flowmesh.v1.QueueService.Stats:output_type -> flowmesh.v1.StatsResponse
-	18, // 42: flowmesh.v1.QueueService.Purge:output_type -> flowmesh.v1.PurgeResponse
-	20, // 43: flowmesh.v1.QueueService.ListDead:output_type -> flowmesh.v1.ListDeadResponse
-	22, // 44: flowmesh.v1.QueueService.Redrive:output_type -> flowmesh.v1.RedriveResponse
-	35, // [35:45] is the sub-list for method output_type
-	25, // [25:35] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	35, // 24: flowmesh.v1.RedriveRequest.options:type_name -> flowmesh.v1.CallOptions
+	34, // 25: flowmesh.v1.EnqueueBatchItem.delay:type_name -> google.protobuf.Duration
+	23, // 26: flowmesh.v1.EnqueueBatchRequest.jobs:type_name -> flowmesh.v1.EnqueueBatchItem
+	35, // 27: flowmesh.v1.EnqueueBatchRequest.options:type_name -> flowmesh.v1.CallOptions
+	25, // 28: flowmesh.v1.EnqueueBatchResponse.jobs:type_name -> flowmesh.v1.EnqueuedJob
+	34, // 29: flowmesh.v1.ReserveBatchRequest.visibility:type_name -> google.protobuf.Duration
+	34, // 30: flowmesh.v1.ReserveBatchRequest.wait:type_name -> google.protobuf.Duration
+	35, // 31: flowmesh.v1.ReserveBatchRequest.options:type_name -> flowmesh.v1.CallOptions
+	1,  // 32: flowmesh.v1.ReserveBatchResponse.jobs:type_name -> flowmesh.v1.Job
+	0,  // 33: flowmesh.v1.AckBatchRequest.receipts:type_name -> flowmesh.v1.Receipt
+	35, // 34: flowmesh.v1.AckBatchRequest.options:type_name -> flowmesh.v1.CallOptions
+	36, // 35: flowmesh.v1.ItemError.detail:type_name -> flowmesh.v1.ErrorDetail
+	30, // 36: flowmesh.v1.AckResult.error:type_name -> flowmesh.v1.ItemError
+	31, // 37: flowmesh.v1.AckBatchResponse.results:type_name -> flowmesh.v1.AckResult
+	3,  // 38: flowmesh.v1.QueueService.Enqueue:input_type -> flowmesh.v1.EnqueueRequest
+	5,  // 39: flowmesh.v1.QueueService.Reserve:input_type -> flowmesh.v1.ReserveRequest
+	7,  // 40: flowmesh.v1.QueueService.RemoveFromInFlight:input_type -> flowmesh.v1.RemoveFromInFlightRequest
+	9,  // 41: flowmesh.v1.QueueService.Ack:input_type -> flowmesh.v1.AckRequest
+	11, // 42: flowmesh.v1.QueueService.Nack:input_type -> flowmesh.v1.NackRequest
+	13, // 43: flowmesh.v1.QueueService.Touch:input_type -> flowmesh.v1.TouchRequest
+	15, // 44: flowmesh.v1.QueueService.Stats:input_type -> flowmesh.v1.StatsRequest
+	17, // 45: flowmesh.v1.QueueService.Purge:input_type -> flowmesh.v1.PurgeRequest
+	19, // 46: flowmesh.v1.QueueService.ListDead:input_type -> flowmesh.v1.ListDeadRequest
+	21, // 47: flowmesh.v1.QueueService.Redrive:input_type -> flowmesh.v1.RedriveRequest
+	24, // 48: flowmesh.v1.QueueService.EnqueueBatch:input_type -> flowmesh.v1.EnqueueBatchRequest
+	27, // 49: flowmesh.v1.QueueService.ReserveBatch:input_type -> flowmesh.v1.ReserveBatchRequest
+	29, // 50: flowmesh.v1.QueueService.AckBatch:input_type -> flowmesh.v1.AckBatchRequest
+	4,  // 51: flowmesh.v1.QueueService.Enqueue:output_type -> flowmesh.v1.EnqueueResponse
+	6,  // 52: flowmesh.v1.QueueService.Reserve:output_type -> flowmesh.v1.ReserveResponse
+	8,  // 53: flowmesh.v1.QueueService.RemoveFromInFlight:output_type -> flowmesh.v1.RemoveFromInFlightResponse
+	10, // 54: flowmesh.v1.QueueService.Ack:output_type -> flowmesh.v1.AckResponse
+	12, // 55: flowmesh.v1.QueueService.Nack:output_type -> flowmesh.v1.NackResponse
+	14, // 56: flowmesh.v1.QueueService.Touch:output_type -> flowmesh.v1.TouchResponse
+	16, // 57: flowmesh.v1.QueueService.Stats:output_type -> flowmesh.v1.StatsResponse
+	18, // 58: flowmesh.v1.QueueService.Purge:output_type -> flowmesh.v1.PurgeResponse
+	20, // 59: flowmesh.v1.QueueService.ListDead:output_type -> flowmesh.v1.ListDeadResponse
+	22, // 60: flowmesh.v1.QueueService.Redrive:output_type -> flowmesh.v1.RedriveResponse
+	26, // 61: flowmesh.v1.QueueService.EnqueueBatch:output_type -> flowmesh.v1.EnqueueBatchResponse
+	28, // 62: flowmesh.v1.QueueService.ReserveBatch:output_type -> flowmesh.v1.ReserveBatchResponse
+	32, // 63: flowmesh.v1.QueueService.AckBatch:output_type -> flowmesh.v1.AckBatchResponse
+	51, // [51:64] is the sub-list for method output_type
+	38, // [38:51] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_flowmesh_v1_queue_proto_init() }
@@ -1493,7 +2111,7 @@ func file_flowmesh_v1_queue_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowmesh_v1_queue_proto_rawDesc), len(file_flowmesh_v1_queue_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

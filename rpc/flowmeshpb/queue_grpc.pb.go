@@ -31,6 +31,9 @@ const (
 	QueueService_Purge_FullMethodName              = "/flowmesh.v1.QueueService/Purge"
 	QueueService_ListDead_FullMethodName           = "/flowmesh.v1.QueueService/ListDead"
 	QueueService_Redrive_FullMethodName            = "/flowmesh.v1.QueueService/Redrive"
+	QueueService_EnqueueBatch_FullMethodName       = "/flowmesh.v1.QueueService/EnqueueBatch"
+	QueueService_ReserveBatch_FullMethodName       = "/flowmesh.v1.QueueService/ReserveBatch"
+	QueueService_AckBatch_FullMethodName           = "/flowmesh.v1.QueueService/AckBatch"
 )
 
 // QueueServiceClient is the client API for QueueService service.
@@ -50,6 +53,10 @@ type QueueServiceClient interface {
 	Purge(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResponse, error)
 	ListDead(ctx context.Context, in *ListDeadRequest, opts ...grpc.CallOption) (*ListDeadResponse, error)
 	Redrive(ctx context.Context, in *RedriveRequest, opts ...grpc.CallOption) (*RedriveResponse, error)
+	// Batches (flowmesh.QueueBatcher); writes, with request IDs like the others.
+	EnqueueBatch(ctx context.Context, in *EnqueueBatchRequest, opts ...grpc.CallOption) (*EnqueueBatchResponse, error)
+	ReserveBatch(ctx context.Context, in *ReserveBatchRequest, opts ...grpc.CallOption) (*ReserveBatchResponse, error)
+	AckBatch(ctx context.Context, in *AckBatchRequest, opts ...grpc.CallOption) (*AckBatchResponse, error)
 }
 
 type queueServiceClient struct {
@@ -160,6 +167,36 @@ func (c *queueServiceClient) Redrive(ctx context.Context, in *RedriveRequest, op
 	return out, nil
 }
 
+func (c *queueServiceClient) EnqueueBatch(ctx context.Context, in *EnqueueBatchRequest, opts ...grpc.CallOption) (*EnqueueBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnqueueBatchResponse)
+	err := c.cc.Invoke(ctx, QueueService_EnqueueBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) ReserveBatch(ctx context.Context, in *ReserveBatchRequest, opts ...grpc.CallOption) (*ReserveBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveBatchResponse)
+	err := c.cc.Invoke(ctx, QueueService_ReserveBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) AckBatch(ctx context.Context, in *AckBatchRequest, opts ...grpc.CallOption) (*AckBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckBatchResponse)
+	err := c.cc.Invoke(ctx, QueueService_AckBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueueServiceServer is the server API for QueueService service.
 // All implementations must embed UnimplementedQueueServiceServer
 // for forward compatibility.
@@ -177,6 +214,10 @@ type QueueServiceServer interface {
 	Purge(context.Context, *PurgeRequest) (*PurgeResponse, error)
 	ListDead(context.Context, *ListDeadRequest) (*ListDeadResponse, error)
 	Redrive(context.Context, *RedriveRequest) (*RedriveResponse, error)
+	// Batches (flowmesh.QueueBatcher); writes, with request IDs like the others.
+	EnqueueBatch(context.Context, *EnqueueBatchRequest) (*EnqueueBatchResponse, error)
+	ReserveBatch(context.Context, *ReserveBatchRequest) (*ReserveBatchResponse, error)
+	AckBatch(context.Context, *AckBatchRequest) (*AckBatchResponse, error)
 	mustEmbedUnimplementedQueueServiceServer()
 }
 
@@ -216,6 +257,15 @@ func (UnimplementedQueueServiceServer) ListDead(context.Context, *ListDeadReques
 }
 func (UnimplementedQueueServiceServer) Redrive(context.Context, *RedriveRequest) (*RedriveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Redrive not implemented")
+}
+func (UnimplementedQueueServiceServer) EnqueueBatch(context.Context, *EnqueueBatchRequest) (*EnqueueBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EnqueueBatch not implemented")
+}
+func (UnimplementedQueueServiceServer) ReserveBatch(context.Context, *ReserveBatchRequest) (*ReserveBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReserveBatch not implemented")
+}
+func (UnimplementedQueueServiceServer) AckBatch(context.Context, *AckBatchRequest) (*AckBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AckBatch not implemented")
 }
 func (UnimplementedQueueServiceServer) mustEmbedUnimplementedQueueServiceServer() {}
 func (UnimplementedQueueServiceServer) testEmbeddedByValue()                      {}
@@ -418,6 +468,60 @@ func _QueueService_Redrive_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueueService_EnqueueBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnqueueBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).EnqueueBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_EnqueueBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).EnqueueBatch(ctx, req.(*EnqueueBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_ReserveBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).ReserveBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_ReserveBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).ReserveBatch(ctx, req.(*ReserveBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_AckBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).AckBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_AckBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).AckBatch(ctx, req.(*AckBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueueService_ServiceDesc is the grpc.ServiceDesc for QueueService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -464,6 +568,18 @@ var QueueService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Redrive",
 			Handler:    _QueueService_Redrive_Handler,
+		},
+		{
+			MethodName: "EnqueueBatch",
+			Handler:    _QueueService_EnqueueBatch_Handler,
+		},
+		{
+			MethodName: "ReserveBatch",
+			Handler:    _QueueService_ReserveBatch_Handler,
+		},
+		{
+			MethodName: "AckBatch",
+			Handler:    _QueueService_AckBatch_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -88,3 +88,21 @@ func FromQueueStats(p *pb.QueueStats) flowmesh.QueueStats {
 		OldestReadyAge: FromDuration(p.GetOldestReadyAge()),
 	}
 }
+
+// EnqueuedJobs converts the results of an EnqueueBatch.
+func EnqueuedJobs(js []flowmesh.EnqueuedJob) []*pb.EnqueuedJob {
+	out := make([]*pb.EnqueuedJob, len(js))
+	for i, j := range js {
+		out[i] = &pb.EnqueuedJob{JobId: j.JobID, Seq: j.Seq}
+	}
+	return out
+}
+
+// FromEnqueuedJobs converts them back; nil elements become zero results.
+func FromEnqueuedJobs(ps []*pb.EnqueuedJob) []flowmesh.EnqueuedJob {
+	out := make([]flowmesh.EnqueuedJob, len(ps))
+	for i, p := range ps {
+		out[i] = flowmesh.EnqueuedJob{JobID: p.GetJobId(), Seq: p.GetSeq()}
+	}
+	return out
+}
