@@ -224,4 +224,3 @@ func TestClusterForwardsBatches(t *testing.T) {
 		t.Errorf("Stats after forwarded batches = %v, %v; want an empty queue", stats, err)
 	}
 }
-

@@ -49,6 +49,7 @@ type benchResult struct {
 	Errors       int64     `json:"errors"`
 	OpsPerSec    float64   `json:"ops_per_sec"`
 	EventsPerSec float64   `json:"events_per_sec,omitempty"`
+	JobsPerSec   float64   `json:"jobs_per_sec,omitempty"` // queue: jobs moved (an op moves --batch jobs)
 	MBPerSec     float64   `json:"mb_per_sec"`
 	LatencyMs    latencyMs `json:"latency_ms"`
 	FirstError   string    `json:"first_error,omitempty"`
@@ -86,14 +87,21 @@ Workloads:
   stream-read     ReadFromOffset batches of --batch events from random offsets
                   of a stream prefilled with --prefill events
   queue           Enqueue for --duration, then Reserve+Ack for --duration
-                  (two phases, reported separately)`,
+                  (two phases, reported separately). With --batch N > 1 an op
+                  is one EnqueueBatch of N jobs, or one ReserveBatch of up to
+                  N jobs and one AckBatch of them; JOBS/S counts jobs. The
+                  queue workload's --batch defaults to 1 (one job per call).`,
 		Example: `  flowmesh bench kv-put -c 64 -d 10s
   flowmesh bench stream-append --batch 100 -d 10s
-  flowmesh bench queue -c 16 -o json`,
+  flowmesh bench queue -c 16 -o json
+  flowmesh bench queue -c 64 --batch 10`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: workloads,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bc.workload = args[0]
+			if bc.workload == "queue" && !cmd.Flags().Changed("batch") {
+				bc.batch = 1 // one job per call unless asked
+			}
 			if err := bc.validate(); err != nil {
 				return err
 			}
@@ -102,11 +110,18 @@ Workloads:
 				return err
 			}
 			return a.emit(rs, func(w io.Writer) {
-				fmt.Fprintln(w, "WORKLOAD\tPHASE\tCONC\tOPS\tOPS/S\tEVENTS/S\tMB/S\tP50 ms\tP99 ms\tP99.9 ms\tERRORS")
+				items := "EVENTS/S"
+				if bc.workload == "queue" {
+					items = "JOBS/S"
+				}
+				fmt.Fprintf(w, "WORKLOAD\tPHASE\tCONC\tOPS\tOPS/S\t%s\tMB/S\tP50 ms\tP99 ms\tP99.9 ms\tERRORS\n", items)
 				for _, r := range rs {
 					ev := "-"
 					if r.EventsPerSec > 0 {
 						ev = fmt.Sprintf("%.0f", r.EventsPerSec)
+					}
+					if r.JobsPerSec > 0 {
+						ev = fmt.Sprintf("%.0f", r.JobsPerSec)
 					}
 					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.2f\t%.3f\t%.3f\t%.3f\t%d\n", r.Workload, r.Phase, r.Concurrency,
 						r.Ops, r.OpsPerSec, ev, r.MBPerSec, r.LatencyMs.P50, r.LatencyMs.P99, r.LatencyMs.P999, r.Errors)
@@ -118,7 +133,7 @@ Workloads:
 	f.IntVarP(&bc.concurrency, "concurrency", "c", 16, "concurrent workers")
 	f.DurationVarP(&bc.duration, "duration", "d", 10*time.Second, "how long each phase runs")
 	f.IntVar(&bc.valueSize, "value-size", 256, "bytes per value, event or job")
-	f.IntVar(&bc.batch, "batch", 100, "events per WriteEvents or ReadFromOffset call (stream workloads)")
+	f.IntVar(&bc.batch, "batch", 100, "events per WriteEvents or ReadFromOffset call (stream workloads); jobs per call (queue: default 1, at most 100)")
 	f.IntVar(&bc.keys, "keys", 10000, "key space of kv-put and kv-get")
 	f.IntVar(&bc.prefill, "prefill", 100000, "events written before stream-read")
 	f.IntVar(&bc.partitions, "partitions", 1, "partitions of the bench stream")
@@ -142,8 +157,12 @@ func (bc *benchConfig) validate() error {
 	if bc.valueSize < 0 || bc.valueSize > flowmesh.MaxPayloadSize {
 		errs = append(errs, fmt.Sprintf("--value-size must be 0..%d", flowmesh.MaxPayloadSize))
 	}
-	if bc.batch < 1 || bc.batch > flowmesh.MaxBatchEvents || bc.batch*bc.valueSize > flowmesh.MaxBatchBytes {
-		errs = append(errs, fmt.Sprintf("--batch must be 1..%d with batch*value-size <= %d", flowmesh.MaxBatchEvents, flowmesh.MaxBatchBytes))
+	maxBatch := flowmesh.MaxBatchEvents
+	if bc.workload == "queue" {
+		maxBatch = flowmesh.MaxQueueBatch
+	}
+	if bc.batch < 1 || bc.batch > maxBatch || bc.batch*bc.valueSize > flowmesh.MaxBatchBytes {
+		errs = append(errs, fmt.Sprintf("--batch must be 1..%d with batch*value-size <= %d", maxBatch, flowmesh.MaxBatchBytes))
 	}
 	if bc.keys < 1 || bc.prefill < 1 {
 		errs = append(errs, "--keys and --prefill must be at least 1")
@@ -263,9 +282,14 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 			return n, len(ms), err
 		})
 	case "queue":
+		if bc.batch > 1 {
+			addQueueBatch(add, bc, p, value)
+			break
+		}
+		// One job per call: the events count of an op is the one job.
 		add("enqueue", func(ctx context.Context, c *client.Client, _ int, _ *rand.Rand) (int, int, error) {
 			_, _, err := c.Enqueue(ctx, p, value, flowmesh.QueueEnqueueOptions{})
-			return len(value), 0, err
+			return len(value), 1, err
 		})
 		add("reserve+ack", func(ctx context.Context, c *client.Client, _ int, _ *rand.Rand) (int, int, error) {
 			j, err := c.Reserve(ctx, p, time.Minute)
@@ -275,7 +299,7 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 			if j == nil {
 				return 0, 0, errQueueEmpty
 			}
-			return len(j.Payload), 0, c.Ack(ctx, p, j.Receipt)
+			return len(j.Payload), 1, c.Ack(ctx, p, j.Receipt)
 		})
 	}
 
@@ -373,9 +397,13 @@ func (a *app) benchPhase(ctx context.Context, clients []*client.Client, bc bench
 		MBPerSec:  float64(bytes) / 1e6 / elapsed,
 		LatencyMs: latencyMs{P50: quantile(samples, 0.5), P99: quantile(samples, 0.99), P999: quantile(samples, 0.999), Max: quantile(samples, 1)},
 	}
-	if strings.HasPrefix(bc.workload, "stream") {
+	switch {
+	case strings.HasPrefix(bc.workload, "stream"):
 		r.Batch = bc.batch
 		r.EventsPerSec = float64(events) / elapsed
+	case bc.workload == "queue":
+		r.Batch = bc.batch
+		r.JobsPerSec = float64(events) / elapsed
 	}
 	if firstErr != nil {
 		r.FirstError = firstErr.Error()
@@ -472,4 +500,42 @@ func (a *app) prefillStream(ctx context.Context, c *client.Client, bc benchConfi
 		}
 	}
 	return nil
+}
+
+// addQueueBatch adds the queue phases with --batch N > 1: EnqueueBatch of N
+// jobs, and ReserveBatch of up to N jobs followed by AckBatch of them.
+func addQueueBatch(add func(string, op), bc benchConfig, p string, value []byte) {
+	items := make([]flowmesh.EnqueueItem, bc.batch)
+	for i := range items {
+		items[i] = flowmesh.EnqueueItem{Payload: value}
+	}
+	add("enqueue", func(ctx context.Context, c *client.Client, _ int, _ *rand.Rand) (int, int, error) {
+		_, err := c.EnqueueBatch(ctx, p, items)
+		return len(items) * len(value), len(items), err
+	})
+	add("reserve+ack", func(ctx context.Context, c *client.Client, _ int, _ *rand.Rand) (int, int, error) {
+		js, err := c.ReserveBatch(ctx, p, bc.batch, time.Minute)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(js) == 0 {
+			return 0, 0, errQueueEmpty
+		}
+		receipts := make([]flowmesh.Receipt, len(js))
+		n := 0
+		for i, j := range js {
+			receipts[i] = j.Receipt
+			n += len(j.Payload)
+		}
+		errs, err := c.AckBatch(ctx, p, receipts)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, e := range errs {
+			if e != nil {
+				return n, len(js), e
+			}
+		}
+		return n, len(js), nil
+	})
 }

@@ -109,6 +109,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"stream", "write", "t1/ns1/ev"},
 		{"stream", "write", "t1/ns1/ev", "x", "--header", "nokv"},
 		{"queue", "nack", "t1/ns1/q", "job"},
+		{"queue", "reserve", "t1/ns1/q", "--max", "0"},
+		{"queue", "reserve", "t1/ns1/q", "--max", "101"},
+		{"queue", "enqueue", "t1/ns1/q", "a", "b", "--dedup-id", "d"},
+		{"queue", "enqueue", "t1/ns1/q", "a", "-"},
+		{"queue", "ack", "t1/ns1/q", "1.0:1", "1.1:0"},
+		{"queue", "ack", "t1/ns1/q", "1.0:1", "1.1:1", "--attempt", "1"},
+		{"bench", "queue", "--batch", "101"},
 		{"queue", "create", "t1/ns1/q", "--dead-letter", "bad"},
 		{"resources", "list"},
 		{"resources", "list", "bad tenant"},
@@ -221,6 +228,47 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	fm(0, "", "queue", "dead", "t1/ns1/jobs", "-o", "json")
 
+	// Queue batches: several payloads are one EnqueueBatch, --max reserves a
+	// batch, JOB_ID:ATTEMPT receipts are one AckBatch with per-receipt results.
+	var enq []struct {
+		ID  string `json:"id"`
+		Seq uint64 `json:"seq"`
+	}
+	decode(t, fm(0, "", "queue", "enqueue", "t1/ns1/jobs", "b1", "b2", "b3", "-o", "json").stdout, &enq)
+	if len(enq) != 3 || enq[0].ID == "" || enq[2].Seq <= enq[0].Seq {
+		t.Fatalf("enqueue of 3 payloads = %+v", enq)
+	}
+	if r := fm(0, "", "queue", "enqueue", "t1/ns1/jobs", "b4", "b5"); strings.Count(r.stdout, "\n") != 2 {
+		t.Errorf("enqueue of 2 payloads printed %q, want two job IDs", r.stdout)
+	}
+	var js []job
+	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "4", "-o", "json").stdout, &js)
+	if len(js) != 4 || js[0].Payload != "b1" || js[3].Payload != "b4" {
+		t.Fatalf("reserve --max 4 = %+v", js)
+	}
+	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "10", "--wait", "50ms"); !strings.Contains(r.stdout, "b5") {
+		t.Errorf("reserve --max 10 --wait: %q, want b5", r.stdout)
+	}
+	r = fm(1, "", "queue", "ack", "t1/ns1/jobs", js[0].ID+":1", js[1].ID+":9", js[2].ID+":1", "-o", "json") // one stale receipt
+	var acks []struct {
+		ID    string `json:"id"`
+		Acked bool   `json:"acked"`
+		Error string `json:"error"`
+	}
+	decode(t, r.stdout, &acks)
+	if len(acks) != 3 || !acks[0].Acked || acks[1].Acked || !strings.Contains(acks[1].Error, "stale") || !acks[2].Acked {
+		t.Errorf("ack with a stale receipt among three = %+v", acks)
+	}
+	fm(0, "", "queue", "ack", "t1/ns1/jobs", js[1].ID+":1", js[3].ID+":1")
+	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
+	if st["ready"] != 0 || st["in_flight"] != 1 {
+		t.Errorf("stats after batch acks = %v, want b5 alone in flight", st)
+	}
+	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "5", "-o", "json").stdout, &js)
+	if len(js) != 0 {
+		t.Errorf("reserve --max on an empty queue = %+v, want []", js)
+	}
+
 	// Resources and cluster.
 	var rs []resource
 	decode(t, fm(0, "", "resources", "list", "t1", "-o", "json").stdout, &rs)
@@ -242,8 +290,13 @@ func TestBench(t *testing.T) {
 	for _, tc := range []struct {
 		workload string
 		phases   int
-	}{{"kv-put", 1}, {"stream-append", 1}, {"queue", 2}} {
-		r := must(t, 0, "", "--endpoints", ep, "bench", tc.workload, "-d", "700ms", "-c", "4", "--batch", "10", "-o", "json")
+		batch    string
+	}{{"kv-put", 1, "10"}, {"stream-append", 1, "10"}, {"queue", 2, "10"}, {"queue", 2, ""}} {
+		args := []string{"--endpoints", ep, "bench", tc.workload, "-d", "700ms", "-c", "4", "-o", "json"}
+		if tc.batch != "" {
+			args = append(args, "--batch", tc.batch)
+		}
+		r := must(t, 0, "", args...)
 		var rs []benchResult
 		decode(t, r.stdout, &rs)
 		if len(rs) != tc.phases {
@@ -252,6 +305,17 @@ func TestBench(t *testing.T) {
 		for _, res := range rs {
 			if res.Ops == 0 || res.OpsPerSec <= 0 || res.LatencyMs.P50 <= 0 || res.LatencyMs.P999 < res.LatencyMs.P50 {
 				t.Errorf("bench %s %s: %+v", tc.workload, res.Phase, res)
+			}
+			if tc.workload != "queue" {
+				continue
+			}
+			// Queue: jobs/s counts jobs; a batch of 10 moves up to 10 per op,
+			// the default (1) one per op.
+			switch {
+			case tc.batch == "" && (res.Batch != 1 || res.JobsPerSec != res.OpsPerSec):
+				t.Errorf("bench queue without --batch %s: batch %d, %v jobs/s, %v ops/s; want one job per op", res.Phase, res.Batch, res.JobsPerSec, res.OpsPerSec)
+			case tc.batch == "10" && (res.Batch != 10 || res.JobsPerSec <= res.OpsPerSec || res.JobsPerSec > 10*res.OpsPerSec*(1+1e-9)):
+				t.Errorf("bench queue --batch 10 %s: batch %d, %v jobs/s, %v ops/s; want up to 10 jobs per op", res.Phase, res.Batch, res.JobsPerSec, res.OpsPerSec)
 			}
 		}
 		// Both rates divide by the same elapsed time; compare with a relative

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,15 +94,19 @@ func (a *app) queueEnqueueCmd() *cobra.Command {
 		dedupID string
 	)
 	cmd := &cobra.Command{
-		Use:   "enqueue PATH [PAYLOAD|-]",
-		Short: "Add a job",
+		Use:   "enqueue PATH [PAYLOAD|-] [PAYLOAD...]",
+		Short: "Add a job (several payloads: one batch, up to 100)",
 		Example: `  flowmesh queue enqueue t1/ns1/jobs '{"task":"resize"}'
-  flowmesh queue enqueue t1/ns1/jobs --file job.json --delay 5m --dedup-id order-17`,
-		Args: cobra.RangeArgs(1, 2),
+  flowmesh queue enqueue t1/ns1/jobs --file job.json --delay 5m --dedup-id order-17
+  flowmesh queue enqueue t1/ns1/jobs job-a job-b job-c   # one EnqueueBatch call`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
 				return err
+			}
+			if len(args) > 2 {
+				return a.enqueueBatch(cmd, p, args[1:], file, delay, dedupID)
 			}
 			payload, err := a.payload(argAt(args, 1), len(args) == 2, file)
 			if err != nil {
@@ -122,23 +128,69 @@ func (a *app) queueEnqueueCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", `read the payload from a file ("-": stdin)`)
-	cmd.Flags().DurationVar(&delay, "delay", 0, "make the job ready only after this delay")
-	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "idempotency key: a repeat returns the first job")
+	cmd.Flags().DurationVar(&delay, "delay", 0, "make the job ready only after this delay (every job of a batch)")
+	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "idempotency key: a repeat returns the first job (one payload only)")
 	return cmd
 }
 
+// enqueueBatch enqueues several payloads given as arguments in one call.
+func (a *app) enqueueBatch(cmd *cobra.Command, p string, payloads []string, file string, delay time.Duration, dedupID string) error {
+	switch {
+	case file != "":
+		return usagef("--file takes one payload; give several payloads as arguments only")
+	case dedupID != "":
+		return usagef("--dedup-id names one job; give one payload with it")
+	case len(payloads) > flowmesh.MaxQueueBatch:
+		return usagef("%d payloads: at most %d per call", len(payloads), flowmesh.MaxQueueBatch)
+	}
+	items := make([]flowmesh.EnqueueItem, len(payloads))
+	for i, pl := range payloads {
+		if pl == "-" {
+			return usagef("stdin (\"-\") takes one payload; give several payloads as arguments only")
+		}
+		items[i] = flowmesh.EnqueueItem{Payload: []byte(pl), QueueEnqueueOptions: flowmesh.QueueEnqueueOptions{Delay: delay}}
+	}
+	var res []flowmesh.EnqueuedJob
+	if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+		res, err = c.EnqueueBatch(ctx, p, items)
+		return err
+	}); err != nil {
+		return err
+	}
+	out := make([]map[string]any, len(res))
+	for i, r := range res {
+		out[i] = map[string]any{"id": r.JobID, "seq": r.Seq}
+	}
+	return a.emit(out, func(w io.Writer) {
+		for _, r := range res {
+			fmt.Fprintf(w, "%s\n", r.JobID)
+		}
+	})
+}
+
 func (a *app) queueReserveCmd() *cobra.Command {
-	var visibility, wait time.Duration
+	var (
+		visibility, wait time.Duration
+		max              int
+	)
 	cmd := &cobra.Command{
 		Use:   "reserve PATH",
-		Short: "Reserve the oldest ready job (prints nothing when none is ready)",
+		Short: "Reserve the oldest ready job, or up to --max jobs (prints nothing when none is ready)",
 		Example: `  flowmesh queue reserve t1/ns1/jobs --visibility 1m --wait 10s
-  # then: flowmesh queue ack t1/ns1/jobs JOB_ID --attempt N`,
+  # then: flowmesh queue ack t1/ns1/jobs JOB_ID --attempt N
+  flowmesh queue reserve t1/ns1/jobs --max 10   # one ReserveBatch call
+  # then: flowmesh queue ack t1/ns1/jobs JOB_ID:ATTEMPT JOB_ID:ATTEMPT ...`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
 				return err
+			}
+			if max < 1 || max > flowmesh.MaxQueueBatch {
+				return usagef("--max %d is outside 1..%d", max, flowmesh.MaxQueueBatch)
+			}
+			if max > 1 {
+				return a.reserveBatch(cmd, p, max, visibility, wait)
 			}
 			var j *flowmesh.Job
 			c, err := a.client()
@@ -170,21 +222,65 @@ func (a *app) queueReserveCmd() *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&visibility, "visibility", 0, "reservation length (0: the queue's default)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for a job to become ready")
+	cmd.Flags().IntVar(&max, "max", 1, "reserve up to this many jobs in one call (1..100; above 1, JSON output is a list)")
 	return cmd
+}
+
+// reserveBatch reserves up to max jobs in one call and prints them.
+func (a *app) reserveBatch(cmd *cobra.Command, p string, max int, visibility, wait time.Duration) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout+wait)
+	defer cancel()
+	var js []flowmesh.Job
+	if wait > 0 {
+		js, err = c.ReserveBatchWait(ctx, p, max, visibility, wait)
+	} else {
+		js, err = c.ReserveBatch(ctx, p, max, visibility)
+	}
+	if err != nil {
+		return failed(err)
+	}
+	if len(js) == 0 && a.output != "json" {
+		fmt.Fprintln(a.stderr, "no job ready")
+		return nil
+	}
+	out := make([]job, len(js))
+	for i, j := range js {
+		out[i] = toJob(j)
+	}
+	return a.emit(out, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tATTEMPT\tVISIBLE UNTIL\tPAYLOAD")
+		for _, j := range js {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), j.Payload)
+		}
+	})
 }
 
 func (a *app) queueAckCmd() *cobra.Command {
 	var attempt int
 	cmd := &cobra.Command{
-		Use:   "ack PATH JOB_ID",
-		Short: "Acknowledge a reserved job (it is done and removed)",
+		Use:   "ack PATH JOB_ID | ack PATH JOB_ID:ATTEMPT...",
+		Short: "Acknowledge reserved jobs (they are done and removed)",
 		Long: `Acknowledge a reserved job. With --attempt the ack must match that reservation
-(a stale receipt is refused); without it, the job's current reservation is acked.`,
-		Args: cobra.ExactArgs(2),
+(a stale receipt is refused); without it, the job's current reservation is acked.
+
+Receipts given as JOB_ID:ATTEMPT (one or more, up to 100) are acknowledged in
+one AckBatch call; each is reported on its own, and the command fails (exit 1)
+when any of them was refused.`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
 				return err
+			}
+			if len(args) > 2 || strings.Contains(args[1], ":") {
+				if attempt != 0 {
+					return usagef("--attempt is for one JOB_ID; give receipts as JOB_ID:ATTEMPT")
+				}
+				return a.ackBatch(cmd, p, args[1:])
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
 				if attempt > 0 {
@@ -199,6 +295,68 @@ func (a *app) queueAckCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&attempt, "attempt", 0, "the reservation's attempt number, from reserve (0: the current one)")
 	return cmd
+}
+
+// ackBatch acknowledges JOB_ID:ATTEMPT receipts in one call.
+func (a *app) ackBatch(cmd *cobra.Command, p string, args []string) error {
+	if len(args) > flowmesh.MaxQueueBatch {
+		return usagef("%d receipts: at most %d per call", len(args), flowmesh.MaxQueueBatch)
+	}
+	receipts := make([]flowmesh.Receipt, len(args))
+	for i, arg := range args {
+		id, at, ok := strings.Cut(arg, ":")
+		n, err := strconv.Atoi(at)
+		if !ok || id == "" || err != nil || n < 1 {
+			return usagef("receipt %q: want JOB_ID:ATTEMPT with a positive attempt", arg)
+		}
+		receipts[i] = flowmesh.Receipt{JobID: id, Attempt: n}
+	}
+	var errs []error
+	if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
+		errs, err = c.AckBatch(ctx, p, receipts)
+		return err
+	}); err != nil {
+		return err
+	}
+	type result struct {
+		ID      string `json:"id"`
+		Attempt int    `json:"attempt"`
+		Acked   bool   `json:"acked"`
+		Error   string `json:"error,omitempty"`
+	}
+	out := make([]result, len(receipts))
+	var firstErr error
+	for i, r := range receipts {
+		out[i] = result{ID: r.JobID, Attempt: r.Attempt, Acked: errs[i] == nil}
+		if errs[i] != nil {
+			out[i].Error = errs[i].Error()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%d of %d receipts refused; first: %s:%d: %w", countErrs(errs), len(errs), r.JobID, r.Attempt, errs[i])
+			}
+		}
+	}
+	if err := a.emit(out, func(w io.Writer) {
+		for _, r := range out {
+			if r.Acked {
+				fmt.Fprintf(w, "acked %s\n", r.ID)
+			} else {
+				fmt.Fprintf(w, "refused %s:%d: %s\n", r.ID, r.Attempt, r.Error)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return failed(firstErr)
+}
+
+func countErrs(errs []error) int {
+	n := 0
+	for _, e := range errs {
+		if e != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) queueNackCmd() *cobra.Command {
