@@ -8,6 +8,13 @@ import (
 // Limits. They are enforced by the node (and checked early by the client) with
 // *LimitError or *InvalidArgumentError. A Raft log entry stays below 512 KiB,
 // so one command (a whole batch) is bounded by MaxBatchBytes.
+//
+// Queue batches (QueueBatcher): an EnqueueBatch holds 1..MaxQueueBatch jobs
+// whose payloads total at most MaxBatchBytes (more jobs: a *LimitError for
+// "jobs per batch"; none: an *InvalidArgumentError for "jobs"); an AckBatch
+// holds 1..MaxQueueBatch receipts ("receipts"); a ReserveBatch asks for
+// max in 1..MaxQueueBatch (else an *InvalidArgumentError for "max") and
+// returns jobs whose payloads total at most MaxBatchBytes, at least one.
 const (
 	MaxNameLength            = 64        // tenant, namespace and resource names
 	MaxPartitions            = 1024      // per stream

@@ -21,10 +21,12 @@
 // level, Stale included, are expected to see writes already acknowledged,
 // which a lagging follower would not.
 //
-// Run calls newTarget once per group (Resources, Streams, Queues, KV). The
-// subtests of a group share that target and run one after another, each in
-// its own tenant named after the subtest, so they do not see each other's
-// resources. A group whose manager is nil is skipped.
+// Run calls newTarget once per group (Resources, Streams, Queues,
+// QueueBatches, KV). The subtests of a group share that target and run one
+// after another, each in its own tenant named after the subtest, so they do
+// not see each other's resources. A group whose manager is nil is skipped;
+// QueueBatches is skipped when the Queues manager is not also a
+// flowmesh.QueueBatcher.
 //
 // # Time
 //
@@ -72,6 +74,16 @@
 // ctx); exclusive delivery to concurrent workers; distinct sequences for
 // concurrent producers; with Advance: delays elapsing, visibility expiry with
 // redelivery and a stale first receipt, Touch, OldestReadyAge.
+//
+// QueueBatches (flowmesh.QueueBatcher): EnqueueBatch IDs and consecutive
+// sequences; ReserveBatch in FIFO order across batch and single enqueues,
+// partial batches, delayed jobs left out, the MaxBatchBytes bound; AckBatch
+// with a result per receipt (stale, unknown, repeated, other queue) equal to
+// single Ack's; DedupIDs per item (within a batch, against single Enqueue,
+// after ack, per queue); request-ID idempotency of all three; limits and
+// empty batches; ReserveBatchWait; concurrent batch workers; with Advance:
+// delays elapsing, visibility expiry with redelivery and stale receipts,
+// MaxAttempts through batch reservations to dead and dead-letter queues.
 //
 // KV: revisions, CreateRevision, binary and empty values; ErrNotFound;
 // IfRevision (create-only, compare-and-swap, racing creators, conditional
