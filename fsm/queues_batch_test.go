@@ -9,7 +9,11 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
@@ -218,4 +222,40 @@ func TestBatchValidationInApply(t *testing.T) {
 	if st != (flowmesh.QueueStats{}) {
 		t.Errorf("refused batches changed the queue: %+v", st)
 	}
+}
+
+// FuzzBatchApply applies mutated batch commands (after a few jobs exist) and
+// requires no fatal error and a computable state.
+func FuzzBatchApply(f *testing.F) {
+	for _, c := range []*fsmpb.Command{
+		enqueueBatchCmd("t/ns/q", "a", "b", "c", "d"),
+		reserveBatchCmd("t/ns/q", 3, 1e9),
+		ackBatchCmd("t/ns/q", []flowmesh.Job{{ID: "2.0.0", Attempt: 1}, {ID: "2.0.1", Attempt: 1}}, 0),
+	} {
+		b, err := proto.Marshal(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	dir := f.TempDir()
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n++
+		h := openHarness(t, filepath.Join(dir, fmt.Sprint(n)))
+		h.mustApply(createCmd(flowmesh.KindQueue, "q"))
+		h.mustApply(enqueueBatchCmd("t/ns/q", "x", "y", "z"), reserveBatchCmd("t/ns/q", 2, 1e9))
+		e := cluster.EncodeEntry(cluster.Entry{Stamp: h.stamp, Commands: [][]byte{data, data}})
+		h.index++
+		h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: e}})
+		if len(h.fatal) > 0 {
+			t.Fatalf("fatal on input: %v", h.fatal)
+		}
+		if _, err := h.f.StateHash(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.f.QueueStats("t/ns/q", h.stamp); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
