@@ -8,24 +8,48 @@ import (
 )
 
 // dedupWindow remembers the results of recent commands by request ID. Entries
-// leave in insertion order once older than the window (in stamped time) or
-// beyond the entry limit, so every replica keeps the same window.
+// leave in insertion order once older than the window (in stamped time), or
+// beyond the entry limit or the byte budget, so every replica keeps the same
+// window. The byte budget bounds memory and the checkpoint: reserve results
+// carry job payloads. A retry whose entry has left is applied as new.
 type dedupWindow struct {
-	window int64
-	max    int
-	byID   map[string]*dedupItem
-	order  []*dedupItem // insertion order; stamps never decrease
-	head   int
+	window   int64
+	max      int
+	maxBytes int64
+	bytes    int64 // sum of the items' sizes
+	byID     map[string]*dedupItem
+	order    []*dedupItem // insertion order; stamps never decrease
+	head     int
 }
 
 type dedupItem struct {
 	id     string
 	stamp  int64
+	size   int64
 	result *Result
 }
 
-func newDedupWindow(window time.Duration, max int) *dedupWindow {
-	return &dedupWindow{window: window.Nanoseconds(), max: max, byID: map[string]*dedupItem{}}
+func newDedupWindow(window time.Duration, max int, maxBytes int64) *dedupWindow {
+	return &dedupWindow{window: window.Nanoseconds(), max: max, maxBytes: maxBytes, byID: map[string]*dedupItem{}}
+}
+
+// dedupSize approximates the memory (and checkpoint bytes) of one entry. It
+// depends only on the entry, so every replica evicts alike.
+func dedupSize(id string, r *Result) int64 {
+	n := int64(96 + len(id) + len(r.JobID) + 16*len(r.Positions))
+	if r.Job != nil {
+		n += int64(64 + len(r.Job.ID) + len(r.Job.Payload))
+	}
+	for _, j := range r.Jobs {
+		n += int64(64 + len(j.ID) + len(j.Payload))
+	}
+	for _, it := range r.Items {
+		n += int64(48 + len(it.JobID))
+	}
+	if r.Resource != nil {
+		n += 256
+	}
+	return n
 }
 
 func (d *dedupWindow) get(id string) (*Result, bool) {
@@ -40,10 +64,12 @@ func (d *dedupWindow) put(id string, stamp int64, r *Result) {
 	if _, ok := d.byID[id]; ok {
 		return
 	}
-	it := &dedupItem{id: id, stamp: stamp, result: r}
+	it := &dedupItem{id: id, stamp: stamp, size: dedupSize(id, r), result: r}
 	d.byID[id] = it
 	d.order = append(d.order, it)
-	for len(d.order)-d.head > d.max {
+	d.bytes += it.size
+	// The newest entry always stays, whatever its size.
+	for len(d.order)-d.head > d.max || (d.bytes > d.maxBytes && len(d.order)-d.head > 1) {
 		d.evict()
 	}
 }
@@ -52,6 +78,7 @@ func (d *dedupWindow) evict() {
 	it := d.order[d.head]
 	d.order[d.head] = nil
 	d.head++
+	d.bytes -= it.size
 	delete(d.byID, it.id)
 	if d.head > 1024 && d.head*2 > len(d.order) {
 		d.order = append([]*dedupItem(nil), d.order[d.head:]...)

@@ -34,10 +34,14 @@ type Config struct {
 	// error. The default logs and exits the process: continuing would
 	// diverge from the other replicas.
 	OnFatal func(error)
-	// DedupWindow and DedupMaxEntries bound the request-ID dedup window,
-	// measured in stamped time and in entries.
+	// DedupWindow, DedupMaxEntries and DedupMaxBytes bound the request-ID
+	// dedup window, measured in stamped time, in entries and in the
+	// approximate bytes of the remembered results (reserve results carry
+	// payloads). Every replica must use the same values: the window decides
+	// what a retried command returns.
 	DedupWindow     time.Duration
 	DedupMaxEntries int
+	DedupMaxBytes   int64
 }
 
 // DefaultConfig returns the defaults for dir.
@@ -47,6 +51,7 @@ func DefaultConfig(dir string) Config {
 		Segment:         segment.DefaultConfig(),
 		DedupWindow:     10 * time.Minute,
 		DedupMaxEntries: 20000,
+		DedupMaxBytes:   4 << 20,
 	}
 }
 
@@ -61,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupMaxEntries <= 0 {
 		errs = append(errs, errors.New("fsm: DedupMaxEntries must be positive"))
+	}
+	if c.DedupMaxBytes <= 0 {
+		errs = append(errs, errors.New("fsm: DedupMaxBytes must be positive"))
 	}
 	if err := c.Segment.Validate(); err != nil {
 		errs = append(errs, err)
@@ -184,7 +192,7 @@ func (f *FSM) load() error {
 	}
 	f.resources = map[string]*resource{}
 	f.groups = map[groupKey]uint64{}
-	f.dedup = newDedupWindow(f.cfg.DedupWindow, f.cfg.DedupMaxEntries)
+	f.dedup = newDedupWindow(f.cfg.DedupWindow, f.cfg.DedupMaxEntries, f.cfg.DedupMaxBytes)
 	f.pendingTrash = nil
 	f.nextID = cp.NextResourceId
 	f.kvRev = cp.KvRevision
