@@ -24,12 +24,14 @@
 //   - Reads (Get, List, ReadFromOffset, FetchOffset, PartitionInfo, Stats,
 //     ListDead, GetResource, ListResources, Status): on any Unavailable.
 //   - Writes of the stream, queue and KV APIs (WriteEvents, CommitOffset,
-//     Enqueue, Reserve, RemoveFromInFlight, Ack, Nack, Touch, Purge, Redrive,
-//     Put, Delete): every call carries a request ID — the caller's
-//     (flowmesh.WithRequestID) or a fresh random one — and every retry
-//     repeats the SAME ID. The node's FSM deduplicates writes by request ID
-//     and returns the first result, so a retry after a failover never
-//     appends, enqueues or reserves twice. Reserve is such a write too.
+//     Enqueue, EnqueueBatch, Reserve, ReserveBatch, RemoveFromInFlight, Ack,
+//     AckBatch, Nack, Touch, Purge, Redrive, Put, Delete): every call
+//     carries a request ID — the caller's (flowmesh.WithRequestID) or a
+//     fresh random one — and every retry repeats the SAME ID. The node's FSM
+//     deduplicates writes by request ID and returns the first result, so a
+//     retry after a failover never appends, enqueues or reserves twice.
+//     Reserve is such a write too. The dedup window is bounded (10 minutes,
+//     20000 results, ~4 MiB): a retry later than that is applied as new.
 //   - Resource creation and deletion carry a request ID too (the
 //     request_id field; the node passes it to the FSM, which deduplicates
 //     them), so they are retried the same way: a retried create returns the
