@@ -254,13 +254,20 @@ func (c *Client) rotate(failed string) {
 // invoke follows, rather than forwarding. Calls to another node are
 // forwarded by it to the leader, and its "flowmesh-leader" header moves
 // later calls to the leader.
+//
+// This runs on every call, so it keeps its own work small: a direct call
+// is never forwarded, so it carries no leader header and asks for none; a
+// Pinned client follows no hints, so it asks for none either.
 func (c *Client) leaderHints(addr string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		c.mu.Lock()
 		direct := c.leader == addr
 		c.mu.Unlock()
 		if direct {
-			ctx = metadata.AppendToOutgoingContext(ctx, mdDirect, "1")
+			return invoker(withDirect(ctx), method, req, reply, cc, opts...)
+		}
+		if c.cfg.Pinned {
+			return invoker(ctx, method, req, reply, cc, opts...)
 		}
 		var hdr metadata.MD
 		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...)
@@ -269,4 +276,18 @@ func (c *Client) leaderHints(addr string) grpc.UnaryClientInterceptor {
 		}
 		return err
 	}
+}
+
+// directMD is the outgoing metadata of a direct call. gRPC only reads
+// outgoing metadata, so one value serves every call.
+var directMD = metadata.MD{mdDirect: []string{"1"}}
+
+// withDirect marks ctx's call direct: it appends flowmesh-direct to the
+// caller's outgoing metadata, or, when there is none (the common case),
+// sets the shared directMD without copying anything.
+func withDirect(ctx context.Context) context.Context {
+	if _, ok := metadata.FromOutgoingContext(ctx); !ok {
+		return metadata.NewOutgoingContext(ctx, directMD)
+	}
+	return metadata.AppendToOutgoingContext(ctx, mdDirect, "1")
 }

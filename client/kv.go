@@ -18,17 +18,18 @@ func (c *Client) Put(ctx context.Context, path, key string, value []byte, opts f
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	if err := checkCallOptions(callOpts); err != nil {
+	wo, err := checkedWriteOptions(callOpts)
+	if err != nil {
 		return 0, err
 	}
 	if err := checkPayload("value", len(value)); err != nil {
 		return 0, err
 	}
-	req := &pb.PutRequest{Path: path, Key: []byte(key), Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: writeOptions(callOpts)}
-	var resp *pb.PutResponse
-	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewKVServiceClient(cc).Put(ctx, req)
-		return err
+	req := &pb.PutRequest{Path: path, Key: []byte(key), Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: wo}
+	resp := new(pb.PutResponse)
+	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp.Reset()
+		return unary(ctx, cc, pb.KVService_Put_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return 0, err
@@ -42,10 +43,10 @@ func (c *Client) Get(ctx context.Context, path, key string, opts ...flowmesh.Cal
 		return flowmesh.KVEntry{}, err
 	}
 	req := &pb.GetRequest{Path: path, Key: []byte(key), Options: readOptions(opts)}
-	var resp *pb.GetResponse
-	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewKVServiceClient(cc).Get(ctx, req)
-		return err
+	resp := new(pb.GetResponse)
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp.Reset()
+		return unary(ctx, cc, pb.KVService_Get_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return flowmesh.KVEntry{}, err
@@ -58,14 +59,15 @@ func (c *Client) Delete(ctx context.Context, path, key string, opts flowmesh.KVD
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	if err := checkCallOptions(callOpts); err != nil {
+	wo, err := checkedWriteOptions(callOpts)
+	if err != nil {
 		return 0, err
 	}
-	req := &pb.DeleteRequest{Path: path, Key: []byte(key), IfRevision: opts.IfRevision, Options: writeOptions(callOpts)}
-	var resp *pb.DeleteResponse
-	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewKVServiceClient(cc).Delete(ctx, req)
-		return err
+	req := &pb.DeleteRequest{Path: path, Key: []byte(key), IfRevision: opts.IfRevision, Options: wo}
+	resp := new(pb.DeleteResponse)
+	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp.Reset()
+		return unary(ctx, cc, pb.KVService_Delete_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return 0, err

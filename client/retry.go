@@ -119,7 +119,13 @@ func (c *Client) attempt(ctx context.Context, kind callKind, cc *grpc.ClientConn
 		return false, call(ctx, cc)
 	}
 	extra, _ := ctx.Value(attemptExtraKey{}).(time.Duration)
-	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout+extra)
+	bound := time.Now().Add(c.cfg.AttemptTimeout + extra)
+	if d, ok := ctx.Deadline(); ok && !d.After(bound) {
+		// ctx ends first: the attempt needs no bound (and no context and
+		// timer of its own); only ctx can end it, so it never "expired".
+		return false, call(ctx, cc)
+	}
+	actx, cancel := context.WithDeadline(ctx, bound)
 	defer cancel()
 	err = call(actx, cc)
 	return err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded), err
@@ -193,6 +199,33 @@ func writeOptions(opts []flowmesh.CallOption) *pb.CallOptions {
 		o.RequestID = newRequestID()
 	}
 	return pbconv.CallOptions(o)
+}
+
+// checkedWriteOptions is checkCallOptions and writeOptions in one pass
+// over opts.
+func checkedWriteOptions(opts []flowmesh.CallOption) (*pb.CallOptions, error) {
+	o := flowmesh.ApplyCallOptions(opts)
+	if err := checkUTF8("request_id", o.RequestID); err != nil {
+		return nil, err
+	}
+	if err := checkUTF8("producer_id", o.ProducerID); err != nil {
+		return nil, err
+	}
+	if o.RequestID == "" {
+		o.RequestID = newRequestID()
+	}
+	return pbconv.CallOptions(o), nil
+}
+
+// staticMethod is the call option the generated clients add to every call
+// (the method is one the service registers). It is shared: its length is
+// its capacity, so an append to it copies.
+var staticMethod = []grpc.CallOption{grpc.StaticMethod()}
+
+// unary calls method on cc as the generated client does, minus the client
+// value and the option slice it allocates per call.
+func unary(ctx context.Context, cc *grpc.ClientConn, method string, req, resp any) error {
+	return cc.Invoke(ctx, method, req, resp, staticMethod...)
 }
 
 // readOptions applies opts for a read.

@@ -20,14 +20,15 @@ func (c *Client) WriteEvents(ctx context.Context, path string, events []flowmesh
 	if err := checkEvents(events); err != nil {
 		return nil, err
 	}
-	if err := checkCallOptions(opts); err != nil {
+	wo, err := checkedWriteOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	req := &pb.WriteEventsRequest{Path: path, Events: pbconv.StreamEvents(events), Options: writeOptions(opts)}
-	var resp *pb.WriteEventsResponse
-	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewStreamServiceClient(cc).WriteEvents(ctx, req)
-		return err
+	req := &pb.WriteEventsRequest{Path: path, Events: pbconv.StreamEvents(events), Options: wo}
+	resp := new(pb.WriteEventsResponse)
+	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp.Reset()
+		return unary(ctx, cc, pb.StreamService_WriteEvents_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -46,10 +47,10 @@ func (c *Client) ReadFromOffset(ctx context.Context, path string, partition int,
 		return nil, err
 	}
 	req := &pb.ReadFromOffsetRequest{Path: path, Partition: p, Offset: offset, Max: clamp32(max), Options: readOptions(opts)}
-	var resp *pb.ReadFromOffsetResponse
-	err = c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		resp, err = pb.NewStreamServiceClient(cc).ReadFromOffset(ctx, req)
-		return err
+	resp := new(pb.ReadFromOffsetResponse)
+	err = c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp.Reset()
+		return unary(ctx, cc, pb.StreamService_ReadFromOffset_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -72,6 +72,11 @@ const DefaultMaxRecvMsgSize = flowmesh.MaxBatchBytes + 1<<20
 // they return fewer items rather than exceed it (at least one item).
 const DefaultMaxResponseBytes = 8 << 20
 
+// DefaultStreamWorkers is how many goroutines serve calls (see
+// grpc.NumStreamWorkers; pass grpc.NumStreamWorkers in
+// Config.ServerOptions to change it, 0 for a goroutine per call).
+const DefaultStreamWorkers = 256
+
 // Config configures a Server. The zero value is usable: zero fields take the
 // defaults of DefaultConfig.
 type Config struct {
@@ -172,6 +177,12 @@ func NewServer(cfg Config, backend Backend) *Server {
 		// clients ping every 30s (package client), which this admits.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Calls run on long-lived workers while one is idle, instead of
+		// on a fresh goroutine each, whose stack would grow (copied) to
+		// the depth of a call every time. Handlers mostly wait (for a
+		// raft commit), so there are enough workers for every call of
+		// a busy node to find one; beyond them gRPC starts a goroutine.
+		grpc.NumStreamWorkers(DefaultStreamWorkers),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}, cfg.ServerOptions...)

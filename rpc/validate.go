@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -20,7 +21,26 @@ import (
 // for longer waits.
 const MaxReserveWait = 5 * time.Minute
 
+// checkPath is flowmesh.ParsePath's check without its allocation (every
+// call takes it): a well-formed path's three names are checked in place,
+// anything else gets ParsePath's own error.
 func checkPath(path string) error {
+	i := strings.IndexByte(path, '/')
+	if i < 0 {
+		return parsePathErr(path)
+	}
+	j := strings.IndexByte(path[i+1:], '/')
+	if j < 0 || strings.IndexByte(path[i+1+j+1:], '/') >= 0 {
+		return parsePathErr(path)
+	}
+	j += i + 1
+	if flowmesh.ValidateName("tenant", path[:i]) != nil || flowmesh.ValidateName("namespace", path[i+1:j]) != nil || flowmesh.ValidateName("name", path[j+1:]) != nil {
+		return parsePathErr(path)
+	}
+	return nil
+}
+
+func parsePathErr(path string) error {
 	_, _, _, err := flowmesh.ParsePath(path)
 	return err
 }

@@ -1,0 +1,64 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/client"
+)
+
+// TestLeaderHintsMetadata checks what the leader receives: the first call,
+// made to a follower, arrives forwarded; once the client learnt the leader
+// from the forwarded call's header, calls arrive direct, with the caller's
+// own outgoing metadata kept alongside.
+func TestLeaderHintsMetadata(t *testing.T) {
+	value := []byte("v")
+	lkv := &stubKV{value: value, record: true}
+	leader := serveStubT(t, lkv)
+	fkv := &stubKV{record: true, leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}}
+	follower := serveStubT(t, fkv)
+	c, err := client.New(client.Config{Endpoints: []string{follower, leader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxFor(t)
+	last := func(kv *stubKV) metadata.MD {
+		if p := kv.lastMD.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
+	put := func(ctx context.Context) {
+		t.Helper()
+		if _, err := c.Put(ctx, "t/ns/kv", "k", value, flowmesh.KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	put(ctx)
+	if md := last(lkv); len(md.Get("flowmesh-forwarded")) == 0 || len(md.Get("flowmesh-direct")) != 0 {
+		t.Fatalf("first call: leader saw %v, want it forwarded, not direct", md)
+	}
+	if md := last(fkv); len(md.Get("flowmesh-direct")) != 0 {
+		t.Fatalf("first call: follower saw %v, want no flowmesh-direct", md)
+	}
+
+	put(ctx)
+	if md := last(lkv); md.Get("flowmesh-direct")[0] != "1" || len(md.Get("flowmesh-forwarded")) != 0 {
+		t.Fatalf("second call: leader saw %v, want it direct", md)
+	}
+
+	put(metadata.AppendToOutgoingContext(ctx, "x-trace", "abc"))
+	if md := last(lkv); len(md.Get("flowmesh-direct")) != 1 || len(md.Get("x-trace")) != 1 || md.Get("x-trace")[0] != "abc" {
+		t.Fatalf("call with the caller's metadata: leader saw %v, want flowmesh-direct and x-trace once each", md)
+	}
+
+	put(ctx)
+	if md := last(lkv); len(md.Get("flowmesh-direct")) != 1 || len(md.Get("x-trace")) != 0 {
+		t.Fatalf("later call: leader saw %v, want flowmesh-direct only", md)
+	}
+}
