@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,30 +12,9 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/internal/freeport"
 	"github.com/flowmesh/flowmesh/storage"
 )
-
-// gossipPort returns a loopback port free for both TCP and UDP (memberlist
-// binds both).
-func gossipPort(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
-	}
-	t.Fatal("no free gossip port")
-	return ""
-}
 
 // clusterNode is an in-process cluster member.
 type clusterNode struct {
@@ -52,7 +30,7 @@ func newClusterConfig(t *testing.T, dir string, expect int, join []string) stora
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
-	cfg.GossipAddr = gossipPort(t)
+	cfg.GossipAddr = freeport.Addr(t)
 	cfg.GRPCAddr = "grpc-" + filepath.Base(dir) + ":7400"
 	cfg.BootstrapExpect = expect
 	cfg.Join = join
@@ -656,7 +634,7 @@ func TestSharedJoinListIncludingSelf(t *testing.T) {
 // A fresh node told to join (bootstrap-expect 0) waits to be added: alone,
 // it never elects itself, so it can never form a second cluster.
 func TestJoiningNodeNeverBootstrapsAlone(t *testing.T) {
-	cfg := newClusterConfig(t, t.TempDir(), 0, []string{gossipPort(t)}) // nobody listens there
+	cfg := newClusterConfig(t, t.TempDir(), 0, []string{freeport.Addr(t)}) // nobody listens there
 	n := startClusterNode(t, cfg)
 	time.Sleep(3 * time.Second) // several election timeouts
 	st, err := n.s.Status()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/freeport"
 )
 
 // The tests here run the node as a real process: built once per test
@@ -58,16 +58,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // proc is a running node process.
 type proc struct {
 	cmd      *exec.Cmd
@@ -97,10 +87,10 @@ func (s *syncBuffer) String() string {
 // startNode starts the node on dataDir and waits for /readyz.
 func startNode(t *testing.T, dataDir string) *proc {
 	t.Helper()
-	p := &proc{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(nodeBinary(t),
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/freeport"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -47,28 +48,6 @@ func (n *Node) Stop() {
 // Stopped reports whether Stop ran.
 func (n *Node) Stopped() bool { return n.stopped.Load() }
 
-// gossipPort returns a loopback address free for TCP and UDP (memberlist
-// binds both).
-func gossipPort(t testing.TB) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
-	}
-	t.Fatal("rpctest: no free gossip port")
-	return ""
-}
-
 // StartCluster starts n fresh nodes with BootstrapExpect n, all joining
 // each other, and waits until they agree on a leader. mod, when not nil,
 // adjusts each node's storage config. Every node stops when the test ends.
@@ -84,7 +63,7 @@ func StartCluster(t testing.TB, n int, mod func(*storage.Config)) []*Node {
 			t.Fatal(err)
 		}
 		lis[i] = l
-		gossip = append(gossip, gossipPort(t))
+		gossip = append(gossip, freeport.Addr(t))
 	}
 	nodes := make([]*Node, n)
 	for i := range n {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/freeport"
 )
 
 // Binaries built once by TestMain.
@@ -133,10 +133,10 @@ func (c *Cluster) newNode() *Node {
 	k := len(c.Nodes) + 1
 	nd := &Node{
 		ID:         fmt.Sprintf("node%d", k),
-		GRPCAddr:   freeAddr(c.t),
-		RaftAddr:   freeAddr(c.t),
-		GossipAddr: freeAddr(c.t),
-		HTTPAddr:   freeAddr(c.t),
+		GRPCAddr:   freeport.Addr(c.t),
+		RaftAddr:   freeport.Addr(c.t),
+		GossipAddr: freeport.Addr(c.t),
+		HTTPAddr:   freeport.Addr(c.t),
 		DataDir:    filepath.Join(c.dir, fmt.Sprintf("node%d", k)),
 		LogPath:    filepath.Join(c.dir, fmt.Sprintf("node%d.log", k)),
 		c:          c,
@@ -157,26 +157,6 @@ func (c *Cluster) AddNode(flags ...string) *Node {
 	nd.Start()
 	nd.WaitReady(60 * time.Second)
 	return nd
-}
-
-// freeAddr returns a loopback address whose TCP and UDP ports were free.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err == nil {
-			u.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free TCP+UDP port")
-	return ""
 }
 
 func (c *Cluster) dumpLogs() {
