@@ -213,13 +213,12 @@ func (f *FSM) applyReserveBatch(ac *applyCtx, c *fsmpb.ReserveBatch) (*Result, e
 	}
 	res := &Result{}
 	var bytes int64
-	for len(res.Jobs) < int(c.Max) && q.ready.Len() > 0 {
-		top := q.ready[0]
-		if top.gen != top.job.gen || q.jobs[top.job.id] != top.job {
-			heap.Pop(&q.ready)
-			continue
+	for len(res.Jobs) < int(c.Max) {
+		top := q.nextReady()
+		if top == nil {
+			break
 		}
-		if c.MaxBytes > 0 && len(res.Jobs) > 0 && bytes+int64(len(top.job.payload)) > c.MaxBytes {
+		if c.MaxBytes > 0 && len(res.Jobs) > 0 && bytes+int64(len(top.payload)) > c.MaxBytes {
 			break // the job stays ready, first in line for the next reservation
 		}
 		j, err := q.reserveNext(ac, vis)
@@ -265,20 +264,31 @@ func enqueueDedupKey(path string, revision uint64, dedupID string) string {
 // reserveNext reserves the first valid job of the ready heap for vis, or
 // returns nil when none is ready.
 func (q *queueState) reserveNext(ac *applyCtx, vis int64) (*qjob, error) {
-	for q.ready.Len() > 0 {
-		it := heap.Pop(&q.ready).(heapItem)
-		j := it.job
-		if it.gen != j.gen || q.jobs[j.id] != j {
-			continue
-		}
-		j.state, j.attempt, j.visibleUntil = jobInFlight, j.attempt+1, ac.stamp+vis
-		if err := q.putRecord(ac, j, true); err != nil {
-			return nil, err
-		}
-		q.schedule(j)
-		return j, nil
+	j := q.nextReady()
+	if j == nil {
+		return nil, nil
 	}
-	return nil, nil
+	heap.Pop(&q.ready)
+	j.state, j.attempt, j.visibleUntil = jobInFlight, j.attempt+1, ac.stamp+vis
+	if err := q.putRecord(ac, j, true); err != nil {
+		return nil, err
+	}
+	q.schedule(j)
+	return j, nil
+}
+
+// nextReady drops stale entries (a job rescheduled, acked or removed since
+// it was pushed) from the top of the ready heap and returns the first valid
+// ready job, left on the heap, or nil when none is ready.
+func (q *queueState) nextReady() *qjob {
+	for q.ready.Len() > 0 {
+		top := q.ready[0]
+		if top.gen == top.job.gen && q.jobs[top.job.id] == top.job {
+			return top.job
+		}
+		heap.Pop(&q.ready)
+	}
+	return nil
 }
 
 // remove deletes an acked job.
