@@ -28,14 +28,20 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# drop_partitions removes the partition faults from $nemesis (loopback
+# cannot cut links); kill and pause are left, or run when nothing is.
+drop_partitions() {
+	nemesis=$(echo "$nemesis" | tr , '\n' | { grep -v '^partition' || true; } | paste -sd, -)
+	[ -n "$nemesis" ] || nemesis=kill,pause
+}
+
 net=netns
 if [ "$(id -u)" != 0 ]; then
 	# Without root there are no namespaces: the nodes share loopback, and
 	# partitions cannot be made. Kills and pauses still run; say so loudly.
 	echo "jepsen-ci: WARNING: not root, so no network namespaces: running on loopback without partitions" >&2
 	net=loopback
-	nemesis=$(echo "$nemesis" | tr , '\n' | { grep -v '^partition' || true; } | paste -sd, -)
-	[ -n "$nemesis" ] || nemesis=kill,pause
+	drop_partitions
 fi
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -49,8 +55,7 @@ fi
 if [ "$net" = netns ] && ! ip netns list >/dev/null 2>&1; then
 	echo "jepsen-ci: WARNING: ip netns does not work here: running on loopback without partitions" >&2
 	net=loopback
-	nemesis=$(echo "$nemesis" | tr , '\n' | { grep -v '^partition' || true; } | paste -sd, -)
-	[ -n "$nemesis" ] || nemesis=kill,pause
+	drop_partitions
 fi
 
 CGO_ENABLED=0 go build -o bin/flowmesh-node ./cmd/node
