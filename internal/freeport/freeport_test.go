@@ -2,6 +2,9 @@ package freeport
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -20,4 +23,26 @@ func TestAddrNeverRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
+}
+
+// A handed-out port stays claimed: another claimant (another test binary,
+// or here another open file description, which flock treats the same way)
+// cannot take it while this process lives.
+func TestAddrIsClaimedAcrossProcesses(t *testing.T) {
+	a := Addr(t)
+	_, portStr, err := net.SplitHostPort(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port < lo || port >= hi {
+		t.Fatalf("%s outside %d-%d", a, lo, hi-1)
+	}
+	if f, ok := claim(filepath.Join(os.TempDir(), "flowmesh-freeport"), port); ok {
+		f.Close()
+		t.Fatalf("port %d claimed twice", port)
+	}
 }
