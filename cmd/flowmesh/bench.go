@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +38,7 @@ type benchConfig struct {
 	connections int
 	noProgress  bool
 	keep        bool
+	cpuProfile  string
 }
 
 // benchResult is one measured phase.
@@ -70,6 +74,9 @@ type op func(ctx context.Context, c *client.Client, w int, rng *rand.Rand) (byte
 
 var errQueueEmpty = errors.New("queue empty")
 
+// benchGOGC is the bench client's GC target unless GOGC is set (see RunE).
+const benchGOGC = 400
+
 func (a *app) benchCmd() *cobra.Command {
 	var bc benchConfig
 	cmd := &cobra.Command{
@@ -90,7 +97,10 @@ Workloads:
                   (two phases, reported separately). With --batch N > 1 an op
                   is one EnqueueBatch of N jobs, or one ReserveBatch of up to
                   N jobs and one AckBatch of them; JOBS/S counts jobs. The
-                  queue workload's --batch defaults to 1 (one job per call).`,
+                  queue workload's --batch defaults to 1 (one job per call).
+
+The client runs with GOGC=400 unless GOGC is set, so that it takes less
+CPU from nodes on the same machine; --cpu-profile shows what it costs.`,
 		Example: `  flowmesh bench kv-put -c 64 -d 10s
   flowmesh bench stream-append --batch 100 -d 10s
   flowmesh bench queue -c 16 -o json
@@ -104,6 +114,19 @@ Workloads:
 			}
 			if err := bc.validate(); err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				// The client's heap is small and it allocates per call, so at the
+				// default GOGC it collects every few MB; on a small machine that
+				// CPU is taken from the nodes being measured. GOGC overrides.
+				debug.SetGCPercent(benchGOGC)
+			}
+			if bc.cpuProfile != "" {
+				stop, err := startCPUProfile(bc.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			rs, err := a.runBench(cmd.Context(), bc)
 			if err != nil {
@@ -140,6 +163,7 @@ Workloads:
 	f.IntVar(&bc.connections, "connections", 4, "gRPC connections (clients) shared by the workers")
 	f.BoolVar(&bc.noProgress, "no-progress", false, "no progress bar (it is off anyway when stderr is not a terminal)")
 	f.BoolVar(&bc.keep, "keep", false, "keep the bench resources")
+	f.StringVar(&bc.cpuProfile, "cpu-profile", "", "write a CPU profile of this bench client to `FILE` (go tool pprof); the node's is at its HTTP port's /debug/pprof/profile")
 	return cmd
 }
 
@@ -409,6 +433,23 @@ func (a *app) benchPhase(ctx context.Context, clients []*client.Client, bc bench
 		r.FirstError = firstErr.Error()
 	}
 	return r
+}
+
+// startCPUProfile profiles the bench client itself: on a small machine the
+// client shares the cores with the nodes, so its cost is part of the figure.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usagef("--cpu-profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, failed(fmt.Errorf("--cpu-profile: %w", err))
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // quantile returns the q-quantile of sorted samples (nearest rank).

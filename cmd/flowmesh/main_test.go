@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -328,6 +330,17 @@ func TestBench(t *testing.T) {
 	r := must(t, 0, "", "--endpoints", ep, "bench", "kv-get", "-d", "300ms", "-c", "2", "--keys", "50")
 	if !strings.Contains(r.stdout, "P99.9") {
 		t.Errorf("table output:\n%s", r.stdout)
+	}
+	// --cpu-profile writes a pprof profile (gzipped protobuf) of the client;
+	// a path that cannot be created is a usage error, and nothing runs.
+	prof := filepath.Join(t.TempDir(), "client.prof")
+	must(t, 0, "", "--endpoints", ep, "bench", "kv-put", "-d", "300ms", "-c", "2", "--cpu-profile", prof)
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("cpu profile: %d bytes, %v; want a gzipped pprof profile", len(b), err)
+	}
+	r = must(t, 2, "", "--endpoints", ep, "bench", "kv-put", "-d", "300ms", "--cpu-profile", filepath.Join(t.TempDir(), "no", "such", "dir", "p"))
+	if !strings.Contains(r.stderr, "--cpu-profile") {
+		t.Errorf("bad --cpu-profile path: stderr %q", r.stderr)
 	}
 	var rs []resource
 	decode(t, must(t, 0, "", "--endpoints", ep, "resources", "list", "bench", "-o", "json").stdout, &rs)
