@@ -15,6 +15,9 @@ import (
 // holds 1..MaxQueueBatch receipts ("receipts"); a ReserveBatch asks for
 // max in 1..MaxQueueBatch (else an *InvalidArgumentError for "max") and
 // returns jobs whose payloads total at most MaxBatchBytes, at least one.
+//
+// ReserveWait and ReserveBatchWait take a wait in [0, MaxReserveWait] (else
+// an *InvalidArgumentError for "wait"), embedded and through the client.
 const (
 	MaxNameLength            = 64        // tenant, namespace and resource names
 	MaxPartitions            = 1024      // per stream
@@ -32,6 +35,8 @@ const (
 	MaxTTL                   = 365 * 24 * time.Hour
 	MaxVisibility            = 12 * time.Hour
 	MaxDelay                 = 15 * 24 * time.Hour
+	MaxReserveWait           = 20 * time.Minute // wait of one ReserveWait or ReserveBatchWait
+	MaxReservePoll           = 5 * time.Minute  // one long poll a node holds a network call for; clients poll again for longer waits
 	DefaultMaxAttempts       = 5
 	DefaultVisibilityTimeout = 30 * time.Second
 	DefaultKVHistory         = 10000
@@ -56,6 +61,14 @@ func ValidateName(field, s string) error {
 		if !alnum && c != '_' && c != '-' && c != '.' {
 			return Invalid(field, "%q has character %q at %d; allowed are letters, digits, '_', '-' and '.'", s, c, i)
 		}
+	}
+	return nil
+}
+
+// ValidateReserveWait checks the wait of ReserveWait and ReserveBatchWait.
+func ValidateReserveWait(wait time.Duration) error {
+	if wait < 0 || wait > MaxReserveWait {
+		return Invalid("wait", "%v is outside [0, %v]", wait, MaxReserveWait)
 	}
 	return nil
 }

@@ -15,9 +15,6 @@ import (
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
-// maxReserveWait is the longest long poll of one Reserve call the node
-// accepts (rpc.MaxReserveWait); ReserveWait loops for longer waits.
-const maxReserveWait = 5 * time.Minute
 
 // Enqueue adds a job. It carries a request ID and is retried with it, so a
 // retry never enqueues the job twice.
@@ -54,18 +51,21 @@ func (c *Client) Reserve(ctx context.Context, path string, visibility time.Durat
 }
 
 // ReserveWait is Reserve that waits up to wait for a job (a long poll on the
-// node). Waits beyond five minutes are made of several long polls, each
+// node), 0..flowmesh.MaxReserveWait. Waits beyond flowmesh.MaxReservePoll are made of several long polls, each
 // with its own request ID; with a caller-given request ID (WithRequestID)
-// only one poll of at most five minutes is made, since repeats of that ID
+// only one poll of at most MaxReservePoll is made, since repeats of that ID
 // return its first result.
 func (c *Client) ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
-	if wait <= 0 {
+	if err := flowmesh.ValidateReserveWait(wait); err != nil {
+		return nil, err
+	}
+	if wait == 0 {
 		return c.reserve(ctx, path, visibility, 0, opts)
 	}
 	given := flowmesh.ApplyCallOptions(opts).RequestID != ""
 	deadline := time.Now().Add(wait)
 	for {
-		chunk := min(time.Until(deadline), maxReserveWait)
+		chunk := min(time.Until(deadline), flowmesh.MaxReservePoll)
 		if chunk <= 0 {
 			return nil, nil
 		}
@@ -306,16 +306,19 @@ func (c *Client) ReserveBatch(ctx context.Context, path string, max int, visibil
 }
 
 // ReserveBatchWait is ReserveBatch that waits up to wait for at least one
-// job (a long poll on the node), in polls of at most five minutes as
-// ReserveWait.
+// job (a long poll on the node), in polls of at most
+// flowmesh.MaxReservePoll as ReserveWait.
 func (c *Client) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
-	if wait <= 0 {
+	if err := flowmesh.ValidateReserveWait(wait); err != nil {
+		return nil, err
+	}
+	if wait == 0 {
 		return c.reserveBatch(ctx, path, max, visibility, 0, opts)
 	}
 	given := flowmesh.ApplyCallOptions(opts).RequestID != ""
 	deadline := time.Now().Add(wait)
 	for {
-		chunk := min(time.Until(deadline), maxReserveWait)
+		chunk := min(time.Until(deadline), flowmesh.MaxReservePoll)
 		if chunk <= 0 {
 			return []flowmesh.Job{}, nil
 		}

@@ -607,6 +607,11 @@ func testQueueReserveWait(t *testing.T, tg Target) {
 	if elapsed < wait/2 || elapsed > settleTimeout {
 		t.Errorf("ReserveWait(%v) on an empty queue returned after %v, want about %v", wait, elapsed, wait)
 	}
+	// The wait is bounded the same way embedded and over the network.
+	for _, bad := range []time.Duration{-time.Second, flowmesh.MaxReserveWait + time.Second} {
+		_, err := tg.Queues.ReserveWait(ctx, q, time.Minute, bad)
+		wantErr(t, fmt.Sprintf("ReserveWait with wait %v", bad), err, flowmesh.ErrInvalidArgument)
+	}
 
 	// A job enqueued while a worker waits goes to that worker.
 	type result struct {

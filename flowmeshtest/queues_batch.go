@@ -398,6 +398,10 @@ func testBatchReserveWait(t *testing.T, tg Target) {
 	ctx := testCtx(t)
 	b := batcher(tg)
 	q := createQueue(t, tg, "q").GetPath()
+	for _, bad := range []time.Duration{-time.Second, flowmesh.MaxReserveWait + time.Second} {
+		_, err := b.ReserveBatchWait(ctx, q, 10, time.Minute, bad)
+		wantErr(t, fmt.Sprintf("ReserveBatchWait with wait %v", bad), err, flowmesh.ErrInvalidArgument)
+	}
 	const wait = 300 * time.Millisecond
 	start := time.Now()
 	jobs, err := b.ReserveBatchWait(ctx, q, 10, time.Minute, wait)

@@ -42,7 +42,7 @@
 //   - ReadFromOffset, List and ListDead return fewer items than asked rather
 //     than exceed MaxResponseBytes (always at least one); callers continue
 //     from the last item, which the API already requires.
-//   - Reserve's long poll is bounded by MaxReserveWait per call; the client
+//   - Reserve's long poll is bounded by flowmesh.MaxReservePoll per call; the client
 //     loops for longer waits.
 //   - Subscribe and Watch are server streams that end when the caller
 //     cancels, the backend fails, or the server stops: GracefulStop ends

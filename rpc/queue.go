@@ -49,7 +49,7 @@ func (h *queueService) Reserve(ctx context.Context, req *pb.ReserveRequest) (*pb
 	if err != nil {
 		return nil, err
 	}
-	wait, err := duration("wait", req.GetWait(), MaxReserveWait)
+	wait, err := duration("wait", req.GetWait(), flowmesh.MaxReservePoll)
 	if err != nil {
 		return nil, err
 	}

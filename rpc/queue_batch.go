@@ -101,7 +101,7 @@ func (h *queueService) ReserveBatch(ctx context.Context, req *pb.ReserveBatchReq
 	if err != nil {
 		return nil, err
 	}
-	wait, err := duration("wait", req.GetWait(), MaxReserveWait)
+	wait, err := duration("wait", req.GetWait(), flowmesh.MaxReservePoll)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func TestBatchBoundaryValidation(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "visibility"},
 		{"reserve: wait too long", func() error {
-			_, err := queues.ReserveBatch(ctx, &pb.ReserveBatchRequest{Path: q, Max: 1, Wait: durationpb.New(rpc.MaxReserveWait + time.Second)})
+			_, err := queues.ReserveBatch(ctx, &pb.ReserveBatchRequest{Path: q, Max: 1, Wait: durationpb.New(flowmesh.MaxReservePoll + time.Second)})
 			return err
 		}, codes.InvalidArgument, "wait"},
 		{"ack: empty batch", func() error {

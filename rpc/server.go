@@ -224,7 +224,7 @@ func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 // GracefulStop reports NOT_SERVING, ends the Subscribe and Watch streams
 // (with Unavailable, so clients resume elsewhere), stops accepting, and waits
 // for in-flight unary calls to finish. A long-poll Reserve may hold it for
-// up to MaxReserveWait: use Shutdown to bound the wait.
+// up to flowmesh.MaxReservePoll: use Shutdown to bound the wait.
 func (s *Server) GracefulStop() {
 	s.beginStop()
 	s.grpc.GracefulStop()

@@ -148,7 +148,7 @@ func TestBoundaryValidation(t *testing.T) {
 		}, codes.InvalidArgument, "partition"},
 		{"nil receipt", func() error { _, err := queues.Ack(ctx, &pb.AckRequest{Path: "t/ns/q"}); return err }, codes.InvalidArgument, "receipt"},
 		{"wait too long", func() error {
-			_, err := queues.Reserve(ctx, &pb.ReserveRequest{Path: "t/ns/q", Wait: durationpb.New(rpc.MaxReserveWait + time.Second)})
+			_, err := queues.Reserve(ctx, &pb.ReserveRequest{Path: "t/ns/q", Wait: durationpb.New(flowmesh.MaxReservePoll + time.Second)})
 			return err
 		}, codes.InvalidArgument, "wait"},
 		{"create queue with 2 partitions", func() error {

@@ -17,10 +17,6 @@ import (
 // the partition exist, is the receipt current) are the backend's. Fields are
 // named as in the root package's API, in snake case.
 
-// MaxReserveWait bounds the long poll of one Reserve call; the client loops
-// for longer waits.
-const MaxReserveWait = 5 * time.Minute
-
 // checkPath is flowmesh.ParsePath's check without its allocation (every
 // call takes it): a well-formed path's three names are checked in place,
 // anything else gets ParsePath's own error.

@@ -59,17 +59,14 @@ func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility,
 	return job, err
 }
 
-// maxReserveWait bounds the long poll of ReserveWait and ReserveBatchWait.
-const maxReserveWait = 20 * time.Minute
-
 // pollReserve calls try until it reports done, the wait ends, or ctx ends:
 // first at once, then whenever a job may have become ready (after any
 // applied change, or when the earliest delay or visibility ends). Each try
 // is its own reservation, so with a caller's request ID later tries carry
 // derived IDs (a repeat of the first would just return its empty result).
 func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.Duration, opts []flowmesh.CallOption, try func(callOpts []flowmesh.CallOption) (bool, error)) error {
-	if wait < 0 || wait > maxReserveWait {
-		return flowmesh.Invalid("wait", "%v is outside [0, %v]", wait, maxReserveWait)
+	if err := flowmesh.ValidateReserveWait(wait); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(wait)
 	o := flowmesh.ApplyCallOptions(opts)
