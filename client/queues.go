@@ -15,7 +15,6 @@ import (
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
-
 // Enqueue adds a job. It carries a request ID and is retried with it, so a
 // retry never enqueues the job twice.
 func (c *Client) Enqueue(ctx context.Context, path string, payload []byte, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64, error) {
