@@ -128,7 +128,17 @@ func (c *Client) attempt(ctx context.Context, kind callKind, cc *grpc.ClientConn
 	actx, cancel := context.WithDeadline(ctx, bound)
 	defer cancel()
 	err = call(actx, cc)
-	return err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded), err
+	if err == nil || ctx.Err() != nil {
+		return false, err
+	}
+	if errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return true, err
+	}
+	// The node was sent the bound as the call's deadline: when its handler's
+	// context expires it resets the stream (Canceled), and that can arrive
+	// just before this side's timer fires. That, too, is the bound.
+	code := status.Code(err)
+	return (code == codes.Canceled || code == codes.DeadlineExceeded) && time.Until(bound) < time.Millisecond, err
 }
 
 // errNotReady reports a connection that did not become ready: nothing was sent.
