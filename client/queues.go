@@ -264,23 +264,15 @@ func (c *Client) EnqueueBatch(ctx context.Context, path string, jobs []flowmesh.
 	if err := checkCallOptions(opts); err != nil {
 		return nil, err
 	}
-	if len(jobs) > flowmesh.MaxQueueBatch {
-		return nil, &flowmesh.LimitError{What: "jobs per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(jobs))}
+	if err := flowmesh.ValidateEnqueueBatch(jobs); err != nil {
+		return nil, err
 	}
 	items := make([]*pb.EnqueueBatchItem, len(jobs))
-	var total int64
 	for i, j := range jobs {
 		if err := checkUTF8("jobs["+strconv.Itoa(i)+"].dedup_id", j.DedupID); err != nil {
 			return nil, err
 		}
-		if err := checkPayload("jobs["+strconv.Itoa(i)+"].payload", len(j.Payload)); err != nil {
-			return nil, err
-		}
-		total += int64(len(j.Payload))
 		items[i] = &pb.EnqueueBatchItem{Payload: j.Payload, Delay: pbconv.Duration(j.Delay), DedupId: j.DedupID}
-	}
-	if total > flowmesh.MaxBatchBytes {
-		return nil, &flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: total}
 	}
 	req := &pb.EnqueueBatchRequest{Path: path, Jobs: items, Options: writeOptions(opts)}
 	var resp *pb.EnqueueBatchResponse
@@ -335,8 +327,7 @@ func (c *Client) reserveBatch(ctx context.Context, path string, max int, visibil
 	if err := checkCallOptions(opts); err != nil {
 		return nil, err
 	}
-	m, err := int32Of("max", max)
-	if err != nil {
+	if err := flowmesh.ValidateReserveBatch(max, visibility); err != nil {
 		return nil, err
 	}
 	if wait > 0 && c.cfg.RequestTimeout > 0 {
@@ -347,9 +338,9 @@ func (c *Client) reserveBatch(ctx context.Context, path string, max int, visibil
 		}
 	}
 	ctx = withAttemptExtra(ctx, wait)
-	req := &pb.ReserveBatchRequest{Path: path, Max: m, Visibility: pbconv.Duration(visibility), Wait: pbconv.Duration(wait), Options: writeOptions(opts)}
+	req := &pb.ReserveBatchRequest{Path: path, Max: int32(max), Visibility: pbconv.Duration(visibility), Wait: pbconv.Duration(wait), Options: writeOptions(opts)}
 	var resp *pb.ReserveBatchResponse
-	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewQueueServiceClient(cc).ReserveBatch(ctx, req)
 		return err
 	})
@@ -370,20 +361,15 @@ func (c *Client) AckBatch(ctx context.Context, path string, receipts []flowmesh.
 	if err := checkCallOptions(opts); err != nil {
 		return nil, err
 	}
-	if len(receipts) > flowmesh.MaxQueueBatch {
-		return nil, &flowmesh.LimitError{What: "receipts per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(receipts))}
+	if err := flowmesh.ValidateAckBatch(receipts); err != nil {
+		return nil, err
 	}
 	rs := make([]*pb.Receipt, len(receipts))
 	for i, r := range receipts {
-		field := "receipts[" + strconv.Itoa(i) + "]"
-		if err := checkUTF8(field+".job_id", r.JobID); err != nil {
+		if err := checkUTF8("receipts["+strconv.Itoa(i)+"].job_id", r.JobID); err != nil {
 			return nil, err
 		}
-		a, err := int32Of(field+".attempt", r.Attempt)
-		if err != nil {
-			return nil, err
-		}
-		rs[i] = &pb.Receipt{JobId: r.JobID, Attempt: a}
+		rs[i] = &pb.Receipt{JobId: r.JobID, Attempt: int32(r.Attempt)}
 	}
 	req := &pb.AckBatchRequest{Path: path, Receipts: rs, Options: writeOptions(opts)}
 	var resp *pb.AckBatchResponse

@@ -91,75 +91,31 @@ func batchResultFromPB(pb *fsmpb.Result, r *Result) {
 	}
 }
 
-// prefixErr names a batch item in a validation error: field "delay" of
-// item 3 becomes "jobs[3].delay".
-func prefixErr(err error, prefix string) error {
-	var inv *flowmesh.InvalidArgumentError
-	if errors.As(err, &inv) {
-		return &flowmesh.InvalidArgumentError{Field: prefix + "." + inv.Field, Reason: inv.Reason}
-	}
-	var lim *flowmesh.LimitError
-	if errors.As(err, &lim) {
-		return &flowmesh.LimitError{What: prefix + " " + lim.What, Limit: lim.Limit, Got: lim.Got}
-	}
-	return err
-}
-
-// ValidateEnqueueBatch checks a batch against the batch limits and every
-// item against ValidateEnqueue with maxPayload.
+// ValidateEnqueueBatch checks a batch with flowmesh.ValidateEnqueueBatch,
+// and every payload against the queue's own limit maxPayload.
 func ValidateEnqueueBatch(c *fsmpb.EnqueueBatch, maxPayload int) error {
-	if len(c.Jobs) == 0 {
-		return flowmesh.Invalid("jobs", "must not be empty")
-	}
-	if len(c.Jobs) > flowmesh.MaxQueueBatch {
-		return &flowmesh.LimitError{What: "jobs per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(c.Jobs))}
-	}
-	var total int64
+	items := make([]flowmesh.EnqueueItem, len(c.Jobs))
 	for i, it := range c.Jobs {
-		if err := ValidateEnqueue(&fsmpb.Enqueue{Payload: it.Payload, Delay: it.Delay, DedupId: it.DedupId}, maxPayload); err != nil {
-			return prefixErr(err, "jobs["+strconv.Itoa(i)+"]")
+		items[i] = flowmesh.EnqueueItem{Payload: it.Payload, QueueEnqueueOptions: flowmesh.QueueEnqueueOptions{Delay: time.Duration(it.Delay), DedupID: it.DedupId}}
+	}
+	if err := flowmesh.ValidateEnqueueBatch(items); err != nil {
+		return err
+	}
+	for i, it := range c.Jobs {
+		if n := len(it.Payload); n > maxPayload {
+			return &flowmesh.LimitError{What: "jobs[" + strconv.Itoa(i) + "].payload bytes", Limit: int64(maxPayload), Got: int64(n)}
 		}
-		total += int64(len(it.Payload))
-	}
-	if total > flowmesh.MaxBatchBytes {
-		return &flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: total}
 	}
 	return nil
 }
 
-// ValidateReserveBatch checks max and visibility (0 = the queue's default).
-func ValidateReserveBatch(max int, visibility int64) error {
-	if max < 1 || max > flowmesh.MaxQueueBatch {
-		return flowmesh.Invalid("max", "%d is outside 1..%d", max, flowmesh.MaxQueueBatch)
-	}
-	if visibility < 0 || visibility > int64(flowmesh.MaxVisibility) {
-		return flowmesh.Invalid("visibility", "%v is outside [0, %v]", time.Duration(visibility), flowmesh.MaxVisibility)
-	}
-	return nil
-}
-
-// ValidateAckBatch checks the receipt count and that every receipt names a
-// job and a positive attempt.
+// ValidateAckBatch checks a batch's receipts with flowmesh.ValidateAckBatch.
 func ValidateAckBatch(c *fsmpb.AckBatch) error {
-	if len(c.Receipts) == 0 {
-		return flowmesh.Invalid("receipts", "must not be empty")
-	}
-	if len(c.Receipts) > flowmesh.MaxQueueBatch {
-		return &flowmesh.LimitError{What: "receipts per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(len(c.Receipts))}
-	}
+	rs := make([]flowmesh.Receipt, len(c.Receipts))
 	for i, r := range c.Receipts {
-		field := "receipts[" + strconv.Itoa(i) + "]"
-		if r.JobId == "" {
-			return flowmesh.Invalid(field+".job_id", "must not be empty")
-		}
-		if len(r.JobId) > flowmesh.MaxRequestIDLen {
-			return flowmesh.Invalid(field+".job_id", "is %d bytes, limit %d", len(r.JobId), flowmesh.MaxRequestIDLen)
-		}
-		if r.Attempt <= 0 {
-			return flowmesh.Invalid(field+".attempt", "%d is not positive", r.Attempt)
-		}
+		rs[i] = flowmesh.Receipt{JobID: r.JobId, Attempt: int(r.Attempt)}
 	}
-	return nil
+	return flowmesh.ValidateAckBatch(rs)
 }
 
 func (f *FSM) applyEnqueueBatch(ac *applyCtx, c *fsmpb.EnqueueBatch) (*Result, error) {
@@ -200,7 +156,7 @@ func (f *FSM) applyReserveBatch(ac *applyCtx, c *fsmpb.ReserveBatch) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidateReserveBatch(int(c.Max), c.Visibility); err != nil {
+	if err := flowmesh.ValidateReserveBatch(int(c.Max), time.Duration(c.Visibility)); err != nil {
 		return nil, err
 	}
 	vis := c.Visibility

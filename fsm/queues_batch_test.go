@@ -196,7 +196,7 @@ func TestBatchValidationInApply(t *testing.T) {
 		{Op: &fsmpb.Command_AckBatch{AckBatch: &fsmpb.AckBatch{Path: "t/ns/q", Receipts: []*fsmpb.Receipt{{JobId: "1", Attempt: 0}}}}},
 		enqueueBatchCmd("t/ns/missing", "a"),
 	}
-	want := []string{"jobs", "jobs per batch", "jobs[1] job payload", "jobs[1].delay", "max", "max", "visibility", "receipts", "receipts[0].attempt", "not found"}
+	want := []string{"jobs", "jobs per batch", "jobs[1].payload bytes", "jobs[1].delay", "max", "max", "visibility", "receipts", "receipts[0].attempt", "not found"}
 	for i, r := range h.apply(cmds...) {
 		err, _ := r.(error)
 		var inv *flowmesh.InvalidArgumentError

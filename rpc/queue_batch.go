@@ -35,45 +35,28 @@ func (s *Server) queueBatcher() (flowmesh.QueueBatcher, error) {
 	return nil, status.Error(codes.Unimplemented, "flowmesh: this node's queue backend has no batch operations")
 }
 
+// itemField names field of item i of list, as flowmesh's batch checks do.
 func itemField(list string, i int, field string) string {
 	return list + "[" + strconv.Itoa(i) + "]." + field
-}
-
-func checkBatchCount(list string, n int) error {
-	if n == 0 {
-		return flowmesh.Invalid(list, "must not be empty")
-	}
-	if n > flowmesh.MaxQueueBatch {
-		return &flowmesh.LimitError{What: list + " per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(n)}
-	}
-	return nil
 }
 
 func (h *queueService) EnqueueBatch(ctx context.Context, req *pb.EnqueueBatchRequest) (*pb.EnqueueBatchResponse, error) {
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkBatchCount("jobs", len(req.GetJobs())); err != nil {
-		return nil, err
+	if n := len(req.GetJobs()); n > flowmesh.MaxQueueBatch {
+		return nil, &flowmesh.LimitError{What: "jobs per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(n)} // before converting them all
 	}
 	items := make([]flowmesh.EnqueueItem, len(req.GetJobs()))
-	var total int64
 	for i, it := range req.GetJobs() {
-		if err := checkPayload(itemField("jobs", i, "payload"), len(it.GetPayload())); err != nil {
-			return nil, err
-		}
-		delay, err := duration(itemField("jobs", i, "delay"), it.GetDelay(), flowmesh.MaxDelay)
+		delay, err := duration(itemField("jobs", i, "delay"), it.GetDelay(), 0)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(it.GetDedupId()); n > flowmesh.MaxRequestIDLen {
-			return nil, flowmesh.Invalid(itemField("jobs", i, "dedup_id"), "is %d bytes, limit %d", n, flowmesh.MaxRequestIDLen)
-		}
-		total += int64(len(it.GetPayload()))
 		items[i] = flowmesh.EnqueueItem{Payload: it.GetPayload(), QueueEnqueueOptions: flowmesh.QueueEnqueueOptions{Delay: delay, DedupID: it.GetDedupId()}}
 	}
-	if total > flowmesh.MaxBatchBytes {
-		return nil, &flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: total}
+	if err := flowmesh.ValidateEnqueueBatch(items); err != nil {
+		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
@@ -94,11 +77,11 @@ func (h *queueService) ReserveBatch(ctx context.Context, req *pb.ReserveBatchReq
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if m := req.GetMax(); m < 1 || m > flowmesh.MaxQueueBatch {
-		return nil, flowmesh.Invalid("max", "%d is outside 1..%d", m, flowmesh.MaxQueueBatch)
-	}
-	vis, err := duration("visibility", req.GetVisibility(), flowmesh.MaxVisibility)
+	vis, err := duration("visibility", req.GetVisibility(), 0)
 	if err != nil {
+		return nil, err
+	}
+	if err := flowmesh.ValidateReserveBatch(int(req.GetMax()), vis); err != nil {
 		return nil, err
 	}
 	wait, err := duration("wait", req.GetWait(), flowmesh.MaxReservePoll)
@@ -129,21 +112,15 @@ func (h *queueService) AckBatch(ctx context.Context, req *pb.AckBatchRequest) (*
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkBatchCount("receipts", len(req.GetReceipts())); err != nil {
-		return nil, err
+	if n := len(req.GetReceipts()); n > flowmesh.MaxQueueBatch {
+		return nil, &flowmesh.LimitError{What: "receipts per batch", Limit: flowmesh.MaxQueueBatch, Got: int64(n)} // before converting them all
 	}
 	receipts := make([]flowmesh.Receipt, len(req.GetReceipts()))
 	for i, r := range req.GetReceipts() {
-		if r.GetJobId() == "" {
-			return nil, flowmesh.Invalid(itemField("receipts", i, "job_id"), "must not be empty")
-		}
-		if n := len(r.GetJobId()); n > flowmesh.MaxRequestIDLen {
-			return nil, flowmesh.Invalid(itemField("receipts", i, "job_id"), "is %d bytes, limit %d", n, flowmesh.MaxRequestIDLen)
-		}
-		if r.GetAttempt() <= 0 {
-			return nil, flowmesh.Invalid(itemField("receipts", i, "attempt"), "%d is not positive", r.GetAttempt())
-		}
 		receipts[i] = pbconv.FromReceipt(r)
+	}
+	if err := flowmesh.ValidateAckBatch(receipts); err != nil {
+		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {

@@ -3,11 +3,9 @@ package storage
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
@@ -22,12 +20,12 @@ func (m *queueManager) EnqueueBatch(ctx context.Context, path string, jobs []flo
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	if err := flowmesh.ValidateEnqueueBatch(jobs); err != nil {
+		return nil, err
+	}
 	c := &fsmpb.EnqueueBatch{Path: path, Jobs: make([]*fsmpb.EnqueueItem, len(jobs))}
 	for i, j := range jobs {
 		c.Jobs[i] = &fsmpb.EnqueueItem{Payload: j.Payload, Delay: int64(j.Delay), DedupId: j.DedupID}
-	}
-	if err := fsm.ValidateEnqueueBatch(c, flowmesh.MaxPayloadSize); err != nil {
-		return nil, err
 	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_EnqueueBatch{EnqueueBatch: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
@@ -45,7 +43,7 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if err := fsm.ValidateReserveBatch(max, int64(visibility)); err != nil {
+	if err := flowmesh.ValidateReserveBatch(max, visibility); err != nil {
 		return nil, err
 	}
 	c := &fsmpb.ReserveBatch{Path: path, Visibility: int64(visibility), Max: int32(max), MaxBytes: flowmesh.MaxBatchBytes}
@@ -61,7 +59,7 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 
 // ReserveBatchWait is ReserveBatch that waits up to wait for a first job.
 func (m *queueManager) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
-	if err := fsm.ValidateReserveBatch(max, int64(visibility)); err != nil {
+	if err := flowmesh.ValidateReserveBatch(max, visibility); err != nil {
 		return nil, err
 	}
 	var jobs []flowmesh.Job
@@ -83,15 +81,12 @@ func (m *queueManager) AckBatch(ctx context.Context, path string, receipts []flo
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	if err := flowmesh.ValidateAckBatch(receipts); err != nil {
+		return nil, err
+	}
 	c := &fsmpb.AckBatch{Path: path, Receipts: make([]*fsmpb.Receipt, len(receipts))}
 	for i, r := range receipts {
-		if r.Attempt > 1<<30 {
-			return nil, flowmesh.Invalid("receipts["+strconv.Itoa(i)+"].attempt", "%d is out of range", r.Attempt)
-		}
 		c.Receipts[i] = &fsmpb.Receipt{JobId: r.JobID, Attempt: int32(r.Attempt)}
-	}
-	if err := fsm.ValidateAckBatch(c); err != nil {
-		return nil, err
 	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_AckBatch{AckBatch: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
