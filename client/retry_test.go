@@ -453,3 +453,32 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// A node ends a call at the deadline it was sent by resetting the stream
+// (Canceled), which can arrive just before this side's own timer fires: the
+// attempt still counts as expired, so the write moves on to the next node.
+func TestAttemptResetAtItsDeadlineExpired(t *testing.T) {
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, AttemptTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expired, err := c.attempt(context.Background(), idempotent, nil, func(ctx context.Context, _ *grpc.ClientConn) error {
+		d, ok := ctx.Deadline()
+		if !ok {
+			t.Fatal("attempt has no deadline")
+		}
+		time.Sleep(time.Until(d) - 300*time.Microsecond)
+		return status.Error(codes.Canceled, "stream terminated by RST_STREAM with error code: CANCEL")
+	})
+	if !expired || status.Code(err) != codes.Canceled {
+		t.Errorf("attempt = %v, %v; want expired with the node's error", expired, err)
+	}
+	// A reset well before the bound is the node's answer, not an expiry.
+	expired, _ = c.attempt(context.Background(), idempotent, nil, func(context.Context, *grpc.ClientConn) error {
+		return status.Error(codes.Canceled, "canceled by the node")
+	})
+	if expired {
+		t.Error("an early Canceled counted as the attempt bound")
+	}
+}
