@@ -51,7 +51,7 @@ func Addr(t testing.TB) string {
 func pick() (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	dir := filepath.Join(os.TempDir(), "flowmesh-freeport")
+	dir := lockDir()
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", fmt.Errorf("freeport: %w", err)
 	}
@@ -75,6 +75,12 @@ func pick() (string, error) {
 		return addr, nil
 	}
 	return "", fmt.Errorf("freeport: no free TCP+UDP loopback port in %d-%d", lo, hi-1)
+}
+
+// lockDir holds one lock file per claimed port; it is per user, so that a
+// directory another user created cannot make every claim fail.
+func lockDir() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("flowmesh-freeport-%d", os.Getuid()))
 }
 
 // claim takes an exclusive, non-blocking flock on dir/port. The kernel

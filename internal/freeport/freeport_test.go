@@ -2,8 +2,6 @@ package freeport
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -41,7 +39,7 @@ func TestAddrIsClaimedAcrossProcesses(t *testing.T) {
 	if port < lo || port >= hi {
 		t.Fatalf("%s outside %d-%d", a, lo, hi-1)
 	}
-	if f, ok := claim(filepath.Join(os.TempDir(), "flowmesh-freeport"), port); ok {
+	if f, ok := claim(lockDir(), port); ok {
 		f.Close()
 		t.Fatalf("port %d claimed twice", port)
 	}
