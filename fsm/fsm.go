@@ -189,6 +189,9 @@ func (f *FSM) load() error {
 		if err := proto.Unmarshal(b, cp); err != nil {
 			return fmt.Errorf("fsm: checkpoint %s is corrupt: %w", filepath.Join(dir, checkpointFile), err)
 		}
+		if err := checkCheckpoint(cp); err != nil {
+			return fmt.Errorf("fsm: checkpoint %s is corrupt: %w", filepath.Join(dir, checkpointFile), err)
+		}
 	}
 	f.resources = map[string]*resource{}
 	f.groups = map[groupKey]uint64{}
@@ -242,6 +245,32 @@ func (f *FSM) load() error {
 	}
 	for _, d := range cp.Dedup {
 		f.dedup.put(d.RequestId, d.Stamp, resultFromPB(d.Result))
+	}
+	return nil
+}
+
+// checkCheckpoint refuses a checkpoint that decodes but cannot be one this
+// FSM wrote (a flipped bit can turn one valid protobuf into another):
+// every resource must pass the checks of its create, with an ID at most
+// NextResourceId, and no ID or path may repeat. Opening such resources
+// could make thousands of directories or name the wrong ones.
+func checkCheckpoint(cp *fsmpb.Checkpoint) error {
+	ids := map[uint64]bool{}
+	paths := map[string]bool{}
+	for i, m := range cp.Resources {
+		if err := ValidateResource(m); err != nil {
+			return fmt.Errorf("resource %d: %w", i, err)
+		}
+		path := flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name)
+		switch {
+		case m.Id == 0 || m.Id > cp.NextResourceId:
+			return fmt.Errorf("resource %d (%s): id %d outside 1..%d", i, path, m.Id, cp.NextResourceId)
+		case ids[m.Id]:
+			return fmt.Errorf("resource %d (%s): id %d repeats", i, path, m.Id)
+		case paths[path]:
+			return fmt.Errorf("resource %d: path %s repeats", i, path)
+		}
+		ids[m.Id], paths[path] = true, true
 	}
 	return nil
 }

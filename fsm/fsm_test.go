@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -419,4 +420,71 @@ func TestRecoverInterruptedCompaction(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOpenCheckpoint opens an FSM over arbitrary checkpoint bytes (seeded
+// with a real checkpoint of three resources): Open either refuses them with
+// an error naming the checkpoint or opens a state it can hash; nothing may
+// panic, and a decodable checkpoint with impossible resources is refused.
+func FuzzOpenCheckpoint(f *testing.F) {
+	cp := &fsmpb.Checkpoint{Index: 7, Stamp: 1_000_000_000, NextResourceId: 3}
+	for i, k := range []flowmesh.Kind{flowmesh.KindStream, flowmesh.KindQueue, flowmesh.KindKV} {
+		m := proto.Clone(createCmd(k, fmt.Sprint("r", i)).GetCreateResource().GetResource()).(*fsmpb.Resource)
+		m.Id = uint64(i + 1)
+		cp.Resources = append(cp.Resources, m)
+	}
+	real, err := proto.Marshal(cp)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
+	f.Add(real[:len(real)/2])
+	f.Add([]byte{})
+	huge, _ := proto.Marshal(&fsmpb.Checkpoint{NextResourceId: 1, Resources: []*fsmpb.Resource{{Tenant: "t", Namespace: "ns", Name: "s", Kind: int32(flowmesh.KindStream), Partitions: 1 << 30, Id: 1}}})
+	f.Add(huge)
+	over, _ := proto.Marshal(&fsmpb.Checkpoint{NextResourceId: 1, Resources: []*fsmpb.Resource{{Tenant: "t", Namespace: "ns", Name: "s", Kind: int32(flowmesh.KindStream), Partitions: flowmesh.MaxPartitions + 1, Id: 1}}})
+	f.Add(over)
+	dup, _ := proto.Marshal(&fsmpb.Checkpoint{NextResourceId: 3, Resources: []*fsmpb.Resource{cp.Resources[0], cp.Resources[0]}})
+	f.Add(dup)
+	dir := f.TempDir()
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n++
+		d := filepath.Join(dir, fmt.Sprint(n))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, checkpointFile), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig(d)
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.OnFatal = func(err error) { t.Errorf("fatal: %v", err) }
+		fm, err := Open(cfg)
+		if err != nil {
+			if !strings.Contains(err.Error(), checkpointFile) && !strings.Contains(err.Error(), "fsm:") {
+				t.Errorf("Open error does not say where: %v", err)
+			}
+			return
+		}
+		defer fm.Close()
+		if _, err := fm.StateHash(); err != nil {
+			t.Fatal(err)
+		}
+		var cp fsmpb.Checkpoint
+		if proto.Unmarshal(data, &cp) == nil {
+			seen := map[string]bool{}
+			for _, m := range cp.Resources {
+				if ValidateResource(m) != nil {
+					t.Fatalf("opened a checkpoint holding an invalid resource %v", m)
+				}
+				for _, k := range []string{"id " + fmt.Sprint(m.Id), "path " + m.Tenant + "/" + m.Namespace + "/" + m.Name} {
+					if seen[k] {
+						t.Fatalf("opened a checkpoint whose resources share an %s", k)
+					}
+					seen[k] = true
+				}
+			}
+		}
+	})
 }
