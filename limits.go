@@ -78,16 +78,33 @@ func JoinPath(tenant, namespace, name string) string {
 	return tenant + "/" + namespace + "/" + name
 }
 
-// ParsePath splits and validates "tenant/namespace/name".
+// ParsePath splits and validates "tenant/namespace/name". It does not
+// allocate unless the path is bad: every call of the API checks its path.
 func ParsePath(path string) (tenant, namespace, name string, err error) {
-	parts := strings.Split(path, "/")
-	if len(parts) != 3 {
+	i := strings.IndexByte(path, '/')
+	j := -1
+	if i >= 0 {
+		j = strings.IndexByte(path[i+1:], '/')
+	}
+	if j < 0 || strings.IndexByte(path[i+1+j+1:], '/') >= 0 {
 		return "", "", "", Invalid("path", "%q must be tenant/namespace/name", path)
 	}
-	for i, f := range []string{"tenant", "namespace", "name"} {
-		if err := ValidateName(f, parts[i]); err != nil {
-			return "", "", "", err
-		}
+	j += i + 1
+	tenant, namespace, name = path[:i], path[i+1:j], path[j+1:]
+	if err := ValidateName("tenant", tenant); err != nil {
+		return "", "", "", err
 	}
-	return parts[0], parts[1], parts[2], nil
+	if err := ValidateName("namespace", namespace); err != nil {
+		return "", "", "", err
+	}
+	if err := ValidateName("name", name); err != nil {
+		return "", "", "", err
+	}
+	return tenant, namespace, name, nil
+}
+
+// ValidatePath is ParsePath's check alone.
+func ValidatePath(path string) error {
+	_, _, _, err := ParsePath(path)
+	return err
 }

@@ -12,10 +12,7 @@ import (
 // answer is known without asking (malformed paths). Everything else is the
 // node's to judge, so the embedded and the remote API agree.
 
-func checkPath(path string) error {
-	_, _, _, err := flowmesh.ParsePath(path)
-	return err
-}
+func checkPath(path string) error { return flowmesh.ValidatePath(path) }
 
 // int32Of converts an int argument that must fit the wire's int32.
 func int32Of(field string, v int) (int32, error) {

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -17,29 +16,9 @@ import (
 // the partition exist, is the receipt current) are the backend's. Fields are
 // named as in the root package's API, in snake case.
 
-// checkPath is flowmesh.ParsePath's check without its allocation (every
-// call takes it): a well-formed path's three names are checked in place,
-// anything else gets ParsePath's own error.
-func checkPath(path string) error {
-	i := strings.IndexByte(path, '/')
-	if i < 0 {
-		return parsePathErr(path)
-	}
-	j := strings.IndexByte(path[i+1:], '/')
-	if j < 0 || strings.IndexByte(path[i+1+j+1:], '/') >= 0 {
-		return parsePathErr(path)
-	}
-	j += i + 1
-	if flowmesh.ValidateName("tenant", path[:i]) != nil || flowmesh.ValidateName("namespace", path[i+1:j]) != nil || flowmesh.ValidateName("name", path[j+1:]) != nil {
-		return parsePathErr(path)
-	}
-	return nil
-}
-
-func parsePathErr(path string) error {
-	_, _, _, err := flowmesh.ParsePath(path)
-	return err
-}
+// checkPath is flowmesh.ValidatePath (every call takes it; it does not
+// allocate for a well-formed path).
+func checkPath(path string) error { return flowmesh.ValidatePath(path) }
 
 func checkNames(tenant, namespace, name string) error {
 	if err := flowmesh.ValidateName("tenant", tenant); err != nil {

@@ -14,10 +14,7 @@ type queueManager struct{ s *Storage }
 
 var _ flowmesh.QueueManager = (*queueManager)(nil)
 
-func checkPath(path string) error {
-	_, _, _, err := flowmesh.ParsePath(path)
-	return err
-}
+func checkPath(path string) error { return flowmesh.ValidatePath(path) }
 
 func (m *queueManager) Enqueue(ctx context.Context, path string, payload []byte, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64, error) {
 	if err := checkPath(path); err != nil {
