@@ -198,7 +198,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	s.goFunc(s.leaderLoop)
 	if ccfg.Bootstrap {
 		if err := c.WaitLeader(ctx); err != nil {
-			s.stopLocked(context.Background())
+			s.stopLocked()
 			return fmt.Errorf("storage: waiting for a leader: %w", err)
 		}
 	}
@@ -240,14 +240,30 @@ func (s *Storage) goFunc(fn func()) {
 }
 
 // Stop shuts the node down in order: background loops, Raft, then the FSM
-// (flushed). It is idempotent.
+// (flushed). It is idempotent. It returns when that is done or when ctx
+// ends, whichever comes first: Raft waits for its replication calls, and
+// one sent to a peer that stopped answering (paused, partitioned) holds it
+// until the transport's 10 s timeout. When ctx ends first, Stop returns an
+// error wrapping ctx's and the shutdown finishes in the background; every
+// acknowledged write is in the raft log already, so a process may exit
+// then (the next start replays the log above the last checkpoint).
 func (s *Storage) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked(ctx)
+	done := make(chan error, 1)
+	go func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		done <- s.stopLocked()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		s.log.Warn("stop did not finish in time; raft and the stores are still shutting down", "err", ctx.Err())
+		return fmt.Errorf("storage: stop: %w (still shutting down in the background)", ctx.Err())
+	}
 }
 
-func (s *Storage) stopLocked(ctx context.Context) error {
+func (s *Storage) stopLocked() error {
 	if s.state != stateRunning {
 		s.state = stateStopped
 		return nil

@@ -83,7 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.RaftLogStore, "raft-log-store", "boltdb", "raft log store: boltdb, or wal (raft-wal: one fsync per commit instead of two; a data dir keeps the store it was created with)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 16384, "raft log entries after which a snapshot is taken and the log compacted")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls may take to finish on SIGINT/SIGTERM")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown phase after SIGINT/SIGTERM: in-flight gRPC calls, the HTTP server, and storage (raft and the FSM)")
 	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
 	fs.StringVar(&c.Advertise, "advertise", "", "host (or host:port for gossip) other nodes reach this one at, for NAT and containers")

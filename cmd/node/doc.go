@@ -35,7 +35,12 @@
 //     in-flight unary calls finish, bounded by --shutdown-timeout; then
 //     cancel what is left (rpc.Server.Shutdown).
 //  2. HTTP admin: Shutdown, bounded by the same timeout.
-//  3. storage: Stop (background loops, raft, then the FSM flushed).
+//  3. storage: Stop (background loops, raft, then the FSM flushed),
+//     bounded by the same timeout: raft waits for replication calls to
+//     peers that stopped answering (up to its transport's 10 s timeout), so
+//     past the bound the process exits with status 1 and the rest is left
+//     to the next start, as after a crash (every acknowledged write is in
+//     the raft log; the log above the last checkpoint is replayed).
 //
 // Exit status is 0 after a clean shutdown, 1 when start-up or shutdown
 // failed, 2 for usage errors.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -504,4 +505,32 @@ func TestMembershipChanges(t *testing.T) {
 	waitKVConverge(t, c, path, want, 60*time.Second)
 	out, _ := c.CLI("cluster", "members")
 	t.Logf("members at the end:\n%s", out)
+}
+
+// TestShutdownTimeoutBoundsStop: a leader whose followers stopped answering
+// has raft replication calls hanging on them (up to the transport's 10 s
+// timeout), and raft's shutdown waits for those. SIGTERM must still end the
+// process within --shutdown-timeout per phase (gRPC, HTTP, storage), not
+// when the calls time out.
+func TestShutdownTimeoutBoundsStop(t *testing.T) {
+	slow(t)
+	c := StartCluster(t, 3, "--shutdown-timeout", "1s")
+	leader := c.Nodes[c.Leader(10*time.Second)]
+	for _, nd := range c.Nodes {
+		if nd != leader {
+			nd.Pause()
+		}
+	}
+	time.Sleep(time.Second) // heartbeats and appends are now waiting on the paused nodes
+	start := time.Now()
+	if !leader.signal(syscall.SIGTERM) {
+		t.Fatalf("%s is not running", leader.ID)
+	}
+	// Three phases of at most 1 s each, plus start-up slack on a loaded machine;
+	// raft's own wait would be about 10 s.
+	const bound = 7 * time.Second
+	if !leader.waitExit(bound) {
+		t.Fatalf("%s did not exit within %v of SIGTERM with --shutdown-timeout 1s", leader.ID, bound)
+	}
+	t.Logf("%s exited %v after SIGTERM", leader.ID, time.Since(start).Round(time.Millisecond))
 }
