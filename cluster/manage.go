@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type ManageConfig struct {
 	// (defaults 256 entries and 2s).
 	PromoteLag    uint64
 	PromoteStable time.Duration
+	// BootstrapSettle is how long a bootstrap-expect plan must stay the
+	// same before this node bootstraps (default 1s).
+	BootstrapSettle time.Duration
 }
 
 // tombstoneFor is how long a server removed by the operator is not added
@@ -57,6 +61,9 @@ func (c *Cluster) Manage(m *Membership, cfg ManageConfig) {
 	}
 	if cfg.PromoteStable <= 0 {
 		cfg.PromoteStable = 2 * time.Second
+	}
+	if cfg.BootstrapSettle <= 0 {
+		cfg.BootstrapSettle = time.Second
 	}
 	c.mgr.mu.Lock()
 	c.mgr.m, c.mgr.cfg = m, cfg
@@ -89,6 +96,7 @@ func (c *Cluster) runManage(m *Membership, cfg ManageConfig, leaderCh <-chan boo
 	if bootstrapping {
 		c.logger.Info("waiting for bootstrap-expect members", "expect", cfg.BootstrapExpect)
 	}
+	settle := bootstrapSettle{wait: cfg.BootstrapSettle}
 	poll := time.NewTicker(200 * time.Millisecond)
 	defer poll.Stop()
 	full := time.NewTicker(cfg.ReconcileInterval)
@@ -120,10 +128,14 @@ func (c *Cluster) runManage(m *Membership, cfg ManageConfig, leaderCh <-chan boo
 			}
 			servers, why := bootstrapPlan(cfg.BootstrapExpect, m.Members())
 			if servers == nil {
+				settle.reset()
 				if why != lastWhy {
 					c.logger.Info("not bootstrapping yet", "reason", why)
 					lastWhy = why
 				}
+				continue
+			}
+			if !settle.ready(servers, time.Now()) {
 				continue
 			}
 			c.logger.Info("bootstrapping cluster", "servers", servers)
@@ -133,11 +145,16 @@ func (c *Cluster) runManage(m *Membership, cfg ManageConfig, leaderCh <-chan boo
 				continue
 			}
 			bootstrapping = false
+			m.RefreshMeta() // tell late starters at once that we have state now
 			continue
 		}
 		// A node knows its cluster ID before it admits anyone.
+		known := c.ClusterID() != ""
 		if !c.learnClusterID(m) {
 			continue
+		}
+		if !known {
+			m.RefreshMeta()
 		}
 		if leader && c.IsLeader() {
 			c.reconcile()
@@ -155,6 +172,28 @@ func (c *Cluster) promotionPending() bool {
 // not. Every fresh node computes it from the same gossip view, so they agree:
 // exactly expect alive members, all with the same expect value and none with
 // raft state, all voters, sorted by ID.
+// bootstrapSettle holds a bootstrap plan back until the same plan has been
+// seen for wait. Servers that bootstrapped a moment ago gossip their raft
+// state within milliseconds (RefreshMeta), but a node that starts just then
+// may see them as fresh servers first, and even a partial view of them
+// (memberlist merges a peer's member list before the peer itself): without
+// the wait it could bootstrap a second cluster of itself and some of them.
+type bootstrapSettle struct {
+	wait  time.Duration
+	plan  []Server
+	since time.Time
+}
+
+func (b *bootstrapSettle) reset() { b.plan = nil }
+
+// ready reports whether plan has been the plan for at least b.wait.
+func (b *bootstrapSettle) ready(plan []Server, now time.Time) bool {
+	if !slices.Equal(plan, b.plan) {
+		b.plan, b.since = plan, now
+	}
+	return now.Sub(b.since) >= b.wait
+}
+
 func bootstrapPlan(expect int, members []Member) ([]Server, string) {
 	var servers []Server
 	for _, mb := range members {

@@ -104,3 +104,35 @@ func TestPlanReconcile(t *testing.T) {
 		}
 	}
 }
+
+// A bootstrap plan goes ahead only once it has stayed the same for the
+// settle time; a changed or vanished plan starts the wait again.
+func TestBootstrapSettle(t *testing.T) {
+	a := []Server{{ID: "a", Address: "x:1", Voter: true}, {ID: "b", Address: "x:2", Voter: true}}
+	b := []Server{{ID: "a", Address: "x:1", Voter: true}, {ID: "c", Address: "x:3", Voter: true}}
+	t0 := time.Unix(1000, 0)
+	s := bootstrapSettle{wait: time.Second}
+	for _, step := range []struct {
+		plan  []Server
+		at    time.Duration
+		reset bool
+		want  bool
+	}{
+		{a, 0, false, false},
+		{a, 500 * time.Millisecond, false, false},
+		{b, 900 * time.Millisecond, false, false}, // changed: wait again
+		{b, 1800 * time.Millisecond, false, false},
+		{b, 1900 * time.Millisecond, false, true},
+		{nil, 2000 * time.Millisecond, true, false}, // plan gone
+		{b, 2100 * time.Millisecond, false, false},
+		{b, 3100 * time.Millisecond, false, true},
+	} {
+		if step.reset {
+			s.reset()
+			continue
+		}
+		if got := s.ready(step.plan, t0.Add(step.at)); got != step.want {
+			t.Errorf("at %v with plan %v: ready = %v, want %v", step.at, step.plan, got, step.want)
+		}
+	}
+}

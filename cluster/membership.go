@@ -115,11 +115,12 @@ type Membership struct {
 	logger *slog.Logger
 	ml     *memberlist.Memberlist
 
-	mu      sync.Mutex
-	members map[string]*memberState
-	meta    nodeMeta // what we gossip now
-	leaving bool
-	changes chan struct{}
+	refreshMu sync.Mutex // serialises RefreshMeta
+	mu        sync.Mutex
+	members   map[string]*memberState
+	meta      nodeMeta // what we gossip now
+	leaving   bool
+	changes   chan struct{}
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -428,7 +429,7 @@ func (g *mlGuard) NotifyMerge(peers []*memberlist.Node) error {
 	return nil
 }
 
-// refreshLoop gossips changes of HasState and Applied.
+// refreshLoop gossips changes of HasState, Applied and the cluster ID.
 func (m *Membership) refreshLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.MetaRefresh)
@@ -439,15 +440,25 @@ func (m *Membership) refreshLoop() {
 			return
 		case <-t.C:
 		}
-		m.mu.Lock()
-		md := m.currentMetaLocked()
-		same := md == m.meta
-		m.meta = md
-		m.mu.Unlock()
-		if !same {
-			if err := m.ml.UpdateNode(m.cfg.MetaRefresh); err != nil {
-				m.logger.Debug("gossip metadata update", "err", err)
-			}
+		m.RefreshMeta()
+	}
+}
+
+// RefreshMeta gossips this node's metadata now if it changed. The cluster
+// calls it right after bootstrapping and after learning its cluster ID, so
+// a fresh node starting just then sees that this one has raft state
+// instead of counting it as a fresh server (MetaRefresh later).
+func (m *Membership) RefreshMeta() {
+	m.refreshMu.Lock() // one UpdateNode at a time, in order
+	defer m.refreshMu.Unlock()
+	m.mu.Lock()
+	md := m.currentMetaLocked()
+	same := md == m.meta
+	m.meta = md
+	m.mu.Unlock()
+	if !same {
+		if err := m.ml.UpdateNode(m.cfg.MetaRefresh); err != nil {
+			m.logger.Debug("gossip metadata update", "err", err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/flowmesh/flowmesh/flowmeshtest"
@@ -11,7 +12,12 @@ import (
 )
 
 // quietLogger keeps raft's chatter out of test output.
+// quietLogger discards the nodes' logs; FLOWMESH_TEST_LOG=1 sends them to
+// stderr (debug level) for a failing test.
 func quietLogger() *slog.Logger {
+	if os.Getenv("FLOWMESH_TEST_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
