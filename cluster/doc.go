@@ -18,7 +18,12 @@
 // as voters sorted by ID. Every node computes the same configuration from
 // the same view, so fresh nodes started together form one cluster; a node
 // that sees any member with raft state waits to be added instead, and a
-// node with raft state never bootstraps.
+// node with raft state never bootstraps. Metadata is gossiped every
+// second and at once after a node bootstraps or learns its cluster ID, and
+// a plan must stay the same for BootstrapSettle (1 s) before it runs: a
+// node started just after the others bootstrapped could otherwise see some
+// of them as fresh (their state not gossiped yet, or a partial view while
+// memberlist merges) and bootstrap a second cluster with them.
 //
 // The leader reconciles on every membership change and every
 // ReconcileInterval: an alive member outside the configuration is added as
