@@ -73,10 +73,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.ID, "id", "", "stable node ID (default: generated once and kept in the data dir)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":7400", "gRPC listen address")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":7400", "gRPC listen address (no host: all interfaces with --advertise, else 127.0.0.1; 0.0.0.0 for all)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", ":7401", "raft transport address (no host: all interfaces with --advertise, else 127.0.0.1)")
 	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7402", "memberlist (gossip) address, TCP and UDP (no host: as --raft-addr)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", ":7403", "HTTP admin address (/healthz, /readyz, /metrics, /debug/pprof)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":7403", "HTTP admin address (/healthz, /readyz, /metrics, /debug/pprof; no host: as --grpc-addr)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
@@ -249,6 +249,27 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// grpcBindAddr is the gRPC listen address; see listenAddr.
+func (c *config) grpcBindAddr() string { return c.listenAddr(c.GRPCAddr) }
+
+// httpBindAddr is the HTTP admin listen address; see listenAddr.
+func (c *config) httpBindAddr() string { return c.listenAddr(c.HTTPAddr) }
+
+// listenAddr binds a host-less client-facing address to all interfaces
+// when --advertise says the node is reached from elsewhere, and to loopback
+// otherwise, so a node started with its defaults is reachable from this
+// machine only. An explicit host (0.0.0.0 included) is used as given.
+func (c *config) listenAddr(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host != "" {
+		return addr
+	}
+	if c.Advertise != "" {
+		return net.JoinHostPort("0.0.0.0", port)
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // raftBindAddr is the raft bind address; see bindAddr.

@@ -107,3 +107,29 @@ func TestParseConfigCluster(t *testing.T) {
 		t.Errorf("defaults: expect %d raft %q gossip %q", c.BootstrapExpect, c.raftBindAddr(), c.gossipBindAddr())
 	}
 }
+
+// TestListenDefaultsLoopback: a node started with its defaults listens on
+// loopback only; --advertise (reached from elsewhere) or an explicit host
+// opens it up.
+func TestListenDefaultsLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		wantGRPC, want string
+	}{
+		{nil, "127.0.0.1:7400", "127.0.0.1:7403"},
+		{[]string{"--advertise", "10.0.0.5"}, "0.0.0.0:7400", "0.0.0.0:7403"},
+		{[]string{"--grpc-addr", "0.0.0.0:7500", "--http-addr", "10.1.1.1:7503"}, "0.0.0.0:7500", "10.1.1.1:7503"},
+		{[]string{"--grpc-addr", ":7500"}, "127.0.0.1:7500", "127.0.0.1:7403"},
+	} {
+		c, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.grpcBindAddr(); got != tc.wantGRPC {
+			t.Errorf("%q: grpc listens on %q, want %q", tc.args, got, tc.wantGRPC)
+		}
+		if got := c.httpBindAddr(); got != tc.want {
+			t.Errorf("%q: http listens on %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

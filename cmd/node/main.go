@@ -83,16 +83,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
-		"grpc_addr", cfg.GRPCAddr, "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
-		"http_addr", cfg.HTTPAddr, "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
+		"grpc_addr", cfg.grpcBindAddr(), "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
+		"http_addr", cfg.httpBindAddr(), "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
 
 	// Listeners first, so a taken port fails before any state is touched.
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	grpcLis, err := net.Listen("tcp", cfg.grpcBindAddr())
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
 	defer grpcLis.Close()
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLis, err := net.Listen("tcp", cfg.httpBindAddr())
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
