@@ -171,7 +171,9 @@ func NewServer(cfg Config, backend Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
+	codec := newRequestCodec()
 	opts := append([]grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		// Pings find dead peers under idle Subscribe and Watch streams;
 		// clients ping every 30s (package client), which this admits.
@@ -183,8 +185,8 @@ func NewServer(cfg Config, backend Backend) *Server {
 		// raft commit), so there are enough workers for every call of
 		// a busy node to find one; beyond them gRPC starts a goroutine.
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, codec.checkDecodedUnary),
+		grpc.ChainStreamInterceptor(s.streamInterceptor, codec.checkDecodedStream),
 	}, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)
 

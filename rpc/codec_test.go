@@ -1,0 +1,53 @@
+package rpc_test
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// TestUndecodableRequestsAreInvalid: a request that is not valid protobuf,
+// or whose string field is not UTF-8, is InvalidArgument (gRPC's own answer
+// is Internal), on unary calls and on streams, and the node serves on.
+func TestUndecodableRequestsAreInvalid(t *testing.T) {
+	n := startNode(t)
+	cc := dial(t, n.addr)
+	ctx := ctxFor(t)
+	badUTF8Path := []byte{0x0a, 0x03, 't', 0xff, 0xfe} // field 1 (path), 3 bytes, not UTF-8
+	garbage := []byte{0xff, 0xff, 0xff, 0xff}
+	call := grpc.ForceCodec(rawCodec{})
+	for _, tc := range []struct {
+		name string
+		req  []byte
+	}{{"invalid UTF-8", badUTF8Path}, {"malformed protobuf", garbage}} {
+		var out []byte
+		err := cc.Invoke(ctx, "/flowmesh.v1.KVService/Get", &tc.req, &out, call)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("unary %s: %v, want InvalidArgument", tc.name, err)
+		}
+		if len(status.Convert(err).Message()) > 400 {
+			t.Errorf("unary %s: message of %d bytes", tc.name, len(status.Convert(err).Message()))
+		}
+		cs, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowmesh.v1.KVService/Watch", call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.SendMsg(&tc.req); err != nil {
+			t.Fatal(err)
+		}
+		cs.CloseSend()
+		err = cs.RecvMsg(&out)
+		if status.Code(err) != codes.InvalidArgument || errors.Is(err, io.EOF) {
+			t.Errorf("stream %s: %v, want InvalidArgument", tc.name, err)
+		}
+	}
+	// The node serves well-formed calls afterwards.
+	if _, err := n.newClient(t).CreateKVStore(ctx, "t", "ns", "kv"); err != nil && !strings.Contains(err.Error(), "exists") {
+		t.Errorf("a valid call after the bad ones: %v", err)
+	}
+}
