@@ -33,9 +33,14 @@ func (e *InvalidArgumentError) Error() string {
 }
 func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
 
-// Invalid returns an *InvalidArgumentError.
+// Invalid returns an *InvalidArgumentError. Its reason is cut to
+// MaxErrorReason bytes: quote a caller's input with Quote.
 func Invalid(field, format string, args ...any) error {
-	return &InvalidArgumentError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	reason := fmt.Sprintf(format, args...)
+	if len(reason) > MaxErrorReason {
+		reason = cut(reason, MaxErrorReason) + "..."
+	}
+	return &InvalidArgumentError{Field: field, Reason: reason}
 }
 
 // LimitError reports an exceeded limit. It matches ErrLimitExceeded.

@@ -50,16 +50,16 @@ func ValidateName(field, s string) error {
 		return Invalid(field, "must not be empty")
 	}
 	if len(s) > MaxNameLength {
-		return Invalid(field, "%q is %d characters, limit %d", s, len(s), MaxNameLength)
+		return Invalid(field, "%s is %d characters, limit %d", Quote(s), len(s), MaxNameLength)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if i == 0 && !alnum {
-			return Invalid(field, "%q must start with a letter or digit", s)
+			return Invalid(field, "%s must start with a letter or digit", Quote(s))
 		}
 		if !alnum && c != '_' && c != '-' && c != '.' {
-			return Invalid(field, "%q has character %q at %d; allowed are letters, digits, '_', '-' and '.'", s, c, i)
+			return Invalid(field, "%s has character %q at %d; allowed are letters, digits, '_', '-' and '.'", Quote(s), c, i)
 		}
 	}
 	return nil
@@ -87,7 +87,7 @@ func ParsePath(path string) (tenant, namespace, name string, err error) {
 		j = strings.IndexByte(path[i+1:], '/')
 	}
 	if j < 0 || strings.IndexByte(path[i+1+j+1:], '/') >= 0 {
-		return "", "", "", Invalid("path", "%q must be tenant/namespace/name", path)
+		return "", "", "", Invalid("path", "%s must be tenant/namespace/name", Quote(path))
 	}
 	j += i + 1
 	tenant, namespace, name = path[:i], path[i+1:j], path[j+1:]

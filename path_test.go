@@ -13,7 +13,7 @@ import (
 func parsePathRef(path string) (string, string, string, error) {
 	parts := strings.Split(path, "/")
 	if len(parts) != 3 {
-		return "", "", "", flowmesh.Invalid("path", "%q must be tenant/namespace/name", path)
+		return "", "", "", flowmesh.Invalid("path", "%s must be tenant/namespace/name", flowmesh.Quote(path))
 	}
 	for i, f := range []string{"tenant", "namespace", "name"} {
 		if err := flowmesh.ValidateName(f, parts[i]); err != nil {

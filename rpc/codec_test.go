@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
 // TestUndecodableRequestsAreInvalid: a request that is not valid protobuf,
@@ -49,5 +51,25 @@ func TestUndecodableRequestsAreInvalid(t *testing.T) {
 	// The node serves well-formed calls afterwards.
 	if _, err := n.newClient(t).CreateKVStore(ctx, "t", "ns", "kv"); err != nil && !strings.Contains(err.Error(), "exists") {
 		t.Errorf("a valid call after the bad ones: %v", err)
+	}
+}
+
+// TestLongInputBoundedInErrors: a 1 MiB path is refused with a message that
+// quotes a bounded prefix of it, not the whole path.
+func TestLongInputBoundedInErrors(t *testing.T) {
+	n := startNode(t)
+	cc := dial(t, n.addr)
+	path := strings.Repeat("p", 1<<20)
+	_, err := pb.NewResourceServiceClient(cc).GetResource(ctxFor(t), &pb.GetResourceRequest{Path: path})
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		t.Fatalf("GetResource of a 1 MiB path: %v, want InvalidArgument", err)
+	}
+	size := len(st.Message())
+	for _, d := range st.Proto().GetDetails() {
+		size += len(d.GetValue())
+	}
+	if size > 4<<10 {
+		t.Errorf("status of %d bytes (message and details) for a 1 MiB path", size)
 	}
 }
