@@ -128,8 +128,8 @@ func (h *clusterService) Join(ctx context.Context, req *pb.JoinRequest) (*pb.Joi
 		return nil, flowmesh.Invalid("addrs", "at least one address is needed")
 	}
 	for _, a := range req.GetAddrs() {
-		if a == "" {
-			return nil, flowmesh.Invalid("addrs", "an address is empty")
+		if err := flowmesh.ValidateAddr("addrs", a); err != nil {
+			return nil, err
 		}
 	}
 	a, err := h.admin()

@@ -73,3 +73,16 @@ func TestLongInputBoundedInErrors(t *testing.T) {
 		t.Errorf("status of %d bytes (message and details) for a 1 MiB path", size)
 	}
 }
+
+// TestJoinBadAddressInvalid: Join of an address that cannot be one is
+// InvalidArgument (it was Internal, from the resolver).
+func TestJoinBadAddressInvalid(t *testing.T) {
+	n := startNode(t)
+	cc := pb.NewClusterServiceClient(dial(t, n.addr))
+	for _, addr := range []string{"256.1.1.1:99999", "127.0.0.1", ""} {
+		_, err := cc.Join(ctxFor(t), &pb.JoinRequest{Addrs: []string{addr}})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("Join(%q): %v, want InvalidArgument", addr, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 )
 
@@ -188,6 +189,11 @@ func (a *app) clusterJoinCmd() *cobra.Command {
 		Example: "  flowmesh --endpoints 127.0.0.1:7410 cluster join 127.0.0.1:7301",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, addr := range args {
+				if err := flowmesh.ValidateAddr("address", addr); err != nil {
+					return usagef("%v", err)
+				}
+			}
 			var n int
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
 				n, err = c.Join(ctx, args...)

@@ -125,6 +125,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "kv-put", "-c", "0"},
 		{"bench", "stream-append", "--batch", "100000"},
 		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
+		{"cluster", "join", "256.1.1.1:99999"},
+		{"cluster", "join", "127.0.0.1:7402", "nohost"},
 	} {
 		r := cli(t, "", args...)
 		if r.code != exitUsage {
