@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -77,6 +78,18 @@ const DefaultMaxResponseBytes = 8 << 20
 // Config.ServerOptions to change it, 0 for a goroutine per call).
 const DefaultStreamWorkers = 256
 
+// Connection budgets (Config): a node serves at most DefaultMaxConnections
+// client connections, each with at most DefaultMaxConcurrentStreams calls
+// at once; a connection must finish its TLS and HTTP/2 handshake within
+// DefaultHandshakeTimeout, and one without calls for DefaultMaxConnectionIdle
+// is closed (GOAWAY: a client reconnects when it next calls).
+const (
+	DefaultMaxConnections       = 4096
+	DefaultMaxConcurrentStreams = 1024
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultMaxConnectionIdle    = 15 * time.Minute
+)
+
 // Config configures a Server. The zero value is usable: zero fields take the
 // defaults of DefaultConfig.
 type Config struct {
@@ -88,6 +101,13 @@ type Config struct {
 	MaxRecvMsgSize int
 	// MaxResponseBytes bounds list and read responses (0: DefaultMaxResponseBytes).
 	MaxResponseBytes int
+
+	// MaxConnections, MaxConcurrentStreams, HandshakeTimeout and
+	// MaxConnectionIdle are the connection budgets (0: the Default values).
+	MaxConnections       int
+	MaxConcurrentStreams int
+	HandshakeTimeout     time.Duration
+	MaxConnectionIdle    time.Duration
 
 	// ServerOptions are added to the server's own (credentials, keepalive).
 	// Interceptors given here run inside the server's.
@@ -111,6 +131,11 @@ func DefaultConfig() Config {
 		Logger:           slog.Default(),
 		MaxRecvMsgSize:   DefaultMaxRecvMsgSize,
 		MaxResponseBytes: DefaultMaxResponseBytes,
+
+		MaxConnections:       DefaultMaxConnections,
+		MaxConcurrentStreams: DefaultMaxConcurrentStreams,
+		HandshakeTimeout:     DefaultHandshakeTimeout,
+		MaxConnectionIdle:    DefaultMaxConnectionIdle,
 	}
 }
 
@@ -122,6 +147,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxResponseBytes < 0 {
 		errs = append(errs, flowmesh.Invalid("MaxResponseBytes", "%d is negative", c.MaxResponseBytes))
+	}
+	if c.MaxConnections < 0 || c.MaxConcurrentStreams < 0 || c.HandshakeTimeout < 0 || c.MaxConnectionIdle < 0 {
+		errs = append(errs, flowmesh.Invalid("connection budgets", "MaxConnections %d, MaxConcurrentStreams %d, HandshakeTimeout %v and MaxConnectionIdle %v must not be negative",
+			c.MaxConnections, c.MaxConcurrentStreams, c.HandshakeTimeout, c.MaxConnectionIdle))
 	}
 	return errors.Join(errs...)
 }
@@ -136,6 +165,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = d.MaxResponseBytes
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = d.MaxConnections
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = d.MaxConcurrentStreams
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.MaxConnectionIdle == 0 {
+		c.MaxConnectionIdle = d.MaxConnectionIdle
 	}
 	c.ServerOptions = append([]grpc.ServerOption(nil), c.ServerOptions...)
 	c.ForwardDialOptions = append([]grpc.DialOption(nil), c.ForwardDialOptions...)
@@ -157,6 +198,8 @@ type Server struct {
 	stopping    context.Context
 	stopStreams context.CancelFunc
 	stopOnce    sync.Once
+
+	conns atomic.Pointer[connLimiter] // set by Serve
 }
 
 // NewServer builds a server for backend. It panics when cfg is invalid or
@@ -177,7 +220,9 @@ func NewServer(cfg Config, backend Backend) *Server {
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		// Pings find dead peers under idle Subscribe and Watch streams;
 		// clients ping every 30s (package client), which this admits.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: cfg.MaxConnectionIdle}),
+		grpc.ConnectionTimeout(cfg.HandshakeTimeout),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Calls run on long-lived workers while one is idle, instead of
 		// on a fresh goroutine each, whose stack would grow (copied) to
@@ -220,8 +265,23 @@ func (s *Server) SetServing(serving bool) {
 	}
 }
 
-// Serve accepts connections on lis until GracefulStop or Stop.
-func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+// Serve accepts connections on lis until GracefulStop or Stop, at most
+// Config.MaxConnections at once (see ConnStats).
+func (s *Server) Serve(lis net.Listener) error {
+	l := &connLimiter{Listener: lis, max: int64(s.cfg.MaxConnections)}
+	s.conns.Store(l)
+	return s.grpc.Serve(l)
+}
+
+// ConnStats reports the connection budget's use: connections open now,
+// the budget, and how many were refused over it since Serve.
+func (s *Server) ConnStats() (open, max int, refused uint64) {
+	l := s.conns.Load()
+	if l == nil {
+		return 0, s.cfg.MaxConnections, 0
+	}
+	return int(l.open.Load()), int(l.max), l.refused.Load()
+}
 
 // GracefulStop reports NOT_SERVING, ends the Subscribe and Watch streams
 // (with Unavailable, so clients resume elsewhere), stops accepting, and waits
