@@ -40,6 +40,10 @@ const (
 	DefaultMaxAttempts       = 5
 	DefaultVisibilityTimeout = 30 * time.Second
 	DefaultKVHistory         = 10000
+	// MaxKVHistoryBytes bounds the keys and values of one KV store's
+	// history kept for Watch (whatever its HistoryRevisions): a store of
+	// large values keeps fewer past revisions.
+	MaxKVHistoryBytes = 64 << 20
 )
 
 // ValidateName checks a tenant, namespace or resource name: 1..MaxNameLength

@@ -39,7 +39,8 @@ type kvState struct {
 	meta *fsmpb.Resource
 	tree *btree.BTreeG[*kvItem]
 	ttl  map[string]struct{} // keys with an expiry
-	// history holds the last HistoryRevisions changes in revision order.
+	// history holds the last HistoryRevisions changes in revision order,
+	// at most MaxKVHistoryBytes of them.
 	// oldest is the first revision still watchable once older changes were
 	// dropped (0 while none were).
 	history *history
@@ -60,7 +61,7 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 		return nil, err
 	}
 	s := &kvState{log: l, meta: m, tree: btree.NewG(32, kvLess), ttl: map[string]struct{}{},
-		history: newHistory(int(m.HistoryRevisions))}
+		history: newHistory(int(m.HistoryRevisions), flowmesh.MaxKVHistoryBytes)}
 	err = forEachRecord(l, l.EarliestOffset(), func(rec segment.Record) error {
 		kr := &fsmpb.KVRecord{}
 		if err := proto.Unmarshal(rec.Payload, kr); err != nil {
@@ -100,7 +101,7 @@ func (s *kvState) replay(kr *fsmpb.KVRecord) {
 		s.tree.Delete(&kvItem{key: kr.Key})
 		delete(s.ttl, kr.Key)
 	}
-	if _, evicted := s.history.push(ev); evicted {
+	if s.history.push(ev) {
 		s.oldest = max(s.oldest, s.history.at(0).Revision)
 	}
 }
