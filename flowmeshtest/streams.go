@@ -27,6 +27,7 @@ var streamTests = []subtest{
 	{"IdempotentProducer", testStreamIdempotentProducer},
 	{"Subscribe", testStreamSubscribe},
 	{"SubscribeStopsOnError", testStreamSubscribeStopsOnError},
+	{"SubscribeBacklog", testStreamSubscribeBacklog},
 	{"SubscribeWhileWriting", testStreamSubscribeWhileWriting},
 	{"ConsumerOffsets", testStreamConsumerOffsets},
 	{"ReadConsistency", testStreamReadConsistency},
@@ -535,6 +536,39 @@ func testStreamSubscribe(t *testing.T, tg Target) {
 	msgs2, done2 := subscribe(t, ctx2, tg, s, 0, 5)
 	write(t, tg, s, payloads(8, "e")[5:])
 	receive(t, msgs2, done2, 3, 5, "e")
+}
+
+// testStreamSubscribeBacklog: a subscription from offset 0 of a backlog
+// larger than one read batch (in messages and in bytes) delivers every
+// message once, in order.
+func testStreamSubscribeBacklog(t *testing.T, tg Target) {
+	s := createStream(t, tg, "s", 1).GetPath()
+	const n, size = 700, 4 << 10 // 2.8 MB in all
+	for i := 0; i < n; i += 100 {
+		batch := make([]flowmesh.StreamEvent, 100)
+		for j := range batch {
+			p := make([]byte, size)
+			copy(p, fmt.Sprintf("b-%d", i+j))
+			batch[j].Payload = p
+		}
+		write(t, tg, s, batch)
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 60*time.Second)
+	defer cancel()
+	msgs, done := subscribe(t, ctx, tg, s, 0, 0)
+	for i := range n {
+		select {
+		case m := <-msgs:
+			want := fmt.Sprintf("b-%d", i)
+			if m.Offset != uint64(i) || len(m.Payload) != size || string(m.Payload[:len(want)]) != want {
+				t.Fatalf("message %d: offset %d, %d bytes starting %q", i, m.Offset, len(m.Payload), m.Payload[:min(8, len(m.Payload))])
+			}
+		case err := <-done:
+			t.Fatalf("Subscribe returned %v at message %d", err, i)
+		case <-ctx.Done():
+			t.Fatalf("message %d not delivered", i)
+		}
+	}
 }
 
 func testStreamSubscribeStopsOnError(t *testing.T, tg Target) {

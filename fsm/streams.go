@@ -228,8 +228,18 @@ func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
 	return &Result{}, nil
 }
 
-// ReadStream reads up to max messages of a partition from offset.
+// ReadStream reads up to max messages of a partition from offset, and up
+// to ReadStreamBytes of them (at least one).
 func (f *FSM) ReadStream(path string, part int, offset uint64, limit int) ([]flowmesh.Message, error) {
+	return f.ReadStreamBytes(path, part, offset, limit, ReadStreamBytes)
+}
+
+// ReadStreamBytes is the byte budget of one ReadStream.
+const ReadStreamBytes = 4 << 20
+
+// ReadStreamBytes reads up to limit messages of a partition from offset and
+// up to maxBytes of them (at least one).
+func (f *FSM) ReadStreamBytes(path string, part int, offset uint64, limit, maxBytes int) ([]flowmesh.Message, error) {
 	f.mu.RLock()
 	r, err := f.lookup(path, flowmesh.KindStream)
 	if err != nil {
@@ -248,7 +258,7 @@ func (f *FSM) ReadStream(path string, part int, offset uint64, limit int) ([]flo
 	if offset < earliest || offset > next {
 		return nil, &flowmesh.OffsetOutOfRangeError{Requested: offset, Earliest: max(earliest, log.EarliestOffset()), Next: next}
 	}
-	recs, err := log.Read(offset, limit, 4<<20)
+	recs, err := log.Read(offset, limit, maxBytes)
 	if err != nil {
 		var oor *segment.OutOfRangeError
 		if errors.As(err, &oor) {

@@ -54,6 +54,16 @@ func (m *streamManager) ReadFromOffset(ctx context.Context, path string, partiti
 	return f.ReadStream(path, partition, offset, max)
 }
 
+// A subscriber reads the log in batches of at most subscribeBatch messages
+// and subscribeBatchBytes, which bound what one subscriber holds while it
+// sends: a subscriber that stops reading blocks its stream's flow control
+// with one batch in hand (300 idle subscribers held 3.4 GB with 4 MiB
+// batches).
+const (
+	subscribeBatch      = 256
+	subscribeBatchBytes = 256 << 10
+)
+
 func (m *streamManager) Subscribe(ctx context.Context, path string, partition int, offset uint64, fn func(flowmesh.Message) error) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
@@ -64,7 +74,7 @@ func (m *streamManager) Subscribe(ctx context.Context, path string, partition in
 			return err
 		}
 		changed := f.Changes()
-		msgs, err := f.ReadStream(path, partition, offset, 1000)
+		msgs, err := f.ReadStreamBytes(path, partition, offset, subscribeBatch, subscribeBatchBytes)
 		if err != nil {
 			return err
 		}
