@@ -215,7 +215,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 		srv.Stop()
 		return err
 	}
-	hs := &http.Server{Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsm.serverConfig()}
+	hs := &http.Server{
+		Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: tlsm.serverConfig(),
+		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn), // e.g. refused handshakes
+	}
 	httpDone := make(chan error, 1)
 	go func() {
 		if hs.TLSConfig != nil {

@@ -150,7 +150,7 @@ func (t *nodeTLS) forwardDialOptions() []grpc.DialOption {
 	if t.server == nil {
 		return nil
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(certs.ClientConfig(t.peer, t.server, true)))}
+	return []grpc.DialOption{grpc.WithTransportCredentials(certs.TransportCredentials(t.peer, t.server))}
 }
 
 // peerConfigs are raft's server and client configs (nil, nil without peer

@@ -56,18 +56,22 @@ func unionPool(sources []*Source) *x509.CertPool {
 }
 
 // ClientConfig returns a client config presenting cert's current
-// certificate (cert may be nil: none) and verifying the server's chain
-// against roots's current pool; with checkName it also verifies the server
-// name the connection was dialled with (ServerName, or the host dialled).
+// certificate (cert may be nil: none). With checkName the server is
+// verified by Go's standard verification, name included, against roots's
+// pool as it is now: use TransportCredentials for gRPC connections that
+// must follow reloads. Without checkName the chain alone is verified,
+// against the pool current at each handshake (peers; see doc.go).
 func ClientConfig(cert, roots *Source, checkName bool) *tls.Config {
-	cfg := &tls.Config{
-		MinVersion: MinVersion,
+	cfg := &tls.Config{MinVersion: MinVersion}
+	if checkName {
+		cfg.RootCAs = roots.Pool()
+	} else {
 		// Verification is not skipped: VerifyConnection does it against the
-		// pool current at each handshake (see doc.go).
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyServer(cs, roots, checkName)
-		},
+		// pool current at each handshake.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyChain(cs, roots)
+		}
 	}
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -80,7 +84,8 @@ func ClientConfig(cert, roots *Source, checkName bool) *tls.Config {
 	return cfg
 }
 
-func verifyServer(cs tls.ConnectionState, roots *Source, checkName bool) error {
+// verifyChain verifies the server's chain to roots's current pool.
+func verifyChain(cs tls.ConnectionState, roots *Source) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("certs: server sent no certificate")
 	}
@@ -92,12 +97,6 @@ func verifyServer(cs tls.ConnectionState, roots *Source, checkName bool) error {
 		Roots:         pool,
 		Intermediates: x509.NewCertPool(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if checkName {
-		if cs.ServerName == "" {
-			return errors.New("certs: no server name to verify the server certificate against")
-		}
-		opts.DNSName = cs.ServerName
 	}
 	for _, c := range cs.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
