@@ -60,11 +60,12 @@ func TestMain(m *testing.M) {
 
 // proc is a running node process.
 type proc struct {
-	cmd      *exec.Cmd
-	grpcAddr string
-	httpAddr string
-	logs     *syncBuffer
-	done     chan error
+	cmd        *exec.Cmd
+	grpcAddr   string
+	httpAddr   string
+	gossipAddr string
+	logs       *syncBuffer
+	done       chan error
 }
 
 type syncBuffer struct {
@@ -94,10 +95,10 @@ func startNode(t *testing.T, dataDir string) *proc {
 // asked with hc over scheme.
 func startNodeWith(t *testing.T, dataDir, scheme string, hc *http.Client, extra ...string) *proc {
 	t.Helper()
-	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), gossipAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(nodeBinary(t),
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--log-level", "info", "--shutdown-timeout", "5s")
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", p.gossipAddr, "--log-level", "info", "--shutdown-timeout", "5s")
 	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -8,14 +8,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/internal/certs"
+	"github.com/flowmesh/flowmesh/internal/freeport"
 )
 
 // certsInit runs "certs init" as a user would and returns the directory.
@@ -222,4 +225,76 @@ func httpsGet(t *testing.T, hc *http.Client, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestNodeTLSCluster: two nodes started with the same --tls-dir form a
+// cluster (gossip with the key, raft over mTLS) and a follower forwards a
+// write to the leader over TLS with its peer certificate; a node from
+// another certs init (other CAs, other gossip key) that joins is never
+// seen as a member.
+func TestNodeTLSCluster(t *testing.T) {
+	ctx := context.Background()
+	dir := certsInit(t)
+	tlsCfg, hc := tlsClients(t, dir)
+	a := startNodeWith(t, t.TempDir(), "https", hc, "--tls-dir", dir)
+	b := startNodeWith(t, t.TempDir(), "https", hc, "--tls-dir", dir, "--join", a.gossipAddr)
+
+	c, err := client.New(client.Config{Endpoints: []string{b.grpcAddr}, TLS: tlsCfg, Pinned: true, RequestTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
+		t.Fatalf("write through the follower: %v\nleader logs:\n%s", err, a.logs.String())
+	}
+	if _, err := c.Put(ctx, "t1/ns1/kv", "k", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Get(ctx, "t1/ns1/kv", "k"); err != nil || string(e.Value) != "v" {
+		t.Fatalf("Get through the follower = %q, %v", e.Value, err)
+	}
+
+	rogueDir := certsInit(t)
+	_, rogueHC := tlsClients(t, rogueDir)
+	r := startRogue(t, rogueDir, a.gossipAddr)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		ms, err := c.Members(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 2 {
+			t.Fatalf("members %+v: want the two real nodes only", ms)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if resp, err := rogueHC.Get("https://" + r + "/readyz"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("rogue node is ready (part of a cluster): %s", body)
+		}
+	}
+}
+
+// startRogue starts a node with dir's files joining gossipAddr and returns
+// its HTTP address without waiting for it.
+func startRogue(t *testing.T, dir, gossipAddr string) string {
+	t.Helper()
+	httpAddr := freeport.Addr(t)
+	logs := &syncBuffer{}
+	cmd := exec.Command(nodeBinary(t), "--data-dir", t.TempDir(), "--grpc-addr", freeport.Addr(t), "--http-addr", httpAddr,
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--tls-dir", dir, "--join", gossipAddr)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("rogue logs:\n%s", logs.String())
+		}
+	})
+	return httpAddr
 }
