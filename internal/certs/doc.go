@@ -7,22 +7,25 @@
 // A Source holds one certificate/key pair and one CA pool, read together
 // and swapped atomically by Reload; a Reload that fails on any file keeps
 // the old material and names the file. Configs never copy the material:
-// servers pick it per handshake (GetConfigForClient), clients present it
-// through GetClientCertificate and verify against the current pool in
-// VerifyConnection, so a reload takes effect for new connections while
-// established ones keep theirs.
+// servers pick it per handshake (GetConfigForClient) and clients present
+// it through GetClientCertificate, so a reload takes effect for new
+// connections while established ones keep theirs.
 //
 // Servers run Go's standard client verification (ClientAuth with ClientCAs
 // set per handshake), so tls.ConnectionState.VerifiedChains is populated
-// for the auth layer. Clients cannot have their roots swapped that way, so
-// they set InsecureSkipVerify and verify the chain (and, when asked, the
-// name) themselves in VerifyConnection against the current pool; that is
-// the documented way to verify with custom roots, not a skipped check.
+// for the auth layer. A client config's RootCAs cannot change after it is
+// built, so clients that check the server's name (clients, forwarding)
+// get Go's standard verification against the pool at build time, and
+// TransportCredentials builds a fresh config per gRPC connection for
+// long-lived dialers; the name cannot be checked in VerifyConnection,
+// because ConnectionState.ServerName is empty when an IP was dialled.
 //
-// Peers (raft, gossip's successors) verify the chain only: nodes dial each
-// other at IPs and advertised names that are not known when certificates are
-// made, and the peer CA signs nothing but node certificates, so a chain to
-// it is the proof of membership.
+// Peers (raft) verify the chain only, in VerifyConnection against the pool
+// current at each handshake (InsecureSkipVerify only turns off Go's own
+// check, which this replaces): nodes dial each other at IPs and advertised
+// names that are not known when certificates are made, and the peer CA
+// signs nothing but node certificates, so a chain to it is the proof of
+// membership.
 //
 // TLS 1.2 is the minimum; Go negotiates 1.3 whenever the other side has it.
 //
