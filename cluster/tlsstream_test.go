@@ -66,30 +66,27 @@ func TestTLSTransport(t *testing.T) {
 	want := apply(t, c1, "over tls").(int)
 	waitCount(t, fsm2, want)
 
-	term := func() string { return c2.Raft().Stats()["term"] }
-	termBefore, lastBefore := term(), c2.Raft().LastIndex()
-	forge := func(trans raft.Transport) error {
-		tn, _ := strconv.ParseUint(termBefore, 10, 64)
-		req := &raft.AppendEntriesRequest{
-			RPCHeader:    raft.RPCHeader{ID: []byte("rogue"), Addr: []byte(trans.LocalAddr())},
-			Term:         tn + 1,
-			PrevLogEntry: lastBefore,
-			PrevLogTerm:  tn,
-			Entries: []*raft.Log{{
-				Index: lastBefore + 1, Term: tn + 1, Type: raft.LogCommand, Data: []byte("forged"),
-			}},
-			LeaderCommitIndex: lastBefore + 1,
-		}
-		var resp raft.AppendEntriesResponse
-		return trans.AppendEntries("n2", raft.ServerAddress(c2.RaftAddr()), req, &resp)
-	}
+	termBefore, lastBefore := c2.Raft().Stats()["term"], c2.Raft().LastIndex()
 
 	plain, err := raft.NewTCPTransport("127.0.0.1:0", nil, 1, 2*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if err := forge(plain); err == nil {
+	// Control: the same forgery is applied by a node without TLS.
+	cfg3 := testConfig(t, t.TempDir())
+	cfg3.ID = "n3"
+	c3 := startNode(t, cfg3, newCounterFSM(t.TempDir(), false))
+	term3 := c3.Raft().Stats()["term"]
+	if err := forge(plain, c3); err != nil {
+		t.Fatalf("control: forged AppendEntries to a plain raft node: %v", err)
+	}
+	if got := c3.Raft().Stats()["term"]; got == term3 {
+		t.Fatalf("control: the forgery did not move the plain node's term %s", got)
+	}
+	c3.Shutdown()
+
+	if err := forge(plain, c2); err == nil {
 		t.Error("plain TCP AppendEntries to a TLS raft port succeeded")
 	}
 
@@ -108,11 +105,11 @@ func TestTLSTransport(t *testing.T) {
 	}
 	rogue := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: stream, MaxPool: 1, Timeout: 2 * time.Second})
 	defer rogue.Close()
-	if err := forge(rogue); err == nil {
+	if err := forge(rogue, c2); err == nil {
 		t.Error("AppendEntries with a certificate of another CA succeeded")
 	}
 
-	if got, last := term(), c2.Raft().LastIndex(); got != termBefore || last != lastBefore {
+	if got, last := c2.Raft().Stats()["term"], c2.Raft().LastIndex(); got != termBefore || last != lastBefore {
 		t.Fatalf("follower moved: term %s -> %s, last index %d -> %d", termBefore, got, lastBefore, last)
 	}
 	// The cluster still replicates.
@@ -123,6 +120,26 @@ func TestTLSTransport(t *testing.T) {
 	if err := c1.Shutdown(); err != nil {
 		t.Error(err)
 	}
+}
+
+// forge sends target, over trans, an AppendEntries of a term one above
+// target's whose entry follows its last, as a rogue leader would.
+func forge(trans raft.Transport, target *Cluster) error {
+	tn, _ := strconv.ParseUint(target.Raft().Stats()["term"], 10, 64)
+	last := target.Raft().LastIndex()
+	req := &raft.AppendEntriesRequest{
+		RPCHeader: raft.RPCHeader{
+			ProtocolVersion: raft.ProtocolVersionMax,
+			ID:              []byte("rogue"), Addr: []byte(trans.LocalAddr()),
+		},
+		Term:              tn + 1,
+		PrevLogEntry:      last,
+		PrevLogTerm:       tn,
+		Entries:           []*raft.Log{{Index: last + 1, Term: tn + 1, Type: raft.LogCommand, Data: []byte("forged")}},
+		LeaderCommitIndex: last + 1,
+	}
+	var resp raft.AppendEntriesResponse
+	return trans.AppendEntries(raft.ServerID(target.ID()), raft.ServerAddress(target.RaftAddr()), req, &resp)
 }
 
 func waitCount(t *testing.T, f *counterFSM, want int) {

@@ -98,7 +98,7 @@ func startNodeWith(t *testing.T, dataDir, scheme string, hc *http.Client, extra 
 	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), gossipAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(nodeBinary(t),
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeport.Addr(t), "--gossip-addr", p.gossipAddr, "--log-level", "info", "--shutdown-timeout", "5s")
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", p.gossipAddr, "--log-level", "warn", "--shutdown-timeout", "5s")
 	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -130,7 +130,7 @@ func TestNodeTLS(t *testing.T) {
 	ctx := context.Background()
 	dir := certsInit(t)
 	tlsCfg, hc := tlsClients(t, dir)
-	p := startNodeWith(t, t.TempDir(), "https", hc, "--tls-dir", dir)
+	p := startNodeWith(t, t.TempDir(), "https", hc, "--tls-dir", dir, "--log-level", "info")
 
 	c, err := client.New(client.Config{Endpoints: []string{p.grpcAddr}, TLS: tlsCfg, RequestTimeout: 10 * time.Second})
 	if err != nil {
