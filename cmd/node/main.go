@@ -105,23 +105,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "flowmesh-node: %v\n", err)
 		return 2
 	}
+	// Certificates that do not parse or match their keys are usage errors
+	// too, found before anything starts.
+	tlsm, err := loadTLS(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowmesh-node: %v\n", err)
+		return 2
+	}
 	log := cfg.logger(stderr)
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, tlsm, log); err != nil {
 		log.Error("node failed", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
+func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (err error) {
 	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
 		"grpc_addr", cfg.GRPCAddr, "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
 		"http_addr", cfg.HTTPAddr, "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
 
-	tlsm, err := loadTLS(cfg)
-	if err != nil {
-		return err
-	}
 	if tlsm.server == nil {
 		log.Warn("gRPC and HTTP admin serve plaintext: set --tls-dir (from 'flowmesh-node certs init') or --cert-file")
 	}

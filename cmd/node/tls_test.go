@@ -298,3 +298,17 @@ func startRogue(t *testing.T, dir, gossipAddr string) string {
 	})
 	return httpAddr
 }
+
+// TestRunBadCertificateExit2: files that exist but do not parse, or a key
+// that does not match its certificate, stop the node before it starts.
+func TestRunBadCertificateExit2(t *testing.T) {
+	dir := certsInit(t)
+	if err := os.WriteFile(filepath.Join(dir, certs.NodeKeyFile), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code := run(t.Context(), []string{"--tls-dir", dir, "--data-dir", t.TempDir()}, func(string) string { return "" }, &out)
+	if code != 2 || !strings.Contains(out.String(), certs.NodeKeyFile) {
+		t.Errorf("exit %d, %q; want 2 and a message naming %s", code, out.String(), certs.NodeKeyFile)
+	}
+}
