@@ -141,6 +141,20 @@ func TestNodeTLS(t *testing.T) {
 		t.Fatalf("TLS client: %v", err)
 	}
 
+	// Client certificates are optional: the CA alone is enough.
+	caOnly, err := certs.Load(certs.Files{CA: filepath.Join(dir, certs.CAFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, err := client.New(client.Config{Endpoints: []string{p.grpcAddr}, TLS: certs.ClientConfig(nil, caOnly, true), RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.CreateKVStore(ctx, "t1", "ns1", "anon"); err != nil {
+		t.Fatalf("TLS client without a certificate: %v", err)
+	}
+
 	plain, err := client.New(client.Config{Endpoints: []string{p.grpcAddr}, RequestTimeout: 2 * time.Second, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
