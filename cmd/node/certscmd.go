@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/flowmesh/flowmesh/internal/certs"
 )
@@ -33,9 +34,9 @@ func certsCmd(args []string, stderr io.Writer) int {
 	fs.Usage = usage
 	// DIR may come before or after the flags.
 	rest := args[1:]
-	var dir string
-	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
-		dir, rest = rest[0], rest[1:]
+	var pos []string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = rest[:1], rest[1:]
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,14 +44,12 @@ func certsCmd(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if dir == "" && fs.NArg() > 0 {
-		dir = fs.Arg(0)
-	}
-	if dir == "" || (fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != dir)) {
-		fmt.Fprintln(stderr, "flowmesh-node certs init: want exactly one directory")
-		usage()
+	pos = append(pos, fs.Args()...)
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "flowmesh-node certs init: want one directory, got %q\n", pos)
 		return 2
 	}
+	dir := pos[0]
 	if err := certs.Generate(dir, hosts); err != nil {
 		fmt.Fprintf(stderr, "flowmesh-node certs init: %v\n", err)
 		if errors.Is(err, certs.ErrExists) {
