@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -63,8 +65,13 @@ type Config struct {
 	// endpoint, to bind a client to one node (the fault-injection harness
 	// does, so a node that answers on its own is caught).
 	Pinned bool
-	// DialOptions are added after the client's own (insecure transport by
-	// default): pass grpc.WithTransportCredentials for TLS.
+	// TLS, when set, secures every connection with it (nil: plaintext).
+	// Its RootCAs verify the nodes; Certificates or GetClientCertificate
+	// present a client certificate. ServerName may stay empty: each
+	// endpoint's host is verified.
+	TLS *tls.Config
+	// DialOptions are added after the client's own (the transport of TLS,
+	// insecure without): they may override it.
 	DialOptions []grpc.DialOption
 }
 
@@ -156,8 +163,12 @@ func New(cfg Config) (*Client, error) {
 		target: cfg.Endpoints[0],
 		next:   1 % len(cfg.Endpoints),
 	}
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS)
+	}
 	c.dialOpts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: cfg.BackoffBase, Multiplier: 1.6, Jitter: 0.2, MaxDelay: max(cfg.BackoffMax, time.Second)},
 			MinConnectTimeout: cfg.DialTimeout,

@@ -7,6 +7,11 @@
 //	defer c.Close()
 //	rev, err := c.Put(ctx, "t1/ns1/cfg", "greeting", []byte("hello"), flowmesh.KVPutOptions{})
 //
+// Config.TLS secures the connections (nil: plaintext): set RootCAs to the
+// CA of the nodes' certificates (ca.crt of `flowmesh-node certs init`) and
+// Certificates to a client certificate when the nodes want one. Each
+// endpoint is verified by its host, so ServerName stays empty.
+//
 // # Leaders, retries and idempotency
 //
 // Calls go to one node at a time, the leader once known. A call to a node

@@ -126,6 +126,26 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 	return c, nil
 }
 
+// newTransport is raft's TCP transport, or with PeerServerTLS set its
+// network transport over mutual TLS.
+func (c *Cluster) newTransport(advertise net.Addr) (*raft.NetworkTransport, error) {
+	cfg := c.cfg
+	hlog := newHCLog(cfg.Logger, "raft-net")
+	if cfg.PeerServerTLS == nil {
+		return raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, hlog)
+	}
+	stream, err := newTLSStreamLayer(cfg.BindAddr, advertise, cfg.PeerServerTLS, cfg.PeerClientTLS, HandshakeTimeout, c.logger.With("component", "raft-tls"))
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: transportPool,
+		Timeout: transportTimeout,
+		Logger:  hlog,
+	}), nil
+}
+
 func (c *Cluster) open() error {
 	cfg := c.cfg
 	dir := filepath.Join(cfg.DataDir, raftDirName)
@@ -162,7 +182,7 @@ func (c *Cluster) open() error {
 			return fmt.Errorf("cluster: AdvertiseAddr: %w", err)
 		}
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, newHCLog(cfg.Logger, "raft-net"))
+	trans, err := c.newTransport(advertise)
 	if err != nil {
 		return fmt.Errorf("cluster: raft transport: %w", err)
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,14 @@ type Config struct {
 	// FsyncStallTimeout: a leader whose raft log write takes longer steps
 	// down (see runWatchdog); 0 disables the watchdog.
 	FsyncStallTimeout time.Duration
+
+	// PeerServerTLS and PeerClientTLS, both or neither, run the raft
+	// transport over mutual TLS: the server side must require and verify
+	// client certificates against the peer CA and the client side must
+	// present one and verify the server against that CA (chain only; see
+	// doc.go). Nil runs plain TCP.
+	PeerServerTLS *tls.Config
+	PeerClientTLS *tls.Config
 
 	Clock  func() time.Time // the leader's stamping clock
 	Logger *slog.Logger
@@ -131,6 +140,12 @@ func (c Config) Validate() error {
 	}
 	if c.BindAddr == "" {
 		bad("BindAddr is required")
+	}
+	if (c.PeerServerTLS == nil) != (c.PeerClientTLS == nil) {
+		bad("PeerServerTLS and PeerClientTLS go together")
+	}
+	if c.PeerServerTLS != nil && c.PeerServerTLS.ClientAuth != tls.RequireAndVerifyClientCert && c.PeerServerTLS.GetConfigForClient == nil {
+		bad("PeerServerTLS must require and verify client certificates")
 	}
 	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
 		bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)

@@ -1,6 +1,6 @@
 // Package cluster owns the raft node: its log and stable store
 // (raft-boltdb v2 behind a 512-entry log cache), a hard-link snapshot
-// store, the TCP transport, group commit of writes, and the linearizable
+// store, the TCP transport (mutual TLS when configured), group commit of writes, and the linearizable
 // read barrier, gossip membership (Membership, over hashicorp/memberlist),
 // bootstrap-expect and the leader's reconciliation of gossip with the raft
 // configuration (Manage), and the fsync watchdog.
@@ -45,6 +45,21 @@
 // elect a new leader. The fence lifts when leadership is lost. An idle
 // leader writes a Barrier every FsyncStallTimeout so a stalled disk is
 // noticed without client traffic.
+//
+// # Transport security
+//
+// With Config.PeerServerTLS/PeerClientTLS the raft transport is a
+// NetworkTransport over a TLS stream layer (tlsstream.go), still wrapped
+// in fencedTransport. Both sides verify the other's certificate against the
+// peer CA, the chain only: peers dial each other at IPs and advertised
+// addresses that are not known when certificates are made, and the peer CA
+// signs nothing but node certificates, so the chain is the proof of
+// membership. Accept hands raft only connections whose handshake
+// completed; each handshake runs in its own goroutine bounded by
+// HandshakeTimeout (5 s), so a client that never finishes one, speaks plain
+// TCP or has no certificate from the peer CA is closed before raft decodes
+// a byte and cannot delay other peers. Without TLS any host that reaches
+// the raft port can append entries (forged AppendEntries are applied).
 //
 // # Write path and group commit
 //

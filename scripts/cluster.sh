@@ -19,6 +19,11 @@
 # not, it stops the nodes it started and fails. `down` sends SIGTERM, waits
 # up to FLOWMESH_DOWN_TIMEOUT seconds (default 20), then SIGKILLs what is
 # left; it keeps the data (remove DIR to start afresh).
+#
+# FLOWMESH_TLS=1 (given to `up`, remembered for the other verbs) makes
+# DIR/tls once with `flowmesh-node certs init` and starts every node with
+# --tls-dir DIR/tls: gRPC and HTTP admin over TLS, raft over mutual TLS,
+# gossip encrypted with DIR/tls/gossip.key. `up` prints the CLI's flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -48,6 +53,7 @@ dir=$(cd "$dir" && pwd)
 
 node_bin=$root/bin/flowmesh-node
 cli_bin=$root/bin/flowmesh
+tls=${FLOWMESH_TLS:-}
 
 # A cluster that is up remembers its shape; the other verbs read it.
 if [ "$verb" != up ] && [ -f "$dir/cluster.env" ]; then
@@ -92,6 +98,7 @@ start_node() {
 		--bootstrap-expect "$nodes"
 	)
 	[ -n "$join" ] && args+=(--join "$join")
+	[ -n "$tls" ] && args+=(--tls-dir "$dir/tls")
 	args+=(${extra[@]+"${extra[@]}"})
 	mkdir -p "$dir/node$k"
 	# setsid: the node has its own process group, so a Ctrl-C in this
@@ -101,7 +108,20 @@ start_node() {
 	echo "node$k: pid $! grpc 127.0.0.1:$p http $(http_addr "$k") data $dir/node$k"
 }
 
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$(http_addr "$1")/readyz" 2>/dev/null)" = 200 ]; }
+# admin_url K PATH: curl options and URL of PATH on node K's admin port.
+admin_url() {
+	if [ -n "$tls" ]; then
+		echo "--cacert $dir/tls/ca.crt https://$(http_addr "$1")$2"
+	else
+		echo "http://$(http_addr "$1")$2"
+	fi
+}
+
+# cli_tls: the CLI's TLS flags, if any.
+cli_tls() { [ -n "$tls" ] && echo "--cacert $dir/tls/ca.crt --cert $dir/tls/client.crt --key $dir/tls/client.key" || true; }
+
+# shellcheck disable=SC2046
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 $(admin_url "$1" /readyz) 2>/dev/null)" = 200 ]; }
 
 wait_ready() {
 	local deadline=$((SECONDS + ${FLOWMESH_UP_TIMEOUT:-60})) k pending
@@ -149,7 +169,10 @@ build() {
 case $verb in
 up)
 	build
-	printf 'nodes=%s\nbase=%s\n' "$nodes" "$base" >"$dir/cluster.env"
+	printf 'nodes=%s\nbase=%s\ntls=%s\n' "$nodes" "$base" "$tls" >"$dir/cluster.env"
+	if [ -n "$tls" ] && [ ! -f "$dir/tls/ca.crt" ]; then
+		"$node_bin" certs init "$dir/tls"
+	fi
 	started=()
 	for k in $(seq 1 "$nodes"); do
 		pid_of "$k" >/dev/null || started+=("$k")
@@ -159,8 +182,8 @@ up)
 		for k in ${started[@]+"${started[@]}"}; do stop_node "$k"; done
 		exit 1
 	fi
-	echo "cluster ready: --endpoints $(endpoints)"
-	echo "try: $cli_bin --endpoints $(endpoints) cluster status"
+	echo "cluster ready: --endpoints $(endpoints) $(cli_tls)"
+	echo "try: $cli_bin --endpoints $(endpoints) $(cli_tls) cluster status"
 	;;
 down)
 	for k in $(seq 1 "$nodes"); do stop_node "$k" & done
@@ -178,13 +201,16 @@ start)
 	;;
 status)
 	if [ -x "$cli_bin" ] && "$cli_bin" cluster --help 2>/dev/null | grep -q '^  members'; then
-		"$cli_bin" --endpoints "$(endpoints)" cluster status || true
+		# shellcheck disable=SC2046
+		"$cli_bin" --endpoints "$(endpoints)" $(cli_tls) cluster status || true
 	else
 		for k in $(seq 1 "$nodes"); do
 			if pid=$(pid_of "$k"); then
-				code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$(http_addr "$k")/readyz" || true)
+				# shellcheck disable=SC2046
+				code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 $(admin_url "$k" /readyz) || true)
 				echo "node$k pid $pid readyz $code"
-				[ -x "$cli_bin" ] && "$cli_bin" --endpoints "127.0.0.1:$(grpc_port "$k")" --timeout 3s cluster status 2>&1 | sed 's/^/  /' || true
+				# shellcheck disable=SC2046
+				[ -x "$cli_bin" ] && "$cli_bin" --endpoints "127.0.0.1:$(grpc_port "$k")" $(cli_tls) --timeout 3s cluster status 2>&1 | sed 's/^/  /' || true
 			else
 				echo "node$k not running"
 			fi
@@ -199,7 +225,7 @@ logs)
 	fi
 	;;
 *)
-	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
 	[ -z "$verb" ] && exit 2
 	[ "$verb" = help ] || [ "$verb" = -h ] || [ "$verb" = --help ] || exit 2
 	;;

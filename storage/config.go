@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,12 @@ type Config struct {
 	// Bootstrap behaviour and 1 bootstraps alone.
 	BootstrapExpect int
 	GossipKey       []byte // 16, 24 or 32 bytes: encrypt gossip
+	// PeerServerTLS and PeerClientTLS run raft over mutual TLS (see
+	// cluster.Config). With gossip on they need a GossipKey: memberlist
+	// encrypts its packets and streams with it, so the key is what keeps a
+	// host without it out of membership.
+	PeerServerTLS *tls.Config
+	PeerClientTLS *tls.Config
 	// DeadServerCleanup lets the leader remove dead servers from the raft
 	// configuration (never below a quorum of it); off, only RemovePeer does.
 	DeadServerCleanup bool
@@ -156,6 +163,12 @@ func (c *Config) Validate() error {
 	}
 	if n := len(v.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		errs = append(errs, fmt.Errorf("storage: GossipKey is %d bytes, want 16, 24 or 32", n))
+	}
+	if (v.PeerServerTLS == nil) != (v.PeerClientTLS == nil) {
+		errs = append(errs, errors.New("storage: PeerServerTLS and PeerClientTLS go together"))
+	}
+	if v.PeerServerTLS != nil && v.GossipAddr != "" && len(v.GossipKey) == 0 {
+		errs = append(errs, errors.New("storage: peer TLS with gossip needs a GossipKey (memberlist is not under TLS; the key is what keeps other hosts out of gossip)"))
 	}
 	if len(v.NodeID) > 64 {
 		errs = append(errs, fmt.Errorf("storage: NodeID is %d bytes, limit 64", len(v.NodeID)))

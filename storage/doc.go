@@ -32,6 +32,12 @@
 // layer sets; without it, it leaves gossip and the leader removes it).
 // NotLeaderError.LeaderAddr carries the leader's gossiped gRPC address.
 //
+// Config.PeerServerTLS/PeerClientTLS put raft under mutual TLS against the
+// peer CA. Memberlist stays outside TLS, so with peer TLS and gossip on a
+// GossipKey is required: memberlist encrypts its UDP packets and TCP
+// streams with it, and a host without the key cannot gossip (nor be added
+// by reconciliation, which acts only on gossiped members).
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
 // leave message: others see a dead node), then flush and close the FSM.

@@ -165,6 +165,7 @@ func (s *Storage) Start(ctx context.Context) error {
 		ccfg.GRPCAddrOf = s.grpcAddrOf
 	}
 	ccfg.LogStore = s.cfg.RaftLogStore
+	ccfg.PeerServerTLS, ccfg.PeerClientTLS = s.cfg.PeerServerTLS, s.cfg.PeerClientTLS
 	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
 	ccfg.SnapshotInterval = s.cfg.SnapshotInterval

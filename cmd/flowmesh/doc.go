@@ -9,7 +9,10 @@
 //
 // Global flags: --endpoints (comma-separated host:port list, default
 // 127.0.0.1:7400, or FLOWMESH_ENDPOINTS), --timeout (per command, not for
-// tail/watch/bench), -o table|json.
+// tail/watch/bench), -o table|json, and TLS: --cacert (the CA that verifies
+// the nodes; TLS on when set), --cert and --key (a client certificate), or
+// FLOWMESH_CACERT, FLOWMESH_CERT, FLOWMESH_KEY. A file that cannot be used
+// is a usage error (exit 2) naming it.
 //
 // Payloads come from arguments, from --file, or from standard input when
 // the argument (or --file) is "-".

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -20,6 +22,12 @@ import (
 // startNode serves a single-node storage.Storage over gRPC on 127.0.0.1:0
 // and returns its address; both stop when the test ends.
 func startNode(t *testing.T) string {
+	t.Helper()
+	return startNodeWith(t)
+}
+
+// startNodeWith is startNode with server options (credentials).
+func startNodeWith(t *testing.T, opts ...grpc.ServerOption) string {
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -38,7 +46,7 @@ func startNode(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger}, rpc.Parts{
+	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger, ServerOptions: opts}, rpc.Parts{
 		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),

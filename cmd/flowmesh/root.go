@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/certs"
 )
 
 // Exit statuses.
@@ -53,6 +55,9 @@ type app struct {
 	timeout     time.Duration
 	output      string
 	consistency string
+	tlsFiles    certs.Files // --cert, --key, --cacert
+
+	tls *tls.Config // built from tlsFiles before any command runs; nil: plaintext
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -109,7 +114,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 			if _, err := a.consistencyLevel(); err != nil {
 				return err
 			}
-			return nil
+			return a.loadTLS()
 		},
 	}
 	pf := root.PersistentFlags()
@@ -117,6 +122,9 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline of each request (not of tail, watch or bench)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.consistency, "consistency", "linearizable", "read consistency: linearizable, leader or stale")
+	pf.StringVar(&a.tlsFiles.CA, "cacert", getenv("FLOWMESH_CACERT"), "PEM CA that verifies the nodes; TLS on when set (env FLOWMESH_CACERT)")
+	pf.StringVar(&a.tlsFiles.Cert, "cert", getenv("FLOWMESH_CERT"), "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
+	pf.StringVar(&a.tlsFiles.Key, "key", getenv("FLOWMESH_KEY"), "PEM key of --cert (env FLOWMESH_KEY)")
 	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd())
 	return root
 }
@@ -130,12 +138,35 @@ func (a *app) client() (*client.Client, error) {
 	if len(eps) == 0 {
 		return nil, usagef("--endpoints: no endpoint given")
 	}
-	cl, err := client.New(client.Config{Endpoints: eps, DialTimeout: a.timeout})
+	cl, err := client.New(a.clientConfig())
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
 	a.cl = cl
 	return cl, nil
+}
+
+// clientConfig is the client configuration the flags ask for.
+func (a *app) clientConfig() client.Config {
+	return client.Config{Endpoints: a.endpointList(), DialTimeout: a.timeout, TLS: a.tls}
+}
+
+// loadTLS reads --cacert, --cert and --key, if any (a usage error names a
+// file that cannot be used). With a certificate but no --cacert the nodes
+// are verified against the system roots.
+func (a *app) loadTLS() error {
+	if a.tlsFiles == (certs.Files{}) {
+		return nil
+	}
+	if (a.tlsFiles.Cert == "") != (a.tlsFiles.Key == "") {
+		return usagef("--cert and --key go together")
+	}
+	src, err := certs.Load(a.tlsFiles)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	a.tls = certs.ClientConfig(src, src, true)
+	return nil
 }
 
 // endpointList splits --endpoints.

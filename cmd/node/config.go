@@ -34,6 +34,14 @@ type config struct {
 	Advertise         string
 	AdvertiseGRPC     string
 	GossipKey         string // base64
+	GossipKeyFile     string
+	CertFile          string
+	KeyFile           string
+	TrustedCAFile     string
+	PeerCertFile      string
+	PeerKeyFile       string
+	PeerTrustedCAFile string
+	TLSDir            string
 	LeaveOnTerminate  bool
 	DeadServerCleanup bool
 	ConfigFile        string
@@ -88,12 +96,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
 	fs.StringVar(&c.Advertise, "advertise", "", "host (or host:port for gossip) other nodes reach this one at, for NAT and containers")
 	fs.StringVar(&c.AdvertiseGRPC, "advertise-grpc", "", "gRPC address clients are sent to (default: the --grpc-addr host, else the --advertise host, else 127.0.0.1, with the gRPC port)")
-	fs.StringVar(&c.GossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip; every member needs the same")
+	fs.StringVar(&c.GossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip; every member needs the same. Prefer --gossip-key-file or FLOWMESH_GOSSIP_KEY: a flag shows in /proc/PID/cmdline")
+	fs.StringVar(&c.GossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip key (required with peer TLS)")
+	fs.StringVar(&c.CertFile, "cert-file", "", "PEM certificate of the gRPC and HTTP admin server (TLS on when set)")
+	fs.StringVar(&c.KeyFile, "key-file", "", "PEM key of --cert-file")
+	fs.StringVar(&c.TrustedCAFile, "trusted-ca-file", "", "PEM CA that client certificates (optional) and other nodes' server certificates are verified against; required with --cert-file")
+	fs.StringVar(&c.PeerCertFile, "peer-cert-file", "", "PEM certificate this node presents to other nodes (raft mTLS, forwarded calls)")
+	fs.StringVar(&c.PeerKeyFile, "peer-key-file", "", "PEM key of --peer-cert-file")
+	fs.StringVar(&c.PeerTrustedCAFile, "peer-trusted-ca-file", "", "PEM peer CA other nodes' certificates must chain to")
+	fs.StringVar(&c.TLSDir, "tls-dir", "", "directory written by 'flowmesh-node certs init': sets every TLS file flag and --gossip-key-file to its files (explicit flags win)")
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "on SIGTERM leave the cluster (raft configuration, then gossip) before shutting down")
 	fs.BoolVar(&c.DeadServerCleanup, "dead-server-cleanup", false, "let the leader remove dead servers from the raft configuration (never below a quorum)")
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
+		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -147,6 +163,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.applyTLSDir(explicit)
 	if len(c.Join) > 0 && !explicit["bootstrap-expect"] {
 		// A joining node waits to be added rather than forming a cluster of its own.
 		c.BootstrapExpect = 0
@@ -226,13 +243,26 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf("--advertise-grpc %q: %v", c.AdvertiseGRPC, err))
 		}
 	}
-	if c.GossipKey != "" {
-		k, err := base64.StdEncoding.DecodeString(c.GossipKey)
+	errs = append(errs, c.validateTLS()...)
+	keySrc, key := "--gossip-key", c.GossipKey
+	switch {
+	case c.GossipKeyFile != "" && c.GossipKey != "":
+		errs = append(errs, errors.New("--gossip-key and --gossip-key-file: give one"))
+	case c.GossipKeyFile != "":
+		keySrc = "--gossip-key-file " + c.GossipKeyFile
+		if b, err := os.ReadFile(c.GossipKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("--gossip-key-file: %v", err))
+		} else if key = strings.TrimSpace(string(b)); key == "" {
+			errs = append(errs, fmt.Errorf("%s: empty", keySrc))
+		}
+	}
+	if key != "" {
+		k, err := base64.StdEncoding.DecodeString(key)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("--gossip-key: not base64: %v", err))
+			errs = append(errs, fmt.Errorf("%s: not base64: %v", keySrc, err))
 		case len(k) != 16 && len(k) != 24 && len(k) != 32:
-			errs = append(errs, fmt.Errorf("--gossip-key: %d bytes, want 16, 24 or 32", len(k)))
+			errs = append(errs, fmt.Errorf("%s: %d bytes, want 16, 24 or 32", keySrc, len(k)))
 		default:
 			c.gossipKey = k
 		}

@@ -47,6 +47,8 @@
 //
 // # HTTP admin endpoints
 //
+// The admin port serves HTTPS when --cert-file is set.
+//
 //   - /healthz: 200 while the process serves HTTP.
 //   - /readyz: 200 when the node knows a leader and its FSM has applied up to
 //     the commit index; otherwise 503 with the reason.
@@ -81,5 +83,39 @@
 // errors is --advertise-grpc, else the --grpc-addr host, else the
 // --advertise host, else 127.0.0.1, with the bound gRPC port.
 // --gossip-key (base64 of 16, 24 or 32 bytes) encrypts gossip; a node
-// without the key cannot join.
+// without the key cannot join. Give it with --gossip-key-file or
+// FLOWMESH_GOSSIP_KEY: a flag value shows in /proc/PID/cmdline (and so in
+// ps and pprof's cmdline).
+//
+// # TLS
+//
+// Two commands make a secure local cluster:
+//
+//	flowmesh-node certs init ./tls --hosts node1,node2,10.0.0.5
+//	flowmesh-node --tls-dir ./tls ...
+//
+// certs init (internal/certs) writes ca.crt/ca.key (clients and servers),
+// node.crt/node.key (server certificate: localhost, 127.0.0.1, ::1 and
+// --hosts), client.crt/client.key (CN admin), peer-ca.crt/peer-ca.key,
+// peer.crt/peer.key (node to node) and gossip.key; it never overwrites a
+// file (exit 2). --tls-dir DIR sets the six file flags below and
+// --gossip-key-file to those names; explicit flags win.
+//
+//   - --cert-file, --key-file, --trusted-ca-file (all three, or none): gRPC
+//     and the HTTP admin port serve TLS with this certificate. Client
+//     certificates are optional and verified when given, against the
+//     trusted CA and the peer CA (a follower forwarding a call to the
+//     leader presents its peer certificate). The trusted CA also verifies
+//     the leader's server certificate, name included, when forwarding.
+//   - --peer-cert-file, --peer-key-file, --peer-trusted-ca-file (all three,
+//     or none): raft runs over mutual TLS (package cluster); a peer without
+//     a certificate from the peer CA is refused at the handshake. Gossip is
+//     not under TLS, so a gossip key is then required: memberlist encrypts
+//     packets and streams with it and a host without it cannot gossip.
+//
+// Validation reports every problem (missing files, pairs given by halves)
+// with exit 2. SIGHUP re-reads every certificate, key and CA (only when TLS
+// is configured); new connections use them, established ones keep theirs;
+// a failed reload is logged and the old material stays. Without TLS the
+// node logs a warning at start.
 package main

@@ -51,6 +51,35 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
 }
 
+// reloadOnSIGHUP reloads t on every SIGHUP until the returned func is
+// called. New connections get the new material; established ones keep
+// theirs.
+func reloadOnSIGHUP(t *nodeTLS, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-hup:
+				if err := t.reload(); err != nil {
+					log.Error("SIGHUP: reloading TLS files failed; the previous certificates stay in use", "error", err)
+				} else {
+					log.Info("SIGHUP: TLS certificates and CAs reloaded")
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+	}
+}
+
 // signalError is the cause of the run context's end when a signal arrived.
 type signalError struct{ sig os.Signal }
 
@@ -65,6 +94,9 @@ func terminated(ctx context.Context) bool {
 // run starts the node and serves until ctx ends (a signal), then shuts down
 // in the order written in doc.go. It returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "certs" {
+		return certsCmd(args[1:], stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -73,18 +105,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "flowmesh-node: %v\n", err)
 		return 2
 	}
+	// Certificates that do not parse or match their keys are usage errors
+	// too, found before anything starts.
+	tlsm, err := loadTLS(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowmesh-node: %v\n", err)
+		return 2
+	}
 	log := cfg.logger(stderr)
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, tlsm, log); err != nil {
 		log.Error("node failed", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
+func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (err error) {
 	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
 		"grpc_addr", cfg.grpcBindAddr(), "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
 		"http_addr", cfg.httpBindAddr(), "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
+
+	if tlsm.server == nil {
+		log.Warn("gRPC and HTTP admin serve plaintext: set --tls-dir (from 'flowmesh-node certs init') or --cert-file")
+	}
+	if tlsm.peer == nil {
+		log.Warn("raft runs over plain TCP: any host that reaches --raft-addr can inject entries; set --tls-dir or the --peer-* flags")
+	}
 
 	// Listeners first, so a taken port fails before any state is touched.
 	grpcLis, err := net.Listen("tcp", cfg.grpcBindAddr())
@@ -122,6 +168,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	scfg.SnapshotThreshold = cfg.SnapshotThreshold
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.Logger = log
+	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	node, err := storage.NewWithConfig(scfg)
 	if err != nil {
 		return err
@@ -147,7 +194,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
-	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) }}, rpc.Parts{
+	srv := rpc.NewServer(rpc.Config{
+		Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+		ServerOptions:      tlsm.grpcServerOptions(),
+		ForwardDialOptions: tlsm.forwardDialOptions(),
+	}, rpc.Parts{
 		ResourceManager: resources,
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
@@ -167,10 +218,26 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 		srv.Stop()
 		return err
 	}
-	hs := &http.Server{Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{
+		Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: tlsm.serverConfig(),
+		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn), // e.g. refused handshakes
+	}
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- hs.Serve(httpLis) }()
-	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
+	go func() {
+		if hs.TLSConfig != nil {
+			httpDone <- hs.ServeTLS(httpLis, "", "")
+		} else {
+			httpDone <- hs.Serve(httpLis)
+		}
+	}()
+	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(),
+		"grpc_tls", tlsm.server != nil, "peer_tls", tlsm.peer != nil)
+
+	if tlsm.enabled() {
+		stopReload := reloadOnSIGHUP(tlsm, log)
+		defer stopReload()
+	}
 
 	select {
 	case <-ctx.Done():

@@ -60,11 +60,12 @@ func TestMain(m *testing.M) {
 
 // proc is a running node process.
 type proc struct {
-	cmd      *exec.Cmd
-	grpcAddr string
-	httpAddr string
-	logs     *syncBuffer
-	done     chan error
+	cmd        *exec.Cmd
+	grpcAddr   string
+	httpAddr   string
+	gossipAddr string
+	logs       *syncBuffer
+	done       chan error
 }
 
 type syncBuffer struct {
@@ -87,10 +88,18 @@ func (s *syncBuffer) String() string {
 // startNode starts the node on dataDir and waits for /readyz.
 func startNode(t *testing.T, dataDir string) *proc {
 	t.Helper()
-	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	return startNodeWith(t, dataDir, "http", http.DefaultClient)
+}
+
+// startNodeWith starts the node with extra args and waits for /readyz,
+// asked with hc over scheme.
+func startNodeWith(t *testing.T, dataDir, scheme string, hc *http.Client, extra ...string) *proc {
+	t.Helper()
+	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), gossipAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(nodeBinary(t),
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", p.gossipAddr, "--log-level", "warn", "--shutdown-timeout", "5s")
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,7 +115,7 @@ func startNode(t *testing.T, dataDir string) *proc {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + p.httpAddr + "/readyz")
+		resp, err := hc.Get(scheme + "://" + p.httpAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
