@@ -179,17 +179,17 @@ func (c *Cluster) stageRestore(ctx context.Context, r io.Reader, opts RestoreOpt
 		}
 		return s, fmt.Errorf("cluster: restore: %w", err)
 	}
+	if ch, ok := c.fsm.FSM.(SnapshotChecker); ok {
+		if s.index, err = ch.CheckSnapshot(data); err != nil {
+			return s, flowmesh.Invalid("snapshot", "%v", err)
+		}
+	}
 	theirs, err := readSnapshotClusterID(data)
 	if err != nil {
 		return s, err
 	}
 	if err := c.checkRestoreClusterID(theirs, opts.ForceClusterID); err != nil {
 		return s, err
-	}
-	if ch, ok := c.fsm.FSM.(SnapshotChecker); ok {
-		if s.index, err = ch.CheckSnapshot(data); err != nil {
-			return s, flowmesh.Invalid("snapshot", "%v", err)
-		}
 	}
 	return s, nil
 }
