@@ -58,6 +58,7 @@ func (s *SnapshotStore) listUsable() (*snapshotMeta, error) {
 	}
 	s.listMu.Lock()
 	defer s.listMu.Unlock()
+	s.forgetGone(all)
 	newest := all[0]
 	for i := range all {
 		e := &all[i]
@@ -90,6 +91,24 @@ func (s *SnapshotStore) listUsable() (*snapshotMeta, error) {
 			"unusable", s.snapPath(newest.id), "error", newest.err)
 	}
 	return nil, nil
+}
+
+// forgetGone drops what was remembered about snapshots no longer on disk.
+func (s *SnapshotStore) forgetGone(all []snapshotEntry) {
+	present := make(map[string]bool, len(all))
+	for _, e := range all {
+		present[e.id] = true
+	}
+	for id := range s.checked {
+		if !present[id] {
+			delete(s.checked, id)
+		}
+	}
+	for id := range s.warned {
+		if id != "" && !present[id] {
+			delete(s.warned, id)
+		}
+	}
 }
 
 func (s *SnapshotStore) snapPath(id string) string { return filepath.Join(s.dir, id) }
