@@ -19,6 +19,7 @@ import (
 	"github.com/flowmesh/flowmesh/internal/snapdir"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/rpctest"
+	"github.com/flowmesh/flowmesh/storage"
 )
 
 func saveSnapshot(t *testing.T, cc *grpc.ClientConn) (*pb.SnapshotInfo, []byte) {
@@ -207,6 +208,14 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 			t.Fatalf("%s stopped", n.ID)
 		}
 	}
+	// Refused uploads leave nothing staged.
+	entries, err := os.ReadDir(filepath.Join(leader.Store.Config().DataDir, "raft", "restore"))
+	if err != nil {
+		t.Fatalf("the leader staged no upload: %v", err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("refused uploads left %d entries in the staging directory", len(entries))
+	}
 
 	// An older-format snapshot (no cluster ID) and another cluster's are
 	// accepted when forced.
@@ -236,4 +245,19 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 		t.Fatalf("restore of this cluster's own snapshot after a forced restore: %v", err)
 	}
 	put("after-own")
+}
+
+// TestSnapshotRestoreSizeBound: an upload larger than
+// storage.Config.SnapshotRestoreMaxBytes is refused.
+func TestSnapshotRestoreSizeBound(t *testing.T) {
+	nodes := rpctest.StartCluster(t, 1, func(cfg *storage.Config) { cfg.SnapshotRestoreMaxBytes = 64 })
+	cc := dial(t, nodes[0].Addr)
+	info, data := saveSnapshot(t, cc)
+	if len(data) <= 64 {
+		t.Fatalf("snapshot of %d bytes is within the bound", len(data))
+	}
+	err := uploadSnapshot(t, cc, info, int64(len(data)), data, false)
+	if got := status.Code(err); got != codes.ResourceExhausted {
+		t.Fatalf("upload of %d bytes with a bound of 64: %v, want ResourceExhausted", len(data), err)
+	}
 }
