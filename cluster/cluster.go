@@ -152,6 +152,7 @@ func (c *Cluster) open() error {
 	c.snaps = snaps
 	snaps.logs = logs
 	snaps.clusterID = c.ClusterID
+	snaps.durable = c.fsm.DurableIndex
 	if ch, ok := c.fsm.FSM.(SnapshotChecker); ok {
 		snaps.check = ch.CheckSnapshot
 	}

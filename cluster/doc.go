@@ -144,12 +144,15 @@
 // on disk (NoSnapshotRestoreOnStart follows the snapshot List returns). It
 // logs a WARN naming the skipped snapshot and the one used. With no usable
 // snapshot at all it starts from the log alone when that starts at index
-// 1. Otherwise New fails with an error naming the snapshot directory and
-// what to do (restore the data dir from a backup, or remove the node,
-// empty its data dir and let the leader send it a snapshot): a node that
-// started from the wrong state would diverge silently. This is strict: it
-// refuses even when the FSM's own files are past the unusable snapshot and
-// raft would not have restored it. Corruption inside segment files that
+// 1. Failing both, when the FSM's own files already hold the unusable
+// snapshot's state (DurableIndex at least its index) and its meta.json is
+// sound, raft starts on that snapshot's metadata without restoring it
+// (NoSnapshotRestoreOnStart), with a WARN: the node cannot send a snapshot
+// to a follower until it takes its next one. Otherwise New fails with an
+// error naming the snapshot directory and what to do (restore the data
+// dir from a backup, or remove the node, empty its data dir and let the
+// leader send it a snapshot): a node that started from the wrong state
+// would diverge silently. Corruption inside segment files that
 // keeps their sizes is not seen here (no CRC of every byte is kept at rest,
 // see below); it is left to the FSM's record checksums when the snapshot
 // is restored.

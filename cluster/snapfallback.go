@@ -67,7 +67,7 @@ func (s *SnapshotStore) listUsable() (*snapshotMeta, error) {
 		}
 		if i > 0 {
 			if why := s.fallbackBlocked(all[:i], e.index, newest.index); why != "" {
-				return nil, s.noFallback(all[0], why)
+				return s.ownState(newest, why)
 			}
 		}
 		if e.err != nil {
@@ -83,7 +83,7 @@ func (s *SnapshotStore) listUsable() (*snapshotMeta, error) {
 	// Every snapshot is unusable: the log alone will do if it still starts
 	// at index 1.
 	if why := s.fallbackBlocked(all, 0, newest.index); why != "" {
-		return nil, s.noFallback(newest, why)
+		return s.ownState(newest, why)
 	}
 	if !s.warned[""] {
 		s.warned[""] = true
@@ -164,6 +164,26 @@ func (s *SnapshotStore) fallbackBlocked(skipped []snapshotEntry, from, newest ui
 		}
 	}
 	return ""
+}
+
+// ownState is the last resort when no older snapshot can replace the
+// unusable newest one: if the FSM's own files already hold its state
+// (durable index at least its index) and its meta.json is sound, raft can
+// start on it without restoring it (NoSnapshotRestoreOnStart follows from
+// the same durable index), so List reports it. Until the next snapshot
+// replaces it, a follower that needs a snapshot cannot get one from this
+// node. Otherwise it is an error.
+func (s *SnapshotStore) ownState(newest snapshotEntry, why string) (*snapshotMeta, error) {
+	if newest.meta == nil || s.durable == nil || s.durable() < newest.index {
+		return nil, s.noFallback(newest, why)
+	}
+	if !s.warned[newest.id] {
+		s.warned[newest.id] = true
+		s.logger.Warn("newest snapshot is unusable and no older one can replace it, but this node's own state already holds it; "+
+			"starting without restoring it. This node cannot send a snapshot to a follower until it takes its next one",
+			"unusable", s.snapPath(newest.id), "error", newest.err, "durable_index", s.durable(), "why_no_fallback", why)
+	}
+	return newest.meta, nil
 }
 
 func (s *SnapshotStore) noFallback(newest snapshotEntry, why string) error {

@@ -42,7 +42,8 @@ func streamSnapshot(t *testing.T, s *SnapshotStore, index uint64, stream []byte)
 // TestListFallback: an unusable newest snapshot is skipped for the older
 // one only when it was taken locally and the log holds every entry from
 // just after the older one up to it; never past a snapshot received as a
-// stream, nor across a gap in the log.
+// stream, nor across a gap in the log. Failing that, it is still reported
+// (raft will not restore it) when the FSM's durable index covers it.
 func TestListFallback(t *testing.T) {
 	files := map[string]string{"checkpoint.pb": "cp", "r/1/p0/seg": "data"}
 	breakSnap := func(t *testing.T, s *SnapshotStore, id string) {
@@ -62,6 +63,7 @@ func TestListFallback(t *testing.T) {
 		{"local, log compacted past the older", false, 12, 30, 0, "raft log holds entries 12..30"},
 		{"local, log with a gap", false, 5, 30, 15, "lacks entry 15"},
 		{"streamed newest", true, 1, 30, 0, "not taken from this node's log"},
+		{"FSM holds the newest", false, 12, 30, 0, "own"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,7 +90,17 @@ func TestListFallback(t *testing.T) {
 			}
 			breakSnap(t, s, newest)
 			s.checked = map[string]error{}
+			s.durable = func() uint64 { return 19 }
+			if tc.wantErr == "own" {
+				s.durable = func() uint64 { return 20 }
+			}
 			metas, err := s.List()
+			if tc.wantErr == "own" {
+				if err != nil || len(metas) != 1 || metas[0].ID != newest {
+					t.Fatalf("List = %v, %v; want the newest %s, which the FSM's own files hold", metas, err, newest)
+				}
+				return
+			}
 			if tc.wantErr == "" {
 				if err != nil || len(metas) != 1 || metas[0].ID != older {
 					t.Fatalf("List = %v, %v; want the older snapshot %s", metas, err, older)

@@ -56,6 +56,7 @@ type SnapshotStore struct {
 	check     func(dataDir string) (uint64, error) // the FSM's SnapshotChecker
 	logs      raft.LogStore                        // to prove a fallback loses nothing
 	clusterID func() string                        // written into every snapshot
+	durable   func() uint64                        // the FSM's DurableIndex
 
 	listMu  sync.Mutex
 	checked map[string]error // usability of each snapshot, checked once

@@ -207,3 +207,42 @@ func TestStartRefusesUnsafeFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestStartOnOwnStateWhenNoFallback: the newest snapshot is unusable and
+// the log no longer reaches back to the previous one, but the FSM's own
+// files hold everything up to the newest: the node starts (raft need not
+// restore a snapshot), keeps its state and says why in a WARN.
+func TestStartOnOwnStateWhenNoFallback(t *testing.T) {
+	dir := t.TempDir()
+	want := twoSnapshots(t, dir, 300)
+	snaps := snapshotDirs(t, dir)
+	newest := snaps[len(snaps)-1]
+	if err := os.Truncate(filepath.Join(newest, "data", "checkpoint.pb"), 0); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	s, err := snapshotNode(t, dir, logs)
+	if err != nil {
+		t.Fatalf("start with the FSM's own state past the unusable snapshot: %v", err)
+	}
+	defer s.Stop(context.Background())
+	if got := mustHash(t, s); got != want {
+		t.Errorf("state %s, want %s", got, want)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "own state already holds it") ||
+		!strings.Contains(out, filepath.Base(newest)) {
+		t.Errorf("no WARN naming %s:\n%s", filepath.Base(newest), out)
+	}
+	if _, err := s.KVManager().Put(context.Background(), "t/ns/kv", "after", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	// The next snapshot replaces the unusable one.
+	if err := s.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, rc, err := s.Cluster().OpenLatestSnapshot(); err != nil {
+		t.Fatalf("latest snapshot after a new one: %v", err)
+	} else {
+		rc.Close()
+	}
+}
