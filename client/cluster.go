@@ -215,9 +215,28 @@ func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (SnapshotInfo, e
 	return info, nil
 }
 
+// SnapshotRestoreOption configures SnapshotRestore.
+type SnapshotRestoreOption func(*snapshotRestoreOptions)
+
+type snapshotRestoreOptions struct{ forceClusterID bool }
+
+// ForceClusterID lets SnapshotRestore replace the state with a snapshot of
+// another cluster, or one that names no cluster (saved before snapshots
+// carried their cluster ID). Without it the node refuses those with
+// FailedPrecondition.
+func ForceClusterID() SnapshotRestoreOption {
+	return func(o *snapshotRestoreOptions) { o.forceClusterID = true }
+}
+
 // SnapshotRestore uploads a snapshot stream of info.Size bytes from r and
-// has the leader restore it: the whole cluster's state is replaced.
-func (c *Client) SnapshotRestore(ctx context.Context, info SnapshotInfo, r io.Reader) error {
+// has the leader restore it: the whole cluster's state is replaced. The
+// leader verifies the whole snapshot first; a malformed or corrupt one is
+// an error matching flowmesh.ErrInvalidArgument and changes nothing.
+func (c *Client) SnapshotRestore(ctx context.Context, info SnapshotInfo, r io.Reader, opts ...SnapshotRestoreOption) error {
+	var o snapshotRestoreOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	_, cc, err := c.pick()
 	if err != nil {
 		return err
@@ -236,6 +255,7 @@ func (c *Client) SnapshotRestore(ctx context.Context, info SnapshotInfo, r io.Re
 			msg := &pb.SnapshotRestoreRequest{Data: buf[:n]}
 			if first {
 				msg.Info = pi
+				msg.ForceClusterId = o.forceClusterID
 			}
 			if err := s.Send(msg); err != nil {
 				break // the node's answer comes from CloseAndRecv

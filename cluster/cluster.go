@@ -75,6 +75,7 @@ type Cluster struct {
 
 	clusterID   atomic.Pointer[string] // see clusterid.go
 	clusterIDMu sync.Mutex             // serialises setClusterID
+	restoreMu   sync.Mutex             // one Restore at a time
 
 	mu       sync.Mutex // guards closed and wg.Add
 	closed   bool
@@ -169,6 +170,13 @@ func (c *Cluster) open() error {
 		return err
 	}
 	c.snaps = snaps
+	snaps.logs = logs
+	snaps.clusterID = c.ClusterID
+	snaps.durable = c.fsm.DurableIndex
+	if ch, ok := c.fsm.FSM.(SnapshotChecker); ok {
+		snaps.check = ch.CheckSnapshot
+	}
+	_ = os.RemoveAll(filepath.Join(dir, restoreDirName))
 	c.fsm.latestSnapshot = func() uint64 {
 		if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 			return metas[0].Index

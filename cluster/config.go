@@ -21,6 +21,10 @@ type Config struct {
 	SnapshotInterval  time.Duration // how often raft checks SnapshotThreshold
 	TrailingLogs      uint64        // entries kept after a snapshot; 0 means 1.25 x SnapshotThreshold
 	SnapshotRetain    int           // complete snapshots kept on disk
+	// SnapshotRestoreMaxBytes bounds an uploaded snapshot, which Restore
+	// stages on disk before it verifies it; 0 means
+	// DefaultSnapshotRestoreMaxBytes (64 GiB).
+	SnapshotRestoreMaxBytes int64
 	// LogStore is the raft log and stable store: LogStoreBolt (default) or
 	// LogStoreWAL. A data dir keeps the store it was created with.
 	LogStore string
@@ -103,6 +107,7 @@ func (c Config) withDefaults() Config {
 		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
 	}
 	setDefault(&c.SnapshotRetain, d.SnapshotRetain)
+	setDefault(&c.SnapshotRestoreMaxBytes, DefaultSnapshotRestoreMaxBytes)
 	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
 	setDefault(&c.ElectionTimeout, d.ElectionTimeout)
 	setDefault(&c.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
@@ -120,7 +125,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func setDefault[T int | time.Duration](p *T, v T) {
+func setDefault[T int | int64 | time.Duration](p *T, v T) {
 	if *p == 0 {
 		*p = v
 	}
@@ -181,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotRetain < 0 {
 		bad("SnapshotRetain %d is negative", c.SnapshotRetain)
+	}
+	if c.SnapshotRestoreMaxBytes < 0 {
+		bad("SnapshotRestoreMaxBytes %d is negative", c.SnapshotRestoreMaxBytes)
 	}
 	if c.MaxAppendEntries < 0 || c.MaxAppendEntries > 1024 {
 		bad("MaxAppendEntries %d is outside 1..1024", c.MaxAppendEntries)

@@ -127,11 +127,71 @@
 // via a temporary file and rename, after data/ has been fsynced. A
 // directory without meta.json is incomplete: List ignores it and
 // NewSnapshotStore removes it. Close reaps snapshots beyond SnapshotRetain
-// (those being streamed are kept until their reader closes). List reports
-// the newest snapshot only, and fails when the newest is unreadable: raft
-// falls back to older snapshots when a restore fails, but the log after an
-// older snapshot may be compacted away, so a failed restore must fail the
-// start instead.
+// (those being streamed are kept until their reader closes). meta.json
+// also records whether the snapshot is local: taken by this node's FSM from
+// entries it applied, rather than received as a stream (a leader's
+// InstallSnapshot or a user restore).
+//
+// # Start-up and unusable snapshots
+//
+// List reports one snapshot, the one raft should start from. A snapshot is
+// usable when its meta.json is readable, its files match the manifest, and
+// the FSM accepts its checkpoint (SnapshotChecker; fsm.CheckSnapshotDir:
+// present, non-empty, decodable, sane); each is checked once. When the
+// newest is unusable, raft's own answer is to try older snapshots, which is
+// the trap of hashicorp/raft#85: the state of an older snapshot plus the
+// log is the newer state only if the log still holds every committed entry
+// in between. So List falls back to an older snapshot P past unusable
+// newer ones only when
+//
+//   - every skipped snapshot is local: its state is, by construction, P's
+//     state plus the committed entries up to its index, which this node's
+//     log held when it was taken (a received or restored snapshot is a
+//     state no local log rebuilds: a user restore leaves a hole at its
+//     burned index, an installed one replaced a log that may have held
+//     uncommitted or missing entries); and
+//   - the log store holds every index from P+1 up to the newest snapshot's
+//     index (checked entry by entry: compaction keeps TrailingLogs below a
+//     snapshot, so a previous snapshot more than that far back is gone).
+//
+// Committed entries are never rewritten, so replaying them from P is exact;
+// raft then applies P+1.. as usual and the FSM skips what it already holds
+// on disk (NoSnapshotRestoreOnStart follows the snapshot List returns). It
+// logs a WARN naming the skipped snapshot and the one used. With no usable
+// snapshot at all it starts from the log alone when that starts at index
+// 1. Failing both, when the FSM's own files already hold the unusable
+// snapshot's state (DurableIndex at least its index) and its meta.json is
+// sound, raft starts on that snapshot's metadata without restoring it
+// (NoSnapshotRestoreOnStart), with a WARN: the node cannot send a snapshot
+// to a follower until it takes its next one. Otherwise New fails with an
+// error naming the snapshot directory and what to do (restore the data
+// dir from a backup, or remove the node, empty its data dir and let the
+// leader send it a snapshot): a node that started from the wrong state
+// would diverge silently. Corruption inside segment files that
+// keeps their sizes is not seen here (no CRC of every byte is kept at rest,
+// see below); it is left to the FSM's record checksums when the snapshot
+// is restored.
+//
+// # Restoring an uploaded snapshot
+//
+// Restore (ClusterService.SnapshotRestore, leader only) never lets raft see
+// an unverified byte: raft's user restore installs the snapshot before the
+// FSM reads it and panics when the FSM refuses it, and the installed
+// snapshot then fails every restart. The upload is staged in
+// <DataDir>/raft/restore/ (emptied at start; at most SnapshotRestoreMaxBytes,
+// 64 GiB by default, and exactly its declared size), decoded with every
+// CRC checked, its checkpoint checked by the FSM, and its cluster ID
+// compared with ours, one restore at a time. Only then does raft read it
+// from the staged file. The index raft gives the restored snapshot is at
+// least the checkpoint's (the FSM skips entries at or below it), never a
+// number from the caller.
+//
+// Every snapshot's data/ holds a root file cluster-id with the ID of the
+// cluster that holds it (see snapshotClusterIDFile): written when the
+// snapshot is sealed, so part of the stream and covered by its CRCs. A
+// snapshot of another cluster, or of no cluster (older snapshots), is
+// refused with ErrForeignSnapshot unless RestoreOptions.ForceClusterID; a
+// forced one is sealed with our ID and is ours from then on.
 //
 // The sink implements DirSink: an FSMSnapshot's Persist hard-links its
 // immutable files into Dir() (cost scales with files, not bytes) and calls

@@ -51,6 +51,16 @@ type SnapshotStore struct {
 	mu       sync.Mutex // serialises reaping and ID allocation
 	lastID   string
 	openRefs map[string]int // snapshots being streamed; not reaped meanwhile
+
+	// Set by Cluster before raft starts; nil in a bare store.
+	check     func(dataDir string) (uint64, error) // the FSM's SnapshotChecker
+	logs      raft.LogStore                        // to prove a fallback loses nothing
+	clusterID func() string                        // written into every snapshot
+	durable   func() uint64                        // the FSM's DurableIndex
+
+	listMu  sync.Mutex
+	checked map[string]error // usability of each snapshot, checked once
+	warned  map[string]bool  // fallbacks already logged
 }
 
 var _ raft.SnapshotStore = (*SnapshotStore)(nil)
@@ -66,6 +76,10 @@ type snapshotMeta struct {
 	// Files lists data/ as the snapshot was sealed; Open refuses to stream a
 	// snapshot whose files no longer match (missing, resized, extra).
 	Files []snapdir.File
+	// Local is set on snapshots this node's FSM took from entries it applied
+	// (not received as a stream from a leader or an upload): only those may
+	// be skipped over at start-up, see List.
+	Local bool `json:"local,omitempty"`
 }
 
 // NewSnapshotStore opens (creating if needed) a snapshot store in dir,
@@ -81,7 +95,8 @@ func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotSto
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: snapshot dir: %w", err)
 	}
-	s := &SnapshotStore{dir: dir, retain: retain, logger: logger, openRefs: map[string]int{}}
+	s := &SnapshotStore{dir: dir, retain: retain, logger: logger, openRefs: map[string]int{},
+		checked: map[string]error{}, warned: map[string]bool{}}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -151,28 +166,14 @@ func (s *SnapshotStore) newID(term, index uint64) string {
 	return id
 }
 
-// List returns the newest complete snapshot only (or none).
-//
-// Raft, when restoring the newest snapshot fails at start, tries older ones;
-// but the log after an older snapshot may already be compacted away, and
-// replaying from there would silently diverge. Listing only the newest makes
-// a failed restore fail the start instead. For the same reason a snapshot
-// whose meta.json is unreadable is an error when it is newer (by the term
-// and index in its ID) than every readable one.
+// List returns the snapshot raft should start from, the newest usable one,
+// or none. See listUsable.
 func (s *SnapshotStore) List() ([]*raft.SnapshotMeta, error) {
-	metas, bad, err := s.list()
-	if err != nil {
+	m, err := s.listUsable()
+	if err != nil || m == nil {
 		return nil, err
 	}
-	for _, b := range bad {
-		if len(metas) == 0 || newer(b.term, b.index, metas[0].Term, metas[0].Index) {
-			return nil, fmt.Errorf("cluster: newest snapshot %s is unreadable: %w", b.id, b.err)
-		}
-	}
-	if len(metas) == 0 {
-		return nil, nil
-	}
-	return []*raft.SnapshotMeta{&metas[0].SnapshotMeta}, nil
+	return []*raft.SnapshotMeta{&m.SnapshotMeta}, nil
 }
 
 // badSnapshot is a complete snapshot whose meta.json cannot be used.
@@ -431,6 +432,21 @@ func (k *snapshotSink) seal() error {
 	if err != nil {
 		return err
 	}
+	if streamed && k.written != snapdir.StreamSize(files) {
+		return fmt.Errorf("cluster: snapshot stream was %d bytes, decoded to %d", k.written, snapdir.StreamSize(files))
+	}
+	if k.store.clusterID != nil {
+		// A snapshot carries the ID of the cluster that holds it; a stream
+		// from elsewhere (a forced restore) now belongs to this cluster.
+		if id := k.store.clusterID(); id != "" {
+			if err := writeSnapshotClusterID(k.dataDir, id); err != nil {
+				return err
+			}
+			if files, err = snapdir.List(k.dataDir); err != nil {
+				return err
+			}
+		}
+	}
 	if !streamed {
 		// Files linked or written through Dir(): make them and their
 		// directories durable. The decoder already did this for a stream.
@@ -438,11 +454,8 @@ func (k *snapshotSink) seal() error {
 			return err
 		}
 	}
-	m := snapshotMeta{SnapshotMeta: k.meta, Files: files}
+	m := snapshotMeta{SnapshotMeta: k.meta, Files: files, Local: !streamed}
 	m.Size = snapdir.StreamSize(files)
-	if streamed && k.written != m.Size {
-		return fmt.Errorf("cluster: snapshot stream was %d bytes, decoded to %d", k.written, m.Size)
-	}
 	if files == nil {
 		m.Files = []snapdir.File{}
 	}

@@ -41,7 +41,15 @@
 // files plus the checkpoint into staging: its cost grows with the number of
 // files, not bytes. Persist links them into the snapshot store's directory
 // (or streams them with internal/snapdir). Restore reads such a stream into a
-// temporary directory, verifies it, and swaps it in.
+// temporary directory, verifies it (CheckSnapshotDir), and swaps it in.
+//
+// CheckSnapshotDir is the one definition of a restorable snapshot's
+// checkpoint: present, non-empty, decodable, at an index in 1..MaxInt64
+// and passing the checks Open applies to its own (checkCheckpoint). It
+// reads only. Package cluster calls it (as the FSM's CheckSnapshot) on
+// uploads before raft sees them and on the snapshots it finds at start-up.
+// A snapshot stream may carry root files that are not the FSM's (the
+// cluster's cluster-id); Restore keeps them and Snapshot never links them.
 //
 // # Failures
 //

@@ -114,9 +114,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(tmp, checkpointFile)); err != nil {
+	if _, err := CheckSnapshotDir(tmp); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("fsm: restore: snapshot has no checkpoint: %w", err)
+		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()

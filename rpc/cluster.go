@@ -334,17 +334,13 @@ func (h *clusterService) SnapshotRestore(ss grpc.ClientStreamingServer[pb.Snapsh
 		}
 		return h.relayRestore(ctx, addr, first, ss)
 	}
-	version := raft.SnapshotVersion(info.GetVersion())
-	if version == 0 {
-		version = raft.SnapshotVersionMax
-	}
-	meta := &raft.SnapshotMeta{Version: version, Index: info.GetIndex(), Term: info.GetTerm(), Size: info.GetSize()}
 	r := &chunkReader{buf: first.GetData(), recv: func() ([]byte, error) {
 		m, err := ss.Recv()
 		return m.GetData(), err
 	}}
-	if err := c.Restore(ctx, meta, r); err != nil {
-		return err
+	opts := cluster.RestoreOptions{Size: info.GetSize(), ForceClusterID: first.GetForceClusterId()}
+	if err := c.Restore(ctx, r, opts); err != nil {
+		return restoreStatus(err)
 	}
 	return ss.SendAndClose(&pb.SnapshotRestoreResponse{})
 }
@@ -378,6 +374,18 @@ func (h *clusterService) relayRestore(ctx context.Context, addr string, first *p
 		return err
 	}
 	return ss.SendAndClose(resp)
+}
+
+// restoreStatus gives Restore's refusals their codes; other errors go
+// through the common translation.
+func restoreStatus(err error) error {
+	switch {
+	case errors.Is(err, cluster.ErrForeignSnapshot):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, cluster.ErrRestoreInProgress):
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return err
 }
 
 // chunkReader reads the data of a stream of messages.

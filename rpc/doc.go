@@ -112,4 +112,12 @@
 // every node installs it). RemovePeer and TransferLeader are forwarded like
 // writes; Leave with another node's ID is sent to that node; the snapshot
 // streams are relayed to the leader.
+//
+// SnapshotRestore hands the upload to cluster.Restore, which verifies all
+// of it before raft sees a byte. Refusals change nothing: a malformed,
+// corrupt, empty or wrongly sized snapshot is InvalidArgument (field
+// "snapshot" or "size"), a larger one than the node stages is
+// ResourceExhausted, a snapshot of another cluster (or naming none) is
+// FailedPrecondition unless the first message sets force_cluster_id, and a
+// second restore while one runs is Aborted.
 package rpc

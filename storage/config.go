@@ -32,6 +32,11 @@ type Config struct {
 
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	// SnapshotRestoreMaxBytes bounds an uploaded snapshot, which a restore
+	// stages on disk and verifies before raft sees it (it briefly needs
+	// about three times that space: the upload, raft's copy and the FSM's);
+	// 0 keeps cluster.DefaultSnapshotRestoreMaxBytes (64 GiB).
+	SnapshotRestoreMaxBytes int64
 	// HeartbeatTimeout and ElectionTimeout tune raft; zero keeps cluster's defaults.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -151,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if v.SnapshotInterval < 0 {
 		errs = append(errs, errors.New("storage: SnapshotInterval is negative"))
+	}
+	if v.SnapshotRestoreMaxBytes < 0 {
+		errs = append(errs, errors.New("storage: SnapshotRestoreMaxBytes is negative"))
 	}
 	if v.ExpiryInterval < 0 || v.RetentionInterval < 0 {
 		errs = append(errs, errors.New("storage: ExpiryInterval and RetentionInterval must not be negative"))

@@ -169,6 +169,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
 	ccfg.SnapshotInterval = s.cfg.SnapshotInterval
+	ccfg.SnapshotRestoreMaxBytes = s.cfg.SnapshotRestoreMaxBytes
 	if s.cfg.HeartbeatTimeout > 0 {
 		ccfg.HeartbeatTimeout = s.cfg.HeartbeatTimeout
 	}

@@ -293,10 +293,14 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 			})
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var force bool
+	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole cluster's state with the snapshot in FILE",
-		Args:  cobra.ExactArgs(1),
+		Long: "Replace the whole cluster's state with the snapshot in FILE. The leader verifies the whole\n" +
+			"snapshot first. A snapshot of another cluster, or one saved before snapshots carried\n" +
+			"their cluster ID, is refused unless --force-cluster-id is given.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
@@ -309,7 +313,11 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 				return usagef("%s: %v", args[0], err)
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
-				return c.SnapshotRestore(ctx, info, br)
+				var opts []client.SnapshotRestoreOption
+				if force {
+					opts = append(opts, client.ForceClusterID())
+				}
+				return c.SnapshotRestore(ctx, info, br, opts...)
 			}); err != nil {
 				return err
 			}
@@ -317,7 +325,10 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 				fmt.Fprintf(w, "restored %s: index %d, term %d, %d bytes\n", args[0], info.Index, info.Term, info.Size)
 			})
 		},
-	})
+	}
+	restore.Flags().BoolVar(&force, "force-cluster-id", false,
+		"restore a snapshot of another cluster, or one that names no cluster (older format)")
+	cmd.AddCommand(restore)
 	return cmd
 }
 

@@ -1013,11 +1013,14 @@ func (x *SnapshotChunk) GetData() []byte {
 // SnapshotRestoreRequest is one message of SnapshotRestore's upload: the
 // first carries info (size is required), every one the next bytes.
 type SnapshotRestoreRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Info          *SnapshotInfo          `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Info  *SnapshotInfo          `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Data  []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// force_cluster_id (read from the first message only) restores a snapshot
+	// of another cluster, or one that names no cluster (older format).
+	ForceClusterId bool `protobuf:"varint,3,opt,name=force_cluster_id,json=forceClusterId,proto3" json:"force_cluster_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SnapshotRestoreRequest) Reset() {
@@ -1062,6 +1065,13 @@ func (x *SnapshotRestoreRequest) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *SnapshotRestoreRequest) GetForceClusterId() bool {
+	if x != nil {
+		return x.ForceClusterId
+	}
+	return false
 }
 
 type SnapshotRestoreResponse struct {
@@ -1256,10 +1266,11 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x13SnapshotSaveRequest\"R\n" +
 	"\rSnapshotChunk\x12-\n" +
 	"\x04info\x18\x01 \x01(\v2\x19.flowmesh.v1.SnapshotInfoR\x04info\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"[\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x85\x01\n" +
 	"\x16SnapshotRestoreRequest\x12-\n" +
 	"\x04info\x18\x01 \x01(\v2\x19.flowmesh.v1.SnapshotInfoR\x04info\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x19\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12(\n" +
+	"\x10force_cluster_id\x18\x03 \x01(\bR\x0eforceClusterId\"\x19\n" +
 	"\x17SnapshotRestoreResponse\"\x12\n" +
 	"\x10StateHashRequest\"L\n" +
 	"\x11StateHashResponse\x12\x12\n" +
