@@ -65,10 +65,8 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 	if c.GetMaxPayload() > flowmesh.MaxPayloadSize {
 		return nil, flowmesh.Invalid("max_payload", "%d exceeds MaxPayloadSize %d", c.GetMaxPayload(), flowmesh.MaxPayloadSize)
 	}
-	if dlq := c.GetDeadLetterQueue(); dlq != "" {
-		if err := checkPath(dlq); err != nil {
-			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
-		}
+	if err := flowmesh.ValidateDeadLetterQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), c.GetDeadLetterQueue()); err != nil {
+		return nil, err
 	}
 	qc := pbconv.FromQueueConfig(c)
 	qc.VisibilityTimeout = vis
