@@ -43,6 +43,9 @@ func setGCDefault(getenv func(string) string) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	setGCDefault(os.Getenv)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -98,6 +101,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	}
 	defer httpLis.Close()
 
+	store, err := openAuth(cfg, log)
+	if err != nil {
+		return err
+	}
+	stopReload := reloadOnSIGHUP(log, reloadable(store)...)
+	defer stopReload()
+
 	reg := metrics.New()
 	if err := metrics.InstallRaftSink(reg); err != nil {
 		return fmt.Errorf("raft metrics: %w", err)
@@ -147,7 +157,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
-	srv := rpc.NewServer(rpc.Config{Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) }}, rpc.Parts{
+	rcfg := rpc.Config{Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) }}
+	if store != nil {
+		rcfg.Auth = store
+	}
+	srv := rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: resources,
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
@@ -167,7 +181,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) (err error) {
 		srv.Stop()
 		return err
 	}
-	hs := &http.Server{Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: adminHandler(node, reg, pprofAccess(cfg, store)), ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Serve(httpLis) }()
 	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())

@@ -85,12 +85,13 @@ func (s *syncBuffer) String() string {
 }
 
 // startNode starts the node on dataDir and waits for /readyz.
-func startNode(t *testing.T, dataDir string) *proc {
+func startNode(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(nodeBinary(t),
+	p.cmd = exec.Command(nodeBinary(t), append([]string{
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
-		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--log-level", "warn", "--shutdown-timeout", "5s")
+		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--log-level", "warn", "--shutdown-timeout", "5s"},
+		extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,6 +116,7 @@ func startNode(t *testing.T, dataDir string) *proc {
 		}
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup's wait
 			t.Fatalf("node exited before ready: %v\n%s", err, p.logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
