@@ -7,6 +7,11 @@
 //	defer c.Close()
 //	rev, err := c.Put(ctx, "t1/ns1/cfg", "greeting", []byte("hello"), flowmesh.KVPutOptions{})
 //
+// Config.Token is sent as "authorization: Bearer <token>" on every call
+// (per-RPC credentials that do not demand TLS, so a development node
+// works too); a node with authentication answers Unauthenticated without
+// it and PermissionDenied outside its grants. Neither is retried.
+//
 // # Leaders, retries and idempotency
 //
 // Calls go to one node at a time, the leader once known. A call to a node

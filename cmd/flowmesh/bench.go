@@ -211,7 +211,7 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 	}
 	clients := []*client.Client{c}
 	for len(clients) < bc.connections {
-		extra, err := client.New(client.Config{Endpoints: a.endpointList(), DialTimeout: a.timeout})
+		extra, err := client.New(a.clientConfig(a.endpointList()))
 		if err != nil {
 			return nil, usagef("%v", err)
 		}

@@ -9,7 +9,9 @@
 //
 // Global flags: --endpoints (comma-separated host:port list, default
 // 127.0.0.1:7400, or FLOWMESH_ENDPOINTS), --timeout (per command, not for
-// tail/watch/bench), -o table|json.
+// tail/watch/bench), -o table|json, --token or --token-file (a bearer
+// token for a node with --auth-file; FLOWMESH_TOKEN, FLOWMESH_TOKEN_FILE;
+// read from the environment at run time so --help never shows one).
 //
 // Payloads come from arguments, from --file, or from standard input when
 // the argument (or --file) is "-".

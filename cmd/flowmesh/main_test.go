@@ -21,6 +21,12 @@ import (
 // and returns its address; both stop when the test ends.
 func startNode(t *testing.T) string {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with mod adjusting the server's config.
+func startNodeWith(t *testing.T, mod func(*rpc.Config)) string {
+	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -38,7 +44,11 @@ func startNode(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger}, rpc.Parts{
+	rcfg := rpc.Config{Logger: cfg.Logger}
+	if mod != nil {
+		mod(&rcfg)
+	}
+	srv := rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),

@@ -53,6 +53,8 @@ type app struct {
 	timeout     time.Duration
 	output      string
 	consistency string
+	token       string
+	tokenFile   string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -109,7 +111,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 			if _, err := a.consistencyLevel(); err != nil {
 				return err
 			}
-			return nil
+			return a.resolveToken(cmd, getenv)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -117,6 +119,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline of each request (not of tail, watch or bench)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.consistency, "consistency", "linearizable", "read consistency: linearizable, leader or stale")
+	a.tokenFlags(root)
 	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd())
 	return root
 }
@@ -130,7 +133,7 @@ func (a *app) client() (*client.Client, error) {
 	if len(eps) == 0 {
 		return nil, usagef("--endpoints: no endpoint given")
 	}
-	cl, err := client.New(client.Config{Endpoints: eps, DialTimeout: a.timeout})
+	cl, err := client.New(a.clientConfig(eps))
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
