@@ -113,6 +113,10 @@
 //     "flowmesh-subject" and is cluster-admin when it asserts none; any
 //     other is looked up by its CN among the "cert" entries. A subject
 //     asserted over any other connection is refused (Unauthenticated).
+//     So the peer CA must sign only node certificates: whatever chains to
+//     it is a node. The chain is verified again against PeerCAs() on each
+//     call that presents a certificate (a few tens of µs; cache by leaf if
+//     it shows in profiles).
 //   - What: authtable.go maps every flowmesh.v1 method to the permission
 //     it needs and how its request names the tenant and namespace (path
 //     "tenant/namespace/name", or tenant and namespace fields). A method
