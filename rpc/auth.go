@@ -133,21 +133,22 @@ func (s *Server) clientCert(ctx context.Context) (*x509.Certificate, bool) {
 }
 
 // authorize checks the call of method with req (nil before a stream's
-// first message) and returns ctx carrying the caller.
+// first message) and returns ctx carrying the caller; on error, ctx as it
+// was.
 func (s *Server) authorize(ctx context.Context, method string, req any) (context.Context, error) {
 	a, ok := methods[method]
 	if !ok {
 		if openMethod(method) {
 			return ctx, nil
 		}
-		return nil, status.Errorf(codes.PermissionDenied, "flowmesh: %s is not in the authorization table", method)
+		return ctx, status.Errorf(codes.PermissionDenied, "flowmesh: %s is not in the authorization table", method)
 	}
 	c, err := s.authenticate(ctx)
 	if err != nil {
-		return nil, err
+		return ctx, err
 	}
 	if err := check(c, method, a, req); err != nil {
-		return nil, err
+		return ctx, err
 	}
 	return context.WithValue(ctx, callerKey{}, c), nil
 }

@@ -203,6 +203,9 @@ func TestAuthTenantIsolation(t *testing.T) {
 			t.Errorf("%s: %v does not name the subject", d.what, err)
 		}
 	}
+	// A path the scope cannot be read from is bad input, not an auth error.
+	_, err := kv.Get(t1, &pb.GetRequest{Path: "t1/no-name", Key: []byte("k")})
+	wantCode(t, "Get with a malformed path", err, codes.InvalidArgument)
 	if after := stateHash(t, n); after != before {
 		t.Errorf("refused calls changed the state")
 	}

@@ -28,7 +28,7 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	}()
 	if s.cfg.Auth != nil {
 		if ctx, err = s.authorize(ctx, info.FullMethod, req); err != nil {
-			return nil, err
+			return nil, statusError(ctx, err)
 		}
 	}
 	resp, err = handler(ctx, req)
@@ -58,7 +58,7 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 			stream = &authStream{ServerStream: stream, s: s, method: info.FullMethod}
 		} else {
 			if ctx, err = s.authorize(ctx, info.FullMethod, nil); err != nil {
-				return err
+				return statusError(ctx, err)
 			}
 			stream = &serverStream{ServerStream: ss, ctx: ctx}
 		}
