@@ -73,6 +73,9 @@ type Config struct {
 	// DialOptions are added after the client's own (the transport of TLS,
 	// insecure without): they may override it.
 	DialOptions []grpc.DialOption
+	// Token, when set, is sent as "authorization: Bearer <token>" on every
+	// call (token.go). The client never logs it.
+	Token string
 }
 
 // DefaultConfig returns the defaults, with no endpoints.
@@ -178,6 +181,9 @@ func New(cfg Config) (*Client, error) {
 		// so the stream resumes elsewhere; rpc.Server admits this rate.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}, cfg.DialOptions...)
+	if cfg.Token != "" {
+		c.dialOpts = append(c.dialOpts, grpc.WithPerRPCCredentials(bearerToken(cfg.Token)))
+	}
 	return c, nil
 }
 

@@ -12,6 +12,11 @@
 // Certificates to a client certificate when the nodes want one. Each
 // endpoint is verified by its host, so ServerName stays empty.
 //
+// Config.Token is sent as "authorization: Bearer <token>" on every call
+// (per-RPC credentials that do not demand TLS, so a development node
+// works too); a node with authentication answers Unauthenticated without
+// it and PermissionDenied outside its grants. Neither is retried.
+//
 // # Leaders, retries and idempotency
 //
 // Calls go to one node at a time, the leader once known. A call to a node

@@ -53,6 +53,9 @@ func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string
 	if err := checkUTF8("dead_letter_queue", cfg.DeadLetterQueue); err != nil {
 		return nil, err
 	}
+	if err := flowmesh.ValidateDeadLetterQueue(tenant, namespace, name, cfg.DeadLetterQueue); err != nil {
+		return nil, err
+	}
 	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Partitions: p, Config: qc}
 	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateQueue(ctx, req)

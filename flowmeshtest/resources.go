@@ -417,6 +417,11 @@ func testResourceInvalidConfig(t *testing.T, tg Target) {
 	wantInvalid(t, "CreateQueue with partitions 2", err, "partitions")
 	_, err = rm.CreateStream(ctx, tenant, ns, "s0", 0)
 	wantInvalid(t, "CreateStream with partitions 0", err, "partitions")
+	// A dead-letter queue must be in the queue's tenant, even one that exists.
+	other, err := rm.CreateQueue(ctx, tenant+"-o", ns, "dlq", 1)
+	ok(t, "CreateQueue in another tenant", err)
+	_, err = rm.CreateQueue(ctx, tenant, ns, "q6", 1, flowmesh.WithDeadLetterQueue(other.GetPath()))
+	wantInvalid(t, "CreateQueue with another tenant's dead-letter queue", err, "dead_letter_queue")
 
 	got, err := rm.ListResources(ctx, tenant, ns)
 	ok(t, "ListResources", err)

@@ -16,6 +16,12 @@
 // change has its own revision even when group commit puts several changes in
 // one log entry; revisions only grow.
 //
+// ValidateResource runs before proposing and again at apply. It refuses a
+// dead-letter queue in another tenant (flowmesh.ValidateDeadLetterQueue). A
+// log written before that check cannot hold such a create from a secured
+// cluster; a replayed one from an open cluster is refused on every node
+// alike, so replicas stay identical.
+//
 // # Durability and the replay guard
 //
 // Apply does not fsync. Flush (on the node's FlushInterval and inside

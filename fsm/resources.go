@@ -48,13 +48,8 @@ func ValidateResource(m *fsmpb.Resource) error {
 		if m.MaxPayload < 1 || m.MaxPayload > flowmesh.MaxPayloadSize {
 			return flowmesh.Invalid("max_payload", "%d is outside 1..%d", m.MaxPayload, flowmesh.MaxPayloadSize)
 		}
-		if m.DeadLetterQueue != "" {
-			if _, _, _, err := flowmesh.ParsePath(m.DeadLetterQueue); err != nil {
-				return flowmesh.Invalid("dead_letter_queue", "%v", err)
-			}
-			if m.DeadLetterQueue == flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name) {
-				return flowmesh.Invalid("dead_letter_queue", "a queue cannot be its own dead-letter queue")
-			}
+		if err := flowmesh.ValidateDeadLetterQueue(m.Tenant, m.Namespace, m.Name, m.DeadLetterQueue); err != nil {
+			return err
 		}
 	case flowmesh.KindKV:
 		if m.HistoryRevisions < 1 || m.HistoryRevisions > 1_000_000 {

@@ -451,8 +451,10 @@ func (s *Server) RemoveSelf(id string) func(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		ctx = metadata.AppendToOutgoingContext(ctx, MetadataForwarded, "1")
-		_, err = pb.NewClusterServiceClient(cc).RemovePeer(ctx, &pb.RemovePeerRequest{NodeId: id})
+		// Under a Leave RPC, ctx carries its caller: the leader sees the
+		// same identity (a cluster-admin token works without peer TLS).
+		// Otherwise the node's peer certificate makes it a node.
+		_, err = pb.NewClusterServiceClient(cc).RemovePeer(outgoing(ctx), &pb.RemovePeerRequest{NodeId: id})
 		return err
 	}
 }

@@ -100,6 +100,46 @@
 //     reflects every write acknowledged before the read began.
 //   - leader: on the node that believes it leads; a follower forwards it.
 //
+// # Authentication and authorization
+//
+// With Config.Auth set (the node passes its *auth.Store), the interceptors
+// authorize every call before its handler runs and before it is forwarded
+// (auth.go); with it nil the server is open, as for development.
+//
+//   - Who: a bearer token ("authorization: Bearer <token>") wins; else a
+//     verified client certificate (credentials.TLSInfo VerifiedChains):
+//     one chaining to the peer CA (Config.PeerCAs) is a node, which may
+//     assert the subject of the client it forwards for in
+//     "flowmesh-subject" and is cluster-admin when it asserts none; any
+//     other is looked up by its CN among the "cert" entries. A subject
+//     asserted over any other connection is refused (Unauthenticated).
+//     So the peer CA must sign only node certificates: whatever chains to
+//     it is a node. The chain is verified again against PeerCAs() on each
+//     call that presents a certificate (a few tens of µs; cache by leaf if
+//     it shows in profiles).
+//   - What: authtable.go maps every flowmesh.v1 method to the permission
+//     it needs and how its request names the tenant and namespace (path
+//     "tenant/namespace/name", or tenant and namespace fields). A method
+//     missing from it is refused (fail closed; TestEveryMethodHasAccess).
+//     grpc.health.v1 and reflection are open, for grpc-health-probe and
+//     grpcurl. ClusterService Status and Members need any authenticated
+//     caller (the SDK finds the leader with Status); the rest need
+//     cluster-admin. Create and delete need admin of the tenant, data
+//     mutations (including CommitOffset, Purge, Redrive) write, the rest
+//     read.
+//   - No credential or a wrong one: Unauthenticated. A credential without
+//     the grant: PermissionDenied naming the subject, method and scope,
+//     never the token.
+//   - ListResources of a tenant needs read on some namespace of it and
+//     returns only the namespaces granted.
+//   - Subscribe and Watch are checked when their request arrives (the
+//     first RecvMsg, before the service method runs).
+//   - Forwarding keeps the caller: the token travels in the copied
+//     metadata; a caller known by certificate is asserted by subject; a
+//     flowmesh-subject the client sent is dropped. RemoveSelf (a follower
+//     leaving) carries the Leave call's credentials when there is one, and
+//     otherwise relies on the node's peer certificate.
+//
 // # Cluster
 //
 // ClusterService (cluster.go) reports each node's status (role, term,

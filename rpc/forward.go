@@ -107,7 +107,8 @@ func isSet(md metadata.MD, key string) bool {
 }
 
 // outgoing returns ctx with the caller's metadata (minus transport headers)
-// as outgoing metadata, marked forwarded. The deadline travels with ctx.
+// as outgoing metadata, marked forwarded and carrying the caller's identity
+// (withSubject). The deadline travels with ctx.
 func outgoing(ctx context.Context) context.Context {
 	in, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{}
@@ -117,6 +118,7 @@ func outgoing(ctx context.Context) context.Context {
 		}
 		out[k] = append([]string(nil), v...)
 	}
+	withSubject(ctx, out)
 	out.Set(MetadataForwarded, "1")
 	return metadata.NewOutgoingContext(ctx, out)
 }

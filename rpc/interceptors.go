@@ -13,7 +13,8 @@ import (
 )
 
 // The interceptors are the one path every call takes: they recover panics
-// into Internal, forward a unary call the local node refused with NotLeader
+// into Internal, authorize the call when Config.Auth is set (auth.go),
+// forward a unary call the local node refused with NotLeader
 // to the leader (forward.go), translate handler errors to statuses
 // (errors.go), log server-side failures, and report each call to Metrics.
 
@@ -25,6 +26,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		}
 		s.finish(ctx, info.FullMethod, err, start)
 	}()
+	if s.cfg.Auth != nil {
+		if ctx, err = s.authorize(ctx, info.FullMethod, req); err != nil {
+			return nil, statusError(ctx, err)
+		}
+	}
 	resp, err = handler(ctx, req)
 	if err != nil && !s.cfg.DisableForwarding {
 		if addr, ok := leaderOf(ctx, err); ok {
@@ -45,7 +51,19 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		}
 		s.finish(ctx, info.FullMethod, err, start)
 	}()
-	err = handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+	var stream grpc.ServerStream = &serverStream{ServerStream: ss, ctx: ctx}
+	if s.cfg.Auth != nil {
+		if a, ok := methods[info.FullMethod]; ok && a.scope != nil {
+			// The request names the path: check it when it arrives.
+			stream = &authStream{ServerStream: stream, s: s, method: info.FullMethod}
+		} else {
+			if ctx, err = s.authorize(ctx, info.FullMethod, nil); err != nil {
+				return statusError(ctx, err)
+			}
+			stream = &serverStream{ServerStream: ss, ctx: ctx}
+		}
+	}
+	err = handler(srv, stream)
 	if err != nil && s.stopping.Err() != nil && ss.Context().Err() == nil {
 		// Ended by the server's stop, not by the caller: tell the client
 		// to resume elsewhere.

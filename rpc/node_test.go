@@ -31,6 +31,12 @@ func (n *node) advance(d time.Duration) { n.offset.Add(int64(d)) }
 // with rpc.Server on 127.0.0.1:0; both stop when the test ends.
 func startNode(t testing.TB) *node {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with mod adjusting the server's config.
+func startNodeWith(t testing.TB, mod func(*rpc.Config)) *node {
+	t.Helper()
 	n := &node{metrics: &countingMetrics{}}
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -59,7 +65,11 @@ func startNode(t testing.TB) *node {
 		t.Fatal(err)
 	}
 	n.addr = lis.Addr().String()
-	n.server = rpc.NewServer(rpc.Config{Logger: cfg.Logger, Metrics: n.metrics}, rpc.Parts{
+	rcfg := rpc.Config{Logger: cfg.Logger, Metrics: n.metrics}
+	if mod != nil {
+		mod(&rcfg)
+	}
+	n.server = rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),
@@ -126,4 +136,16 @@ func (m *countingMetrics) count(method string, code codes.Code) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.calls[method][code]
+}
+
+// newClientToken returns a client for n sending token, closed when the
+// test ends.
+func (n *node) newClientToken(t testing.TB, token string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Endpoints: []string{n.addr}, Token: token, BackoffBase: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

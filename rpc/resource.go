@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/auth"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
@@ -65,10 +66,8 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 	if c.GetMaxPayload() > flowmesh.MaxPayloadSize {
 		return nil, flowmesh.Invalid("max_payload", "%d exceeds MaxPayloadSize %d", c.GetMaxPayload(), flowmesh.MaxPayloadSize)
 	}
-	if dlq := c.GetDeadLetterQueue(); dlq != "" {
-		if err := checkPath(dlq); err != nil {
-			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
-		}
+	if err := flowmesh.ValidateDeadLetterQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), c.GetDeadLetterQueue()); err != nil {
+		return nil, err
 	}
 	qc := pbconv.FromQueueConfig(c)
 	qc.VisibilityTimeout = vis
@@ -123,9 +122,12 @@ func (r *resourceService) ListResources(ctx context.Context, req *pb.ListResourc
 	if err != nil {
 		return nil, err
 	}
+	// A caller granted only some namespaces of the tenant sees only those.
+	c, authed := callerFrom(ctx)
+	whole := !authed || c.id.Allows(auth.PermRead, req.GetTenant(), req.GetNamespace())
 	out := make([]*pb.Resource, 0, len(list))
 	for _, res := range list {
-		if res != nil {
+		if res != nil && (whole || c.id.Allows(auth.PermRead, res.Tenant, res.Namespace)) {
 			out = append(out, pbconv.Resource(res))
 		}
 	}

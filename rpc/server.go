@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -121,8 +122,19 @@ type Config struct {
 	OnLeave func()
 
 	// ForwardDialOptions are added to the options of the connections to the
-	// leader (insecure by default): pass credentials for TLS.
+	// leader (insecure by default): pass credentials for TLS, with the
+	// node's peer certificate so the leader knows a node forwards.
 	ForwardDialOptions []grpc.DialOption
+
+	// Auth turns authentication and authorization on (nil: open, every
+	// caller may do everything). See auth.go and doc.go.
+	Auth Authenticator
+	// PeerCAs returns the CA pool of the nodes' peer certificates (called
+	// per check, so it follows reloads). A call whose client certificate
+	// chains to it is a node's: trusted to assert MetadataSubject, and a
+	// node itself (cluster-admin) when it asserts none. nil: no caller is
+	// a node.
+	PeerCAs func() *x509.CertPool
 }
 
 // DefaultConfig returns the defaults.

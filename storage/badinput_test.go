@@ -28,6 +28,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A queue of another tenant: naming it as a dead-letter queue must fail
+	// although it exists.
+	if _, err := f.CreateQueue(ctx, "other", "ns", "dlq", 1); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.KVManager().Put(ctx, kv.GetPath(), "k", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +118,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"queue with two partitions", func() error { _, err := f.CreateQueue(ctx, "t", "ns", "q2", 2); return err }, flowmesh.ErrInvalidArgument},
 		{"unknown dead-letter queue", func() error {
 			_, err := f.CreateQueue(ctx, "t", "ns", "q3", 1, flowmesh.WithDeadLetterQueue("t/ns/none"))
+			return err
+		}, flowmesh.ErrInvalidArgument},
+		{"dead-letter queue of another tenant", func() error {
+			_, err := f.CreateQueue(ctx, "t", "ns", "q4", 1, flowmesh.WithDeadLetterQueue("other/ns/dlq"))
 			return err
 		}, flowmesh.ErrInvalidArgument},
 	}

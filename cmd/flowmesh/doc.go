@@ -9,10 +9,12 @@
 //
 // Global flags: --endpoints (comma-separated host:port list, default
 // 127.0.0.1:7400, or FLOWMESH_ENDPOINTS), --timeout (per command, not for
-// tail/watch/bench), -o table|json, and TLS: --cacert (the CA that verifies
+// tail/watch/bench), -o table|json, TLS: --cacert (the CA that verifies
 // the nodes; TLS on when set), --cert and --key (a client certificate), or
-// FLOWMESH_CACERT, FLOWMESH_CERT, FLOWMESH_KEY. A file that cannot be used
-// is a usage error (exit 2) naming it.
+// FLOWMESH_CACERT, FLOWMESH_CERT, FLOWMESH_KEY (a file that cannot be used
+// is a usage error naming it), and --token or --token-file (a bearer token
+// for a node with --auth-file; FLOWMESH_TOKEN, FLOWMESH_TOKEN_FILE; read
+// from the environment at run time so --help never shows one).
 //
 // Payloads come from arguments, from --file, or from standard input when
 // the argument (or --file) is "-".

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -23,11 +21,11 @@ import (
 // and returns its address; both stop when the test ends.
 func startNode(t *testing.T) string {
 	t.Helper()
-	return startNodeWith(t)
+	return startNodeWith(t, nil)
 }
 
-// startNodeWith is startNode with server options (credentials).
-func startNodeWith(t *testing.T, opts ...grpc.ServerOption) string {
+// startNodeWith is startNode with mod adjusting the server's config.
+func startNodeWith(t *testing.T, mod func(*rpc.Config)) string {
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -46,7 +44,11 @@ func startNodeWith(t *testing.T, opts ...grpc.ServerOption) string {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger, ServerOptions: opts}, rpc.Parts{
+	rcfg := rpc.Config{Logger: cfg.Logger}
+	if mod != nil {
+		mod(&rcfg)
+	}
+	srv := rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),

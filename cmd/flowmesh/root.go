@@ -57,7 +57,9 @@ type app struct {
 	consistency string
 	tlsFiles    certs.Files // --cert, --key, --cacert
 
-	tls *tls.Config // built from tlsFiles before any command runs; nil: plaintext
+	tls       *tls.Config // built from tlsFiles before any command runs; nil: plaintext
+	token     string
+	tokenFile string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -114,7 +116,10 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 			if _, err := a.consistencyLevel(); err != nil {
 				return err
 			}
-			return a.loadTLS()
+			if err := a.loadTLS(); err != nil {
+				return err
+			}
+			return a.resolveToken(cmd, getenv)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -125,6 +130,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.StringVar(&a.tlsFiles.CA, "cacert", getenv("FLOWMESH_CACERT"), "PEM CA that verifies the nodes; TLS on when set (env FLOWMESH_CACERT)")
 	pf.StringVar(&a.tlsFiles.Cert, "cert", getenv("FLOWMESH_CERT"), "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
 	pf.StringVar(&a.tlsFiles.Key, "key", getenv("FLOWMESH_KEY"), "PEM key of --cert (env FLOWMESH_KEY)")
+	a.tokenFlags(root)
 	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd())
 	return root
 }
@@ -148,7 +154,7 @@ func (a *app) client() (*client.Client, error) {
 
 // clientConfig is the client configuration the flags ask for.
 func (a *app) clientConfig() client.Config {
-	return client.Config{Endpoints: a.endpointList(), DialTimeout: a.timeout, TLS: a.tls}
+	return client.Config{Endpoints: a.endpointList(), DialTimeout: a.timeout, TLS: a.tls, Token: a.token}
 }
 
 // loadTLS reads --cacert, --cert and --key, if any (a usage error names a

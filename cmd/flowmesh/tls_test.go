@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/flowmesh/flowmesh/internal/certs"
+	"github.com/flowmesh/flowmesh/rpc"
 )
 
 // startTLSNode serves over TLS with a certs init set, requiring a client
@@ -25,7 +26,8 @@ func startTLSNode(t *testing.T) (addr, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNodeWith(t, grpc.Creds(credentials.NewTLS(certs.ServerConfig(src, tls.RequireAndVerifyClientCert, src)))), dir
+	creds := grpc.Creds(credentials.NewTLS(certs.ServerConfig(src, tls.RequireAndVerifyClientCert, src)))
+	return startNodeWith(t, func(c *rpc.Config) { c.ServerOptions = append(c.ServerOptions, creds) }), dir
 }
 
 func TestTLSFlags(t *testing.T) {

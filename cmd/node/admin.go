@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/http/pprof"
 	"path/filepath"
 
 	"github.com/flowmesh/flowmesh"
@@ -13,8 +12,9 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// adminHandler serves /healthz, /readyz, /metrics and /debug/pprof/.
-func adminHandler(node *storage.Storage, reg *metrics.Registry) http.Handler {
+// adminHandler serves /healthz, /readyz, /metrics and, when pprof is not
+// nil, /debug/pprof/ behind it (pprof.go).
+func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -27,11 +27,9 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", reg.Handler())
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if pprof != nil {
+		mux.Handle("/debug/pprof/", pprof(pprofHandler()))
+	}
 	return mux
 }
 

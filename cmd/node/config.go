@@ -45,6 +45,8 @@ type config struct {
 	LeaveOnTerminate  bool
 	DeadServerCleanup bool
 	ConfigFile        string
+	AuthFile          string
+	EnablePprof       bool
 
 	gossipKey []byte // GossipKey decoded
 }
@@ -108,6 +110,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "on SIGTERM leave the cluster (raft configuration, then gossip) before shutting down")
 	fs.BoolVar(&c.DeadServerCleanup, "dead-server-cleanup", false, "let the leader remove dead servers from the raft configuration (never below a quorum)")
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
+	fs.StringVar(&c.AuthFile, "auth-file", "", "token file (internal/auth: \"SUBJECT sha256:HASH|cert GRANTS\" lines) turning authentication on; re-read on SIGHUP; without it any client may do anything")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve /debug/pprof on the HTTP admin port (with --auth-file: only for a cluster-admin bearer token; /debug/pprof/cmdline is never served)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()

@@ -53,7 +53,24 @@
 //   - /readyz: 200 when the node knows a leader and its FSM has applied up to
 //     the commit index; otherwise 503 with the reason.
 //   - /metrics: Prometheus metrics (package internal/metrics).
-//   - /debug/pprof/: the Go profiler.
+//   - /debug/pprof/: the Go profiler, only with --enable-pprof; with
+//     --auth-file only for "Authorization: Bearer <cluster-admin token>".
+//     /debug/pprof/cmdline is never served (the command line may hold a
+//     --gossip-key).
+//
+// # Authentication
+//
+// --auth-file FILE turns authentication and per-tenant authorization on
+// (token file format and grants: package internal/auth; what each call
+// needs: package rpc). Without it the node is open and logs a WARN saying
+// so at start. SIGHUP re-reads the file (reloadOnSIGHUP in auth.go; a bad
+// file is logged and the previous contents stay in force); more reloaders
+// (certificates) join the same list.
+//
+//	flowmesh-node token add --file FILE --subject NAME --grant G [--grant G...]
+//
+// makes a random token, appends its SHA-256 to FILE (created 0600) and
+// prints the token once; a running node picks it up on SIGHUP.
 //
 // # Cluster
 //

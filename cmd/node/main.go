@@ -43,41 +43,15 @@ func setGCDefault(getenv func(string) string) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	setGCDefault(os.Getenv)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() { cancel(signalError{<-sigs}) }()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
-}
-
-// reloadOnSIGHUP reloads t on every SIGHUP until the returned func is
-// called. New connections get the new material; established ones keep
-// theirs.
-func reloadOnSIGHUP(t *nodeTLS, log *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-hup:
-				if err := t.reload(); err != nil {
-					log.Error("SIGHUP: reloading TLS files failed; the previous certificates stay in use", "error", err)
-				} else {
-					log.Info("SIGHUP: TLS certificates and CAs reloaded")
-				}
-			case <-done:
-				return
-			}
-		}
-	})
-	return func() {
-		signal.Stop(hup)
-		close(done)
-		wg.Wait()
-	}
 }
 
 // signalError is the cause of the run context's end when a signal arrived.
@@ -144,6 +118,13 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	}
 	defer httpLis.Close()
 
+	store, err := openAuth(cfg, log)
+	if err != nil {
+		return err
+	}
+	stopReload := reloadOnSIGHUP(log, reloadable(store, tlsm)...)
+	defer stopReload()
+
 	reg := metrics.New()
 	if err := metrics.InstallRaftSink(reg); err != nil {
 		return fmt.Errorf("raft metrics: %w", err)
@@ -194,11 +175,16 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
-	srv := rpc.NewServer(rpc.Config{
+	rcfg := rpc.Config{
 		Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
-	}, rpc.Parts{
+		PeerCAs:            tlsm.peerCAs,
+	}
+	if store != nil {
+		rcfg.Auth = store
+	}
+	srv := rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: resources,
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
@@ -219,7 +205,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		return err
 	}
 	hs := &http.Server{
-		Handler: adminHandler(node, reg), ReadHeaderTimeout: 10 * time.Second,
+		Handler: adminHandler(node, reg, pprofAccess(cfg, store)), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: tlsm.serverConfig(),
 		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn), // e.g. refused handshakes
 	}
@@ -233,11 +219,6 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	}()
 	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(),
 		"grpc_tls", tlsm.server != nil, "peer_tls", tlsm.peer != nil)
-
-	if tlsm.enabled() {
-		stopReload := reloadOnSIGHUP(tlsm, log)
-		defer stopReload()
-	}
 
 	select {
 	case <-ctx.Done():

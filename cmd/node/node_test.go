@@ -86,9 +86,9 @@ func (s *syncBuffer) String() string {
 }
 
 // startNode starts the node on dataDir and waits for /readyz.
-func startNode(t *testing.T, dataDir string) *proc {
+func startNode(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	return startNodeWith(t, dataDir, "http", http.DefaultClient)
+	return startNodeWith(t, dataDir, "http", http.DefaultClient, extra...)
 }
 
 // startNodeWith starts the node with extra args and waits for /readyz,
@@ -124,6 +124,7 @@ func startNodeWith(t *testing.T, dataDir, scheme string, hc *http.Client, extra 
 		}
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup's wait
 			t.Fatalf("node exited before ready: %v\n%s", err, p.logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}

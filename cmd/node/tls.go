@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -108,6 +109,15 @@ func loadTLS(cfg *config) (*nodeTLS, error) {
 
 // enabled reports whether any TLS is configured.
 func (t *nodeTLS) enabled() bool { return t.server != nil || t.peer != nil }
+
+// peerCAs is the current peer CA pool (nil without peer TLS): a client
+// certificate that chains to it is a node's (rpc.Config.PeerCAs).
+func (t *nodeTLS) peerCAs() *x509.CertPool {
+	if t.peer == nil {
+		return nil
+	}
+	return t.peer.Pool()
+}
 
 // reload re-reads every file; a source that fails keeps its old material.
 func (t *nodeTLS) reload() error {

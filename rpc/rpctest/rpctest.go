@@ -53,6 +53,13 @@ func (n *Node) Stopped() bool { return n.stopped.Load() }
 // adjusts each node's storage config. Every node stops when the test ends.
 func StartCluster(t testing.TB, n int, mod func(*storage.Config)) []*Node {
 	t.Helper()
+	return StartClusterWith(t, n, mod, nil)
+}
+
+// StartClusterWith is StartCluster with rmod, when not nil, adjusting each
+// node's rpc.Config.
+func StartClusterWith(t testing.TB, n int, mod func(*storage.Config), rmod func(*rpc.Config)) []*Node {
+	t.Helper()
 	base := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)
 	var gossip []string
@@ -77,7 +84,7 @@ func StartCluster(t testing.TB, n int, mod func(*storage.Config)) []*Node {
 		if mod != nil {
 			mod(cfg)
 		}
-		nodes[i] = serve(t, cfg, lis[i])
+		nodes[i] = serve(t, cfg, lis[i], rmod)
 	}
 	WaitFor(t, 20*time.Second, "a leader known to every node", func() error {
 		leader := ""
@@ -100,7 +107,7 @@ func StartCluster(t testing.TB, n int, mod func(*storage.Config)) []*Node {
 }
 
 // serve starts the storage for cfg and serves it on lis.
-func serve(t testing.TB, cfg *storage.Config, lis net.Listener) *Node {
+func serve(t testing.TB, cfg *storage.Config, lis net.Listener, rmod func(*rpc.Config)) *Node {
 	t.Helper()
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {
@@ -116,7 +123,11 @@ func serve(t testing.TB, cfg *storage.Config, lis net.Listener) *Node {
 		t.Fatal(err)
 	}
 	n := &Node{Store: s, Addr: lis.Addr().String(), ID: st.ID, Gossip: cfg.GossipAddr, done: make(chan struct{})}
-	n.Server = rpc.NewServer(rpc.Config{Logger: cfg.Logger}, rpc.Parts{
+	rcfg := rpc.Config{Logger: cfg.Logger}
+	if rmod != nil {
+		rmod(&rcfg)
+	}
+	n.Server = rpc.NewServer(rcfg, rpc.Parts{
 		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),
