@@ -20,10 +20,18 @@
 # up to FLOWMESH_DOWN_TIMEOUT seconds (default 20), then SIGKILLs what is
 # left; it keeps the data (remove DIR to start afresh).
 #
-# FLOWMESH_TLS=1 (given to `up`, remembered for the other verbs) makes
-# DIR/tls once with `flowmesh-node certs init` and starts every node with
-# --tls-dir DIR/tls: gRPC and HTTP admin over TLS, raft over mutual TLS,
-# gossip encrypted with DIR/tls/gossip.key. `up` prints the CLI's flags.
+# The cluster is secure unless asked otherwise: `up` makes DIR/tls once with
+# `flowmesh-node certs init` (gRPC and HTTP admin over TLS, raft over mutual
+# TLS, gossip encrypted with DIR/tls/gossip.key) and DIR/tokens once (the
+# client certificate DIR/tls/client.crt, CN admin, is cluster-admin; so is
+# the bearer token in DIR/admin.token), and starts every node with
+# --tls-dir DIR/tls --auth-file DIR/tokens. `eval "$(scripts/cluster.sh env
+# --dir DIR)"` sets FLOWMESH_ENDPOINTS, FLOWMESH_CACERT, FLOWMESH_CERT and
+# FLOWMESH_KEY for the CLI. `up --insecure` (or FLOWMESH_INSECURE=1) runs
+# plaintext without authentication, as the peers benchmark harness expects;
+# the choice is remembered for the other verbs.
+#
+#   scripts/cluster.sh env    [--dir DIR]           # export lines for the CLI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,6 +39,7 @@ root=$PWD
 dir=${FLOWMESH_CLUSTER_DIR:-$root/.cluster}
 nodes=3
 base=7400
+insecure=${FLOWMESH_INSECURE:-}
 verb=${1:-}
 [ $# -gt 0 ] && shift
 target=""
@@ -43,6 +52,7 @@ while [ $# -gt 0 ]; do
 	--nodes=*) nodes=${1#--nodes=}; shift ;;
 	--base-port) base=$2; shift 2 ;;
 	--base-port=*) base=${1#--base-port=}; shift ;;
+	--insecure) insecure=1; shift ;;
 	--) shift; extra=("$@"); break ;;
 	[0-9]*) target=$1; shift ;;
 	*) echo "cluster.sh: unknown argument $1" >&2; exit 2 ;;
@@ -53,13 +63,14 @@ dir=$(cd "$dir" && pwd)
 
 node_bin=$root/bin/flowmesh-node
 cli_bin=$root/bin/flowmesh
-tls=${FLOWMESH_TLS:-}
 
 # A cluster that is up remembers its shape; the other verbs read it.
 if [ "$verb" != up ] && [ -f "$dir/cluster.env" ]; then
 	# shellcheck disable=SC1091
 	. "$dir/cluster.env"
 fi
+tls=1
+[ -n "$insecure" ] && [ "$insecure" != 0 ] && tls=""
 
 grpc_port() { echo $((base + 10 * ($1 - 1))); }
 http_addr() { echo "127.0.0.1:$(($(grpc_port "$1") + 3))"; }
@@ -98,7 +109,7 @@ start_node() {
 		--bootstrap-expect "$nodes"
 	)
 	[ -n "$join" ] && args+=(--join "$join")
-	[ -n "$tls" ] && args+=(--tls-dir "$dir/tls")
+	[ -n "$tls" ] && args+=(--tls-dir "$dir/tls" --auth-file "$dir/tokens")
 	args+=(${extra[@]+"${extra[@]}"})
 	mkdir -p "$dir/node$k"
 	# setsid: the node has its own process group, so a Ctrl-C in this
@@ -169,9 +180,17 @@ build() {
 case $verb in
 up)
 	build
-	printf 'nodes=%s\nbase=%s\ntls=%s\n' "$nodes" "$base" "$tls" >"$dir/cluster.env"
-	if [ -n "$tls" ] && [ ! -f "$dir/tls/ca.crt" ]; then
-		"$node_bin" certs init "$dir/tls"
+	printf 'nodes=%s\nbase=%s\ninsecure=%s\n' "$nodes" "$base" "$insecure" >"$dir/cluster.env"
+	if [ -n "$tls" ]; then
+		[ -f "$dir/tls/ca.crt" ] || "$node_bin" certs init "$dir/tls" >/dev/null 2>&1
+		if [ ! -f "$dir/tokens" ]; then
+			# The CLI's client certificate (CN admin) is cluster-admin, and
+			# so is one bearer token for SDK programs.
+			(umask 077 && echo "admin cert cluster-admin" >"$dir/tokens")
+			(umask 077 && "$node_bin" token add --file "$dir/tokens" --subject admin-token --grant cluster-admin >"$dir/admin.token")
+		fi
+	else
+		echo "cluster.sh: --insecure: plaintext and no authentication; anyone who reaches the ports owns the data" >&2
 	fi
 	started=()
 	for k in $(seq 1 "$nodes"); do
@@ -183,7 +202,14 @@ up)
 		exit 1
 	fi
 	echo "cluster ready: --endpoints $(endpoints) $(cli_tls)"
-	echo "try: $cli_bin --endpoints $(endpoints) $(cli_tls) cluster status"
+	echo "try: eval \"\$(scripts/cluster.sh env --dir $dir)\"; $cli_bin cluster status"
+	[ -n "$tls" ] && echo "SDK: client.Config{TLS: (trust $dir/tls/ca.crt), Token: (the contents of $dir/admin.token)}"
+	;;
+env)
+	echo "export FLOWMESH_ENDPOINTS=$(endpoints)"
+	if [ -n "$tls" ]; then
+		echo "export FLOWMESH_CACERT=$dir/tls/ca.crt FLOWMESH_CERT=$dir/tls/client.crt FLOWMESH_KEY=$dir/tls/client.key"
+	fi
 	;;
 down)
 	for k in $(seq 1 "$nodes"); do stop_node "$k" & done
@@ -225,7 +251,7 @@ logs)
 	fi
 	;;
 *)
-	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
 	[ -z "$verb" ] && exit 2
 	[ "$verb" = help ] || [ "$verb" = -h ] || [ "$verb" = --help ] || exit 2
 	;;

@@ -205,7 +205,7 @@ func TestNodeTLS(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(p.logs.String(), "TLS certificates and CAs reloaded") {
+	if !strings.Contains(p.logs.String(), `msg="SIGHUP: reloaded" what="TLS certificates and CAs"`) {
 		t.Errorf("no reload logged:\n%s", p.logs.String())
 	}
 	_, hcNew := tlsClients(t, next)
@@ -216,7 +216,7 @@ func TestNodeTLS(t *testing.T) {
 	// A broken file: the reload fails, is logged, and the node keeps serving.
 	os.WriteFile(filepath.Join(dir, certs.NodeKeyFile), []byte("garbage"), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	for !strings.Contains(p.logs.String(), "reloading TLS files failed") {
+	for !strings.Contains(p.logs.String(), `msg="SIGHUP: reload failed; keeping the previous one" what="TLS certificates and CAs"`) {
 		if time.Now().After(deadline.Add(10 * time.Second)) {
 			t.Fatalf("failed reload not logged:\n%s", p.logs.String())
 		}
