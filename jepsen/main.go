@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	binary := fs.String("binary", "", "node binary (default: build bin/flowmesh-node from ./cmd/node)")
 	store := fs.String("store", "", "report store directory (default jepsen/store)")
 	keepData := fs.Bool("keep-data", false, "keep the nodes' data directories in the report")
+	insecure := fs.Bool("insecure", false, "run the nodes without TLS and tokens (default: certs init, mTLS, gossip key and a bearer token, as the README's secure setup)")
 	basePort := fs.Int("base-port", rd.BasePort, "loopback mode: node 0's gRPC port (each node takes four, 10 apart)")
 	keys := fs.Int("keys", wd.Keys, "kv: keys in use at once")
 	opsPerKey := fs.Int("ops-per-key", wd.OpsPerKey, "kv: operations per key before it is retired")
@@ -95,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg := runner.Config{
 		Workload: *workload, Schedule: sched, Nemesis: *faults, Nodes: *nodes, Time: *length,
 		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
-		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData,
+		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData, Insecure: *insecure,
 		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
 		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Reads: consistency},
 	}

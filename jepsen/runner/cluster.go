@@ -50,6 +50,7 @@ type Cluster struct {
 	extra []string // extra node flags
 	env   []string // extra environment of every node
 	hooks bool     // the node binary has the flowmesh_faults hooks
+	sec   *secure  // nil: plaintext and no authentication
 }
 
 // ClusterConfig shapes a Cluster.
@@ -66,6 +67,9 @@ type ClusterConfig struct {
 	// node gets its own hook files (clock offset, crash-before-apply,
 	// lose-unsynced crash) in its environment.
 	FaultHooks bool
+	// Insecure runs the nodes without TLS and tokens; by default they run
+	// as the README's secure setup has them (certs init, token add).
+	Insecure bool
 }
 
 // NewCluster lays out the nodes; Start starts them.
@@ -83,15 +87,32 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 			return nil, err
 		}
-		dc, err := client.New(client.Config{Endpoints: []string{n.GRPC()}, DialTimeout: time.Second, MaxRetries: -1})
+		c.nodes = append(c.nodes, n)
+	}
+	if !cfg.Insecure {
+		var hosts []string
+		for _, n := range c.nodes {
+			hosts = append(hosts, n.Host)
+		}
+		sec, err := setupSecure(cfg.Binary, cfg.Dir, hosts)
+		if err != nil {
+			return nil, err
+		}
+		c.sec = sec
+	}
+	for _, n := range c.nodes {
+		dc, err := client.New(c.ClientConfig(client.Config{Endpoints: []string{n.GRPC()}, DialTimeout: time.Second, MaxRetries: -1}))
 		if err != nil {
 			return nil, err
 		}
 		n.direct = dc
-		c.nodes = append(c.nodes, n)
 	}
 	return c, nil
 }
+
+// ClientConfig adds the cluster's credentials (TLS and token, unless it
+// runs insecure) to cfg.
+func (c *Cluster) ClientConfig(cfg client.Config) client.Config { return c.sec.clientConfig(cfg) }
 
 // Nodes are the cluster's nodes, by index.
 func (c *Cluster) Nodes() []*Node { return c.nodes }
@@ -133,6 +154,9 @@ func (c *Cluster) args(n *Node, fresh bool) []string {
 	}
 	if len(join) > 0 {
 		args = append(args, "--join", strings.Join(join, ","))
+	}
+	if c.sec != nil {
+		args = append(args, c.sec.flags...)
 	}
 	return append(args, c.extra...)
 }
@@ -368,11 +392,11 @@ func (c *Cluster) AwaitExit(i int, timeout time.Duration) bool {
 func (c *Cluster) Ready(ctx context.Context, i int) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.nodes[i].http()+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.sec.url(c.nodes[i].http(), "/readyz"), nil)
 	if err != nil {
 		return false
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.sec.httpClient().Do(req)
 	if err != nil {
 		return false
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	Store       string // report store
 	BasePort    int    // loopback mode
 	KeepData    bool
+	// Insecure runs the cluster without TLS and tokens (the default is
+	// the secure setup of the README, as users run it).
+	Insecure bool
 	// BuildTags are passed to go build for the node binary (test-only
 	// hooks and deliberate bugs live behind build tags); NodeEnv is added
 	// to every node's environment, NodeFlags to its command line.
@@ -169,7 +172,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 
 	clusterDir := filepath.Join(run.Dir(), "cluster")
 	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv,
-		FaultHooks: strings.Contains(cfg.BuildTags, "flowmesh_faults")}
+		FaultHooks: strings.Contains(cfg.BuildTags, "flowmesh_faults"), Insecure: cfg.Insecure}
 	cl, err := NewCluster(ccfg)
 	if err != nil {
 		return out, err
@@ -215,7 +218,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		}
 	}
 
-	any, err := client.New(client.Config{Endpoints: cl.Endpoints(0), DialTimeout: time.Second, MaxRetries: 20, BackoffMax: 500 * time.Millisecond})
+	any, err := client.New(cl.ClientConfig(client.Config{Endpoints: cl.Endpoints(0), DialTimeout: time.Second, MaxRetries: 20, BackoffMax: 500 * time.Millisecond}))
 	if err != nil {
 		return out, err
 	}
@@ -247,7 +250,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		// which forwards its writes and linearizable reads to the leader -
 		// clients bound to nodes, as in Jepsen, so that a node answering on
 		// its own (cut off, or behind) is seen; the others follow the leader.
-		c, err := client.New(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond, Pinned: p%2 == 1})
+		c, err := client.New(cl.ClientConfig(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond, Pinned: p%2 == 1}))
 		if err != nil {
 			return out, err
 		}
