@@ -22,10 +22,10 @@
 #
 # The cluster is secure unless asked otherwise: `up` makes DIR/tls once with
 # `flowmesh-node certs init` (gRPC and HTTP admin over TLS, raft over mutual
-# TLS, gossip encrypted with DIR/tls/gossip.key) and DIR/tokens once (the
-# client certificate DIR/tls/client.crt, CN admin, is cluster-admin; so is
-# the bearer token in DIR/admin.token), and starts every node with
-# --tls-dir DIR/tls --auth-file DIR/tokens. `eval "$(scripts/cluster.sh env
+# TLS, gossip encrypted with DIR/tls/gossip.key, authentication with
+# DIR/tls/auth, where the client certificate DIR/tls/client.crt is
+# cluster-admin; so is the bearer token `up` adds and writes to
+# DIR/admin.token), and starts every node with --tls-dir DIR/tls. `eval "$(scripts/cluster.sh env
 # --dir DIR)"` sets FLOWMESH_ENDPOINTS, FLOWMESH_CACERT, FLOWMESH_CERT and
 # FLOWMESH_KEY for the CLI. `up --insecure` (or FLOWMESH_INSECURE=1) runs
 # plaintext without authentication, as the peers benchmark harness expects;
@@ -109,7 +109,7 @@ start_node() {
 		--bootstrap-expect "$nodes"
 	)
 	[ -n "$join" ] && args+=(--join "$join")
-	[ -n "$tls" ] && args+=(--tls-dir "$dir/tls" --auth-file "$dir/tokens")
+	[ -n "$tls" ] && args+=(--tls-dir "$dir/tls")
 	args+=(${extra[@]+"${extra[@]}"})
 	mkdir -p "$dir/node$k"
 	# setsid: the node has its own process group, so a Ctrl-C in this
@@ -182,12 +182,11 @@ up)
 	build
 	printf 'nodes=%s\nbase=%s\ninsecure=%s\n' "$nodes" "$base" "$insecure" >"$dir/cluster.env"
 	if [ -n "$tls" ]; then
-		[ -f "$dir/tls/ca.crt" ] || "$node_bin" certs init "$dir/tls" >/dev/null 2>&1
-		if [ ! -f "$dir/tokens" ]; then
-			# The CLI's client certificate (CN admin) is cluster-admin, and
-			# so is one bearer token for SDK programs.
-			(umask 077 && echo "admin cert cluster-admin" >"$dir/tokens")
-			(umask 077 && "$node_bin" token add --file "$dir/tokens" --subject admin-token --grant cluster-admin >"$dir/admin.token")
+		if [ ! -f "$dir/tls/ca.crt" ]; then
+			"$node_bin" certs init "$dir/tls" >/dev/null 2>&1
+			# A bearer token for SDK programs, cluster-admin like the
+			# CLI's client certificate.
+			(umask 077 && "$node_bin" token add --file "$dir/tls/auth" --subject admin-token --grant cluster-admin >"$dir/admin.token")
 		fi
 	else
 		echo "cluster.sh: --insecure: plaintext and no authentication; anyone who reaches the ports owns the data" >&2

@@ -106,7 +106,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.PeerCertFile, "peer-cert-file", "", "PEM certificate this node presents to other nodes (raft mTLS, forwarded calls)")
 	fs.StringVar(&c.PeerKeyFile, "peer-key-file", "", "PEM key of --peer-cert-file")
 	fs.StringVar(&c.PeerTrustedCAFile, "peer-trusted-ca-file", "", "PEM peer CA other nodes' certificates must chain to")
-	fs.StringVar(&c.TLSDir, "tls-dir", "", "directory written by 'flowmesh-node certs init': sets every TLS file flag and --gossip-key-file to its files (explicit flags win)")
+	fs.StringVar(&c.TLSDir, "tls-dir", "", "directory written by 'flowmesh-node certs init': sets every TLS file flag, --gossip-key-file and, when DIR/auth exists, --auth-file to its files (explicit flags win)")
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "on SIGTERM leave the cluster (raft configuration, then gossip) before shutting down")
 	fs.BoolVar(&c.DeadServerCleanup, "dead-server-cleanup", false, "let the leader remove dead servers from the raft configuration (never below a quorum)")
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")

@@ -39,6 +39,11 @@ func (c *config) applyTLSDir(explicit map[string]bool) {
 		}
 		*f.p = filepath.Join(c.TLSDir, f.file)
 	}
+	if !explicit["auth-file"] {
+		if _, err := os.Stat(filepath.Join(c.TLSDir, authFileName)); err == nil {
+			c.AuthFile = filepath.Join(c.TLSDir, authFileName)
+		}
+	}
 }
 
 // validateTLS reports every problem with the TLS flags: pairs given by

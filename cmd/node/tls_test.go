@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/auth"
 	"github.com/flowmesh/flowmesh/internal/certs"
 	"github.com/flowmesh/flowmesh/internal/freeport"
 )
@@ -45,6 +49,26 @@ func TestCertsInit(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(t.Context(), []string{"certs", "init", dir}, func(string) string { return "" }, &out); code != 2 || !strings.Contains(out.String(), "not overwriting") {
 		t.Errorf("certs init over existing files: exit %d, %q; want 2 and a message", code, out.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"certs", "init", dir, "--if-missing"}, func(string) string { return "" }, &out); code != 0 || !strings.Contains(out.String(), "keeping") {
+		t.Errorf("certs init --if-missing over a CA: exit %d, %q; want 0, keeping it", code, out.String())
+	}
+	// The auth file makes the admin client certificate cluster-admin, and
+	// --tls-dir turns authentication on with it.
+	store, err := auth.Open(filepath.Join(dir, authFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := store.Cert(certs.ClientCN); !ok || !id.IsClusterAdmin() || store.Len() != 1 {
+		t.Errorf("auth file: Cert(%s) = %+v, %v, %d entries; want cluster-admin, one entry", certs.ClientCN, id, ok, store.Len())
+	}
+	c, err := parseConfig([]string{"--tls-dir", dir}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.AuthFile != filepath.Join(dir, authFileName) {
+		t.Errorf("--tls-dir: auth file %q, %v; want %s", c.AuthFile, err, filepath.Join(dir, authFileName))
+	}
+	if c, err := parseConfig([]string{"--tls-dir", dir, "--auth-file", "/x"}, func(string) string { return "" }, io.Discard); err != nil || c.AuthFile != "/x" {
+		t.Errorf("--tls-dir with --auth-file: %q, %v; want the explicit file", c.AuthFile, err)
 	}
 	for _, args := range [][]string{{"certs"}, {"certs", "init"}, {"certs", "init", "a", "b"}, {"certs", "rotate", dir}} {
 		if code := run(t.Context(), args, func(string) string { return "" }, io.Discard); code != 2 {
@@ -141,7 +165,9 @@ func TestNodeTLS(t *testing.T) {
 		t.Fatalf("TLS client: %v", err)
 	}
 
-	// Client certificates are optional: the CA alone is enough.
+	// Client certificates are optional: the CA alone completes the
+	// handshake, and the node (with the auth file certs init wrote, which
+	// --tls-dir turns on) asks for a credential.
 	caOnly, err := certs.Load(certs.Files{CA: filepath.Join(dir, certs.CAFile)})
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +177,8 @@ func TestNodeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer anon.Close()
-	if _, err := anon.CreateKVStore(ctx, "t1", "ns1", "anon"); err != nil {
-		t.Fatalf("TLS client without a certificate: %v", err)
+	if _, err := anon.CreateKVStore(ctx, "t1", "ns1", "anon"); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("TLS client without a certificate: %v, want Unauthenticated", err)
 	}
 
 	plain, err := client.New(client.Config{Endpoints: []string{p.grpcAddr}, RequestTimeout: 2 * time.Second, MaxRetries: -1})

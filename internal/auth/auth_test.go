@@ -220,3 +220,29 @@ func TestReloadKeepsOldOnError(t *testing.T) {
 		t.Error("Cert(nobody) authenticated")
 	}
 }
+
+func TestAddCert(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth")
+	if err := AddCert(path, "admin", []string{"cluster-admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddCert(path, "reader", []string{"t1:read"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddCert(path, "bad subject", []string{"t1:read"}); err == nil {
+		t.Error("a subject with a space was accepted")
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := s.Cert("admin"); !ok || !id.IsClusterAdmin() {
+		t.Errorf("Cert(admin) = %+v, %v; want cluster-admin", id, ok)
+	}
+	if id, ok := s.Cert("reader"); !ok || id.IsClusterAdmin() || !id.Allows(PermRead, "t1", "ns") || id.Allows(PermWrite, "t1", "ns") {
+		t.Errorf("Cert(reader) = %+v, %v; want t1:read", id, ok)
+	}
+	if _, ok := s.Authenticate("admin"); ok {
+		t.Error("a certificate entry authenticated a token")
+	}
+}

@@ -93,9 +93,18 @@ func validSubject(s string) error {
 
 // formatLine is the file line of a token entry.
 func formatLine(subject string, hash [32]byte, grants []Grant) string {
+	return subject + " " + hashPrefix + hex.EncodeToString(hash[:]) + " " + joinGrants(grants) + "\n"
+}
+
+// formatCertLine is the entry of a client certificate with CN subject.
+func formatCertLine(subject string, grants []Grant) string {
+	return subject + " cert " + joinGrants(grants) + "\n"
+}
+
+func joinGrants(grants []Grant) string {
 	gs := make([]string, len(grants))
 	for i, g := range grants {
 		gs[i] = g.String()
 	}
-	return subject + " " + hashPrefix + hex.EncodeToString(hash[:]) + " " + strings.Join(gs, ",") + "\n"
+	return strings.Join(gs, ",")
 }
