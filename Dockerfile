@@ -10,6 +10,9 @@
 FROM scratch
 COPY deploy/docker/rootfs/etc/passwd deploy/docker/rootfs/etc/group /etc/
 COPY --chown=65532:65532 deploy/docker/rootfs/data /data
+# /tls: certificates, gossip key and auth file of `flowmesh-node certs init`
+# (docker-compose.yml makes them in a volume mounted here).
+COPY --chown=65532:65532 deploy/docker/rootfs/tls /tls
 COPY bin/flowmesh-node bin/flowmesh /
 ENV FLOWMESH_DATA_DIR=/data \
     FLOWMESH_GRPC_ADDR=0.0.0.0:7400 \

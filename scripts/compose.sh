@@ -53,14 +53,28 @@ cli() {
 	docker exec "$(container "$svc")" /flowmesh --endpoints "$all_endpoints" --timeout 30s "$@"
 }
 
-# wait_ready SERVICE...: until /readyz answers 200 through each published port.
+# ca_file: the cluster's CA certificate, copied out of a node's /tls (the
+# volume the certs service fills) into a temporary file on the host.
+ca_file=""
+fetch_ca() {
+	[ -n "$ca_file" ] && [ -s "$ca_file" ] && return 0
+	local c
+	c=$(container "$1")
+	[ -n "$c" ] || return 1
+	ca_file=${ca_file:-$(mktemp)}
+	docker cp "$c:/tls/ca.crt" - 2>/dev/null | tar -xO >"$ca_file" 2>/dev/null && [ -s "$ca_file" ]
+}
+
+# wait_ready SERVICE...: until /readyz answers 200 (over TLS, verified with
+# the cluster's CA) through each published port.
 wait_ready() {
 	local deadline=$((SECONDS + ${FLOWMESH_READY_TIMEOUT:-120})) svc pending addr
 	while :; do
 		pending=""
 		for svc in "$@"; do
 			addr=$(dc port "$svc" 7403 2>/dev/null | tail -n 1)
-			if [ -z "$addr" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/readyz")" != 200 ]; then
+			if [ -z "$addr" ] || ! fetch_ca "$svc" ||
+				[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$ca_file" "https://$addr/readyz")" != 200 ]; then
 				pending+=" $svc"
 			fi
 		done
@@ -98,7 +112,7 @@ smoke() {
 	# Empty host ports: Docker picks free ones.
 	export FLOWMESH_NODE1_GRPC_PORT= FLOWMESH_NODE2_GRPC_PORT= FLOWMESH_NODE3_GRPC_PORT=
 	export FLOWMESH_NODE1_HTTP_PORT= FLOWMESH_NODE2_HTTP_PORT= FLOWMESH_NODE3_HTTP_PORT=
-	trap 'rc=$?; [ $rc -ne 0 ] && dc logs --tail 40 >&2; log "tearing down $project"; dc down -v --remove-orphans -t 10 >/dev/null 2>&1 || true; exit $rc' EXIT
+	trap 'rc=$?; [ $rc -ne 0 ] && dc logs --tail 40 >&2; log "tearing down $project"; dc down -v --remove-orphans -t 10 >/dev/null 2>&1 || true; [ -n "$ca_file" ] && rm -f "$ca_file"; exit $rc' EXIT
 	build
 	dc up -d >/dev/null
 	wait_ready "${services[@]}"
@@ -132,6 +146,11 @@ smoke() {
 	}
 	log "new leader: $(leader_of "$via")"
 
+	# Without the client certificate the cluster refuses the call.
+	if docker exec -e FLOWMESH_CERT= -e FLOWMESH_KEY= "$(container "$via")" /flowmesh --endpoints "$all_endpoints" --timeout 10s kv get smoke/ns/cfg after >/dev/null 2>&1; then
+		log "FAIL: a call without credentials was served" >&2
+		return 1
+	fi
 	log "restarting $leader"
 	dc start "$leader" >/dev/null
 	wait_ready "${services[@]}"
