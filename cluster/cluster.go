@@ -57,6 +57,9 @@ type Cluster struct {
 
 	raft      *raft.Raft
 	transport *fencedTransport
+	// probePeer, with peer TLS, completes a handshake with a raft address
+	// and hangs up: reconcile adds or promotes only servers that pass it.
+	probePeer func(addr string) error
 	bolt      stableLogStore // raft-boltdb unless Config.LogStore says otherwise
 	logStore  *timedLogStore // bolt, timed for the watchdog
 	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
@@ -138,6 +141,13 @@ func (c *Cluster) newTransport(advertise net.Addr) (*raft.NetworkTransport, erro
 	stream, err := newTLSStreamLayer(cfg.BindAddr, advertise, cfg.PeerServerTLS, cfg.PeerClientTLS, HandshakeTimeout, c.logger.With("component", "raft-tls"))
 	if err != nil {
 		return nil, err
+	}
+	c.probePeer = func(addr string) error {
+		conn, err := stream.Dial(raft.ServerAddress(addr), HandshakeTimeout)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,

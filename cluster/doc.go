@@ -61,6 +61,12 @@
 // a byte and cannot delay other peers. Without TLS any host that reaches
 // the raft port can append entries (forged AppendEntries are applied).
 //
+// With peer TLS, reconcile adds, re-addresses or promotes a server only
+// after a TLS handshake with its raft address succeeds (probePeer): a host
+// that holds the gossip key but no peer certificate gossips, and could
+// claim to be caught up, but never enters the raft configuration, where an
+// unreachable voter would raise the quorum.
+//
 // # Write path and group commit
 //
 // Apply(ctx, cmd) queues cmd for a single batcher goroutine, which coalesces

@@ -338,6 +338,18 @@ func planReconcile(in reconcileInput) []action {
 	return append(out, promos...)
 }
 
+// authenticatePeer checks, with peer TLS, that the server an action adds,
+// re-addresses or promotes answers its raft address with a certificate of
+// the peer CA: a host that has the gossip key but no peer certificate
+// gossips, and could claim to be caught up, but never enters the raft
+// configuration, where an unreachable voter would cost a quorum.
+func (c *Cluster) authenticatePeer(a action) error {
+	if c.probePeer == nil || a.kind == actRemove {
+		return nil
+	}
+	return c.probePeer(a.addr)
+}
+
 // reconcile runs one pass on the leader.
 func (c *Cluster) reconcile() {
 	c.mgr.mu.Lock()
@@ -361,6 +373,10 @@ func (c *Cluster) reconcile() {
 	acts := planReconcile(in)
 	c.mgr.mu.Unlock()
 	for _, a := range acts {
+		if err := c.authenticatePeer(a); err != nil {
+			c.logger.Warn("reconcile: not adding or promoting a server whose raft address fails the peer TLS handshake", "action", a.kind, "server", a.id, "addr", a.addr, "err", err)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), defaultOpTimeout)
 		var err error
 		switch a.kind {

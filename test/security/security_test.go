@@ -325,8 +325,8 @@ func TestSecureCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range ms {
-				if strings.HasPrefix(m.ID, "rogue") && (m.Voter || m.AppliedIndex > 0) {
-					t.Fatalf("rogue %s: voter=%v applied=%d", m.ID, m.Voter, m.AppliedIndex)
+				if strings.HasPrefix(m.ID, "rogue") && (m.Voter || m.InConfig || m.AppliedIndex > 0) {
+					t.Fatalf("rogue %s: voter=%v in raft configuration=%v applied=%d", m.ID, m.Voter, m.InConfig, m.AppliedIndex)
 				}
 				if m.ID == "rogue1" {
 					t.Fatalf("rogue1 without the gossip key is a member: %+v", m)
