@@ -114,6 +114,7 @@ type Membership struct {
 	cfg    MembershipConfig
 	logger *slog.Logger
 	ml     *memberlist.Memberlist
+	addr   string // advertised gossip address, set once at start
 
 	refreshMu sync.Mutex // serialises RefreshMeta
 	mu        sync.Mutex
@@ -203,6 +204,11 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		return nil, fmt.Errorf("cluster: start gossip: %w", err)
 	}
 	m.ml = ml
+	// The advertised address never changes; read it once, since memberlist
+	// rewrites the local node's record (under its own lock) on every
+	// metadata update and LocalNode hands out a pointer to it.
+	n := ml.LocalNode()
+	m.addr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	m.wg.Add(1)
 	go m.refreshLoop()
 	m.logger.Info("gossip started", "addr", m.Addr(), "encrypted", len(cfg.SecretKey) > 0)
@@ -222,10 +228,7 @@ func splitHostPort(addr string) (string, int, error) {
 }
 
 // Addr is the advertised gossip address (host:port) others join.
-func (m *Membership) Addr() string {
-	n := m.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (m *Membership) Addr() string { return m.addr }
 
 // Join contacts the given gossip addresses and returns how many answered.
 func (m *Membership) Join(addrs []string) (int, error) {
