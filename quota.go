@@ -1,0 +1,58 @@
+package flowmesh
+
+import "fmt"
+
+// Quota names, as they appear in errors, the CLI and /metrics.
+const (
+	QuotaStoredBytes = "stored_bytes"
+	QuotaResources   = "resources"
+	QuotaPartitions  = "partitions"
+	QuotaKVKeys      = "kv_keys"
+	QuotaQueueJobs   = "queue_jobs"
+)
+
+// DefaultQuotaTenant names the cluster-wide default quota, which applies to
+// every field a tenant has not set itself.
+const DefaultQuotaTenant = "*"
+
+// QuotaValues are a tenant's effective limits (0 = unlimited) or its usage.
+type QuotaValues struct {
+	StoredBytes int64 // stream events, queue job payloads, KV keys+values
+	Resources   int64 // streams, queues and KV stores
+	Partitions  int64 // stream partitions
+	KVKeys      int64
+	QueueJobs   int64 // waiting, delayed, in flight and dead
+}
+
+// QuotaLimits is a partial quota: a nil field is not set (it inherits the
+// cluster default; in an update, it is left as it is). 0 is unlimited.
+type QuotaLimits struct {
+	StoredBytes *int64
+	Resources   *int64
+	Partitions  *int64
+	KVKeys      *int64
+	QueueJobs   *int64
+}
+
+// TenantQuota is a tenant's quota as reported by GetQuota.
+type TenantQuota struct {
+	Tenant string
+	Set    QuotaLimits // the tenant's own fields
+	Limits QuotaValues // effective: its own fields over the default
+	Usage  QuotaValues
+}
+
+// QuotaError reports a write refused by a tenant quota. It matches
+// ErrLimitExceeded.
+type QuotaError struct {
+	Tenant string
+	Quota  string // one of the Quota* names
+	Limit  int64
+	Using  int64
+	Needs  int64 // what the refused write adds
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("tenant %s: quota %s %d exceeded: using %d, write needs %d", e.Tenant, e.Quota, e.Limit, e.Using, e.Needs)
+}
+func (e *QuotaError) Is(target error) bool { return target == ErrLimitExceeded }
