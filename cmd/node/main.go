@@ -191,6 +191,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		KVManager:       node.KVManager(),
 		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, version),
 		Cluster:         node,
+		Quotas:          node,
 	})
 	if c := node.Cluster(); c != nil {
 		// A follower's Leave asks the leader over gRPC to remove it.
