@@ -1,6 +1,9 @@
 package flowmesh
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Quota names, as they appear in errors, the CLI and /metrics.
 const (
@@ -56,3 +59,17 @@ func (e *QuotaError) Error() string {
 	return fmt.Sprintf("tenant %s: quota %s %d exceeded: using %d, write needs %d", e.Tenant, e.Quota, e.Limit, e.Using, e.Needs)
 }
 func (e *QuotaError) Is(target error) bool { return target == ErrLimitExceeded }
+
+// RateLimitError reports a call refused by a node's per-tenant request
+// rate. It matches ErrLimitExceeded. Wait RetryAfter before calling again.
+type RateLimitError struct {
+	Tenant     string
+	Rate       float64 // requests per second
+	Burst      int
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("tenant %s: request rate %g/s (burst %d) exceeded; retry after %v", e.Tenant, e.Rate, e.Burst, e.RetryAfter)
+}
+func (e *RateLimitError) Is(target error) bool { return target == ErrLimitExceeded }
