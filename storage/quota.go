@@ -46,6 +46,16 @@ func (s *Storage) QuotaUsage() ([]string, []flowmesh.QuotaValues) {
 	return f.Usage()
 }
 
+// QuotaLimits returns tenant's effective limits on this node (no
+// consistency wait).
+func (s *Storage) QuotaLimits(tenant string) flowmesh.QuotaValues {
+	f, _, err := s.running()
+	if err != nil {
+		return flowmesh.QuotaValues{}
+	}
+	return f.Quota(tenant).Limits
+}
+
 // proposeDefaultQuota makes the cluster default quota hold the fields set
 // in Config.DefaultQuota. A new leader does it once: until the next
 // election, SetQuota of "*" may change the default.
