@@ -1,6 +1,7 @@
 package flowmesh
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -43,6 +44,17 @@ type TenantQuota struct {
 	Set    QuotaLimits // the tenant's own fields
 	Limits QuotaValues // effective: its own fields over the default
 	Usage  QuotaValues
+}
+
+// QuotaManager sets and reads tenant quotas. The embedded node
+// (storage.Storage) and the client implement it.
+type QuotaManager interface {
+	// SetQuota merges the set fields of limits into tenant's own quota,
+	// after clearing them when reset is true, and returns the result.
+	// Tenant DefaultQuotaTenant is the cluster default.
+	SetQuota(ctx context.Context, tenant string, limits QuotaLimits, reset bool) (TenantQuota, error)
+	// Quota returns tenant's quota and use (a linearizable read).
+	Quota(ctx context.Context, tenant string) (TenantQuota, error)
 }
 
 // QuotaError reports a write refused by a tenant quota. It matches

@@ -10,6 +10,8 @@ import (
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
+var _ flowmesh.QuotaManager = (*Client)(nil)
+
 // SetQuota merges the set fields of limits into tenant's quota, after
 // clearing the tenant's own fields when reset is true; tenant
 // flowmesh.DefaultQuotaTenant ("*") is the cluster default. It needs

@@ -14,10 +14,7 @@ import (
 // QuotaAdmin is what ClusterService's quota calls need. *storage.Storage
 // satisfies it; a Backend offers it by implementing it (Parts: the Quotas
 // field). Without it those calls answer Unimplemented.
-type QuotaAdmin interface {
-	SetQuota(ctx context.Context, tenant string, limits flowmesh.QuotaLimits, reset bool) error
-	Quota(ctx context.Context, tenant string, opts ...flowmesh.CallOption) (flowmesh.TenantQuota, error)
-}
+type QuotaAdmin = flowmesh.QuotaManager
 
 func (h *clusterService) quotas() (QuotaAdmin, error) {
 	if a, ok := h.s.backend.(QuotaAdmin); ok {
@@ -47,10 +44,7 @@ func (h *clusterService) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if err := a.SetQuota(ctx, req.GetTenant(), pbconv.FromQuotaLimits(req.GetLimits()), req.GetReset_()); err != nil {
-		return nil, err
-	}
-	q, err := a.Quota(ctx, req.GetTenant())
+	q, err := a.SetQuota(ctx, req.GetTenant(), pbconv.FromQuotaLimits(req.GetLimits()), req.GetReset_())
 	if err != nil {
 		return nil, err
 	}

@@ -13,23 +13,27 @@ import (
 // clearing it when reset is true); tenant flowmesh.DefaultQuotaTenant ("*")
 // is the cluster default. It is a raft command: every replica enforces the
 // same limits.
-func (s *Storage) SetQuota(ctx context.Context, tenant string, limits flowmesh.QuotaLimits, reset bool) error {
+func (s *Storage) SetQuota(ctx context.Context, tenant string, limits flowmesh.QuotaLimits, reset bool) (flowmesh.TenantQuota, error) {
 	c := &fsmpb.SetQuota{Tenant: tenant, Limits: fsm.QuotaLimitsToPB(limits), Reset_: reset}
 	if err := fsm.ValidateSetQuota(c); err != nil {
-		return err
+		return flowmesh.TenantQuota{}, err
 	}
-	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_SetQuota{SetQuota: c}}, flowmesh.CallOptions{})
-	return err
+	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_SetQuota{SetQuota: c}}, flowmesh.CallOptions{}); err != nil {
+		return flowmesh.TenantQuota{}, err
+	}
+	return s.Quota(ctx, tenant)
 }
 
-// Quota reports tenant's quota and use at the options' consistency.
-func (s *Storage) Quota(ctx context.Context, tenant string, opts ...flowmesh.CallOption) (flowmesh.TenantQuota, error) {
+var _ flowmesh.QuotaManager = (*Storage)(nil)
+
+// Quota reports tenant's quota and use (a linearizable read).
+func (s *Storage) Quota(ctx context.Context, tenant string) (flowmesh.TenantQuota, error) {
 	if tenant != flowmesh.DefaultQuotaTenant {
 		if err := flowmesh.ValidateName("tenant", tenant); err != nil {
 			return flowmesh.TenantQuota{}, err
 		}
 	}
-	f, err := s.read(ctx, opts)
+	f, err := s.read(ctx, nil)
 	if err != nil {
 		return flowmesh.TenantQuota{}, err
 	}
@@ -83,7 +87,7 @@ func (s *Storage) proposeDefaultQuota() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.SetQuota(ctx, flowmesh.DefaultQuotaTenant, diff, false); err != nil {
+	if _, err := s.SetQuota(ctx, flowmesh.DefaultQuotaTenant, diff, false); err != nil {
 		s.log.Warn("could not propose the default quota", "err", err)
 		return false
 	}
