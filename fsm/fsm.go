@@ -297,6 +297,21 @@ func checkCheckpoint(cp *fsmpb.Checkpoint) error {
 		}
 		ids[m.Id], paths[path] = true, true
 	}
+	tenants := map[string]bool{}
+	for i, q := range cp.Quotas {
+		if err := ValidateSetQuota(&fsmpb.SetQuota{Tenant: q.Tenant, Limits: q.Limits}); err != nil {
+			return fmt.Errorf("quota %d: %w", i, err)
+		}
+		if tenants[q.Tenant] {
+			return fmt.Errorf("quota %d: tenant %s repeats", i, q.Tenant)
+		}
+		tenants[q.Tenant] = true
+	}
+	for i, p := range cp.Partitions {
+		if p.Bytes < 0 {
+			return fmt.Errorf("partition state %d (%s): bytes %d is negative", i, p.Path, p.Bytes)
+		}
+	}
 	return nil
 }
 
