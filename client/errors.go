@@ -90,7 +90,7 @@ func fromDetail(d *pb.ErrorDetail) error {
 		return flowmesh.ErrStaleReceipt
 	case pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED:
 		if d.GetRateTenant() != "" {
-			return &flowmesh.RateLimitError{Tenant: d.GetRateTenant(), Burst: int(d.GetLimit()),
+			return &flowmesh.RateLimitError{Tenant: d.GetRateTenant(), Rate: d.GetRate(), Burst: int(d.GetLimit()),
 				RetryAfter: time.Duration(d.GetRetryAfterMs()) * time.Millisecond}
 		}
 		if d.GetQuota() != "" {

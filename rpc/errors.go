@@ -89,7 +89,7 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	case errors.As(err, &rate):
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
 			LimitWhat: "tenant " + rate.Tenant + " request rate", Limit: int64(rate.Burst),
-			RateTenant: rate.Tenant, RetryAfterMs: max(1, rate.RetryAfter.Milliseconds())}
+			RateTenant: rate.Tenant, Rate: rate.Rate, RetryAfterMs: max(1, rate.RetryAfter.Milliseconds())}
 	case errors.As(err, &lim):
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, LimitWhat: lim.What, Limit: lim.Limit, Got: lim.Got}
 	case errors.As(err, &oor):

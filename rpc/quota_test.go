@@ -110,7 +110,7 @@ func TestTenantRateLimit(t *testing.T) {
 	}
 	_, err := c.Put(ctx, "t1/ns/kv", "k", []byte("v"), flowmesh.KVPutOptions{})
 	var re *flowmesh.RateLimitError
-	if !errors.As(err, &re) || re.Tenant != "t1" || re.Burst != 2 || re.RetryAfter < 100*time.Second {
+	if !errors.As(err, &re) || re.Tenant != "t1" || re.Rate != 0.001 || re.Burst != 2 || re.RetryAfter < 100*time.Second {
 		t.Fatalf("third call: %v, want a RateLimitError for t1 with a retry hint", err)
 	}
 	if !errors.Is(err, flowmesh.ErrLimitExceeded) {

@@ -67,8 +67,9 @@ func (l *rateLimiter) allow(tenant string) error {
 		b.tokens--
 		return nil
 	}
-	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-	return &flowmesh.RateLimitError{Tenant: tenant, Rate: l.rate, Burst: int(l.burst), RetryAfter: max(wait, time.Millisecond)}
+	// Whole milliseconds, rounded up: the hint travels as retry_after_ms.
+	wait := time.Duration(math.Ceil((1-b.tokens)/l.rate*1000)) * time.Millisecond
+	return &flowmesh.RateLimitError{Tenant: tenant, Rate: l.rate, Burst: int(l.burst), RetryAfter: wait}
 }
 
 func (l *rateLimiter) sweep(now time.Time) {

@@ -124,7 +124,7 @@ type quotaRow struct {
 	Quota  string `json:"quota"`
 	Used   int64  `json:"used"`
 	Limit  int64  `json:"limit"`  // 0 = unlimited
-	Source string `json:"source"` // "tenant" (its own field) or "default"
+	Source string `json:"source"` // "tenant" (its own field) or "default" (always for "*")
 }
 
 func (a *app) emitQuota(q flowmesh.TenantQuota) error {
@@ -134,7 +134,7 @@ func (a *app) emitQuota(q flowmesh.TenantQuota) error {
 	}{Tenant: q.Tenant}
 	for _, f := range quotaFlags {
 		src := "default"
-		if *limitsField(&q.Set, f.name) != nil {
+		if q.Tenant != flowmesh.DefaultQuotaTenant && *limitsField(&q.Set, f.name) != nil {
 			src = "tenant"
 		}
 		out.Quotas = append(out.Quotas, quotaRow{Quota: f.name, Used: valuesField(q.Usage, f.name), Limit: valuesField(q.Limits, f.name), Source: src})

@@ -280,8 +280,9 @@ type ErrorDetail struct {
 	QuotaNeeds  int64  `protobuf:"varint,19,opt,name=quota_needs,json=quotaNeeds,proto3" json:"quota_needs,omitempty"`
 	// LIMIT_EXCEEDED by a tenant's request rate at a node: the tenant and
 	// how long to wait before the next call may be admitted.
-	RateTenant    string `protobuf:"bytes,20,opt,name=rate_tenant,json=rateTenant,proto3" json:"rate_tenant,omitempty"`
-	RetryAfterMs  int64  `protobuf:"varint,21,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	RateTenant    string  `protobuf:"bytes,20,opt,name=rate_tenant,json=rateTenant,proto3" json:"rate_tenant,omitempty"`
+	RetryAfterMs  int64   `protobuf:"varint,21,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	Rate          float64 `protobuf:"fixed64,22,opt,name=rate,proto3" json:"rate,omitempty"` // the tenant's requests per second at that node
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -463,6 +464,13 @@ func (x *ErrorDetail) GetRetryAfterMs() int64 {
 	return 0
 }
 
+func (x *ErrorDetail) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 var File_flowmesh_v1_common_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_common_proto_rawDesc = "" +
@@ -475,7 +483,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"producerId\x12!\n" +
 	"\fproducer_seq\x18\x03 \x01(\x04R\vproducerSeq\x12:\n" +
 	"\vconsistency\x18\x04 \x01(\x0e2\x18.flowmesh.v1.ConsistencyR\vconsistency\x12>\n" +
-	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xa7\x05\n" +
+	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xbb\x05\n" +
 	"\vErrorDetail\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.flowmesh.v1.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -504,7 +512,8 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"quotaNeeds\x12\x1f\n" +
 	"\vrate_tenant\x18\x14 \x01(\tR\n" +
 	"rateTenant\x12$\n" +
-	"\x0eretry_after_ms\x18\x15 \x01(\x03R\fretryAfterMs*Z\n" +
+	"\x0eretry_after_ms\x18\x15 \x01(\x03R\fretryAfterMs\x12\x12\n" +
+	"\x04rate\x18\x16 \x01(\x01R\x04rate*Z\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x01\x12\x15\n" +
