@@ -16,6 +16,11 @@ import (
 // max in 1..MaxQueueBatch (else an *InvalidArgumentError for "max") and
 // returns jobs whose payloads total at most MaxBatchBytes, at least one.
 //
+// Per-tenant quotas (quota.go) are limits set at run time by the cluster
+// admin and kept in the replicated state; a write over one is a
+// *QuotaError. The per-tenant request rate of a node is rpc.Config's
+// TenantRate; a call over it is a *RateLimitError.
+//
 // ReserveWait and ReserveBatchWait take a wait in [0, MaxReserveWait] (else
 // an *InvalidArgumentError for "wait"), embedded and through the client.
 const (

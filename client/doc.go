@@ -70,4 +70,11 @@
 // *flowmesh.NotLeaderError, ...) with their fields, mapped from the status's
 // ErrorDetail and never from its text. Failures without a detail (transport
 // errors) are returned as gRPC status errors.
+//
+// A quota refusal is a *flowmesh.QuotaError (tenant, quota, limit, use,
+// need) and a node's tenant rate limit a *flowmesh.RateLimitError with
+// RetryAfter; both match flowmesh.ErrLimitExceeded. Like every
+// ResourceExhausted they are returned at once, never retried: waiting is
+// the caller's decision (RetryAfter says how long). SetQuota and Quota
+// (quota.go) make the client a flowmesh.QuotaManager.
 package client

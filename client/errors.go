@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -88,6 +89,14 @@ func fromDetail(d *pb.ErrorDetail) error {
 	case pb.ErrorCode_ERROR_CODE_STALE_RECEIPT:
 		return flowmesh.ErrStaleReceipt
 	case pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED:
+		if d.GetRateTenant() != "" {
+			return &flowmesh.RateLimitError{Tenant: d.GetRateTenant(), Rate: d.GetRate(), Burst: int(d.GetLimit()),
+				RetryAfter: time.Duration(d.GetRetryAfterMs()) * time.Millisecond}
+		}
+		if d.GetQuota() != "" {
+			return &flowmesh.QuotaError{Tenant: d.GetQuotaTenant(), Quota: d.GetQuota(), Limit: d.GetLimit(),
+				Using: d.GetQuotaUsing(), Needs: d.GetQuotaNeeds()}
+		}
 		if d.GetLimitWhat() != "" || d.GetLimit() != 0 || d.GetGot() != 0 {
 			return &flowmesh.LimitError{What: d.GetLimitWhat(), Limit: d.GetLimit(), Got: d.GetGot()}
 		}

@@ -18,6 +18,8 @@ type Target struct {
 	Streams   flowmesh.StreamManager
 	Queues    flowmesh.QueueManager
 	KV        flowmesh.KVManager
+	// Quotas sets and reads tenant quotas (nil: the Quotas group is skipped).
+	Quotas flowmesh.QuotaManager
 	// Advance moves the node's stamping clock forward (the FSM decides
 	// delays, visibility expiry and TTL from the leader-stamped time). nil
 	// when the target's clock cannot be controlled: time-dependent subtests
@@ -55,6 +57,9 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"Queues", queueTests, func(tg Target) bool { return tg.Resources != nil && tg.Queues != nil }},
 		{"QueueBatches", queueBatchTests, func(tg Target) bool { return tg.Resources != nil && batcher(tg) != nil }},
 		{"KV", kvTests, func(tg Target) bool { return tg.Resources != nil && tg.KV != nil }},
+		{"Quotas", quotaTests, func(tg Target) bool {
+			return tg.Resources != nil && tg.Streams != nil && tg.Queues != nil && tg.KV != nil && tg.Quotas != nil
+		}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

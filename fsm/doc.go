@@ -22,6 +22,37 @@
 // cluster; a replayed one from an open cluster is refused on every node
 // alike, so replicas stay identical.
 //
+// # Quotas
+//
+// Per-tenant quotas (quota.go) are checked inside Apply, against state
+// every replica holds alike, so every replica refuses the same writes with
+// the same *flowmesh.QuotaError. The limits are replicated state: SetQuota
+// (op 60) merges a tenant's own fields ("*" is the cluster default; an
+// unset field inherits it, 0 is unlimited). They are in the checkpoint
+// (Checkpoint.quotas) and in StateHash. No node configuration is read in
+// Apply: a node's --default-quota-* flags reach the FSM only as a SetQuota
+// its leader proposes.
+//
+// Use is counted from the stores: a stream partition's retained event
+// bytes (payload + key + headers, from the logical earliest offset), a
+// queue's job payloads and jobs (dead ones too: they are held until purged
+// or redriven, and moving one to a dead-letter queue of the same tenant
+// changes no total), a KV store's live keys and their key+value bytes
+// (history is bounded separately). Each store keeps its own counts, updated
+// where its state changes (including replay on open), and points at its
+// tenant's totals once attached; create and delete add and remove a
+// resource's counts whole. A trim subtracts the bytes of the trimmed
+// records, read from the log before they are deleted. On open, queue and
+// KV counts come from the replay that rebuilds their indexes; stream bytes
+// are kept per partition in the checkpoint (PartitionState.bytes, with
+// usage_counted set) because a stream is not scanned on open; a checkpoint
+// without usage_counted (written before quotas) makes Open count them by
+// reading the logs once. Checks run before anything is staged, in a fixed
+// order (stored_bytes, resources, partitions, kv_keys, queue_jobs), so a
+// refused command changes nothing; an EnqueueBatch counts only the items
+// that are not dedup repeats. Only growth is checked: deletes, acks, trims
+// and expiries always apply.
+//
 // # Durability and the replay guard
 //
 // Apply does not fsync. Flush (on the node's FlushInterval and inside

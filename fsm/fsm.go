@@ -104,6 +104,10 @@ type FSM struct {
 	kvRev        uint64
 	dedup        *dedupWindow
 	pendingTrash []trashEntry
+	// quotas holds each tenant's own limits ("*" = the cluster default);
+	// usage each tenant's use, kept current by every apply (quota.go).
+	quotas map[string]*fsmpb.QuotaLimits
+	usage  map[string]*usage
 
 	applied atomic.Uint64
 	stamp   atomic.Int64
@@ -197,6 +201,13 @@ func (f *FSM) load() error {
 	f.groups = map[groupKey]uint64{}
 	f.dedup = newDedupWindow(f.cfg.DedupWindow, f.cfg.DedupMaxEntries, f.cfg.DedupMaxBytes)
 	f.pendingTrash = nil
+	f.quotas = map[string]*fsmpb.QuotaLimits{}
+	f.usage = map[string]*usage{}
+	for _, q := range cp.Quotas {
+		if q.Limits != nil {
+			f.quotas[q.Tenant] = q.Limits
+		}
+	}
 	f.nextID = cp.NextResourceId
 	f.kvRev = cp.KvRevision
 	f.guard = cp.Index
@@ -238,7 +249,21 @@ func (f *FSM) load() error {
 	for _, p := range cp.Partitions {
 		if r := f.resources[p.Path]; r != nil && r.stream != nil && int(p.Partition) < len(r.stream.parts) {
 			r.stream.parts[p.Partition].earliest = p.Earliest
+			r.stream.parts[p.Partition].bytes = p.Bytes
 		}
+	}
+	for _, path := range f.sortedPaths() {
+		r := f.resources[path]
+		if r.stream != nil && !cp.UsageCounted {
+			for i, p := range r.stream.parts {
+				n, err := countStreamBytes(p)
+				if err != nil {
+					return fmt.Errorf("fsm: count bytes of %s partition %d: %w", path, i, err)
+				}
+				p.bytes = n
+			}
+		}
+		f.attachUsage(r)
 	}
 	if faults.Enabled("double-apply") { // test-only deliberate bug, see above
 		return nil
@@ -271,6 +296,21 @@ func checkCheckpoint(cp *fsmpb.Checkpoint) error {
 			return fmt.Errorf("resource %d: path %s repeats", i, path)
 		}
 		ids[m.Id], paths[path] = true, true
+	}
+	tenants := map[string]bool{}
+	for i, q := range cp.Quotas {
+		if err := ValidateSetQuota(&fsmpb.SetQuota{Tenant: q.Tenant, Limits: q.Limits}); err != nil {
+			return fmt.Errorf("quota %d: %w", i, err)
+		}
+		if tenants[q.Tenant] {
+			return fmt.Errorf("quota %d: tenant %s repeats", i, q.Tenant)
+		}
+		tenants[q.Tenant] = true
+	}
+	for i, p := range cp.Partitions {
+		if p.Bytes < 0 {
+			return fmt.Errorf("partition state %d (%s): bytes %d is negative", i, p.Path, p.Bytes)
+		}
 	}
 	return nil
 }
@@ -541,6 +581,8 @@ func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
 		return f.applyKVDelete(ac, op.KvDelete)
 	case *fsmpb.Command_KvExpire:
 		return f.applyKVExpire(ac, op.KvExpire)
+	case *fsmpb.Command_SetQuota:
+		return f.applySetQuota(op.SetQuota)
 	case *fsmpb.Command_Noop:
 		return &Result{}, nil
 	}
@@ -654,20 +696,23 @@ func (f *FSM) afterCheckpointLocked(index uint64) error {
 }
 
 func (f *FSM) checkpointLocked(index uint64) *fsmpb.Checkpoint {
-	cp := &fsmpb.Checkpoint{Index: index, Stamp: f.stamp.Load(), NextResourceId: f.nextID, KvRevision: f.kvRev}
+	cp := &fsmpb.Checkpoint{Index: index, Stamp: f.stamp.Load(), NextResourceId: f.nextID, KvRevision: f.kvRev, UsageCounted: true}
 	for _, path := range f.sortedPaths() {
 		r := f.resources[path]
 		cp.Resources = append(cp.Resources, r.meta)
 		if r.stream != nil {
 			for i, p := range r.stream.parts {
-				if p.earliest > 0 {
-					cp.Partitions = append(cp.Partitions, &fsmpb.PartitionState{Path: path, Partition: int32(i), Earliest: p.earliest})
+				if p.earliest > 0 || p.bytes > 0 {
+					cp.Partitions = append(cp.Partitions, &fsmpb.PartitionState{Path: path, Partition: int32(i), Earliest: p.earliest, Bytes: p.bytes})
 				}
 			}
 		}
 	}
 	for _, k := range f.sortedGroups() {
 		cp.Groups = append(cp.Groups, &fsmpb.GroupOffset{Path: k.path, Group: k.group, Partition: k.partition, Offset: f.groups[k]})
+	}
+	for _, t := range f.sortedQuotaTenants() {
+		cp.Quotas = append(cp.Quotas, &fsmpb.TenantQuota{Tenant: t, Limits: f.quotas[t]})
 	}
 	cp.Dedup = f.dedup.entries()
 	return cp

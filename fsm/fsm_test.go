@@ -142,6 +142,8 @@ func TestSnapshotRestoreGivesIdenticalState(t *testing.T) {
 		t.Run(fmt.Sprintf("dirSink=%v", viaDir), func(t *testing.T) {
 			src := openHarness(t, filepath.Join(t.TempDir(), "src"))
 			populate(src, 300)
+			src.mustApply(quotaCmd("t", false, &fsmpb.QuotaLimits{StoredBytes: proto.Int64(1 << 20)}))
+			wantUsage := kept(src.f)
 			want := stateHash(t, src.f)
 			snap, err := src.f.Snapshot()
 			if err != nil {
@@ -177,6 +179,13 @@ func TestSnapshotRestoreGivesIdenticalState(t *testing.T) {
 			}
 			if got := stateHash(t, dst.f); got != want {
 				t.Fatalf("restored state hash %s, want %s", got, want)
+			}
+			if got := kept(dst.f); fmt.Sprint(got) != fmt.Sprint(wantUsage) {
+				t.Fatalf("restored usage %v, want %v", got, wantUsage)
+			}
+			checkUsage(t, dst.f, "after restore")
+			if q := dst.f.Quota("t"); q.Limits.StoredBytes != 1<<20 {
+				t.Fatalf("restored quota %+v", q)
 			}
 			if dst.f.AppliedIndex() != src.index-1 {
 				t.Fatalf("restored applied index %d, want %d", dst.f.AppliedIndex(), src.index-1)

@@ -48,6 +48,17 @@ type kvState struct {
 	// probe is the search key of lookups on the apply path, which holds the
 	// FSM's write lock (readers build their own).
 	probe kvItem
+	bytes int64  // the live keys' and values' bytes (kvBytes)
+	tu    *usage // the tenant's use; nil while opening
+}
+
+// account adds d bytes and n keys to the store's and its tenant's use.
+func (s *kvState) account(d, n int64) {
+	s.bytes += d
+	if s.tu != nil {
+		s.tu.StoredBytes += d
+		s.tu.KVKeys += n
+	}
 }
 
 func kvLess(a, b *kvItem) bool { return a.key < b.key }
@@ -91,14 +102,21 @@ func (s *kvState) replay(kr *fsmpb.KVRecord) {
 	ev := flowmesh.KVEvent{Type: flowmesh.KVEventType(kr.Type), Key: kr.Key, Revision: kr.Revision}
 	if ev.Type == flowmesh.KVEventPut {
 		ev.Value = kr.Value
-		s.tree.ReplaceOrInsert(&kvItem{key: kr.Key, value: kr.Value, rev: kr.Revision, createRev: kr.CreateRevision, expiresAt: kr.ExpiresAt})
+		old, replaced := s.tree.ReplaceOrInsert(&kvItem{key: kr.Key, value: kr.Value, rev: kr.Revision, createRev: kr.CreateRevision, expiresAt: kr.ExpiresAt})
+		if replaced {
+			s.account(kvBytes(kr.Key, kr.Value)-kvBytes(old.key, old.value), 0)
+		} else {
+			s.account(kvBytes(kr.Key, kr.Value), 1)
+		}
 		if kr.ExpiresAt != 0 {
 			s.ttl[kr.Key] = struct{}{}
 		} else {
 			delete(s.ttl, kr.Key)
 		}
 	} else {
-		s.tree.Delete(&kvItem{key: kr.Key})
+		if old, ok := s.tree.Delete(&kvItem{key: kr.Key}); ok {
+			s.account(-kvBytes(old.key, old.value), -1)
+		}
 		delete(s.ttl, kr.Key)
 	}
 	if s.history.push(ev) {
@@ -203,6 +221,13 @@ func (f *FSM) conditional(ac *applyCtx, path, key string, invalid error, hasIf b
 func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
 	s, cur, err := f.conditional(ac, c.Path, c.Key, ValidatePut(c), c.HasIfRevision, c.IfRevision)
 	if err != nil {
+		return nil, err
+	}
+	need := usage{KVKeys: 1, StoredBytes: kvBytes(c.Key, c.Value)}
+	if cur != nil {
+		need.KVKeys, need.StoredBytes = 0, need.StoredBytes-kvBytes(cur.key, cur.value)
+	}
+	if err := f.checkQuota(s.meta.Tenant, need); err != nil {
 		return nil, err
 	}
 	kr := &fsmpb.KVRecord{Type: int32(flowmesh.KVEventPut), Key: c.Key, Value: c.Value}

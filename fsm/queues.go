@@ -41,6 +41,37 @@ type queueState struct {
 	jobs    map[string]*qjob
 	ready   jobHeap // eligible jobs by seq
 	timers  jobHeap // waiting or in-flight jobs by the time they become eligible
+	bytes   int64   // the jobs' payload bytes
+	tu      *usage  // the tenant's use; nil while opening
+}
+
+// setJob puts j in the jobs map and keeps the byte and job counts.
+func (q *queueState) setJob(j *qjob) {
+	d, n := int64(len(j.payload)), int64(1)
+	if old := q.jobs[j.id]; old != nil {
+		d -= int64(len(old.payload))
+		n = 0
+	}
+	q.jobs[j.id] = j
+	q.bytes += d
+	if q.tu != nil {
+		q.tu.StoredBytes += d
+		q.tu.QueueJobs += n
+	}
+}
+
+// dropJob removes a job from the jobs map and the counts.
+func (q *queueState) dropJob(id string) {
+	old := q.jobs[id]
+	if old == nil {
+		return
+	}
+	delete(q.jobs, id)
+	q.bytes -= int64(len(old.payload))
+	if q.tu != nil {
+		q.tu.StoredBytes -= int64(len(old.payload))
+		q.tu.QueueJobs--
+	}
 }
 
 type heapItem struct {
@@ -107,9 +138,9 @@ func (q *queueState) replay(qr *fsmpb.QueueRecord) {
 		if old := q.jobs[j.id]; old != nil && qr.StateOnly {
 			j.payload = old.payload
 		}
-		q.jobs[j.id] = j
+		q.setJob(j)
 	case *fsmpb.QueueRecord_Remove:
-		delete(q.jobs, op.Remove)
+		q.dropJob(op.Remove)
 	}
 }
 
@@ -193,6 +224,9 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 			return res, nil
 		}
 	}
+	if err := f.checkQuota(r.meta.Tenant, usage{QueueJobs: 1, StoredBytes: int64(len(c.Payload))}); err != nil {
+		return nil, err
+	}
 	q := r.queue
 	j := &qjob{id: jobID(ac), payload: c.Payload, enqueuedAt: ac.stamp, readyAt: ac.stamp + c.Delay}
 	if err := q.add(ac, j); err != nil {
@@ -214,7 +248,7 @@ func (q *queueState) add(ac *applyCtx, j *qjob) error {
 	q.nextSeq++
 	j.seq = q.nextSeq
 	j.state = jobWaiting
-	q.jobs[j.id] = j
+	q.setJob(j)
 	if err := q.putRecord(ac, j, false); err != nil {
 		return err
 	}
@@ -254,7 +288,7 @@ func (f *FSM) promote(ac *applyCtx, q *queueState) error {
 func (f *FSM) kill(ac *applyCtx, q *queueState, j *qjob) error {
 	if q.meta.DeadLetterQueue != "" {
 		if dlq, err := f.lookup(q.meta.DeadLetterQueue, flowmesh.KindQueue); err == nil {
-			delete(q.jobs, j.id)
+			q.dropJob(j.id)
 			j.gen++
 			if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: j.id}}); err != nil {
 				return err
@@ -382,7 +416,7 @@ func (f *FSM) applyPurge(ac *applyCtx, c *fsmpb.Purge) (*Result, error) {
 		if j.state == jobInFlight {
 			continue
 		}
-		delete(q.jobs, id)
+		q.dropJob(id)
 		j.gen++
 		if err := q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: id}}); err != nil {
 			return nil, err

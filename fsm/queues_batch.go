@@ -126,6 +126,24 @@ func (f *FSM) applyEnqueueBatch(ac *applyCtx, c *fsmpb.EnqueueBatch) (*Result, e
 	if err := ValidateEnqueueBatch(c, int(r.meta.MaxPayload)); err != nil {
 		return nil, err
 	}
+	// All or nothing: the batch's new jobs (not repeats of a dedup ID,
+	// within the window or earlier in the batch) must fit the quota.
+	var need usage
+	seen := map[string]bool{}
+	for _, it := range c.Jobs {
+		if it.DedupId != "" {
+			k := enqueueDedupKey(c.Path, r.meta.Revision, it.DedupId)
+			if _, ok := f.dedup.get(k); ok || seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		need.QueueJobs++
+		need.StoredBytes += int64(len(it.Payload))
+	}
+	if err := f.checkQuota(r.meta.Tenant, need); err != nil {
+		return nil, err
+	}
 	q := r.queue
 	prefix := strconv.FormatUint(ac.index, 10) + "." + strconv.Itoa(ac.pos) + "."
 	res := &Result{Items: make([]ItemResult, 0, len(c.Jobs))}
@@ -249,7 +267,7 @@ func (q *queueState) nextReady() *qjob {
 
 // remove deletes an acked job.
 func (q *queueState) remove(ac *applyCtx, j *qjob) error {
-	delete(q.jobs, j.id)
+	q.dropJob(j.id)
 	j.gen++
 	return q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Remove{Remove: j.id}})
 }

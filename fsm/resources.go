@@ -74,6 +74,13 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
 		}
 	}
+	need := usage{Resources: 1}
+	if flowmesh.Kind(m.Kind) == flowmesh.KindStream {
+		need.Partitions = int64(m.Partitions)
+	}
+	if err := f.checkQuota(m.Tenant, need); err != nil {
+		return nil, err
+	}
 	f.nextID++
 	m = cloneResource(m)
 	m.Id = f.nextID
@@ -88,6 +95,7 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	f.resources[path] = r
+	f.attachUsage(r)
 	return &Result{Resource: resourceFromPB(m)}, nil
 }
 
@@ -107,6 +115,7 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})
+	f.detachUsage(r)
 	delete(f.resources, path)
 	for k := range f.groups {
 		if k.path == path {

@@ -208,6 +208,17 @@ func (f *FSM) StateHashIndex() (string, uint64, error) {
 		writeInts(h, int64(k.partition), int64(f.groups[k]))
 	}
 	writeInts(h, int64(f.kvRev))
+	for _, t := range f.sortedQuotaTenants() {
+		q := f.quotas[t]
+		writeStr(h, t)
+		for _, v := range []*int64{q.StoredBytes, q.Resources, q.Partitions, q.KvKeys, q.QueueJobs} {
+			if v == nil {
+				writeInts(h, -1)
+			} else {
+				writeInts(h, *v)
+			}
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil)), index, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 type streamState struct {
 	parts []*partition
+	tu    *usage // the tenant's use
 }
 
 type partition struct {
@@ -25,6 +26,8 @@ type partition struct {
 	// segments below it are deleted; reads below it are out of range on
 	// every replica even where a segment below it still exists.
 	earliest uint64
+	// bytes counts the events' bytes in [earliest, next) (eventBytes).
+	bytes int64
 }
 
 func openStream(dir string, n int, cfg segment.Config, index uint64) (*streamState, error) {
@@ -156,6 +159,13 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 	if err := ValidateEvents(c.Events, n); err != nil {
 		return nil, err
 	}
+	var need int64
+	for _, e := range c.Events {
+		need += eventBytes(e)
+	}
+	if err := f.checkQuota(r.meta.Tenant, usage{StoredBytes: need}); err != nil {
+		return nil, err
+	}
 	// Staged one by one: each partition's records keep the events' order,
 	// and stage returns each record's offset.
 	res := &Result{Positions: make([]flowmesh.Position, len(c.Events))}
@@ -176,7 +186,9 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 			slices.SortStableFunc(rec.Headers, func(a, b segment.Header) int { return strings.Compare(a.Key, b.Key) })
 		}
 		res.Positions[i] = flowmesh.Position{Partition: p, Offset: f.stage(r.stream.parts[p].log, rec)}
+		r.stream.parts[p].bytes += eventBytes(e)
 	}
+	r.stream.tu.StoredBytes += need
 	return res, nil
 }
 
@@ -221,6 +233,12 @@ func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
 	if before <= p.earliest {
 		return &Result{}, nil
 	}
+	freed, err := rangeBytes(p.log, p.earliest, before)
+	if err != nil {
+		return nil, fatalError{fmt.Errorf("trim %s partition %d: %w", c.Path, c.Partition, err)}
+	}
+	p.bytes -= freed
+	r.stream.tu.StoredBytes -= freed
 	p.earliest = before
 	if _, err := p.log.DeleteBefore(before); err != nil {
 		return nil, fatalError{fmt.Errorf("trim %s partition %d: %w", c.Path, c.Partition, err)}

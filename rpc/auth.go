@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/auth"
 )
 
@@ -174,6 +175,9 @@ func check(c caller, method string, a access, req any) error {
 	}
 	if allowed {
 		return nil
+	}
+	if tenant == flowmesh.DefaultQuotaTenant {
+		return status.Errorf(codes.PermissionDenied, "flowmesh: subject %q may not call %s on the cluster default: it needs %s", c.id.Subject, method, auth.ClusterAdmin)
 	}
 	where := tenant
 	if ns != "" {

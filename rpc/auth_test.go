@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/flowmesh/flowmesh"
@@ -244,6 +245,14 @@ func TestAuthClusterCallsNeedClusterAdmin(t *testing.T) {
 			_, err := cl.StateHash(ctx, &pb.StateHashRequest{})
 			return err
 		},
+		"SetQuota": func(ctx context.Context) error {
+			_, err := cl.SetQuota(ctx, &pb.SetQuotaRequest{Tenant: "t1", Limits: &pb.QuotaLimits{Resources: proto.Int64(100)}})
+			return err
+		},
+		"GetQuota of the default": func(ctx context.Context) error {
+			_, err := cl.GetQuota(ctx, &pb.GetQuotaRequest{Tenant: "*"})
+			return err
+		},
 		"SnapshotSave": func(ctx context.Context) error {
 			s, err := cl.SnapshotSave(ctx, &pb.SnapshotSaveRequest{})
 			if err != nil {
@@ -276,6 +285,26 @@ func TestAuthClusterCallsNeedClusterAdmin(t *testing.T) {
 			t.Errorf("%s with cluster-admin: %v", name, c)
 		}
 	}
+}
+
+// TestAuthGetQuotaForTheTenantsAdmin: a tenant's admin reads its own quota
+// and use, not another tenant's; a reader may not.
+func TestAuthGetQuotaForTheTenantsAdmin(t *testing.T) {
+	_, k, cc := authNode(t)
+	ctx := ctxFor(t)
+	cl := pb.NewClusterServiceClient(cc)
+	get := func(tok, tenant string) error {
+		_, err := cl.GetQuota(as(ctx, tok), &pb.GetQuotaRequest{Tenant: tenant})
+		return err
+	}
+	if err := get(k.t1Admin, "t1"); err != nil {
+		t.Errorf("t1 admin GetQuota t1: %v", err)
+	}
+	if err := get(k.ops, "t2"); err != nil {
+		t.Errorf("cluster-admin GetQuota t2: %v", err)
+	}
+	wantCode(t, "t1 admin GetQuota t2", get(k.t1Admin, "t2"), codes.PermissionDenied)
+	wantCode(t, "t1 reader GetQuota t1", get(k.t1Read, "t1"), codes.PermissionDenied)
 }
 
 func TestAuthListFilteredByNamespace(t *testing.T) {

@@ -106,4 +106,7 @@ var methods = map[string]access{
 	pb.ClusterService_SnapshotSave_FullMethodName:    clusterAdmin,
 	pb.ClusterService_SnapshotRestore_FullMethodName: clusterAdmin,
 	pb.ClusterService_StateHash_FullMethodName:       clusterAdmin,
+	pb.ClusterService_SetQuota_FullMethodName:        clusterAdmin,
+	// A tenant's admin may read its own quota and use.
+	pb.ClusterService_GetQuota_FullMethodName: admin(byQuotaTenant),
 }

@@ -27,6 +27,9 @@ type Parts struct {
 	// Cluster serves ClusterService's membership and snapshot calls; nil
 	// answers them Unimplemented.
 	Cluster ClusterAdmin
+	// Quotas serves ClusterService's quota calls; nil answers them
+	// Unimplemented.
+	Quotas QuotaAdmin
 }
 
 var _ Backend = Parts{}

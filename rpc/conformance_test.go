@@ -16,6 +16,6 @@ func TestConformance(t *testing.T) {
 	flowmeshtest.Run(t, func(t *testing.T) flowmeshtest.Target {
 		n := startNode(t)
 		c := n.newClient(t)
-		return flowmeshtest.Target{Resources: c, Streams: c, Queues: c, KV: c, Advance: n.advance}
+		return flowmeshtest.Target{Resources: c, Streams: c, Queues: c, KV: c, Quotas: c, Advance: n.advance}
 	})
 }

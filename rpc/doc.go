@@ -153,6 +153,27 @@
 // writes; Leave with another node's ID is sent to that node; the snapshot
 // streams are relayed to the leader.
 //
+// SetQuota and GetQuota (quota.go) serve per-tenant quotas through a
+// QuotaAdmin (flowmesh.QuotaManager; Parts.Quotas). SetQuota needs
+// cluster-admin and is forwarded like a write; GetQuota is a linearizable
+// read that a tenant's admin may make for its own tenant (the cluster
+// default "*" only a cluster admin). A write over a quota is the FSM's
+// *flowmesh.QuotaError: ResourceExhausted with LIMIT_EXCEEDED and the
+// quota's tenant, name, limit, use and need in the detail.
+//
+// # Tenant request rate
+//
+// Config.TenantRate/TenantBurst (ratelimit.go) limit, per node, the unary
+// calls whose request names a tenant (by path or tenant field, as the
+// authorization table scopes it), after authorization and before the
+// handler: a token bucket per tenant, at most MaxRateBuckets of them (idle
+// ones are dropped first; a flood of names resets them all rather than
+// growing). It is admission control, not replicated and not in the FSM;
+// a call a follower forwards counts at both nodes. Streams (Subscribe,
+// Watch) are not limited. A refused call is *flowmesh.RateLimitError:
+// ResourceExhausted with rate_tenant and retry_after_ms in the detail.
+// ResourceExhausted is never retried by the client.
+//
 // SnapshotRestore hands the upload to cluster.Restore, which verifies all
 // of it before raft sees a byte. Refusals change nothing: a malformed,
 // corrupt, empty or wrongly sized snapshot is InvalidArgument (field

@@ -22,6 +22,8 @@ import (
 //	ErrWrongKind, ErrStaleReceipt,
 //	ErrRevisionMismatch, *RevisionMismatchError FailedPrecondition
 //	ErrLimitExceeded, *LimitError            ResourceExhausted (what, limit, got)
+//	*QuotaError                              ResourceExhausted (tenant, quota, limit, using, needs)
+//	*RateLimitError                          ResourceExhausted (tenant, retry after)
 //	ErrOffsetOutOfRange, ErrCompacted (typed) OutOfRange (range / oldest revision)
 //	ErrNotLeader, *NotLeaderError            Unavailable (leader id and gRPC address)
 //	ErrNoLeader, ErrStopped, ErrTooStale     Unavailable
@@ -70,6 +72,8 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	var (
 		inv  *flowmesh.InvalidArgumentError
 		lim  *flowmesh.LimitError
+		quo  *flowmesh.QuotaError
+		rate *flowmesh.RateLimitError
 		oor  *flowmesh.OffsetOutOfRangeError
 		cmp  *flowmesh.CompactedError
 		rev  *flowmesh.RevisionMismatchError
@@ -78,6 +82,14 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	switch {
 	case errors.As(err, &inv):
 		return codes.InvalidArgument, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Field: inv.Field, Reason: inv.Reason}
+	case errors.As(err, &quo):
+		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
+			LimitWhat: "tenant " + quo.Tenant + " quota " + quo.Quota, Limit: quo.Limit, Got: quo.Using + quo.Needs,
+			QuotaTenant: quo.Tenant, Quota: quo.Quota, QuotaUsing: quo.Using, QuotaNeeds: quo.Needs}
+	case errors.As(err, &rate):
+		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
+			LimitWhat: "tenant " + rate.Tenant + " request rate", Limit: int64(rate.Burst),
+			RateTenant: rate.Tenant, Rate: rate.Rate, RetryAfterMs: max(1, rate.RetryAfter.Milliseconds())}
 	case errors.As(err, &lim):
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, LimitWhat: lim.What, Limit: lim.Limit, Got: lim.Got}
 	case errors.As(err, &oor):

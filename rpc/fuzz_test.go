@@ -105,6 +105,8 @@ func fuzzSeeds() map[string]proto.Message {
 		"Members":            &pb.MembersRequest{},
 		"SnapshotSave":       &pb.SnapshotSaveRequest{},
 		"StateHash":          &pb.StateHashRequest{},
+		"SetQuota":           &pb.SetQuotaRequest{Tenant: "t", Limits: &pb.QuotaLimits{StoredBytes: proto.Int64(1 << 30), KvKeys: proto.Int64(0)}},
+		"GetQuota":           &pb.GetQuotaRequest{Tenant: "t"},
 	}
 }
 

@@ -31,6 +31,9 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 			return nil, statusError(ctx, err)
 		}
 	}
+	if err = s.admit(ctx, info.FullMethod, req); err != nil {
+		return nil, statusError(ctx, err)
+	}
 	resp, err = handler(ctx, req)
 	if err != nil && !s.cfg.DisableForwarding {
 		if addr, ok := leaderOf(ctx, err); ok {

@@ -74,6 +74,7 @@ func startNodeWith(t testing.TB, mod func(*rpc.Config)) *node {
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),
 		KVManager:       s.KVManager(),
+		Quotas:          s,
 		StatusFunc: func(context.Context) (rpc.NodeStatus, error) {
 			st, err := s.Status()
 			if err != nil {

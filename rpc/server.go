@@ -135,6 +135,13 @@ type Config struct {
 	// node itself (cluster-admin) when it asserts none. nil: no caller is
 	// a node.
 	PeerCAs func() *x509.CertPool
+
+	// TenantRate limits the unary calls per second a tenant may make to
+	// this node (token bucket; 0: no limit), with bursts of TenantBurst
+	// (0: the rate rounded up). A refused call is ResourceExhausted with a
+	// retry hint (flowmesh.RateLimitError). Streams are not limited.
+	TenantRate  float64
+	TenantBurst int
 }
 
 // DefaultConfig returns the defaults.
@@ -212,6 +219,7 @@ type Server struct {
 	stopOnce    sync.Once
 
 	conns atomic.Pointer[connLimiter] // set by Serve
+	rate  *rateLimiter                // nil: no tenant rate limit
 }
 
 // NewServer builds a server for backend. It panics when cfg is invalid or
@@ -224,7 +232,8 @@ func NewServer(cfg Config, backend Backend) *Server {
 		panic("rpc: " + err.Error())
 	}
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions)}
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions),
+		rate: newRateLimiter(cfg.TenantRate, cfg.TenantBurst, nil)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	codec := newRequestCodec()
 	opts := append([]grpc.ServerOption{

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"crypto/tls"
+
 	"errors"
 	"fmt"
+	"github.com/flowmesh/flowmesh"
 	"log/slog"
 	"time"
 )
@@ -66,6 +68,12 @@ type Config struct {
 	FsyncStallTimeout time.Duration
 	// Version is gossiped to other members.
 	Version string
+
+	// DefaultQuota holds the cluster default quota's fields this node
+	// proposes when it becomes leader (nil fields are left as they are).
+	// Apply never reads it: the default lives in the replicated state, so
+	// every replica enforces the same one. Give every node the same values.
+	DefaultQuota flowmesh.QuotaLimits
 
 	ExpiryInterval    time.Duration // how often the leader looks for expired KV keys
 	RetentionInterval time.Duration // how often the leader applies stream retention

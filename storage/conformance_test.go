@@ -52,6 +52,7 @@ func TestConformance(t *testing.T) {
 			Streams:   s.StreamManager(),
 			Queues:    s.QueueManager(),
 			KV:        s.KVManager(),
+			Quotas:    s,
 			Advance:   clock.Advance,
 		}
 	})

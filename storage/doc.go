@@ -19,6 +19,18 @@
 // expirer and the stream retention loop, which propose commands so every
 // replica makes the same decision.
 //
+// # Quotas
+//
+// SetQuota and Quota (quota.go) implement flowmesh.QuotaManager: SetQuota
+// proposes an fsm SetQuota command, Quota is a linearizable read of the
+// FSM's limits and use (package fsm enforces them in Apply). Config's
+// DefaultQuota is never read by the FSM: the leader loop proposes its set
+// fields as the cluster default ("*") once per leadership, when they differ
+// from the replicated ones, so every replica enforces what the log says
+// even if nodes' configurations differ (the last leader's then wins;
+// between elections an admin's SetQuota of "*" stands). QuotaUsage and
+// QuotaLimits read local state without waiting, for /metrics.
+//
 // # Clusters
 //
 // With Config.GossipAddr set, the node gossips (cluster.Membership) and

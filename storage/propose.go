@@ -129,11 +129,17 @@ func (s *Storage) leaderLoop() {
 	defer expiry.Stop()
 	retention := time.NewTicker(s.cfg.RetentionInterval)
 	defer retention.Stop()
+	quotaDone := false // this leadership proposed the configured default quota
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-expiry.C:
+			if !s.cluster.IsLeader() {
+				quotaDone = false
+			} else if !quotaDone {
+				quotaDone = s.proposeDefaultQuota()
+			}
 			if s.cluster.IsLeader() {
 				var cmds []*fsmpb.Command
 				for _, c := range s.fsm.PlanExpiry(s.now().UnixNano(), 1000) {

@@ -16,6 +16,13 @@
 // for a node with --auth-file; FLOWMESH_TOKEN, FLOWMESH_TOKEN_FILE; read
 // from the environment at run time so --help never shows one).
 //
+// Quotas: "flowmesh quota set TENANT --stored-bytes N --resources N
+// --partitions N --kv-keys N --queue-jobs N [--reset]" changes only the
+// fields given (0: unlimited; TENANT "*" is the cluster default) and
+// "flowmesh quota get TENANT" shows each quota's use, effective limit and
+// whether it is the tenant's own or the default's (-o json: {"tenant",
+// "quotas": [{"quota", "used", "limit", "source"}]}).
+//
 // Payloads come from arguments, from --file, or from standard input when
 // the argument (or --file) is "-".
 //

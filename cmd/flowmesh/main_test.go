@@ -53,6 +53,7 @@ func startNodeWith(t *testing.T, mod func(*rpc.Config)) string {
 		StreamManager:   s.StreamManager(),
 		QueueManager:    s.QueueManager(),
 		KVManager:       s.KVManager(),
+		Quotas:          s,
 		StatusFunc: func(context.Context) (rpc.NodeStatus, error) {
 			st, err := s.Status()
 			if err != nil {

@@ -93,6 +93,10 @@ func nodeStats(node *storage.Storage, tenants *tenantTracker) metrics.StatsFunc 
 				}
 			}
 		}
+		tenants, usage := node.QuotaUsage()
+		for i, t := range tenants {
+			out.Tenants = append(out.Tenants, metrics.TenantUsage{Tenant: t, Usage: usage[i], Limits: node.QuotaLimits(t)})
+		}
 		return out, nil
 	}
 }

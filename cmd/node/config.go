@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flowmesh/flowmesh"
 )
 
 // config is the node's settings, filled from flags, environment and file.
@@ -47,6 +49,15 @@ type config struct {
 	ConfigFile        string
 	AuthFile          string
 	EnablePprof       bool
+	// DefaultQuota* are the cluster default quota's fields this node
+	// proposes when it leads (-1: leave the field as it is; 0: unlimited).
+	DefaultQuotaStoredBytes int64
+	DefaultQuotaResources   int64
+	DefaultQuotaPartitions  int64
+	DefaultQuotaKVKeys      int64
+	DefaultQuotaQueueJobs   int64
+	TenantRate              float64
+	TenantBurst             int
 
 	gossipKey []byte // GossipKey decoded
 }
@@ -112,6 +123,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
 	fs.StringVar(&c.AuthFile, "auth-file", "", "token file (internal/auth: \"SUBJECT sha256:HASH|cert GRANTS\" lines) turning authentication on; re-read on SIGHUP; without it any client may do anything")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve /debug/pprof on the HTTP admin port (with --auth-file: only for a cluster-admin bearer token; /debug/pprof/cmdline is never served)")
+	for _, q := range []struct {
+		v    *int64
+		name string
+		what string
+	}{
+		{&c.DefaultQuotaStoredBytes, "stored-bytes", "bytes stored (stream events, queue job payloads, KV keys and values)"},
+		{&c.DefaultQuotaResources, "resources", "streams, queues and KV stores"},
+		{&c.DefaultQuotaPartitions, "partitions", "stream partitions"},
+		{&c.DefaultQuotaKVKeys, "kv-keys", "KV keys"},
+		{&c.DefaultQuotaQueueJobs, "queue-jobs", "queue jobs (waiting, delayed, in flight, dead)"},
+	} {
+		fs.Int64Var(q.v, "default-quota-"+q.name, -1, "cluster default quota of "+q.what+" per tenant, proposed by this node when it becomes leader (0: unlimited; -1: leave the replicated default as it is). Give every node the same value; 'flowmesh quota set \"*\"' changes it at run time")
+	}
+	fs.Float64Var(&c.TenantRate, "tenant-rate", 0, "requests per second a tenant may make to this node (token bucket, not replicated; 0: unlimited)")
+	fs.IntVar(&c.TenantBurst, "tenant-burst", 0, "burst of --tenant-rate (0: the rate rounded up)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
@@ -203,6 +229,15 @@ func (c *config) validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	for name, v := range map[string]int64{"stored-bytes": c.DefaultQuotaStoredBytes, "resources": c.DefaultQuotaResources,
+		"partitions": c.DefaultQuotaPartitions, "kv-keys": c.DefaultQuotaKVKeys, "queue-jobs": c.DefaultQuotaQueueJobs} {
+		if v < -1 {
+			errs = append(errs, fmt.Errorf("--default-quota-%s %d: want -1 (unset), 0 (unlimited) or a limit", name, v))
+		}
+	}
+	if c.TenantRate < 0 || c.TenantBurst < 0 {
+		errs = append(errs, fmt.Errorf("--tenant-rate %g and --tenant-burst %d must not be negative", c.TenantRate, c.TenantBurst))
 	}
 	for _, a := range []struct{ name, addr string }{
 		{"--grpc-addr", c.GRPCAddr}, {"--raft-addr", c.RaftAddr},
@@ -351,4 +386,16 @@ func (c *config) grpcAdvertise(bound net.Addr) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// defaultQuota is the default quota's fields given on the command line.
+func (c *config) defaultQuota() flowmesh.QuotaLimits {
+	f := func(v int64) *int64 {
+		if v < 0 {
+			return nil
+		}
+		return &v
+	}
+	return flowmesh.QuotaLimits{StoredBytes: f(c.DefaultQuotaStoredBytes), Resources: f(c.DefaultQuotaResources),
+		Partitions: f(c.DefaultQuotaPartitions), KVKeys: f(c.DefaultQuotaKVKeys), QueueJobs: f(c.DefaultQuotaQueueJobs)}
 }

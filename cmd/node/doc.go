@@ -19,6 +19,13 @@
 //
 // Invalid flags or settings exit with status 2 and a message.
 //
+// --default-quota-{stored-bytes,resources,partitions,kv-keys,queue-jobs}
+// give the cluster default quota (-1, the default: leave that field as
+// the cluster has it; 0: unlimited). They reach the replicated state only
+// through the leader, which proposes them when it is elected (see package
+// storage), so every node should have the same values. --tenant-rate and
+// --tenant-burst limit each tenant's calls at this node (rpc.Config).
+//
 // The Go runtime's own variables apply as usual, with one changed default:
 // without GOGC in the environment the node runs with GOGC=200 (see
 // defaultGCPercent in main.go), so its heap may peak at ~3x the live heap.

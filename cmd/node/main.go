@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.BootstrapExpect = cfg.BootstrapExpect
 	scfg.GossipKey = cfg.gossipKey
 	scfg.DeadServerCleanup = cfg.DeadServerCleanup
+	scfg.DefaultQuota = cfg.defaultQuota()
 	scfg.Version = version
 	scfg.FlushInterval = cfg.FlushInterval
 	scfg.Clock = faults.Clock(time.Now) // time.Now unless built with flowmesh_faults
@@ -177,6 +178,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	var leftOnce sync.Once
 	rcfg := rpc.Config{
 		Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+		TenantRate: cfg.TenantRate, TenantBurst: cfg.TenantBurst,
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
 		PeerCAs:            tlsm.peerCAs,
@@ -191,6 +193,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		KVManager:       node.KVManager(),
 		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, version),
 		Cluster:         node,
+		Quotas:          node,
 	})
 	if c := node.Cluster(); c != nil {
 		// A follower's Leave asks the leader over gRPC to remove it.

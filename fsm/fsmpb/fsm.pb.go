@@ -51,6 +51,7 @@ type Command struct {
 	//	*Command_KvDelete
 	//	*Command_KvExpire
 	//	*Command_Noop
+	//	*Command_SetQuota
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -271,6 +272,15 @@ func (x *Command) GetNoop() *Noop {
 	return nil
 }
 
+func (x *Command) GetSetQuota() *SetQuota {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -351,6 +361,10 @@ type Command_Noop struct {
 	Noop *Noop `protobuf:"bytes,50,opt,name=noop,proto3,oneof"`
 }
 
+type Command_SetQuota struct {
+	SetQuota *SetQuota `protobuf:"bytes,60,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 func (*Command_CreateResource) isCommand_Op() {}
 
 func (*Command_DeleteResource) isCommand_Op() {}
@@ -388,6 +402,8 @@ func (*Command_KvDelete) isCommand_Op() {}
 func (*Command_KvExpire) isCommand_Op() {}
 
 func (*Command_Noop) isCommand_Op() {}
+
+func (*Command_SetQuota) isCommand_Op() {}
 
 type Resource struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2484,6 +2500,7 @@ type PartitionState struct {
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	Earliest      uint64                 `protobuf:"varint,3,opt,name=earliest,proto3" json:"earliest,omitempty"`
+	Bytes         int64                  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"` // retained event bytes (payload+key+headers) in [earliest, next)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2535,6 +2552,13 @@ func (x *PartitionState) GetPartition() int32 {
 func (x *PartitionState) GetEarliest() uint64 {
 	if x != nil {
 		return x.Earliest
+	}
+	return 0
+}
+
+func (x *PartitionState) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
 	}
 	return 0
 }
@@ -2609,8 +2633,14 @@ type Checkpoint struct {
 	Partitions     []*PartitionState      `protobuf:"bytes,6,rep,name=partitions,proto3" json:"partitions,omitempty"`
 	Dedup          []*DedupEntry          `protobuf:"bytes,7,rep,name=dedup,proto3" json:"dedup,omitempty"`
 	KvRevision     uint64                 `protobuf:"varint,8,opt,name=kv_revision,json=kvRevision,proto3" json:"kv_revision,omitempty"` // last KV revision handed out
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Per-tenant quota limits, sorted by tenant; tenant "*" is the cluster default.
+	Quotas []*TenantQuota `protobuf:"bytes,9,rep,name=quotas,proto3" json:"quotas,omitempty"`
+	// usage_counted: partitions[].bytes hold every stream partition's retained
+	// event bytes (a partition without an entry holds none). Checkpoints written
+	// before quotas lack it; Open then counts the bytes by reading the logs.
+	UsageCounted  bool `protobuf:"varint,10,opt,name=usage_counted,json=usageCounted,proto3" json:"usage_counted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Checkpoint) Reset() {
@@ -2699,11 +2729,217 @@ func (x *Checkpoint) GetKvRevision() uint64 {
 	return 0
 }
 
+func (x *Checkpoint) GetQuotas() []*TenantQuota {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+func (x *Checkpoint) GetUsageCounted() bool {
+	if x != nil {
+		return x.UsageCounted
+	}
+	return false
+}
+
+// QuotaLimits are a tenant's limits. An unset field inherits the cluster
+// default (tenant "*"); 0 is unlimited.
+type QuotaLimits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes   *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
+	Resources     *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
+	Partitions    *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
+	KvKeys        *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
+	QueueJobs     *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaLimits) Reset() {
+	*x = QuotaLimits{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaLimits) ProtoMessage() {}
+
+func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
+func (*QuotaLimits) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *QuotaLimits) GetStoredBytes() int64 {
+	if x != nil && x.StoredBytes != nil {
+		return *x.StoredBytes
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetResources() int64 {
+	if x != nil && x.Resources != nil {
+		return *x.Resources
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetPartitions() int64 {
+	if x != nil && x.Partitions != nil {
+		return *x.Partitions
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetKvKeys() int64 {
+	if x != nil && x.KvKeys != nil {
+		return *x.KvKeys
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetQueueJobs() int64 {
+	if x != nil && x.QueueJobs != nil {
+		return *x.QueueJobs
+	}
+	return 0
+}
+
+type TenantQuota struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"` // "*" = the default for tenants without their own
+	Limits        *QuotaLimits           `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantQuota) Reset() {
+	*x = TenantQuota{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantQuota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantQuota) ProtoMessage() {}
+
+func (x *TenantQuota) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantQuota.ProtoReflect.Descriptor instead.
+func (*TenantQuota) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TenantQuota) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantQuota) GetLimits() *QuotaLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// SetQuota merges the set fields of limits into the tenant's quota (after
+// clearing it when reset is true). Cluster-admin only.
+type SetQuota struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"` // "*" = the cluster default
+	Limits        *QuotaLimits           `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
+	Reset_        bool                   `protobuf:"varint,3,opt,name=reset,proto3" json:"reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuota) Reset() {
+	*x = SetQuota{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuota) ProtoMessage() {}
+
+func (x *SetQuota) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuota.ProtoReflect.Descriptor instead.
+func (*SetQuota) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SetQuota) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetQuota) GetLimits() *QuotaLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *SetQuota) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
 var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\x89\t\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\xc3\t\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12J\n" +
@@ -2726,7 +2962,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x06kv_put\x18( \x01(\v2\x16.flowmesh.fsm.v1.KVPutH\x00R\x05kvPut\x128\n" +
 	"\tkv_delete\x18) \x01(\v2\x19.flowmesh.fsm.v1.KVDeleteH\x00R\bkvDelete\x128\n" +
 	"\tkv_expire\x18* \x01(\v2\x19.flowmesh.fsm.v1.KVExpireH\x00R\bkvExpire\x12+\n" +
-	"\x04noop\x182 \x01(\v2\x15.flowmesh.fsm.v1.NoopH\x00R\x04noopB\x04\n" +
+	"\x04noop\x182 \x01(\v2\x15.flowmesh.fsm.v1.NoopH\x00R\x04noop\x128\n" +
+	"\tset_quota\x18< \x01(\v2\x19.flowmesh.fsm.v1.SetQuotaH\x00R\bsetQuotaB\x04\n" +
 	"\x02op\"\xd5\x03\n" +
 	"\bResource\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
@@ -2894,17 +3131,18 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1c\n" +
 	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x04R\x06offset\"^\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\"t\n" +
 	"\x0ePartitionState\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1a\n" +
-	"\bearliest\x18\x03 \x01(\x04R\bearliest\"r\n" +
+	"\bearliest\x18\x03 \x01(\x04R\bearliest\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\"r\n" +
 	"\n" +
 	"DedupEntry\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
 	"\x05stamp\x18\x02 \x01(\x03R\x05stamp\x12/\n" +
-	"\x06result\x18\x03 \x01(\v2\x17.flowmesh.fsm.v1.ResultR\x06result\"\xe6\x02\n" +
+	"\x06result\x18\x03 \x01(\v2\x17.flowmesh.fsm.v1.ResultR\x06result\"\xc1\x03\n" +
 	"\n" +
 	"Checkpoint\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
@@ -2917,7 +3155,33 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"partitions\x121\n" +
 	"\x05dedup\x18\a \x03(\v2\x1b.flowmesh.fsm.v1.DedupEntryR\x05dedup\x12\x1f\n" +
 	"\vkv_revision\x18\b \x01(\x04R\n" +
-	"kvRevisionB(Z&github.com/flowmesh/flowmesh/fsm/fsmpbb\x06proto3"
+	"kvRevision\x124\n" +
+	"\x06quotas\x18\t \x03(\v2\x1c.flowmesh.fsm.v1.TenantQuotaR\x06quotas\x12#\n" +
+	"\rusage_counted\x18\n" +
+	" \x01(\bR\fusageCounted\"\x88\x02\n" +
+	"\vQuotaLimits\x12&\n" +
+	"\fstored_bytes\x18\x01 \x01(\x03H\x00R\vstoredBytes\x88\x01\x01\x12!\n" +
+	"\tresources\x18\x02 \x01(\x03H\x01R\tresources\x88\x01\x01\x12#\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x03H\x02R\n" +
+	"partitions\x88\x01\x01\x12\x1c\n" +
+	"\akv_keys\x18\x04 \x01(\x03H\x03R\x06kvKeys\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01B\x0f\n" +
+	"\r_stored_bytesB\f\n" +
+	"\n" +
+	"_resourcesB\r\n" +
+	"\v_partitionsB\n" +
+	"\n" +
+	"\b_kv_keysB\r\n" +
+	"\v_queue_jobs\"[\n" +
+	"\vTenantQuota\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x124\n" +
+	"\x06limits\x18\x02 \x01(\v2\x1c.flowmesh.fsm.v1.QuotaLimitsR\x06limits\"n\n" +
+	"\bSetQuota\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x124\n" +
+	"\x06limits\x18\x02 \x01(\v2\x1c.flowmesh.fsm.v1.QuotaLimitsR\x06limits\x12\x14\n" +
+	"\x05reset\x18\x03 \x01(\bR\x05resetB(Z&github.com/flowmesh/flowmesh/fsm/fsmpbb\x06proto3"
 
 var (
 	file_fsm_fsmpb_fsm_proto_rawDescOnce sync.Once
@@ -2931,7 +3195,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_fsm_proto_rawDescData
 }
 
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: flowmesh.fsm.v1.Command
 	(*Resource)(nil),       // 1: flowmesh.fsm.v1.Resource
@@ -2968,6 +3232,9 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*PartitionState)(nil), // 32: flowmesh.fsm.v1.PartitionState
 	(*DedupEntry)(nil),     // 33: flowmesh.fsm.v1.DedupEntry
 	(*Checkpoint)(nil),     // 34: flowmesh.fsm.v1.Checkpoint
+	(*QuotaLimits)(nil),    // 35: flowmesh.fsm.v1.QuotaLimits
+	(*TenantQuota)(nil),    // 36: flowmesh.fsm.v1.TenantQuota
+	(*SetQuota)(nil),       // 37: flowmesh.fsm.v1.SetQuota
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	2,  // 0: flowmesh.fsm.v1.Command.create_resource:type_name -> flowmesh.fsm.v1.CreateResource
@@ -2989,27 +3256,31 @@ var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	22, // 16: flowmesh.fsm.v1.Command.kv_delete:type_name -> flowmesh.fsm.v1.KVDelete
 	23, // 17: flowmesh.fsm.v1.Command.kv_expire:type_name -> flowmesh.fsm.v1.KVExpire
 	24, // 18: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
-	1,  // 19: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
-	4,  // 20: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
-	5,  // 21: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
-	16, // 22: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
-	19, // 23: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
-	25, // 24: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
-	26, // 25: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
-	1,  // 26: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
-	26, // 27: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
-	28, // 28: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
-	26, // 29: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
-	27, // 30: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
-	1,  // 31: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
-	31, // 32: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
-	32, // 33: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
-	33, // 34: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	37, // 19: flowmesh.fsm.v1.Command.set_quota:type_name -> flowmesh.fsm.v1.SetQuota
+	1,  // 20: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
+	4,  // 21: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
+	5,  // 22: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
+	16, // 23: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
+	19, // 24: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
+	25, // 25: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
+	26, // 26: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
+	1,  // 27: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
+	26, // 28: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
+	28, // 29: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
+	26, // 30: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
+	27, // 31: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
+	1,  // 32: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
+	31, // 33: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
+	32, // 34: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
+	33, // 35: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
+	36, // 36: flowmesh.fsm.v1.Checkpoint.quotas:type_name -> flowmesh.fsm.v1.TenantQuota
+	35, // 37: flowmesh.fsm.v1.TenantQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	35, // 38: flowmesh.fsm.v1.SetQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -3037,18 +3308,20 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_KvDelete)(nil),
 		(*Command_KvExpire)(nil),
 		(*Command_Noop)(nil),
+		(*Command_SetQuota)(nil),
 	}
 	file_fsm_fsmpb_fsm_proto_msgTypes[29].OneofWrappers = []any{
 		(*QueueRecord_Put)(nil),
 		(*QueueRecord_Remove)(nil),
 	}
+	file_fsm_fsmpb_fsm_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

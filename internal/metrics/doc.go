@@ -3,6 +3,10 @@
 // at scrape time (raft indexes, segment bytes, queue depths), and raft's own
 // go-metrics timers (commit and FSM apply latency) through a Prometheus sink.
 //
+// Tenant quota use and limits (tenants.go) are labelled by tenant with a
+// bounded cardinality: the MaxTenantSeries tenants storing the most bytes
+// get their own series, the rest are summed as tenant="_other".
+//
 // Everything is registered on one *prometheus.Registry owned by a Registry,
 // not on the global default, so tests and embedded nodes do not collide.
 package metrics

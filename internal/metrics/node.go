@@ -22,6 +22,9 @@ type NodeStats struct {
 	SegmentBytes int64
 	Streams      []StreamStats
 	Queues       []QueueStats
+	// Tenants is every tenant's quota use (bounded at scrape: see
+	// MaxTenantSeries).
+	Tenants []TenantUsage
 }
 
 // StreamStats is one stream's retained size.
@@ -47,6 +50,7 @@ type NodeCollector struct {
 
 	up, leader, term, commit, applied, lastLog, lastSnap, segBytes *prometheus.Desc
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
+	tenantUsage, tenantLimit                                       *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*NodeCollector)(nil)
@@ -71,12 +75,14 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		streamBytes: d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
 		queueJobs:   d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
 		queueOldest: d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
+		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
+		tenantLimit: d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit} {
 		ch <- d
 	}
 }
@@ -110,6 +116,17 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 		g(c.queueJobs, float64(q.Stats.InFlight), q.Path, "in_flight")
 		g(c.queueJobs, float64(q.Stats.Dead), q.Path, "dead")
 		g(c.queueOldest, q.Stats.OldestReadyAge.Seconds(), q.Path)
+	}
+	for _, t := range boundTenants(st.Tenants) {
+		for _, s := range quotaSeries(t.Usage) {
+			g(c.tenantUsage, float64(s.v), t.Tenant, s.name)
+		}
+		if t.Tenant == OtherTenant {
+			continue
+		}
+		for _, s := range quotaSeries(t.Limits) {
+			g(c.tenantLimit, float64(s.v), t.Tenant, s.name)
+		}
 	}
 }
 

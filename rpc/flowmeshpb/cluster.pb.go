@@ -1200,6 +1200,345 @@ func (x *StateHashResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+// QuotaLimits are a tenant's own limits: an unset field inherits the
+// cluster default (tenant "*"); 0 is unlimited.
+type QuotaLimits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes   *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
+	Resources     *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
+	Partitions    *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
+	KvKeys        *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
+	QueueJobs     *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaLimits) Reset() {
+	*x = QuotaLimits{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaLimits) ProtoMessage() {}
+
+func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
+func (*QuotaLimits) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *QuotaLimits) GetStoredBytes() int64 {
+	if x != nil && x.StoredBytes != nil {
+		return *x.StoredBytes
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetResources() int64 {
+	if x != nil && x.Resources != nil {
+		return *x.Resources
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetPartitions() int64 {
+	if x != nil && x.Partitions != nil {
+		return *x.Partitions
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetKvKeys() int64 {
+	if x != nil && x.KvKeys != nil {
+		return *x.KvKeys
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetQueueJobs() int64 {
+	if x != nil && x.QueueJobs != nil {
+		return *x.QueueJobs
+	}
+	return 0
+}
+
+// QuotaValues are effective limits (0 = unlimited) or a tenant's usage.
+type QuotaValues struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes   int64                  `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	Resources     int64                  `protobuf:"varint,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	Partitions    int64                  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	KvKeys        int64                  `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3" json:"kv_keys,omitempty"`
+	QueueJobs     int64                  `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3" json:"queue_jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaValues) Reset() {
+	*x = QuotaValues{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaValues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaValues) ProtoMessage() {}
+
+func (x *QuotaValues) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaValues.ProtoReflect.Descriptor instead.
+func (*QuotaValues) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *QuotaValues) GetStoredBytes() int64 {
+	if x != nil {
+		return x.StoredBytes
+	}
+	return 0
+}
+
+func (x *QuotaValues) GetResources() int64 {
+	if x != nil {
+		return x.Resources
+	}
+	return 0
+}
+
+func (x *QuotaValues) GetPartitions() int64 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *QuotaValues) GetKvKeys() int64 {
+	if x != nil {
+		return x.KvKeys
+	}
+	return 0
+}
+
+func (x *QuotaValues) GetQueueJobs() int64 {
+	if x != nil {
+		return x.QueueJobs
+	}
+	return 0
+}
+
+// SetQuotaRequest merges the set fields of limits into the tenant's quota,
+// after clearing it when reset is true. Tenant "*" is the cluster default.
+type SetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Limits        *QuotaLimits           `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
+	Reset_        bool                   `protobuf:"varint,3,opt,name=reset,proto3" json:"reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaRequest) Reset() {
+	*x = SetQuotaRequest{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaRequest) ProtoMessage() {}
+
+func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetLimits() *QuotaLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *SetQuotaRequest) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
+type GetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuotaRequest) Reset() {
+	*x = GetQuotaRequest{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuotaRequest) ProtoMessage() {}
+
+func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// QuotaResponse is a tenant's quota: what was set for it, the effective
+// limits (its own fields over the default) and its current use.
+type QuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Set           *QuotaLimits           `protobuf:"bytes,2,opt,name=set,proto3" json:"set,omitempty"`
+	Limits        *QuotaValues           `protobuf:"bytes,3,opt,name=limits,proto3" json:"limits,omitempty"`
+	Usage         *QuotaValues           `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // the answering node's applied index
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaResponse) Reset() {
+	*x = QuotaResponse{}
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaResponse) ProtoMessage() {}
+
+func (x *QuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flowmesh_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaResponse.ProtoReflect.Descriptor instead.
+func (*QuotaResponse) Descriptor() ([]byte, []int) {
+	return file_flowmesh_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *QuotaResponse) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *QuotaResponse) GetSet() *QuotaLimits {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *QuotaResponse) GetLimits() *QuotaValues {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *QuotaResponse) GetUsage() *QuotaValues {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *QuotaResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 var File_flowmesh_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_cluster_proto_rawDesc = "" +
@@ -1275,13 +1614,50 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x10StateHashRequest\"L\n" +
 	"\x11StateHashResponse\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12#\n" +
-	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex*g\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\"\x88\x02\n" +
+	"\vQuotaLimits\x12&\n" +
+	"\fstored_bytes\x18\x01 \x01(\x03H\x00R\vstoredBytes\x88\x01\x01\x12!\n" +
+	"\tresources\x18\x02 \x01(\x03H\x01R\tresources\x88\x01\x01\x12#\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x03H\x02R\n" +
+	"partitions\x88\x01\x01\x12\x1c\n" +
+	"\akv_keys\x18\x04 \x01(\x03H\x03R\x06kvKeys\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01B\x0f\n" +
+	"\r_stored_bytesB\f\n" +
+	"\n" +
+	"_resourcesB\r\n" +
+	"\v_partitionsB\n" +
+	"\n" +
+	"\b_kv_keysB\r\n" +
+	"\v_queue_jobs\"\xa6\x01\n" +
+	"\vQuotaValues\x12!\n" +
+	"\fstored_bytes\x18\x01 \x01(\x03R\vstoredBytes\x12\x1c\n" +
+	"\tresources\x18\x02 \x01(\x03R\tresources\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x03R\n" +
+	"partitions\x12\x17\n" +
+	"\akv_keys\x18\x04 \x01(\x03R\x06kvKeys\x12\x1d\n" +
+	"\n" +
+	"queue_jobs\x18\x05 \x01(\x03R\tqueueJobs\"q\n" +
+	"\x0fSetQuotaRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x120\n" +
+	"\x06limits\x18\x02 \x01(\v2\x18.flowmesh.v1.QuotaLimitsR\x06limits\x12\x14\n" +
+	"\x05reset\x18\x03 \x01(\bR\x05reset\")\n" +
+	"\x0fGetQuotaRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"\xda\x01\n" +
+	"\rQuotaResponse\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12*\n" +
+	"\x03set\x18\x02 \x01(\v2\x18.flowmesh.v1.QuotaLimitsR\x03set\x120\n" +
+	"\x06limits\x18\x03 \x01(\v2\x18.flowmesh.v1.QuotaValuesR\x06limits\x12.\n" +
+	"\x05usage\x18\x04 \x01(\v2\x18.flowmesh.v1.QuotaValuesR\x05usage\x12#\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex*g\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_FOLLOWER\x10\x01\x12\x12\n" +
 	"\x0eROLE_CANDIDATE\x10\x02\x12\x0f\n" +
 	"\vROLE_LEADER\x10\x03\x12\x11\n" +
-	"\rROLE_SHUTDOWN\x10\x042\xbc\x05\n" +
+	"\rROLE_SHUTDOWN\x10\x042\xc8\x06\n" +
 	"\x0eClusterService\x12A\n" +
 	"\x06Status\x12\x1a.flowmesh.v1.StatusRequest\x1a\x1b.flowmesh.v1.StatusResponse\x12D\n" +
 	"\aMembers\x12\x1b.flowmesh.v1.MembersRequest\x1a\x1c.flowmesh.v1.MembersResponse\x12;\n" +
@@ -1292,7 +1668,9 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x0eTransferLeader\x12\".flowmesh.v1.TransferLeaderRequest\x1a#.flowmesh.v1.TransferLeaderResponse\x12N\n" +
 	"\fSnapshotSave\x12 .flowmesh.v1.SnapshotSaveRequest\x1a\x1a.flowmesh.v1.SnapshotChunk0\x01\x12^\n" +
 	"\x0fSnapshotRestore\x12#.flowmesh.v1.SnapshotRestoreRequest\x1a$.flowmesh.v1.SnapshotRestoreResponse(\x01\x12J\n" +
-	"\tStateHash\x12\x1d.flowmesh.v1.StateHashRequest\x1a\x1e.flowmesh.v1.StateHashResponseB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
+	"\tStateHash\x12\x1d.flowmesh.v1.StateHashRequest\x1a\x1e.flowmesh.v1.StateHashResponse\x12D\n" +
+	"\bSetQuota\x12\x1c.flowmesh.v1.SetQuotaRequest\x1a\x1a.flowmesh.v1.QuotaResponse\x12D\n" +
+	"\bGetQuota\x12\x1c.flowmesh.v1.GetQuotaRequest\x1a\x1a.flowmesh.v1.QuotaResponseB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
 
 var (
 	file_flowmesh_v1_cluster_proto_rawDescOnce sync.Once
@@ -1307,7 +1685,7 @@ func file_flowmesh_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_flowmesh_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowmesh_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_flowmesh_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_flowmesh_v1_cluster_proto_goTypes = []any{
 	(Role)(0),                       // 0: flowmesh.v1.Role
 	(*NodeStatus)(nil),              // 1: flowmesh.v1.NodeStatus
@@ -1331,6 +1709,11 @@ var file_flowmesh_v1_cluster_proto_goTypes = []any{
 	(*SnapshotRestoreResponse)(nil), // 19: flowmesh.v1.SnapshotRestoreResponse
 	(*StateHashRequest)(nil),        // 20: flowmesh.v1.StateHashRequest
 	(*StateHashResponse)(nil),       // 21: flowmesh.v1.StateHashResponse
+	(*QuotaLimits)(nil),             // 22: flowmesh.v1.QuotaLimits
+	(*QuotaValues)(nil),             // 23: flowmesh.v1.QuotaValues
+	(*SetQuotaRequest)(nil),         // 24: flowmesh.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),         // 25: flowmesh.v1.GetQuotaRequest
+	(*QuotaResponse)(nil),           // 26: flowmesh.v1.QuotaResponse
 }
 var file_flowmesh_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: flowmesh.v1.NodeStatus.role:type_name -> flowmesh.v1.Role
@@ -1338,29 +1721,37 @@ var file_flowmesh_v1_cluster_proto_depIdxs = []int32{
 	4,  // 2: flowmesh.v1.MembersResponse.members:type_name -> flowmesh.v1.Member
 	15, // 3: flowmesh.v1.SnapshotChunk.info:type_name -> flowmesh.v1.SnapshotInfo
 	15, // 4: flowmesh.v1.SnapshotRestoreRequest.info:type_name -> flowmesh.v1.SnapshotInfo
-	2,  // 5: flowmesh.v1.ClusterService.Status:input_type -> flowmesh.v1.StatusRequest
-	5,  // 6: flowmesh.v1.ClusterService.Members:input_type -> flowmesh.v1.MembersRequest
-	7,  // 7: flowmesh.v1.ClusterService.Join:input_type -> flowmesh.v1.JoinRequest
-	9,  // 8: flowmesh.v1.ClusterService.Leave:input_type -> flowmesh.v1.LeaveRequest
-	11, // 9: flowmesh.v1.ClusterService.RemovePeer:input_type -> flowmesh.v1.RemovePeerRequest
-	13, // 10: flowmesh.v1.ClusterService.TransferLeader:input_type -> flowmesh.v1.TransferLeaderRequest
-	16, // 11: flowmesh.v1.ClusterService.SnapshotSave:input_type -> flowmesh.v1.SnapshotSaveRequest
-	18, // 12: flowmesh.v1.ClusterService.SnapshotRestore:input_type -> flowmesh.v1.SnapshotRestoreRequest
-	20, // 13: flowmesh.v1.ClusterService.StateHash:input_type -> flowmesh.v1.StateHashRequest
-	3,  // 14: flowmesh.v1.ClusterService.Status:output_type -> flowmesh.v1.StatusResponse
-	6,  // 15: flowmesh.v1.ClusterService.Members:output_type -> flowmesh.v1.MembersResponse
-	8,  // 16: flowmesh.v1.ClusterService.Join:output_type -> flowmesh.v1.JoinResponse
-	10, // 17: flowmesh.v1.ClusterService.Leave:output_type -> flowmesh.v1.LeaveResponse
-	12, // 18: flowmesh.v1.ClusterService.RemovePeer:output_type -> flowmesh.v1.RemovePeerResponse
-	14, // 19: flowmesh.v1.ClusterService.TransferLeader:output_type -> flowmesh.v1.TransferLeaderResponse
-	17, // 20: flowmesh.v1.ClusterService.SnapshotSave:output_type -> flowmesh.v1.SnapshotChunk
-	19, // 21: flowmesh.v1.ClusterService.SnapshotRestore:output_type -> flowmesh.v1.SnapshotRestoreResponse
-	21, // 22: flowmesh.v1.ClusterService.StateHash:output_type -> flowmesh.v1.StateHashResponse
-	14, // [14:23] is the sub-list for method output_type
-	5,  // [5:14] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	22, // 5: flowmesh.v1.SetQuotaRequest.limits:type_name -> flowmesh.v1.QuotaLimits
+	22, // 6: flowmesh.v1.QuotaResponse.set:type_name -> flowmesh.v1.QuotaLimits
+	23, // 7: flowmesh.v1.QuotaResponse.limits:type_name -> flowmesh.v1.QuotaValues
+	23, // 8: flowmesh.v1.QuotaResponse.usage:type_name -> flowmesh.v1.QuotaValues
+	2,  // 9: flowmesh.v1.ClusterService.Status:input_type -> flowmesh.v1.StatusRequest
+	5,  // 10: flowmesh.v1.ClusterService.Members:input_type -> flowmesh.v1.MembersRequest
+	7,  // 11: flowmesh.v1.ClusterService.Join:input_type -> flowmesh.v1.JoinRequest
+	9,  // 12: flowmesh.v1.ClusterService.Leave:input_type -> flowmesh.v1.LeaveRequest
+	11, // 13: flowmesh.v1.ClusterService.RemovePeer:input_type -> flowmesh.v1.RemovePeerRequest
+	13, // 14: flowmesh.v1.ClusterService.TransferLeader:input_type -> flowmesh.v1.TransferLeaderRequest
+	16, // 15: flowmesh.v1.ClusterService.SnapshotSave:input_type -> flowmesh.v1.SnapshotSaveRequest
+	18, // 16: flowmesh.v1.ClusterService.SnapshotRestore:input_type -> flowmesh.v1.SnapshotRestoreRequest
+	20, // 17: flowmesh.v1.ClusterService.StateHash:input_type -> flowmesh.v1.StateHashRequest
+	24, // 18: flowmesh.v1.ClusterService.SetQuota:input_type -> flowmesh.v1.SetQuotaRequest
+	25, // 19: flowmesh.v1.ClusterService.GetQuota:input_type -> flowmesh.v1.GetQuotaRequest
+	3,  // 20: flowmesh.v1.ClusterService.Status:output_type -> flowmesh.v1.StatusResponse
+	6,  // 21: flowmesh.v1.ClusterService.Members:output_type -> flowmesh.v1.MembersResponse
+	8,  // 22: flowmesh.v1.ClusterService.Join:output_type -> flowmesh.v1.JoinResponse
+	10, // 23: flowmesh.v1.ClusterService.Leave:output_type -> flowmesh.v1.LeaveResponse
+	12, // 24: flowmesh.v1.ClusterService.RemovePeer:output_type -> flowmesh.v1.RemovePeerResponse
+	14, // 25: flowmesh.v1.ClusterService.TransferLeader:output_type -> flowmesh.v1.TransferLeaderResponse
+	17, // 26: flowmesh.v1.ClusterService.SnapshotSave:output_type -> flowmesh.v1.SnapshotChunk
+	19, // 27: flowmesh.v1.ClusterService.SnapshotRestore:output_type -> flowmesh.v1.SnapshotRestoreResponse
+	21, // 28: flowmesh.v1.ClusterService.StateHash:output_type -> flowmesh.v1.StateHashResponse
+	26, // 29: flowmesh.v1.ClusterService.SetQuota:output_type -> flowmesh.v1.QuotaResponse
+	26, // 30: flowmesh.v1.ClusterService.GetQuota:output_type -> flowmesh.v1.QuotaResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_flowmesh_v1_cluster_proto_init() }
@@ -1368,13 +1759,14 @@ func file_flowmesh_v1_cluster_proto_init() {
 	if File_flowmesh_v1_cluster_proto != nil {
 		return
 	}
+	file_flowmesh_v1_cluster_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowmesh_v1_cluster_proto_rawDesc), len(file_flowmesh_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

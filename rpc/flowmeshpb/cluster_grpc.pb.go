@@ -30,6 +30,8 @@ const (
 	ClusterService_SnapshotSave_FullMethodName    = "/flowmesh.v1.ClusterService/SnapshotSave"
 	ClusterService_SnapshotRestore_FullMethodName = "/flowmesh.v1.ClusterService/SnapshotRestore"
 	ClusterService_StateHash_FullMethodName       = "/flowmesh.v1.ClusterService/StateHash"
+	ClusterService_SetQuota_FullMethodName        = "/flowmesh.v1.ClusterService/SetQuota"
+	ClusterService_GetQuota_FullMethodName        = "/flowmesh.v1.ClusterService/GetQuota"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -53,6 +55,12 @@ type ClusterServiceClient interface {
 	// StateHash is answered by the node called, never forwarded: the
 	// fault-injection harness compares replicas with it.
 	StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error)
+	// SetQuota replaces fields of a tenant's quota (cluster-admin; a raft
+	// command, forwarded to the leader).
+	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaResponse, error)
+	// GetQuota reports a tenant's limits and usage (cluster-admin or the
+	// tenant's admin); a linearizable read.
+	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*QuotaResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -165,6 +173,26 @@ func (c *clusterServiceClient) StateHash(ctx context.Context, in *StateHashReque
 	return out, nil
 }
 
+func (c *clusterServiceClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuotaResponse)
+	err := c.cc.Invoke(ctx, ClusterService_SetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*QuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuotaResponse)
+	err := c.cc.Invoke(ctx, ClusterService_GetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -186,6 +214,12 @@ type ClusterServiceServer interface {
 	// StateHash is answered by the node called, never forwarded: the
 	// fault-injection harness compares replicas with it.
 	StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error)
+	// SetQuota replaces fields of a tenant's quota (cluster-admin; a raft
+	// command, forwarded to the leader).
+	SetQuota(context.Context, *SetQuotaRequest) (*QuotaResponse, error)
+	// GetQuota reports a tenant's limits and usage (cluster-admin or the
+	// tenant's admin); a linearizable read.
+	GetQuota(context.Context, *GetQuotaRequest) (*QuotaResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -222,6 +256,12 @@ func (UnimplementedClusterServiceServer) SnapshotRestore(grpc.ClientStreamingSer
 }
 func (UnimplementedClusterServiceServer) StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method StateHash not implemented")
+}
+func (UnimplementedClusterServiceServer) SetQuota(context.Context, *SetQuotaRequest) (*QuotaResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetQuota not implemented")
+}
+func (UnimplementedClusterServiceServer) GetQuota(context.Context, *GetQuotaRequest) (*QuotaResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetQuota not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -388,6 +428,42 @@ func _ClusterService_StateHash_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).SetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_SetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).SetQuota(ctx, req.(*SetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_GetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).GetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_GetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).GetQuota(ctx, req.(*GetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -422,6 +498,14 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StateHash",
 			Handler:    _ClusterService_StateHash_Handler,
+		},
+		{
+			MethodName: "SetQuota",
+			Handler:    _ClusterService_SetQuota_Handler,
+		},
+		{
+			MethodName: "GetQuota",
+			Handler:    _ClusterService_GetQuota_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

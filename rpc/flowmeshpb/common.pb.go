@@ -268,9 +268,21 @@ type ErrorDetail struct {
 	ExpectedRevision uint64 `protobuf:"varint,11,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
 	ActualRevision   uint64 `protobuf:"varint,12,opt,name=actual_revision,json=actualRevision,proto3" json:"actual_revision,omitempty"`
 	// LIMIT_EXCEEDED: what was limited, the limit, and the value seen.
-	LimitWhat     string `protobuf:"bytes,13,opt,name=limit_what,json=limitWhat,proto3" json:"limit_what,omitempty"`
-	Limit         int64  `protobuf:"varint,14,opt,name=limit,proto3" json:"limit,omitempty"`
-	Got           int64  `protobuf:"varint,15,opt,name=got,proto3" json:"got,omitempty"`
+	LimitWhat string `protobuf:"bytes,13,opt,name=limit_what,json=limitWhat,proto3" json:"limit_what,omitempty"`
+	Limit     int64  `protobuf:"varint,14,opt,name=limit,proto3" json:"limit,omitempty"`
+	Got       int64  `protobuf:"varint,15,opt,name=got,proto3" json:"got,omitempty"`
+	// LIMIT_EXCEEDED by a tenant quota: the tenant, the quota's name
+	// (stored_bytes, resources, partitions, kv_keys, queue_jobs), its use and
+	// what the refused write needed; limit holds the quota.
+	QuotaTenant string `protobuf:"bytes,16,opt,name=quota_tenant,json=quotaTenant,proto3" json:"quota_tenant,omitempty"`
+	Quota       string `protobuf:"bytes,17,opt,name=quota,proto3" json:"quota,omitempty"`
+	QuotaUsing  int64  `protobuf:"varint,18,opt,name=quota_using,json=quotaUsing,proto3" json:"quota_using,omitempty"`
+	QuotaNeeds  int64  `protobuf:"varint,19,opt,name=quota_needs,json=quotaNeeds,proto3" json:"quota_needs,omitempty"`
+	// LIMIT_EXCEEDED by a tenant's request rate at a node: the tenant and
+	// how long to wait before the next call may be admitted.
+	RateTenant    string  `protobuf:"bytes,20,opt,name=rate_tenant,json=rateTenant,proto3" json:"rate_tenant,omitempty"`
+	RetryAfterMs  int64   `protobuf:"varint,21,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	Rate          float64 `protobuf:"fixed64,22,opt,name=rate,proto3" json:"rate,omitempty"` // the tenant's requests per second at that node
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +422,55 @@ func (x *ErrorDetail) GetGot() int64 {
 	return 0
 }
 
+func (x *ErrorDetail) GetQuotaTenant() string {
+	if x != nil {
+		return x.QuotaTenant
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetQuota() string {
+	if x != nil {
+		return x.Quota
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetQuotaUsing() int64 {
+	if x != nil {
+		return x.QuotaUsing
+	}
+	return 0
+}
+
+func (x *ErrorDetail) GetQuotaNeeds() int64 {
+	if x != nil {
+		return x.QuotaNeeds
+	}
+	return 0
+}
+
+func (x *ErrorDetail) GetRateTenant() string {
+	if x != nil {
+		return x.RateTenant
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetRetryAfterMs() int64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
+func (x *ErrorDetail) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 var File_flowmesh_v1_common_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_common_proto_rawDesc = "" +
@@ -422,7 +483,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"producerId\x12!\n" +
 	"\fproducer_seq\x18\x03 \x01(\x04R\vproducerSeq\x12:\n" +
 	"\vconsistency\x18\x04 \x01(\x0e2\x18.flowmesh.v1.ConsistencyR\vconsistency\x12>\n" +
-	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xe5\x03\n" +
+	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xbb\x05\n" +
 	"\vErrorDetail\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.flowmesh.v1.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -442,7 +503,17 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"limit_what\x18\r \x01(\tR\tlimitWhat\x12\x14\n" +
 	"\x05limit\x18\x0e \x01(\x03R\x05limit\x12\x10\n" +
-	"\x03got\x18\x0f \x01(\x03R\x03got*Z\n" +
+	"\x03got\x18\x0f \x01(\x03R\x03got\x12!\n" +
+	"\fquota_tenant\x18\x10 \x01(\tR\vquotaTenant\x12\x14\n" +
+	"\x05quota\x18\x11 \x01(\tR\x05quota\x12\x1f\n" +
+	"\vquota_using\x18\x12 \x01(\x03R\n" +
+	"quotaUsing\x12\x1f\n" +
+	"\vquota_needs\x18\x13 \x01(\x03R\n" +
+	"quotaNeeds\x12\x1f\n" +
+	"\vrate_tenant\x18\x14 \x01(\tR\n" +
+	"rateTenant\x12$\n" +
+	"\x0eretry_after_ms\x18\x15 \x01(\x03R\fretryAfterMs\x12\x12\n" +
+	"\x04rate\x18\x16 \x01(\x01R\x04rate*Z\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x01\x12\x15\n" +

@@ -134,6 +134,7 @@ func serve(t testing.TB, cfg *storage.Config, lis net.Listener, rmod func(*rpc.C
 		KVManager:       s.KVManager(),
 		StatusFunc:      rpc.ClusterStatus(s, n.Addr, "test"),
 		Cluster:         s,
+		Quotas:          s,
 	})
 	s.SetRemoveSelf(n.Server.RemoveSelf(n.ID))
 	go func() {

@@ -1,0 +1,53 @@
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+)
+
+// BenchmarkApplyKVPut applies entries of 64 KV puts each, without and with
+// a quota on the tenant: the cost of the quota check per command.
+func BenchmarkApplyKVPut(b *testing.B) {
+	for _, withQuota := range []bool{false, true} {
+		b.Run(fmt.Sprintf("quota=%v", withQuota), func(b *testing.B) {
+			cfg := DefaultConfig(b.TempDir())
+			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			f, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			index := uint64(0)
+			apply := func(cmds ...*fsmpb.Command) {
+				e := cluster.Entry{Stamp: int64(index + 1)}
+				for _, c := range cmds {
+					raw, _ := proto.Marshal(c)
+					e.Commands = append(e.Commands, raw)
+				}
+				index++
+				f.ApplyBatch([]*raft.Log{{Index: index, Type: raft.LogCommand, Data: cluster.EncodeEntry(e)}})
+			}
+			apply(createCmd(flowmesh.KindKV, "kv"))
+			if withQuota {
+				apply(quotaCmd("t", false, &fsmpb.QuotaLimits{StoredBytes: proto.Int64(1 << 40), KvKeys: proto.Int64(1 << 40)}))
+			}
+			cmds := make([]*fsmpb.Command, 64)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range cmds {
+					cmds[j] = &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: fmt.Sprintf("k%d", (i*64+j)%10000), Value: make([]byte, 100)}}}
+				}
+				apply(cmds...)
+			}
+		})
+	}
+}
