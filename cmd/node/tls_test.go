@@ -231,8 +231,12 @@ func TestNodeTLS(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(p.logs.String(), `msg="SIGHUP: reloaded" what="TLS certificates and CAs"`) {
-		t.Errorf("no reload logged:\n%s", p.logs.String())
+	// The node logs the reload just after the new material is in use.
+	for !strings.Contains(p.logs.String(), `msg="SIGHUP: reloaded" what="TLS certificates and CAs"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	_, hcNew := tlsClients(t, next)
 	if got := httpsGet(t, hcNew, "https://"+p.httpAddr+"/healthz"); got != "ok\n" {
