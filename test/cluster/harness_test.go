@@ -177,7 +177,9 @@ func StartClusterWith(t *testing.T, o ClusterOptions) *Cluster {
 func (c *Cluster) initTLS() {
 	c.t.Helper()
 	dir := filepath.Join(c.dir, "tls")
-	if out, err := exec.Command(nodeBin, "certs", "init", dir, "--hosts", "127.0.0.1").CombinedOutput(); err != nil {
+	cmd := exec.Command(nodeBin, "certs", "init", dir, "--hosts", "127.0.0.1")
+	cmd.Env = env()
+	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Fatalf("certs init: %v\n%s", err, out)
 	}
 	pem, err := os.ReadFile(filepath.Join(dir, certs.CAFile))

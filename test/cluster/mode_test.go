@@ -39,6 +39,9 @@ func statusCode(t *testing.T, addr string, creds credentials.TransportCredential
 // cluster's CA and admin certificate, while plaintext gRPC, TLS without a
 // credential and plain HTTP to /readyz do not, and no node says it is open.
 func TestClusterIsSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
 	c := StartClusterWith(t, ClusterOptions{Nodes: 1})
 	nd := c.Nodes[0]
 	if _, err := nd.Status(5 * time.Second); err != nil {
@@ -69,6 +72,9 @@ func TestClusterIsSecure(t *testing.T) {
 // TestPlaintextCluster: ClusterOptions.Plaintext still starts an open
 // cluster, for tests of that mode, and the harness's clients reach it.
 func TestPlaintextCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
 	c := StartClusterWith(t, ClusterOptions{Nodes: 1, Plaintext: true})
 	nd := c.Nodes[0]
 	if c.TLS() != nil || c.TLSDir != "" {
