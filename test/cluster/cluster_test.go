@@ -388,7 +388,7 @@ func member(c *Cluster, id string) (client.Member, bool, error) {
 	for _, nd := range c.Running() {
 		eps = append(eps, nd.GRPCAddr)
 	}
-	cl, err := client.New(client.Config{Endpoints: eps, MaxRetries: 3})
+	cl, err := client.New(c.Config(client.Config{Endpoints: eps, MaxRetries: 3}))
 	if err != nil {
 		return client.Member{}, false, err
 	}

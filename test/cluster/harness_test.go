@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,9 +18,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/certs"
 	"github.com/flowmesh/flowmesh/internal/freeport"
 )
 
@@ -74,6 +78,32 @@ type Cluster struct {
 	expect int
 	extra  []string // flags every node gets
 	Nodes  []*Node
+
+	// TLSDir is what `flowmesh-node certs init` wrote for this cluster
+	// ("" for a plaintext cluster): every node runs with --tls-dir TLSDir,
+	// and every client of the harness trusts its CA and presents its admin
+	// client certificate, which DIR/auth makes cluster-admin.
+	TLSDir    string
+	clientTLS *tls.Config // nil for plaintext
+	https     *http.Client
+}
+
+// ClusterOptions say how StartClusterWith starts a cluster.
+type ClusterOptions struct {
+	Nodes int      // started with --bootstrap-expect Nodes
+	Flags []string // flags every node gets
+	// Plaintext runs the nodes without TLS and authentication (the open
+	// mode) and the harness's clients without credentials. The default is
+	// the secure setup the README tells users to run.
+	Plaintext bool
+}
+
+// plaintextFromEnv reports whether FLOWMESH_INSECURE asks for plaintext
+// clusters, as it does of scripts/cluster.sh: a way to compare the two,
+// e.g. FLOWMESH_INSECURE=1 scripts/failover-bench.sh.
+func plaintextFromEnv() bool {
+	v := os.Getenv("FLOWMESH_INSECURE")
+	return v != "" && v != "0"
 }
 
 // Node is one flowmesh-node process (or its ports and data while stopped).
@@ -97,11 +127,25 @@ type Node struct {
 	conn   *grpc.ClientConn
 }
 
-// StartCluster starts n nodes with --bootstrap-expect n, each joining the
+// StartCluster starts n secure nodes (TLS, mutual TLS between nodes, the
+// gossip key, authentication) with --bootstrap-expect n, each joining the
 // others, plus the given flags, and waits until all are ready.
+// FLOWMESH_INSECURE=1 makes it plaintext.
 func StartCluster(t *testing.T, n int, flags ...string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, dir: t.TempDir(), expect: n, extra: flags}
+	return StartClusterWith(t, ClusterOptions{Nodes: n, Flags: flags, Plaintext: plaintextFromEnv()})
+}
+
+// StartClusterWith starts a cluster as o says and waits until all its
+// nodes are ready.
+func StartClusterWith(t *testing.T, o ClusterOptions) *Cluster {
+	t.Helper()
+	n := o.Nodes
+	c := &Cluster{t: t, dir: t.TempDir(), expect: n, extra: o.Flags, https: &http.Client{Timeout: time.Second}}
+	if !o.Plaintext {
+		c.initTLS()
+	}
+	t.Logf("cluster of %d nodes, %s", n, c.mode())
 	for range n {
 		c.newNode()
 	}
@@ -126,6 +170,97 @@ func StartCluster(t *testing.T, n int, flags ...string) *Cluster {
 	}
 	c.WaitReady(60 * time.Second)
 	return c
+}
+
+// initTLS runs `flowmesh-node certs init DIR --hosts 127.0.0.1` and loads
+// the CA and the admin client certificate for the harness's clients.
+func (c *Cluster) initTLS() {
+	c.t.Helper()
+	dir := filepath.Join(c.dir, "tls")
+	cmd := exec.Command(nodeBin, "certs", "init", dir, "--hosts", "127.0.0.1")
+	cmd.Env = env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("certs init: %v\n%s", err, out)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, certs.CAFile))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		c.t.Fatalf("%s holds no certificate", certs.CAFile)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, certs.ClientCertFile), filepath.Join(dir, certs.ClientKeyFile))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.TLSDir = dir
+	c.clientTLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// Keep-alives off: a poll of a killed or paused node must not wait
+	// on a connection made before.
+	c.https.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}
+}
+
+func (c *Cluster) mode() string {
+	if c.clientTLS == nil {
+		return "plaintext and open (no TLS, no authentication)"
+	}
+	return "secure (--tls-dir " + c.TLSDir + ")"
+}
+
+// TLS returns the harness's client TLS config (the cluster's CA and the
+// cluster-admin client certificate), or nil for a plaintext cluster.
+func (c *Cluster) TLS() *tls.Config {
+	if c.clientTLS == nil {
+		return nil
+	}
+	return c.clientTLS.Clone()
+}
+
+// Config completes cfg with the cluster's endpoints (if it has none) and
+// credentials (if it has no TLS config).
+func (c *Cluster) Config(cfg client.Config) client.Config {
+	if len(cfg.Endpoints) == 0 {
+		cfg.Endpoints = c.Endpoints()
+	}
+	if cfg.TLS == nil {
+		cfg.TLS = c.TLS()
+	}
+	return cfg
+}
+
+// dialCreds are the transport credentials of a raw gRPC connection.
+func (c *Cluster) dialCreds() credentials.TransportCredentials {
+	if c.clientTLS == nil {
+		return insecure.NewCredentials()
+	}
+	return credentials.NewTLS(c.TLS())
+}
+
+// cliFlags are the CLI's credential flags.
+func (c *Cluster) cliFlags() []string {
+	if c.TLSDir == "" {
+		return nil
+	}
+	return []string{
+		"--cacert", filepath.Join(c.TLSDir, certs.CAFile),
+		"--cert", filepath.Join(c.TLSDir, certs.ClientCertFile),
+		"--key", filepath.Join(c.TLSDir, certs.ClientKeyFile),
+	}
+}
+
+// env is the environment of the processes the harness starts: ours less
+// FLOWMESH_* settings, which the node and the CLI read as flags, so a
+// developer's shell (say, `eval "$(scripts/cluster.sh env)"`) does not
+// change what a test runs.
+func env() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FLOWMESH_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // newNode allocates the ports and directories of one more node.
@@ -236,13 +371,11 @@ func (c *Cluster) leader() (int, bool) {
 	return -1, false
 }
 
-// Client returns an SDK client for all nodes, closed at cleanup.
+// Client returns an SDK client for all nodes (or cfg.Endpoints), with the
+// cluster's credentials, closed at cleanup.
 func (c *Cluster) Client(cfg client.Config) *client.Client {
 	c.t.Helper()
-	if len(cfg.Endpoints) == 0 {
-		cfg.Endpoints = c.Endpoints()
-	}
-	cl, err := client.New(cfg)
+	cl, err := client.New(c.Config(cfg))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -259,7 +392,9 @@ func (c *Cluster) CLI(args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBin, append([]string{"--endpoints", strings.Join(eps, ","), "--timeout", "20s"}, args...)...)
+	a := append([]string{"--endpoints", strings.Join(eps, ","), "--timeout", "20s"}, c.cliFlags()...)
+	cmd := exec.CommandContext(ctx, cliBin, append(a, args...)...)
+	cmd.Env = env()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -280,6 +415,9 @@ func (nd *Node) args() []string {
 	}
 	if len(nd.Join) > 0 {
 		a = append(a, "--join", strings.Join(nd.Join, ","))
+	}
+	if nd.c.TLSDir != "" {
+		a = append(a, "--tls-dir", nd.c.TLSDir)
 	}
 	a = append(a, nd.c.extra...)
 	return append(a, nd.Extra...)
@@ -305,6 +443,7 @@ func (nd *Node) Start() {
 	}
 	fmt.Fprintf(logf, "=== start %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(nd.args(), " "))
 	cmd := exec.Command(nodeBin, nd.args()...)
+	cmd.Env = env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -409,10 +548,14 @@ func (nd *Node) Pause() { nd.signal(syscall.SIGSTOP) }
 // Resume SIGCONTs a paused node.
 func (nd *Node) Resume() { nd.signal(syscall.SIGCONT) }
 
-// Ready reports whether /readyz answers 200.
+// Ready reports whether /readyz answers 200 (over HTTPS, verified with
+// the cluster's CA, on a secure cluster).
 func (nd *Node) Ready() bool {
-	hc := http.Client{Timeout: time.Second}
-	resp, err := hc.Get("http://" + nd.HTTPAddr + "/readyz")
+	scheme := "http://"
+	if nd.c.clientTLS != nil {
+		scheme = "https://"
+	}
+	resp, err := nd.c.https.Get(scheme + nd.HTTPAddr + "/readyz")
 	if err != nil {
 		return false
 	}
@@ -456,7 +599,7 @@ func (nd *Node) Client() *client.Client {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cl == nil {
-		cl, err := client.New(client.Config{Endpoints: []string{nd.GRPCAddr}, MaxRetries: -1, DialTimeout: 2 * time.Second})
+		cl, err := client.New(nd.c.Config(client.Config{Endpoints: []string{nd.GRPCAddr}, MaxRetries: -1, DialTimeout: 2 * time.Second}))
 		if err != nil {
 			panic(err)
 		}
@@ -472,7 +615,7 @@ func (nd *Node) Conn() *grpc.ClientConn {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.conn == nil {
-		cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(nd.c.dialCreds()))
 		if err != nil {
 			panic(err)
 		}
