@@ -97,7 +97,9 @@ func (l *Log) Close() error {
 	}
 	var err error
 	if l.err == nil {
-		err = datasync(l.active().f)
+		if a := l.active(); a.synced.Load() != a.size.Load() {
+			err = syncFile(a.data)
+		}
 		if err == nil {
 			err = durable.WriteFile(filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
 		}
