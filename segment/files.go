@@ -61,6 +61,9 @@ func DefaultMaxOpenFiles() int {
 
 const minDefaultOpenFiles = 16
 
+// FileLimit is the process's RLIMIT_NOFILE soft limit (capped at 1<<20).
+func FileLimit() int { return fileLimit() }
+
 // sharedFiles is the cache of logs opened without Config.Files:
 // descriptors are a process-wide resource.
 var sharedFiles = sync.OnceValue(func() *FileCache { return NewFileCache(0) })
@@ -171,7 +174,7 @@ func (c *FileCache) openFile(path string, flag int) (*os.File, error) {
 		if attempt == 0 && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
 			continue
 		}
-		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+		return nil, fmt.Errorf("segment: %w", err) // err names the path
 	}
 }
 
