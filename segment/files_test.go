@@ -118,6 +118,23 @@ func TestIdleSyncOpensNothing(t *testing.T) {
 	if after := cfg.Files.Stats().Opens; after != before {
 		t.Errorf("idle Syncs opened %d files, want 0", after-before)
 	}
+	// After a clean Close, reopening knows the active segment is synced.
+	dir := l.dir
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, cfg)
+	before = cfg.Files.Stats().Opens
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if after := cfg.Files.Stats().Opens; after != before {
+		t.Errorf("Sync after a clean reopen opened %d files, want 0", after-before)
+	}
+	appendN(t, l, 10, 1)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRetiredHandle: a descriptor open when its file is replaced keeps

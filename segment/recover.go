@@ -310,6 +310,9 @@ func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, erro
 	if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
 		return fail(fmt.Errorf("segment: open: write index: %w", err))
 	}
+	if clean {
+		s.synced.Store(ts.end) // Close synced it all
+	}
 	s.idx = cfg.Files.handle(s.idxPath, os.O_RDWR)
 	s.data.put()
 	return s, nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -63,15 +64,16 @@ func procOpenFilesLimit(t *testing.T, pid int) int {
 // Before the segment FileCache the first CreateStream killed the node with
 // "too many open files", and every restart died the same way.
 func TestNodeSurvivesMorePartitionsThanDescriptors(t *testing.T) {
-	const (
-		nofile     = 256
-		streams    = 3
-		partitions = 200 // 3*200 logs, 1200 segment files > 256 descriptors
-	)
+	const nofile = 256
+	streams, partitions := 3, 200 // 600 logs, 1200 segment files > 256 descriptors
+	if os.Getenv("FLOWMESH_FDTEST_FULL") != "" {
+		streams, partitions = 9, flowmesh.MaxPartitions // the finding
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := startNodeUlimit(t, dir, nofile)
 	c := newClient(t, p.grpcAddr)
+	start := time.Now()
 	for s := range streams {
 		name := fmt.Sprintf("s%d", s)
 		if _, err := c.CreateStream(ctx, "t1", "ns1", name, partitions); err != nil {
@@ -81,8 +83,12 @@ func TestNodeSurvivesMorePartitionsThanDescriptors(t *testing.T) {
 		for i := range evs {
 			evs[i] = flowmesh.StreamEvent{Partition: i, Payload: []byte(fmt.Sprintf("%s-%d", name, i))}
 		}
-		if _, err := c.WriteEvents(ctx, "t1/ns1/"+name, evs); err != nil {
-			t.Fatalf("WriteEvents to every partition of %s: %v", name, err)
+		for len(evs) > 0 {
+			n := min(len(evs), flowmesh.MaxBatchEvents/2)
+			if _, err := c.WriteEvents(ctx, "t1/ns1/"+name, evs[:n]); err != nil {
+				t.Fatalf("WriteEvents to partitions of %s: %v", name, err)
+			}
+			evs = evs[n:]
 		}
 	}
 	readAll := func(when string) {
@@ -100,14 +106,21 @@ func TestNodeSurvivesMorePartitionsThanDescriptors(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("%d streams x %d partitions created and written in %v", streams, partitions, time.Since(start))
+	start = time.Now()
 	readAll("before restart")
+	t.Logf("every partition read in %v", time.Since(start))
 	if n := openDescriptors(t, p.cmd.Process.Pid); n >= nofile {
 		t.Errorf("node holds %d descriptors, limit %d", n, nofile)
 	}
+	start = time.Now()
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit status after SIGTERM = %d, want 0\n%s", code, p.logs.String())
 	}
+	t.Logf("stopped in %v", time.Since(start))
+	start = time.Now()
 	p = startNodeUlimit(t, dir, nofile)
+	t.Logf("restarted (ready) in %v", time.Since(start))
 	c = newClient(t, p.grpcAddr)
 	readAll("after restart")
 }
