@@ -282,3 +282,84 @@ func TestConcurrentReadersDuringEviction(t *testing.T) {
 		t.Error("no descriptor was evicted: the test did not exercise eviction")
 	}
 }
+
+// TestCloseDuringReadsWithEviction closes logs and moves their directories
+// away (as a deleted resource is) while readers read them through a tiny
+// cache: a reader gets records or ErrClosed, never a failed open.
+func TestCloseDuringReadsWithEviction(t *testing.T) {
+	const logs = 6
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	cfg := testConfig()
+	cfg.SegmentMaxSize = 512
+	cfg.Files = NewFileCache(2)
+	root := t.TempDir()
+	ls := make([]*Log, logs)
+	for i := range ls {
+		ls[i] = openLog(t, filepath.Join(root, fmt.Sprint(i)), cfg)
+		appendN(t, ls[i], 0, 60)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	var closedSeen atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
+			for {
+				open := 0
+				for _, l := range ls {
+					if !l.closed.Load() {
+						open++
+					}
+				}
+				if open == 0 {
+					return
+				}
+				l := ls[rng.IntN(logs)]
+				from := rng.Uint64N(60)
+				rs, err := l.Read(from, 0, 0)
+				if errors.Is(err, ErrClosed) {
+					closedSeen.Add(1)
+					continue
+				}
+				if err != nil {
+					errc <- fmt.Errorf("Read(%d): %w", from, err)
+					return
+				}
+				// A read in flight when the log closes may end early (as
+				// one crossing a deleted segment does), never empty.
+				if len(rs) == 0 || len(rs) > int(60-from) {
+					errc <- fmt.Errorf("Read(%d) returned %d records, want 1..%d", from, len(rs), 60-from)
+					return
+				}
+				for i := range rs {
+					want := rec(from + uint64(i))
+					want.Offset = from + uint64(i)
+					if !sameRecord(rs[i], want) {
+						errc <- fmt.Errorf("Read(%d): record %d has wrong content", from, want.Offset)
+						return
+					}
+				}
+			}
+		}(w)
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 99))
+	for _, i := range rng.Perm(logs) {
+		time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond) // spread the closes among the reads
+		if err := ls[i].Close(); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(root, fmt.Sprint(i))
+		if err := os.Rename(dir, dir+".trash"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	t.Logf("reads that saw ErrClosed: %d; cache %+v", closedSeen.Load(), cfg.Files.Stats())
+}

@@ -106,6 +106,9 @@ func (l *Log) Close() error {
 	}
 	untrack(l) // test-only (flowmesh_faults): a closed log is synced
 	for _, s := range l.segments() {
+		// The owner may move or delete the directory once Close returns:
+		// readers still in flight keep open descriptors or get ErrClosed.
+		s.retire()
 		s.release()
 	}
 	return err

@@ -118,9 +118,13 @@ func (l *Log) FindOffsetByTime(ts int64) (uint64, error) {
 		if errors.Is(err, errGone) {
 			l.mu.Lock() // wait for the removal to publish its segment list
 			l.mu.Unlock()
+			if l.closed.Load() {
+				return 0, ErrClosed
+			}
 			if l.segs.Load() != cur {
 				return l.FindOffsetByTime(ts)
 			}
+			return 0, fmt.Errorf("segment: find %s: %w", s.path, err)
 		}
 		return off, err
 	}
