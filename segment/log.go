@@ -88,7 +88,9 @@ func (l *Log) writable() error {
 }
 
 // Close syncs the active segment and releases the files. It is idempotent;
-// reads in flight finish normally.
+// reads in flight return what they read (perhaps fewer records than asked)
+// or ErrClosed, and none opens a file after Close returns, so the caller may
+// move or delete the directory.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
