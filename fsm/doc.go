@@ -64,6 +64,12 @@
 // logs; ApplyBatch then skips entries <= D, so raft's replay after a restart
 // applies nothing twice.
 //
+// Every log is opened with Config.Segment, whose Files (one
+// segment.FileCache per node) bounds the descriptors all of them hold:
+// Apply never fails for want of descriptors however many partitions
+// clients created, so no admission check on the leader is needed for them
+// and replicas cannot diverge on a local resource limit.
+//
 // Layout under Config.Dir:
 //
 //	checkpoint.pb          fsmpb.Checkpoint

@@ -67,7 +67,7 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 		maxIndex = max(maxIndex, rs[i].Index)
 	}
 	l.buf, l.idxBuf = buf, idx
-	if _, err := a.f.WriteAt(buf, start); err != nil {
+	if err := writeAt(a.data, buf, start); err != nil {
 		l.err = fmt.Errorf("segment: write %s: %w", a.path, err)
 		return 0, l.err
 	}
@@ -76,7 +76,7 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 		n := len(a.index)
 		a.index = append(a.index, entries...)
 		a.idxMu.Unlock()
-		if _, err := a.idxF.WriteAt(idx, int64(n)*indexEntrySize); err != nil {
+		if err := writeAt(a.idx, idx, int64(n)*indexEntrySize); err != nil {
 			l.err = fmt.Errorf("segment: write %s: %w", a.idxPath, err)
 			return 0, l.err
 		}
@@ -97,7 +97,30 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 	return first, nil
 }
 
-// Sync makes every appended record durable. It does not block appends.
+func writeAt(h *handle, b []byte, pos int64) error {
+	f, err := h.get()
+	if err != nil {
+		return err
+	}
+	defer h.put()
+	_, err = f.WriteAt(b, pos)
+	return err
+}
+
+// syncFile fdatasyncs h's file. A descriptor closed by the FileCache since
+// the last write is opened again: fdatasync flushes the file's dirty pages
+// whichever descriptor wrote them.
+func syncFile(h *handle) error {
+	f, err := h.get()
+	if err != nil {
+		return err
+	}
+	defer h.put()
+	return datasync(f)
+}
+
+// Sync makes every appended record durable. It does not block appends, and
+// opens no file when nothing was appended since the last Sync.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	if err := l.writable(); err != nil {
@@ -105,14 +128,26 @@ func (l *Log) Sync() error {
 		return err
 	}
 	a := l.active()
+	size := a.size.Load()
+	if a.synced.Load() == size {
+		l.mu.Unlock()
+		return nil
+	}
 	a.acquire()
 	mark := syncMark(a) // test-only (flowmesh_faults); 0 otherwise
 	l.mu.Unlock()
 	defer a.release()
-	if err := datasync(a.f); err != nil {
+	if err := syncFile(a.data); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", a.path, err)
 	}
 	markSynced(l, a, mark)
+	// Concurrent Syncs may finish out of order: never lower the mark.
+	for {
+		old := a.synced.Load()
+		if old >= size || a.synced.CompareAndSwap(old, size) {
+			break
+		}
+	}
 	return nil
 }
 
@@ -134,13 +169,14 @@ func (l *Log) Roll() error {
 // creating the next, so that only the last segment can ever have a torn tail.
 func (l *Log) rollLocked() error {
 	a := l.active()
-	if err := datasync(a.f); err != nil {
+	if err := syncFile(a.data); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", a.path, err)
 	}
-	if err := datasync(a.idxF); err != nil {
+	if err := syncFile(a.idx); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", a.idxPath, err)
 	}
-	s, err := createSegment(l.dir, a.next.Load())
+	a.synced.Store(a.size.Load())
+	s, err := createSegment(l.dir, a.next.Load(), l.cfg.Files)
 	if err != nil {
 		return fmt.Errorf("segment: roll: %w", err)
 	}
@@ -148,9 +184,9 @@ func (l *Log) rollLocked() error {
 		s.release()
 		return fmt.Errorf("segment: roll: %w", err)
 	}
-	idxF := a.idxF
-	a.idxF = nil
-	idxF.Close()
+	idx := a.idx
+	a.idx = nil
+	idx.close()
 	segs := append(append([]*segment(nil), l.segments()...), s)
 	l.publish(segs)
 	trackActive(l, s, true) // test-only (flowmesh_faults)

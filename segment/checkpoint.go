@@ -35,7 +35,7 @@ func (l *Log) Checkpoint(dstDir string) error {
 			}
 		}
 	}
-	a, err := createSegment(dstDir, l.active().base)
+	a, err := createSegment(dstDir, l.active().base, l.cfg.Files)
 	if err != nil {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}

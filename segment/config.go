@@ -23,6 +23,10 @@ type Config struct {
 	// IndexInterval is the number of data bytes between sparse index entries
 	// (default 4 KiB).
 	IndexInterval int
+	// Files is the cache of open descriptors the log's segment files go
+	// through. Share one among all the logs of a node; nil uses one cache
+	// for the whole process, sized by DefaultMaxOpenFiles.
+	Files *FileCache
 }
 
 const (
@@ -68,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IndexInterval == 0 {
 		c.IndexInterval = d.IndexInterval
+	}
+	if c.Files == nil {
+		c.Files = sharedFiles()
 	}
 	return c
 }

@@ -75,6 +75,30 @@
 // segments are verified lazily by Read. Damage in a sealed segment is
 // reported as *CorruptionError naming the file and position, never skipped.
 //
+// # File descriptors
+//
+// Segment files are not held open: every .log and .idx file is opened on
+// use through a FileCache (Config.Files, one per node) that keeps idle files
+// open in a least-recently-used list bounded by MaxOpen (default half of
+// RLIMIT_NOFILE) and closes the oldest when it needs room. So the number of
+// logs, partitions and segments a node holds is bounded by disk, not by
+// descriptors, and a follower cannot run out of them because of what
+// clients created. Files in use are never closed; the bound is soft (it is
+// exceeded, briefly, only when every cached file is in use at once) and an
+// open that fails with EMFILE closes every idle file and tries once more.
+// Closing a file loses nothing: unsynced pages stay in the page cache and a
+// later fdatasync through a new descriptor flushes them. Sync remembers the
+// size it last made durable and opens nothing for an idle log; after a
+// clean Close the reopened log knows its active segment is synced.
+//
+// A segment's refcount keeps its handles alive while readers use them;
+// a handle is retired (never reopened by path) before DeleteBefore or
+// Truncate removes or replaces its file. A reader that then still has the
+// descriptor reads the original file; one whose descriptor was evicted
+// gets errGone, waits for the writer lock (the removal publishes its new
+// segment list under it) and looks at the log again, so it sees an
+// *OutOfRangeError or the records, never a replacement file's bytes.
+//
 // Checkpoint hard-links sealed segments into another directory; Truncate
 // therefore rewrites a segment into a new file (by rename) rather than
 // cutting it in place, so that a checkpoint never changes.

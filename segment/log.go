@@ -88,7 +88,9 @@ func (l *Log) writable() error {
 }
 
 // Close syncs the active segment and releases the files. It is idempotent;
-// reads in flight finish normally.
+// reads in flight return what they read (perhaps fewer records than asked)
+// or ErrClosed, and none opens a file after Close returns, so the caller may
+// move or delete the directory.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -97,13 +99,18 @@ func (l *Log) Close() error {
 	}
 	var err error
 	if l.err == nil {
-		err = datasync(l.active().f)
+		if a := l.active(); a.synced.Load() != a.size.Load() {
+			err = syncFile(a.data)
+		}
 		if err == nil {
 			err = durable.WriteFile(filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
 		}
 	}
 	untrack(l) // test-only (flowmesh_faults): a closed log is synced
 	for _, s := range l.segments() {
+		// The owner may move or delete the directory once Close returns:
+		// readers still in flight keep open descriptors or get ErrClosed.
+		s.retire()
 		s.release()
 	}
 	return err

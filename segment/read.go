@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 )
@@ -21,11 +23,13 @@ func (l *Log) Read(from uint64, maxRecords int, maxBytes int) ([]Record, error) 
 	if maxBytes < chunk {
 		chunk = max(maxBytes+l.cfg.IndexInterval, 16<<10)
 	}
+	var gone *[]*segment
 	for {
 		if l.closed.Load() {
 			return nil, ErrClosed
 		}
-		segs := l.segments()
+		cur := l.segs.Load()
+		segs := *cur
 		next := segs[len(segs)-1].next.Load()
 		if from == next {
 			return nil, nil
@@ -54,6 +58,20 @@ func (l *Log) Read(from uint64, maxRecords int, maxBytes int) ([]Record, error) 
 			var err error
 			out, done, err = s.read(out, start, snext, end, maxRecords, &budget, chunk)
 			s.release()
+			if errors.Is(err, errGone) && len(out) == 0 && gone != cur {
+				// Removed by a DeleteBefore or Truncate in progress (it
+				// holds l.mu until the new segment list is published).
+				gone, retry = cur, true
+				l.mu.Lock()
+				l.mu.Unlock()
+				break
+			}
+			if errors.Is(err, errGone) {
+				if len(out) > 0 {
+					return out, nil
+				}
+				return nil, fmt.Errorf("segment: read %s: %w", s.path, err)
+			}
 			if err != nil {
 				return out, err
 			}
@@ -86,7 +104,8 @@ func (l *Log) FindOffsetByTime(ts int64) (uint64, error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
-	segs := l.segments()
+	cur := l.segs.Load()
+	segs := *cur
 	for _, s := range segs {
 		if s.empty() || s.lastTS.Load() < ts {
 			continue
@@ -96,6 +115,17 @@ func (l *Log) FindOffsetByTime(ts int64) (uint64, error) {
 		}
 		off, _, _, _, err := s.find(func(r *Record) bool { return r.Timestamp >= ts })
 		s.release()
+		if errors.Is(err, errGone) {
+			l.mu.Lock() // wait for the removal to publish its segment list
+			l.mu.Unlock()
+			if l.closed.Load() {
+				return 0, ErrClosed
+			}
+			if l.segs.Load() != cur {
+				return l.FindOffsetByTime(ts)
+			}
+			return 0, fmt.Errorf("segment: find %s: %w", s.path, err)
+		}
 		return off, err
 	}
 	return segs[len(segs)-1].next.Load(), nil

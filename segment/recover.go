@@ -73,7 +73,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(dir, 0)
+		s, err := createSegment(dir, 0, cfg.Files)
 		if err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
@@ -86,9 +86,9 @@ func Open(dir string, cfg Config) (*Log, error) {
 	for i, base := range bases {
 		var s *segment
 		if i < len(bases)-1 {
-			s, err = openSealed(dir, base, bases[i+1], cfg.IndexInterval)
+			s, err = openSealed(dir, base, bases[i+1], cfg)
 		} else {
-			s, err = openActive(dir, base, cfg.IndexInterval, clean)
+			s, err = openActive(dir, base, cfg, clean)
 		}
 		if err != nil {
 			return fail(err)
@@ -113,8 +113,8 @@ type tailScan struct {
 	atBatch   bool         // the first frame starts a batch
 }
 
-func scanFrom(s *segment, size int64, start indexEntry, interval int) tailScan {
-	sc := scanner{f: s.f, pos: int64(start.pos), end: size, chunk: recoveryChunk}
+func scanFrom(s *segment, f *os.File, size int64, start indexEntry, interval int) tailScan {
+	sc := scanner{f: f, pos: int64(start.pos), end: size, chunk: recoveryChunk}
 	off := s.base + uint64(start.rel)
 	lastIdxPos := int64(start.pos)
 	var ts tailScan
@@ -146,29 +146,30 @@ func scanFrom(s *segment, size int64, start indexEntry, interval int) tailScan {
 	}
 }
 
-func openFiles(dir string, base uint64, flag int) (*segment, int64, []byte, error) {
-	s := newSegment(dir, base, nil)
-	f, err := os.OpenFile(s.path, flag, 0)
+// openFiles opens a segment's data file (in use: the caller puts it back
+// or releases the segment) and reads its index.
+func openFiles(dir string, base uint64, files *FileCache, flag int) (*segment, *os.File, int64, []byte, error) {
+	s := newSegment(dir, base, files, flag)
+	f, err := s.data.get()
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+		s.release()
+		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
 	}
-	s.f = f
 	idx, err := os.ReadFile(s.idxPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		f.Close()
-		return nil, 0, nil, fmt.Errorf("segment: open: %w", err)
+		s.release()
+		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
 	}
-	return s, fi.Size(), idx, nil
+	return s, f, fi.Size(), idx, nil
 }
 
 // readFirst loads the first record's timestamp and index.
-func (s *segment) readFirst() error {
-	sc := scanner{f: s.f, end: s.size.Load(), chunk: 4096}
+func (s *segment) readFirst(f *os.File) error {
+	sc := scanner{f: f, end: s.size.Load(), chunk: 4096}
 	r, _, _, err := sc.next()
 	if err != nil {
 		return s.corrupt(0, err)
@@ -181,13 +182,14 @@ func (s *segment) readFirst() error {
 	return nil
 }
 
-func openSealed(dir string, base, nextBase uint64, interval int) (*segment, error) {
-	s, size, idx, err := openFiles(dir, base, os.O_RDONLY)
+func openSealed(dir string, base, nextBase uint64, cfg Config) (*segment, error) {
+	interval := cfg.IndexInterval
+	s, f, size, idx, err := openFiles(dir, base, cfg.Files, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*segment, error) {
-		s.f.Close()
+		s.release()
 		return nil, err
 	}
 	if size == 0 || nextBase <= base {
@@ -203,13 +205,13 @@ func openSealed(dir string, base, nextBase uint64, interval int) (*segment, erro
 	} else {
 		entries = nil
 	}
-	ts := scanFrom(s, size, start, interval)
+	ts := scanFrom(s, f, size, start, interval)
 	if !errors.Is(ts.stopErr, io.EOF) || ts.end != size {
 		// A sealed segment was fully synced before the next was created, so
 		// any damage here is real corruption (or a stale index: rebuild it
 		// from the start before blaming the data).
 		if ok && start.pos != 0 {
-			ts = scanFrom(s, size, indexEntry{}, interval)
+			ts = scanFrom(s, f, size, indexEntry{}, interval)
 			entries, ok = nil, false
 		}
 		if !errors.Is(ts.stopErr, io.EOF) || ts.end != size {
@@ -234,19 +236,22 @@ func openSealed(dir string, base, nextBase uint64, interval int) (*segment, erro
 	s.next.Store(nextBase)
 	s.lastTS.Store(ts.lastTS)
 	s.lastIndex.Store(ts.lastIndex)
-	if err := s.readFirst(); err != nil {
+	s.synced.Store(size)
+	if err := s.readFirst(f); err != nil {
 		return fail(err)
 	}
+	s.data.put()
 	return s, nil
 }
 
-func openActive(dir string, base uint64, interval int, clean bool) (*segment, error) {
-	s, size, idx, err := openFiles(dir, base, os.O_RDWR)
+func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, error) {
+	interval := cfg.IndexInterval
+	s, f, size, idx, err := openFiles(dir, base, cfg.Files, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*segment, error) {
-		s.f.Close()
+		s.release()
 		return nil, err
 	}
 	entries, ok := parseIndex(idx, size)
@@ -259,7 +264,7 @@ func openActive(dir string, base uint64, interval int, clean bool) (*segment, er
 		if len(entries) > 0 {
 			start = entries[len(entries)-1]
 		}
-		ts = scanFrom(s, size, start, interval)
+		ts = scanFrom(s, f, size, start, interval)
 		if start.pos == 0 || ts.complete && ts.atBatch {
 			break
 		}
@@ -278,10 +283,10 @@ func openActive(dir string, base uint64, interval int, clean bool) (*segment, er
 	// entries now ends at an entry whose batch is complete (or is empty).
 	entries = append(entries, ts.entries...)
 	if ts.end < size {
-		if err := s.f.Truncate(ts.end); err != nil {
+		if err := f.Truncate(ts.end); err != nil {
 			return fail(fmt.Errorf("segment: open: cut torn tail: %w", err))
 		}
-		if err := datasync(s.f); err != nil {
+		if err := datasync(f); err != nil {
 			return fail(fmt.Errorf("segment: open: %w", err))
 		}
 	}
@@ -292,7 +297,7 @@ func openActive(dir string, base uint64, interval int, clean bool) (*segment, er
 		s.lastIdxPos = int64(entries[n-1].pos)
 	}
 	if ts.end > 0 {
-		if err := s.readFirst(); err != nil {
+		if err := s.readFirst(f); err != nil {
 			return fail(err)
 		}
 		if ts.complete {
@@ -305,9 +310,11 @@ func openActive(dir string, base uint64, interval int, clean bool) (*segment, er
 	if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
 		return fail(fmt.Errorf("segment: open: write index: %w", err))
 	}
-	if s.idxF, err = os.OpenFile(s.idxPath, os.O_RDWR, 0); err != nil {
-		return fail(fmt.Errorf("segment: open: %w", err))
+	if clean {
+		s.synced.Store(ts.end) // Close synced it all
 	}
+	s.idx = cfg.Files.handle(s.idxPath, os.O_RDWR)
+	s.data.put()
 	return s, nil
 }
 

@@ -27,11 +27,13 @@ type segment struct {
 	base    uint64
 	path    string
 	idxPath string
-	f       *os.File
+	data    *handle // the .log file, opened on demand through the FileCache
 
-	// refs counts the owning Log (1) plus readers; the files are closed when
-	// it drops to zero, so a reader never loses its descriptor to a
-	// concurrent DeleteBefore or Truncate.
+	// refs counts the owning Log (1) plus readers; the handles are closed
+	// when it drops to zero. A handle is retired (never reopened by path)
+	// before its file is removed or replaced, so a reader holding a ref
+	// either uses the original descriptor or learns the file is gone
+	// (errGone) and looks at the log again.
 	refs atomic.Int32
 
 	size       atomic.Int64
@@ -40,13 +42,16 @@ type segment struct {
 	lastTS     atomic.Int64
 	firstIndex atomic.Uint64
 	lastIndex  atomic.Uint64
+	// synced is the size covered by the last successful Sync (-1: unknown),
+	// so that syncing an idle log opens no file.
+	synced atomic.Int64
 
 	idxMu sync.RWMutex
 	index []indexEntry
 
 	// Appender-only state (guarded by Log.mu).
-	idxF       *os.File // open while the segment is active
-	lastIdxPos int64    // position of the last index entry, 0 if none
+	idx        *handle // the .idx file while the segment is active
+	lastIdxPos int64   // position of the last index entry, 0 if none
 }
 
 func segmentName(base uint64) string { return fmt.Sprintf("%020d", base) }
@@ -60,27 +65,31 @@ func parseSegmentName(name string) (uint64, bool) {
 	return base, err == nil
 }
 
-func newSegment(dir string, base uint64, f *os.File) *segment {
+func newSegment(dir string, base uint64, files *FileCache, flag int) *segment {
 	name := filepath.Join(dir, segmentName(base))
-	s := &segment{base: base, path: name + logSuffix, idxPath: name + idxSuffix, f: f}
+	s := &segment{base: base, path: name + logSuffix, idxPath: name + idxSuffix}
+	s.data = files.handle(s.path, flag)
 	s.refs.Store(1)
 	s.next.Store(base)
+	s.synced.Store(-1)
 	return s
 }
 
-// createSegment makes a new empty active segment (both files).
-func createSegment(dir string, base uint64) (*segment, error) {
-	s := newSegment(dir, base, nil)
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
+// createSegment makes a new empty active segment (both files). The files
+// are created and closed: they are opened again on first use.
+func createSegment(dir string, base uint64, files *FileCache) (*segment, error) {
+	s := newSegment(dir, base, files, os.O_RDWR)
+	for _, p := range []string{s.path, s.idxPath} {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
 	}
-	idx, err := os.OpenFile(s.idxPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.f, s.idxF = f, idx
+	s.idx = files.handle(s.idxPath, os.O_RDWR)
+	s.synced.Store(0)
 	return s, nil
 }
 
@@ -100,10 +109,19 @@ func (s *segment) acquire() bool {
 
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
-		s.f.Close()
-		if s.idxF != nil {
-			s.idxF.Close()
+		s.data.close()
+		if s.idx != nil {
+			s.idx.close()
 		}
+	}
+}
+
+// retire forbids reopening the segment's files; call it (under Log.mu)
+// before removing or replacing them.
+func (s *segment) retire() {
+	s.data.retire()
+	if s.idx != nil {
+		s.idx.retire()
 	}
 }
 
@@ -121,6 +139,11 @@ func (s *segment) corrupt(pos int64, err error) *CorruptionError {
 // maxRecords and the byte budget; done reports that a bound was reached.
 // end is the published size matching next.
 func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords int, budget *int, chunk int) ([]Record, bool, error) {
+	f, err := s.data.get()
+	if err != nil {
+		return out, true, err
+	}
+	defer s.data.put()
 	e := s.indexLookup(from - s.base)
 	if n := next - s.base; n > 0 && maxRecords < int(min(n, 1<<20)) {
 		// Small count limits need not read a whole chunk: estimate from the
@@ -128,7 +151,7 @@ func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords in
 		avg := int(end / int64(n))
 		chunk = min(chunk, max(2*maxRecords*avg+int(from-s.base-uint64(e.rel))*avg, 4096))
 	}
-	sc := scanner{f: s.f, pos: int64(e.pos), end: end, chunk: chunk, fresh: true}
+	sc := scanner{f: f, pos: int64(e.pos), end: end, chunk: chunk, fresh: true}
 	for off := s.base + uint64(e.rel); off < next; off++ {
 		if len(out) > 0 {
 			// Stop before reading a frame that cannot fit the budget.
@@ -167,9 +190,14 @@ func (s *segment) read(out []Record, from, next uint64, end int64, maxRecords in
 // stop, returning its offset and position (next and size if none matches)
 // along with the last record before it and that record's position.
 func (s *segment) find(stop func(*Record) bool) (off uint64, pos int64, prev Record, prevPos int64, err error) {
+	f, err := s.data.get()
+	if err != nil {
+		return 0, 0, prev, 0, err
+	}
+	defer s.data.put()
 	next := s.next.Load()
 	end := s.size.Load()
-	sc := scanner{f: s.f, end: end, chunk: recoveryChunk}
+	sc := scanner{f: f, end: end, chunk: recoveryChunk}
 	prevPos = -1
 	for off = s.base; off < next; off++ {
 		pos = sc.pos

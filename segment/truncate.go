@@ -39,7 +39,10 @@ func (l *Log) DeleteBefore(offset uint64) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// removeSegmentFiles retires s's handles, so that no reader opens the path
+// again, and removes its files. Callers hold l.mu.
 func removeSegmentFiles(s *segment) error {
+	s.retire()
 	err := os.Remove(s.path)
 	if ierr := os.Remove(s.idxPath); ierr != nil && !errors.Is(ierr, os.ErrNotExist) {
 		err = errors.Join(err, ierr)
@@ -89,7 +92,7 @@ func (l *Log) truncateLocked(offset uint64) error {
 				return l.err
 			}
 		}
-		tail, err = createSegment(l.dir, offset)
+		tail, err = createSegment(l.dir, offset, l.cfg.Files)
 	} else {
 		tail, err = l.rewritePrefix(segs[i], offset)
 	}
@@ -115,18 +118,19 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newSegment(l.dir, s.base, nil)
+	t := newSegment(l.dir, s.base, l.cfg.Files, os.O_RDWR)
+	// The temporary file is opened outside the FileCache: it is one
+	// descriptor for the duration of the call.
 	tmp, err := os.OpenFile(t.path+tmpSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	t.f = tmp
 	fail := func(err error) (*segment, error) {
 		tmp.Close()
 		os.Remove(t.path + tmpSuffix)
 		return nil, err
 	}
-	if _, err := tmp.ReadFrom(io.NewSectionReader(s.f, 0, pos)); err != nil {
+	if err := copyPrefix(tmp, s.data, pos); err != nil {
 		return fail(err)
 	}
 	if err := closeBatch(tmp, prevPos, pos); err != nil {
@@ -145,16 +149,20 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	if err := os.WriteFile(t.idxPath+tmpSuffix, encodeIndex(t.index), 0o644); err != nil {
 		return fail(err)
 	}
+	// Readers of s keep its descriptor; none may open the new files by
+	// s's paths.
+	s.retire()
 	if err := os.Rename(t.idxPath+tmpSuffix, t.idxPath); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(t.path+tmpSuffix, t.path); err != nil {
 		return fail(err)
 	}
-	if t.idxF, err = os.OpenFile(t.idxPath, os.O_RDWR, 0); err != nil {
-		tmp.Close()
+	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
+	t.idx = l.cfg.Files.handle(t.idxPath, os.O_RDWR)
+	t.synced.Store(pos)
 	if n := len(t.index); n > 0 {
 		t.lastIdxPos = int64(t.index[n-1].pos)
 	}
@@ -165,6 +173,17 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	t.size.Store(pos)
 	t.next.Store(offset)
 	return t, nil
+}
+
+// copyPrefix copies the first n bytes of h's file to dst.
+func copyPrefix(dst *os.File, h *handle, n int64) error {
+	f, err := h.get()
+	if err != nil {
+		return err
+	}
+	defer h.put()
+	_, err = dst.ReadFrom(io.NewSectionReader(f, 0, n))
+	return err
 }
 
 // closeBatch marks the frame at [start, end) of f as the end of its batch,

@@ -138,16 +138,17 @@ func cutTracked() string {
 	var errs []string
 	for _, t := range tracker.logs {
 		s := t.seg
-		for _, c := range []struct {
-			f      *os.File
+		type file struct {
 			path   string
 			synced int64
-		}{{s.f, s.path, t.dataSynced}, {s.idxF, s.idxPath, t.idxSynced}} {
-			if c.f == nil {
-				continue
-			}
+		}
+		fs := []file{{s.path, t.dataSynced}}
+		if s.idx != nil {
+			fs = append(fs, file{s.idxPath, t.idxSynced})
+		}
+		for _, c := range fs {
 			files++
-			fi, err := c.f.Stat()
+			fi, err := os.Stat(c.path)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %v", c.path, err))
 				continue
@@ -155,7 +156,7 @@ func cutTracked() string {
 			if fi.Size() <= c.synced {
 				continue
 			}
-			if err := c.f.Truncate(c.synced); err != nil {
+			if err := os.Truncate(c.path, c.synced); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %v", c.path, err))
 				continue
 			}

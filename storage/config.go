@@ -17,6 +17,12 @@ type Config struct {
 	SegmentMaxSize int64         // roll stream segments at this size
 	SegmentMaxAge  time.Duration // and at this age (by stamped time)
 	FlushInterval  time.Duration // how often the FSM's stores are fsynced and checkpointed
+	// MaxOpenSegmentFiles bounds the descriptors the node's segment files
+	// hold (segment.FileCache): files are opened on use and the least
+	// recently used idle ones closed, so streams, partitions, queues and KV
+	// stores are not bounded by RLIMIT_NOFILE. 0 = half the process's
+	// RLIMIT_NOFILE (segment.DefaultMaxOpenFiles).
+	MaxOpenSegmentFiles int
 
 	// NodeID is the stable raft server ID; when empty it is generated once and
 	// kept in DataDir/node-id.
@@ -158,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if v.SegmentMaxAge < 0 {
 		errs = append(errs, errors.New("storage: SegmentMaxAge is negative"))
+	}
+	if v.MaxOpenSegmentFiles < 0 {
+		errs = append(errs, fmt.Errorf("storage: MaxOpenSegmentFiles %d is negative", v.MaxOpenSegmentFiles))
 	}
 	if v.FlushInterval < 0 {
 		errs = append(errs, errors.New("storage: FlushInterval is negative"))

@@ -50,6 +50,17 @@
 // streams with it, and a host without the key cannot gossip (nor be added
 // by reconciliation, which acts only on gossiped members).
 //
+// # File descriptors
+//
+// Every segment log of the node goes through one segment.FileCache sized
+// by Config.MaxOpenSegmentFiles (default half of RLIMIT_NOFILE, which the
+// Go runtime raises to the hard limit at start): files are opened on use
+// and the least recently used idle ones closed, so nothing a client creates
+// (streams of 1024 partitions, queues, KV stores) can exhaust descriptors,
+// on the leader or on a follower, and no admission check is needed for
+// them. SegmentFiles reports open files, the budget and evictions for
+// metrics. Start logs the budget and RLIMIT_NOFILE.
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
 // leave message: others see a dead node), then flush and close the FSM.

@@ -73,6 +73,7 @@ type Storage struct {
 	wg      sync.WaitGroup
 
 	removeSelf removeSelfHook
+	files      *segment.FileCache // descriptors of every segment file
 
 	meta    *MetaStore
 	streams *streamManager
@@ -102,6 +103,7 @@ func NewWithConfig(cfg *Config) (*Storage, error) {
 		return nil, err
 	}
 	s := &Storage{cfg: cfg.withDefaults()}
+	s.files = segment.NewFileCache(s.cfg.MaxOpenSegmentFiles)
 	s.log = s.cfg.Logger.With("component", "storage")
 	s.meta = &MetaStore{s: s}
 	s.streams = &streamManager{s: s}
@@ -147,6 +149,8 @@ func (s *Storage) Start(ctx context.Context) error {
 	fcfg.Segment = segment.DefaultConfig()
 	fcfg.Segment.SegmentMaxSize = s.cfg.SegmentMaxSize
 	fcfg.Segment.SegmentMaxAge = s.cfg.SegmentMaxAge
+	fcfg.Segment.Files = s.files
+	s.log.Info("segment files", "max_open", s.files.Stats().MaxOpen, "rlimit_nofile", segment.FileLimit())
 	fcfg.Logger = s.cfg.Logger
 	f, err := fsm.Open(fcfg)
 	if err != nil {
@@ -299,6 +303,10 @@ func (s *Storage) running() (*fsm.FSM, *cluster.Cluster, error) {
 	}
 	return s.fsm, s.cluster, nil
 }
+
+// SegmentFiles reports the segment files the node holds open and its
+// budget (Config.MaxOpenSegmentFiles), for metrics and status.
+func (s *Storage) SegmentFiles() segment.FileStats { return s.files.Stats() }
 
 // MetaStore returns the resource metadata store.
 func (s *Storage) MetaStore() *MetaStore { return s.meta }

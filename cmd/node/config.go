@@ -30,6 +30,7 @@ type config struct {
 	RaftLogStore      string
 	SnapshotThreshold uint64
 	SegmentMaxSize    int64
+	MaxOpenFiles      int
 	ShutdownTimeout   time.Duration
 	Join              listFlag
 	BootstrapExpect   int
@@ -104,6 +105,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.RaftLogStore, "raft-log-store", "boltdb", "raft log store: boltdb, or wal (raft-wal: one fsync per commit instead of two; a data dir keeps the store it was created with)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 16384, "raft log entries after which a snapshot is taken and the log compacted")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
+	fs.IntVar(&c.MaxOpenFiles, "max-open-segment-files", 0, "segment files kept open at once, least recently used closed first (0: half of RLIMIT_NOFILE); streams, partitions and other resources are not bounded by it")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown phase after SIGINT/SIGTERM: in-flight gRPC calls, the HTTP server, and storage (raft and the FSM)")
 	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
@@ -265,6 +267,9 @@ func (c *config) validate() error {
 	}
 	if c.SegmentMaxSize < 4<<10 {
 		errs = append(errs, fmt.Errorf("--segment-max-size %d is below 4096", c.SegmentMaxSize))
+	}
+	if c.MaxOpenFiles < 0 {
+		errs = append(errs, fmt.Errorf("--max-open-segment-files %d must not be negative", c.MaxOpenFiles))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v must be positive", c.ShutdownTimeout))

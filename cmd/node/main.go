@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.RaftLogStore = cfg.RaftLogStore
 	scfg.SnapshotThreshold = cfg.SnapshotThreshold
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
+	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	node, err := storage.NewWithConfig(scfg)

@@ -95,8 +95,20 @@ func startNode(t *testing.T, dataDir string, extra ...string) *proc {
 // asked with hc over scheme.
 func startNodeWith(t *testing.T, dataDir, scheme string, hc *http.Client, extra ...string) *proc {
 	t.Helper()
+	return startProc(t, nodeBinary(t), dataDir, scheme, hc, extra...)
+}
+
+// startNodeBinary starts bin (the node, or a wrapper that execs it) as
+// startNode does.
+func startNodeBinary(t *testing.T, bin, dataDir string, extra ...string) *proc {
+	t.Helper()
+	return startProc(t, bin, dataDir, "http", http.DefaultClient, extra...)
+}
+
+func startProc(t *testing.T, bin, dataDir, scheme string, hc *http.Client, extra ...string) *proc {
+	t.Helper()
 	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), gossipAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(nodeBinary(t),
+	p.cmd = exec.Command(bin,
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
 		"--raft-addr", freeport.Addr(t), "--gossip-addr", p.gossipAddr, "--log-level", "warn", "--shutdown-timeout", "5s")
 	p.cmd.Args = append(p.cmd.Args, extra...)
