@@ -22,7 +22,8 @@ type RaftLimits struct {
 	// closed at once and counted.
 	MaxConnections int
 	// IdleTimeout closes an inbound connection that has not started a
-	// request for that long.
+	// request for that long since its last one (ReadTimeout before its
+	// first).
 	IdleTimeout time.Duration
 	// ReadTimeout closes an inbound connection whose request (snapshot
 	// body included) stops arriving for that long, and bounds each write
@@ -163,6 +164,7 @@ type budgetConn struct {
 	scan frameScanner
 	err  error // sticky: the connection is closed
 	once sync.Once
+	used bool // a request has started
 }
 
 func newBudgetConn(c net.Conn, b *raftBudget) *budgetConn {
@@ -176,13 +178,17 @@ func (c *budgetConn) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	idle := c.scan.betweenRequests()
+	// A connection that has never started a request gets ReadTimeout:
+	// raft dials only to send at once, so a connection that sends nothing
+	// holds a slot for seconds, not for IdleTimeout.
 	timeout := c.b.lim.ReadTimeout
-	if idle {
+	if idle && c.used {
 		timeout = c.b.lim.IdleTimeout
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(timeout))
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		c.used = true
 		if serr := c.scan.scan(p[:n]); serr != nil {
 			c.refuse(serr)
 			return 0, serr
