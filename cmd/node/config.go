@@ -12,6 +12,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/rpc"
 )
 
 // config is the node's settings, filled from flags, environment and file.
@@ -47,6 +50,11 @@ type config struct {
 	ConfigFile        string
 	AuthFile          string
 	EnablePprof       bool
+
+	MaxConnections       int           // gRPC
+	RaftMaxConnections   int           // inbound raft connections
+	RaftIdleTimeout      time.Duration // between raft requests
+	GossipMaxConnections int           // inbound gossip streams
 
 	gossipKey []byte // GossipKey decoded
 }
@@ -112,6 +120,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.ConfigFile, "config", "", "config file of \"key = value\" lines, keys being flag names")
 	fs.StringVar(&c.AuthFile, "auth-file", "", "token file (internal/auth: \"SUBJECT sha256:HASH|cert GRANTS\" lines) turning authentication on; re-read on SIGHUP; without it any client may do anything")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve /debug/pprof on the HTTP admin port (with --auth-file: only for a cluster-admin bearer token; /debug/pprof/cmdline is never served)")
+	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (see README, Limits)")
+	fs.IntVar(&c.RaftMaxConnections, "raft-max-connections", cluster.DefaultRaftLimits().MaxConnections, "inbound raft connections open at once, TLS handshakes included; more are closed at accept")
+	fs.DurationVar(&c.RaftIdleTimeout, "raft-idle-timeout", cluster.DefaultRaftLimits().IdleTimeout, "close an inbound raft connection idle this long between requests (at least 1m)")
+	fs.IntVar(&c.GossipMaxConnections, "gossip-max-connections", cluster.DefaultGossipMaxStreams, "inbound gossip (memberlist TCP) streams open at once; more are closed at accept")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
@@ -238,6 +250,17 @@ func (c *config) validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			errs = append(errs, fmt.Errorf("--join %q: %v", j, err))
 		}
+	}
+	for _, l := range []struct {
+		name   string
+		v, min int
+	}{{"--max-connections", c.MaxConnections, 1}, {"--raft-max-connections", c.RaftMaxConnections, 8}, {"--gossip-max-connections", c.GossipMaxConnections, 4}} {
+		if l.v < l.min {
+			errs = append(errs, fmt.Errorf("%s %d must be at least %d", l.name, l.v, l.min))
+		}
+	}
+	if c.RaftIdleTimeout < time.Minute {
+		errs = append(errs, fmt.Errorf("--raft-idle-timeout %v is below 1m: raft reuses pooled connections idle that long", c.RaftIdleTimeout))
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, fmt.Errorf("--bootstrap-expect %d is negative", c.BootstrapExpect))

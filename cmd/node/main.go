@@ -150,6 +150,9 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
+	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
+	scfg.RaftLimits.IdleTimeout = cfg.RaftIdleTimeout
+	scfg.GossipMaxStreams = cfg.GossipMaxConnections
 	node, err := storage.NewWithConfig(scfg)
 	if err != nil {
 		return err
@@ -180,6 +183,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
 		PeerCAs:            tlsm.peerCAs,
+		MaxConnections:     cfg.MaxConnections,
 	}
 	if store != nil {
 		rcfg.Auth = store
@@ -200,7 +204,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
 	// 3. The HTTP admin server.
-	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second)); err != nil {
+	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
 		srv.Stop()
 		return err
 	}
