@@ -13,7 +13,7 @@ import (
 
 // encodeRPC frames req as raft's NetworkTransport does: a type byte, then
 // the request in msgpack with the handle raft uses.
-func encodeRPC(t *testing.T, buf *bytes.Buffer, typ byte, req any) {
+func encodeRPC(t testing.TB, buf *bytes.Buffer, typ byte, req any) {
 	t.Helper()
 	buf.WriteByte(typ)
 	h := &codec.MsgpackHandle{}
@@ -151,4 +151,33 @@ func TestFrameScannerInflight(t *testing.T) {
 	if got := b.inflight.Load(); got != 0 {
 		t.Fatalf("inflight %d after release, want 0", got)
 	}
+}
+
+// FuzzFrameScanner: any bytes, read whole or split anywhere, give the same
+// verdict and leave the scanner in the same place, without a panic.
+func FuzzFrameScanner(f *testing.F) {
+	var buf bytes.Buffer
+	encodeRPC(f, &buf, 0, &raft.AppendEntriesRequest{Term: 2, Entries: []*raft.Log{{Index: 1, Data: []byte("x"), AppendedAt: time.Unix(1, 0)}}})
+	f.Add(buf.Bytes(), uint(3))
+	buf.Reset()
+	encodeRPC(f, &buf, 2, &raft.InstallSnapshotRequest{Size: 3})
+	buf.WriteString("abc")
+	f.Add(buf.Bytes(), uint(7))
+	f.Add([]byte{0, 0xdf, 0xff, 0xff, 0xff, 0xff}, uint(2))
+	f.Fuzz(func(t *testing.T, in []byte, cut uint) {
+		whole := testScanner(1<<16, 1<<12)
+		errWhole := whole.scan(in)
+		split := testScanner(1<<16, 1<<12)
+		k := int(cut % uint(len(in)+1))
+		errSplit := split.scan(in[:k])
+		if errSplit == nil {
+			errSplit = split.scan(in[k:])
+		}
+		if (errWhole == nil) != (errSplit == nil) {
+			t.Fatalf("whole: %v; split at %d: %v", errWhole, k, errSplit)
+		}
+		if errWhole == nil && (whole.state != split.state || whole.bytes != split.bytes || whole.skip != split.skip || len(whole.stack) != len(split.stack)) {
+			t.Fatalf("whole and split at %d disagree: state %d/%d bytes %d/%d", k, whole.state, split.state, whole.bytes, split.bytes)
+		}
+	})
 }
