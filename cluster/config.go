@@ -89,7 +89,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
-		MaxAppendEntries:   128,
+		MaxAppendEntries:   64,
 		BatchMaxCommands:   512,
 		BatchMaxBytes:      480 << 10,
 		MaxInflightEntries: 64,

@@ -75,20 +75,29 @@
 // by reason, when a request:
 //
 //   - declares or reaches more than MaxMessageBytes (default
-//     MaxAppendEntries x 512 KiB + 1 MiB: raft batches up to
+//     MaxAppendEntries (64) x 512 KiB + 1 MiB: raft batches up to
 //     MaxAppendEntries entries with no byte limit, and our entries stay
 //     under 512 KiB, so a smaller bound would refuse our own leader);
 //     declared lengths are refused at their header, so raft's decoder,
 //     which grows a buffer toward the declared length as bytes arrive,
 //     never sees one (8.3 GB allocated for 64 MiB sent without this);
+//   - declares a str, bin or ext field over 576 KiB (maxFieldBytes: an
+//     entry's Data is under 512 KiB): raft's decoder reads a long field in
+//     256 KiB steps and copies what it has at each, so a field of n bytes
+//     costs n*n/512 KiB of allocations, and bounding fields keeps a
+//     request's cost proportional to its bytes;
 //   - declares or holds more than MaxMessageValues (262144) msgpack values:
 //     bytes alone do not bound the heap, since the decoder allocates a Log
 //     (about 100 bytes) for a one-byte empty map; a legit AppendEntries of
 //     1024 entries holds about 20000;
 //   - would take the bytes of requests being read or held on all inbound
-//     connections past MaxInflightBytes (256 MiB; a request is charged
+//     connections past MaxInflightBytes (128 MiB; a request is charged
 //     until the next one starts on its connection, as raft holds it until
-//     it answers);
+//     it answers; our leader's pipeline has at most two 33 MiB requests
+//     in flight to a follower); the heap stays within about twice this
+//     (measured: 2000 connections each sending 1 MiB of AppendEntries then
+//     stalling took a node from 22 MB to 127 MB RSS; filling the budget
+//     with 5 MiB requests, to 303 MB);
 //   - is not a raft request (unknown type, the unused msgpack byte, nesting
 //     deeper than 32, an InstallSnapshot without a Size).
 //
@@ -279,7 +288,8 @@
 // # Timing defaults
 //
 // HeartbeatTimeout 500ms and ElectionTimeout 500ms (a LAN), LeaderLeaseTimeout
-// 250ms, CommitTimeout 5ms, MaxAppendEntries 128, SnapshotThreshold 16384
+// 250ms, CommitTimeout 5ms, MaxAppendEntries 64 (raft's default; it sets
+// the largest AppendEntries, 64 x 512 KiB, and so MaxMessageBytes), SnapshotThreshold 16384
 // entries checked every 30s, TrailingLogs 1.25 x SnapshotThreshold. Pre-vote
 // is raft's default and stays on.
 //

@@ -48,7 +48,7 @@ func DefaultRaftLimits() RaftLimits {
 		IdleTimeout:      10 * time.Minute,
 		ReadTimeout:      30 * time.Second,
 		MaxMessageValues: 1 << 18,
-		MaxInflightBytes: 256 << 20,
+		MaxInflightBytes: 128 << 20,
 	}
 }
 

@@ -22,6 +22,13 @@ const rpcInstallSnapshotType = 2
 // maxFrameDepth bounds container nesting: raft's requests nest four deep.
 const maxFrameDepth = 32
 
+// maxFieldBytes bounds one str, bin or ext value: the largest raft sends
+// is a log entry's Data, under maxEntryBytes. Raft's decoder reads a long
+// field in 256 KiB steps, copying what it has at each step, so a field of
+// n bytes costs n*n/512 KiB of allocations: bounding fields keeps a
+// request's cost proportional to its bytes.
+const maxFieldBytes = maxEntryBytes + 64<<10
+
 // ErrRaftMessageTooLarge is the cause of closing a raft connection whose
 // request exceeds MaxMessageBytes, MaxMessageValues or the inflight budget.
 var ErrRaftMessageTooLarge = errors.New("cluster: raft message over budget")
@@ -284,6 +291,9 @@ func (s *frameScanner) intValue() int64 {
 
 // payload starts n bytes of str, bin or ext data.
 func (s *frameScanner) payload(kind int, n uint64) error {
+	if n > maxFieldBytes {
+		return s.tooLarge("request of type %d declares a field of %d bytes, over %d", s.msgType, n, maxFieldBytes)
+	}
 	if n > uint64(s.maxBytes) || int64(n) > s.maxBytes-s.bytes {
 		return s.tooLarge("request of type %d declares a field of %d bytes, over the %d bytes of a request (MaxMessageBytes)", s.msgType, n, s.maxBytes)
 	}

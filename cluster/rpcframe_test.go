@@ -119,6 +119,19 @@ func TestFrameScannerRefuses(t *testing.T) {
 	}
 }
 
+func TestFrameScannerRefusesLongField(t *testing.T) {
+	s := testScanner(64<<20, 1000)
+	in := []byte{0, 0x81, 0xa7, 'E', 'n', 't', 'r', 'i', 'e', 's', 0x91, 0x81, 0xa4, 'D', 'a', 't', 'a', 0xc6, 0, 0x09, 0, 0} // 576 KiB
+	if err := s.scan(in); err != nil {
+		t.Fatalf("a field of maxFieldBytes: %v", err)
+	}
+	s = testScanner(64<<20, 1000)
+	in[len(in)-1] = 1
+	if err := s.scan(in); !errors.Is(err, ErrRaftMessageTooLarge) {
+		t.Fatalf("a field over maxFieldBytes: %v", err)
+	}
+}
+
 // TestFrameScannerInflight charges the shared budget while a request is
 // read and releases it when the next one starts.
 func TestFrameScannerInflight(t *testing.T) {

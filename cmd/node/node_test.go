@@ -191,7 +191,7 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_budget_limit{budget="grpc_connections"} 100`,
 		`flowmesh_budget_use{budget="grpc_connections"} `,
 		`flowmesh_budget_limit{budget="raft_connections"} 48`,
-		`flowmesh_budget_limit{budget="raft_inflight_bytes"} 2.68435456e+08`,
+		`flowmesh_budget_limit{budget="raft_inflight_bytes"} 1.34217728e+08`,
 		`flowmesh_budget_refused_total{budget="raft_connections",reason="over_limit"} 0`,
 		`flowmesh_budget_limit{budget="gossip_streams"} 16`,
 		`flowmesh_budget_refused_total{budget="gossip",reason="compressed"} 0`,
