@@ -90,14 +90,17 @@
 //     bytes alone do not bound the heap, since the decoder allocates a Log
 //     (about 100 bytes) for a one-byte empty map; a legit AppendEntries of
 //     1024 entries holds about 20000;
-//   - would take the bytes of requests being read or held on all inbound
-//     connections past MaxInflightBytes (128 MiB; a request is charged
-//     until the next one starts on its connection, as raft holds it until
-//     it answers; our leader's pipeline has at most two 33 MiB requests
-//     in flight to a follower); the heap stays within about twice this
-//     (measured: 2000 connections each sending 1 MiB of AppendEntries then
-//     stalling took a node from 22 MB to 127 MB RSS; filling the budget
-//     with 5 MiB requests, to 303 MB);
+//   - would take what requests being read or held on all inbound
+//     connections are charged past MaxInflightBytes (128 MiB). A request
+//     is charged its bytes plus 128 per msgpack value (valueCharge: the
+//     decoder may allocate a Log for a one-byte value), until the next
+//     request starts on its connection (raft holds a request until it
+//     answers). Our leader's pipeline has at most two 33 MiB requests in
+//     flight to a follower. Measured on a node process: the heap stays
+//     within about twice the budget (2000 connections each sending 1 MiB
+//     of AppendEntries then stalling: 22 MB to 127 MB RSS; the budget
+//     filled with 5 MiB requests: 303 MB; 64 connections of 262000 empty
+//     entries: 176 MB, and 457 MB without valueCharge);
 //   - is not a raft request (unknown type, the unused msgpack byte, nesting
 //     deeper than 32, an InstallSnapshot without a Size).
 //

@@ -22,6 +22,11 @@ const rpcInstallSnapshotType = 2
 // maxFrameDepth bounds container nesting: raft's requests nest four deep.
 const maxFrameDepth = 32
 
+// valueCharge is what each msgpack value of a request is charged to the
+// inflight budget besides its bytes: the decoder may allocate a Log (about
+// 100 bytes) for a one-byte value.
+const valueCharge = 128
+
 // maxFieldBytes bounds one str, bin or ext value: the largest raft sends
 // is a log entry's Data, under maxEntryBytes. Raft's decoder reads a long
 // field in 256 KiB steps, copying what it has at each step, so a field of
@@ -55,8 +60,10 @@ type frameScanner struct {
 	bytes   int64 // of the current request (type byte and value)
 	values  int64
 	charged int64 // bytes charged to the inflight budget for this request
-	stack   []uint64
-	skip    uint64 // payload bytes left (stSkip) or body bytes left (stBody)
+
+	pendingValues int64 // values started in this scan call, not yet charged
+	stack         []uint64
+	skip          uint64 // payload bytes left (stSkip) or body bytes left (stBody)
 
 	lead    byte // first byte of the value whose header is assembled
 	hdr     [8]byte
@@ -107,7 +114,7 @@ func (s *frameScanner) scan(p []byte) error {
 		switch s.state {
 		case stType:
 			s.release()
-			pending = 0
+			pending, s.pendingValues = 0, 0
 			t := p[0]
 			p = p[1:]
 			if t > maxRaftRPCType {
@@ -170,6 +177,8 @@ func (s *frameScanner) scan(p []byte) error {
 			}
 		}
 	}
+	pending += s.pendingValues * valueCharge
+	s.pendingValues = 0
 	if s.charge != nil && pending > 0 {
 		if err := s.charge(pending); err != nil {
 			return err
@@ -190,6 +199,7 @@ func (s *frameScanner) count(n int64) error {
 
 func (s *frameScanner) startValue(b byte) error {
 	s.values++
+	s.pendingValues++
 	if s.values > s.maxValues {
 		return s.tooLarge("request of type %d has over %d values (MaxMessageValues)", s.msgType, s.maxValues)
 	}

@@ -132,8 +132,8 @@ func TestFrameScannerRefusesLongField(t *testing.T) {
 	}
 }
 
-// TestFrameScannerInflight charges the shared budget while a request is
-// read and releases it when the next one starts.
+// TestFrameScannerInflight charges the shared budget with a request's bytes
+// and values while it is read, and releases it when the next one starts.
 func TestFrameScannerInflight(t *testing.T) {
 	b := &raftBudget{lim: RaftLimits{MaxInflightBytes: 1000}}
 	s1 := &frameScanner{maxBytes: 4096, maxValues: 1000, charge: b.charge}
@@ -142,8 +142,8 @@ func TestFrameScannerInflight(t *testing.T) {
 	if err := s1.scan(append(hdr, make([]byte, 500)...)); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.inflight.Load(); got != 510 {
-		t.Fatalf("inflight %d, want 510", got)
+	if got, want := b.inflight.Load(), int64(510+3*valueCharge); got != want {
+		t.Fatalf("inflight %d, want %d (bytes and 3 values)", got, want)
 	}
 	if err := s2.scan(append(hdr, make([]byte, 500)...)); !errors.Is(err, ErrRaftMessageTooLarge) {
 		t.Fatalf("second request over the shared budget: %v", err)
@@ -151,8 +151,8 @@ func TestFrameScannerInflight(t *testing.T) {
 	if err := s1.scan(make([]byte, 12)); err != nil { // the rest, then a new request
 		t.Fatal(err)
 	}
-	if got := b.inflight.Load(); got != 522 {
-		t.Fatalf("inflight %d, want 522", got)
+	if got, want := b.inflight.Load(), int64(522+3*valueCharge); got != want {
+		t.Fatalf("inflight %d, want %d", got, want)
 	}
 	if err := s1.scan([]byte{1}); err != nil {
 		t.Fatal(err)
