@@ -74,7 +74,7 @@ func (l RaftLimits) validate(bad func(string, ...any)) {
 		bad("RaftLimits.MaxMessageBytes, MaxMessageValues and MaxInflightBytes must not be negative")
 	}
 	if l.MaxMessageBytes > 0 && l.MaxInflightBytes > 0 && l.MaxInflightBytes < l.MaxMessageBytes {
-		bad("RaftLimits.MaxInflightBytes %d is below RaftLimits.MaxMessageBytes %d", l.MaxInflightBytes, l.MaxMessageBytes)
+		bad("RaftLimits.MaxInflightBytes %d is below RaftLimits.MaxMessageBytes %d (which follows MaxAppendEntries), so our own largest AppendEntries would be refused", l.MaxInflightBytes, l.MaxMessageBytes)
 	}
 }
 
