@@ -38,6 +38,10 @@
 // streams with it, and a host without the key cannot gossip (nor be added
 // by reconciliation, which acts only on gossiped members).
 //
+// Config.RaftLimits, GossipMaxStreams and GossipMaxStreamBytes pass the
+// transport budgets to cluster (see cluster's doc, "Transport budgets");
+// TransportStats reports their use for /metrics.
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
 // leave message: others see a dead node), then flush and close the FSM.
