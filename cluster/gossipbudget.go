@@ -207,8 +207,9 @@ func (t *gossipTransport) admit(c *gossipConn) {
 	}
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	if t.inspect && (b[0] == mlCompressMsg || b[0] == mlHasLabelMsg) {
-		t.compressed.Add(1)
-		t.log.Warn("gossip stream refused: compressed or labelled", "remote", c.RemoteAddr().String())
+		if t.compressed.Add(1)%100 == 1 {
+			t.log.Warn("gossip stream refused: compressed or labelled", "remote", c.RemoteAddr().String(), "refused", t.compressed.Load())
+		}
 		c.Close()
 		return
 	}
@@ -229,6 +230,7 @@ type gossipConn struct {
 	first    byte
 	hasFirst bool
 	left     int64
+	over     bool // the byte budget was hit (counted once)
 	once     sync.Once
 }
 
@@ -242,8 +244,13 @@ func (c *gossipConn) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	if c.left <= 0 {
-		c.t.oversize.Add(1)
-		c.t.log.Warn("gossip stream closed: over the byte budget", "remote", c.RemoteAddr().String(), "limit", c.t.maxStreamBytes)
+		if c.over {
+			return 0, io.ErrUnexpectedEOF
+		}
+		c.over = true
+		if c.t.oversize.Add(1)%100 == 1 {
+			c.t.log.Warn("gossip stream closed: over the byte budget", "remote", c.RemoteAddr().String(), "limit", c.t.maxStreamBytes, "refused", c.t.oversize.Load())
+		}
 		return 0, fmt.Errorf("%w: stream over %d bytes", ErrGossipRefused, c.t.maxStreamBytes)
 	}
 	if int64(len(p)) > c.left {

@@ -168,3 +168,35 @@ func TestGossipEncryptedForms(t *testing.T) {
 		}
 	}
 }
+
+// TestGossipStreamBytes sends a user message stream longer than
+// MaxStreamBytes: the node stops reading at the budget and closes it.
+func TestGossipStreamBytes(t *testing.T) {
+	m, err := NewMembership(MembershipConfig{
+		Name: "g1", BindAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2",
+		Local: true, Logger: testLogger(t), MaxStreamBytes: 64 << 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Shutdown() })
+	msg := bytes.NewBuffer([]byte{8}) // memberlist's userMsg: a header, then UserMsgLen bytes
+	if err := codec.NewEncoder(msg, &codec.MsgpackHandle{}).Encode(&struct{ UserMsgLen int }{1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	msg.Write(make([]byte, 1<<20))
+	c, err := net.DialTimeout("tcp", m.Addr(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = c.Write(msg.Bytes())
+	deadline := time.Now().Add(10 * time.Second)
+	for m.GossipStats().RefusedOversize != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("oversized stream not refused: %+v", m.GossipStats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

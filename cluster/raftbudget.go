@@ -209,12 +209,15 @@ func (c *budgetConn) Read(p []byte) (int, error) {
 }
 
 func (c *budgetConn) refuse(err error) {
+	var n uint64
 	if errors.Is(err, ErrRaftMessageMalformed) {
-		c.b.malformedClosed.Add(1)
+		n = c.b.malformedClosed.Add(1)
 	} else {
-		c.b.tooLarge.Add(1)
+		n = c.b.tooLarge.Add(1)
 	}
-	c.b.log.Warn("raft connection closed", "remote", c.RemoteAddr().String(), "error", err)
+	if n%100 == 1 { // the first of every hundred: a flood must not flood the log
+		c.b.log.Warn("raft connection closed", "remote", c.RemoteAddr().String(), "error", err, "count", n)
+	}
 	c.err = err
 	c.Close()
 }
