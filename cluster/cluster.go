@@ -55,15 +55,16 @@ type Cluster struct {
 	logger *slog.Logger
 	fsm    *notifyingFSM
 
-	raft      *raft.Raft
-	transport *fencedTransport
+	raft       *raft.Raft
+	transport  *fencedTransport
+	raftBudget *raftBudget
 	// probePeer, with peer TLS, completes a handshake with a raft address
 	// and hangs up: reconcile adds or promotes only servers that pass it.
 	probePeer func(addr string) error
-	bolt      stableLogStore // raft-boltdb unless Config.LogStore says otherwise
-	logStore  *timedLogStore // bolt, timed for the watchdog
-	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
-	snaps     *SnapshotStore
+	bolt       stableLogStore // raft-boltdb unless Config.LogStore says otherwise
+	logStore   *timedLogStore // bolt, timed for the watchdog
+	logs       raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
+	snaps      *SnapshotStore
 
 	applyCh   chan *applyRequest
 	inflight  chan *inflightEntry
@@ -130,31 +131,51 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 	return c, nil
 }
 
-// newTransport is raft's TCP transport, or with PeerServerTLS set its
-// network transport over mutual TLS.
+// newTransport is raft's network transport over plain TCP, or with
+// PeerServerTLS set over mutual TLS; both accept through the RaftLimits
+// budget.
 func (c *Cluster) newTransport(advertise net.Addr) (*raft.NetworkTransport, error) {
 	cfg := c.cfg
 	hlog := newHCLog(cfg.Logger, "raft-net")
-	if cfg.PeerServerTLS == nil {
-		return raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, hlog)
-	}
-	stream, err := newTLSStreamLayer(cfg.BindAddr, advertise, cfg.PeerServerTLS, cfg.PeerClientTLS, HandshakeTimeout, c.logger.With("component", "raft-tls"))
+	ln, err := net.Listen("tcp", cfg.BindAddr)
 	if err != nil {
 		return nil, err
 	}
-	c.probePeer = func(addr string) error {
-		conn, err := stream.Dial(raft.ServerAddress(addr), HandshakeTimeout)
-		if err != nil {
-			return err
+	c.raftBudget = &raftBudget{lim: cfg.RaftLimits, log: c.logger.With("component", "raft-net")}
+	bl := &budgetListener{Listener: ln, b: c.raftBudget}
+	var stream raft.StreamLayer
+	if cfg.PeerServerTLS == nil {
+		stream, err = newTCPStreamLayer(bl, advertise)
+	} else {
+		stream, err = newTLSStreamLayer(bl, advertise, cfg.PeerServerTLS, cfg.PeerClientTLS, HandshakeTimeout, c.logger.With("component", "raft-tls"))
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if cfg.PeerServerTLS != nil {
+		c.probePeer = func(addr string) error {
+			conn, err := stream.Dial(raft.ServerAddress(addr), HandshakeTimeout)
+			if err != nil {
+				return err
+			}
+			return conn.Close()
 		}
-		return conn.Close()
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
+		Stream:  &budgetStreamLayer{StreamLayer: stream, b: c.raftBudget},
 		MaxPool: transportPool,
 		Timeout: transportTimeout,
 		Logger:  hlog,
 	}), nil
+}
+
+// RaftTransportStats reports the raft transport budget's use.
+func (c *Cluster) RaftTransportStats() RaftTransportStats {
+	if c.raftBudget == nil {
+		return RaftTransportStats{MaxConnections: c.cfg.RaftLimits.MaxConnections, MaxInflightBytes: c.cfg.RaftLimits.MaxInflightBytes}
+	}
+	return c.raftBudget.stats()
 }
 
 func (c *Cluster) open() error {

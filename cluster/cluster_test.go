@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -372,6 +373,17 @@ func TestConfigValidate(t *testing.T) {
 	var joined interface{ Unwrap() []error }
 	if !errors.As(err, &joined) || len(joined.Unwrap()) != 2 {
 		t.Errorf("Validate = %v, want both problems", err)
+	}
+
+	cfg = DefaultConfig()
+	cfg.ID, cfg.DataDir, cfg.BindAddr = "a", "d", "127.0.0.1:0"
+	cfg.MaxAppendEntries = 1024 // 513 MiB AppendEntries, over the 128 MiB inflight budget
+	cfg.RaftLimits.MaxConnections = -1
+	err = cfg.Validate()
+	for _, want := range []string{"MaxInflightBytes", "MaxConnections -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want a problem with %s", err, want)
+		}
 	}
 }
 

@@ -64,6 +64,10 @@ type Config struct {
 	PeerServerTLS *tls.Config
 	PeerClientTLS *tls.Config
 
+	// RaftLimits bounds inbound raft connections (see doc.go, "Transport
+	// budgets"); zero fields take DefaultRaftLimits.
+	RaftLimits RaftLimits
+
 	Clock  func() time.Time // the leader's stamping clock
 	Logger *slog.Logger
 
@@ -85,7 +89,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
-		MaxAppendEntries:   128,
+		MaxAppendEntries:   64,
 		BatchMaxCommands:   512,
 		BatchMaxBytes:      480 << 10,
 		MaxInflightEntries: 64,
@@ -116,6 +120,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.BatchMaxCommands, d.BatchMaxCommands)
 	setDefault(&c.BatchMaxBytes, d.BatchMaxBytes)
 	setDefault(&c.MaxInflightEntries, d.MaxInflightEntries)
+	c.RaftLimits = c.RaftLimits.withDefaults(c.MaxAppendEntries)
 	if c.Clock == nil {
 		c.Clock = d.Clock
 	}
@@ -152,6 +157,7 @@ func (c Config) Validate() error {
 	if c.PeerServerTLS != nil && c.PeerServerTLS.ClientAuth != tls.RequireAndVerifyClientCert && c.PeerServerTLS.GetConfigForClient == nil {
 		bad("PeerServerTLS must require and verify client certificates")
 	}
+	c.RaftLimits.validate(bad)
 	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
 		bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}

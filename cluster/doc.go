@@ -1,6 +1,7 @@
 // Package cluster owns the raft node: its log and stable store
 // (raft-boltdb v2 behind a 512-entry log cache), a hard-link snapshot
-// store, the TCP transport (mutual TLS when configured), group commit of writes, and the linearizable
+// store, the TCP transport (mutual TLS when configured) under transport
+// budgets, group commit of writes, and the linearizable
 // read barrier, gossip membership (Membership, over hashicorp/memberlist),
 // bootstrap-expect and the leader's reconciliation of gossip with the raft
 // configuration (Manage), and the fsync watchdog.
@@ -66,6 +67,88 @@
 // that holds the gossip key but no peer certificate gossips, and could
 // claim to be caught up, but never enters the raft configuration, where an
 // unreachable voter would raise the quorum.
+//
+// # Transport budgets
+//
+// Inbound raft connections, over plain TCP and TLS alike, pass through a
+// stream layer of ours (raftbudget.go): a listener that counts connections
+// at accept, TLS handshakes included, and closes those beyond
+// RaftLimits.MaxConnections at once; and, past any handshake, a connection
+// wrapper whose frameScanner (rpcframe.go) follows raft's framing (a type
+// byte and one msgpack value; InstallSnapshot's value followed by Size body
+// bytes, Size read from the request's top-level map) over the bytes raft
+// reads, before its decoder sees them. It closes the connection, counted
+// by reason, when a request:
+//
+//   - declares or reaches more than MaxMessageBytes (default
+//     MaxAppendEntries (64) x 512 KiB + 1 MiB: raft batches up to
+//     MaxAppendEntries entries with no byte limit, and our entries stay
+//     under 512 KiB, so a smaller bound would refuse our own leader);
+//     declared lengths are refused at their header, so raft's decoder,
+//     which grows a buffer toward the declared length as bytes arrive,
+//     never sees one (8.3 GB allocated for 64 MiB sent without this);
+//   - declares a str, bin or ext field over 576 KiB (maxFieldBytes: an
+//     entry's Data is under 512 KiB): raft's decoder reads a long field in
+//     256 KiB steps and copies what it has at each, so a field of n bytes
+//     costs n*n/512 KiB of allocations, and bounding fields keeps a
+//     request's cost proportional to its bytes;
+//   - declares or holds more than MaxMessageValues (262144) msgpack values:
+//     bytes alone do not bound the heap, since the decoder allocates a Log
+//     (about 100 bytes) for a one-byte empty map; a legit AppendEntries of
+//     1024 entries holds about 20000;
+//   - would take what requests being read or held on all inbound
+//     connections are charged past MaxInflightBytes (128 MiB). A request
+//     is charged its bytes plus 128 per msgpack value (valueCharge: the
+//     decoder may allocate a Log for a one-byte value), until the next
+//     request starts on its connection (raft holds a request until it
+//     answers). Our leader's pipeline has at most two 33 MiB requests in
+//     flight to a follower. Measured on a node process: the heap stays
+//     within about twice the budget (2000 connections each sending 1 MiB
+//     of AppendEntries then stalling: 22 MB to 127 MB RSS; the budget
+//     filled with 5 MiB requests: 303 MB; 64 connections of 262000 empty
+//     entries: 176 MB, and 457 MB without valueCharge);
+//   - is not a raft request (unknown type, the unused msgpack byte, nesting
+//     deeper than 32, an InstallSnapshot without a Size).
+//
+// Deadlines are per read, not per request: IdleTimeout (10 min) between
+// requests, ReadTimeout (30 s) inside one and before a connection's first
+// request, and ReadTimeout on every write of a response. Why they are safe:
+// the leader's heartbeat connection carries a request every
+// HeartbeatTimeout/10 and its pipeline one every CommitTimeout; raft's
+// sender puts a 10 s deadline on each RPC (InstallSnapshot: scaled by its
+// size), so a live sender never leaves a 30 s gap; raft dials only to send
+// at once. Raft's connection pool has no expiry, so a pooled connection
+// (votes, TimeoutNow, non-pipelined AppendEntries) idle longer than
+// IdleTimeout has been closed here and its next RPC fails once: raft
+// retries AppendEntries, and an election may lose a round per stale pooled
+// connection (at most 3 per peer); hence IdleTimeout is long and at least
+// a minute. An InstallSnapshot body is not charged to any byte budget: it
+// streams into the snapshot sink, which verifies it as it arrives.
+//
+// What cannot be bounded from outside raft, and is bounded otherwise: the
+// heap one request costs is bounded by its bytes and values times the
+// largest struct raft decodes a value into, not exactly; a request that
+// trickles one byte per ReadTimeout keeps its connection (bounded by
+// MaxConnections and the byte budgets); connections we dial (to configured
+// peers) are not scanned; while a flood holds every slot, new inbound
+// connections are refused (existing ones keep replicating), for
+// ReadTimeout over plain TCP and HandshakeTimeout over TLS. Changing these
+// needs raft's transport to frame requests with a length and to expire
+// pooled connections.
+//
+// Gossip (gossipbudget.go) runs memberlist over its NetTransport wrapped by
+// ours: inbound streams beyond MaxStreams (16) are closed at accept, at
+// most MaxStreamBytes (4 MiB) are read from one, and a stream must send its
+// first byte within 5 s. Our nodes never compress (EnableCompression off),
+// so without a gossip key a packet, or part of a compound packet, or a
+// stream that carries a compressed message is dropped before memberlist
+// inflates it (a 37 KB LZW payload inflates to 48 MiB; six of them cost
+// 770 MiB of allocations without this). With a key, messages are
+// encrypted and cannot be inspected here: memberlist refuses unencrypted
+// ones, and inflates an encrypted one (from a holder of the key) to at most
+// 40 MiB, one packet at a time and one per stream. Nodes of an older
+// version without a gossip key compress, and their compressed gossip is
+// refused: upgrade all nodes, or use a key.
 //
 // # Write path and group commit
 //
@@ -214,7 +297,8 @@
 // # Timing defaults
 //
 // HeartbeatTimeout 500ms and ElectionTimeout 500ms (a LAN), LeaderLeaseTimeout
-// 250ms, CommitTimeout 5ms, MaxAppendEntries 128, SnapshotThreshold 16384
+// 250ms, CommitTimeout 5ms, MaxAppendEntries 64 (raft's default; it sets
+// the largest AppendEntries, 64 x 512 KiB, and so MaxMessageBytes), SnapshotThreshold 16384
 // entries checked every 30s, TrailingLogs 1.25 x SnapshotThreshold. Pre-vote
 // is raft's default and stays on.
 //

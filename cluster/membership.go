@@ -93,6 +93,12 @@ type MembershipConfig struct {
 	// MetaRefresh is how often changes of HasState and Applied are gossiped.
 	MetaRefresh time.Duration
 
+	// MaxStreams bounds inbound gossip streams open at once (0:
+	// DefaultGossipMaxStreams); MaxStreamBytes the bytes read from one (0:
+	// DefaultGossipMaxStreamBytes).
+	MaxStreams     int
+	MaxStreamBytes int64
+
 	// Local uses memberlist's loopback timings (tests).
 	Local  bool
 	Logger *slog.Logger
@@ -115,6 +121,7 @@ type Membership struct {
 	logger *slog.Logger
 	ml     *memberlist.Memberlist
 	addr   string // advertised gossip address, set once at start
+	trans  *gossipTransport
 
 	refreshMu sync.Mutex // serialises RefreshMeta
 	mu        sync.Mutex
@@ -198,9 +205,36 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.Alive = (*mlGuard)(m)
 	mc.Merge = (*mlGuard)(m)
 	mc.Logger = log.New(&mlLogWriter{logger: m.logger}, "", 0)
+	// Our nodes never compress, so a compressed message is refused
+	// before memberlist inflates it (gossipTransport).
+	mc.EnableCompression = false
+	if cfg.MaxStreams < 0 || cfg.MaxStreamBytes < 0 {
+		return nil, fmt.Errorf("cluster: gossip MaxStreams %d and MaxStreamBytes %d must not be negative", cfg.MaxStreams, cfg.MaxStreamBytes)
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultGossipMaxStreams
+	}
+	if cfg.MaxStreamBytes == 0 {
+		cfg.MaxStreamBytes = DefaultGossipMaxStreamBytes
+	}
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start gossip: %w", err)
+	}
+	if mc.BindPort == 0 {
+		mc.BindPort = nt.GetAutoBindPort()
+		if cfg.AdvertiseAddr == "" {
+			mc.AdvertisePort = mc.BindPort
+		}
+	}
+	m.trans = newGossipTransport(nt, len(cfg.SecretKey) == 0, cfg.MaxStreams, cfg.MaxStreamBytes, m.logger)
+	mc.Transport = m.trans
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		_ = m.trans.Shutdown()
 		return nil, fmt.Errorf("cluster: start gossip: %w", err)
 	}
 	m.ml = ml
@@ -214,6 +248,9 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	m.logger.Info("gossip started", "addr", m.Addr(), "encrypted", len(cfg.SecretKey) > 0)
 	return m, nil
 }
+
+// GossipStats reports the gossip transport budget's use.
+func (m *Membership) GossipStats() GossipStats { return m.trans.stats() }
 
 func splitHostPort(addr string) (string, int, error) {
 	h, p, err := net.SplitHostPort(addr)

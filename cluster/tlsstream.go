@@ -38,18 +38,13 @@ type tlsStreamLayer struct {
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
 
-// newTLSStreamLayer listens on bind; advertise (nil: the bound address) is
+// newTLSStreamLayer accepts on ln; advertise (nil: the bound address) is
 // the address peers dial.
-func newTLSStreamLayer(bind string, advertise net.Addr, server, client *tls.Config, timeout time.Duration, log *slog.Logger) (*tlsStreamLayer, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
-	}
+func newTLSStreamLayer(ln net.Listener, advertise net.Addr, server, client *tls.Config, timeout time.Duration, log *slog.Logger) (*tlsStreamLayer, error) {
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
 	if a, ok := advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
-		ln.Close()
 		return nil, errors.New("cluster: raft address is not advertisable (bound to all interfaces without AdvertiseAddr)")
 	}
 	s := &tlsStreamLayer{

@@ -99,7 +99,7 @@ func TestTLSTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rogueCli := certs.ClientConfig(rogueSrc, realCA, false)
-	stream, err := newTLSStreamLayer("127.0.0.1:0", nil, rogueSrv, rogueCli, HandshakeTimeout, slog.New(slog.DiscardHandler))
+	stream, err := newTLSStreamLayer(listenLocal(t), nil, rogueSrv, rogueCli, HandshakeTimeout, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func waitCount(t *testing.T, f *counterFSM, want int) {
 // is closed by the server once the handshake deadline passes.
 func TestTLSHandshakeDeadline(t *testing.T) {
 	srvTLS, cliTLS, _ := peerTLS(t)
-	s, err := newTLSStreamLayer("127.0.0.1:0", nil, srvTLS, cliTLS, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+	s, err := newTLSStreamLayer(listenLocal(t), nil, srvTLS, cliTLS, 200*time.Millisecond, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,4 +193,13 @@ func TestPeerTLSValidate(t *testing.T) {
 	if !errors.As(err, &joined) || len(joined.Unwrap()) != 2 {
 		t.Errorf("Validate = %v, want: the two go together, and client certs must be required", err)
 	}
+}
+
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"log/slog"
 	"time"
+
+	"github.com/flowmesh/flowmesh/cluster"
 )
 
 // Config configures a node. Zero fields take DefaultConfig's values, so a
@@ -66,6 +68,13 @@ type Config struct {
 	// host without it out of membership.
 	PeerServerTLS *tls.Config
 	PeerClientTLS *tls.Config
+	// RaftLimits bounds inbound raft connections (see cluster.RaftLimits);
+	// zero fields keep cluster's defaults.
+	RaftLimits cluster.RaftLimits
+	// GossipMaxStreams and GossipMaxStreamBytes bound inbound gossip
+	// streams (see cluster.MembershipConfig); 0 keeps cluster's defaults.
+	GossipMaxStreams     int
+	GossipMaxStreamBytes int64
 	// DeadServerCleanup lets the leader remove dead servers from the raft
 	// configuration (never below a quorum of it); off, only RemovePeer does.
 	DeadServerCleanup bool

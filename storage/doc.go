@@ -61,6 +61,10 @@
 // them. SegmentFiles reports open files, the budget and evictions for
 // metrics. Start logs the budget and RLIMIT_NOFILE.
 //
+// Config.RaftLimits, GossipMaxStreams and GossipMaxStreamBytes pass the
+// transport budgets to cluster (see cluster's doc, "Transport budgets");
+// TransportStats reports their use for /metrics.
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
 // leave message: others see a dead node), then flush and close the FSM.

@@ -65,19 +65,21 @@ func gossipLocal(addr string) bool {
 
 func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*cluster.Membership, error) {
 	m, err := cluster.NewMembership(cluster.MembershipConfig{
-		Name:          id,
-		BindAddr:      s.cfg.GossipAddr,
-		AdvertiseAddr: s.cfg.AdvertiseAddr,
-		SecretKey:     s.cfg.GossipKey,
-		RaftAddr:      c.RaftAddr(),
-		GRPCAddr:      s.cfg.GRPCAddr,
-		Expect:        s.cfg.BootstrapExpect,
-		Version:       s.cfg.Version,
-		HasState:      c.HasState,
-		Applied:       f.AppliedIndex,
-		ClusterID:     c.ClusterID,
-		Local:         gossipLocal(s.cfg.GossipAddr),
-		Logger:        s.cfg.Logger,
+		Name:           id,
+		BindAddr:       s.cfg.GossipAddr,
+		AdvertiseAddr:  s.cfg.AdvertiseAddr,
+		SecretKey:      s.cfg.GossipKey,
+		RaftAddr:       c.RaftAddr(),
+		GRPCAddr:       s.cfg.GRPCAddr,
+		Expect:         s.cfg.BootstrapExpect,
+		Version:        s.cfg.Version,
+		HasState:       c.HasState,
+		Applied:        f.AppliedIndex,
+		ClusterID:      c.ClusterID,
+		Local:          gossipLocal(s.cfg.GossipAddr),
+		MaxStreams:     s.cfg.GossipMaxStreams,
+		MaxStreamBytes: s.cfg.GossipMaxStreamBytes,
+		Logger:         s.cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

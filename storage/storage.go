@@ -169,6 +169,7 @@ func (s *Storage) Start(ctx context.Context) error {
 		ccfg.GRPCAddrOf = s.grpcAddrOf
 	}
 	ccfg.LogStore = s.cfg.RaftLogStore
+	ccfg.RaftLimits = s.cfg.RaftLimits
 	ccfg.PeerServerTLS, ccfg.PeerClientTLS = s.cfg.PeerServerTLS, s.cfg.PeerClientTLS
 	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
@@ -360,6 +361,20 @@ func (s *Storage) Status() (cluster.Status, error) {
 func (s *Storage) Cluster() *cluster.Cluster {
 	_, c, _ := s.running()
 	return c
+}
+
+// TransportStats reports the raft and gossip transport budgets' use;
+// ok is false while the node is not running, gossip's part is zero
+// without gossip.
+func (s *Storage) TransportStats() (raftStats cluster.RaftTransportStats, gossip cluster.GossipStats, ok bool) {
+	_, c, err := s.running()
+	if err != nil {
+		return raftStats, gossip, false
+	}
+	if m := s.members.Load(); m != nil {
+		gossip = m.GossipStats()
+	}
+	return c.RaftTransportStats(), gossip, true
 }
 
 func (s *Storage) now() time.Time { return s.cfg.Clock() }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/rpc"
 )
 
 // config is the node's settings, filled from flags, environment and file.
@@ -59,6 +61,11 @@ type config struct {
 	DefaultQuotaQueueJobs   int64
 	TenantRate              float64
 	TenantBurst             int
+
+	MaxConnections       int           // gRPC
+	RaftMaxConnections   int           // inbound raft connections
+	RaftIdleTimeout      time.Duration // between raft requests
+	GossipMaxConnections int           // inbound gossip streams
 
 	gossipKey []byte // GossipKey decoded
 }
@@ -140,6 +147,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	fs.Float64Var(&c.TenantRate, "tenant-rate", 0, "requests per second a tenant may make to this node (token bucket, not replicated; 0: unlimited)")
 	fs.IntVar(&c.TenantBurst, "tenant-burst", 0, "burst of --tenant-rate (0: the rate rounded up)")
+	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (see README, Limits)")
+	fs.IntVar(&c.RaftMaxConnections, "raft-max-connections", cluster.DefaultRaftLimits().MaxConnections, "inbound raft connections open at once, TLS handshakes included; more are closed at accept")
+	fs.DurationVar(&c.RaftIdleTimeout, "raft-idle-timeout", cluster.DefaultRaftLimits().IdleTimeout, "close an inbound raft connection idle this long between requests (at least 1m)")
+	fs.IntVar(&c.GossipMaxConnections, "gossip-max-connections", cluster.DefaultGossipMaxStreams, "inbound gossip (memberlist TCP) streams open at once; more are closed at accept")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
@@ -278,6 +289,17 @@ func (c *config) validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			errs = append(errs, fmt.Errorf("--join %q: %v", j, err))
 		}
+	}
+	for _, l := range []struct {
+		name   string
+		v, min int
+	}{{"--max-connections", c.MaxConnections, 1}, {"--raft-max-connections", c.RaftMaxConnections, 8}, {"--gossip-max-connections", c.GossipMaxConnections, 4}} {
+		if l.v < l.min {
+			errs = append(errs, fmt.Errorf("%s %d must be at least %d", l.name, l.v, l.min))
+		}
+	}
+	if c.RaftIdleTimeout < time.Minute {
+		errs = append(errs, fmt.Errorf("--raft-idle-timeout %v is below 1m: raft reuses pooled connections idle that long", c.RaftIdleTimeout))
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, fmt.Errorf("--bootstrap-expect %d is negative", c.BootstrapExpect))

@@ -51,6 +51,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--grpc-addr", "nope"}, nil, "--grpc-addr"},
 		{nil, map[string]string{"FLOWMESH_SEGMENT_MAX_SIZE": "big"}, "FLOWMESH_SEGMENT_MAX_SIZE"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
+		{[]string{"--max-connections", "0"}, nil, "--max-connections 0 must be at least 1"},
+		{[]string{"--raft-max-connections", "2"}, nil, "--raft-max-connections 2 must be at least 8"},
+		{[]string{"--gossip-max-connections", "-1"}, nil, "--gossip-max-connections -1 must be at least 4"},
+		{[]string{"--raft-idle-timeout", "5s"}, nil, "--raft-idle-timeout 5s is below 1m"},
 		{[]string{"--config", "/does/not/exist"}, nil, "no such file"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)

@@ -59,7 +59,10 @@
 //   - /healthz: 200 while the process serves HTTP.
 //   - /readyz: 200 when the node knows a leader and its FSM has applied up to
 //     the commit index; otherwise 503 with the reason.
-//   - /metrics: Prometheus metrics (package internal/metrics).
+//   - /metrics: Prometheus metrics (package internal/metrics), among them
+//     every transport budget's use, limit and refusals (budgets.go):
+//     --max-connections (gRPC), --raft-max-connections,
+//     --raft-idle-timeout and --gossip-max-connections set them.
 //   - /debug/pprof/: the Go profiler, only with --enable-pprof; with
 //     --auth-file only for "Authorization: Bearer <cluster-admin token>".
 //     /debug/pprof/cmdline is never served (the command line may hold a

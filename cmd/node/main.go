@@ -152,6 +152,9 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
+	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
+	scfg.RaftLimits.IdleTimeout = cfg.RaftIdleTimeout
+	scfg.GossipMaxStreams = cfg.GossipMaxConnections
 	node, err := storage.NewWithConfig(scfg)
 	if err != nil {
 		return err
@@ -183,6 +186,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
 		PeerCAs:            tlsm.peerCAs,
+		MaxConnections:     cfg.MaxConnections,
 	}
 	if store != nil {
 		rcfg.Auth = store
@@ -204,7 +208,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
 	// 3. The HTTP admin server.
-	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second)); err != nil {
+	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
 		srv.Stop()
 		return err
 	}

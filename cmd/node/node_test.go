@@ -183,7 +183,7 @@ func newClient(t *testing.T, addr string) *client.Client {
 func TestNodeServesAndRestartsCleanly(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p := startNode(t, dir)
+	p := startNode(t, dir, "--raft-max-connections", "48", "--max-connections", "100")
 	c := newClient(t, p.grpcAddr)
 	if _, err := c.CreateKVStore(ctx, "t1", "ns1", "cfg"); err != nil {
 		t.Fatal(err)
@@ -200,6 +200,13 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_bucket{method="/flowmesh.v1.KVService/Get"`,
 		"flowmesh_raft_commit_index", "flowmesh_raft_commitTime", "flowmesh_segment_bytes",
+		`flowmesh_budget_limit{budget="grpc_connections"} 100`,
+		`flowmesh_budget_use{budget="grpc_connections"} `,
+		`flowmesh_budget_limit{budget="raft_connections"} 48`,
+		`flowmesh_budget_limit{budget="raft_inflight_bytes"} 1.34217728e+08`,
+		`flowmesh_budget_refused_total{budget="raft_connections",reason="over_limit"} 0`,
+		`flowmesh_budget_limit{budget="gossip_streams"} 16`,
+		`flowmesh_budget_refused_total{budget="gossip",reason="compressed"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -1,7 +1,10 @@
 // Package metrics exports a node's Prometheus metrics: per-method gRPC
 // request counts and latencies (an rpc.Metrics), gauges read from the node
 // at scrape time (raft indexes, segment bytes, queue depths), and raft's own
-// go-metrics timers (commit and FSM apply latency) through a Prometheus sink.
+// go-metrics timers (commit and FSM apply latency) through a Prometheus sink,
+// and every resource budget (BudgetCollector): one family each for use,
+// limit and refusals, labelled by budget and reason, so a new budget needs
+// no new metric name and one alert (use/limit) covers them all.
 //
 // Tenant quota use and limits (tenants.go) are labelled by tenant with a
 // bounded cardinality: the MaxTenantSeries tenants storing the most bytes

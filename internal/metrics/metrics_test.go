@@ -67,3 +67,26 @@ func TestNodeCollectorReportsFailure(t *testing.T) {
 		t.Errorf("scrape lacks flowmesh_node_stats_up 0:\n%s", out)
 	}
 }
+
+func TestBudgetCollector(t *testing.T) {
+	r := New()
+	stats := BudgetStats{
+		Budgets:  []Budget{{Name: "grpc_connections", Use: 3, Limit: 4096}, {Name: "raft_inflight_bytes", Use: 100, Limit: 1 << 20}},
+		Refusals: []Refusals{{Budget: "raft_connections", Reason: "over_limit", Count: 7}},
+	}
+	if err := r.Register(NewBudgetCollector(func() BudgetStats { return stats })); err != nil {
+		t.Fatal(err)
+	}
+	out := scrape(t, r)
+	for _, want := range []string{
+		`flowmesh_budget_use{budget="grpc_connections"} 3`,
+		`flowmesh_budget_limit{budget="grpc_connections"} 4096`,
+		`flowmesh_budget_use{budget="raft_inflight_bytes"} 100`,
+		`flowmesh_budget_limit{budget="raft_inflight_bytes"} 1.048576e+06`,
+		`flowmesh_budget_refused_total{budget="raft_connections",reason="over_limit"} 7`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"github.com/flowmesh/flowmesh/internal/metrics"
+	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/storage"
+)
+
+// budgetStats reads the transport budgets for /metrics: gRPC connections,
+// raft connections and inflight request bytes, gossip streams.
+func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
+	return func() metrics.BudgetStats {
+		var out metrics.BudgetStats
+		budget := func(name string, use, limit float64) {
+			out.Budgets = append(out.Budgets, metrics.Budget{Name: name, Use: use, Limit: limit})
+		}
+		refused := func(b, reason string, n uint64) {
+			out.Refusals = append(out.Refusals, metrics.Refusals{Budget: b, Reason: reason, Count: n})
+		}
+		open, max, ref := srv.ConnStats()
+		budget("grpc_connections", float64(open), float64(max))
+		refused("grpc_connections", "over_limit", ref)
+		r, g, ok := node.TransportStats()
+		if !ok {
+			return out
+		}
+		budget("raft_connections", float64(r.Open), float64(r.MaxConnections))
+		budget("raft_inflight_bytes", float64(r.InflightBytes), float64(r.MaxInflightBytes))
+		refused("raft_connections", "over_limit", r.Refused)
+		refused("raft_connections", "idle", r.ClosedIdle)
+		refused("raft_connections", "stalled", r.ClosedStalled)
+		refused("raft_connections", "too_large", r.RefusedTooLarge)
+		refused("raft_connections", "malformed", r.RefusedMalformed)
+		if g.MaxStreams > 0 {
+			budget("gossip_streams", float64(g.OpenStreams), float64(g.MaxStreams))
+			refused("gossip_streams", "over_limit", g.RefusedStreams)
+			refused("gossip_streams", "too_large", g.RefusedOversize)
+			refused("gossip", "compressed", g.RefusedCompressed)
+		}
+		return out
+	}
+}
