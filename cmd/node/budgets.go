@@ -6,8 +6,9 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// budgetStats reads the transport budgets for /metrics: gRPC connections,
-// raft connections and inflight request bytes, gossip streams.
+// budgetStats reads the budgets for /metrics: gRPC connections, open
+// segment files, raft connections and inflight request bytes, gossip
+// streams.
 func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 	return func() metrics.BudgetStats {
 		var out metrics.BudgetStats
@@ -20,6 +21,11 @@ func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 		open, max, ref := srv.ConnStats()
 		budget("grpc_connections", float64(open), float64(max))
 		refused("grpc_connections", "over_limit", ref)
+		// Segment files are a cache, not a refusal: over its budget the
+		// least recently used idle file is closed (counted as evicted).
+		fs := node.SegmentFiles()
+		budget("segment_files", float64(fs.Open), float64(fs.MaxOpen))
+		refused("segment_files", "evicted", fs.Evictions)
 		r, g, ok := node.TransportStats()
 		if !ok {
 			return out

@@ -207,6 +207,8 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_budget_refused_total{budget="raft_connections",reason="over_limit"} 0`,
 		`flowmesh_budget_limit{budget="gossip_streams"} 16`,
 		`flowmesh_budget_refused_total{budget="gossip",reason="compressed"} 0`,
+		`flowmesh_budget_limit{budget="segment_files"} `,
+		`flowmesh_budget_use{budget="segment_files"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
