@@ -16,6 +16,7 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/segment"
 )
 
 // config is the node's settings, filled from flags, environment and file.
@@ -147,7 +148,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	fs.Float64Var(&c.TenantRate, "tenant-rate", 0, "requests per second a tenant may make to this node (token bucket, not replicated; 0: unlimited)")
 	fs.IntVar(&c.TenantBurst, "tenant-burst", 0, "burst of --tenant-rate (0: the rate rounded up)")
-	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (see README, Limits)")
+	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (default: 4096, or a quarter of RLIMIT_NOFILE if that is less; see README, Limits)")
 	fs.IntVar(&c.RaftMaxConnections, "raft-max-connections", cluster.DefaultRaftLimits().MaxConnections, "inbound raft connections open at once, TLS handshakes included; more are closed at accept")
 	fs.DurationVar(&c.RaftIdleTimeout, "raft-idle-timeout", cluster.DefaultRaftLimits().IdleTimeout, "close an inbound raft connection idle this long between requests (at least 1m)")
 	fs.IntVar(&c.GossipMaxConnections, "gossip-max-connections", cluster.DefaultGossipMaxStreams, "inbound gossip (memberlist TCP) streams open at once; more are closed at accept")
@@ -207,6 +208,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, err
 	}
 	c.applyTLSDir(explicit)
+	if !explicit["max-connections"] {
+		// Sockets share the descriptor budget with the segment file cache
+		// (half of RLIMIT_NOFILE): gRPC takes at most a quarter of it.
+		c.MaxConnections = min(c.MaxConnections, max(16, segment.FileLimit()/4))
+	}
 	if len(c.Join) > 0 && !explicit["bootstrap-expect"] {
 		// A joining node waits to be added rather than forming a cluster of its own.
 		c.BootstrapExpect = 0

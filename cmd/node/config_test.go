@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/segment"
 )
 
 func TestParseConfigPrecedence(t *testing.T) {
@@ -155,5 +158,22 @@ func TestDefaultQuotaFlags(t *testing.T) {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted it", args)
 		}
+	}
+}
+
+// TestMaxConnectionsFitsDescriptors: without --max-connections the gRPC
+// connection budget is at most a quarter of RLIMIT_NOFILE (segment files
+// take half), and an explicit value is kept.
+func TestMaxConnectionsFitsDescriptors(t *testing.T) {
+	noenv := func(string) string { return "" }
+	c, err := parseConfig(nil, noenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := min(rpc.DefaultMaxConnections, max(16, segment.FileLimit()/4)); c.MaxConnections != want {
+		t.Errorf("default --max-connections = %d, want %d (RLIMIT_NOFILE %d)", c.MaxConnections, want, segment.FileLimit())
+	}
+	if c, err = parseConfig([]string{"--max-connections", "9000"}, noenv, io.Discard); err != nil || c.MaxConnections != 9000 {
+		t.Errorf("explicit --max-connections 9000 = %d, %v", c.MaxConnections, err)
 	}
 }
