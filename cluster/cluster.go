@@ -61,10 +61,10 @@ type Cluster struct {
 	// probePeer, with peer TLS, completes a handshake with a raft address
 	// and hangs up: reconcile adds or promotes only servers that pass it.
 	probePeer func(addr string) error
-	bolt       stableLogStore // raft-boltdb unless Config.LogStore says otherwise
-	logStore   *timedLogStore // bolt, timed for the watchdog
-	logs       raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
-	snaps      *SnapshotStore
+	bolt      stableLogStore // raft-boltdb unless Config.LogStore says otherwise
+	logStore  *timedLogStore // bolt, timed for the watchdog
+	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
+	snaps     *SnapshotStore
 
 	applyCh   chan *applyRequest
 	inflight  chan *inflightEntry
