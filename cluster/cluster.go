@@ -402,6 +402,26 @@ func (c *Cluster) Snapshot() error {
 	return translate(c.raft.Snapshot().Error())
 }
 
+// SnapshotNow takes a fresh snapshot on the leader for an operator's
+// backup, once this node knows its cluster ID (waiting for it up to ctx:
+// a server added after bootstrap learns it from gossip), so the snapshot
+// names its cluster and restores here without being forced. A barrier
+// first makes sure there is something new to snapshot, so the result is
+// never an older snapshot sealed before the ID was known.
+func (c *Cluster) SnapshotNow(ctx context.Context) error {
+	for c.ClusterID() == "" {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: this node does not know its cluster ID yet; retry", flowmesh.ErrNoLeader)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := translate(c.raft.Barrier(timeoutOf(ctx)).Error()); err != nil {
+		return err
+	}
+	return c.Snapshot()
+}
+
 // translate maps raft's errors to this package's.
 func translate(err error) error {
 	if errors.Is(err, raft.ErrRaftShutdown) {

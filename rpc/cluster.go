@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
@@ -258,7 +259,10 @@ func (h *clusterService) SnapshotSave(_ *pb.SnapshotSaveRequest, ss grpc.ServerS
 	if !c.IsLeader() {
 		return c.NotLeader()
 	}
-	if err := c.Snapshot(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = c.SnapshotNow(sctx)
+	cancel()
+	if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return err
 	}
 	meta, rc, err := c.OpenLatestSnapshot()
