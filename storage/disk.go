@@ -91,10 +91,14 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 			}
 		}
 		for _, mb := range m.Members() {
-			if mb.ID == id || !mb.DiskAlarm {
+			if mb.ID == id || mb.Status == cluster.StatusLeft {
 				continue
 			}
-			st.members = append(st.members, DiskStatus{Node: mb.ID, Free: mb.DiskFree, Reserve: mb.DiskReserve, Alarm: true})
+			// Others gossip their free space and reserve only under an alarm.
+			st.members = append(st.members, DiskStatus{Node: mb.ID, Free: mb.DiskFree, Reserve: mb.DiskReserve, Alarm: mb.DiskAlarm})
+			if !mb.DiskAlarm {
+				continue
+			}
 			// Every server in the configuration applies every entry,
 			// non-voters too; a dead one's alarm is kept: it returns
 			// with the same disk.
@@ -142,14 +146,25 @@ func (s *Storage) gossipDisk() (alarm bool, free, reserve int64) {
 	return st.local.Alarm, st.local.Free, st.local.Reserve
 }
 
-// Disk reports this node's free space and reserve, and the disk alarms of
-// the members gossip reports (the first is this node's).
+// Disk reports this node's free space and reserve (the first element),
+// then every other member gossip reports (not left) with its alarm; their
+// Free and Reserve are known only under an alarm (zero otherwise). It is
+// at most DiskCheckInterval old.
 func (s *Storage) Disk() []DiskStatus {
 	st := s.disk.Load()
 	if st == nil {
 		return nil
 	}
 	return append([]DiskStatus(nil), st.members...)
+}
+
+// LocalDisk returns this node's free bytes, reserve and alarm, as last read.
+func (s *Storage) LocalDisk() (free, reserve int64, alarm bool) {
+	st := s.disk.Load()
+	if st == nil {
+		return 0, 0, false
+	}
+	return st.local.Free, st.local.Reserve, st.local.Alarm
 }
 
 // DiskAlarm returns the *flowmesh.DiskFullError that refuses growth now,
