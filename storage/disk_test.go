@@ -180,3 +180,96 @@ func TestDiskFullAlarm(t *testing.T) {
 		t.Fatalf("a refused put is there: %v", err)
 	}
 }
+
+// TestDiskFullFollower fills the disk of one follower of a 3-node cluster:
+// it gossips its alarm and the leader, whose own disk is fine, refuses
+// writes that grow the data naming that follower (which would otherwise
+// fail in Apply), while deletes commit and the follower keeps serving
+// reads; when space returns the alarm clears everywhere, writes work and
+// the follower holds every acknowledged write.
+func TestDiskFullFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	mnt := tmpfs(t, 64<<20)
+	i := 0
+	nodes := startCluster(t, 3, func(cfg *storage.Config) {
+		if i == 2 {
+			cfg.DataDir = filepath.Join(mnt, "n2")
+		}
+		i++
+		cfg.DiskReserveBytes = 16 << 20
+		cfg.DiskCheckInterval = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	small := nodes[2]
+	if leaderOf(t, nodes) == small {
+		if err := small.s.TransferLeadership(ctx, nodes[0].id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "a leader other than "+small.id, func() error {
+			return checkConfig(nodes, 3, 0)
+		})
+	}
+	leader := leaderOf(t, nodes)
+	if leader == small {
+		t.Fatal("the node on the small disk still leads")
+	}
+	acked := map[string]string{}
+	var path string
+	for i := range 10 {
+		k := fmt.Sprintf("k%d", i)
+		path = putOnLeader(t, leader, k, "v"+k)
+		acked[k] = "v" + k
+	}
+	waitStaleRead(t, small, path, "k9", "vk9")
+
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 8<<20)
+	var full *flowmesh.DiskFullError
+	waitFor(t, 10*time.Second, "the leader to see "+small.id+"'s alarm", func() error {
+		if err := leader.s.DiskAlarm(); !errors.As(err, &full) || full.Node != small.id {
+			return fmt.Errorf("leader's alarm: %v", err)
+		}
+		return nil
+	})
+	if _, err := leader.s.KVManager().Put(ctx, path, "refused", []byte("x"), flowmesh.KVPutOptions{}); !errors.As(err, &full) || full.Node != small.id || full.Reserve != 16<<20 {
+		t.Fatalf("put while a follower's disk is full: %v, want a DiskFullError naming %s", err, small.id)
+	}
+	alarmed := false
+	for _, m := range leader.s.Members() {
+		alarmed = alarmed || m.ID == small.id && m.DiskAlarm
+	}
+	if !alarmed {
+		t.Fatalf("the leader's Members() does not show %s's disk alarm: %+v", small.id, leader.s.Members())
+	}
+	if _, err := leader.s.KVManager().Delete(ctx, path, "k9", flowmesh.KVDeleteOptions{}); err != nil {
+		t.Fatalf("delete while a follower's disk is full: %v", err)
+	}
+	delete(acked, "k9")
+	if e, err := small.s.KVManager().Get(ctx, path, "k0", flowmesh.WithConsistency(flowmesh.Stale)); err != nil || string(e.Value) != "vk0" {
+		t.Fatalf("read on the full follower: %q, %v", e.Value, err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the alarm to clear on every node", func() error {
+		for _, n := range nodes {
+			if err := n.s.DiskAlarm(); err != nil {
+				return fmt.Errorf("%s: %v", n.id, err)
+			}
+		}
+		return nil
+	})
+	putOnLeader(t, leader, "after", "vafter")
+	acked["after"] = "vafter"
+	for _, n := range nodes {
+		if _, err := n.s.Status(); err != nil {
+			t.Fatalf("%s is not running: %v", n.id, err)
+		}
+		for k, v := range acked {
+			waitStaleRead(t, n, path, k, v)
+		}
+	}
+}
