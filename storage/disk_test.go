@@ -273,3 +273,73 @@ func TestDiskFullFollower(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskFullRestartAtZeroFree restarts a node whose filesystem was
+// filled to the last byte by something else: it starts (opening its
+// segments writes nothing when their indexes are current), raises its
+// alarm and serves reads; once space returns it takes writes and every
+// acknowledged one is there.
+func TestDiskFullRestartAtZeroFree(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	dataDir := filepath.Join(mnt, "data")
+	open := func() *storage.Storage {
+		t.Helper()
+		cfg := storage.DefaultConfig()
+		cfg.DataDir = dataDir
+		cfg.Logger = quietLogger()
+		cfg.DiskReserveBytes = 16 << 20
+		cfg.DiskCheckInterval = 20 * time.Millisecond
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.Start(sctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		return s
+	}
+	s := open()
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := kvs.GetPath()
+	for i := range 100 {
+		if _, err := s.KVManager().Put(ctx, path, fmt.Sprintf("k%03d", i), make([]byte, 1000), flowmesh.KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 0)
+
+	s = open()
+	if err := s.DiskAlarm(); err == nil {
+		t.Fatal("no disk alarm with 0 bytes free")
+	}
+	if e, err := s.KVManager().Get(ctx, path, "k099"); err != nil || len(e.Value) != 1000 {
+		t.Fatalf("read at 0 bytes free: %d bytes, %v", len(e.Value), err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitDisk(t, "the disk alarm to clear", func() bool { return s.DiskAlarm() == nil })
+	if _, err := s.KVManager().Put(ctx, path, "after", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatalf("put after space returned: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Stop(context.Background())
+	for i := range 100 {
+		if _, err := s.KVManager().Get(ctx, path, fmt.Sprintf("k%03d", i)); err != nil {
+			t.Fatalf("acknowledged k%03d: %v", i, err)
+		}
+	}
+}

@@ -120,13 +120,20 @@
 // flowmesh_disk_alarm per node), /readyz (still 200, with a
 // Flowmesh-Alarm: NOSPACE header) and the cluster status (alarms).
 //
-// Start-up on a full disk: with the alarm's reserve the node's own writes
-// never take the disk to zero, and a restart then works (the alarm is up
-// before the first write). With zero bytes free (something else filled
-// the disk) Start fails: fsm.Open rewrites each segment's index file at
-// open (segment.Open, durable.WriteFile of an .idx.tmp), which needs
-// space; a fresh node also writes DataDir/node-id. Free a little space,
-// or move the data, before restarting.
+// Start-up on a full disk: with the reserve the node's own writes never
+// take the disk to zero, and a restart raises the alarm before the first
+// write. With zero bytes free (something else filled the disk) a node
+// that stopped cleanly still starts and serves reads (measured on tmpfs:
+// TestDiskFullRestartAtZeroFree): segment.Open rewrites an index only when
+// it changed, the CLEAN markers are only removed, raft-boltdb writes its
+// vote and the leader's no-op into pages bolt already holds. What cannot
+// work at zero bytes: a node that crashed (its last segments' indexes are
+// rebuilt at open: Start fails with ENOSPC naming the file), a fresh node
+// (it writes DataDir/node-id and creates its stores), the FSM checkpoint
+// of Stop and the flush loop (logged; the next start replays the raft
+// log), snapshots, and any write at all, deletes included: each appends
+// to the raft log and the segment store, and an I/O error in Apply stops
+// the node by design. Free some space first; the alarm then clears.
 //
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
