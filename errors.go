@@ -55,6 +55,28 @@ func (e *LimitError) Error() string {
 }
 func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
+// DiskFullError refuses a write that would grow the data while a node of
+// the cluster (Node) has less free space than its reserve on the
+// filesystem holding its data dir. It unwraps to a *LimitError (so gRPC
+// carries it as ResourceExhausted naming the limit, and the client maps it
+// back to a *LimitError) and matches ErrLimitExceeded. Writes that free
+// space are still accepted; retrying a refused one at once cannot succeed.
+type DiskFullError struct {
+	Node    string
+	Free    int64 // free bytes the node reported
+	Reserve int64 // the node's reserve (--disk-reserve-bytes)
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("flowmesh: disk full: node %s has %d bytes free, below its reserve of %d; writes that free space (deletes, acks, purges, trims) are still accepted", e.Node, e.Free, e.Reserve)
+}
+
+// Unwrap returns the limit as a *LimitError: the free bytes (Got) under
+// the reserve (Limit, a minimum).
+func (e *DiskFullError) Unwrap() error {
+	return &LimitError{What: "disk full: free bytes (minimum: reserve) on node " + e.Node, Limit: e.Reserve, Got: e.Free}
+}
+
 // OffsetOutOfRangeError reports a read outside a partition's retained range.
 // It matches ErrOffsetOutOfRange.
 type OffsetOutOfRangeError struct {

@@ -27,6 +27,13 @@ type NodeStatus struct {
 	GRPCAddr          string
 	Version           string
 	ClusterID         string // "" while the node does not know its cluster
+	// DiskFreeBytes and DiskReserveBytes: the node's data dir filesystem
+	// against its reserve. Alarms lists raised alarms ("NOSPACE: ..."
+	// while a node of the cluster is short of disk and writes that grow
+	// the data are refused).
+	DiskFreeBytes    int64
+	DiskReserveBytes int64
+	Alarms           []string
 }
 
 // Member is a cluster node as memberlist and the raft configuration see it.
@@ -42,6 +49,7 @@ type Member struct {
 	AppliedIndex uint64
 	Version      string
 	ClusterID    string // as the node gossips it; "" while unknown
+	DiskAlarm    bool   // the node gossips that its free disk is below its reserve
 }
 
 // SnapshotInfo describes a raft snapshot stream.
@@ -110,6 +118,9 @@ func statusOf(s *pb.NodeStatus) NodeStatus {
 		GRPCAddr:          s.GetGrpcAddr(),
 		Version:           s.GetVersion(),
 		ClusterID:         s.GetClusterId(),
+		DiskFreeBytes:     s.GetDiskFreeBytes(),
+		DiskReserveBytes:  s.GetDiskReserveBytes(),
+		Alarms:            s.GetAlarms(),
 	}
 }
 
@@ -136,6 +147,7 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 			ID: m.GetId(), RaftAddr: m.GetRaftAddr(), GRPCAddr: m.GetGrpcAddr(), GossipAddr: m.GetGossipAddr(),
 			Status: m.GetStatus(), Voter: m.GetVoter(), InConfig: m.GetInConfig(), Leader: m.GetLeader(),
 			AppliedIndex: m.GetAppliedIndex(), Version: m.GetVersion(), ClusterID: m.GetClusterId(),
+			DiskAlarm: m.GetDiskAlarm(),
 		})
 	}
 	return out, nil

@@ -11,7 +11,10 @@
 // Every node gossips its raft ID (the memberlist name), raft and gRPC
 // addresses, bootstrap-expect value, version, whether it has raft state
 // and its applied index, as JSON metadata (nodeMeta; fields are only
-// added). Membership remembers dead and left members, which memberlist
+// added), and its disk alarm (MembershipConfig.Disk; free bytes, rounded
+// to a MiB, and reserve only while the alarm is up, so free space moving
+// does not re-gossip the metadata every second: storage's doc, "Disk
+// full"). Membership remembers dead and left members, which memberlist
 // forgets, for an hour.
 //
 // Bootstrap-expect N: a node without raft state bootstraps once exactly N

@@ -44,6 +44,12 @@ type Member struct {
 	Version      string
 	HasState     bool   // the node has raft state (it is or was part of a cluster)
 	ClusterID    string // the cluster it belongs to, "" while it does not know
+	// DiskAlarm: the node's data dir filesystem has less free space than
+	// its reserve; DiskFree and DiskReserve are what it reported then (in
+	// whole MiB, to keep gossip quiet), zero without an alarm.
+	DiskAlarm   bool
+	DiskFree    int64
+	DiskReserve int64
 }
 
 // nodeMeta is what a node gossips about itself as memberlist metadata. It
@@ -63,6 +69,12 @@ type nodeMeta struct {
 	Leaving bool `json:"leaving,omitempty"`
 	// Cluster is the node's cluster ID (clusterid.go), empty while unknown.
 	Cluster string `json:"cluster,omitempty"`
+	// DiskAlarm, DiskFree and DiskReserve: see Member. Free bytes are
+	// gossiped only under an alarm, rounded down to a MiB, so a node's
+	// changing free space does not re-gossip its metadata every second.
+	DiskAlarm   bool  `json:"disk_alarm,omitempty"`
+	DiskFree    int64 `json:"disk_free,omitempty"`
+	DiskReserve int64 `json:"disk_reserve,omitempty"`
 }
 
 // MembershipConfig configures gossip membership.
@@ -90,6 +102,9 @@ type MembershipConfig struct {
 	// ID). Gossip from, and merges with, nodes of another cluster are
 	// refused.
 	ClusterID func() string
+	// Disk reports this node's disk alarm, free bytes and reserve (nil:
+	// no alarm).
+	Disk func() (alarm bool, free, reserve int64)
 	// MetaRefresh is how often changes of HasState and Applied are gossiped.
 	MetaRefresh time.Duration
 
@@ -352,6 +367,7 @@ func memberOf(st *memberState) Member {
 		ID: st.meta.ID, RaftAddr: st.meta.Raft, GRPCAddr: st.meta.GRPC, GossipAddr: st.addr,
 		Status: st.status, AppliedIndex: st.meta.Applied, Expect: st.meta.Expect,
 		Version: st.meta.Version, HasState: st.meta.HasState, ClusterID: st.meta.Cluster,
+		DiskAlarm: st.meta.DiskAlarm, DiskFree: st.meta.DiskFree, DiskReserve: st.meta.DiskReserve,
 	}
 }
 
@@ -434,6 +450,11 @@ func (m *Membership) currentMetaLocked() nodeMeta {
 	if m.cfg.ClusterID != nil {
 		md.Cluster = m.cfg.ClusterID()
 	}
+	if m.cfg.Disk != nil {
+		if alarm, free, reserve := m.cfg.Disk(); alarm {
+			md.DiskAlarm, md.DiskFree, md.DiskReserve = true, free&^(1<<20-1), reserve
+		}
+	}
 	return md
 }
 
@@ -469,7 +490,8 @@ func (g *mlGuard) NotifyMerge(peers []*memberlist.Node) error {
 	return nil
 }
 
-// refreshLoop gossips changes of HasState, Applied and the cluster ID.
+// refreshLoop gossips changes of HasState, Applied, the cluster ID and
+// the disk alarm.
 func (m *Membership) refreshLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.MetaRefresh)

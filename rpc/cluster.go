@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -30,6 +31,16 @@ type ClusterAdmin interface {
 	TransferLeadership(ctx context.Context, id string) error
 	Cluster() *cluster.Cluster
 	StateHashIndex() (string, uint64, error)
+}
+
+// DiskReporter is what ClusterStatus reports of the disk alarm when the
+// ClusterAdmin has it (storage.Storage does).
+type DiskReporter interface {
+	// LocalDisk is this node's free bytes, reserve and alarm.
+	LocalDisk() (free, reserve int64, alarm bool)
+	// DiskAlarm is the error refusing growth now (a node of the cluster is
+	// short of disk), or nil.
+	DiskAlarm() error
 }
 
 // LagThreshold is the lag (commit - applied index) above which a node
@@ -78,6 +89,9 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 		LastLogIndex:      st.LastLogIndex,
 		LastSnapshotIndex: st.LastSnapshotIndex,
 		ClusterId:         st.ClusterID,
+		DiskFreeBytes:     st.DiskFreeBytes,
+		DiskReserveBytes:  st.DiskReserveBytes,
+		Alarms:            st.Alarms,
 	}}, nil
 }
 
@@ -119,6 +133,7 @@ func (h *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb
 			Id: m.ID, RaftAddr: m.RaftAddr, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr,
 			Status: m.Status, Voter: m.Voter, InConfig: m.InConfig, Leader: m.Leader,
 			AppliedIndex: m.AppliedIndex, Version: m.Version, ClusterId: m.ClusterID,
+			DiskAlarm: m.DiskAlarm,
 		})
 	}
 	return &pb.MembersResponse{Members: out}, nil
@@ -435,6 +450,12 @@ func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Contex
 			ClusterID: st.ClusterID,
 		}
 		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
+		if d, ok := a.(DiskReporter); ok {
+			ns.DiskFreeBytes, ns.DiskReserveBytes, _ = d.LocalDisk()
+			if err := d.DiskAlarm(); err != nil {
+				ns.Alarms = append(ns.Alarms, "NOSPACE: "+strings.TrimPrefix(err.Error(), "flowmesh: "))
+			}
+		}
 		return ns, nil
 	}
 }

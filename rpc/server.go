@@ -57,6 +57,13 @@ type NodeStatus struct {
 	LastLogIndex      uint64
 	LastSnapshotIndex uint64
 	ClusterID         string // "" while unknown
+
+	// DiskFreeBytes and DiskReserveBytes: the data dir's filesystem
+	// against the node's reserve. Alarms are the raised alarms
+	// ("NOSPACE: ..."), empty when none.
+	DiskFreeBytes    int64
+	DiskReserveBytes int64
+	Alarms           []string
 }
 
 // Metrics observes every RPC; the node wires it to Prometheus. method is the

@@ -74,6 +74,9 @@
 // verifies the frames after the last index entry; other frames of sealed
 // segments are verified lazily by Read. Damage in a sealed segment is
 // reported as *CorruptionError naming the file and position, never skipped.
+// Open writes the last segment's index only when it differs from the one on
+// disk (otherwise it fsyncs it), so a log closed cleanly opens on a
+// filesystem with no free space.
 //
 // # File descriptors
 //

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -307,7 +308,7 @@ func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, erro
 			return fail(err)
 		}
 	}
-	if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
+	if err := writeIndex(s.idxPath, idx, encodeIndex(entries)); err != nil {
 		return fail(fmt.Errorf("segment: open: write index: %w", err))
 	}
 	if clean {
@@ -316,6 +317,17 @@ func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, erro
 	s.idx = cfg.Files.handle(s.idxPath, os.O_RDWR)
 	s.data.put()
 	return s, nil
+}
+
+// writeIndex makes path hold b. When it already does (old, its contents
+// read at open, equals b: the usual case after a clean Close) it only
+// fsyncs it: a node restarting on a full disk must not need free space to
+// open its segments (storage's doc, "Disk full").
+func writeIndex(path string, old, b []byte) error {
+	if old != nil && bytes.Equal(old, b) {
+		return durable.Sync(path)
+	}
+	return durable.WriteFile(path, b)
 }
 
 // loadLast finds the last record's timestamp and index by scanning.

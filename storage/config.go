@@ -90,6 +90,16 @@ type Config struct {
 	// every replica enforces the same one. Give every node the same values.
 	DefaultQuota flowmesh.QuotaLimits
 
+	// DiskReserveBytes is the free space kept on the filesystem holding
+	// DataDir: below it the node raises its disk alarm and the cluster
+	// refuses writes that grow the data (see doc.go, "Disk full"). 0 =
+	// the smaller of DefaultDiskReserveBytes and DefaultDiskReservePercent
+	// of the filesystem; negative = no reserve (the alarm never rises).
+	DiskReserveBytes int64
+	// DiskCheckInterval is how often the free space is read (default
+	// DefaultDiskCheckInterval).
+	DiskCheckInterval time.Duration
+
 	ExpiryInterval    time.Duration // how often the leader looks for expired KV keys
 	RetentionInterval time.Duration // how often the leader applies stream retention
 
@@ -133,6 +143,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.FlushInterval == 0 {
 		out.FlushInterval = d.FlushInterval
+	}
+	if out.DiskCheckInterval <= 0 {
+		out.DiskCheckInterval = DefaultDiskCheckInterval
 	}
 	if out.RaftAddr == "" {
 		out.RaftAddr = d.RaftAddr

@@ -76,6 +76,7 @@ func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*c
 		HasState:       c.HasState,
 		Applied:        f.AppliedIndex,
 		ClusterID:      c.ClusterID,
+		Disk:           s.gossipDisk,
 		Local:          gossipLocal(s.cfg.GossipAddr),
 		MaxStreams:     s.cfg.GossipMaxStreams,
 		MaxStreamBytes: s.cfg.GossipMaxStreamBytes,

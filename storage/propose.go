@@ -24,6 +24,9 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 	if err := setRequestID(cmd, o); err != nil {
 		return nil, err
 	}
+	if err := s.admitDisk(cmd); err != nil {
+		return nil, err
+	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("storage: encode command: %w", err)

@@ -74,6 +74,7 @@ type Storage struct {
 
 	removeSelf removeSelfHook
 	files      *segment.FileCache // descriptors of every segment file
+	disk       atomic.Pointer[diskState]
 
 	meta    *MetaStore
 	streams *streamManager
@@ -145,6 +146,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.checkDisk(id, nil) // the alarm holds from the first write on
 	fcfg := fsm.DefaultConfig(filepath.Join(s.cfg.DataDir, "fsm"))
 	fcfg.Segment = segment.DefaultConfig()
 	fcfg.Segment.SegmentMaxSize = s.cfg.SegmentMaxSize
@@ -202,6 +204,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	s.state = stateRunning
 	s.live.Store(true)
 	s.goFunc(s.flushLoop)
+	s.goFunc(func() { s.diskLoop(id) })
 	s.goFunc(s.leaderLoop)
 	if ccfg.Bootstrap {
 		if err := c.WaitLeader(ctx); err != nil {

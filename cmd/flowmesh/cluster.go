@@ -92,21 +92,24 @@ func dash(s string) string {
 
 // nodeStatus is one row of cluster status.
 type nodeStatus struct {
-	Addr              string `json:"addr"`
-	NodeID            string `json:"node_id,omitempty"`
-	Role              string `json:"role,omitempty"`
-	Term              uint64 `json:"term"`
-	CommitIndex       uint64 `json:"commit_index"`
-	AppliedIndex      uint64 `json:"applied_index"`
-	Lag               uint64 `json:"lag"`
-	Health            string `json:"health"`
-	LastLogIndex      uint64 `json:"last_log_index"`
-	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
-	LeaderID          string `json:"leader_id,omitempty"`
-	LeaderGRPCAddr    string `json:"leader_grpc_addr,omitempty"`
-	Version           string `json:"version,omitempty"`
-	ClusterID         string `json:"cluster_id,omitempty"`
-	Error             string `json:"error,omitempty"`
+	Addr              string   `json:"addr"`
+	NodeID            string   `json:"node_id,omitempty"`
+	Role              string   `json:"role,omitempty"`
+	Term              uint64   `json:"term"`
+	CommitIndex       uint64   `json:"commit_index"`
+	AppliedIndex      uint64   `json:"applied_index"`
+	Lag               uint64   `json:"lag"`
+	Health            string   `json:"health"`
+	LastLogIndex      uint64   `json:"last_log_index"`
+	LastSnapshotIndex uint64   `json:"last_snapshot_index"`
+	LeaderID          string   `json:"leader_id,omitempty"`
+	LeaderGRPCAddr    string   `json:"leader_grpc_addr,omitempty"`
+	Version           string   `json:"version,omitempty"`
+	ClusterID         string   `json:"cluster_id,omitempty"`
+	DiskFreeBytes     int64    `json:"disk_free_bytes"`
+	DiskReserveBytes  int64    `json:"disk_reserve_bytes"`
+	Alarms            []string `json:"alarms,omitempty"`
+	Error             string   `json:"error,omitempty"`
 }
 
 func (a *app) clusterStatusCmd() *cobra.Command {
@@ -148,7 +151,8 @@ the command then exits 1.`,
 					rows[i] = nodeStatus{Addr: addr, NodeID: st.NodeID, Role: st.Role, Term: st.Term,
 						CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Lag: st.Lag, Health: st.Health,
 						LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-						LeaderID: st.LeaderID, LeaderGRPCAddr: st.LeaderGRPCAddr, Version: st.Version, ClusterID: st.ClusterID}
+						LeaderID: st.LeaderID, LeaderGRPCAddr: st.LeaderGRPCAddr, Version: st.Version, ClusterID: st.ClusterID,
+						DiskFreeBytes: st.DiskFreeBytes, DiskReserveBytes: st.DiskReserveBytes, Alarms: st.Alarms}
 				}()
 			}
 			wg.Wait()
@@ -164,10 +168,10 @@ the command then exits 1.`,
 				out = append(out, r)
 			}
 			if err := a.emit(out, func(w io.Writer) {
-				fmt.Fprintln(w, "NODE\tADDR\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tHEALTH\tLEADER")
+				fmt.Fprintln(w, "NODE\tADDR\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tHEALTH\tLEADER\tDISK FREE\tALARMS")
 				for _, r := range out {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", dash(r.NodeID), r.Addr, dash(r.Role), r.Term,
-						r.CommitIndex, r.AppliedIndex, r.Lag, r.Health, dash(r.LeaderID))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", dash(r.NodeID), r.Addr, dash(r.Role), r.Term,
+						r.CommitIndex, r.AppliedIndex, r.Lag, r.Health, dash(r.LeaderID), diskFree(r), dash(strings.Join(r.Alarms, "; ")))
 				}
 			}); err != nil {
 				return err
@@ -393,4 +397,13 @@ func readSnapshotHeader(r *bufio.Reader) (client.SnapshotInfo, error) {
 		return info, fmt.Errorf("snapshot header: size %d", info.Size)
 	}
 	return info, nil
+}
+
+// diskFree shows a node's free disk against its reserve, "-" when the
+// node did not report it.
+func diskFree(r nodeStatus) string {
+	if r.DiskFreeBytes == 0 && r.DiskReserveBytes == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", r.DiskFreeBytes, r.DiskReserveBytes)
 }

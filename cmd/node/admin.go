@@ -24,6 +24,15 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
 			return
 		}
+		// A disk alarm leaves the node ready: it serves reads, watches
+		// and the writes that free space, and neither taking it out of a
+		// load balancer nor restarting it frees a byte (doc.go, "Disk
+		// full"). The alarm is in a header and the body instead.
+		if err := node.DiskAlarm(); err != nil {
+			w.Header().Set(alarmHeader, "NOSPACE")
+			fmt.Fprintf(w, "ready\nalarm NOSPACE: %v\n", err)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", reg.Handler())
@@ -32,6 +41,10 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 	}
 	return mux
 }
+
+// alarmHeader is set on /readyz while an alarm is raised; its value names
+// the alarm (NOSPACE: a node of the cluster is short of disk).
+const alarmHeader = "Flowmesh-Alarm"
 
 // notReady returns why the node cannot serve yet, or "" when it can: it
 // must know a leader and have applied everything it knows to be committed.
@@ -92,6 +105,9 @@ func nodeStats(node *storage.Storage, tenants *tenantTracker) metrics.StatsFunc 
 					}
 				}
 			}
+		}
+		for _, d := range node.Disk() {
+			out.Disk = append(out.Disk, metrics.DiskStats{Node: d.Node, Free: d.Free, Reserve: d.Reserve, Alarm: d.Alarm})
 		}
 		tenants, usage := node.QuotaUsage()
 		for i, t := range tenants {

@@ -58,7 +58,12 @@
 //
 //   - /healthz: 200 while the process serves HTTP.
 //   - /readyz: 200 when the node knows a leader and its FSM has applied up to
-//     the commit index; otherwise 503 with the reason.
+//     the commit index; otherwise 503 with the reason. A disk alarm (a
+//     node of the cluster below its --disk-reserve-bytes) leaves it 200,
+//     with the header "Flowmesh-Alarm: NOSPACE" and the reason in the
+//     body: the node still serves reads, watches and the writes that free
+//     space, and a 503 would take it out of the Service's endpoints (reads
+//     lost) while a restart frees nothing. Alert on flowmesh_disk_alarm.
 //   - /metrics: Prometheus metrics (package internal/metrics), among them
 //     every transport budget's use, limit and refusals (budgets.go):
 //     --max-connections (gRPC), --raft-max-connections,

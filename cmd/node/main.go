@@ -150,6 +150,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.SnapshotThreshold = cfg.SnapshotThreshold
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
+	scfg.DiskReserveBytes = cfg.DiskReserveBytes
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections

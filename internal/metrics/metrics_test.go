@@ -33,11 +33,15 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		Role: "leader", HasLeader: true, Term: 3, CommitIndex: 10, AppliedIndex: 9, SegmentBytes: 4096,
 		Streams: []StreamStats{{Path: "t/n/s", Bytes: 100}},
 		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}}},
+		Disk:    []DiskStats{{Node: "n1", Free: 1 << 20, Reserve: 16 << 20, Alarm: true}, {Node: "n2"}},
 	}
 	if err := r.Register(NewNodeCollector(func(context.Context) (NodeStats, error) { return stats, nil }, time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	out := scrape(t, r)
+	if strings.Contains(out, `flowmesh_disk_free_bytes{node="n2"}`) {
+		t.Error("free bytes exported for a node that did not report them")
+	}
 	for _, want := range []string{
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_requests_total{code="NotFound",method="/flowmesh.v1.KVService/Put"} 1`,
@@ -50,6 +54,10 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_queue_jobs{path="t/n/q",state="ready"} 5`,
 		`flowmesh_queue_jobs{path="t/n/q",state="in_flight"} 2`,
 		`flowmesh_node_stats_up 1`,
+		`flowmesh_disk_alarm{node="n1"} 1`,
+		`flowmesh_disk_free_bytes{node="n1"} 1.048576e+06`,
+		`flowmesh_disk_reserve_bytes{node="n1"} 1.6777216e+07`,
+		`flowmesh_disk_alarm{node="n2"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

@@ -25,6 +25,19 @@ type NodeStats struct {
 	// Tenants is every tenant's quota use (bounded at scrape: see
 	// MaxTenantSeries).
 	Tenants []TenantUsage
+	// Disk is the disk alarm of this node (first) and of the members
+	// gossip reports.
+	Disk []DiskStats
+}
+
+// DiskStats is one node's free space on its data dir's filesystem against
+// its reserve. Free and Reserve are exported only when Reserve is known
+// (> 0): other nodes gossip them only under an alarm.
+type DiskStats struct {
+	Node    string
+	Free    int64
+	Reserve int64
+	Alarm   bool
 }
 
 // StreamStats is one stream's retained size.
@@ -51,6 +64,7 @@ type NodeCollector struct {
 	up, leader, term, commit, applied, lastLog, lastSnap, segBytes *prometheus.Desc
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
 	tenantUsage, tenantLimit                                       *prometheus.Desc
+	diskFree, diskReserve, diskAlarm                               *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*NodeCollector)(nil)
@@ -77,12 +91,15 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		queueOldest: d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
 		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
 		tenantLimit: d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
+		diskFree:    d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
+		diskReserve: d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
+		diskAlarm:   d("disk_alarm", "1 while a node's free disk space is below its reserve: the cluster refuses writes that grow the data.", "node"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
 		ch <- d
 	}
 }
@@ -116,6 +133,13 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 		g(c.queueJobs, float64(q.Stats.InFlight), q.Path, "in_flight")
 		g(c.queueJobs, float64(q.Stats.Dead), q.Path, "dead")
 		g(c.queueOldest, q.Stats.OldestReadyAge.Seconds(), q.Path)
+	}
+	for _, d := range st.Disk {
+		g(c.diskAlarm, b2f(d.Alarm), d.Node)
+		if d.Reserve > 0 {
+			g(c.diskFree, float64(d.Free), d.Node)
+			g(c.diskReserve, float64(d.Reserve), d.Node)
+		}
 	}
 	for _, t := range boundTenants(st.Tenants) {
 		for _, s := range quotaSeries(t.Usage) {

@@ -97,7 +97,15 @@ type NodeStatus struct {
 	LastSnapshotIndex uint64 `protobuf:"varint,13,opt,name=last_snapshot_index,json=lastSnapshotIndex,proto3" json:"last_snapshot_index,omitempty"`
 	// The ID of the cluster the node belongs to; "" while it does not know.
 	// Nodes of different clusters never merge (see cluster/clusterid.go).
-	ClusterId     string `protobuf:"bytes,14,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	ClusterId string `protobuf:"bytes,14,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Free bytes of the filesystem holding this node's data dir, and the
+	// node's reserve (--disk-reserve-bytes; 0: none).
+	DiskFreeBytes    int64 `protobuf:"varint,15,opt,name=disk_free_bytes,json=diskFreeBytes,proto3" json:"disk_free_bytes,omitempty"`
+	DiskReserveBytes int64 `protobuf:"varint,16,opt,name=disk_reserve_bytes,json=diskReserveBytes,proto3" json:"disk_reserve_bytes,omitempty"`
+	// Raised alarms, as this node sees the cluster: "NOSPACE: <why>" while a
+	// node of the cluster (this one or another) has less free disk than its
+	// reserve; writes that grow the data are refused meanwhile. Empty: none.
+	Alarms        []string `protobuf:"bytes,17,rep,name=alarms,proto3" json:"alarms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,6 +238,27 @@ func (x *NodeStatus) GetClusterId() string {
 	return ""
 }
 
+func (x *NodeStatus) GetDiskFreeBytes() int64 {
+	if x != nil {
+		return x.DiskFreeBytes
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetDiskReserveBytes() int64 {
+	if x != nil {
+		return x.DiskReserveBytes
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetAlarms() []string {
+	if x != nil {
+		return x.Alarms
+	}
+	return nil
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -323,7 +352,8 @@ type Member struct {
 	Leader        bool                   `protobuf:"varint,8,opt,name=leader,proto3" json:"leader,omitempty"`
 	AppliedIndex  uint64                 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // as the node last gossiped it; 0 if unknown
 	Version       string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
-	ClusterId     string                 `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // as the node gossips it; "" while unknown
+	ClusterId     string                 `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`  // as the node gossips it; "" while unknown
+	DiskAlarm     bool                   `protobuf:"varint,12,opt,name=disk_alarm,json=diskAlarm,proto3" json:"disk_alarm,omitempty"` // the node gossips that its free disk is below its reserve
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +463,13 @@ func (x *Member) GetClusterId() string {
 		return x.ClusterId
 	}
 	return ""
+}
+
+func (x *Member) GetDiskAlarm() bool {
+	if x != nil {
+		return x.DiskAlarm
+	}
+	return false
 }
 
 type MembersRequest struct {
@@ -1543,7 +1580,7 @@ var File_flowmesh_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xc5\x03\n" +
+	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xb3\x04\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12%\n" +
@@ -1561,10 +1598,13 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\f \x01(\x04R\flastLogIndex\x12.\n" +
 	"\x13last_snapshot_index\x18\r \x01(\x04R\x11lastSnapshotIndex\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x0e \x01(\tR\tclusterId\"\x0f\n" +
+	"cluster_id\x18\x0e \x01(\tR\tclusterId\x12&\n" +
+	"\x0fdisk_free_bytes\x18\x0f \x01(\x03R\rdiskFreeBytes\x12,\n" +
+	"\x12disk_reserve_bytes\x18\x10 \x01(\x03R\x10diskReserveBytes\x12\x16\n" +
+	"\x06alarms\x18\x11 \x03(\tR\x06alarms\"\x0f\n" +
 	"\rStatusRequest\"A\n" +
 	"\x0eStatusResponse\x12/\n" +
-	"\x06status\x18\x01 \x01(\v2\x17.flowmesh.v1.NodeStatusR\x06status\"\xb4\x02\n" +
+	"\x06status\x18\x01 \x01(\v2\x17.flowmesh.v1.NodeStatusR\x06status\"\xd3\x02\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -1579,7 +1619,9 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\aversion\x18\n" +
 	" \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\v \x01(\tR\tclusterId\"\x10\n" +
+	"cluster_id\x18\v \x01(\tR\tclusterId\x12\x1d\n" +
+	"\n" +
+	"disk_alarm\x18\f \x01(\bR\tdiskAlarm\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
 	"\amembers\x18\x01 \x03(\v2\x13.flowmesh.v1.MemberR\amembers\"#\n" +

@@ -1,0 +1,345 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/rpc"
+	"github.com/flowmesh/flowmesh/storage"
+)
+
+// tmpfs mounts a tmpfs of size bytes and returns its path; it skips the
+// test when it cannot (not root, no mount).
+func tmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs for a small filesystem")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs at %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file at path until the filesystem has at most leave bytes
+// free (within a MiB).
+func fill(t *testing.T, path string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for n := free - leave; n > 0; n -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
+			t.Fatalf("filling %s: %v", path, err)
+		}
+	}
+}
+
+func waitDisk(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDiskFullAlarm puts a node's data dir on a 64 MiB tmpfs with a 16 MiB
+// reserve and fills the filesystem from outside FlowMesh: the alarm rises,
+// writes that grow the data are refused with a DiskFullError that gRPC
+// carries as ResourceExhausted, reads and deletes still work, the node
+// restarts under the alarm; once the filler is gone the alarm clears,
+// writes work again and every acknowledged write is there.
+func TestDiskFullAlarm(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	dataDir := filepath.Join(mnt, "data")
+	open := func() *storage.Storage {
+		t.Helper()
+		cfg := storage.DefaultConfig()
+		cfg.DataDir = dataDir
+		cfg.Logger = quietLogger()
+		cfg.DiskReserveBytes = 16 << 20
+		cfg.DiskCheckInterval = 20 * time.Millisecond
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	defer func() { s.Stop(context.Background()) }()
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := kvs.GetPath()
+	acked := map[string]string{}
+	put := func(k string) error {
+		v := "value-" + k
+		_, err := s.KVManager().Put(ctx, path, k, []byte(v), flowmesh.KVPutOptions{})
+		if err == nil {
+			acked[k] = v
+		}
+		return err
+	}
+	for i := range 20 {
+		if err := put(fmt.Sprintf("k%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DiskAlarm(); err != nil {
+		t.Fatalf("alarm before the disk filled: %v", err)
+	}
+
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 8<<20)
+	waitDisk(t, "the disk alarm", func() bool { return s.DiskAlarm() != nil })
+	d := s.Disk()
+	if len(d) == 0 || !d[0].Alarm || d[0].Reserve != 16<<20 || d[0].Free >= 16<<20 {
+		t.Fatalf("Disk() = %+v, want this node alarmed with a 16 MiB reserve", d)
+	}
+
+	err = put("refused")
+	var full *flowmesh.DiskFullError
+	if !errors.As(err, &full) || full.Node == "" || full.Reserve != 16<<20 || !errors.Is(err, flowmesh.ErrLimitExceeded) {
+		t.Fatalf("put on a full disk: %v, want a DiskFullError", err)
+	}
+	if st := rpc.ToStatus(ctx, err); st.Code() != codes.ResourceExhausted {
+		t.Fatalf("put on a full disk is %v over gRPC, want ResourceExhausted", st.Code())
+	}
+	if _, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv2"); !errors.As(err, &full) {
+		t.Fatalf("create on a full disk: %v, want a DiskFullError", err)
+	}
+	if e, err := s.KVManager().Get(ctx, path, "k00"); err != nil || string(e.Value) != acked["k00"] {
+		t.Fatalf("read on a full disk: %q, %v", e.Value, err)
+	}
+	if _, err := s.KVManager().Delete(ctx, path, "k19", flowmesh.KVDeleteOptions{}); err != nil {
+		t.Fatalf("delete on a full disk: %v", err)
+	}
+	delete(acked, "k19")
+
+	// A restart under the alarm serves reads and keeps refusing growth.
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	if err := s.DiskAlarm(); err == nil {
+		t.Fatal("no disk alarm after a restart on a full disk")
+	}
+	if err := put("refused"); !errors.As(err, &full) {
+		t.Fatalf("put after a restart on a full disk: %v, want a DiskFullError", err)
+	}
+	if _, err := s.KVManager().Get(ctx, path, "k01"); err != nil {
+		t.Fatalf("read after a restart on a full disk: %v", err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitDisk(t, "the disk alarm to clear", func() bool { return s.DiskAlarm() == nil })
+	if err := put("after"); err != nil {
+		t.Fatalf("put after space returned: %v", err)
+	}
+	for k, v := range acked {
+		e, err := s.KVManager().Get(ctx, path, k)
+		if err != nil || string(e.Value) != v {
+			t.Fatalf("acknowledged %s=%s: got %q, %v", k, v, e.Value, err)
+		}
+	}
+	if _, err := s.KVManager().Get(ctx, path, "refused"); !errors.Is(err, flowmesh.ErrNotFound) {
+		t.Fatalf("a refused put is there: %v", err)
+	}
+}
+
+// TestDiskFullFollower fills the disk of one follower of a 3-node cluster:
+// it gossips its alarm and the leader, whose own disk is fine, refuses
+// writes that grow the data naming that follower (which would otherwise
+// fail in Apply), while deletes commit and the follower keeps serving
+// reads; when space returns the alarm clears everywhere, writes work and
+// the follower holds every acknowledged write.
+func TestDiskFullFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	mnt := tmpfs(t, 64<<20)
+	i := 0
+	nodes := startCluster(t, 3, func(cfg *storage.Config) {
+		if i == 2 {
+			cfg.DataDir = filepath.Join(mnt, "n2")
+		}
+		i++
+		cfg.DiskReserveBytes = 16 << 20
+		cfg.DiskCheckInterval = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	small := nodes[2]
+	if leaderOf(t, nodes) == small {
+		if err := small.s.TransferLeadership(ctx, nodes[0].id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "a leader other than "+small.id, func() error {
+			return checkConfig(nodes, 3, 0)
+		})
+	}
+	leader := leaderOf(t, nodes)
+	if leader == small {
+		t.Fatal("the node on the small disk still leads")
+	}
+	acked := map[string]string{}
+	var path string
+	for i := range 10 {
+		k := fmt.Sprintf("k%d", i)
+		path = putOnLeader(t, leader, k, "v"+k)
+		acked[k] = "v" + k
+	}
+	waitStaleRead(t, small, path, "k9", "vk9")
+
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 8<<20)
+	var full *flowmesh.DiskFullError
+	waitFor(t, 10*time.Second, "the leader to see "+small.id+"'s alarm", func() error {
+		if err := leader.s.DiskAlarm(); !errors.As(err, &full) || full.Node != small.id {
+			return fmt.Errorf("leader's alarm: %v", err)
+		}
+		return nil
+	})
+	if _, err := leader.s.KVManager().Put(ctx, path, "refused", []byte("x"), flowmesh.KVPutOptions{}); !errors.As(err, &full) || full.Node != small.id || full.Reserve != 16<<20 {
+		t.Fatalf("put while a follower's disk is full: %v, want a DiskFullError naming %s", err, small.id)
+	}
+	alarmed := false
+	for _, m := range leader.s.Members() {
+		alarmed = alarmed || m.ID == small.id && m.DiskAlarm
+	}
+	if !alarmed {
+		t.Fatalf("the leader's Members() does not show %s's disk alarm: %+v", small.id, leader.s.Members())
+	}
+	if _, err := leader.s.KVManager().Delete(ctx, path, "k9", flowmesh.KVDeleteOptions{}); err != nil {
+		t.Fatalf("delete while a follower's disk is full: %v", err)
+	}
+	delete(acked, "k9")
+	if e, err := small.s.KVManager().Get(ctx, path, "k0", flowmesh.WithConsistency(flowmesh.Stale)); err != nil || string(e.Value) != "vk0" {
+		t.Fatalf("read on the full follower: %q, %v", e.Value, err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the alarm to clear on every node", func() error {
+		for _, n := range nodes {
+			if err := n.s.DiskAlarm(); err != nil {
+				return fmt.Errorf("%s: %v", n.id, err)
+			}
+		}
+		return nil
+	})
+	putOnLeader(t, leader, "after", "vafter")
+	acked["after"] = "vafter"
+	for _, n := range nodes {
+		if _, err := n.s.Status(); err != nil {
+			t.Fatalf("%s is not running: %v", n.id, err)
+		}
+		for k, v := range acked {
+			waitStaleRead(t, n, path, k, v)
+		}
+	}
+}
+
+// TestDiskFullRestartAtZeroFree restarts a node whose filesystem was
+// filled to the last byte by something else: it starts (opening its
+// segments writes nothing when their indexes are current), raises its
+// alarm and serves reads; once space returns it takes writes and every
+// acknowledged one is there.
+func TestDiskFullRestartAtZeroFree(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	dataDir := filepath.Join(mnt, "data")
+	open := func() *storage.Storage {
+		t.Helper()
+		cfg := storage.DefaultConfig()
+		cfg.DataDir = dataDir
+		cfg.Logger = quietLogger()
+		cfg.DiskReserveBytes = 16 << 20
+		cfg.DiskCheckInterval = 20 * time.Millisecond
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.Start(sctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		return s
+	}
+	s := open()
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := kvs.GetPath()
+	for i := range 100 {
+		if _, err := s.KVManager().Put(ctx, path, fmt.Sprintf("k%03d", i), make([]byte, 1000), flowmesh.KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 0)
+
+	s = open()
+	if err := s.DiskAlarm(); err == nil {
+		t.Fatal("no disk alarm with 0 bytes free")
+	}
+	if e, err := s.KVManager().Get(ctx, path, "k099"); err != nil || len(e.Value) != 1000 {
+		t.Fatalf("read at 0 bytes free: %d bytes, %v", len(e.Value), err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitDisk(t, "the disk alarm to clear", func() bool { return s.DiskAlarm() == nil })
+	if _, err := s.KVManager().Put(ctx, path, "after", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatalf("put after space returned: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Stop(context.Background())
+	for i := range 100 {
+		if _, err := s.KVManager().Get(ctx, path, fmt.Sprintf("k%03d", i)); err != nil {
+			t.Fatalf("acknowledged k%03d: %v", i, err)
+		}
+	}
+}
