@@ -61,6 +61,7 @@ func TestSlowSubscribers(t *testing.T) {
 		}
 	}
 	const total = batches * perBatch
+	nd.CheckRSS(t, "51 MB written")
 
 	// 300 subscribers from offset 0 on 10 connections with 64 KiB windows
 	// (a client that does not read takes no more), never reading.
