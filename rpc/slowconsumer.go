@@ -19,7 +19,7 @@ const DefaultSlowConsumerTimeout = 30 * time.Second
 // client beyond the backend's read batch: the messages queued for the
 // sender and the one it is sending (one message larger than this is
 // admitted alone).
-const StreamBufferBytes = 256 << 10
+const StreamBufferBytes = 64 << 10
 
 // streamSender sends a server stream's messages on a goroutine of its own,
 // fed by a buffer of at most StreamBufferBytes, so the handler never blocks
@@ -194,8 +194,10 @@ func (s *Server) serveStream(ctx context.Context, c *streamCap, kind string, fro
 	snd := newStreamSender(&s.senders, ctx, kind, from, s.cfg.SlowConsumerTimeout, send)
 	defer snd.close()
 	err := run(func(msg proto.Message, next uint64) error { return snd.put(ctx, msg, next) })
-	if ferr := snd.flush(ctx); err == nil || isSlow(ferr) {
-		err = ferr
+	if !isSlow(err) { // a cut off one has waited for the sender already
+		if ferr := snd.flush(ctx); err == nil || isSlow(ferr) {
+			err = ferr
+		}
 	}
 	if isSlow(err) {
 		c.cutOff()

@@ -316,3 +316,33 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A subscriber with nothing pending is never cut off, however long it
+// waits: the timeout runs only while the node has data its client does not
+// take.
+func TestIdleSubscriberIsNotCutOff(t *testing.T) {
+	n := startNodeWith(t, func(c *rpc.Config) { c.SlowConsumerTimeout = 100 * time.Millisecond })
+	c := n.newClient(t)
+	fillStream(t, c, 1, 16)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := pb.NewStreamServiceClient(smallWindowConn(t, n)).Subscribe(ctx, &pb.SubscribeRequest{Path: "t1/ns1/s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	// Ten timeouts with nothing to send.
+	time.Sleep(time.Second)
+	if sub, _ := n.server.StreamStats(); sub.CutOff != 0 || sub.Open != 1 {
+		t.Fatalf("an idle subscriber: %+v", sub)
+	}
+	if _, err := c.WriteEvents(ctx, "t1/ns1/s", []flowmesh.StreamEvent{{Payload: []byte("later")}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Recv()
+	if err != nil || string(resp.GetMessage().GetPayload()) != "later" {
+		t.Fatalf("Recv after idling: %v, %v", resp, err)
+	}
+}
