@@ -15,7 +15,8 @@ import (
 // Errors from a node come back as the root package's errors: the
 // ErrorDetail's code picks the sentinel, its fields fill the typed error
 // (*flowmesh.InvalidArgumentError, *LimitError, *OffsetOutOfRangeError,
-// *CompactedError, *RevisionMismatchError, *NotLeaderError), and the
+// *CompactedError, *RevisionMismatchError, *NotLeaderError,
+// *SlowConsumerError), and the
 // server's message stays the error's text. A status without a detail
 // (transport failures, Internal) is returned as the gRPC status error;
 // DeadlineExceeded and Canceled match the context package's errors, and
