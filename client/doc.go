@@ -61,6 +61,11 @@
 // breaks before its first event resumes at the revision the node reported
 // when the watch began (header "flowmesh-start-revision"), so no change made
 // while it reconnects is lost.
+// A stream the node cut off as too slow (ResourceExhausted SLOW_CONSUMER,
+// *flowmesh.SlowConsumerError: the callback or the application did not
+// keep up) is reopened at the same node from the same resume position, so
+// it is not surfaced; it counts toward MaxRetries only when nothing was
+// delivered between two cuts.
 //
 // # Errors
 //

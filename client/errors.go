@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -14,7 +15,8 @@ import (
 // Errors from a node come back as the root package's errors: the
 // ErrorDetail's code picks the sentinel, its fields fill the typed error
 // (*flowmesh.InvalidArgumentError, *LimitError, *OffsetOutOfRangeError,
-// *CompactedError, *RevisionMismatchError, *NotLeaderError), and the
+// *CompactedError, *RevisionMismatchError, *NotLeaderError,
+// *SlowConsumerError), and the
 // server's message stays the error's text. A status without a detail
 // (transport failures, Internal) is returned as the gRPC status error;
 // DeadlineExceeded and Canceled match the context package's errors, and
@@ -101,6 +103,9 @@ func fromDetail(d *pb.ErrorDetail) error {
 			return &flowmesh.LimitError{What: d.GetLimitWhat(), Limit: d.GetLimit(), Got: d.GetGot()}
 		}
 		return flowmesh.ErrLimitExceeded
+	case pb.ErrorCode_ERROR_CODE_SLOW_CONSUMER:
+		return &flowmesh.SlowConsumerError{Stream: strings.TrimPrefix(d.GetLimitWhat(), "slow "), ResumeFrom: d.GetResumeFrom(),
+			Timeout: time.Duration(d.GetLimit()) * time.Millisecond}
 	case pb.ErrorCode_ERROR_CODE_OFFSET_OUT_OF_RANGE:
 		if d.GetRequested() != 0 || d.GetEarliestOffset() != 0 || d.GetNextOffset() != 0 {
 			return &flowmesh.OffsetOutOfRangeError{Requested: d.GetRequested(), Earliest: d.GetEarliestOffset(), Next: d.GetNextOffset()}

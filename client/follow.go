@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
 // callbackError carries the error of a caller's callback out of a stream.
@@ -20,7 +22,9 @@ func (e *callbackError) Error() string { return e.err.Error() }
 // receives until it fails; it calls progress after each delivery and keeps
 // its own resume position. A stream that breaks with Unavailable (or ends
 // without a status) is reopened at the leader hint or the next endpoint
-// after a backoff; MaxRetries consecutive failures without a delivery end it.
+// after a backoff; one the node cut off as too slow
+// (*flowmesh.SlowConsumerError) is reopened at the same node. MaxRetries
+// consecutive failures without a delivery end it.
 func (c *Client) follow(ctx context.Context, run func(ctx context.Context, cc *grpc.ClientConn, progress func()) error) error {
 	failures := 0
 	for {
@@ -42,12 +46,17 @@ func (c *Client) follow(ctx context.Context, run func(ctx context.Context, cc *g
 			st = status.New(codes.Unavailable, "stream ended by the node")
 		}
 		ok, leader := retryable(read, st)
-		if !ok || failures >= c.cfg.MaxRetries {
+		slow := detailOf(st).GetCode() == pb.ErrorCode_ERROR_CODE_SLOW_CONSUMER
+		if !ok && !slow || failures >= c.cfg.MaxRetries {
 			return fromStatus(st.Err())
 		}
-		if leader != "" && leader != addr && !c.cfg.Pinned {
+		switch {
+		case slow:
+			// Cut off for not keeping up: the same node serves the
+			// rest, from the resume position run keeps.
+		case leader != "" && leader != addr && !c.cfg.Pinned:
 			c.redirect(leader)
-		} else {
+		default:
 			c.rotate(addr)
 		}
 		if err := c.sleep(ctx, failures); err != nil {

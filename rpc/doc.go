@@ -48,6 +48,25 @@
 //     cancels, the backend fails, or the server stops: GracefulStop ends
 //     them with Unavailable (ErrStopped) so clients resume on another node,
 //     then waits for unary calls. Shutdown(ctx) bounds that wait.
+//   - Slow consumers (slowconsumer.go): a Subscribe or Watch hands each
+//     message to a sender goroutine through a buffer of StreamBufferBytes,
+//     so the handler never blocks in Send. When the buffer stays full with
+//     no Send finishing for Config.SlowConsumerTimeout (30 s; the client
+//     took nothing the node had ready), the handler returns
+//     *flowmesh.SlowConsumerError: ResourceExhausted, code SLOW_CONSUMER,
+//     resume_from the offset after the last message sent (Watch: the
+//     revision of the last event sent, since several share one). What was
+//     sent arrives before the status; the message in flight at the cut may
+//     too (at least once). A stream with nothing pending is never cut off,
+//     however long its client is idle. The handler returns while the sender
+//     may still be in Send: grpc-go ends that Send when the handler's
+//     status is written (see streamSender for the source it relies on),
+//     and the Server waits for senders on Stop.
+//   - Stream caps (streamlimit.go): at most MaxSubscribers and MaxWatchers
+//     streams open at a node and MaxTenantSubscribers/MaxTenantWatchers
+//     per tenant (the path's); over one, ResourceExhausted with a
+//     *flowmesh.LimitError naming the cap and the use, checked before
+//     anything is read or sent. StreamStats reports them for /metrics.
 //   - Resource calls carry no CallOptions: the root ResourceManager takes
 //     none. Create and delete take a request_id, passed to the backend
 //     with flowmesh.ContextWithRequestID, so a retry is deduplicated.

@@ -24,6 +24,7 @@ import (
 //	ErrLimitExceeded, *LimitError            ResourceExhausted (what, limit, got)
 //	*QuotaError                              ResourceExhausted (tenant, quota, limit, using, needs)
 //	*RateLimitError                          ResourceExhausted (tenant, retry after)
+//	*SlowConsumerError                       ResourceExhausted (SLOW_CONSUMER: resume from)
 //	ErrOffsetOutOfRange, ErrCompacted (typed) OutOfRange (range / oldest revision)
 //	ErrNotLeader, *NotLeaderError            Unavailable (leader id and gRPC address)
 //	ErrNoLeader, ErrStopped, ErrTooStale     Unavailable
@@ -74,6 +75,7 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 		lim  *flowmesh.LimitError
 		quo  *flowmesh.QuotaError
 		rate *flowmesh.RateLimitError
+		slow *flowmesh.SlowConsumerError
 		oor  *flowmesh.OffsetOutOfRangeError
 		cmp  *flowmesh.CompactedError
 		rev  *flowmesh.RevisionMismatchError
@@ -90,6 +92,9 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
 			LimitWhat: "tenant " + rate.Tenant + " request rate", Limit: int64(rate.Burst),
 			RateTenant: rate.Tenant, Rate: rate.Rate, RetryAfterMs: max(1, rate.RetryAfter.Milliseconds())}
+	case errors.As(err, &slow):
+		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_SLOW_CONSUMER,
+			LimitWhat: "slow " + slow.Stream, Limit: slow.Timeout.Milliseconds(), ResumeFrom: slow.ResumeFrom}
 	case errors.As(err, &lim):
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, LimitWhat: lim.What, Limit: lim.Limit, Got: lim.Got}
 	case errors.As(err, &oor):

@@ -128,6 +128,11 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
 		return err
 	}
+	release, err := admitStream(h.s.watchers, req.GetPath())
+	if err != nil {
+		return err
+	}
+	defer release()
 	from := req.GetFromRevision()
 	if nr, ok := h.s.backend.(NextRevisioner); ok {
 		if from == 0 {
@@ -143,8 +148,14 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 			}
 		}
 	}
-	return h.s.backend.Watch(ss.Context(), req.GetPath(), string(req.GetPrefix()), from, func(e flowmesh.KVEvent) error {
-		return ss.Send(&pb.WatchResponse{Event: pbconv.KVEvent(e)})
+	// Several events may share a revision: a watcher cut off resumes at
+	// the revision of the last event sent (the client skips what it saw).
+	ctx := ss.Context()
+	send := func(m proto.Message) error { return ss.Send(m.(*pb.WatchResponse)) }
+	return h.s.serveStream(ctx, h.s.watchers, "watcher", from, send, func(put func(proto.Message, uint64) error) error {
+		return h.s.backend.Watch(ctx, req.GetPath(), string(req.GetPrefix()), from, func(e flowmesh.KVEvent) error {
+			return put(&pb.WatchResponse{Event: pbconv.KVEvent(e)}, e.Revision)
+		})
 	})
 }
 

@@ -149,6 +149,18 @@ type Config struct {
 	// retry hint (flowmesh.RateLimitError). Streams are not limited.
 	TenantRate  float64
 	TenantBurst int
+
+	// MaxSubscribers and MaxWatchers cap the Subscribe and Watch streams
+	// open at this node, MaxTenantSubscribers and MaxTenantWatchers those
+	// of one tenant (0: the Default values; see streamlimit.go).
+	MaxSubscribers       int
+	MaxTenantSubscribers int
+	MaxWatchers          int
+	MaxTenantWatchers    int
+	// SlowConsumerTimeout ends a Subscribe or Watch whose client took
+	// nothing the node had ready for it for this long (0:
+	// DefaultSlowConsumerTimeout; see slowconsumer.go).
+	SlowConsumerTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -162,6 +174,12 @@ func DefaultConfig() Config {
 		MaxConcurrentStreams: DefaultMaxConcurrentStreams,
 		HandshakeTimeout:     DefaultHandshakeTimeout,
 		MaxConnectionIdle:    DefaultMaxConnectionIdle,
+
+		MaxSubscribers:       DefaultMaxSubscribers,
+		MaxTenantSubscribers: DefaultMaxTenantSubscribers,
+		MaxWatchers:          DefaultMaxWatchers,
+		MaxTenantWatchers:    DefaultMaxTenantWatchers,
+		SlowConsumerTimeout:  DefaultSlowConsumerTimeout,
 	}
 }
 
@@ -177,6 +195,10 @@ func (c Config) Validate() error {
 	if c.MaxConnections < 0 || c.MaxConcurrentStreams < 0 || c.HandshakeTimeout < 0 || c.MaxConnectionIdle < 0 {
 		errs = append(errs, flowmesh.Invalid("connection budgets", "MaxConnections %d, MaxConcurrentStreams %d, HandshakeTimeout %v and MaxConnectionIdle %v must not be negative",
 			c.MaxConnections, c.MaxConcurrentStreams, c.HandshakeTimeout, c.MaxConnectionIdle))
+	}
+	if c.MaxSubscribers < 0 || c.MaxTenantSubscribers < 0 || c.MaxWatchers < 0 || c.MaxTenantWatchers < 0 || c.SlowConsumerTimeout < 0 {
+		errs = append(errs, flowmesh.Invalid("stream caps", "MaxSubscribers %d, MaxTenantSubscribers %d, MaxWatchers %d, MaxTenantWatchers %d and SlowConsumerTimeout %v must not be negative",
+			c.MaxSubscribers, c.MaxTenantSubscribers, c.MaxWatchers, c.MaxTenantWatchers, c.SlowConsumerTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -204,6 +226,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnectionIdle == 0 {
 		c.MaxConnectionIdle = d.MaxConnectionIdle
 	}
+	for _, f := range []struct {
+		v *int
+		d int
+	}{{&c.MaxSubscribers, d.MaxSubscribers}, {&c.MaxTenantSubscribers, d.MaxTenantSubscribers},
+		{&c.MaxWatchers, d.MaxWatchers}, {&c.MaxTenantWatchers, d.MaxTenantWatchers}} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
+	}
+	if c.SlowConsumerTimeout == 0 {
+		c.SlowConsumerTimeout = d.SlowConsumerTimeout
+	}
 	c.ServerOptions = append([]grpc.ServerOption(nil), c.ServerOptions...)
 	c.ForwardDialOptions = append([]grpc.DialOption(nil), c.ForwardDialOptions...)
 	return c
@@ -227,6 +261,9 @@ type Server struct {
 
 	conns atomic.Pointer[connLimiter] // set by Serve
 	rate  *rateLimiter                // nil: no tenant rate limit
+
+	subscribers, watchers *streamCap
+	senders               sync.WaitGroup // streamSender goroutines
 }
 
 // NewServer builds a server for backend. It panics when cfg is invalid or
@@ -240,7 +277,9 @@ func NewServer(cfg Config, backend Backend) *Server {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions),
-		rate: newRateLimiter(cfg.TenantRate, cfg.TenantBurst, nil)}
+		rate:        newRateLimiter(cfg.TenantRate, cfg.TenantBurst, nil),
+		subscribers: newStreamCap("Subscribe", cfg.MaxSubscribers, cfg.MaxTenantSubscribers),
+		watchers:    newStreamCap("Watch", cfg.MaxWatchers, cfg.MaxTenantWatchers)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	codec := newRequestCodec()
 	opts := append([]grpc.ServerOption{
@@ -318,6 +357,7 @@ func (s *Server) ConnStats() (open, max int, refused uint64) {
 func (s *Server) GracefulStop() {
 	s.beginStop()
 	s.grpc.GracefulStop()
+	s.senders.Wait() // their transports are closed
 	s.fwd.close()
 }
 
@@ -325,6 +365,7 @@ func (s *Server) GracefulStop() {
 func (s *Server) Stop() {
 	s.beginStop()
 	s.grpc.Stop()
+	s.senders.Wait() // their transports are closed
 	s.fwd.close()
 }
 

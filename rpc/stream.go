@@ -71,8 +71,17 @@ func (h *streamService) Subscribe(req *pb.SubscribeRequest, ss grpc.ServerStream
 	if err := checkPartition(req.GetPartition()); err != nil {
 		return err
 	}
-	return h.s.backend.Subscribe(ss.Context(), req.GetPath(), int(req.GetPartition()), req.GetOffset(), func(m flowmesh.Message) error {
-		return ss.Send(&pb.SubscribeResponse{Message: pbconv.Message(m)})
+	release, err := admitStream(h.s.subscribers, req.GetPath())
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx := ss.Context()
+	send := func(m proto.Message) error { return ss.Send(m.(*pb.SubscribeResponse)) }
+	return h.s.serveStream(ctx, h.s.subscribers, "subscriber", req.GetOffset(), send, func(put func(proto.Message, uint64) error) error {
+		return h.s.backend.Subscribe(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), func(m flowmesh.Message) error {
+			return put(&pb.SubscribeResponse{Message: pbconv.Message(m)}, m.Offset+1)
+		})
 	})
 }
 

@@ -6,8 +6,8 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// budgetStats reads the budgets for /metrics: gRPC connections, open
-// segment files, raft connections and inflight request bytes, gossip
+// budgetStats reads the budgets for /metrics: gRPC connections, Subscribe
+// and Watch streams (cut off as slow: reason "slow"), open segment files, raft connections and inflight request bytes, gossip
 // streams.
 func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 	return func() metrics.BudgetStats {
@@ -21,6 +21,15 @@ func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 		open, max, ref := srv.ConnStats()
 		budget("grpc_connections", float64(open), float64(max))
 		refused("grpc_connections", "over_limit", ref)
+		sub, w := srv.StreamStats()
+		for _, b := range []struct {
+			name string
+			st   rpc.StreamCapStats
+		}{{"subscribers", sub}, {"watchers", w}} {
+			budget(b.name, float64(b.st.Open), float64(b.st.Max))
+			refused(b.name, "over_limit", b.st.Refused)
+			refused(b.name, "slow", b.st.CutOff)
+		}
 		// Segment files are a cache, not a refusal: over its budget the
 		// least recently used idle file is closed (counted as evicted).
 		fs := node.SegmentFiles()

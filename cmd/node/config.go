@@ -69,6 +69,12 @@ type config struct {
 	RaftIdleTimeout      time.Duration // between raft requests
 	GossipMaxConnections int           // inbound gossip streams
 
+	MaxSubscribers       int // Subscribe streams open at this node
+	MaxTenantSubscribers int // ... of one tenant
+	MaxWatchers          int // Watch streams open at this node
+	MaxTenantWatchers    int // ... of one tenant
+	SlowConsumerTimeout  time.Duration
+
 	gossipKey []byte // GossipKey decoded
 }
 
@@ -154,6 +160,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.RaftMaxConnections, "raft-max-connections", cluster.DefaultRaftLimits().MaxConnections, "inbound raft connections open at once, TLS handshakes included; more are closed at accept")
 	fs.DurationVar(&c.RaftIdleTimeout, "raft-idle-timeout", cluster.DefaultRaftLimits().IdleTimeout, "close an inbound raft connection idle this long between requests (at least 1m)")
 	fs.IntVar(&c.GossipMaxConnections, "gossip-max-connections", cluster.DefaultGossipMaxStreams, "inbound gossip (memberlist TCP) streams open at once; more are closed at accept")
+	fs.IntVar(&c.MaxSubscribers, "max-subscribers", rpc.DefaultMaxSubscribers, "Subscribe streams open at this node at once; more are ResourceExhausted")
+	fs.IntVar(&c.MaxTenantSubscribers, "max-tenant-subscribers", rpc.DefaultMaxTenantSubscribers, "Subscribe streams of one tenant open at this node at once")
+	fs.IntVar(&c.MaxWatchers, "max-watchers", rpc.DefaultMaxWatchers, "Watch streams open at this node at once; more are ResourceExhausted")
+	fs.IntVar(&c.MaxTenantWatchers, "max-tenant-watchers", rpc.DefaultMaxTenantWatchers, "Watch streams of one tenant open at this node at once")
+	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", rpc.DefaultSlowConsumerTimeout, "end a Subscribe or Watch whose client takes nothing of what the node has ready for it this long (ResourceExhausted with the position to resume from)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
@@ -304,10 +315,15 @@ func (c *config) validate() error {
 	for _, l := range []struct {
 		name   string
 		v, min int
-	}{{"--max-connections", c.MaxConnections, 1}, {"--raft-max-connections", c.RaftMaxConnections, 8}, {"--gossip-max-connections", c.GossipMaxConnections, 4}} {
+	}{{"--max-connections", c.MaxConnections, 1}, {"--raft-max-connections", c.RaftMaxConnections, 8}, {"--gossip-max-connections", c.GossipMaxConnections, 4},
+		{"--max-subscribers", c.MaxSubscribers, 1}, {"--max-tenant-subscribers", c.MaxTenantSubscribers, 1},
+		{"--max-watchers", c.MaxWatchers, 1}, {"--max-tenant-watchers", c.MaxTenantWatchers, 1}} {
 		if l.v < l.min {
 			errs = append(errs, fmt.Errorf("%s %d must be at least %d", l.name, l.v, l.min))
 		}
+	}
+	if c.SlowConsumerTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--slow-consumer-timeout %v is below 100ms", c.SlowConsumerTimeout))
 	}
 	if c.RaftIdleTimeout < time.Minute {
 		errs = append(errs, fmt.Errorf("--raft-idle-timeout %v is below 1m: raft reuses pooled connections idle that long", c.RaftIdleTimeout))

@@ -67,7 +67,11 @@
 //   - /metrics: Prometheus metrics (package internal/metrics), among them
 //     every transport budget's use, limit and refusals (budgets.go):
 //     --max-connections (gRPC), --raft-max-connections,
-//     --raft-idle-timeout and --gossip-max-connections set them.
+//     --raft-idle-timeout and --gossip-max-connections set them;
+//     "subscribers" and "watchers" are the Subscribe and Watch streams
+//     open (--max-subscribers, --max-watchers; per tenant
+//     --max-tenant-subscribers, --max-tenant-watchers), with the ones
+//     cut off by --slow-consumer-timeout as refused reason="slow".
 //   - /debug/pprof/: the Go profiler, only with --enable-pprof; with
 //     --auth-file only for "Authorization: Bearer <cluster-admin token>".
 //     /debug/pprof/cmdline is never served (the command line may hold a

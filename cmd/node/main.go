@@ -188,6 +188,12 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		ForwardDialOptions: tlsm.forwardDialOptions(),
 		PeerCAs:            tlsm.peerCAs,
 		MaxConnections:     cfg.MaxConnections,
+
+		MaxSubscribers:       cfg.MaxSubscribers,
+		MaxTenantSubscribers: cfg.MaxTenantSubscribers,
+		MaxWatchers:          cfg.MaxWatchers,
+		MaxTenantWatchers:    cfg.MaxTenantWatchers,
+		SlowConsumerTimeout:  cfg.SlowConsumerTimeout,
 	}
 	if store != nil {
 		rcfg.Auth = store

@@ -183,7 +183,7 @@ func newClient(t *testing.T, addr string) *client.Client {
 func TestNodeServesAndRestartsCleanly(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p := startNode(t, dir, "--raft-max-connections", "48", "--max-connections", "100")
+	p := startNode(t, dir, "--raft-max-connections", "48", "--max-connections", "100", "--max-subscribers", "77", "--max-watchers", "66")
 	c := newClient(t, p.grpcAddr)
 	if _, err := c.CreateKVStore(ctx, "t1", "ns1", "cfg"); err != nil {
 		t.Fatal(err)
@@ -208,6 +208,11 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_budget_limit{budget="gossip_streams"} 16`,
 		`flowmesh_budget_refused_total{budget="gossip",reason="compressed"} 0`,
 		`flowmesh_budget_limit{budget="segment_files"} `,
+		`flowmesh_budget_limit{budget="subscribers"} 77`,
+		`flowmesh_budget_use{budget="subscribers"} 0`,
+		`flowmesh_budget_refused_total{budget="subscribers",reason="slow"} 0`,
+		`flowmesh_budget_limit{budget="watchers"} 66`,
+		`flowmesh_budget_refused_total{budget="watchers",reason="over_limit"} 0`,
 		`flowmesh_budget_use{budget="segment_files"} `,
 	} {
 		if !strings.Contains(body, want) {

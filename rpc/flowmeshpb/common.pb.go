@@ -96,6 +96,7 @@ const (
 	ErrorCode_ERROR_CODE_NO_LEADER           ErrorCode = 11 // ErrNoLeader
 	ErrorCode_ERROR_CODE_STOPPED             ErrorCode = 12 // ErrStopped
 	ErrorCode_ERROR_CODE_TOO_STALE           ErrorCode = 13 // ErrTooStale
+	ErrorCode_ERROR_CODE_SLOW_CONSUMER       ErrorCode = 14 // *SlowConsumerError (matches ErrLimitExceeded)
 )
 
 // Enum value maps for ErrorCode.
@@ -115,6 +116,7 @@ var (
 		11: "ERROR_CODE_NO_LEADER",
 		12: "ERROR_CODE_STOPPED",
 		13: "ERROR_CODE_TOO_STALE",
+		14: "ERROR_CODE_SLOW_CONSUMER",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":         0,
@@ -131,6 +133,7 @@ var (
 		"ERROR_CODE_NO_LEADER":           11,
 		"ERROR_CODE_STOPPED":             12,
 		"ERROR_CODE_TOO_STALE":           13,
+		"ERROR_CODE_SLOW_CONSUMER":       14,
 	}
 )
 
@@ -280,9 +283,14 @@ type ErrorDetail struct {
 	QuotaNeeds  int64  `protobuf:"varint,19,opt,name=quota_needs,json=quotaNeeds,proto3" json:"quota_needs,omitempty"`
 	// LIMIT_EXCEEDED by a tenant's request rate at a node: the tenant and
 	// how long to wait before the next call may be admitted.
-	RateTenant    string  `protobuf:"bytes,20,opt,name=rate_tenant,json=rateTenant,proto3" json:"rate_tenant,omitempty"`
-	RetryAfterMs  int64   `protobuf:"varint,21,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
-	Rate          float64 `protobuf:"fixed64,22,opt,name=rate,proto3" json:"rate,omitempty"` // the tenant's requests per second at that node
+	RateTenant   string  `protobuf:"bytes,20,opt,name=rate_tenant,json=rateTenant,proto3" json:"rate_tenant,omitempty"`
+	RetryAfterMs int64   `protobuf:"varint,21,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	Rate         float64 `protobuf:"fixed64,22,opt,name=rate,proto3" json:"rate,omitempty"` // the tenant's requests per second at that node
+	// SLOW_CONSUMER: a Subscribe (an offset) or Watch (a revision) the node
+	// cut off because its client did not take what the node had for it: the
+	// position to resume from. limit_what names the stream kind and limit
+	// holds the timeout in milliseconds.
+	ResumeFrom    uint64 `protobuf:"varint,23,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +479,13 @@ func (x *ErrorDetail) GetRate() float64 {
 	return 0
 }
 
+func (x *ErrorDetail) GetResumeFrom() uint64 {
+	if x != nil {
+		return x.ResumeFrom
+	}
+	return 0
+}
+
 var File_flowmesh_v1_common_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_common_proto_rawDesc = "" +
@@ -483,7 +498,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"producerId\x12!\n" +
 	"\fproducer_seq\x18\x03 \x01(\x04R\vproducerSeq\x12:\n" +
 	"\vconsistency\x18\x04 \x01(\x0e2\x18.flowmesh.v1.ConsistencyR\vconsistency\x12>\n" +
-	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xbb\x05\n" +
+	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xdc\x05\n" +
 	"\vErrorDetail\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.flowmesh.v1.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -513,11 +528,13 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\vrate_tenant\x18\x14 \x01(\tR\n" +
 	"rateTenant\x12$\n" +
 	"\x0eretry_after_ms\x18\x15 \x01(\x03R\fretryAfterMs\x12\x12\n" +
-	"\x04rate\x18\x16 \x01(\x01R\x04rate*Z\n" +
+	"\x04rate\x18\x16 \x01(\x01R\x04rate\x12\x1f\n" +
+	"\vresume_from\x18\x17 \x01(\x04R\n" +
+	"resumeFrom*Z\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x01\x12\x15\n" +
-	"\x11CONSISTENCY_STALE\x10\x02*\xa0\x03\n" +
+	"\x11CONSISTENCY_STALE\x10\x02*\xbe\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x1d\n" +
@@ -533,7 +550,8 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\x12\x18\n" +
 	"\x14ERROR_CODE_NO_LEADER\x10\v\x12\x16\n" +
 	"\x12ERROR_CODE_STOPPED\x10\f\x12\x18\n" +
-	"\x14ERROR_CODE_TOO_STALE\x10\rB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
+	"\x14ERROR_CODE_TOO_STALE\x10\r\x12\x1c\n" +
+	"\x18ERROR_CODE_SLOW_CONSUMER\x10\x0eB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
 
 var (
 	file_flowmesh_v1_common_proto_rawDescOnce sync.Once
