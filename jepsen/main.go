@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	binary := fs.String("binary", "", "node binary (default: build bin/flowmesh-node from ./cmd/node)")
 	store := fs.String("store", "", "report store directory (default jepsen/store)")
 	keepData := fs.Bool("keep-data", false, "keep the nodes' data directories in the report")
+	tenantQuota := fs.String("tenant-quota", "", "quota of the workload's tenant, set after setup, e.g. kv-keys=50 or stored-bytes=1048576 (writes past it are refused: failures, not losses)")
 	insecure := fs.Bool("insecure", false, "run the nodes without TLS and tokens (default: certs init, mTLS, gossip key and a bearer token, as the README's secure setup)")
 	basePort := fs.Int("base-port", rd.BasePort, "loopback mode: node 0's gRPC port (each node takes four, 10 apart)")
 	keys := fs.Int("keys", wd.Keys, "kv: keys in use at once")
@@ -93,10 +94,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jepsen: unknown --reads %q\n", *reads)
 		return exitCannotRun
 	}
+	quota, err := runner.ParseQuota(*tenantQuota)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitCannotRun
+	}
 	rcfg := runner.Config{
 		Workload: *workload, Schedule: sched, Nemesis: *faults, Nodes: *nodes, Time: *length,
 		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
-		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData, Insecure: *insecure,
+		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData, Insecure: *insecure, Quota: quota,
 		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
 		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Reads: consistency},
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/jepsen/checker"
 	"github.com/flowmesh/flowmesh/jepsen/fault"
@@ -54,6 +55,9 @@ type Config struct {
 	Store       string // report store
 	BasePort    int    // loopback mode
 	KeepData    bool
+	// Quota is set on the workloads' tenant after setup (zero: none), so
+	// the run goes on past it with writes refused.
+	Quota flowmesh.QuotaLimits
 	// Insecure runs the cluster without TLS and tokens (the default is
 	// the secure setup of the README, as users run it).
 	Insecure bool
@@ -229,6 +233,18 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	if err != nil {
 		return out, fmt.Errorf("runner: setup: %w", err)
 	}
+	if cfg.Quota != (flowmesh.QuotaLimits{}) {
+		// Writes past the quota are refused by every replica alike: the
+		// history records them as failures, and the checkers must still
+		// find the run valid.
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := any.SetQuota(qctx, workload.Tenant, cfg.Quota, false)
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("runner: set the quota of tenant %s: %w", workload.Tenant, err)
+		}
+		logf("tenant %s quota set: %s", workload.Tenant, quotaString(cfg.Quota))
+	}
 
 	rec := history.NewRecorder()
 	var names []string
@@ -333,6 +349,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 	cancel()
 
+	if cfg.Quota != (flowmesh.QuotaLimits{}) {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if q, err := any.Quota(qctx, workload.Tenant); err == nil {
+			logf("tenant %s at the end: %s", workload.Tenant, usageString(q))
+		}
+		cancel()
+	}
 	replicas := checkReplicas(ctx, cl, 20*time.Second)
 	// The nodes are done with: free the CPU for the checkers.
 	cl.StopAll()

@@ -132,4 +132,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-const tenant, namespace = "jepsen", "test"
+const tenant, namespace = Tenant, "test"
+
+// Tenant owns every resource a workload creates (the runner sets its quota).
+const Tenant = "jepsen"
