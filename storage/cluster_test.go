@@ -405,6 +405,10 @@ func TestJoinLeaveRemove(t *testing.T) {
 		t.Fatalf("dead node %s: in config %v, voter %v; want a voter without DeadServerCleanup", victim.id, ok, voter)
 	}
 
+	// A context of its own: the wait for gossip above may outlast the one
+	// the leave used.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	// A follower refuses RemovePeer with the leader's address.
 	for _, n := range all {
 		if n != leader && n != leaver && n != victim {
