@@ -1,10 +1,7 @@
 package rpc_test
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
@@ -163,28 +160,7 @@ func TestClusterSnapshot(t *testing.T) {
 	}
 
 	cs := pb.NewClusterServiceClient(f)
-	save, err := cs.SnapshotSave(ctx, &pb.SnapshotSaveRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info *pb.SnapshotInfo
-	var data bytes.Buffer
-	for {
-		msg, err := save.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SnapshotSave: %v", err)
-		}
-		if msg.GetInfo() != nil {
-			info = msg.GetInfo()
-		}
-		data.Write(msg.GetData())
-	}
-	if info == nil || info.GetSize() != int64(data.Len()) {
-		t.Fatalf("snapshot info %v for %d bytes", info, data.Len())
-	}
+	info, data := saveSnapshot(t, f)
 
 	for i := range 5 {
 		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: fmt.Appendf(nil, "after%d", i), Value: []byte("v")}); err != nil {
@@ -195,7 +171,7 @@ func TestClusterSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := data.Bytes()
+	b := data
 	for first := true; first || len(b) > 0; first = false {
 		n := min(len(b), 64<<10)
 		msg := &pb.SnapshotRestoreRequest{Data: b[:n]}
@@ -227,7 +203,7 @@ func TestClusterSnapshot(t *testing.T) {
 		t.Errorf("a key written after the snapshot: %v, want NotFound", err)
 	}
 	// A corrupt upload is refused and changes nothing.
-	bad := append([]byte(nil), data.Bytes()...)
+	bad := append([]byte(nil), data...)
 	bad[len(bad)/2] ^= 0xff
 	restore, err = cs.SnapshotRestore(ctx)
 	if err != nil {

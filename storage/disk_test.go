@@ -59,6 +59,27 @@ func fill(t *testing.T, path string, leave int64) {
 	}
 }
 
+// openDiskNode starts a single node on dataDir with a 16 MiB disk reserve
+// checked every 20 ms.
+func openDiskNode(t *testing.T, dataDir string) *storage.Storage {
+	t.Helper()
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = dataDir
+	cfg.Logger = quietLogger()
+	cfg.DiskReserveBytes = 16 << 20
+	cfg.DiskCheckInterval = 20 * time.Millisecond
+	s, err := storage.NewWithConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return s
+}
+
 func waitDisk(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -80,22 +101,7 @@ func TestDiskFullAlarm(t *testing.T) {
 	mnt := tmpfs(t, 64<<20)
 	ctx := context.Background()
 	dataDir := filepath.Join(mnt, "data")
-	open := func() *storage.Storage {
-		t.Helper()
-		cfg := storage.DefaultConfig()
-		cfg.DataDir = dataDir
-		cfg.Logger = quietLogger()
-		cfg.DiskReserveBytes = 16 << 20
-		cfg.DiskCheckInterval = 20 * time.Millisecond
-		s, err := storage.NewWithConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *storage.Storage { return openDiskNode(t, dataDir) }
 	s := open()
 	defer func() { s.Stop(context.Background()) }()
 	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
@@ -283,24 +289,7 @@ func TestDiskFullRestartAtZeroFree(t *testing.T) {
 	mnt := tmpfs(t, 64<<20)
 	ctx := context.Background()
 	dataDir := filepath.Join(mnt, "data")
-	open := func() *storage.Storage {
-		t.Helper()
-		cfg := storage.DefaultConfig()
-		cfg.DataDir = dataDir
-		cfg.Logger = quietLogger()
-		cfg.DiskReserveBytes = 16 << 20
-		cfg.DiskCheckInterval = 20 * time.Millisecond
-		s, err := storage.NewWithConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := s.Start(sctx); err != nil {
-			t.Fatalf("start: %v", err)
-		}
-		return s
-	}
+	open := func() *storage.Storage { return openDiskNode(t, dataDir) }
 	s := open()
 	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
 	if err != nil {
