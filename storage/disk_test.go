@@ -233,7 +233,9 @@ func TestDiskFullFollower(t *testing.T) {
 	filler := filepath.Join(mnt, "filler")
 	fill(t, filler, 8<<20)
 	var full *flowmesh.DiskFullError
-	waitFor(t, 10*time.Second, "the leader to see "+small.id+"'s alarm", func() error {
+	// The alarm travels in gossip metadata, which memberlist delays on a
+	// loaded machine (see TestJoinLeaveRemove): wait on the condition, long.
+	waitFor(t, 60*time.Second, "the leader to see "+small.id+"'s alarm", func() error {
 		if err := leader.s.DiskAlarm(); !errors.As(err, &full) || full.Node != small.id {
 			return fmt.Errorf("leader's alarm: %v", err)
 		}
@@ -260,7 +262,7 @@ func TestDiskFullFollower(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the alarm to clear on every node", func() error {
+	waitFor(t, 60*time.Second, "the alarm to clear on every node", func() error { // gossip: see above
 		for _, n := range nodes {
 			if err := n.s.DiskAlarm(); err != nil {
 				return fmt.Errorf("%s: %v", n.id, err)
