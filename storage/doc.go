@@ -125,7 +125,7 @@
 // write. With zero bytes free (something else filled the disk) a node
 // that stopped cleanly still starts and serves reads (measured on tmpfs:
 // TestDiskFullRestartAtZeroFree): segment.Open rewrites an index only when
-// it changed, the CLEAN markers are only removed, raft-boltdb writes its
+// it changed, the CLEAN markers are only removed, the bolt raft store writes its
 // vote and the leader's no-op into pages bolt already holds. What cannot
 // work at zero bytes: a node that crashed (its last segments' indexes are
 // rebuilt at open: Start fails with ENOSPC naming the file), a fresh node
