@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -375,4 +376,12 @@ func TestQuantile(t *testing.T) {
 	if got := quantile(nil, 0.5); got != 0 {
 		t.Errorf("quantile(nil) = %v", got)
 	}
+}
+
+func TestVersion(t *testing.T) {
+	r := must(t, 0, "", "version")
+	if !strings.HasPrefix(r.stdout, "client") || !strings.Contains(r.stdout, buildinfo.Version()) {
+		t.Errorf("version = %q", r.stdout)
+	}
+	must(t, 2, "", "version", "extra")
 }

@@ -131,7 +131,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.StringVar(&a.tlsFiles.Cert, "cert", getenv("FLOWMESH_CERT"), "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
 	pf.StringVar(&a.tlsFiles.Key, "key", getenv("FLOWMESH_KEY"), "PEM key of --cert (env FLOWMESH_KEY)")
 	a.tokenFlags(root)
-	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd())
+	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(), a.versionCmd())
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,5 +351,19 @@ func TestNodeFinishesInFlightCallsOnSIGTERM(t *testing.T) {
 	}
 	if el := time.Since(start); el < wait {
 		t.Errorf("ReserveWait returned after %v, before its %v wait: it was cut off", el, wait)
+	}
+}
+
+// TestVersionFlag: --version and "version" print the build and exit 0
+// without starting anything (an unstamped build says "dev").
+func TestVersionFlag(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		out, err := exec.Command(nodeBinary(t), arg).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if !strings.HasPrefix(string(out), "flowmesh-node dev (") || !strings.Contains(string(out), runtime.Version()) {
+			t.Errorf("%s printed %q", arg, out)
+		}
 	}
 }
