@@ -44,6 +44,9 @@ var _ stableLogStore = (*boltStore)(nil)
 // openBoltStore opens (creating) the store at path.
 func openBoltStore(path string) (*boltStore, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s is locked by another process (another node on this data dir?)", path)
+	}
 	if err != nil {
 		return nil, err
 	}
