@@ -190,7 +190,8 @@ func (s *Storage) admitDisk(cmd *fsmpb.Command) error {
 // partitions and KV history), acks and expiries free space; reserves,
 // nacks, touches and offset commits are how consumers drain what is
 // stored (each is a small raft entry, which the reserve absorbs until a
-// snapshot compacts the log); quotas are admin calls. Everything else, new commands included, counts as growth.
+// snapshot compacts the log); quotas are admin calls. Everything else,
+// new commands included, counts as growth.
 func growth(cmd *fsmpb.Command) bool {
 	switch cmd.GetOp().(type) {
 	case *fsmpb.Command_DeleteResource, *fsmpb.Command_TrimPartition, *fsmpb.Command_Purge,
