@@ -16,8 +16,13 @@
 // Background work, all owned and stopped by Stop: a flush loop that makes the
 // FSM durable every FlushInterval (raft's log is fsynced on every commit, so
 // this bounds only replay work after a crash), and on the leader the TTL
-// expirer and the stream retention loop, which propose commands so every
-// replica makes the same decision.
+// expirer and the retention loop, which propose commands so every replica
+// makes the same decision. Every RetentionInterval the retention loop trims
+// stream partitions past their MaxAge or MaxBytes and KV Watch history
+// older than KVHistoryMaxAge (1 h by default): a KVTrimHistory names the
+// revision below which every replica drops a store's history, so the
+// values of a deleted key leave memory even on an idle store, and a Watch
+// from before that revision gets flowmesh.ErrCompacted.
 //
 // # Quotas
 //

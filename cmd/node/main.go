@@ -159,6 +159,10 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.DiskReserveBytes = cfg.DiskReserveBytes
+	scfg.KVHistoryMaxAge = cfg.KVHistoryMaxAge
+	if cfg.KVHistoryMaxAge == 0 {
+		scfg.KVHistoryMaxAge = -1 // no time bound (storage's 0 is the default)
+	}
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections

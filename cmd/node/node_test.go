@@ -215,6 +215,7 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_budget_limit{budget="watchers"} 66`,
 		`flowmesh_budget_refused_total{budget="watchers",reason="over_limit"} 0`,
 		`flowmesh_budget_use{budget="segment_files"} `,
+		`flowmesh_budget_limit{budget="kv_history_bytes"} 6.7108864e+07`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
