@@ -190,7 +190,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 
 	// 2. The gRPC server.
 	grpcAddr := scfg.GRPCAddr
-	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
+	resources := storage.NewResourceFactory(node.MetaStore())
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
 	rcfg := rpc.Config{
@@ -227,7 +227,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
 	// 3. The HTTP admin server.
-	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
+	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
 		srv.Stop()
 		return err
 	}
