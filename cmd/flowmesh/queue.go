@@ -33,9 +33,9 @@ func toJob(j flowmesh.Job) job {
 }
 
 func (a *app) queueCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "queue", Short: "Work queues: create, enqueue, reserve, ack, nack, stats, dead"}
+	cmd := &cobra.Command{Use: "queue", Short: "Work queues: create, enqueue, reserve, ack, nack, touch, stats, dead, redrive, purge"}
 	cmd.AddCommand(a.queueCreateCmd(), a.queueEnqueueCmd(), a.queueReserveCmd(), a.queueAckCmd(),
-		a.queueNackCmd(), a.queueStatsCmd(), a.queueDeadCmd())
+		a.queueNackCmd(), a.queueTouchCmd(), a.queueStatsCmd(), a.queueDeadCmd(), a.queueRedriveCmd(), a.queuePurgeCmd())
 	return cmd
 }
 

@@ -39,7 +39,7 @@ func TestQuotaSetGet(t *testing.T) {
 	}
 	// --reset drops the tenant's own fields; deleting frees the resource.
 	fm(0, "quota", "set", "t1", "--reset")
-	fm(0, "resources", "delete", "t1/ns1/a")
+	fm(0, "resources", "delete", "-y", "t1/ns1/a")
 	decode(t, fm(0, "-o", "json", "quota", "get", "t1").stdout, &got)
 	if got.Quotas[0] != (quotaRow{"stored_bytes", 0, 0, "default"}) || got.Quotas[1].Used != 0 {
 		t.Fatalf("after reset and delete: %+v", got)

@@ -103,13 +103,22 @@ func (a *app) resourcesCmd() *cobra.Command {
 			}
 			return a.emitResources([]*flowmesh.Resource{r}, false)
 		},
-	}, &cobra.Command{
+	}, a.resourcesDeleteCmd())
+	return cmd
+}
+
+func (a *app) resourcesDeleteCmd() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "delete PATH",
 		Short: "Delete a resource and its data",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
+				return err
+			}
+			if err := a.confirm(yes, "delete removes "+p+" and all its data"); err != nil {
 				return err
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
@@ -119,6 +128,7 @@ func (a *app) resourcesCmd() *cobra.Command {
 			}
 			return a.emit(map[string]any{"deleted": p}, func(w io.Writer) { fmt.Fprintf(w, "deleted %s\n", p) })
 		},
-	})
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	return cmd
 }

@@ -30,8 +30,8 @@ func toMessage(m flowmesh.Message) message {
 }
 
 func (a *app) streamCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "stream", Short: "Streams: create, write, read, tail"}
-	cmd.AddCommand(a.streamCreateCmd(), a.streamWriteCmd(), a.streamReadCmd(), a.streamTailCmd())
+	cmd := &cobra.Command{Use: "stream", Short: "Streams: create, write, read, tail, info, consumer-group commit"}
+	cmd.AddCommand(a.streamCreateCmd(), a.streamWriteCmd(), a.streamReadCmd(), a.streamTailCmd(), a.streamInfoCmd(), a.streamCommitCmd())
 	return cmd
 }
 
