@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/internal/freeport"
@@ -200,7 +202,8 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 	for _, want := range []string{
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_bucket{method="/flowmesh.v1.KVService/Get"`,
-		"flowmesh_raft_commit_index", "flowmesh_raft_commitTime", "flowmesh_segment_bytes",
+		"flowmesh_raft_commit_index", "flowmesh_raft_commit_time_seconds_bucket", "flowmesh_segment_bytes",
+		`flowmesh_build_info{`, `flowmesh_is_leader 1`,
 		`flowmesh_budget_limit{budget="grpc_connections"} 100`,
 		`flowmesh_budget_use{budget="grpc_connections"} `,
 		`flowmesh_budget_limit{budget="raft_connections"} 48`,
@@ -220,6 +223,15 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// Every name follows Prometheus' conventions (promtool check metrics
+	// runs the same linter).
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
 	}
 	if got := httpGet(t, "http://"+p.httpAddr+"/healthz"); got != "ok\n" {
 		t.Errorf("/healthz = %q", got)

@@ -61,7 +61,8 @@ type NodeCollector struct {
 	stats   StatsFunc
 	timeout time.Duration
 
-	up, leader, term, commit, applied, lastLog, lastSnap, segBytes *prometheus.Desc
+	up, leader, isLeader, term, commit, applied, lastLog, lastSnap *prometheus.Desc
+	segBytes                                                       *prometheus.Desc
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
 	tenantUsage, tenantLimit                                       *prometheus.Desc
 	diskFree, diskReserve, diskAlarm                               *prometheus.Desc
@@ -80,6 +81,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		timeout:     timeout,
 		up:          d("node_stats_up", "1 when the node's statistics could be read."),
 		leader:      d("raft_has_leader", "1 when the node knows a leader."),
+		isLeader:    d("is_leader", "1 on the raft leader, 0 elsewhere."),
 		term:        d("raft_term", "Current raft term.", "role"),
 		commit:      d("raft_commit_index", "Raft commit index."),
 		applied:     d("raft_applied_index", "Index applied by the FSM."),
@@ -99,7 +101,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
 		ch <- d
 	}
 }
@@ -118,6 +120,7 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.up, 1)
 	g(c.leader, b2f(st.HasLeader))
+	g(c.isLeader, b2f(st.Role == "leader"))
 	g(c.term, float64(st.Term), st.Role)
 	g(c.commit, float64(st.CommitIndex))
 	g(c.applied, float64(st.AppliedIndex))

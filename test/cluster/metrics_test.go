@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -81,6 +85,7 @@ func TestMetricsOnEveryNode(t *testing.T) {
 	for _, nd := range c.Nodes {
 		waitSeries(t, nd, "before any restart", want...)
 	}
+	checkScrape(t, c.Nodes[leader].scrape())
 
 	follower := c.Nodes[(leader+1)%3]
 	follower.Kill()
@@ -92,5 +97,31 @@ func TestMetricsOnEveryNode(t *testing.T) {
 	next := c.Leader(60 * time.Second)
 	for _, nd := range c.Running() {
 		waitSeries(t, nd, fmt.Sprintf("after the leader failed over to %s", c.Nodes[next].ID), want...)
+	}
+}
+
+// checkScrape lints a node's scrape as promtool check metrics would, and
+// checks that every flowmesh_ metric the shipped alert rules and Grafana
+// dashboard name is in it (a renamed metric would silently blank them).
+func checkScrape(t *testing.T, body string) {
+	t.Helper()
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	re := regexp.MustCompile(`flowmesh_[a-z0-9_]+`)
+	for _, f := range []string{"../../deploy/prometheus/flowmesh-rules.yml", "../../deploy/grafana/flowmesh-dashboard.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range re.FindAllString(string(b), -1) {
+			if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(body) {
+				t.Errorf("%s names %s, which no node exports", f, name)
+			}
+		}
 	}
 }
