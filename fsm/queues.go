@@ -43,6 +43,7 @@ type queueState struct {
 	timers  jobHeap // waiting or in-flight jobs by the time they become eligible
 	bytes   int64   // the jobs' payload bytes
 	tu      *usage  // the tenant's use; nil while opening
+	mem     *int64  // the cluster's memory use; nil while opening
 }
 
 // setJob puts j in the jobs map and keeps the byte and job counts.
@@ -53,11 +54,7 @@ func (q *queueState) setJob(j *qjob) {
 		n = 0
 	}
 	q.jobs[j.id] = j
-	q.bytes += d
-	if q.tu != nil {
-		q.tu.StoredBytes += d
-		q.tu.QueueJobs += n
-	}
+	q.account(d, n)
 }
 
 // dropJob removes a job from the jobs map and the counts.
@@ -67,10 +64,19 @@ func (q *queueState) dropJob(id string) {
 		return
 	}
 	delete(q.jobs, id)
-	q.bytes -= int64(len(old.payload))
+	q.account(-int64(len(old.payload)), -1)
+}
+
+// account adds d payload bytes and n jobs to the queue's and its tenant's
+// use, and their memory charge to the cluster's.
+func (q *queueState) account(d, n int64) {
+	q.bytes += d
 	if q.tu != nil {
-		q.tu.StoredBytes -= int64(len(old.payload))
-		q.tu.QueueJobs--
+		m := d + n*flowmesh.MemoryPerJob
+		q.tu.StoredBytes += d
+		q.tu.QueueJobs += n
+		q.tu.MemoryBytes += m
+		*q.mem += m
 	}
 }
 
@@ -224,7 +230,7 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 			return res, nil
 		}
 	}
-	if err := f.checkQuota(r.meta.Tenant, usage{QueueJobs: 1, StoredBytes: int64(len(c.Payload))}); err != nil {
+	if err := f.checkQuota(r.meta.Tenant, usage{QueueJobs: 1, StoredBytes: int64(len(c.Payload)), MemoryBytes: jobMemory(c.Payload)}); err != nil {
 		return nil, err
 	}
 	q := r.queue

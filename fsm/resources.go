@@ -74,9 +74,10 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
 		}
 	}
-	need := usage{Resources: 1}
+	need := usage{Resources: 1, MemoryBytes: resourceMemory(0)}
 	if flowmesh.Kind(m.Kind) == flowmesh.KindStream {
 		need.Partitions = int64(m.Partitions)
+		need.MemoryBytes = resourceMemory(int(m.Partitions))
 	}
 	if err := f.checkQuota(m.Tenant, need); err != nil {
 		return nil, err
@@ -115,13 +116,14 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})
-	f.detachUsage(r)
-	delete(f.resources, path)
 	for k := range f.groups {
 		if k.path == path {
+			f.chargeGroup(r, k, -1)
 			delete(f.groups, k)
 		}
 	}
+	f.detachUsage(r)
+	delete(f.resources, path)
 	return &Result{}, nil
 }
 

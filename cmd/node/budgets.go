@@ -6,7 +6,8 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// budgetStats reads the budgets for /metrics: gRPC connections, Subscribe
+// budgetStats reads the budgets for /metrics: the cluster-wide memory
+// quota (limit 0: unlimited), gRPC connections, Subscribe
 // and Watch streams (cut off as slow: reason "slow"), open segment files, raft connections and inflight request bytes, gossip
 // streams.
 func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
@@ -18,6 +19,10 @@ func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 		refused := func(b, reason string, n uint64) {
 			out.Refusals = append(out.Refusals, metrics.Refusals{Budget: b, Reason: reason, Count: n})
 		}
+		// The cluster-wide memory quota, as this replica counts it: its
+		// refusals are raft results, counted by the gRPC metrics' codes.
+		mem, memLimit := node.Memory()
+		budget("memory_bytes", float64(mem), float64(memLimit))
 		open, max, ref := srv.ConnStats()
 		budget("grpc_connections", float64(open), float64(max))
 		refused("grpc_connections", "over_limit", ref)

@@ -89,7 +89,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		streamBytes: d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
 		queueJobs:   d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
 		queueOldest: d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
-		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
+		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
 		tenantLimit: d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
 		diskFree:    d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
 		diskReserve: d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
@@ -145,6 +145,9 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range quotaSeries(t.Usage) {
 			g(c.tenantUsage, float64(s.v), t.Tenant, s.name)
 		}
+		// Its share of the cluster-wide memory quota, whose limit is the
+		// budget "memory_bytes", not a tenant's.
+		g(c.tenantUsage, float64(t.Usage.MemoryBytes), t.Tenant, flowmesh.QuotaMemoryBytes)
 		if t.Tenant == OtherTenant {
 			continue
 		}
