@@ -66,6 +66,11 @@
 // same ones: changing them changes which writes replicas refuse, so that
 // needs a new op, not an edit.
 //
+// A queue's heaps drop stale entries (left by touches, nacks, acks and
+// purges) once they hold more than twice its jobs (queueState.compactHeaps):
+// otherwise they only leave on reaching the top, up to MaxVisibility or
+// MaxDelay later, holding the payloads of jobs already gone.
+//
 // # Durability and the replay guard
 //
 // Apply does not fsync. Flush (on the node's FlushInterval and inside

@@ -65,6 +65,39 @@ func (q *queueState) dropJob(id string) {
 	}
 	delete(q.jobs, id)
 	q.account(-int64(len(old.payload)), -1)
+	q.compactHeaps()
+}
+
+// heapSlack is how many stale heap entries a queue tolerates beyond one
+// per job before compactHeaps rebuilds its heaps.
+const heapSlack = 64
+
+// compactHeaps drops the stale entries of both heaps once they hold more
+// than twice the jobs (plus heapSlack). Entries go stale on every touch,
+// nack or removal and otherwise leave only when they reach the top, which
+// takes up to MaxVisibility or MaxDelay: a worker touching one job in a
+// loop would grow the timers heap without bound, and a purged or acked
+// job's entry would keep its payload in memory after its bytes left the
+// memory quota. Rebuilding is O(live) and happens after at least as many
+// pushes or removals, so amortised O(1). It changes nothing a replica
+// answers: live entries pop in (key, seq) order, whatever the heap's layout.
+func (q *queueState) compactHeaps() {
+	if q.timers.Len()+q.ready.Len() <= 2*len(q.jobs)+heapSlack {
+		return
+	}
+	q.timers = q.liveEntries(q.timers)
+	q.ready = q.liveEntries(q.ready)
+}
+
+func (q *queueState) liveEntries(h jobHeap) jobHeap {
+	out := make(jobHeap, 0, len(q.jobs))
+	for _, it := range h {
+		if it.gen == it.job.gen && q.jobs[it.job.id] == it.job {
+			out = append(out, it)
+		}
+	}
+	heap.Init(&out)
+	return out
 }
 
 // account adds d payload bytes and n jobs to the queue's and its tenant's
@@ -179,6 +212,7 @@ func (q *queueState) schedule(j *qjob) {
 	case jobInFlight:
 		heap.Push(&q.timers, heapItem{job: j, gen: j.gen, key: j.visibleUntil})
 	}
+	q.compactHeaps()
 }
 
 // write stages a record for the queue's log.
