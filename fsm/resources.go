@@ -152,6 +152,17 @@ func (f *FSM) Resources(tenant, namespace string) []*flowmesh.Resource {
 	return out
 }
 
+// AllResources lists every resource, sorted by path.
+func (f *FSM) AllResources() []*flowmesh.Resource {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*flowmesh.Resource, 0, len(f.resources))
+	for _, path := range f.sortedPaths() {
+		out = append(out, resourceFromPB(f.resources[path].meta))
+	}
+	return out
+}
+
 func cloneResource(m *fsmpb.Resource) *fsmpb.Resource {
 	return proto.Clone(m).(*fsmpb.Resource)
 }

@@ -196,6 +196,13 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		t.Fatalf("Get = %q, %v; want hello", e.Value, err)
 	}
 
+	if _, err := c.CreateQueue(ctx, "t2", "ns1", "jobs", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Enqueue(ctx, "t2/ns1/jobs", []byte("job"), flowmesh.QueueEnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The leader proposes the configured memory quota soon after it leads.
 	memLimit := `flowmesh_budget_limit{budget="memory_bytes"} 5e+07`
 	body := httpGet(t, "http://"+p.httpAddr+"/metrics")
@@ -204,10 +211,13 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		body = httpGet(t, "http://"+p.httpAddr+"/metrics")
 	}
 	mem := flowmesh.MemoryPerResource + flowmesh.MemoryPerKVKey + len("greeting") + len("hello")
+	qmem := flowmesh.MemoryPerResource + flowmesh.MemoryPerJob + len("job")
 	for _, want := range []string{
 		memLimit,
-		fmt.Sprintf(`flowmesh_budget_use{budget="memory_bytes"} %d`, mem),
+		fmt.Sprintf(`flowmesh_budget_use{budget="memory_bytes"} %d`, mem+qmem),
 		fmt.Sprintf(`flowmesh_tenant_usage{quota="memory_bytes",tenant="t1"} %d`, mem),
+		fmt.Sprintf(`flowmesh_tenant_usage{quota="memory_bytes",tenant="t2"} %d`, qmem),
+		`flowmesh_queue_jobs{path="t2/ns1/jobs",state="ready"} 1`,
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_bucket{method="/flowmesh.v1.KVService/Get"`,
 		"flowmesh_raft_commit_index", "flowmesh_raft_commitTime", "flowmesh_segment_bytes",

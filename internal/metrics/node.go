@@ -20,8 +20,10 @@ type NodeStats struct {
 	LastSnapshotIndex uint64
 	// SegmentBytes is the size of the resources' segment files on disk.
 	SegmentBytes int64
-	Streams      []StreamStats
-	Queues       []QueueStats
+	// Streams and Queues are every stream's size and queue's depth
+	// (bounded at scrape: see MaxResourceSeries).
+	Streams []StreamStats
+	Queues  []QueueStats
 	// Tenants is every tenant's quota use (bounded at scrape: see
 	// MaxTenantSeries).
 	Tenants []TenantUsage
@@ -124,10 +126,10 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.lastLog, float64(st.LastLogIndex))
 	g(c.lastSnap, float64(st.LastSnapshotIndex))
 	g(c.segBytes, float64(st.SegmentBytes))
-	for _, s := range st.Streams {
+	for _, s := range boundStreams(st.Streams) {
 		g(c.streamBytes, float64(s.Bytes), s.Path)
 	}
-	for _, q := range st.Queues {
+	for _, q := range boundQueues(st.Queues) {
 		g(c.queueJobs, float64(q.Stats.Ready), q.Path, "ready")
 		g(c.queueJobs, float64(q.Stats.Delayed), q.Path, "delayed")
 		g(c.queueJobs, float64(q.Stats.InFlight), q.Path, "in_flight")
