@@ -28,10 +28,9 @@ func memoryQuotaError(t *testing.T, err error, limit, using, needs int64) {
 	}
 }
 
-// TestMemoryQuotaEmbedded: the embedded node has the cluster-wide memory
-// quota on by default; a write past it is refused with the limit, the use
-// and the need and changes nothing; raising the limit lets it through.
-func TestMemoryQuotaEmbedded(t *testing.T) {
+// startEmbedded starts a single-node embedded node in a temporary dir.
+func startEmbedded(t *testing.T) *storage.Storage {
+	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = quietLogger()
@@ -45,7 +44,16 @@ func TestMemoryQuotaEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	return s
+}
 
+// TestMemoryQuotaEmbedded: the embedded node has the cluster-wide memory
+// quota on by default; a write past it is refused with the limit, the use
+// and the need and changes nothing; raising the limit lets it through.
+func TestMemoryQuotaEmbedded(t *testing.T) {
+	s := startEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	def, err := s.Quota(ctx, flowmesh.DefaultQuotaTenant)
 	if err != nil {
 		t.Fatal(err)
@@ -187,4 +195,47 @@ func TestMemoryQuotaReplicasAgree(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestListDeadIsBounded: ListDead with limit 0 returns at most
+// MaxReadMessages dead jobs, not all of them.
+func TestListDeadIsBounded(t *testing.T) {
+	s := startEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := s.MetaStore().CreateQueue(ctx, "t", "ns", "q", 1, flowmesh.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := q.GetPath()
+	qb := s.QueueManager().(flowmesh.QueueBatcher)
+	n := flowmesh.MaxReadMessages + 1
+	for i := 0; i < n; i += flowmesh.MaxQueueBatch {
+		items := make([]flowmesh.EnqueueItem, min(flowmesh.MaxQueueBatch, n-i))
+		for j := range items {
+			items[j].Payload = []byte("x")
+		}
+		if _, err := qb.EnqueueBatch(ctx, path, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each reservation's jobs die (one attempt) once their millisecond of
+	// visibility passes, at the next reservation.
+	waitFor(t, 60*time.Second, "every job dead", func() error {
+		if _, err := qb.ReserveBatch(ctx, path, flowmesh.MaxQueueBatch, time.Millisecond); err != nil {
+			return err
+		}
+		st, err := s.QueueManager().Stats(ctx, path)
+		if err != nil || st.Dead != n {
+			return fmt.Errorf("stats %+v (%v), want %d dead", st, err, n)
+		}
+		return nil
+	})
+	dead, err := s.QueueManager().ListDead(ctx, path, 0)
+	if err != nil || len(dead) != flowmesh.MaxReadMessages {
+		t.Fatalf("ListDead with limit 0: %d jobs, %v; want %d", len(dead), err, flowmesh.MaxReadMessages)
+	}
+	if _, err := s.QueueManager().ListDead(ctx, path, n); !errors.Is(err, flowmesh.ErrInvalidArgument) {
+		t.Fatalf("ListDead with limit %d: %v, want an invalid argument", n, err)
+	}
 }
