@@ -63,8 +63,9 @@ const (
 	MaxKVHistoryBytes = 64 << 20
 
 	// DefaultMemoryQuota is the cluster-wide memory quota while the cluster
-	// default quota sets none (like etcd's --quota-backend-bytes): with Go's
-	// garbage collector a node's heap can reach about twice it.
+	// default quota sets none (like etcd's --quota-backend-bytes): with the
+	// node's GOGC=200 its heap can peak at about three times it, so a 24 GiB
+	// machine holds even three replicas at the cap.
 	DefaultMemoryQuota = 2 << 30
 	// Fixed charges against the memory quota, beyond the bytes of keys,
 	// values and payloads: approximately what the state machine's own
