@@ -64,7 +64,10 @@
 // first offset) and refused with a QuotaError whose tenant is "*". The
 // default and the charges are compiled in and every replica applies the
 // same ones: changing them changes which writes replicas refuse, so that
-// needs a new op, not an edit.
+// needs a new op, not an edit. For the same reason a rolling upgrade from a
+// version without the memory quota is safe only while the memory-resident
+// state stays under the default: an upgraded replica would refuse a write
+// past it that an older leader accepted.
 //
 // A queue's heaps drop stale entries (left by touches, nacks, acks and
 // purges) once they hold more than twice its jobs (queueState.compactHeaps):
