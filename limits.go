@@ -70,7 +70,7 @@ const (
 	// Fixed charges against the memory quota, beyond the bytes of keys,
 	// values and payloads: approximately what the state machine's own
 	// structures cost per item (measured in fsm's TestMemoryCharges).
-	MemoryPerKVKey       = 128  // a live KV key: btree item and slot
+	MemoryPerKVKey       = 160  // a live KV key: btree item and slot, TTL index entry
 	MemoryPerJob         = 256  // a queue job: job, map entry, heap entries
 	MemoryPerResource    = 4096 // a stream, queue or KV store: its state and logs
 	MemoryPerPartition   = 1024 // a stream partition: its segment log

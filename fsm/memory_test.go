@@ -190,6 +190,18 @@ func TestMemoryCharges(t *testing.T) {
 			}
 		}
 	}) - float64(8+32)
+	ttlPer := measure("KV key with a TTL", func(h *harness) {
+		cmds := make([]*fsmpb.Command, 0, 100)
+		for i := 0; i < n; i++ {
+			c := kvPut("t/ns/kv", fmt.Sprintf("k%07d", i), value)
+			c.GetKvPut().Ttl = int64(flowmesh.MaxTTL)
+			cmds = append(cmds, c)
+			if len(cmds) == cap(cmds) {
+				h.mustApply(cmds...)
+				cmds = cmds[:0]
+			}
+		}
+	}) - float64(8+32)
 	jobPer := measure("queue job (32-byte payload)", func(h *harness) {
 		cmds := make([]*fsmpb.Command, 0, 100)
 		for i := 0; i < n; i++ {
@@ -203,7 +215,7 @@ func TestMemoryCharges(t *testing.T) {
 	for _, c := range []struct {
 		what        string
 		per, charge float64
-	}{{"KV key", kvPer, flowmesh.MemoryPerKVKey}, {"queue job", jobPer, flowmesh.MemoryPerJob}} {
+	}{{"KV key", kvPer, flowmesh.MemoryPerKVKey}, {"KV key with a TTL", ttlPer, flowmesh.MemoryPerKVKey}, {"queue job", jobPer, flowmesh.MemoryPerJob}} {
 		if c.per > c.charge || c.per < c.charge/4 {
 			t.Errorf("%s: %.0f heap bytes beyond its own, charged %.0f: want the charge within [measured, 4x measured]", c.what, c.per, c.charge)
 		}

@@ -27,7 +27,7 @@ func TestQuotaSetGet(t *testing.T) {
 	fm(0, "kv", "put", "t1/ns1/a", "k", "value")
 
 	r = fm(0, "quota", "get", "t1")
-	for _, want := range []string{"stored_bytes  6     1000        tenant", "resources     1     1           tenant", "kv_keys       1     7           default", "queue_jobs    0     unlimited   default", "memory_bytes  4230  2147483648  cluster"} {
+	for _, want := range []string{"stored_bytes  6     1000        tenant", "resources     1     1           tenant", "kv_keys       1     7           default", "queue_jobs    0     unlimited   default", "memory_bytes  4262  2147483648  cluster"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, r.stdout)
 		}
