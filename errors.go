@@ -20,7 +20,17 @@ var (
 	ErrNoLeader         = errors.New("flowmesh: no leader")
 	ErrStopped          = errors.New("flowmesh: node stopped")
 	ErrTooStale         = errors.New("flowmesh: replica too stale")
+	// ErrFailedPrecondition: the cluster is not in a state the call needs
+	// (transfer leadership with no other voter, join where no member
+	// answers); the message says which. Retrying unchanged will not help.
+	ErrFailedPrecondition = errors.New("flowmesh: failed precondition")
 )
+
+// FailedPrecondition returns an error matching ErrFailedPrecondition that
+// says what is missing.
+func FailedPrecondition(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrFailedPrecondition, fmt.Sprintf(format, args...))
+}
 
 // InvalidArgumentError names the offending field. It matches ErrInvalidArgument.
 type InvalidArgumentError struct {

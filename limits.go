@@ -61,6 +61,13 @@ const (
 	// history kept for Watch (whatever its HistoryRevisions): a store of
 	// large values keeps fewer past revisions.
 	MaxKVHistoryBytes = 64 << 20
+	// DefaultKVHistoryMaxAge is how long a KV store keeps a change in its
+	// Watch history (besides the count and byte bounds): the leader trims
+	// older changes (storage.Config.KVHistoryMaxAge, the node's
+	// --kv-history-max-age), so a deleted key's history leaves memory even
+	// on an idle store. Like etcd's auto-compaction retention, a watcher
+	// away longer than this resumes with a Compacted error and re-lists.
+	DefaultKVHistoryMaxAge = time.Hour
 
 	// DefaultMemoryQuota is the cluster-wide memory quota while the cluster
 	// default quota sets none (like etcd's --quota-backend-bytes): with the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -96,8 +97,15 @@ func (c Config) Validate() error {
 		errs = append(errs, flowmesh.Invalid("Endpoints", "at least one endpoint is needed"))
 	}
 	for i, e := range c.Endpoints {
-		if e == "" {
+		switch {
+		case e == "":
 			errs = append(errs, flowmesh.Invalid("Endpoints", "endpoint %d is empty", i))
+		case strings.Contains(e, "://"):
+			errs = append(errs, flowmesh.Invalid("Endpoints", "endpoint %s: want host:port without a scheme (TLS is Config.TLS; in the CLI, --cacert)", flowmesh.Quote(e)))
+		default:
+			if err := flowmesh.ValidateAddr("Endpoints", e); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, d := range []struct {

@@ -83,6 +83,8 @@ func fromDetail(d *pb.ErrorDetail) error {
 		return flowmesh.ErrInvalidArgument
 	case pb.ErrorCode_ERROR_CODE_WRONG_KIND:
 		return flowmesh.ErrWrongKind
+	case pb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION:
+		return flowmesh.ErrFailedPrecondition
 	case pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH:
 		if len(d.GetKey()) > 0 || d.GetExpectedRevision() != 0 || d.GetActualRevision() != 0 {
 			return &flowmesh.RevisionMismatchError{Key: string(d.GetKey()), Expected: d.GetExpectedRevision(), Actual: d.GetActualRevision()}

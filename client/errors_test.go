@@ -24,6 +24,7 @@ func TestErrorRoundTrip(t *testing.T) {
 		flowmesh.ErrWrongKind, flowmesh.ErrRevisionMismatch, flowmesh.ErrStaleReceipt,
 		flowmesh.ErrLimitExceeded, flowmesh.ErrOffsetOutOfRange, flowmesh.ErrCompacted,
 		flowmesh.ErrNotLeader, flowmesh.ErrNoLeader, flowmesh.ErrStopped, flowmesh.ErrTooStale,
+		flowmesh.ErrFailedPrecondition,
 	}
 	wantCode := map[error]codes.Code{
 		flowmesh.ErrNotFound: codes.NotFound, flowmesh.ErrAlreadyExists: codes.AlreadyExists,
@@ -32,7 +33,7 @@ func TestErrorRoundTrip(t *testing.T) {
 		flowmesh.ErrLimitExceeded: codes.ResourceExhausted, flowmesh.ErrOffsetOutOfRange: codes.OutOfRange,
 		flowmesh.ErrCompacted: codes.OutOfRange, flowmesh.ErrNotLeader: codes.Unavailable,
 		flowmesh.ErrNoLeader: codes.Unavailable, flowmesh.ErrStopped: codes.Unavailable,
-		flowmesh.ErrTooStale: codes.Unavailable,
+		flowmesh.ErrTooStale: codes.Unavailable, flowmesh.ErrFailedPrecondition: codes.FailedPrecondition,
 	}
 	type tc struct {
 		name  string

@@ -48,7 +48,7 @@ const (
 	transportTimeout = 10 * time.Second
 )
 
-// Cluster owns the raft node: its log and stable store (raft-boltdb), its
+// Cluster owns the raft node: its log and stable store (bbolt, boltstore.go), its
 // snapshot store, its transport, group commit and the read barrier.
 type Cluster struct {
 	cfg    Config
@@ -61,7 +61,7 @@ type Cluster struct {
 	// probePeer, with peer TLS, completes a handshake with a raft address
 	// and hangs up: reconcile adds or promotes only servers that pass it.
 	probePeer func(addr string) error
-	bolt      stableLogStore // raft-boltdb unless Config.LogStore says otherwise
+	bolt      stableLogStore // bbolt unless Config.LogStore says otherwise
 	logStore  *timedLogStore // bolt, timed for the watchdog
 	logs      raft.LogStore  // logStore behind a cache; WaitApplied reads entry types
 	snaps     *SnapshotStore

@@ -38,9 +38,13 @@ func testConfig(t testing.TB, dataDir string) Config {
 	cfg.DataDir = dataDir
 	cfg.BindAddr = "127.0.0.1:0"
 	cfg.Bootstrap = true
-	cfg.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.ElectionTimeout = 100 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
+	// Short enough for quick elections, long enough that a leader on a
+	// loaded 2-core machine (CI runs packages in parallel) does not step
+	// down between two calls of a test: at 100/50 ms, TestTLSTransport's
+	// two-node cluster lost its leader right after AddVoter under load.
+	cfg.HeartbeatTimeout = 200 * time.Millisecond
+	cfg.ElectionTimeout = 200 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
 	cfg.Logger = testLogger(t)
 	return cfg
 }

@@ -1,5 +1,5 @@
 // Package cluster owns the raft node: its log and stable store
-// (raft-boltdb v2 behind a 64-entry log cache: entries are up to 512 KiB,
+// (bbolt in raft-boltdb v2's file layout, boltstore.go, behind a 64-entry log cache: entries are up to 512 KiB,
 // so it holds at most 32 MiB; logCacheEntries), a hard-link snapshot
 // store, the TCP transport (mutual TLS when configured) under transport
 // budgets, group commit of writes, and the linearizable

@@ -5,16 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-	"go.etcd.io/bbolt"
 )
 
-// Log stores. raft-boltdb is the default (DESIGN.md). raft-wal is opt-in:
+// Log stores. bbolt (boltStore, in raft-boltdb's file layout) is the default
+// (DESIGN.md). raft-wal is opt-in:
 // it appends with one fdatasync per write instead of bolt's two (data pages,
 // then the meta page), which on this hardware nearly doubles commit rates
 // (BENCHMARKS.md), but its authors still call it experimental.
@@ -53,17 +51,14 @@ func openLogStore(dir, kind string) (stableLogStore, error) {
 		if _, err := os.Stat(filepath.Join(dir, "wal")); err == nil {
 			return nil, fmt.Errorf("cluster: %s holds a raft-wal log; start with the %q log store", dir, LogStoreWAL)
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path:        filepath.Join(dir, "raft.db"),
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
-		})
+		bolt, err := openBoltStore(filepath.Join(dir, "raft.db"))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: open raft.db: %w", err)
 		}
 		return bolt, nil
 	case LogStoreWAL:
 		if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
-			return nil, fmt.Errorf("cluster: %s holds a raft-boltdb log; start with the %q log store", dir, LogStoreBolt)
+			return nil, fmt.Errorf("cluster: %s holds a bolt raft log (raft.db); start with the %q log store", dir, LogStoreBolt)
 		}
 		wdir := filepath.Join(dir, "wal")
 		if err := os.MkdirAll(wdir, 0o755); err != nil {

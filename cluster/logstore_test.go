@@ -7,7 +7,7 @@ import (
 
 func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
 	for _, tc := range []struct{ first, second, wantErr string }{
-		{LogStoreBolt, LogStoreWAL, "holds a raft-boltdb log"},
+		{LogStoreBolt, LogStoreWAL, "holds a bolt raft log"},
 		{LogStoreWAL, LogStoreBolt, "holds a raft-wal log"},
 		{LogStoreWAL, LogStoreWAL, ""},
 		{"", LogStoreBolt, ""},

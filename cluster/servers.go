@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/flowmesh/flowmesh"
 )
 
 // ErrUnknownServer is returned for a server ID not in the raft configuration.
@@ -132,6 +134,19 @@ func (c *Cluster) TransferLeadership(ctx context.Context, id string) error {
 	}
 	var f raft.Future
 	if id == "" {
+		servers, err := c.Servers()
+		if err != nil {
+			return err
+		}
+		others := 0
+		for _, s := range servers {
+			if s.Voter && s.ID != c.cfg.ID {
+				others++
+			}
+		}
+		if others == 0 {
+			return flowmesh.FailedPrecondition("transfer leadership: %s is the only voter; add nodes first", c.cfg.ID)
+		}
 		f = c.raft.LeadershipTransfer()
 	} else {
 		servers, err := c.Servers()

@@ -417,6 +417,13 @@ func testResourceInvalidConfig(t *testing.T, tg Target) {
 	wantInvalid(t, "CreateQueue with partitions 2", err, "partitions")
 	_, err = rm.CreateStream(ctx, tenant, ns, "s0", 0)
 	wantInvalid(t, "CreateStream with partitions 0", err, "partitions")
+	// A missing dead-letter queue is named as such (it read "flowmesh: not
+	// found" inside an invalid-argument message).
+	_, err = rm.CreateQueue(ctx, tenant, ns, "q7", 1, flowmesh.WithDeadLetterQueue(flowmesh.JoinPath(tenant, ns, "missing")))
+	wantInvalid(t, "CreateQueue with a missing dead-letter queue", err, "dead_letter_queue")
+	if err == nil || !strings.Contains(err.Error(), "does not exist; create it first") {
+		t.Errorf("CreateQueue with a missing dead-letter queue: %v, want it to say the queue does not exist", err)
+	}
 	// A dead-letter queue must be in the queue's tenant, even one that exists.
 	other, err := rm.CreateQueue(ctx, tenant+"-o", ns, "dlq", 1)
 	ok(t, "CreateQueue in another tenant", err)

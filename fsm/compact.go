@@ -149,17 +149,22 @@ func (f *FSM) compactQueue(r *resource, index uint64, stamp int64) error {
 func (f *FSM) compactKV(r *resource, index uint64, stamp int64) error {
 	s := r.kv
 	// Live keys' latest puts and the retained history, in revision order;
-	// a marker first records where watchable history starts.
+	// a marker first records where watchable history starts (replay keeps
+	// the puts below it out of the history).
 	byRev := map[uint64]*fsmpb.KVRecord{}
 	s.tree.Ascend(func(it *kvItem) bool {
 		byRev[it.rev] = &fsmpb.KVRecord{Type: int32(flowmesh.KVEventPut), Key: it.key, Value: it.value,
 			Revision: it.rev, CreateRevision: it.createRev, ExpiresAt: it.expiresAt}
 		return true
 	})
+	// History records keep their changes' stamps (the new records' own are
+	// the compaction's), so the leader still ages them out on time.
 	for i := 0; i < s.history.len(); i++ {
-		ev := s.history.at(i)
-		if _, ok := byRev[ev.Revision]; !ok {
-			byRev[ev.Revision] = &fsmpb.KVRecord{Type: int32(ev.Type), Key: ev.Key, Value: ev.Value, Revision: ev.Revision}
+		ev, stamp := s.history.at(i), s.history.stampAt(i)
+		if kr, ok := byRev[ev.Revision]; ok {
+			kr.Stamp = stamp
+		} else {
+			byRev[ev.Revision] = &fsmpb.KVRecord{Type: int32(ev.Type), Key: ev.Key, Value: ev.Value, Revision: ev.Revision, Stamp: stamp}
 		}
 	}
 	revs := make([]uint64, 0, len(byRev))
@@ -167,11 +172,10 @@ func (f *FSM) compactKV(r *resource, index uint64, stamp int64) error {
 		revs = append(revs, rev)
 	}
 	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
-	oldest := s.oldest
-	if s.history.len() > 0 {
-		oldest = s.history.at(0).Revision
-	}
-	marker := &fsmpb.KVRecord{Type: kvRecordHistoryStart, Revision: oldest}
+	// The marker keeps oldest as it is (not the first kept event's revision,
+	// which a trim may have left above it): a replica that never compacts
+	// answers Watch from the same revisions.
+	marker := &fsmpb.KVRecord{Type: kvRecordHistoryStart, Revision: s.oldest}
 	all := append([]*fsmpb.KVRecord{marker}, make([]*fsmpb.KVRecord, 0, len(revs))...)
 	for _, rev := range revs {
 		all = append(all, byRev[rev])

@@ -22,6 +22,23 @@
 // cluster; a replayed one from an open cluster is refused on every node
 // alike, so replicas stay identical.
 //
+// # KV history
+//
+// Each KV store keeps its latest changes for Watch (history.go): at most
+// the store's HistoryRevisions and flowmesh.MaxKVHistoryBytes of them,
+// evicted oldest first as changes arrive, and aged out by time through
+// KVTrimHistory (op 43, kvhistory.go). The leader plans that command from
+// the stamps of the events (PlanHistoryTrim, on its retention tick) and
+// names a revision; Apply drops the events below it, moves the store's
+// oldest watchable revision there (a Watch from before gets a
+// *flowmesh.CompactedError, as after eviction) and logs a history-start
+// KVRecord, so replay after a restart drops them at the same place. The
+// age is never judged in Apply: every replica keeps the same history, and
+// StateHash covers it. A node of a version without op 43 refuses it as an
+// unknown op and changes nothing (it keeps the history until eviction).
+// Compaction keeps each history event's stamp (KVRecord.stamp); a record
+// without one (written before it existed) is as old as its segment record.
+//
 // # Quotas
 //
 // Per-tenant quotas (quota.go) are checked inside Apply, against state

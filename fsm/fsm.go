@@ -590,6 +590,8 @@ func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
 		return f.applyKVDelete(ac, op.KvDelete)
 	case *fsmpb.Command_KvExpire:
 		return f.applyKVExpire(ac, op.KvExpire)
+	case *fsmpb.Command_KvTrimHistory:
+		return f.applyKVTrimHistory(ac, op.KvTrimHistory)
 	case *fsmpb.Command_SetQuota:
 		return f.applySetQuota(op.SetQuota)
 	case *fsmpb.Command_Noop:

@@ -40,9 +40,9 @@ type kvState struct {
 	tree *btree.BTreeG[*kvItem]
 	ttl  map[string]struct{} // keys with an expiry
 	// history holds the last HistoryRevisions changes in revision order,
-	// at most MaxKVHistoryBytes of them.
-	// oldest is the first revision still watchable once older changes were
-	// dropped (0 while none were).
+	// at most MaxKVHistoryBytes of them, less those a KVTrimHistory aged
+	// out. oldest is the first revision still watchable once older changes
+	// were dropped (0 while none were).
 	history *history
 	oldest  uint64
 	// probe is the search key of lookups on the apply path, which holds the
@@ -83,7 +83,11 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 		if err := proto.Unmarshal(rec.Payload, kr); err != nil {
 			return fmt.Errorf("kv record at offset %d: %w", rec.Offset, err)
 		}
-		s.replay(kr)
+		stamp := kr.Stamp
+		if stamp == 0 {
+			stamp = rec.Timestamp
+		}
+		s.replay(kr, stamp)
 		return nil
 	})
 	if err != nil {
@@ -94,14 +98,20 @@ func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*k
 }
 
 // kvRecordHistoryStart is a KVRecord type (beside the flowmesh.KVEventType
-// values) written first in a compacted log: its revision is the oldest
-// watchable one. Stored on disk: never reuse the value.
+// values): its revision is the oldest watchable one, and history events
+// below it are dropped. Compaction writes one first in the new log; an
+// applied KVTrimHistory writes one where it happened. Stored on disk: never
+// reuse the value.
 const kvRecordHistoryStart = 0
 
-// replay applies one logged change to the in-memory state.
-func (s *kvState) replay(kr *fsmpb.KVRecord) {
+// replay applies one logged change, made at stamp, to the in-memory state.
+// A change below oldest is a live key's put that a compacted log rewrote
+// ahead of the history: it is not history, so it is not pushed (every
+// replica, compacted or not, holds the same history).
+func (s *kvState) replay(kr *fsmpb.KVRecord, stamp int64) {
 	if kr.Type == kvRecordHistoryStart {
-		s.oldest = kr.Revision
+		s.oldest = max(s.oldest, kr.Revision)
+		s.history.dropBefore(kr.Revision)
 		return
 	}
 	ev := flowmesh.KVEvent{Type: flowmesh.KVEventType(kr.Type), Key: kr.Key, Revision: kr.Revision}
@@ -124,7 +134,10 @@ func (s *kvState) replay(kr *fsmpb.KVRecord) {
 		}
 		delete(s.ttl, kr.Key)
 	}
-	if s.history.push(ev) {
+	if kr.Revision < s.oldest {
+		return
+	}
+	if s.history.push(ev, stamp) {
 		s.oldest = max(s.oldest, s.history.at(0).Revision)
 	}
 }
@@ -141,7 +154,7 @@ func (f *FSM) kvChange(ac *applyCtx, s *kvState, kr *fsmpb.KVRecord) error {
 		return fatalError{err}
 	}
 	f.stage(s.log, segment.Record{Index: ac.index, Timestamp: ac.stamp, Payload: b})
-	s.replay(kr)
+	s.replay(kr, ac.stamp)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +71,12 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 		return nil, fmt.Errorf("%w: %s %s", flowmesh.ErrAlreadyExists, flowmesh.Kind(r.meta.Kind), path)
 	}
 	if m.DeadLetterQueue != "" {
-		if _, err := f.lookup(m.DeadLetterQueue, flowmesh.KindQueue); err != nil {
+		switch _, err := f.lookup(m.DeadLetterQueue, flowmesh.KindQueue); {
+		case errors.Is(err, flowmesh.ErrNotFound):
+			return nil, flowmesh.Invalid("dead_letter_queue", "queue %s does not exist; create it first", flowmesh.Quote(m.DeadLetterQueue))
+		case errors.Is(err, flowmesh.ErrWrongKind):
+			return nil, flowmesh.Invalid("dead_letter_queue", "%s is not a queue", flowmesh.Quote(m.DeadLetterQueue))
+		case err != nil:
 			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
 		}
 	}

@@ -146,8 +146,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 }
 
 // StateHash is a digest of the logical state: resources, every retained
-// stream record, every job, every key and the consumer offsets. Replicas
-// that applied the same entries have the same hash.
+// stream record, every job, every key, each KV store's Watch history (its
+// oldest watchable revision and events; not their stamps, which only the
+// leader's planning reads) and the consumer offsets. Replicas that applied
+// the same entries have the same hash.
 func (f *FSM) StateHash() (string, error) {
 	h, _, err := f.StateHashIndex()
 	return h, err
@@ -200,6 +202,14 @@ func (f *FSM) StateHashIndex() (string, uint64, error) {
 				h.Write(it.value)
 				return true
 			})
+			writeInts(h, int64(r.kv.oldest), int64(r.kv.history.len()))
+			for i := 0; i < r.kv.history.len(); i++ {
+				ev := r.kv.history.at(i)
+				writeInts(h, int64(ev.Type), int64(ev.Revision))
+				writeStr(h, ev.Key)
+				writeInts(h, int64(len(ev.Value)))
+				h.Write(ev.Value)
+			}
 		}
 	}
 	for _, k := range f.sortedGroups() {

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/flowmesh/flowmesh/internal/freeport"
 	"github.com/flowmesh/flowmesh/rpc"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/rpctest"
@@ -221,5 +223,27 @@ func TestClusterSnapshot(t *testing.T) {
 	// The cluster takes writes after the restore.
 	if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("new"), Value: []byte("v")}); err != nil {
 		t.Fatalf("Put after restore: %v", err)
+	}
+}
+
+// TestClusterPreconditions: calls the cluster cannot satisfy in its present
+// shape are FailedPrecondition with one line saying why (they were
+// Internal: raft's "cannot find peer", memberlist's multi-line error).
+func TestClusterPreconditions(t *testing.T) {
+	nodes := rpctest.StartCluster(t, 1, nil)
+	ctx := ctxFor(t)
+	cs := pb.NewClusterServiceClient(dial(t, nodes[0].Addr))
+
+	_, err := cs.TransferLeader(ctx, &pb.TransferLeaderRequest{})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "only voter") {
+		t.Errorf("TransferLeader on a single node: %v, want FailedPrecondition naming the only voter", err)
+	}
+
+	dead := freeport.Addr(t) // nothing listens there
+	_, err = cs.Join(ctx, &pb.JoinRequest{Addrs: []string{dead}})
+	msg := status.Convert(err).Message()
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "no member answered") ||
+		!strings.Contains(msg, dead) || strings.Contains(msg, "\n") {
+		t.Errorf("Join of a dead address: %v, want FailedPrecondition in one line naming %s", err, dead)
 	}
 }

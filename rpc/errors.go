@@ -135,6 +135,7 @@ var sentinels = []struct {
 	{flowmesh.ErrAlreadyExists, codes.AlreadyExists, pb.ErrorCode_ERROR_CODE_ALREADY_EXISTS},
 	{flowmesh.ErrInvalidArgument, codes.InvalidArgument, pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 	{flowmesh.ErrWrongKind, codes.FailedPrecondition, pb.ErrorCode_ERROR_CODE_WRONG_KIND},
+	{flowmesh.ErrFailedPrecondition, codes.FailedPrecondition, pb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION},
 	{flowmesh.ErrRevisionMismatch, codes.FailedPrecondition, pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH},
 	{flowmesh.ErrStaleReceipt, codes.FailedPrecondition, pb.ErrorCode_ERROR_CODE_STALE_RECEIPT},
 	{flowmesh.ErrLimitExceeded, codes.ResourceExhausted, pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED},

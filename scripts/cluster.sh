@@ -173,8 +173,9 @@ stop_node() {
 build() {
 	[ -n "${FLOWMESH_NO_BUILD:-}" ] && [ -x "$node_bin" ] && return
 	echo "building bin/flowmesh-node and bin/flowmesh"
-	go build -o "$node_bin" ./cmd/node
-	go build -o "$cli_bin" ./cmd/flowmesh
+	local ld="-X github.com/flowmesh/flowmesh/internal/buildinfo.version=$(git describe --always --dirty 2>/dev/null || echo dev)"
+	go build -ldflags "$ld" -o "$node_bin" ./cmd/node
+	go build -ldflags "$ld" -o "$cli_bin" ./cmd/flowmesh
 }
 
 case $verb in

@@ -37,8 +37,9 @@ build() {
 	local version
 	version=$(git describe --always --dirty 2>/dev/null || echo dev)
 	log "building static binaries ($version)"
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o bin/flowmesh-node ./cmd/node
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/flowmesh ./cmd/flowmesh
+	local ld="-s -w -X github.com/flowmesh/flowmesh/internal/buildinfo.version=$version"
+	CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/flowmesh-node ./cmd/node
+	CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/flowmesh ./cmd/flowmesh
 	log "building image $FLOWMESH_IMAGE"
 	docker build -q -t "$FLOWMESH_IMAGE" . >/dev/null
 }

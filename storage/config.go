@@ -102,8 +102,18 @@ type Config struct {
 	// DefaultDiskCheckInterval).
 	DiskCheckInterval time.Duration
 
-	ExpiryInterval    time.Duration // how often the leader looks for expired KV keys
-	RetentionInterval time.Duration // how often the leader applies stream retention
+	ExpiryInterval time.Duration // how often the leader looks for expired KV keys
+	// RetentionInterval is how often the leader applies stream retention
+	// and ages out KV history.
+	RetentionInterval time.Duration
+	// KVHistoryMaxAge is how long a KV store keeps a change in its Watch
+	// history: the leader proposes a trim of older changes (fsm
+	// KVTrimHistory), so a deleted key's values leave memory on every
+	// replica even when no newer change pushes them out. A watch from a
+	// trimmed revision gets flowmesh.ErrCompacted. 0 =
+	// flowmesh.DefaultKVHistoryMaxAge (1 h); negative = no time bound (the
+	// count and byte bounds still hold). Only the leader's value matters.
+	KVHistoryMaxAge time.Duration
 
 	// Clock is the leader's stamping clock and the read clock for delays, TTLs
 	// and stats. Tests inject a controllable one; default time.Now.
@@ -125,6 +135,7 @@ func DefaultConfig() *Config {
 		SnapshotInterval:  30 * time.Second,
 		ExpiryInterval:    200 * time.Millisecond,
 		RetentionInterval: 5 * time.Second,
+		KVHistoryMaxAge:   flowmesh.DefaultKVHistoryMaxAge,
 		FsyncStallTimeout: 5 * time.Second,
 		Clock:             time.Now,
 	}
@@ -166,6 +177,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.RetentionInterval == 0 {
 		out.RetentionInterval = d.RetentionInterval
+	}
+	if out.KVHistoryMaxAge == 0 {
+		out.KVHistoryMaxAge = d.KVHistoryMaxAge
 	}
 	if out.FsyncStallTimeout == 0 {
 		out.FsyncStallTimeout = d.FsyncStallTimeout

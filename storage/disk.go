@@ -186,15 +186,16 @@ func (s *Storage) admitDisk(cmd *fsmpb.Command) error {
 	return st.short
 }
 
-// growth reports whether cmd adds data. Deletes, purges, trims, acks and
-// expiries free space; reserves, nacks, touches and offset commits are how
-// consumers drain what is stored (each is a small raft entry, which the
-// reserve absorbs until a snapshot compacts the log); quotas are admin
-// calls. Everything else, new commands included, counts as growth.
+// growth reports whether cmd adds data. Deletes, purges, trims (of stream
+// partitions and KV history), acks and expiries free space; reserves,
+// nacks, touches and offset commits are how consumers drain what is
+// stored (each is a small raft entry, which the reserve absorbs until a
+// snapshot compacts the log); quotas are admin calls. Everything else,
+// new commands included, counts as growth.
 func growth(cmd *fsmpb.Command) bool {
 	switch cmd.GetOp().(type) {
 	case *fsmpb.Command_DeleteResource, *fsmpb.Command_TrimPartition, *fsmpb.Command_Purge,
-		*fsmpb.Command_Ack, *fsmpb.Command_AckBatch, *fsmpb.Command_KvDelete, *fsmpb.Command_KvExpire,
+		*fsmpb.Command_Ack, *fsmpb.Command_AckBatch, *fsmpb.Command_KvDelete, *fsmpb.Command_KvExpire, *fsmpb.Command_KvTrimHistory,
 		*fsmpb.Command_Reserve, *fsmpb.Command_ReserveBatch, *fsmpb.Command_Nack, *fsmpb.Command_Touch,
 		*fsmpb.Command_CommitOffset, *fsmpb.Command_SetQuota, *fsmpb.Command_Noop:
 		return false

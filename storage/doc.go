@@ -16,8 +16,13 @@
 // Background work, all owned and stopped by Stop: a flush loop that makes the
 // FSM durable every FlushInterval (raft's log is fsynced on every commit, so
 // this bounds only replay work after a crash), and on the leader the TTL
-// expirer and the stream retention loop, which propose commands so every
-// replica makes the same decision.
+// expirer and the retention loop, which propose commands so every replica
+// makes the same decision. Every RetentionInterval the retention loop trims
+// stream partitions past their MaxAge or MaxBytes and KV Watch history
+// older than KVHistoryMaxAge (1 h by default): a KVTrimHistory names the
+// revision below which every replica drops a store's history, so the
+// values of a deleted key leave memory even on an idle store, and a Watch
+// from before that revision gets flowmesh.ErrCompacted.
 //
 // # Quotas
 //
@@ -127,7 +132,7 @@
 // write. With zero bytes free (something else filled the disk) a node
 // that stopped cleanly still starts and serves reads (measured on tmpfs:
 // TestDiskFullRestartAtZeroFree): segment.Open rewrites an index only when
-// it changed, the CLEAN markers are only removed, raft-boltdb writes its
+// it changed, the CLEAN markers are only removed, the bolt raft store writes its
 // vote and the leader's no-op into pages bolt already holds. What cannot
 // work at zero bytes: a node that crashed (its last segments' indexes are
 // rebuilt at open: Start fails with ENOSPC naming the file), a fresh node

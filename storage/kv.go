@@ -127,3 +127,14 @@ func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision
 		}
 	}
 }
+
+// KVHistoryStats reports the bytes the KV stores' Watch histories hold on
+// this node and the number of KV stores (each holds at most
+// flowmesh.MaxKVHistoryBytes), for /metrics; zero when stopped.
+func (s *Storage) KVHistoryStats() (bytes int64, stores int) {
+	f, _, err := s.running()
+	if err != nil {
+		return 0, 0
+	}
+	return f.KVHistoryStats()
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm"
 )
@@ -190,6 +192,9 @@ func (s *Storage) Join(ctx context.Context, addrs []string) (int, error) {
 	}()
 	select {
 	case r := <-done:
+		if r.n == 0 && r.err != nil {
+			return 0, flowmesh.FailedPrecondition("join %s: no member answered: %s", strings.Join(addrs, ", "), oneLine(r.err))
+		}
 		return r.n, r.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
@@ -395,4 +400,18 @@ func (s *Storage) waitRemoved(ctx context.Context, c *cluster.Cluster) error {
 		case <-t.C:
 		}
 	}
+}
+
+// oneLine flattens err for a one-line message: memberlist reports each
+// address that failed as a bulleted line of a multi-error.
+func oneLine(err error) string {
+	var multi interface{ WrappedErrors() []error }
+	if errors.As(err, &multi) {
+		var parts []string
+		for _, e := range multi.WrappedErrors() {
+			parts = append(parts, oneLine(e))
+		}
+		return strings.Join(parts, "; ")
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -126,7 +126,8 @@ func (s *Storage) flushLoop() {
 	}
 }
 
-// leaderLoop proposes TTL expiries and stream retention while this node leads.
+// leaderLoop proposes TTL expiries, stream retention and KV history trims
+// while this node leads.
 func (s *Storage) leaderLoop() {
 	expiry := time.NewTicker(s.cfg.ExpiryInterval)
 	defer expiry.Stop()
@@ -155,6 +156,11 @@ func (s *Storage) leaderLoop() {
 				var cmds []*fsmpb.Command
 				for _, c := range s.fsm.PlanRetention(s.now().UnixNano()) {
 					cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_TrimPartition{TrimPartition: c}})
+				}
+				if s.cfg.KVHistoryMaxAge > 0 {
+					for _, c := range s.fsm.PlanHistoryTrim(s.now().UnixNano(), s.cfg.KVHistoryMaxAge, 1000) {
+						cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_KvTrimHistory{KvTrimHistory: c}})
+					}
 				}
 				s.proposeBackground(cmds)
 			}

@@ -74,6 +74,7 @@ type Storage struct {
 
 	removeSelf removeSelfHook
 	files      *segment.FileCache // descriptors of every segment file
+	lock       *dirLock           // the data dir's, held while running
 	disk       atomic.Pointer[diskState]
 
 	meta    *MetaStore
@@ -142,6 +143,15 @@ func (s *Storage) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
+	lock, err := lockDataDir(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if s.state != stateRunning {
+			lock.release()
+		}
+	}()
 	id, err := s.nodeID()
 	if err != nil {
 		return err
@@ -202,6 +212,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	}
 	s.stop = make(chan struct{})
 	s.state = stateRunning
+	s.lock = lock
 	s.live.Store(true)
 	s.goFunc(s.flushLoop)
 	s.goFunc(func() { s.diskLoop(id) })
@@ -294,6 +305,7 @@ func (s *Storage) stopLocked() error {
 	if err := s.fsm.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	s.lock.release()
 	s.log.Info("node stopped")
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/rpc/rpctest"
 )
 
@@ -39,6 +40,15 @@ func TestClusterCommands(t *testing.T) {
 	}
 	if out := fm(0, "cluster", "members").stdout; !strings.Contains(out, leader.ID) || !strings.Contains(out, "voter") {
 		t.Errorf("members table:\n%s", out)
+	}
+
+	var versions struct {
+		Client buildinfo.Info
+		Nodes  []struct{ ID, Status, Version string }
+	}
+	decode(t, fm(0, "version", "--server", "-o", "json").stdout, &versions)
+	if versions.Client.Version != buildinfo.Version() || versions.Client.GoVersion == "" || len(versions.Nodes) != 3 || versions.Nodes[0].ID == "" {
+		t.Errorf("version --server -o json = %+v", versions)
 	}
 
 	var status []map[string]any

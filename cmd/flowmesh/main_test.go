@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -138,6 +139,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
 		{"cluster", "join", "256.1.1.1:99999"},
 		{"cluster", "join", "127.0.0.1:7402", "nohost"},
+		{"queue"},                           // a group without its command
+		{"queue", "redrive", "t1/ns1/jobs"}, // no such command
+		{"cluster", "snapshot", "t1"},       // nested group, unknown command
+		{"--endpoints", "http://127.0.0.1:7400", "kv", "get", "t1/ns1/cfg", "k"}, // a URL, not host:port
 	} {
 		r := cli(t, "", args...)
 		if r.code != exitUsage {
@@ -375,4 +380,12 @@ func TestQuantile(t *testing.T) {
 	if got := quantile(nil, 0.5); got != 0 {
 		t.Errorf("quantile(nil) = %v", got)
 	}
+}
+
+func TestVersion(t *testing.T) {
+	r := must(t, 0, "", "version")
+	if !strings.HasPrefix(r.stdout, "client") || !strings.Contains(r.stdout, buildinfo.Version()) {
+		t.Errorf("version = %q", r.stdout)
+	}
+	must(t, 2, "", "version", "extra")
 }

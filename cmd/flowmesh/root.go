@@ -131,8 +131,37 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.StringVar(&a.tlsFiles.Cert, "cert", getenv("FLOWMESH_CERT"), "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
 	pf.StringVar(&a.tlsFiles.Key, "key", getenv("FLOWMESH_KEY"), "PEM key of --cert (env FLOWMESH_KEY)")
 	a.tokenFlags(root)
-	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd())
+	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(), a.versionCmd())
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command that only groups others (queue,
+// cluster snapshot, ...) a usage error when called without one of them or
+// with an unknown one: cobra would print the help and exit 0, so a script
+// calling a command that does not exist would not notice.
+func requireSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		requireSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q; see '%s --help'", args[0], c.CommandPath(), c.CommandPath())
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return usagef("%s needs a command: %s", c.CommandPath(), strings.Join(names, ", "))
+	}
 }
 
 // client returns the shared client, made on first use.

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
 
 // budgetStats reads the budgets for /metrics: the cluster-wide memory
-// quota (limit 0: unlimited), gRPC connections, Subscribe
-// and Watch streams (cut off as slow: reason "slow"), open segment files, raft connections and inflight request bytes, gossip
+// quota (limit 0: unlimited), gRPC connections, Subscribe and Watch
+// streams (cut off as slow: reason "slow"), open segment files, KV Watch
+// history bytes, raft connections and inflight request bytes, gossip
 // streams.
 func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 	return func() metrics.BudgetStats {
@@ -40,6 +42,10 @@ func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 		fs := node.SegmentFiles()
 		budget("segment_files", float64(fs.Open), float64(fs.MaxOpen))
 		refused("segment_files", "evicted", fs.Evictions)
+		// KV Watch history: each store holds at most MaxKVHistoryBytes,
+		// less once --kv-history-max-age trims it.
+		hb, stores := node.KVHistoryStats()
+		budget("kv_history_bytes", float64(hb), float64(stores)*flowmesh.MaxKVHistoryBytes)
 		r, g, ok := node.TransportStats()
 		if !ok {
 			return out

@@ -58,6 +58,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--raft-max-connections", "2"}, nil, "--raft-max-connections 2 must be at least 8"},
 		{[]string{"--gossip-max-connections", "-1"}, nil, "--gossip-max-connections -1 must be at least 4"},
 		{[]string{"--raft-idle-timeout", "5s"}, nil, "--raft-idle-timeout 5s is below 1m"},
+		{[]string{"--kv-history-max-age", "-1s"}, nil, "--kv-history-max-age -1s must be 0 (no time bound) or positive"},
 		{[]string{"--config", "/does/not/exist"}, nil, "no such file"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)

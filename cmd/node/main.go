@@ -16,14 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // defaultGCPercent is the node's GC target (GOGC) unless the GOGC
 // environment variable sets one. A node allocates per request (gRPC,
@@ -43,6 +41,10 @@ func setGCDefault(getenv func(string) string) {
 }
 
 func main() {
+	if isVersion(os.Args[1:]) {
+		fmt.Println("flowmesh-node", buildinfo.Get())
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "token" {
 		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -52,6 +54,12 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() { cancel(signalError{<-sigs}) }()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// isVersion reports whether args ask for the version: "version",
+// "--version" or "-version" alone.
+func isVersion(args []string) bool {
+	return len(args) == 1 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version")
 }
 
 // signalError is the cause of the run context's end when a signal arrived.
@@ -95,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (err error) {
-	log.Info("starting flowmesh node", "version", version, "data_dir", cfg.DataDir,
+	log.Info("starting flowmesh node", "version", buildinfo.Get().String(), "data_dir", cfg.DataDir,
 		"grpc_addr", cfg.grpcBindAddr(), "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
 		"http_addr", cfg.httpBindAddr(), "bootstrap_expect", cfg.BootstrapExpect, "join", []string(cfg.Join))
 
@@ -143,7 +151,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.GossipKey = cfg.gossipKey
 	scfg.DeadServerCleanup = cfg.DeadServerCleanup
 	scfg.DefaultQuota = cfg.defaultQuota()
-	scfg.Version = version
+	scfg.Version = buildinfo.Version()
 	scfg.FlushInterval = cfg.FlushInterval
 	scfg.Clock = faults.Clock(time.Now) // time.Now unless built with flowmesh_faults
 	scfg.RaftLogStore = cfg.RaftLogStore
@@ -151,6 +159,10 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.DiskReserveBytes = cfg.DiskReserveBytes
+	scfg.KVHistoryMaxAge = cfg.KVHistoryMaxAge
+	if cfg.KVHistoryMaxAge == 0 {
+		scfg.KVHistoryMaxAge = -1 // no time bound (storage's 0 is the default)
+	}
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
@@ -202,7 +214,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
 		KVManager:       node.KVManager(),
-		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, version),
+		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, buildinfo.Version()),
 		Cluster:         node,
 		Quotas:          node,
 	})

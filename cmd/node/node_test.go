@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -235,6 +236,7 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_budget_limit{budget="watchers"} 66`,
 		`flowmesh_budget_refused_total{budget="watchers",reason="over_limit"} 0`,
 		`flowmesh_budget_use{budget="segment_files"} `,
+		`flowmesh_budget_limit{budget="kv_history_bytes"} 6.7108864e+07`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -371,5 +373,19 @@ func TestNodeFinishesInFlightCallsOnSIGTERM(t *testing.T) {
 	}
 	if el := time.Since(start); el < wait {
 		t.Errorf("ReserveWait returned after %v, before its %v wait: it was cut off", el, wait)
+	}
+}
+
+// TestVersionFlag: --version and "version" print the build and exit 0
+// without starting anything (an unstamped build says "dev").
+func TestVersionFlag(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		out, err := exec.Command(nodeBinary(t), arg).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if !strings.HasPrefix(string(out), "flowmesh-node dev (") || !strings.Contains(string(out), runtime.Version()) {
+			t.Errorf("%s printed %q", arg, out)
+		}
 	}
 }

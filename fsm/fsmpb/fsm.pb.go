@@ -50,6 +50,7 @@ type Command struct {
 	//	*Command_KvPut
 	//	*Command_KvDelete
 	//	*Command_KvExpire
+	//	*Command_KvTrimHistory
 	//	*Command_Noop
 	//	*Command_SetQuota
 	Op            isCommand_Op `protobuf_oneof:"op"`
@@ -263,6 +264,15 @@ func (x *Command) GetKvExpire() *KVExpire {
 	return nil
 }
 
+func (x *Command) GetKvTrimHistory() *KVTrimHistory {
+	if x != nil {
+		if x, ok := x.Op.(*Command_KvTrimHistory); ok {
+			return x.KvTrimHistory
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetNoop() *Noop {
 	if x != nil {
 		if x, ok := x.Op.(*Command_Noop); ok {
@@ -357,6 +367,10 @@ type Command_KvExpire struct {
 	KvExpire *KVExpire `protobuf:"bytes,42,opt,name=kv_expire,json=kvExpire,proto3,oneof"`
 }
 
+type Command_KvTrimHistory struct {
+	KvTrimHistory *KVTrimHistory `protobuf:"bytes,43,opt,name=kv_trim_history,json=kvTrimHistory,proto3,oneof"`
+}
+
 type Command_Noop struct {
 	Noop *Noop `protobuf:"bytes,50,opt,name=noop,proto3,oneof"`
 }
@@ -400,6 +414,8 @@ func (*Command_KvPut) isCommand_Op() {}
 func (*Command_KvDelete) isCommand_Op() {}
 
 func (*Command_KvExpire) isCommand_Op() {}
+
+func (*Command_KvTrimHistory) isCommand_Op() {}
 
 func (*Command_Noop) isCommand_Op() {}
 
@@ -1868,6 +1884,64 @@ func (x *KVExpire) GetRevision() uint64 {
 	return 0
 }
 
+// KVTrimHistory is proposed by the leader for a KV store whose Watch
+// history holds changes older than the node's --kv-history-max-age: the
+// store drops every history event with a revision below before and its
+// oldest watchable revision becomes before. The leader picks before from
+// the events' stamps; every replica applies the same revision, so all keep
+// the same history. Applied, it is logged as a history-start KVRecord.
+type KVTrimHistory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Before        uint64                 `protobuf:"varint,2,opt,name=before,proto3" json:"before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVTrimHistory) Reset() {
+	*x = KVTrimHistory{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVTrimHistory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVTrimHistory) ProtoMessage() {}
+
+func (x *KVTrimHistory) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVTrimHistory.ProtoReflect.Descriptor instead.
+func (*KVTrimHistory) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *KVTrimHistory) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *KVTrimHistory) GetBefore() uint64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
 type Noop struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1876,7 +1950,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +1962,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +1975,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
 }
 
 type Position struct {
@@ -1914,7 +1988,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2000,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2013,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Position) GetPartition() int32 {
@@ -1972,7 +2046,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2058,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2071,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Job) GetId() string {
@@ -2074,7 +2148,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2160,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2173,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Result) GetPositions() []*Position {
@@ -2186,7 +2260,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2198,7 +2272,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2211,7 +2285,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ItemResult) GetJobId() string {
@@ -2259,7 +2333,7 @@ type QueueRecord struct {
 
 func (x *QueueRecord) Reset() {
 	*x = QueueRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2345,7 @@ func (x *QueueRecord) String() string {
 func (*QueueRecord) ProtoMessage() {}
 
 func (x *QueueRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2358,7 @@ func (x *QueueRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRecord.ProtoReflect.Descriptor instead.
 func (*QueueRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QueueRecord) GetOp() isQueueRecord_Op {
@@ -2351,13 +2425,18 @@ type KVRecord struct {
 	Revision       uint64                 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	CreateRevision uint64                 `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	ExpiresAt      int64                  `protobuf:"varint,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// stamp of the entry that made the change, when it is not the segment
+	// record's own timestamp (a compacted log's records carry the
+	// compaction's). 0: the record's timestamp. Only the leader's history
+	// trimming reads it, to tell a change's age.
+	Stamp         int64 `protobuf:"varint,7,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KVRecord) Reset() {
 	*x = KVRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2448,7 @@ func (x *KVRecord) String() string {
 func (*KVRecord) ProtoMessage() {}
 
 func (x *KVRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2461,7 @@ func (x *KVRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVRecord.ProtoReflect.Descriptor instead.
 func (*KVRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KVRecord) GetType() int32 {
@@ -2427,6 +2506,13 @@ func (x *KVRecord) GetExpiresAt() int64 {
 	return 0
 }
 
+func (x *KVRecord) GetStamp() int64 {
+	if x != nil {
+		return x.Stamp
+	}
+	return 0
+}
+
 type GroupOffset struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
@@ -2439,7 +2525,7 @@ type GroupOffset struct {
 
 func (x *GroupOffset) Reset() {
 	*x = GroupOffset{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2537,7 @@ func (x *GroupOffset) String() string {
 func (*GroupOffset) ProtoMessage() {}
 
 func (x *GroupOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2550,7 @@ func (x *GroupOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupOffset.ProtoReflect.Descriptor instead.
 func (*GroupOffset) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GroupOffset) GetPath() string {
@@ -2507,7 +2593,7 @@ type PartitionState struct {
 
 func (x *PartitionState) Reset() {
 	*x = PartitionState{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2605,7 @@ func (x *PartitionState) String() string {
 func (*PartitionState) ProtoMessage() {}
 
 func (x *PartitionState) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2618,7 @@ func (x *PartitionState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionState.ProtoReflect.Descriptor instead.
 func (*PartitionState) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PartitionState) GetPath() string {
@@ -2574,7 +2660,7 @@ type DedupEntry struct {
 
 func (x *DedupEntry) Reset() {
 	*x = DedupEntry{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2672,7 @@ func (x *DedupEntry) String() string {
 func (*DedupEntry) ProtoMessage() {}
 
 func (x *DedupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +2685,7 @@ func (x *DedupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupEntry.ProtoReflect.Descriptor instead.
 func (*DedupEntry) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DedupEntry) GetRequestId() string {
@@ -2645,7 +2731,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +2743,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +2756,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Checkpoint) GetIndex() uint64 {
@@ -2762,7 +2848,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2860,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2873,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *QuotaLimits) GetStoredBytes() int64 {
@@ -2842,7 +2928,7 @@ type TenantQuota struct {
 
 func (x *TenantQuota) Reset() {
 	*x = TenantQuota{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2854,7 +2940,7 @@ func (x *TenantQuota) String() string {
 func (*TenantQuota) ProtoMessage() {}
 
 func (x *TenantQuota) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2867,7 +2953,7 @@ func (x *TenantQuota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantQuota.ProtoReflect.Descriptor instead.
 func (*TenantQuota) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TenantQuota) GetTenant() string {
@@ -2897,7 +2983,7 @@ type SetQuota struct {
 
 func (x *SetQuota) Reset() {
 	*x = SetQuota{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +2995,7 @@ func (x *SetQuota) String() string {
 func (*SetQuota) ProtoMessage() {}
 
 func (x *SetQuota) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3008,7 @@ func (x *SetQuota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuota.ProtoReflect.Descriptor instead.
 func (*SetQuota) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetQuota) GetTenant() string {
@@ -2950,7 +3036,8 @@ var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\xc3\t\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\x8d\n" +
+	"\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12J\n" +
@@ -2972,7 +3059,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\tack_batch\x18' \x01(\v2\x19.flowmesh.fsm.v1.AckBatchH\x00R\backBatch\x12/\n" +
 	"\x06kv_put\x18( \x01(\v2\x16.flowmesh.fsm.v1.KVPutH\x00R\x05kvPut\x128\n" +
 	"\tkv_delete\x18) \x01(\v2\x19.flowmesh.fsm.v1.KVDeleteH\x00R\bkvDelete\x128\n" +
-	"\tkv_expire\x18* \x01(\v2\x19.flowmesh.fsm.v1.KVExpireH\x00R\bkvExpire\x12+\n" +
+	"\tkv_expire\x18* \x01(\v2\x19.flowmesh.fsm.v1.KVExpireH\x00R\bkvExpire\x12H\n" +
+	"\x0fkv_trim_history\x18+ \x01(\v2\x1e.flowmesh.fsm.v1.KVTrimHistoryH\x00R\rkvTrimHistory\x12+\n" +
 	"\x04noop\x182 \x01(\v2\x15.flowmesh.fsm.v1.NoopH\x00R\x04noop\x128\n" +
 	"\tset_quota\x18< \x01(\v2\x19.flowmesh.fsm.v1.SetQuotaH\x00R\bsetQuotaB\x04\n" +
 	"\x02op\"\xd5\x03\n" +
@@ -3089,7 +3177,10 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\bKVExpire\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\"\x06\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\";\n" +
+	"\rKVTrimHistory\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\x04R\x06before\"\x06\n" +
 	"\x04Noop\"@\n" +
 	"\bPosition\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
@@ -3129,7 +3220,7 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\bnext_seq\x18\x03 \x01(\x04R\anextSeq\x12\x1d\n" +
 	"\n" +
 	"state_only\x18\x04 \x01(\bR\tstateOnlyB\x04\n" +
-	"\x02op\"\xaa\x01\n" +
+	"\x02op\"\xc0\x01\n" +
 	"\bKVRecord\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\x05R\x04type\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
@@ -3137,7 +3228,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x04R\brevision\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x04R\x0ecreateRevision\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\x03R\texpiresAt\"m\n" +
+	"expires_at\x18\x06 \x01(\x03R\texpiresAt\x12\x14\n" +
+	"\x05stamp\x18\a \x01(\x03R\x05stamp\"m\n" +
 	"\vGroupOffset\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1c\n" +
@@ -3208,7 +3300,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_fsm_proto_rawDescData
 }
 
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: flowmesh.fsm.v1.Command
 	(*Resource)(nil),       // 1: flowmesh.fsm.v1.Resource
@@ -3234,20 +3326,21 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*KVPut)(nil),          // 21: flowmesh.fsm.v1.KVPut
 	(*KVDelete)(nil),       // 22: flowmesh.fsm.v1.KVDelete
 	(*KVExpire)(nil),       // 23: flowmesh.fsm.v1.KVExpire
-	(*Noop)(nil),           // 24: flowmesh.fsm.v1.Noop
-	(*Position)(nil),       // 25: flowmesh.fsm.v1.Position
-	(*Job)(nil),            // 26: flowmesh.fsm.v1.Job
-	(*Result)(nil),         // 27: flowmesh.fsm.v1.Result
-	(*ItemResult)(nil),     // 28: flowmesh.fsm.v1.ItemResult
-	(*QueueRecord)(nil),    // 29: flowmesh.fsm.v1.QueueRecord
-	(*KVRecord)(nil),       // 30: flowmesh.fsm.v1.KVRecord
-	(*GroupOffset)(nil),    // 31: flowmesh.fsm.v1.GroupOffset
-	(*PartitionState)(nil), // 32: flowmesh.fsm.v1.PartitionState
-	(*DedupEntry)(nil),     // 33: flowmesh.fsm.v1.DedupEntry
-	(*Checkpoint)(nil),     // 34: flowmesh.fsm.v1.Checkpoint
-	(*QuotaLimits)(nil),    // 35: flowmesh.fsm.v1.QuotaLimits
-	(*TenantQuota)(nil),    // 36: flowmesh.fsm.v1.TenantQuota
-	(*SetQuota)(nil),       // 37: flowmesh.fsm.v1.SetQuota
+	(*KVTrimHistory)(nil),  // 24: flowmesh.fsm.v1.KVTrimHistory
+	(*Noop)(nil),           // 25: flowmesh.fsm.v1.Noop
+	(*Position)(nil),       // 26: flowmesh.fsm.v1.Position
+	(*Job)(nil),            // 27: flowmesh.fsm.v1.Job
+	(*Result)(nil),         // 28: flowmesh.fsm.v1.Result
+	(*ItemResult)(nil),     // 29: flowmesh.fsm.v1.ItemResult
+	(*QueueRecord)(nil),    // 30: flowmesh.fsm.v1.QueueRecord
+	(*KVRecord)(nil),       // 31: flowmesh.fsm.v1.KVRecord
+	(*GroupOffset)(nil),    // 32: flowmesh.fsm.v1.GroupOffset
+	(*PartitionState)(nil), // 33: flowmesh.fsm.v1.PartitionState
+	(*DedupEntry)(nil),     // 34: flowmesh.fsm.v1.DedupEntry
+	(*Checkpoint)(nil),     // 35: flowmesh.fsm.v1.Checkpoint
+	(*QuotaLimits)(nil),    // 36: flowmesh.fsm.v1.QuotaLimits
+	(*TenantQuota)(nil),    // 37: flowmesh.fsm.v1.TenantQuota
+	(*SetQuota)(nil),       // 38: flowmesh.fsm.v1.SetQuota
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	2,  // 0: flowmesh.fsm.v1.Command.create_resource:type_name -> flowmesh.fsm.v1.CreateResource
@@ -3268,32 +3361,33 @@ var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	21, // 15: flowmesh.fsm.v1.Command.kv_put:type_name -> flowmesh.fsm.v1.KVPut
 	22, // 16: flowmesh.fsm.v1.Command.kv_delete:type_name -> flowmesh.fsm.v1.KVDelete
 	23, // 17: flowmesh.fsm.v1.Command.kv_expire:type_name -> flowmesh.fsm.v1.KVExpire
-	24, // 18: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
-	37, // 19: flowmesh.fsm.v1.Command.set_quota:type_name -> flowmesh.fsm.v1.SetQuota
-	1,  // 20: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
-	4,  // 21: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
-	5,  // 22: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
-	16, // 23: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
-	19, // 24: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
-	25, // 25: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
-	26, // 26: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
-	1,  // 27: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
-	26, // 28: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
-	28, // 29: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
-	26, // 30: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
-	27, // 31: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
-	1,  // 32: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
-	31, // 33: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
-	32, // 34: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
-	33, // 35: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
-	36, // 36: flowmesh.fsm.v1.Checkpoint.quotas:type_name -> flowmesh.fsm.v1.TenantQuota
-	35, // 37: flowmesh.fsm.v1.TenantQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
-	35, // 38: flowmesh.fsm.v1.SetQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	24, // 18: flowmesh.fsm.v1.Command.kv_trim_history:type_name -> flowmesh.fsm.v1.KVTrimHistory
+	25, // 19: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
+	38, // 20: flowmesh.fsm.v1.Command.set_quota:type_name -> flowmesh.fsm.v1.SetQuota
+	1,  // 21: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
+	4,  // 22: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
+	5,  // 23: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
+	16, // 24: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
+	19, // 25: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
+	26, // 26: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
+	27, // 27: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
+	1,  // 28: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
+	27, // 29: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
+	29, // 30: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
+	27, // 31: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
+	28, // 32: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
+	1,  // 33: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
+	32, // 34: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
+	33, // 35: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
+	34, // 36: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
+	37, // 37: flowmesh.fsm.v1.Checkpoint.quotas:type_name -> flowmesh.fsm.v1.TenantQuota
+	36, // 38: flowmesh.fsm.v1.TenantQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	36, // 39: flowmesh.fsm.v1.SetQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -3320,21 +3414,22 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_KvPut)(nil),
 		(*Command_KvDelete)(nil),
 		(*Command_KvExpire)(nil),
+		(*Command_KvTrimHistory)(nil),
 		(*Command_Noop)(nil),
 		(*Command_SetQuota)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[29].OneofWrappers = []any{
+	file_fsm_fsmpb_fsm_proto_msgTypes[30].OneofWrappers = []any{
 		(*QueueRecord_Put)(nil),
 		(*QueueRecord_Remove)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[35].OneofWrappers = []any{}
+	file_fsm_fsmpb_fsm_proto_msgTypes[36].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -44,7 +44,7 @@
 // a log is opened (the tracker cannot know better); directory entries are
 // not tracked (a segment created and never synced is cut to 0 bytes, not
 // removed); raft's own log is not cut. Neither raft log store has unsynced
-// acknowledged data to lose: raft-boltdb commits every StoreLogs with an
+// acknowledged data to lose: the bolt store commits every StoreLogs with an
 // fsync, and raft-wal writes then fdatasyncs every append before it
 // returns (the only unsynced bytes are those of an append in flight, which
 // raft has not counted yet). BoltDB's mmap rules out cutting its file under

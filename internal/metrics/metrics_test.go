@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 )
 
 func scrape(t *testing.T, r *Registry) string {
@@ -59,6 +61,7 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_disk_reserve_bytes{node="n1"} 1.6777216e+07`,
 		`flowmesh_disk_alarm{node="n2"} 0`,
 		`go_goroutines`,
+		fmt.Sprintf(`flowmesh_build_info{goversion=%q,revision=%q,version=%q} 1`, buildinfo.Get().GoVersion, buildinfo.Get().Revision, buildinfo.Version()),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scrape lacks %q", want)

@@ -8,8 +8,8 @@ import (
 // InstallRaftSink routes hashicorp/go-metrics, which raft reports to (among
 // others raft.commitTime, raft.fsm.apply, raft.fsm.batchApply), into r as
 // flowmesh_raft_* summaries. go-metrics is process-global, so only main
-// calls this, once. raft-boltdb reports to armon/go-metrics (see the
-// go-metrics replace in go.mod); those timers are not exported.
+// calls this, once. raft-wal (--raft-log-store wal) reports to
+// armon/go-metrics; its timers are not exported.
 func InstallRaftSink(r *Registry) error {
 	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{
 		Registerer: r.reg,

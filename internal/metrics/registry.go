@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
+
+	"github.com/flowmesh/flowmesh/internal/buildinfo"
 )
 
 // Namespace prefixes every FlowMesh metric.
@@ -37,7 +39,14 @@ func New() *Registry {
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
 		}, []string{"method"}),
 	}
-	r.reg.MustRegister(r.requests, r.latency,
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Always 1; its labels say which FlowMesh build this node runs.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	r.reg.MustRegister(r.requests, r.latency, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r

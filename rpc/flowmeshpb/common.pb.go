@@ -97,6 +97,7 @@ const (
 	ErrorCode_ERROR_CODE_STOPPED             ErrorCode = 12 // ErrStopped
 	ErrorCode_ERROR_CODE_TOO_STALE           ErrorCode = 13 // ErrTooStale
 	ErrorCode_ERROR_CODE_SLOW_CONSUMER       ErrorCode = 14 // *SlowConsumerError (matches ErrLimitExceeded)
+	ErrorCode_ERROR_CODE_FAILED_PRECONDITION ErrorCode = 15 // ErrFailedPrecondition
 )
 
 // Enum value maps for ErrorCode.
@@ -117,6 +118,7 @@ var (
 		12: "ERROR_CODE_STOPPED",
 		13: "ERROR_CODE_TOO_STALE",
 		14: "ERROR_CODE_SLOW_CONSUMER",
+		15: "ERROR_CODE_FAILED_PRECONDITION",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":         0,
@@ -134,6 +136,7 @@ var (
 		"ERROR_CODE_STOPPED":             12,
 		"ERROR_CODE_TOO_STALE":           13,
 		"ERROR_CODE_SLOW_CONSUMER":       14,
+		"ERROR_CODE_FAILED_PRECONDITION": 15,
 	}
 )
 
@@ -534,7 +537,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x01\x12\x15\n" +
-	"\x11CONSISTENCY_STALE\x10\x02*\xbe\x03\n" +
+	"\x11CONSISTENCY_STALE\x10\x02*\xe2\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x1d\n" +
@@ -551,7 +554,8 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\x14ERROR_CODE_NO_LEADER\x10\v\x12\x16\n" +
 	"\x12ERROR_CODE_STOPPED\x10\f\x12\x18\n" +
 	"\x14ERROR_CODE_TOO_STALE\x10\r\x12\x1c\n" +
-	"\x18ERROR_CODE_SLOW_CONSUMER\x10\x0eB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
+	"\x18ERROR_CODE_SLOW_CONSUMER\x10\x0e\x12\"\n" +
+	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\x0fB-Z+github.com/flowmesh/flowmesh/rpc/flowmeshpbb\x06proto3"
 
 var (
 	file_flowmesh_v1_common_proto_rawDescOnce sync.Once

@@ -141,9 +141,12 @@ func TestSlowSubscribers(t *testing.T) {
 // Issue 10: 3000 x 256 KiB puts to one key, then a delete, held 2.67 GB,
 // and 3.1 GB after a restart with no keys left. KV history is bounded in
 // bytes (MaxKVHistoryBytes), so RSS stays bounded before and after a
-// restart, and the last acknowledged state (the delete) survives it.
+// restart, and the last acknowledged state (the delete) survives it. It
+// also ages out (--kv-history-max-age, 2 s here): the deleted key's values
+// leave the history, as flowmesh_budget_use{budget="kv_history_bytes"}
+// shows, and stay out after the restart.
 func TestBigValuesOnOneKey(t *testing.T) {
-	nd := StartNode(t)
+	nd := StartNode(t, "--kv-history-max-age", "2s")
 	ctx := ctxFor(t, 2*time.Minute)
 	c := nd.Client(t)
 	if _, err := c.CreateKVStore(ctx, "t1", "ns1", "kv"); err != nil {
@@ -170,9 +173,20 @@ func TestBigValuesOnOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	nd.CheckRSS(t, "3000 x 256 KiB puts to one key")
+	const historyUse = `flowmesh_budget_use{budget="kv_history_bytes"}`
+	// Aged out within the max age plus the leader's 5 s retention tick.
+	eventually(t, 20*time.Second, "the deleted key's history to age out", func() error {
+		if v := nd.Metric(t, historyUse); v != "0" {
+			return fmt.Errorf("%s %s, want 0", historyUse, v)
+		}
+		return nil
+	})
 
 	nd.Stop(t)
 	nd.Start(t)
+	if v := nd.Metric(t, historyUse); v != "0" {
+		t.Fatalf("after a restart %s %s, want 0: replay brought the aged-out history back", historyUse, v)
+	}
 	c = nd.Client(t)
 	if _, err := c.Get(ctx, "t1/ns1/kv", "k"); !errors.Is(err, flowmesh.ErrNotFound) {
 		t.Fatalf("Get of the deleted key after a restart: %v, want ErrNotFound", err)
