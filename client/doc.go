@@ -77,7 +77,8 @@
 // errors) are returned as gRPC status errors.
 //
 // A quota refusal is a *flowmesh.QuotaError (tenant, quota, limit, use,
-// need) and a node's tenant rate limit a *flowmesh.RateLimitError with
+// need; tenant "*" and quota memory_bytes for the cluster-wide memory
+// quota, whose use is all tenants') and a node's tenant rate limit a *flowmesh.RateLimitError with
 // RetryAfter; both match flowmesh.ErrLimitExceeded. Like every
 // ResourceExhausted they are returned at once, never retried: waiting is
 // the caller's decision (RetryAfter says how long). SetQuota and Quota

@@ -108,6 +108,9 @@ type FSM struct {
 	// usage each tenant's use, kept current by every apply (quota.go).
 	quotas map[string]*fsmpb.QuotaLimits
 	usage  map[string]*usage
+	// memory is every tenant's MemoryBytes together, checked against the
+	// cluster-wide memory quota.
+	memory int64
 
 	applied atomic.Uint64
 	stamp   atomic.Int64
@@ -203,6 +206,7 @@ func (f *FSM) load() error {
 	f.pendingTrash = nil
 	f.quotas = map[string]*fsmpb.QuotaLimits{}
 	f.usage = map[string]*usage{}
+	f.memory = 0
 	for _, q := range cp.Quotas {
 		if q.Limits != nil {
 			f.quotas[q.Tenant] = q.Limits
@@ -264,6 +268,11 @@ func (f *FSM) load() error {
 			}
 		}
 		f.attachUsage(r)
+	}
+	for k := range f.groups {
+		if r := f.resources[k.path]; r != nil {
+			f.chargeGroup(r, k, 1)
+		}
 	}
 	if faults.Enabled("double-apply") { // test-only deliberate bug, see above
 		return nil

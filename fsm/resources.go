@@ -80,9 +80,10 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
 		}
 	}
-	need := usage{Resources: 1}
+	need := usage{Resources: 1, MemoryBytes: resourceMemory(0)}
 	if flowmesh.Kind(m.Kind) == flowmesh.KindStream {
 		need.Partitions = int64(m.Partitions)
+		need.MemoryBytes = resourceMemory(int(m.Partitions))
 	}
 	if err := f.checkQuota(m.Tenant, need); err != nil {
 		return nil, err
@@ -121,13 +122,14 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})
-	f.detachUsage(r)
-	delete(f.resources, path)
 	for k := range f.groups {
 		if k.path == path {
+			f.chargeGroup(r, k, -1)
 			delete(f.groups, k)
 		}
 	}
+	f.detachUsage(r)
+	delete(f.resources, path)
 	return &Result{}, nil
 }
 
@@ -153,6 +155,17 @@ func (f *FSM) Resources(tenant, namespace string) []*flowmesh.Resource {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetPath() < out[j].GetPath() })
+	return out
+}
+
+// AllResources lists every resource, sorted by path.
+func (f *FSM) AllResources() []*flowmesh.Resource {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*flowmesh.Resource, 0, len(f.resources))
+	for _, path := range f.sortedPaths() {
+		out = append(out, resourceFromPB(f.resources[path].meta))
+	}
 	return out
 }
 

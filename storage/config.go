@@ -88,6 +88,8 @@ type Config struct {
 	// proposes when it becomes leader (nil fields are left as they are).
 	// Apply never reads it: the default lives in the replicated state, so
 	// every replica enforces the same one. Give every node the same values.
+	// Its MemoryBytes is the cluster-wide memory quota (unset in the
+	// replicated state: flowmesh.DefaultMemoryQuota).
 	DefaultQuota flowmesh.QuotaLimits
 
 	// DiskReserveBytes is the free space kept on the filesystem holding

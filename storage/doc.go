@@ -33,8 +33,10 @@
 // fields as the cluster default ("*") once per leadership, when they differ
 // from the replicated ones, so every replica enforces what the log says
 // even if nodes' configurations differ (the last leader's then wins;
-// between elections an admin's SetQuota of "*" stands). QuotaUsage and
-// QuotaLimits read local state without waiting, for /metrics.
+// between elections an admin's SetQuota of "*" stands). The cluster-wide
+// memory quota is the default's memory_bytes field, proposed the same way.
+// QuotaUsage, QuotaLimits, Memory and LocalResources read local state
+// without waiting, for /metrics.
 //
 // # Clusters
 //

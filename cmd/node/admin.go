@@ -69,9 +69,10 @@ func notReady(node *storage.Storage) string {
 }
 
 // nodeStats reads what the metrics collector exports, from this node's own
-// state: every resource of every tenant the FSM holds, on followers as on
-// the leader, from the first scrape after a restart (stale reads: no call
-// to the leader).
+// state: queue depths and stream sizes of every resource of every tenant
+// the FSM holds, on followers as on the leader, from the first scrape after
+// a restart (stale reads: no call to the leader; the metrics package bounds
+// the series).
 func nodeStats(node *storage.Storage) metrics.StatsFunc {
 	return func(ctx context.Context) (metrics.NodeStats, error) {
 		st, err := node.Status()
@@ -86,6 +87,9 @@ func nodeStats(node *storage.Storage) metrics.StatsFunc {
 		}
 		local := flowmesh.WithConsistency(flowmesh.Stale)
 		for _, r := range node.LocalResources() {
+			if ctx.Err() != nil {
+				break
+			}
 			switch r.Kind {
 			case flowmesh.KindStream:
 				var n int64

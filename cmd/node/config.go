@@ -62,8 +62,11 @@ type config struct {
 	DefaultQuotaPartitions  int64
 	DefaultQuotaKVKeys      int64
 	DefaultQuotaQueueJobs   int64
-	TenantRate              float64
-	TenantBurst             int
+	// MemoryQuotaBytes is the cluster-wide memory quota this node proposes
+	// when it leads (-1: leave it as it is; 0: unlimited).
+	MemoryQuotaBytes int64
+	TenantRate       float64
+	TenantBurst      int
 
 	MaxConnections       int           // gRPC
 	RaftMaxConnections   int           // inbound raft connections
@@ -156,6 +159,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	} {
 		fs.Int64Var(q.v, "default-quota-"+q.name, -1, "cluster default quota of "+q.what+" per tenant, proposed by this node when it becomes leader (0: unlimited; -1: leave the replicated default as it is). Give every node the same value; 'flowmesh quota set \"*\"' changes it at run time")
 	}
+	fs.Int64Var(&c.MemoryQuotaBytes, "memory-quota-bytes", -1, fmt.Sprintf("cluster-wide limit on the memory-resident state of all tenants together (KV keys and values, queue job payloads, and a fixed charge per item), proposed by this node when it becomes leader (0: unlimited; -1: leave the replicated value as it is, %d bytes unless set). Give every node the same value; 'flowmesh quota set \"*\" --memory-bytes' changes it at run time", flowmesh.DefaultMemoryQuota))
 	fs.Float64Var(&c.TenantRate, "tenant-rate", 0, "requests per second a tenant may make to this node (token bucket, not replicated; 0: unlimited)")
 	fs.IntVar(&c.TenantBurst, "tenant-burst", 0, "burst of --tenant-rate (0: the rate rounded up)")
 	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (default: 4096, or a quarter of RLIMIT_NOFILE if that is less; see README, Limits)")
@@ -269,6 +273,9 @@ func (c *config) validate() error {
 		if v < -1 {
 			errs = append(errs, fmt.Errorf("--default-quota-%s %d: want -1 (unset), 0 (unlimited) or a limit", name, v))
 		}
+	}
+	if c.MemoryQuotaBytes < -1 {
+		errs = append(errs, fmt.Errorf("--memory-quota-bytes %d: want -1 (unset), 0 (unlimited) or a limit", c.MemoryQuotaBytes))
 	}
 	if c.TenantRate < 0 || c.TenantBurst < 0 {
 		errs = append(errs, fmt.Errorf("--tenant-rate %g and --tenant-burst %d must not be negative", c.TenantRate, c.TenantBurst))
@@ -456,5 +463,6 @@ func (c *config) defaultQuota() flowmesh.QuotaLimits {
 		return &v
 	}
 	return flowmesh.QuotaLimits{StoredBytes: f(c.DefaultQuotaStoredBytes), Resources: f(c.DefaultQuotaResources),
-		Partitions: f(c.DefaultQuotaPartitions), KVKeys: f(c.DefaultQuotaKVKeys), QueueJobs: f(c.DefaultQuotaQueueJobs)}
+		Partitions: f(c.DefaultQuotaPartitions), KVKeys: f(c.DefaultQuotaKVKeys), QueueJobs: f(c.DefaultQuotaQueueJobs),
+		MemoryBytes: f(c.MemoryQuotaBytes)}
 }

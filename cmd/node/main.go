@@ -190,7 +190,6 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 
 	// 2. The gRPC server.
 	grpcAddr := scfg.GRPCAddr
-	resources := storage.NewResourceFactory(node.MetaStore())
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
 	rcfg := rpc.Config{
@@ -211,7 +210,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		rcfg.Auth = store
 	}
 	srv := rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: resources,
+		ResourceManager: storage.NewResourceFactory(node.MetaStore()),
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
 		KVManager:       node.KVManager(),
