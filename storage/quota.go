@@ -106,19 +106,3 @@ func (s *Storage) proposeDefaultQuota() bool {
 	s.log.Info("proposed the default quota from this node's configuration")
 	return true
 }
-
-// LocalResources lists every tenant's resources as this node's FSM holds
-// them now (no consistency wait, so followers answer too; sorted by tenant,
-// then path). The metrics read it on every node.
-func (s *Storage) LocalResources() []*flowmesh.Resource {
-	f, _, err := s.running()
-	if err != nil {
-		return nil
-	}
-	tenants, _ := f.Usage()
-	var out []*flowmesh.Resource
-	for _, t := range tenants {
-		out = append(out, f.Resources(t, "")...)
-	}
-	return out
-}
