@@ -75,9 +75,21 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 		}
 		local.Err = err.Error()
 	} else {
-		local.Free, local.Total = free, total
 		local.Reserve = s.reserveFor(total)
-		local.Alarm = local.Reserve > 0 && free < local.Reserve
+		free = s.tendBallast(free, local.Reserve)
+		local.Free, local.Total = free, total
+		prev := s.disk.Load()
+		switch {
+		case local.Reserve <= 0:
+		case prev != nil && prev.local.Alarm && prev.local.Err == "":
+			// Hysteresis: clear only clearMargin above the reserve.
+			local.Alarm = free < local.Reserve+clearMargin(local.Reserve)
+		default:
+			local.Alarm = free < local.Reserve
+		}
+	}
+	if s.fsm != nil && s.fsm.Stalled() {
+		local.Alarm = true // Apply waits for space, whatever statfs says
 	}
 	st := &diskState{local: local, members: []DiskStatus{local}}
 	if local.Alarm {
@@ -121,6 +133,53 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 			s.log.Info("cluster disk alarm cleared")
 		}
 	}
+}
+
+// noSpace is the FSM's OnNoSpace: Apply could not write a committed entry.
+// It releases the ballast, so the entries already committed can be
+// written, and raises the alarm at once rather than at the next statfs,
+// so that no more growth is admitted meanwhile.
+func (s *Storage) noSpace(id string) {
+	s.releaseBallast("a committed entry could not be written")
+	prev := s.disk.Load()
+	if prev == nil || prev.local.Alarm {
+		return
+	}
+	local := prev.local
+	local.Alarm = true
+	local.Free = 0
+	st := &diskState{local: local, short: &flowmesh.DiskFullError{Node: id, Free: 0, Reserve: local.Reserve}}
+	st.members = append([]DiskStatus{local}, prev.members[1:]...)
+	if s.disk.CompareAndSwap(prev, st) {
+		s.log.Error("disk alarm raised: no space to apply a committed entry; refusing writes that grow the data", "reserve_bytes", local.Reserve, "data_dir", s.cfg.DataDir)
+	}
+}
+
+// tendBallast releases the ballast when free is below the critical floor
+// (the ballast's size) and puts it back once free space passes the
+// reserve, the clear margin and the ballast; it returns the free space
+// after that.
+func (s *Storage) tendBallast(free, reserve int64) int64 {
+	size := s.ballastSize(reserve)
+	if size <= 0 || reserve <= 0 {
+		return free
+	}
+	var changed bool
+	switch {
+	case free < size:
+		changed = s.releaseBallast(fmt.Sprintf("%d bytes free, below the critical floor of %d", free, size))
+	case free >= reserve+clearMargin(reserve)+size && !s.hasBallast() && (s.fsm == nil || !s.fsm.Stalled()):
+		if err := s.createBallast(size); err != nil {
+			s.log.Warn("no disk ballast", "err", err)
+		}
+		changed = true
+	}
+	if changed {
+		if f, _, err := statfs(s.cfg.DataDir); err == nil {
+			return f
+		}
+	}
+	return free
 }
 
 // diskLoop reads the free space every DiskCheckInterval.
