@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,10 +23,19 @@ import (
 // test when it cannot (not root, no mount).
 func tmpfs(t *testing.T, size int64) string {
 	t.Helper()
+	return mountTmpfs(t, t.TempDir(), size)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir (created if need be),
+// unmounted at cleanup; it skips the test when it cannot.
+func mountTmpfs(t *testing.T, dir string, size int64) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs for a small filesystem")
 	}
-	dir := t.TempDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs at %s: %v: %s", dir, err, out)
 	}
@@ -331,6 +341,104 @@ func TestDiskFullRestartAtZeroFree(t *testing.T) {
 	for i := range 100 {
 		if _, err := s.KVManager().Get(ctx, path, fmt.Sprintf("k%03d", i)); err != nil {
 			t.Fatalf("acknowledged k%03d: %v", i, err)
+		}
+	}
+}
+
+// TestDiskFullApplyWaitsForSpace fills the filesystem of the FSM's stores
+// (a tmpfs of its own) while the raft log has room, with no ballast and no
+// reserve to see it coming, so a put commits and then cannot be written: Apply does not exit (it did: an I/O error in
+// Apply was fatal) but raises the alarm and waits; the put completes, with
+// its value, once space returns. A second stalled put is interrupted by
+// Stop, which returns; it is committed, so the next start applies it.
+func TestDiskFullApplyWaitsForSpace(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = filepath.Join(mnt, "data")
+	cfg.Logger = quietLogger()
+	cfg.DiskReserveBytes = -1 // only Apply's failure raises the alarm
+	cfg.DiskBallastBytes = -1
+	cfg.DiskCheckInterval = 20 * time.Millisecond
+	open := func() *storage.Storage {
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.Start(sctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		return s
+	}
+	// The FSM's stores on a filesystem of their own: filling it leaves the
+	// raft log room to commit entries the FSM cannot write.
+	fsmDir := mountTmpfs(t, filepath.Join(cfg.DataDir, "fsm"), 16<<20)
+	s := open()
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := kvs.GetPath()
+	value := func(c byte) []byte { return bytes.Repeat([]byte{c}, flowmesh.MaxPayloadSize) }
+	if _, err := s.KVManager().Put(ctx, path, "warm", value('w'), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(fsmDir, "filler")
+	done := make(chan error, 1)
+	fill(t, filler, 0)
+	go func() {
+		_, err := s.KVManager().Put(ctx, path, "k1", value('1'), flowmesh.KVPutOptions{})
+		done <- err
+	}()
+	waitDisk(t, "the alarm raised by Apply", func() bool { return s.DiskAlarm() != nil })
+	select {
+	case err := <-done:
+		t.Fatalf("the put returned while the disk was full: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the put that waited for space: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the put did not complete after space returned")
+	}
+	if e, err := s.KVManager().Get(ctx, path, "k1"); err != nil || !bytes.Equal(e.Value, value('1')) {
+		t.Fatalf("k1 after space returned: %d bytes, %v", len(e.Value), err)
+	}
+
+	// Stalled again, then stopped: Stop must not wait for space.
+	waitDisk(t, "the alarm to clear", func() bool { return s.DiskAlarm() == nil })
+	fill(t, filler, 0)
+	done2 := make(chan error, 1)
+	go func() {
+		_, err := s.KVManager().Put(ctx, path, "k2", value('2'), flowmesh.KVPutOptions{})
+		done2 <- err
+	}()
+	waitDisk(t, "the alarm raised by Apply", func() bool { return s.DiskAlarm() != nil })
+	stopCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Stop(stopCtx); err != nil {
+		t.Fatalf("stop while Apply waits for space: %v", err)
+	}
+	if err := <-done2; err == nil {
+		t.Log("the stalled put was answered before the stop")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Stop(context.Background())
+	for k, c := range map[string]byte{"warm": 'w', "k1": '1', "k2": '2'} {
+		e, err := s.KVManager().Get(ctx, path, k)
+		if err != nil || !bytes.Equal(e.Value, value(c)) {
+			t.Fatalf("%s after the restart: %d bytes, %v (a committed put must be applied)", k, len(e.Value), err)
 		}
 	}
 }
