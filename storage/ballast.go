@@ -13,9 +13,16 @@ import (
 // reserve).
 const DefaultDiskBallastMaxBytes = 64 << 20
 
-// ballastFile is the ballast's name in DataDir. It holds zeros and nothing
-// reads it; deleting it by hand is always safe.
-const ballastFile = "disk-ballast"
+// The ballast is two files of zeros in DataDir, each half of the
+// ballast's size; nothing reads them and deleting them by hand is always
+// safe. The running node releases the first when it runs short; only a
+// start-up below the critical floor releases the second, so that a node
+// whose first ballast was taken by whatever filled the disk still has room
+// to start.
+const (
+	ballastFile      = "disk-ballast"
+	startBallastFile = "disk-ballast-start"
+)
 
 // ballastSize is the configured ballast, or the default for a reserve.
 func (s *Storage) ballastSize(reserve int64) int64 {
@@ -33,33 +40,36 @@ func (s *Storage) ballastSize(reserve int64) int64 {
 // hovers at its reserve does not flap between refusing and taking writes.
 func clearMargin(reserve int64) int64 { return reserve / 8 }
 
-func (s *Storage) ballastPath() string { return filepath.Join(s.cfg.DataDir, ballastFile) }
+func (s *Storage) ballastPath(name string) string { return filepath.Join(s.cfg.DataDir, name) }
 
-// hasBallast reports whether the ballast file is there.
-func (s *Storage) hasBallast() bool {
-	_, err := os.Stat(s.ballastPath())
+// hasBallast reports whether the ballast file name is there.
+func (s *Storage) hasBallast(name string) bool {
+	_, err := os.Stat(s.ballastPath(name))
 	return err == nil
 }
 
-// releaseBallast deletes the ballast file, returning its space to the
+// releaseBallast deletes the ballast file name, returning its space to the
 // filesystem; it reports whether there was one.
-func (s *Storage) releaseBallast(why string) bool {
-	fi, err := os.Stat(s.ballastPath())
+func (s *Storage) releaseBallast(name, why string) bool {
+	p := s.ballastPath(name)
+	fi, err := os.Stat(p)
 	if err != nil {
 		return false
 	}
-	if err := os.Remove(s.ballastPath()); err != nil {
-		s.log.Error("cannot release the disk ballast", "path", s.ballastPath(), "err", err)
+	if err := os.Remove(p); err != nil {
+		s.log.Error("cannot release the disk ballast", "path", p, "err", err)
 		return false
 	}
-	s.log.Warn("disk ballast released", "why", why, "bytes", fi.Size(), "path", s.ballastPath())
+	s.log.Warn("disk ballast released", "why", why, "bytes", fi.Size(), "path", p)
 	return true
 }
 
-// createBallast writes a ballast of size bytes (zeros, fsynced) under a
-// temporary name, then renames it into place: a ballast is whole or absent.
-func (s *Storage) createBallast(size int64) error {
-	tmp := s.ballastPath() + ".tmp"
+// createBallast writes the ballast file name, size bytes (zeros, fsynced),
+// under a temporary name, then renames it into place: a ballast is whole
+// or absent.
+func (s *Storage) createBallast(name string, size int64) error {
+	p := s.ballastPath(name)
+	tmp := p + ".tmp"
 	err := func() error {
 		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -79,17 +89,53 @@ func (s *Storage) createBallast(size int64) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp, s.ballastPath()); err != nil {
+		if err := os.Rename(tmp, p); err != nil {
 			return err
 		}
 		return durable.Sync(s.cfg.DataDir)
 	}()
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("storage: create disk ballast %s: %w", s.ballastPath(), err)
+		return fmt.Errorf("storage: create disk ballast %s: %w", p, err)
 	}
-	s.log.Info("disk ballast in place", "bytes", size, "path", s.ballastPath())
+	s.log.Info("disk ballast in place", "bytes", size, "path", p)
 	return nil
+}
+
+// tendBallast releases the running ballast when free is below the
+// critical floor (the ballast's size), and at start-up the start-up one
+// too; it puts both back once free space passes the reserve, the clear
+// margin and the ballast. It returns the free space after that.
+func (s *Storage) tendBallast(free, reserve int64, starting bool) int64 {
+	size := s.ballastSize(reserve)
+	if size <= 0 || reserve <= 0 {
+		return free
+	}
+	var changed bool
+	switch {
+	case free < size:
+		why := fmt.Sprintf("%d bytes free, below the critical floor of %d", free, size)
+		changed = s.releaseBallast(ballastFile, why)
+		if starting {
+			changed = s.releaseBallast(startBallastFile, why+", at start-up") || changed
+		}
+	case free >= reserve+clearMargin(reserve)+size && (s.fsm == nil || !s.fsm.Stalled()):
+		for _, name := range []string{startBallastFile, ballastFile} {
+			if s.hasBallast(name) {
+				continue
+			}
+			if err := s.createBallast(name, size/2); err != nil {
+				s.log.Warn("no disk ballast", "err", err)
+			}
+			changed = true
+		}
+	}
+	if changed {
+		if f, _, err := statfs(s.cfg.DataDir); err == nil {
+			return f
+		}
+	}
+	return free
 }
 
 // MinFreshBytes is the free space a node needs to create a new data dir
@@ -121,7 +167,7 @@ func (s *Storage) emptyDataDir() bool {
 	}
 	for _, e := range es {
 		switch e.Name() {
-		case lockFile, ballastFile, ballastFile + ".tmp":
+		case lockFile, ballastFile, ballastFile + ".tmp", startBallastFile, startBallastFile + ".tmp":
 		default:
 			return false
 		}

@@ -64,7 +64,7 @@ func (s *Storage) reserveFor(total int64) int64 {
 }
 
 // checkDisk reads the local free space and recomputes the cluster's alarm.
-// id is the node's ID; c may be nil before raft is open.
+// id is the node's ID; c is nil at start-up, before raft is open.
 func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 	local := DiskStatus{Node: id}
 	free, total, err := statfs(s.cfg.DataDir)
@@ -76,7 +76,7 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 		local.Err = err.Error()
 	} else {
 		local.Reserve = s.reserveFor(total)
-		free = s.tendBallast(free, local.Reserve)
+		free = s.tendBallast(free, local.Reserve, c == nil)
 		local.Free, local.Total = free, total
 		prev := s.disk.Load()
 		switch {
@@ -135,12 +135,13 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 	}
 }
 
-// noSpace is the FSM's OnNoSpace: Apply could not write a committed entry.
-// It releases the ballast, so the entries already committed can be
-// written, and raises the alarm at once rather than at the next statfs,
-// so that no more growth is admitted meanwhile.
+// noSpace is the FSM's OnNoSpace and the raft log's OnLogNoSpace: Apply
+// could not write a committed entry, or raft an entry. It releases the
+// running ballast, so the entries already committed can be written, and
+// raises the alarm at once rather than at the next statfs, so that no more
+// growth is admitted meanwhile.
 func (s *Storage) noSpace(id string) {
-	s.releaseBallast("a committed entry could not be written")
+	s.releaseBallast(ballastFile, "a write to the data dir failed for want of space")
 	prev := s.disk.Load()
 	if prev == nil || prev.local.Alarm {
 		return
@@ -155,31 +156,18 @@ func (s *Storage) noSpace(id string) {
 	}
 }
 
-// tendBallast releases the ballast when free is below the critical floor
-// (the ballast's size) and puts it back once free space passes the
-// reserve, the clear margin and the ballast; it returns the free space
-// after that.
-func (s *Storage) tendBallast(free, reserve int64) int64 {
-	size := s.ballastSize(reserve)
-	if size <= 0 || reserve <= 0 {
-		return free
+// diskFullHere is the error of a write this node could not store for want
+// of space: its alarm (raised by noSpace), or one naming it.
+func (s *Storage) diskFullHere() error {
+	if err := s.DiskAlarm(); err != nil {
+		return err
 	}
-	var changed bool
-	switch {
-	case free < size:
-		changed = s.releaseBallast(fmt.Sprintf("%d bytes free, below the critical floor of %d", free, size))
-	case free >= reserve+clearMargin(reserve)+size && !s.hasBallast() && (s.fsm == nil || !s.fsm.Stalled()):
-		if err := s.createBallast(size); err != nil {
-			s.log.Warn("no disk ballast", "err", err)
-		}
-		changed = true
+	st := s.disk.Load()
+	e := &flowmesh.DiskFullError{}
+	if st != nil {
+		e.Node, e.Reserve = st.local.Node, st.local.Reserve
 	}
-	if changed {
-		if f, _, err := statfs(s.cfg.DataDir); err == nil {
-			return f
-		}
-	}
-	return free
+	return e
 }
 
 // diskLoop reads the free space every DiskCheckInterval.

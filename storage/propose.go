@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/faults"
@@ -36,6 +38,9 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 		return &fsm.Result{}, nil
 	}
 	res, err := c.Apply(ctx, b)
+	if errors.Is(err, cluster.ErrNoSpace) {
+		return nil, s.diskFullHere()
+	}
 	if err != nil {
 		return nil, err
 	}

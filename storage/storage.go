@@ -180,6 +180,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	ccfg.BindAddr = s.cfg.RaftAddr
 	ccfg.AdvertiseAddr = s.raftAdvertise()
 	ccfg.Bootstrap = s.bootstrapAlone()
+	ccfg.OnLogNoSpace = func() { s.noSpace(id) }
 	if s.cfg.FsyncStallTimeout > 0 {
 		ccfg.FsyncStallTimeout = s.cfg.FsyncStallTimeout
 	}
@@ -225,7 +226,11 @@ func (s *Storage) Start(ctx context.Context) error {
 	s.goFunc(s.leaderLoop)
 	if ccfg.Bootstrap {
 		if err := c.WaitLeader(ctx); err != nil {
+			full := s.DiskAlarm()
 			s.stopLocked()
+			if full != nil {
+				return fmt.Errorf("storage: waiting for a leader: %w (the raft log may not be writable: %v)", err, full)
+			}
 			return fmt.Errorf("storage: waiting for a leader: %w", err)
 		}
 	}
