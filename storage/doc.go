@@ -116,23 +116,29 @@
 //
 // The check is advisory at the edge (a write admitted just before the
 // alarm rises still commits), and something else may fill the disk faster
-// than a check period. For that the node keeps a ballast: DataDir/
-// disk-ballast, Config.DiskBallastBytes (default a quarter of the reserve,
-// at most 64 MiB; negative: none), zeros written and fsynced when free
-// space allows (free >= reserve + clearMargin + ballast, so putting it
-// back never raises the alarm). It is released (deleted, logged WARN)
+// than a check period. For that the node keeps a ballast,
+// Config.DiskBallastBytes (default a quarter of the reserve, at most
+// 64 MiB; negative: none), as two files of zeros of half that size each,
+// written and fsynced when free space allows (free >= reserve +
+// clearMargin + ballast, so putting them back never raises the alarm).
+// DataDir/disk-ballast is released (deleted, logged WARN)
 //
 //   - when free space falls below the critical floor, the ballast's size;
-//   - at Start under that floor, before the stores open, so that a node
-//     restarting on a disk filled to the last byte has room for what
-//     start-up writes (rebuilt indexes, the checkpoint, raft's vote and the
-//     leader's no-op);
-//   - when Apply cannot write a committed entry (fsm Config.OnNoSpace):
+//   - when Apply cannot write a committed entry (fsm Config.OnNoSpace) or
+//     raft cannot write an entry to its log (cluster Config.OnLogNoSpace):
 //     the alarm is then raised at once, not at the next check, so nothing
 //     more is admitted while the entries already committed are written.
+//     A write the raft log refused was not committed: its caller gets the
+//     *flowmesh.DiskFullError too (cluster.ErrNoSpace), not Internal.
 //
-// Deleting the ballast by hand is always safe. When the ballast is gone
-// too (the filler took its space as well), a committed entry that cannot
+// DataDir/disk-ballast-start is released only by a Start below the
+// critical floor, before the stores open, so that a node whose running
+// ballast was taken by whatever filled the disk still has room for what
+// start-up writes (rebuilt indexes, raft's vote and the leader's no-op,
+// the entries replayed above the checkpoint).
+//
+// Deleting the ballast by hand is always safe. When the running ballast is
+// gone too (the filler took its space as well), a committed entry that cannot
 // be written stops the FSM: Apply retries it (up to every second) until
 // space returns, the alarm stays raised (metric, /readyz header, cluster
 // status) and the node stays up, but reads wait for the stalled entry
@@ -141,17 +147,22 @@
 // never exits and never skips the entry.
 //
 // Start-up on a full disk: a node stopped cleanly or killed (SIGKILL)
-// starts with 0 bytes free and serves reads read-only under its alarm
-// (test/abuse TestDiskFull, TestDiskFullRestartAtZeroFree): segment.Open
-// rewrites an index only when it changed and cuts stale entries and
-// segments past the checkpoint in place when there is no room for a
-// rewrite; the CLEAN markers are only removed; raft-boltdb writes its
-// vote and the leader's no-op into pages bolt already holds. The FSM
-// checkpoint of Stop and the flush loop fail then (logged; the next start
-// replays the raft log). A fresh data dir cannot start: it must create its
-// node ID, raft log and stores and has no ballast, so Start refuses it
-// with less than MinFreshBytes (4 MiB) free, naming the data dir and the
-// free space (no space left on device).
+// starts on a disk filled to the last byte and serves reads under its
+// alarm, refusing growth (test/abuse TestDiskFull): the start-up ballast
+// gives it room, and what it writes is little. segment.Open rewrites an
+// index only when it changed, and cuts stale index entries and segments
+// past the checkpoint in place when there is no room for a rewrite; the
+// CLEAN markers are only removed; raft-boltdb writes its vote and the
+// leader's no-op, into pages bolt already holds when it has free ones
+// (TestDiskFullRestartAtZeroFree: no ballast needed after a clean stop).
+// Without any ballast (both taken, or none configured) a node whose raft
+// log has no free page cannot write its leader's no-op: Start then fails
+// with "waiting for a leader" naming the full disk. The FSM checkpoint of
+// Stop and the flush loop may fail (logged; the next start replays the
+// raft log). A fresh data dir cannot start: it must create its node ID,
+// raft log and stores and has no ballast, so Start refuses it with less
+// than MinFreshBytes (4 MiB) free, naming the data dir and the free space
+// (no space left on device).
 //
 // Visible: Disk and LocalDisk (this node and every member's alarm) feed
 // /metrics (flowmesh_disk_free_bytes, flowmesh_disk_reserve_bytes,
