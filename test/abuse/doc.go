@@ -52,7 +52,6 @@
 //
 // The nodes run open (no TLS, no tokens): the budgets under test sit below
 // authentication or apply to any caller, and test/security covers the
-// secure setup. The rows run in under a minute on two cores (56 s measured with
-// TestDiskFull); -short skips them
-// (and the build).
+// secure setup. The rows run in under a minute on two cores (56 s
+// measured with TestDiskFull); -short skips them (and the build).
 package abuse
