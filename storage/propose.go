@@ -119,13 +119,25 @@ func (s *Storage) wait(ctx context.Context, ch <-chan struct{}, d time.Duration)
 func (s *Storage) flushLoop() {
 	t := time.NewTicker(s.cfg.FlushInterval)
 	defer t.Stop()
+	failing := 0 // flushes failed in a row: a full disk fails every one
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.fsm.Flush(); err != nil {
-				s.log.Error("flush failed", "err", err)
+			err := s.fsm.Flush()
+			switch {
+			case err != nil && failing == 0:
+				s.log.Error("flush failed; the next start replays the raft log from the last checkpoint", "err", err)
+			case err != nil && failing%100 == 0:
+				s.log.Error("flush still failing", "err", err, "failures", failing)
+			case err == nil && failing > 0:
+				s.log.Info("flush works again", "failures", failing)
+			}
+			if err != nil {
+				failing++
+			} else {
+				failing = 0
 			}
 		}
 	}
