@@ -13,7 +13,7 @@ import (
 // reserve).
 const DefaultDiskBallastMaxBytes = 64 << 20
 
-// The ballast is two files of zeros in DataDir, each half of the
+// The ballast is two files of allocated zeros in DataDir, each half of the
 // ballast's size; nothing reads them and deleting them by hand is always
 // safe. The running node releases the first when it runs short; only a
 // start-up below the critical floor releases the second, so that a node
@@ -64,7 +64,7 @@ func (s *Storage) releaseBallast(name, why string) bool {
 	return true
 }
 
-// createBallast writes the ballast file name, size bytes (zeros, fsynced),
+// createBallast allocates the ballast file name, size bytes (fsynced),
 // under a temporary name, then renames it into place: a ballast is whole
 // or absent.
 func (s *Storage) createBallast(name string, size int64) error {
@@ -75,12 +75,9 @@ func (s *Storage) createBallast(name string, size int64) error {
 		if err != nil {
 			return err
 		}
-		buf := make([]byte, min(size, 1<<20))
-		for n := size; n > 0; n -= int64(len(buf)) {
-			if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
-				f.Close()
-				return err
-			}
+		if err := allocate(f, size); err != nil {
+			f.Close()
+			return err
 		}
 		if err := f.Sync(); err != nil {
 			f.Close()
@@ -136,6 +133,17 @@ func (s *Storage) tendBallast(free, reserve int64, starting bool) int64 {
 		}
 	}
 	return free
+}
+
+// writeZeros writes size zero bytes to f.
+func writeZeros(f *os.File, size int64) error {
+	buf := make([]byte, min(size, 1<<20))
+	for n := size; n > 0; n -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MinFreshBytes is the free space a node needs to create a new data dir
