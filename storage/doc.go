@@ -118,8 +118,8 @@
 // alarm rises still commits), and something else may fill the disk faster
 // than a check period. For that the node keeps a ballast,
 // Config.DiskBallastBytes (default a quarter of the reserve, at most
-// 64 MiB; negative: none), as two files of zeros of half that size each,
-// written and fsynced when free space allows (free >= reserve +
+// 64 MiB; negative: none), as two files of half that size each,
+// allocated (fallocate on Linux) and fsynced when free space allows (free >= reserve +
 // clearMargin + ballast, so putting them back never raises the alarm).
 // DataDir/disk-ballast is released (deleted, logged WARN)
 //
