@@ -152,7 +152,7 @@
 // gives it room, and what it writes is little. segment.Open rewrites an
 // index only when it changed, and cuts stale index entries and segments
 // past the checkpoint in place when there is no room for a rewrite; the
-// CLEAN markers are only removed; raft-boltdb writes its vote and the
+// CLEAN markers are only removed; the bolt raft store writes its vote and the
 // leader's no-op, into pages bolt already holds when it has free ones
 // (TestDiskFullRestartAtZeroFree: no ballast needed after a clean stop).
 // Without any ballast (both taken, or none configured) a node whose raft
