@@ -136,4 +136,19 @@
 //
 // An I/O error inside Apply is fatal: the FSM calls Config.OnFatal (by default
 // it logs and exits the process) and never continues with diverged state.
+//
+// # Full disk
+//
+// A write that fails for want of space is not an error of the entry: every
+// replica must apply it identically, so the FSM waits until it can. When
+// the staged records of an entry (segment.ErrNoSpace) or a new resource's
+// files (ENOSPC, EDQUOT) cannot be written, Apply calls Config.OnNoSpace
+// once (the node releases its ballast and raises its alarm) and retries the
+// same write, from where it failed, every 1 ms doubling to 1 s, holding the
+// lock (so reads wait: the entry's effects are in memory, not yet on
+// disk), until it succeeds. Stalled reports the wait. Abort (called by the
+// node's Stop) makes a waiting Apply give up with flowmesh.ErrStopped for
+// the batch; the FSM then writes no checkpoint (its memory is ahead of its
+// stores) and the next Open recovers from the last one while raft replays
+// the entries. A failed fsync is never retried: it stays fatal.
 package fsm

@@ -94,11 +94,15 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 	m.CreatedAt = ac.stamp
 	m.Revision = ac.index
 	dir := filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fatalError{err}
-	}
-	r, err := f.openResource(m, ac.index)
-	if err != nil {
+	var r *resource
+	if err := f.retryNoSpace(ac.index, fileNoSpace, func() error {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		var err error
+		r, err = f.openResource(m, ac.index)
+		return err
+	}); err != nil {
 		return nil, fatalError{err}
 	}
 	f.resources[path] = r
@@ -111,7 +115,7 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: %s", flowmesh.ErrNotFound, path)
 	}
-	if err := f.writePending(); err != nil {
+	if err := f.writeStaged(ac.index); err != nil {
 		return nil, fatalError{err}
 	}
 	if err := r.close(); err != nil {

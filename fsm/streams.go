@@ -224,7 +224,7 @@ func validateGroup(g string) error {
 	return nil
 }
 
-func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
+func (f *FSM) applyTrim(ac *applyCtx, c *fsmpb.TrimPartition) (*Result, error) {
 	r, err := f.lookup(c.Path, flowmesh.KindStream)
 	if err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
 		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
 	}
 	p := r.stream.parts[c.Partition]
-	if err := f.writePending(); err != nil {
+	if err := f.writeStaged(ac.index); err != nil {
 		return nil, fatalError{err}
 	}
 	before := min(c.Before, p.log.NextOffset())

@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/flowmesh/flowmesh/internal/durable"
 )
@@ -71,6 +73,11 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 	}
 	bufs.data, bufs.idx = buf, idx
 	if err := writeAt(a.data, buf, start); err != nil {
+		if noSpace(err) {
+			// Bytes past the published size are overwritten by the next
+			// append, or cut by recovery as a torn tail.
+			return 0, fmt.Errorf("%w: write %s: %v", ErrNoSpace, a.path, err)
+		}
 		l.err = fmt.Errorf("segment: write %s: %w", a.path, err)
 		return 0, l.err
 	}
@@ -80,6 +87,14 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 		a.index = append(a.index, entries...)
 		a.idxMu.Unlock()
 		if err := writeAt(a.idx, idx, int64(n)*indexEntrySize); err != nil {
+			if noSpace(err) {
+				// The entries point past the published size: drop them, so
+				// that appending the batch again adds them once.
+				a.idxMu.Lock()
+				a.index = a.index[:n]
+				a.idxMu.Unlock()
+				return 0, fmt.Errorf("%w: write %s: %v", ErrNoSpace, a.idxPath, err)
+			}
 			l.err = fmt.Errorf("segment: write %s: %w", a.idxPath, err)
 			return 0, l.err
 		}
@@ -112,6 +127,12 @@ func putEncodeBuf(bufs *encodeBuf) {
 		return
 	}
 	encodeBufs.Put(bufs)
+}
+
+// noSpace reports whether err says the filesystem (or the user's quota) is
+// full: a write that may succeed once space returns.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func writeAt(h *handle, b []byte, pos int64) error {

@@ -98,6 +98,12 @@ type Config struct {
 	// the smaller of DefaultDiskReserveBytes and DefaultDiskReservePercent
 	// of the filesystem; negative = no reserve (the alarm never rises).
 	DiskReserveBytes int64
+	// DiskBallastBytes is the size of the ballast (two files of half of
+	// it in DataDir) the node keeps to release when its filesystem is
+	// nearly full, so that it can still apply committed entries and start
+	// (see doc.go, "Disk full"). 0 = a quarter of the reserve, at most
+	// DefaultDiskBallastMaxBytes; negative = no ballast.
+	DiskBallastBytes int64
 	// DiskCheckInterval is how often the free space is read (default
 	// DefaultDiskCheckInterval).
 	DiskCheckInterval time.Duration

@@ -36,6 +36,7 @@ type config struct {
 	MaxOpenFiles      int
 	DiskReserveBytes  int64
 	KVHistoryMaxAge   time.Duration
+	DiskBallastBytes  int64
 	ShutdownTimeout   time.Duration
 	Join              listFlag
 	BootstrapExpect   int
@@ -127,6 +128,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxOpenFiles, "max-open-segment-files", 0, "segment files kept open at once, least recently used closed first (0: half of RLIMIT_NOFILE); streams, partitions and other resources are not bounded by it")
 	fs.Int64Var(&c.DiskReserveBytes, "disk-reserve-bytes", 0, "free bytes kept on the data dir's filesystem: below them the node raises its disk alarm and the cluster refuses writes that grow the data (0: the smaller of 512 MiB and 5% of the filesystem; -1: no reserve)")
 	fs.DurationVar(&c.KVHistoryMaxAge, "kv-history-max-age", flowmesh.DefaultKVHistoryMaxAge, "how long a KV store keeps a change in its Watch history (besides 10000 revisions and 64 MiB): older changes, a deleted key's values among them, are dropped by every node, and a Watch from before them is Compacted (0: no time bound; only the leader's value matters)")
+	fs.Int64Var(&c.DiskBallastBytes, "disk-ballast-bytes", 0, "size of the disk ballast, two files of half of it (DATA_DIR/disk-ballast, released when the disk is nearly full so that committed writes can be applied, and DATA_DIR/disk-ballast-start, released by a start on a full disk so that the node can start read-only) (0: a quarter of the reserve, at most 64 MiB; -1: none)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown phase after SIGINT/SIGTERM: in-flight gRPC calls, the HTTP server, and storage (raft and the FSM)")
 	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
@@ -312,6 +314,9 @@ func (c *config) validate() error {
 	}
 	if c.KVHistoryMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("--kv-history-max-age %v must be 0 (no time bound) or positive", c.KVHistoryMaxAge))
+	}
+	if c.DiskBallastBytes < -1 {
+		errs = append(errs, fmt.Errorf("--disk-ballast-bytes %d must be -1 (no ballast), 0 (the default) or positive", c.DiskBallastBytes))
 	}
 	if c.MaxOpenFiles < 0 {
 		errs = append(errs, fmt.Errorf("--max-open-segment-files %d must not be negative", c.MaxOpenFiles))

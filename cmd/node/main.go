@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	if cfg.KVHistoryMaxAge == 0 {
 		scfg.KVHistoryMaxAge = -1 // no time bound (storage's 0 is the default)
 	}
+	scfg.DiskBallastBytes = cfg.DiskBallastBytes
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
