@@ -67,6 +67,21 @@
 // it is not surfaced; it counts toward MaxRetries only when nothing was
 // delivered between two cuts.
 //
+// Changes, Messages and Entries (iter.go) are Watch, Subscribe and paged
+// List as iterators for range-over-func loops; breaking out of the loop
+// ends the watch or subscription.
+//
+// # Helpers
+//
+// Consume (helpers.go) reads a partition for a consumer group: from the
+// group's committed offset, committing what the callback accepted every
+// CommitEvery messages, every CommitInterval and on return (at least once).
+// Work runs a queue worker pool: it reserves jobs (long polls), runs the
+// handler for each, up to Concurrency at once, extends the reservation
+// every Visibility/3 while the handler runs (cancelling the handler's
+// context if the reservation went stale), then acks on success or nacks on
+// error.
+//
 // # Errors
 //
 // A node's errors come back as the root package's: errors.Is matches the
