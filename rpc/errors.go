@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -107,7 +108,7 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	case errors.As(err, &cmp):
 		return codes.OutOfRange, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_COMPACTED, Requested: cmp.Requested, OldestRevision: cmp.Oldest}
 	case errors.As(err, &rev):
-		return codes.FailedPrecondition, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH, Key: []byte(rev.Key), ExpectedRevision: rev.Expected, ActualRevision: rev.Actual}
+		return codes.FailedPrecondition, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH, Key: strings.ToValidUTF8(rev.Key, "\uFFFD"), ExpectedRevision: rev.Expected, ActualRevision: rev.Actual}
 	case errors.As(err, &notL):
 		return codes.Unavailable, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_NOT_LEADER, LeaderId: notL.LeaderID, LeaderAddr: notL.LeaderAddr}
 	}

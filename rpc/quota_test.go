@@ -122,7 +122,7 @@ func TestTenantRateLimit(t *testing.T) {
 		t.Fatalf("the SDK sent the refused call %d times, want once", got)
 	}
 	// The raw status names the tenant and the limit.
-	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("v")})
+	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("v")})
 	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || st.Message() == "" {
 		t.Fatalf("raw call: %v", err)
 	}
@@ -175,7 +175,7 @@ func TestMemoryQuotaOverGRPC(t *testing.T) {
 	if got := n.metrics.count(pb.KVService_Put_FullMethodName, codes.ResourceExhausted); got != 1 {
 		t.Fatalf("the SDK sent the refused put %d times, want once", got)
 	}
-	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("b"), Value: make([]byte, 500)})
+	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: "b", Value: make([]byte, 500)})
 	st := status.Convert(err)
 	var d *pb.ErrorDetail
 	for _, x := range st.Details() {
