@@ -129,6 +129,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(),
 		a.versionCmd(), a.contextCmd(getenv))
 	requireSubcommands(root)
+	a.completions(root, getenv)
 	return root
 }
 
