@@ -59,7 +59,7 @@ type payloadOut struct {
 	raw, b64 bool
 }
 
-// outputFlags adds --base64 and, when withRaw, --raw.
+// flags adds --base64 and, when withRaw, --raw.
 func (p *payloadOut) flags(cmd *cobra.Command, withRaw bool) {
 	if withRaw {
 		cmd.Flags().BoolVar(&p.raw, "raw", false, "write only the payload bytes, exactly (no newline, no other fields)")
@@ -73,7 +73,7 @@ func (p *payloadOut) check(a *app) error {
 	case p.raw && p.b64:
 		return usagef("--raw and --base64: give one")
 	case p.raw && a.output == "json":
-		return usagef("--raw writes bytes, not JSON: drop -o json (JSON shows payloads in base64)")
+		return usagef("--raw writes bytes, not JSON (%s json; JSON shows payloads in base64)", a.from("output"))
 	}
 	return nil
 }

@@ -228,8 +228,8 @@ func TestContexts(t *testing.T) {
 	}
 
 	// Misuse.
-	fm(2, nil, "context", "save", "x")                                        // nothing to save
-	fm(2, nil, "context", "save", "../x", "--endpoints", addr)                  // not a name
+	fm(2, nil, "context", "save", "x")                                         // nothing to save
+	fm(2, nil, "context", "save", "../x", "--endpoints", addr)                 // not a name
 	fm(2, nil, "context", "save", "x", "--endpoints", "http://127.0.0.1:7400") // checked as a command would
 	fm(2, nil, "context", "save", "x", "--token-file", filepath.Join(dir, "none"))
 	fm(2, nil, "context", "rm", "nosuch")
