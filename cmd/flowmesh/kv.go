@@ -24,14 +24,14 @@ type kvEntry struct {
 
 // kvEvent is a KV change in JSON output (kv watch).
 type kvEvent struct {
-	Type     string `json:"type"`
-	Key      string `json:"key"`
-	Value    []byte `json:"value,omitempty"` // base64; absent for deletes and expiries
-	Revision uint64 `json:"revision"`
+	Type     string  `json:"type"`
+	Key      string  `json:"key"`
+	Value    *[]byte `json:"value,omitempty"` // base64; absent for deletes and expiries, "" for an empty put
+	Revision uint64  `json:"revision"`
 }
 
 func toKVEntry(e flowmesh.KVEntry) kvEntry {
-	return kvEntry{Key: e.Key, Value: e.Value, Revision: e.Revision, CreateRevision: e.CreateRevision, ExpiresAt: jsonTime(e.ExpiresAt)}
+	return kvEntry{Key: e.Key, Value: nonNil(e.Value), Revision: e.Revision, CreateRevision: e.CreateRevision, ExpiresAt: jsonTime(e.ExpiresAt)}
 }
 
 func (a *app) kvCmd() *cobra.Command {
@@ -259,7 +259,11 @@ func (a *app) kvWatchCmd() *cobra.Command {
 			ctx := cmd.Context()
 			n := 0
 			err = c.Watch(ctx, p, argAt(args, 1), from, func(ev flowmesh.KVEvent) error {
-				v := kvEvent{Type: ev.Type.String(), Key: ev.Key, Value: ev.Value, Revision: ev.Revision}
+				v := kvEvent{Type: ev.Type.String(), Key: ev.Key, Revision: ev.Revision}
+				if ev.Type == flowmesh.KVEventPut {
+					val := nonNil(ev.Value)
+					v.Value = &val
+				}
 				if err := a.emitLine(v, fmt.Sprintf("%d\t%s\t%s\t%s", ev.Revision, ev.Type, ev.Key, pout.cell(ev.Value))); err != nil {
 					return err
 				}

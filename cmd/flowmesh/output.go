@@ -51,6 +51,14 @@ func jsonTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// nonNil makes an empty payload "" in JSON rather than null.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 // payloadOut is how a command's text output shows payloads and values:
 // --raw writes the bytes exactly and nothing else, --base64 shows them in
 // standard base64; otherwise as text, quoted (Go syntax) in a table when

@@ -72,6 +72,16 @@ func TestBinaryRoundTrip(t *testing.T) {
 		t.Errorf("kv watch -o json: value decodes to %q", got)
 	}
 
+	// In kv watch, an empty value is "" and a delete has none.
+	var put struct{ Revision uint64 }
+	decode(t, fm(0, "", "kv", "put", "t1/ns1/cfg", "empty", "", "-o", "json").stdout, &put)
+	fm(0, "", "kv", "del", "t1/ns1/cfg", "empty")
+	w = fm(0, "", "kv", "watch", "t1/ns1/cfg", "empty", "--from-revision", strconv.FormatUint(put.Revision, 10), "--max", "2", "-o", "json").stdout
+	if lines := strings.Split(strings.TrimSpace(w), "\n"); len(lines) != 2 ||
+		!strings.Contains(lines[0], `"value":""`) || strings.Contains(lines[1], `"value"`) || !strings.Contains(lines[1], `"delete"`) {
+		t.Errorf("kv watch of an empty put and a delete:\n%s", w)
+	}
+
 	// Streams.
 	fm(0, "", "stream", "create", "t1/ns1/ev")
 	fm(0, "", "stream", "write", "t1/ns1/ev", "--base64", b64)

@@ -25,7 +25,7 @@ type job struct {
 }
 
 func toJob(j flowmesh.Job) job {
-	return job{ID: j.ID, Seq: j.Seq, Attempt: j.Attempt, Payload: j.Payload, EnqueuedAt: jsonTime(j.EnqueuedAt), VisibleUntil: jsonTime(j.VisibleUntil)}
+	return job{ID: j.ID, Seq: j.Seq, Attempt: j.Attempt, Payload: nonNil(j.Payload), EnqueuedAt: jsonTime(j.EnqueuedAt), VisibleUntil: jsonTime(j.VisibleUntil)}
 }
 
 func (a *app) queueCmd() *cobra.Command {

@@ -26,7 +26,7 @@ type message struct {
 }
 
 func toMessage(m flowmesh.Message) message {
-	return message{Partition: m.Partition, Offset: m.Offset, Timestamp: jsonTime(m.Timestamp), Key: m.Key, Payload: m.Payload, Headers: m.Headers}
+	return message{Partition: m.Partition, Offset: m.Offset, Timestamp: jsonTime(m.Timestamp), Key: m.Key, Payload: nonNil(m.Payload), Headers: m.Headers}
 }
 
 func (a *app) streamCmd() *cobra.Command {
