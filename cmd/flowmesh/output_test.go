@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,6 +164,8 @@ func TestJSONGolden(t *testing.T) {
 	fm("stream", "create", "t1/ns1/ev", "--partitions", "2", "--max-age", "168h", "--max-bytes", "1000000")
 	fm("stream", "create", "t1/ns2/one")
 	fm("stream", "write", "t1/ns2/one", "--base64", b64, "--key", "k1", "--header", "src=test")
+	fm("stream", "write", "t1/ns1/ev", "e0", "e1", "e2")
+	fm("stream", "commit", "t1/ns1/ev", "g", "0", "1")
 	fm("queue", "create", "t1/ns1/dead")
 	fm("queue", "create", "t1/ns1/jobs", "--visibility", "1m30s", "--max-attempts", "3", "--dead-letter", "t1/ns1/dead")
 	fm("queue", "enqueue", "t1/ns1/jobs", "--base64", b64)
@@ -177,6 +180,8 @@ func TestJSONGolden(t *testing.T) {
 		{"stream_read", []string{"stream", "read", "t1/ns2/one"}},
 		{"queue_reserve", []string{"queue", "reserve", "t1/ns1/jobs", "--visibility", "2m"}},
 		{"queue_stats", []string{"queue", "stats", "t1/ns1/jobs"}},
+		{"stream_info", []string{"stream", "info", "t1/ns1/ev", "--group", "g"}},
+		{"resources_get", []string{"resources", "get", "t1/ns2/one"}},
 		{"queue_touch", nil}, // filled below: needs the job's ID
 	} {
 		if tc.name == "queue_touch" {
@@ -218,6 +223,7 @@ var varying = map[string]func(any) bool{
 	"revision":        isNumber,
 	"create_revision": isNumber,
 	"seq":             isNumber,
+	"bytes":           isNumber, // the storage format's, not the CLI's
 	"id":              func(v any) bool { s, ok := v.(string); return ok && s != "" },
 	"touched":         func(v any) bool { s, ok := v.(string); return ok && s != "" },
 }
@@ -233,7 +239,11 @@ func isTime(v any) bool {
 
 func isNumber(v any) bool { _, ok := v.(float64); return ok }
 
-// normalize re-indents JSON output with the varying fields replaced.
+// snakeCase is the form of every field name (headers' keys are the user's).
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// normalize re-indents JSON output with the varying fields replaced, and
+// checks every field name is snake_case.
 func normalize(t *testing.T, s string) []byte {
 	t.Helper()
 	var v any
@@ -243,6 +253,12 @@ func normalize(t *testing.T, s string) []byte {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, x := range v {
+				if !snakeCase.MatchString(k) {
+					t.Errorf("field %q is not snake_case", k)
+				}
+				if k == "headers" {
+					continue
+				}
 				if ok, vary := varying[k]; vary {
 					if !ok(x) {
 						t.Errorf("field %s = %v (%T): not what it should be", k, x, x)
