@@ -195,7 +195,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "from stdin", "kv", "put", "t1/ns1/cfg", "piped", "-")
 	var e kvEntry
 	decode(t, fm(0, "", "kv", "get", "t1/ns1/cfg", "piped", "-o", "json").stdout, &e)
-	if e.Value != "from stdin" || e.Revision == 0 {
+	if string(e.Value) != "from stdin" || e.Revision == 0 {
 		t.Errorf("kv get -o json = %+v", e)
 	}
 	if r := fm(1, "", "kv", "get", "t1/ns1/cfg", "missing"); !strings.Contains(r.stderr, "not found") {
@@ -219,7 +219,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "c\nd\n", "stream", "write", "t1/ns1/ev", "-", "--lines")
 	var msgs []message
 	decode(t, fm(0, "", "stream", "read", "t1/ns1/ev", "-o", "json").stdout, &msgs)
-	if len(msgs) != 4 || msgs[0].Payload != "a" || msgs[0].Headers["src"] != "test" || msgs[3].Payload != "d" {
+	if len(msgs) != 4 || string(msgs[0].Payload) != "a" || msgs[0].Headers["src"] != "test" || string(msgs[3].Payload) != "d" {
 		t.Errorf("stream read = %+v", msgs)
 	}
 	if r := fm(0, "", "stream", "tail", "t1/ns1/ev", "--offset", "1", "--max", "2"); strings.Count(r.stdout, "\n") != 2 {
@@ -231,16 +231,16 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "", "queue", "enqueue", "t1/ns1/jobs", "job-1")
 	var j job
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
-	if j.Payload != "job-1" || j.Attempt != 1 {
+	if string(j.Payload) != "job-1" || j.Attempt != 1 {
 		t.Fatalf("reserve = %+v", j)
 	}
 	fm(1, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "7") // stale receipt
 	fm(0, "", "queue", "nack", "t1/ns1/jobs", j.ID, "--attempt", "1")
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
 	fm(0, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "2")
-	var st map[string]float64
+	var st queueStats
 	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
-	if st["ready"] != 0 || st["in_flight"] != 0 {
+	if st.Ready != 0 || st.InFlight != 0 {
 		t.Errorf("stats after ack = %v", st)
 	}
 	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs"); r.stdout != "" {
@@ -263,7 +263,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	var js []job
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "4", "-o", "json").stdout, &js)
-	if len(js) != 4 || js[0].Payload != "b1" || js[3].Payload != "b4" {
+	if len(js) != 4 || string(js[0].Payload) != "b1" || string(js[3].Payload) != "b4" {
 		t.Fatalf("reserve --max 4 = %+v", js)
 	}
 	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "10", "--wait", "50ms"); !strings.Contains(r.stdout, "b5") {
@@ -281,7 +281,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	fm(0, "", "queue", "ack", "t1/ns1/jobs", js[1].ID+":1", js[3].ID+":1")
 	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
-	if st["ready"] != 0 || st["in_flight"] != 1 {
+	if st.Ready != 0 || st.InFlight != 1 {
 		t.Errorf("stats after batch acks = %v, want b5 alone in flight", st)
 	}
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "5", "-o", "json").stdout, &js)
@@ -399,9 +399,9 @@ func TestAdminCommands(t *testing.T) {
 		t.Helper()
 		return must(t, want, "", append(append([]string{}, ep...), args...)...)
 	}
-	stats := func() map[string]float64 {
+	stats := func() queueStats {
 		t.Helper()
-		var st map[string]float64
+		var st queueStats
 		decode(t, fm(0, "queue", "stats", "t1/ns1/q", "-o", "json").stdout, &st)
 		return st
 	}
@@ -414,28 +414,28 @@ func TestAdminCommands(t *testing.T) {
 	fm(1, "queue", "touch", "t1/ns1/q", j.ID+":9") // stale receipt
 	fm(2, "queue", "touch", "t1/ns1/q", j.ID)      // no attempt
 	fm(2, "queue", "touch", "t1/ns1/q", j.ID+":1", "--visibility", "0s")
-	if st := stats(); st["in_flight"] != 1 || st["ready"] != 1 {
+	if st := stats(); st.InFlight != 1 || st.Ready != 1 {
 		t.Fatalf("stats after touch = %v", st)
 	}
 	fm(0, "queue", "nack", "t1/ns1/q", j.ID, "--attempt", "1") // its only attempt: dead
-	if st := stats(); st["dead"] != 1 {
+	if st := stats(); st.Dead != 1 {
 		t.Fatalf("stats after the last attempt's nack = %v, want 1 dead", st)
 	}
 	if r := fm(0, "queue", "redrive", "t1/ns1/q"); r.stdout != "redrove 1 dead jobs\n" {
 		t.Errorf("redrive printed %q", r.stdout)
 	}
-	if st := stats(); st["ready"] != 2 || st["dead"] != 0 {
+	if st := stats(); st.Ready != 2 || st.Dead != 0 {
 		t.Fatalf("stats after redrive = %v, want 2 ready", st)
 	}
 	if r := fm(2, "queue", "purge", "t1/ns1/q"); !strings.Contains(r.stderr, "--yes") {
 		t.Errorf("purge without --yes: stderr %q", r.stderr)
 	}
-	if st := stats(); st["ready"] != 2 {
+	if st := stats(); st.Ready != 2 {
 		t.Fatalf("a refused purge changed the queue: %v", st)
 	}
 	var purged map[string]int
 	decode(t, fm(0, "queue", "purge", "t1/ns1/q", "--yes", "-o", "json").stdout, &purged)
-	if purged["purged"] != 2 || stats()["ready"] != 0 {
+	if purged["purged"] != 2 || stats().Ready != 0 {
 		t.Errorf("purge --yes = %v, stats %v", purged, stats())
 	}
 

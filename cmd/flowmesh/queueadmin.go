@@ -39,7 +39,7 @@ func (a *app) queueTouchCmd() *cobra.Command {
 			}); err != nil {
 				return err
 			}
-			return a.emit(map[string]any{"touched": id, "attempt": n, "visibility": visibility.String()}, func(w io.Writer) {
+			return a.emit(map[string]any{"touched": id, "attempt": n, "visibility": jsonDuration(visibility)}, func(w io.Writer) {
 				fmt.Fprintf(w, "touched %s: invisible for %v\n", id, visibility)
 			})
 		},

@@ -14,13 +14,45 @@ import (
 
 // resource is a resource in JSON output.
 type resource struct {
-	Path      string                 `json:"path"`
-	Kind      string                 `json:"kind"`
-	CreatedAt string                 `json:"created_at"`
-	Revision  uint64                 `json:"revision"`
-	Stream    *flowmesh.StreamConfig `json:"stream,omitempty"`
-	Queue     *flowmesh.QueueConfig  `json:"queue,omitempty"`
-	KV        *flowmesh.KVConfig     `json:"kv,omitempty"`
+	Path      string        `json:"path"`
+	Kind      string        `json:"kind"`
+	CreatedAt string        `json:"created_at"`
+	Revision  uint64        `json:"revision"`
+	Stream    *streamConfig `json:"stream,omitempty"`
+	Queue     *queueConfig  `json:"queue,omitempty"`
+	KV        *kvConfig     `json:"kv,omitempty"`
+}
+
+type streamConfig struct {
+	Partitions int    `json:"partitions"`
+	MaxAge     string `json:"max_age"`   // a duration; "0s": unlimited
+	MaxBytes   int64  `json:"max_bytes"` // per partition; 0: unlimited
+}
+
+type queueConfig struct {
+	VisibilityTimeout string `json:"visibility_timeout"` // a duration
+	MaxAttempts       int    `json:"max_attempts"`
+	DeadLetterQueue   string `json:"dead_letter_queue,omitempty"`
+	MaxPayload        int    `json:"max_payload"`
+}
+
+type kvConfig struct {
+	HistoryRevisions int `json:"history_revisions"`
+}
+
+func toResource(r *flowmesh.Resource) resource {
+	out := resource{Path: r.GetPath(), Kind: r.Kind.String(), CreatedAt: jsonTime(r.CreatedAt), Revision: r.Revision}
+	if c := r.Stream; c != nil {
+		out.Stream = &streamConfig{Partitions: c.Partitions, MaxAge: jsonDuration(c.MaxAge), MaxBytes: c.MaxBytes}
+	}
+	if c := r.Queue; c != nil {
+		out.Queue = &queueConfig{VisibilityTimeout: jsonDuration(c.VisibilityTimeout), MaxAttempts: c.MaxAttempts,
+			DeadLetterQueue: c.DeadLetterQueue, MaxPayload: c.MaxPayload}
+	}
+	if c := r.KV; c != nil {
+		out.KV = &kvConfig{HistoryRevisions: c.HistoryRevisions}
+	}
+	return out
 }
 
 // emitResources prints resources; one resource is a JSON object, a list
@@ -28,8 +60,7 @@ type resource struct {
 func (a *app) emitResources(rs []*flowmesh.Resource, list bool) error {
 	out := make([]resource, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, resource{Path: r.GetPath(), Kind: r.Kind.String(), CreatedAt: ts(r.CreatedAt),
-			Revision: r.Revision, Stream: r.Stream, Queue: r.Queue, KV: r.KV})
+		out = append(out, toResource(r))
 	}
 	var v any = out
 	if !list && len(out) == 1 {
