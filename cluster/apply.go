@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
 
 	"github.com/flowmesh/flowmesh"
@@ -13,21 +14,44 @@ import (
 
 // applyRequest is one Apply call waiting for its result.
 type applyRequest struct {
-	cmd  []byte
-	done chan applyResult // buffered: the responder never blocks
+	cmd    []byte
+	done   chan applyResult // buffered: the responder never blocks
+	queued time.Time        // when Apply handed it to the batcher
 }
 
 type applyResult struct {
 	resp any
 	err  error
+	sent time.Time // when the responder answered
 }
 
 // inflightEntry is a proposed log entry and the callers whose commands it
 // carries, in order.
 type inflightEntry struct {
-	future raft.ApplyFuture
-	reqs   []*applyRequest
+	future   raft.ApplyFuture
+	reqs     []*applyRequest
+	proposed time.Time // when raft.Apply was called
 }
+
+// Stages of a write, reported to go-metrics (package internal/metrics
+// exports them as flowmesh_write_<stage>_seconds histograms); with raft's
+// own timings (flowmesh_raft_leader_dispatch_log_seconds: the leader's log
+// store; flowmesh_raft_replication_append_entries_rpc_seconds;
+// flowmesh_raft_commit_time_seconds) they split one write's latency:
+//
+//	batch_wait   Apply queued it → the batcher proposed its entry
+//	commit       proposed → raft committed it and the FSM applied it
+//	             (leader store, replication, follower stores, FSM queue)
+//	fsm_apply    the FSM's ApplyBatch (per raft batch, in cluster/fsm.go)
+//	respond      the result handed over → the caller woke up
+//	total        Apply called → Apply returned
+var (
+	stageBatchWait = []string{"write", "batchWait"}
+	stageCommit    = []string{"write", "commit"}
+	stageFSMApply  = []string{"write", "fsmApply"}
+	stageRespond   = []string{"write", "respond"}
+	stageTotal     = []string{"write", "total"}
+)
 
 // Apply proposes cmd and returns the FSM's result for it: the element for
 // this command of the []any the FSM returned for the log entry, or, when
@@ -48,7 +72,7 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 	if !c.IsLeader() {
 		return nil, c.notLeader()
 	}
-	req := &applyRequest{cmd: cmd, done: make(chan applyResult, 1)}
+	req := &applyRequest{cmd: cmd, done: make(chan applyResult, 1), queued: time.Now()}
 	select {
 	case c.applyCh <- req:
 	case <-ctx.Done():
@@ -58,6 +82,10 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	select {
 	case r := <-req.done:
+		if !r.sent.IsZero() {
+			metrics.MeasureSince(stageRespond, r.sent)
+			metrics.MeasureSince(stageTotal, req.queued)
+		}
 		return r.resp, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -170,8 +198,12 @@ func (c *Cluster) runBatcher() {
 		for i, r := range b.reqs {
 			e.Commands[i] = r.cmd
 		}
+		proposed := time.Now()
+		for _, r := range b.reqs {
+			metrics.MeasureSince(stageBatchWait, r.queued)
+		}
 		f := c.raft.Apply(EncodeEntry(e), 0)
-		c.inflight <- &inflightEntry{future: f, reqs: b.reqs}
+		c.inflight <- &inflightEntry{future: f, reqs: b.reqs, proposed: proposed}
 	}
 }
 
@@ -235,6 +267,7 @@ func (c *Cluster) runResponder() {
 			}
 			continue
 		}
+		metrics.MeasureSince(stageCommit, e.proposed)
 		resp := e.future.Response()
 		results, ok := resp.([]any)
 		if !ok || len(results) != len(e.reqs) {
@@ -248,11 +281,12 @@ func (c *Cluster) runResponder() {
 			}
 			continue
 		}
+		now := time.Now()
 		for i, r := range e.reqs {
 			if err, ok := results[i].(error); ok {
-				r.done <- applyResult{err: err}
+				r.done <- applyResult{err: err, sent: now}
 			} else {
-				r.done <- applyResult{resp: results[i]}
+				r.done <- applyResult{resp: results[i], sent: now}
 			}
 		}
 	}

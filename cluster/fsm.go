@@ -5,7 +5,9 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
 )
 
@@ -36,6 +38,7 @@ var _ raft.BatchingFSM = (*notifyingFSM)(nil)
 
 func (n *notifyingFSM) ApplyBatch(logs []*raft.Log) []any {
 	defer n.notify()
+	defer metrics.MeasureSince(stageFSMApply, time.Now())
 	return n.FSM.ApplyBatch(logs)
 }
 

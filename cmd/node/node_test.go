@@ -224,6 +224,8 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_bucket{method="/flowmesh.v1.KVService/Get"`,
 		"flowmesh_raft_commit_index", "flowmesh_raft_commit_time_seconds_bucket", "flowmesh_segment_bytes",
+		"flowmesh_write_batch_wait_seconds_count", "flowmesh_write_commit_seconds_count", "flowmesh_write_fsm_apply_seconds_count",
+		"flowmesh_write_respond_seconds_count", "flowmesh_write_total_seconds_count",
 		`flowmesh_build_info{`, `flowmesh_is_leader 1`,
 		`flowmesh_budget_limit{budget="grpc_connections"} 100`,
 		`flowmesh_budget_use{budget="grpc_connections"} `,

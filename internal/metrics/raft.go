@@ -35,7 +35,7 @@ func InstallRaftSink(r *Registry) error {
 // other samples as unitless histograms, counters with _total. It needs the
 // type prefix go-metrics adds with Config.EnableTypePrefix.
 type RaftSink struct {
-	mu         sync.Mutex
+	mu         sync.RWMutex // guards the maps; the vectors are safe to use concurrently
 	histograms map[string]*prometheus.HistogramVec
 	counters   map[string]*prometheus.CounterVec
 	gauges     map[string]*prometheus.GaugeVec
@@ -58,8 +58,8 @@ func (s *RaftSink) Describe(chan<- *prometheus.Desc) {}
 
 // Collect sends every metric reported so far.
 func (s *RaftSink) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, h := range s.histograms {
 		h.Collect(ch)
 	}
@@ -137,14 +137,9 @@ func (s *RaftSink) SetGaugeWithLabels(key []string, val float32, labels []gometr
 	_, rest := split(key)
 	n := name(rest)
 	ln, lv := labelsOf(labels)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := vecKey(n, ln)
-	g := s.gauges[k]
-	if g == nil {
-		g = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "raft/memberlist gauge " + strings.Join(rest, ".")}, ln)
-		s.gauges[k] = g
-	}
+	g := vecFor(s, s.gauges, vecKey(n, ln), func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "raft/memberlist gauge " + strings.Join(rest, ".")}, ln)
+	})
 	g.With(lv).Set(float64(val))
 }
 
@@ -163,14 +158,9 @@ func (s *RaftSink) IncrCounterWithLabels(key []string, val float32, labels []gom
 		n += "_total"
 	}
 	ln, lv := labelsOf(labels)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := vecKey(n, ln)
-	c := s.counters[k]
-	if c == nil {
-		c = prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "raft/memberlist counter " + strings.Join(rest, ".")}, ln)
-		s.counters[k] = c
-	}
+	c := vecFor(s, s.counters, vecKey(n, ln), func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "raft/memberlist counter " + strings.Join(rest, ".")}, ln)
+	})
 	if val > 0 {
 		c.With(lv).Add(float64(val))
 	}
@@ -194,13 +184,27 @@ func (s *RaftSink) AddSampleWithLabels(key []string, val float32, labels []gomet
 		help = "raft/memberlist timing " + strings.Join(rest, ".") + ", in seconds"
 	}
 	ln, lv := labelsOf(labels)
+	h := vecFor(s, s.histograms, vecKey(n, ln), func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: help, Buckets: buckets}, ln)
+	})
+	h.With(lv).Observe(v)
+}
+
+// vecFor returns m's vector for k, made with mk the first time: a read lock
+// on the hot path, where every raft timing passes.
+func vecFor[V any](s *RaftSink, m map[string]V, k string, mk func() V) V {
+	s.mu.RLock()
+	v, ok := m[k]
+	s.mu.RUnlock()
+	if ok {
+		return v
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := vecKey(n, ln)
-	h := s.histograms[k]
-	if h == nil {
-		h = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: help, Buckets: buckets}, ln)
-		s.histograms[k] = h
+	if v, ok := m[k]; ok {
+		return v
 	}
-	h.With(lv).Observe(v)
+	v = mk()
+	m[k] = v
+	return v
 }
