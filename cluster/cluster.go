@@ -462,12 +462,9 @@ type Status struct {
 
 // Stats returns the node's status.
 func (c *Cluster) Stats() Status {
-	applied := c.fsm.appliedIndex()
-	// Trailing no-ops and barriers never reach the FSM; count them as
-	// applied once raft has dispatched them, as WaitApplied does.
-	if ra := c.raft.AppliedIndex(); ra > applied && c.noFSMEntries(applied+1, ra) {
-		applied = ra
-	}
+	// Trailing no-ops and barriers never reach the FSM; AppliedIndex
+	// counts them once raft has dispatched them, as WaitApplied does.
+	applied := c.AppliedIndex()
 	st := Status{
 		ID:           c.cfg.ID,
 		State:        stateName(c.raft.State()),

@@ -33,6 +33,14 @@ type ClusterAdmin interface {
 	StateHashIndex() (string, uint64, error)
 }
 
+// ReadinessReporter is what ClusterStatus reports of readiness when the
+// ClusterAdmin has it (storage.Storage does).
+type ReadinessReporter interface {
+	// Ready decides whether the node is ready (it may wait up to a second
+	// for the node to apply the leader's index).
+	Ready(ctx context.Context) cluster.Readiness
+}
+
 // DiskReporter is what ClusterStatus reports of the disk alarm when the
 // ClusterAdmin has it (storage.Storage does).
 type DiskReporter interface {
@@ -92,16 +100,26 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 		DiskFreeBytes:     st.DiskFreeBytes,
 		DiskReserveBytes:  st.DiskReserveBytes,
 		Alarms:            st.Alarms,
+		Ready:             st.Readiness.Ready,
+		Readiness:         st.Readiness.State,
+		NotReadyReason:    st.Readiness.Reason,
+		Behind:            st.Readiness.Behind(),
+		AwaitingReadd:     st.Readiness.AwaitingReadd,
 	}}, nil
 }
 
-// healthOf summarises a node's status: "shutdown", "no-leader" (it cannot
-// serve linearizable calls), "lagging" (its stale reads are far behind) or
-// "healthy". An empty status (no role) is "healthy" for an embedded node.
+// healthOf summarises a node's status: "shutdown"; the readiness state
+// when the node is not ready ("removed", "joining", "catching-up" or
+// "no-leader": it cannot serve linearizable calls); "lagging" (its stale
+// reads are far behind) or "healthy". An empty status (no role) is
+// "healthy" for an embedded node.
 func healthOf(st NodeStatus, lag uint64) string {
+	rd := st.Readiness
 	switch {
-	case st.Role == RoleShutdown:
+	case st.Role == RoleShutdown || rd.State == cluster.ReadyStateShutdown:
 		return "shutdown"
+	case rd.State != "" && !rd.Ready:
+		return rd.State
 	case st.Role != "" && st.LeaderID == "":
 		return "no-leader"
 	case lag > LagThreshold:
@@ -436,7 +454,7 @@ var roleToPB = map[Role]pb.Role{
 // ClusterStatus returns a Parts.StatusFunc that reports a's raft state and
 // the leader's gRPC address; grpcAddr and version describe this node.
 func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
-	return func(context.Context) (NodeStatus, error) {
+	return func(ctx context.Context) (NodeStatus, error) {
 		c := a.Cluster()
 		if c == nil {
 			return NodeStatus{}, flowmesh.ErrStopped
@@ -450,6 +468,9 @@ func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Contex
 			ClusterID: st.ClusterID,
 		}
 		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
+		if r, ok := a.(ReadinessReporter); ok {
+			ns.Readiness = r.Ready(ctx)
+		}
 		if d, ok := a.(DiskReporter); ok {
 			ns.DiskFreeBytes, ns.DiskReserveBytes, _ = d.LocalDisk()
 			if err := d.DiskAlarm(); err != nil {

@@ -77,6 +77,7 @@ func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*c
 		Version:        s.cfg.Version,
 		HasState:       c.HasState,
 		Applied:        f.AppliedIndex,
+		IsLeader:       c.IsLeader,
 		ClusterID:      c.ClusterID,
 		Disk:           s.gossipDisk,
 		Local:          gossipLocal(s.cfg.GossipAddr),
