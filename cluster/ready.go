@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -80,21 +81,15 @@ func (c *Cluster) LastContact() time.Time { return c.raft.LastContact() }
 // heard from its leader for this long forgets it.
 func (c *Cluster) HeartbeatTimeout() time.Duration { return c.cfg.HeartbeatTimeout }
 
-// LeaderReady reports, without waiting, whether this node leads and has
-// committed and applied an entry of its current term (so it applied
-// everything committed before its term). The first call in a term starts
-// the barrier that proves it.
-func (c *Cluster) LeaderReady() bool {
+// LeaderReady waits (up to ctx) until this node leads and has committed
+// and applied an entry of its current term, so it applied everything
+// committed before its term. The first call in a term starts the barrier
+// that proves it; later ones share it.
+func (c *Cluster) LeaderReady(ctx context.Context) error {
 	if c.raft.State() != raft.Leader {
-		return false
+		return c.notLeader()
 	}
-	r := c.leaderReady(c.raft.CurrentTerm())
-	select {
-	case <-r.done:
-		return r.err == nil
-	default:
-		return false
-	}
+	return c.wait(ctx, c.leaderReady(c.raft.CurrentTerm()))
 }
 
 // AppliedIndex is the index the FSM has applied, counting trailing entries
@@ -106,3 +101,8 @@ func (c *Cluster) AppliedIndex() uint64 {
 	}
 	return applied
 }
+
+// CommitIndex is the latest index this node knows to be committed. On a
+// follower it stops at the follower's last log entry, however far the
+// leader is ahead.
+func (c *Cluster) CommitIndex() uint64 { return c.raft.CommitIndex() }

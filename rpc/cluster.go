@@ -41,6 +41,11 @@ type ReadinessReporter interface {
 	Ready(ctx context.Context) cluster.Readiness
 }
 
+// statusReadyWait bounds how long Status waits for the node to apply the
+// index readiness needs (/readyz waits up to storage.ReadyWait): clients
+// ask any node's Status to find the leader.
+const statusReadyWait = 250 * time.Millisecond
+
 // DiskReporter is what ClusterStatus reports of the disk alarm when the
 // ClusterAdmin has it (storage.Storage does).
 type DiskReporter interface {
@@ -469,7 +474,9 @@ func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Contex
 		}
 		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
 		if r, ok := a.(ReadinessReporter); ok {
-			ns.Readiness = r.Ready(ctx)
+			rctx, cancel := context.WithTimeout(ctx, statusReadyWait)
+			ns.Readiness = r.Ready(rctx)
+			cancel()
 		}
 		if d, ok := a.(DiskReporter); ok {
 			ns.DiskFreeBytes, ns.DiskReserveBytes, _ = d.LocalDisk()

@@ -19,7 +19,7 @@ const readdHint = "the leader adds an alive member back about a minute after its
 
 // Ready reports whether this node can serve with current state, and if not
 // why. It notes the index the node must reach, then waits up to ReadyWait
-// (or ctx) for the node to apply it:
+// (or ctx) for the node to apply it (a leader, for its term's barrier too):
 //
 //   - a leader must have committed an entry of its term (so it applied
 //     everything committed before it) and applied its commit index;
@@ -36,14 +36,14 @@ func (s *Storage) Ready(ctx context.Context) cluster.Readiness {
 	if err != nil {
 		return cluster.Readiness{State: cluster.ReadyStateShutdown, Reason: err.Error()}
 	}
-	r, target := s.readyTarget(c)
+	ctx, cancel := context.WithTimeout(ctx, ReadyWait)
+	defer cancel()
+	r, target := s.readyTarget(ctx, c)
 	if r.State != "" {
 		return r
 	}
 	if c.AppliedIndex() < target {
-		wctx, cancel := context.WithTimeout(ctx, ReadyWait)
-		err := c.WaitApplied(wctx, target)
-		cancel()
+		err := c.WaitApplied(ctx, target)
 		if errors.Is(err, cluster.ErrShutdown) {
 			return cluster.Readiness{State: cluster.ReadyStateShutdown, Reason: err.Error()}
 		}
@@ -60,7 +60,7 @@ func (s *Storage) Ready(ctx context.Context) cluster.Readiness {
 
 // readyTarget returns why c is not ready without waiting (r.State set), or
 // the index it must apply to be.
-func (s *Storage) readyTarget(c *cluster.Cluster) (r cluster.Readiness, target uint64) {
+func (s *Storage) readyTarget(ctx context.Context, c *cluster.Cluster) (r cluster.Readiness, target uint64) {
 	st := c.Stats()
 	m := s.members.Load()
 	inConfig := false
@@ -82,11 +82,11 @@ func (s *Storage) readyTarget(c *cluster.Cluster) (r cluster.Readiness, target u
 		}
 		return r, 0
 	case st.State == "leader":
-		if !c.LeaderReady() {
+		if err := c.LeaderReady(ctx); err != nil {
 			return cluster.Readiness{State: cluster.ReadyStateCatchingUp, Applied: st.AppliedIndex, Target: st.CommitIndex,
-				Reason: fmt.Sprintf("leader of term %d: has not yet committed an entry of its term", st.Term)}, 0
+				Reason: fmt.Sprintf("leader of term %d: has not yet committed an entry of its term (%v)", st.Term, err)}, 0
 		}
-		return cluster.Readiness{}, st.CommitIndex
+		return cluster.Readiness{}, c.CommitIndex()
 	}
 	since := ""
 	if lc := c.LastContact(); lc.IsZero() {
