@@ -75,7 +75,8 @@ type Cluster struct {
 	leaders  leaderWatch
 	reads    readBarrier
 	mgr      manager
-	hadState bool // raft state existed when New opened it
+	hadState bool      // raft state existed when New opened it
+	started  time.Time // when New started raft
 
 	clusterID   atomic.Pointer[string] // see clusterid.go
 	clusterIDMu sync.Mutex             // serialises setClusterID
@@ -113,6 +114,7 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 		notifyCh:  make(chan bool, 16),
 		closing:   make(chan struct{}),
 		raftDown:  make(chan struct{}),
+		started:   time.Now(),
 	}
 	if err := c.open(); err != nil {
 		if c.raft != nil {

@@ -72,10 +72,16 @@ func (r Readiness) Summary() string {
 	return r.State
 }
 
-// LastContact is when this node last heard from a leader (zero: never
-// since start). A leader stops replicating to a server it removed, so a
-// removed server's last contact only ages.
-func (c *Cluster) LastContact() time.Time { return c.raft.LastContact() }
+// SinceContact is how long ago this node last heard from a leader, or,
+// when it has not since start (ever false), how long ago it started. A
+// leader stops replicating to a server it removed, so a removed server's
+// silence only grows.
+func (c *Cluster) SinceContact() (d time.Duration, ever bool) {
+	if lc := c.raft.LastContact(); !lc.IsZero() {
+		return time.Since(lc), true
+	}
+	return time.Since(c.started), false
+}
 
 // HeartbeatTimeout is raft's heartbeat timeout: a follower that has not
 // heard from its leader for this long forgets it.

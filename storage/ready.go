@@ -88,15 +88,17 @@ func (s *Storage) readyTarget(ctx context.Context, c *cluster.Cluster) (r cluste
 		}
 		return cluster.Readiness{}, c.CommitIndex()
 	}
-	since := ""
-	if lc := c.LastContact(); lc.IsZero() {
-		since = "since start"
-	} else {
-		since = "for " + time.Since(lc).Round(100*time.Millisecond).String()
+	silent, ever := c.SinceContact()
+	since := "for " + silent.Round(100*time.Millisecond).String()
+	if !ever {
+		since = "since start (" + silent.Round(100*time.Millisecond).String() + " ago)"
 	}
+	// Silence longer than an election is not an election: say what else
+	// it may be.
+	long := silent > s.contactTimeout(c)
 	if st.LeaderID == "" {
 		r := cluster.Readiness{State: cluster.ReadyStateNoLeader, Reason: "no leader: no contact from a leader " + since}
-		if m != nil {
+		if m != nil && long {
 			for _, mb := range m.Members() {
 				if mb.GossipLeader && mb.ID != st.ID && mb.Status == cluster.StatusAlive {
 					r.AwaitingReadd = true
@@ -107,7 +109,7 @@ func (s *Storage) readyTarget(ctx context.Context, c *cluster.Cluster) (r cluste
 		}
 		return r, 0
 	}
-	if lc := c.LastContact(); time.Since(lc) > s.contactTimeout(c) {
+	if long {
 		return cluster.Readiness{State: cluster.ReadyStateNoLeader, AwaitingReadd: m != nil,
 			Reason: fmt.Sprintf("no contact from leader %s %s (removed from the configuration?)", st.LeaderID, since)}, 0
 	}
@@ -123,10 +125,11 @@ func (s *Storage) readyTarget(ctx context.Context, c *cluster.Cluster) (r cluste
 	return cluster.Readiness{}, target
 }
 
-// contactTimeout is how long a follower may go without hearing from the
-// leader it knows and stay ready: raft forgets the leader after a
-// heartbeat timeout, so this only catches a contact that stopped while
-// raft still names a leader.
+// contactTimeout is how long a follower may go without hearing from a
+// leader before its silence is more than an election: a follower that
+// still names a leader is then not ready (raft forgets the leader after a
+// heartbeat timeout, so this catches a contact that stopped while raft
+// still names one), and one without a leader points at gossip's leader.
 func (s *Storage) contactTimeout(c *cluster.Cluster) time.Duration {
 	return max(2*time.Second, 4*c.HeartbeatTimeout())
 }
