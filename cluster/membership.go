@@ -38,7 +38,9 @@ type Member struct {
 	Voter      bool   // a voter in the raft configuration
 	InConfig   bool   // in the raft configuration at all
 	Leader     bool
-	// AppliedIndex is the FSM applied index the node last gossiped (0 when unknown).
+	// AppliedIndex is the applied index the node last gossiped (0 when
+	// unknown): storage gossips Cluster.AppliedIndex, which counts the
+	// no-ops and barriers raft has dispatched past the FSM's last entry.
 	AppliedIndex uint64
 	// GossipLeader: the node last gossiped that it is the raft leader (a
 	// node that hears nothing from the leader learns of it so).
