@@ -121,10 +121,10 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 func healthOf(st NodeStatus, lag uint64) string {
 	rd := st.Readiness
 	switch {
-	case st.Role == RoleShutdown || rd.State == cluster.ReadyStateShutdown:
-		return "shutdown"
 	case rd.State != "" && !rd.Ready:
-		return rd.State
+		return rd.State // "shutdown" among them
+	case st.Role == RoleShutdown:
+		return "shutdown"
 	case st.Role != "" && st.LeaderID == "":
 		return "no-leader"
 	case lag > LagThreshold:

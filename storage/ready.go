@@ -68,6 +68,10 @@ func (s *Storage) readyTarget(ctx context.Context, c *cluster.Cluster) (r cluste
 		inConfig = inConfig || sv.ID == st.ID
 	}
 	switch {
+	case st.State == "shutdown" && len(st.Servers) > 0 && !inConfig:
+		// raft shuts down on a leader that removed itself.
+		return cluster.Readiness{State: cluster.ReadyStateRemoved,
+			Reason: "removed from the raft configuration while it led, so raft shut down on this node: restart it to rejoin (" + readdHint + ")"}, 0
 	case st.State == "shutdown":
 		return cluster.Readiness{State: cluster.ReadyStateShutdown, Reason: "raft is shut down"}, 0
 	case len(st.Servers) == 0:

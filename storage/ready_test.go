@@ -226,3 +226,26 @@ func TestReadyEmbedded(t *testing.T) {
 		t.Errorf("stopped: %+v, want shutdown", r)
 	}
 }
+
+// A leader that removes itself shuts its raft down (raft's
+// ShutdownOnRemove): it says it was removed and must be restarted, and
+// the other two elect a leader and are ready.
+func TestReadyRemovedLeader(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leader.s.RemovePeer(ctx, leader.id); err != nil {
+		t.Fatalf("RemovePeer %s (itself): %v", leader.id, err)
+	}
+	waitFor(t, 30*time.Second, "the removed leader to say it must be restarted", func() error {
+		r := readyNow(leader.s)
+		if r.Ready || r.State != cluster.ReadyStateRemoved || !strings.Contains(r.Reason, "restart it to rejoin") {
+			return fmt.Errorf("%+v", r)
+		}
+		return nil
+	})
+	for _, n := range followers(nodes, leader) {
+		waitReady(t, 30*time.Second, n)
+	}
+}
