@@ -36,8 +36,8 @@ type ClusterAdmin interface {
 // ReadinessReporter is what ClusterStatus reports of readiness when the
 // ClusterAdmin has it (storage.Storage does).
 type ReadinessReporter interface {
-	// Ready decides whether the node is ready (it may wait up to a second
-	// for the node to apply the leader's index).
+	// Ready decides whether the node is ready (it may wait up to half a
+	// second for the node to apply the leader's index).
 	Ready(ctx context.Context) cluster.Readiness
 }
 

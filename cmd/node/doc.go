@@ -64,8 +64,9 @@
 //     index (the larger of its own commit index and the applied index the
 //     leader gossips about every second; a follower's own commit index
 //     stops at its last log entry, so alone it would call a follower far
-//     behind current). It waits up to a second for the node to apply that
-//     index, so a node keeping up under load does not flap. Otherwise 503
+//     behind current). It waits up to half a second (storage.ReadyWait)
+//     for the node to apply that index, so a node keeping up under load
+//     does not flap. Otherwise 503
 //     "not ready: " and a reason an operator can act on: "no leader: no
 //     contact from a leader since start, though gossip names n1 the
 //     leader: removed from the configuration? (...)", "no contact from
