@@ -214,6 +214,8 @@ type QueueManager interface {
 	Stats(ctx context.Context, path string, opts ...CallOption) (QueueStats, error)
 	// Purge removes every job that is not in flight; it returns how many.
 	Purge(ctx context.Context, path string, opts ...CallOption) (int, error)
+	// ListDead returns up to limit dead jobs in sequence order (limit 0:
+	// MaxReadMessages).
 	ListDead(ctx context.Context, path string, limit int, opts ...CallOption) ([]Job, error)
 	// Redrive makes up to max dead jobs ready again (max <= 0: all).
 	Redrive(ctx context.Context, path string, max int, opts ...CallOption) (int, error)

@@ -21,6 +21,18 @@ import (
 // *QuotaError. The per-tenant request rate of a node is rpc.Config's
 // TenantRate; a call over it is a *RateLimitError.
 //
+// Memory. Streams live on disk; KV keys and values and queue job payloads
+// live in every replica's memory too. The cluster-wide memory quota
+// (QuotaMemoryBytes, on by default: DefaultMemoryQuota) bounds the sum over
+// all tenants of what the state machine holds in memory: key, value and
+// payload bytes plus the fixed MemoryPer* charges below for the structures
+// around them. A write that would pass it (KV put, enqueue, create, a new
+// consumer-group offset) is a *QuotaError with Tenant DefaultQuotaTenant;
+// deletes, acks, purges and expiries free it. The charges are part of the
+// replicated contract: every replica counts with the same values, so they
+// change only with a new log op, never in place. README "Memory bounds"
+// lists every in-memory structure a client can grow and what bounds it.
+//
 // ReserveWait and ReserveBatchWait take a wait in [0, MaxReserveWait] (else
 // an *InvalidArgumentError for "wait"), embedded and through the client.
 const (
@@ -56,6 +68,24 @@ const (
 	// on an idle store. Like etcd's auto-compaction retention, a watcher
 	// away longer than this resumes with a Compacted error and re-lists.
 	DefaultKVHistoryMaxAge = time.Hour
+
+	// DefaultMemoryQuota is the cluster-wide memory quota while the cluster
+	// default quota sets none (like etcd's --quota-backend-bytes): with the
+	// node's GOGC=200 its heap can peak at about three times it, so a 24 GiB
+	// machine holds even three replicas at the cap.
+	DefaultMemoryQuota = 2 << 30
+	// Fixed charges against the memory quota, beyond the bytes of keys,
+	// values and payloads: approximately what the state machine's own
+	// structures cost per item (measured in fsm's TestMemoryCharges).
+	MemoryPerKVKey       = 160  // a live KV key: btree item and slot, TTL index entry
+	MemoryPerJob         = 256  // a queue job: job, map entry, heap entries
+	MemoryPerResource    = 4096 // a stream, queue or KV store: its state and logs
+	MemoryPerPartition   = 1024 // a stream partition: its segment log
+	MemoryPerGroupOffset = 128  // a committed consumer-group offset, plus its path and group bytes
+
+	// MaxQuotaTenants bounds the tenants with a quota of their own (the
+	// cluster default not counted); more is a *LimitError.
+	MaxQuotaTenants = 10000
 )
 
 // ValidateName checks a tenant, namespace or resource name: 1..MaxNameLength

@@ -13,6 +13,10 @@ const (
 	QuotaPartitions  = "partitions"
 	QuotaKVKeys      = "kv_keys"
 	QuotaQueueJobs   = "queue_jobs"
+	// QuotaMemoryBytes is cluster-wide, not per tenant: the memory-resident
+	// state of all tenants together (see DefaultMemoryQuota). It is a field
+	// of the cluster default ("*") only.
+	QuotaMemoryBytes = "memory_bytes"
 )
 
 // DefaultQuotaTenant names the cluster-wide default quota, which applies to
@@ -26,6 +30,13 @@ type QuotaValues struct {
 	Partitions  int64 // stream partitions
 	KVKeys      int64
 	QueueJobs   int64 // waiting, delayed, in flight and dead
+	// MemoryBytes is what the state machine holds in memory (KV keys and
+	// values, queue job payloads, and a fixed charge per key, job,
+	// resource, partition and consumer-group offset: limits.go). As a use
+	// it is the tenant's own, and for DefaultQuotaTenant all tenants'
+	// together; as a limit it is the cluster-wide one, which bounds the
+	// sum over all tenants.
+	MemoryBytes int64
 }
 
 // QuotaLimits is a partial quota: a nil field is not set (it inherits the
@@ -36,6 +47,10 @@ type QuotaLimits struct {
 	Partitions  *int64
 	KVKeys      *int64
 	QueueJobs   *int64
+	// MemoryBytes is the cluster-wide limit on the memory-resident state of
+	// all tenants together; only the cluster default (DefaultQuotaTenant)
+	// may set it. Not set there: DefaultMemoryQuota.
+	MemoryBytes *int64
 }
 
 // TenantQuota is a tenant's quota as reported by GetQuota.
@@ -57,8 +72,9 @@ type QuotaManager interface {
 	Quota(ctx context.Context, tenant string) (TenantQuota, error)
 }
 
-// QuotaError reports a write refused by a tenant quota. It matches
-// ErrLimitExceeded.
+// QuotaError reports a write refused by a tenant quota, or, with Tenant
+// DefaultQuotaTenant and Quota QuotaMemoryBytes, by the cluster-wide memory
+// quota (Using is then all tenants' use). It matches ErrLimitExceeded.
 type QuotaError struct {
 	Tenant string
 	Quota  string // one of the Quota* names
@@ -68,6 +84,9 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
+	if e.Tenant == DefaultQuotaTenant {
+		return fmt.Sprintf("cluster-wide quota %s %d exceeded: all tenants use %d, write needs %d", e.Quota, e.Limit, e.Using, e.Needs)
+	}
 	return fmt.Sprintf("tenant %s: quota %s %d exceeded: using %d, write needs %d", e.Tenant, e.Quota, e.Limit, e.Using, e.Needs)
 }
 func (e *QuotaError) Is(target error) bool { return target == ErrLimitExceeded }

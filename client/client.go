@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"math"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"

@@ -67,6 +67,21 @@
 // it is not surfaced; it counts toward MaxRetries only when nothing was
 // delivered between two cuts.
 //
+// Changes, Messages and Entries (iter.go) are Watch, Subscribe and paged
+// List as iterators for range-over-func loops; breaking out of the loop
+// ends the watch or subscription.
+//
+// # Helpers
+//
+// Consume (helpers.go) reads a partition for a consumer group: from the
+// group's committed offset, committing what the callback accepted every
+// CommitEvery messages, every CommitInterval and on return (at least once).
+// Work runs a queue worker pool: it reserves jobs (long polls), runs the
+// handler for each, up to Concurrency at once, extends the reservation
+// every Visibility/3 while the handler runs (cancelling the handler's
+// context if the reservation went stale), then acks on success or nacks on
+// error.
+//
 // # Errors
 //
 // A node's errors come back as the root package's: errors.Is matches the
@@ -77,7 +92,8 @@
 // errors) are returned as gRPC status errors.
 //
 // A quota refusal is a *flowmesh.QuotaError (tenant, quota, limit, use,
-// need) and a node's tenant rate limit a *flowmesh.RateLimitError with
+// need; tenant "*" and quota memory_bytes for the cluster-wide memory
+// quota, whose use is all tenants') and a node's tenant rate limit a *flowmesh.RateLimitError with
 // RetryAfter; both match flowmesh.ErrLimitExceeded. Like every
 // ResourceExhausted they are returned at once, never retried: waiting is
 // the caller's decision (RetryAfter says how long). SetQuota and Quota

@@ -55,7 +55,7 @@ func TestErrorRoundTrip(t *testing.T) {
 		{&flowmesh.LimitError{What: "batch bytes", Limit: flowmesh.MaxBatchBytes, Got: flowmesh.MaxBatchBytes + 1}, flowmesh.ErrLimitExceeded},
 		{&flowmesh.OffsetOutOfRangeError{Requested: 1 << 40, Earliest: 3, Next: 9}, flowmesh.ErrOffsetOutOfRange},
 		{&flowmesh.CompactedError{Requested: 2, Oldest: 500}, flowmesh.ErrCompacted},
-		{&flowmesh.RevisionMismatchError{Key: "k\xff\x00", Expected: 4, Actual: 7}, flowmesh.ErrRevisionMismatch},
+		{&flowmesh.RevisionMismatchError{Key: "k\u00e9\x00", Expected: 4, Actual: 7}, flowmesh.ErrRevisionMismatch},
 		{&flowmesh.RevisionMismatchError{Key: "absent", Expected: 4, Actual: 0}, flowmesh.ErrRevisionMismatch},
 		{&flowmesh.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:7400"}, flowmesh.ErrNotLeader},
 		{&flowmesh.NotLeaderError{}, flowmesh.ErrNoLeader},

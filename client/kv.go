@@ -25,7 +25,7 @@ func (c *Client) Put(ctx context.Context, path, key string, value []byte, opts f
 	if err := checkPayload("value", len(value)); err != nil {
 		return 0, err
 	}
-	req := &pb.PutRequest{Path: path, Key: []byte(key), Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: wo}
+	req := &pb.PutRequest{Path: path, Key: key, Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: wo}
 	resp := new(pb.PutResponse)
 	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
 		resp.Reset()
@@ -42,7 +42,7 @@ func (c *Client) Get(ctx context.Context, path, key string, opts ...flowmesh.Cal
 	if err := checkPath(path); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
-	req := &pb.GetRequest{Path: path, Key: []byte(key), Options: readOptions(opts)}
+	req := &pb.GetRequest{Path: path, Key: key, Options: readOptions(opts)}
 	resp := new(pb.GetResponse)
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
 		resp.Reset()
@@ -63,7 +63,7 @@ func (c *Client) Delete(ctx context.Context, path, key string, opts flowmesh.KVD
 	if err != nil {
 		return 0, err
 	}
-	req := &pb.DeleteRequest{Path: path, Key: []byte(key), IfRevision: opts.IfRevision, Options: wo}
+	req := &pb.DeleteRequest{Path: path, Key: key, IfRevision: opts.IfRevision, Options: wo}
 	resp := new(pb.DeleteResponse)
 	err = c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
 		resp.Reset()
@@ -82,7 +82,7 @@ func (c *Client) List(ctx context.Context, path, prefix, after string, limit int
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	req := &pb.ListRequest{Path: path, Prefix: []byte(prefix), After: []byte(after), Limit: clamp32(limit), Options: readOptions(opts)}
+	req := &pb.ListRequest{Path: path, Prefix: prefix, After: after, Limit: clamp32(limit), Options: readOptions(opts)}
 	var resp *pb.ListResponse
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewKVServiceClient(cc).List(ctx, req)
@@ -111,7 +111,7 @@ func (c *Client) Watch(ctx context.Context, path, prefix string, fromRevision ui
 		seen = map[string]bool{} // keys delivered at revision last
 	)
 	return c.follow(ctx, func(ctx context.Context, cc *grpc.ClientConn, progress func()) error {
-		s, err := pb.NewKVServiceClient(cc).Watch(ctx, &pb.WatchRequest{Path: path, Prefix: []byte(prefix), FromRevision: from})
+		s, err := pb.NewKVServiceClient(cc).Watch(ctx, &pb.WatchRequest{Path: path, Prefix: prefix, FromRevision: from})
 		if err != nil {
 			return err
 		}

@@ -347,7 +347,7 @@ func TestWatchResumes(t *testing.T) {
 		n := len(froms)
 		mu.Unlock()
 		send := func(rev uint64, key string) {
-			ss.Send(&pb.WatchResponse{Event: &pb.KVEvent{Type: pb.KVEventType_KV_EVENT_TYPE_PUT, Key: []byte(key), Revision: rev}})
+			ss.Send(&pb.WatchResponse{Event: &pb.KVEvent{Type: pb.KVEventType_KV_EVENT_TYPE_PUT, Key: key, Revision: rev}})
 		}
 		switch n {
 		case 1:

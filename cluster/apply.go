@@ -266,6 +266,9 @@ func (c *Cluster) applyError(err error) error {
 		return c.notLeader()
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
+	case c.logStore.noSpace.Load():
+		// raft's log cache flattens the store's error into text.
+		return fmt.Errorf("%w: %v", ErrNoSpace, err)
 	}
 	return err
 }

@@ -39,6 +39,10 @@ var (
 	// ErrShutdown is returned by calls on a Cluster that is shutting down.
 	// It matches flowmesh.ErrStopped.
 	ErrShutdown = fmt.Errorf("cluster: shut down: %w", flowmesh.ErrStopped)
+	// ErrNoSpace is returned (wrapped with raft's error) by Apply when
+	// the leader could not write the entry to its raft log for want of
+	// space: the entry was not committed.
+	ErrNoSpace = errors.New("cluster: no space left for the raft log")
 )
 
 const (
@@ -199,7 +203,7 @@ func (c *Cluster) open() error {
 		return err
 	}
 	c.bolt = bolt
-	c.logStore = &timedLogStore{LogStore: bolt, stall: cfg.stallHook}
+	c.logStore = &timedLogStore{LogStore: bolt, stall: cfg.stallHook, onNoSpace: cfg.OnLogNoSpace}
 	c.logStore.lastWrite.Store(time.Now().UnixNano())
 	logs, err := raft.NewLogCache(logCacheEntries, c.logStore)
 	if err != nil {

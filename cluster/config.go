@@ -55,6 +55,10 @@ type Config struct {
 	// FsyncStallTimeout: a leader whose raft log write takes longer steps
 	// down (see runWatchdog); 0 disables the watchdog.
 	FsyncStallTimeout time.Duration
+	// OnLogNoSpace is called when a write to the raft log fails for want
+	// of space (ENOSPC, EDQUOT), from raft's goroutine: the node frees what
+	// it can and raises its disk alarm. Optional; it must not block.
+	OnLogNoSpace func()
 
 	// PeerServerTLS and PeerClientTLS, both or neither, run the raft
 	// transport over mutual TLS: the server side must require and verify

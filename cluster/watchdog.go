@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -15,6 +16,10 @@ type timedLogStore struct {
 	busySince atomic.Int64 // unix nanos of the write in progress, 0 when idle
 	lastWrite atomic.Int64 // unix nanos when the last write finished
 	stall     func()       // tests: called inside every write (may block)
+	// noSpace holds while the last write failed for want of space;
+	// onNoSpace is Config.OnLogNoSpace.
+	noSpace   atomic.Bool
+	onNoSpace func()
 }
 
 func (s *timedLogStore) begin() {
@@ -39,7 +44,13 @@ func (s *timedLogStore) StoreLog(l *raft.Log) error {
 func (s *timedLogStore) StoreLogs(ls []*raft.Log) error {
 	s.begin()
 	defer s.end()
-	return s.LogStore.StoreLogs(ls)
+	err := s.LogStore.StoreLogs(ls)
+	full := err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT))
+	s.noSpace.Store(full)
+	if full && s.onNoSpace != nil {
+		s.onNoSpace()
+	}
+	return err
 }
 
 // stalled reports how long the write in progress has taken, 0 when idle.

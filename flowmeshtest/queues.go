@@ -413,7 +413,7 @@ func testQueueRedrive(t *testing.T, tg Target) {
 	if all, err := tg.Queues.ListDead(ctx, q, 0); err != nil {
 		wantErr(t, "ListDead with limit 0", err, flowmesh.ErrInvalidArgument)
 	} else if len(all) != 3 {
-		t.Errorf("ListDead with limit 0 = %d jobs with no error, want all 3 (0 = no limit, as Redrive's max) or ErrInvalidArgument", len(all))
+		t.Errorf("ListDead with limit 0 = %d jobs with no error, want all 3 (0 = up to MaxReadMessages) or ErrInvalidArgument", len(all))
 	}
 	some, err := tg.Queues.ListDead(ctx, q, 2)
 	ok(t, "ListDead with limit 2", err)

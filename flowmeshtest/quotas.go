@@ -14,6 +14,7 @@ var quotaTests = []subtest{
 	{"QueueJobs", testQuotaQueueJobs},
 	{"KVKeysAndBytes", testQuotaKV},
 	{"DefaultAndReset", testQuotaDefault},
+	{"MemoryClusterWide", testQuotaMemory},
 }
 
 func i64(v int64) *int64 { return &v }
@@ -67,12 +68,12 @@ func testQuotaResources(t *testing.T, tg Target) {
 	if got := paths(rs); len(got) != 2 {
 		t.Fatalf("refused creates changed the resources: %v", got)
 	}
-	wantUsage(t, tg, tenant, flowmesh.QuotaValues{Resources: 2, Partitions: 2})
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{Resources: 2, Partitions: 2, MemoryBytes: 2*flowmesh.MemoryPerResource + 2*flowmesh.MemoryPerPartition})
 	// Deleting frees quota.
 	ok(t, "DeleteResource", tg.Resources.DeleteResource(ctx, flowmesh.JoinPath(tenant, ns, "s1")))
 	_, err = tg.Resources.CreateKVStore(ctx, tenant, ns, "kv")
 	ok(t, "CreateKVStore after delete", err)
-	wantUsage(t, tg, tenant, flowmesh.QuotaValues{Resources: 2})
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{Resources: 2, MemoryBytes: 2 * flowmesh.MemoryPerResource})
 }
 
 func testQuotaStreamBytes(t *testing.T, tg Target) {
@@ -94,7 +95,7 @@ func testQuotaStreamBytes(t *testing.T, tg Target) {
 	}
 	_, err = tg.Streams.WriteEvents(ctx, path, []flowmesh.StreamEvent{{Payload: make([]byte, 40)}})
 	ok(t, "WriteEvents up to the limit", err)
-	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 100, Resources: 1, Partitions: 1})
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 100, Resources: 1, Partitions: 1, MemoryBytes: flowmesh.MemoryPerResource + flowmesh.MemoryPerPartition})
 	ok(t, "DeleteResource", tg.Resources.DeleteResource(ctx, path))
 	wantUsage(t, tg, tenant, flowmesh.QuotaValues{})
 }
@@ -122,7 +123,7 @@ func testQuotaQueueJobs(t *testing.T, tg Target) {
 	ok(t, "RemoveFromInFlight", tg.Queues.RemoveFromInFlight(ctx, path, job.ID))
 	_, _, err = tg.Queues.Enqueue(ctx, path, []byte("job"), flowmesh.QueueEnqueueOptions{})
 	ok(t, "Enqueue after an ack", err)
-	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 6, Resources: 1, QueueJobs: 2})
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 6, Resources: 1, QueueJobs: 2, MemoryBytes: flowmesh.MemoryPerResource + 2*(flowmesh.MemoryPerJob+3)})
 }
 
 func testQuotaKV(t *testing.T, tg Target) {
@@ -150,7 +151,7 @@ func testQuotaKV(t *testing.T, tg Target) {
 	ok(t, "Delete a", err)
 	_, err = tg.KV.Put(ctx, path, "b", []byte("1"), flowmesh.KVPutOptions{})
 	ok(t, "Put b after deleting a", err)
-	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 2, Resources: 1, KVKeys: 1})
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 2, Resources: 1, KVKeys: 1, MemoryBytes: flowmesh.MemoryPerResource + flowmesh.MemoryPerKVKey + 2})
 }
 
 func testQuotaDefault(t *testing.T, tg Target) {
@@ -191,4 +192,47 @@ func testQuotaDefault(t *testing.T, tg Target) {
 	if q.Set != (flowmesh.QuotaLimits{}) {
 		t.Fatalf("refused updates changed the quota: %+v", q.Set)
 	}
+}
+
+// testQuotaMemory: the cluster-wide memory quota is on by default; a write
+// past it is refused (for any tenant: it bounds all of them together) with
+// the limit, all tenants' use and the need, and changes nothing; the
+// cluster admin raises it and the write goes through.
+func testQuotaMemory(t *testing.T, tg Target) {
+	ctx := testCtx(t)
+	tenant, ns := scope(t)
+	t.Cleanup(func() {
+		// Later subtests share the node: back to the built-in default.
+		if _, err := tg.Quotas.SetQuota(context.Background(), flowmesh.DefaultQuotaTenant, flowmesh.QuotaLimits{}, true); err != nil {
+			t.Errorf("reset the default quota: %v", err)
+		}
+	})
+	kv, err := tg.Resources.CreateKVStore(ctx, tenant, ns, "kv")
+	ok(t, "CreateKVStore", err)
+	path := kv.GetPath()
+	def, err := tg.Quotas.Quota(ctx, flowmesh.DefaultQuotaTenant)
+	ok(t, "Quota *", err)
+	if def.Limits.MemoryBytes != flowmesh.DefaultMemoryQuota || def.Usage.MemoryBytes < flowmesh.MemoryPerResource {
+		t.Fatalf("quota of %q: %+v, want the built-in memory quota %d and this KV store's use", flowmesh.DefaultQuotaTenant, def, flowmesh.DefaultMemoryQuota)
+	}
+	use := def.Usage.MemoryBytes
+	need := int64(flowmesh.MemoryPerKVKey + 1 + 100)
+	limit := use + need
+	setQuota(t, tg, flowmesh.DefaultQuotaTenant, flowmesh.QuotaLimits{MemoryBytes: &limit})
+	_, err = tg.KV.Put(ctx, path, "a", make([]byte, 100), flowmesh.KVPutOptions{})
+	ok(t, "Put a up to the memory quota", err)
+	_, err = tg.KV.Put(ctx, path, "b", make([]byte, 100), flowmesh.KVPutOptions{})
+	wantQuota(t, "Put b past the memory quota", err, flowmesh.DefaultQuotaTenant, flowmesh.QuotaMemoryBytes, limit, limit, need)
+	_, err = tg.KV.Get(ctx, path, "b")
+	wantErr(t, "Get the refused key", err, flowmesh.ErrNotFound)
+	_, err = tg.Resources.CreateQueue(ctx, tenant+"x", ns, "q", 1)
+	wantQuota(t, "CreateQueue of another tenant", err, flowmesh.DefaultQuotaTenant, flowmesh.QuotaMemoryBytes, limit, limit, flowmesh.MemoryPerResource)
+
+	limit += need
+	setQuota(t, tg, flowmesh.DefaultQuotaTenant, flowmesh.QuotaLimits{MemoryBytes: &limit})
+	_, err = tg.KV.Put(ctx, path, "b", make([]byte, 100), flowmesh.KVPutOptions{})
+	ok(t, "Put b after raising the memory quota", err)
+	wantUsage(t, tg, tenant, flowmesh.QuotaValues{StoredBytes: 202, Resources: 1, KVKeys: 2, MemoryBytes: flowmesh.MemoryPerResource + 2*need})
+	_, err = tg.Quotas.SetQuota(ctx, tenant, flowmesh.QuotaLimits{MemoryBytes: &limit}, false)
+	wantErr(t, "SetQuota memory_bytes of a tenant", err, flowmesh.ErrInvalidArgument)
 }

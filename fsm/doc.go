@@ -70,6 +70,27 @@
 // that are not dedup repeats. Only growth is checked: deletes, acks, trims
 // and expiries always apply.
 //
+// The memory quota is cluster-wide: the cluster default's memory_bytes
+// (flowmesh.DefaultMemoryQuota while unset, so it is on without any
+// configuration; a tenant cannot set one) bounds FSM.memory, the sum over
+// all tenants of what the state machine holds in memory: KV keys+values
+// and job payloads plus the fixed flowmesh.MemoryPer* charges per key,
+// job, resource, partition and consumer-group offset (quota.go). Each
+// tenant's share is its usage's MemoryBytes. It is checked last, after the
+// tenant's own quotas, on the same growth (plus creates and a group's
+// first offset) and refused with a QuotaError whose tenant is "*". The
+// default and the charges are compiled in and every replica applies the
+// same ones: changing them changes which writes replicas refuse, so that
+// needs a new op, not an edit. For the same reason a rolling upgrade from a
+// version without the memory quota is safe only while the memory-resident
+// state stays under the default: an upgraded replica would refuse a write
+// past it that an older leader accepted.
+//
+// A queue's heaps drop stale entries (left by touches, nacks, acks and
+// purges) once they hold more than twice its jobs (queueState.compactHeaps):
+// otherwise they only leave on reaching the top, up to MaxVisibility or
+// MaxDelay later, holding the payloads of jobs already gone.
+//
 // # Durability and the replay guard
 //
 // Apply does not fsync. Flush (on the node's FlushInterval and inside
@@ -115,4 +136,19 @@
 //
 // An I/O error inside Apply is fatal: the FSM calls Config.OnFatal (by default
 // it logs and exits the process) and never continues with diverged state.
+//
+// # Full disk
+//
+// A write that fails for want of space is not an error of the entry: every
+// replica must apply it identically, so the FSM waits until it can. When
+// the staged records of an entry (segment.ErrNoSpace) or a new resource's
+// files (ENOSPC, EDQUOT) cannot be written, Apply calls Config.OnNoSpace
+// once (the node releases its ballast and raises its alarm) and retries the
+// same write, from where it failed, every 1 ms doubling to 1 s, holding the
+// lock (so reads wait: the entry's effects are in memory, not yet on
+// disk), until it succeeds. Stalled reports the wait. Abort (called by the
+// node's Stop) makes a waiting Apply give up with flowmesh.ErrStopped for
+// the batch; the FSM then writes no checkpoint (its memory is ahead of its
+// stores) and the next Open recovers from the last one while raft replays
+// the entries. A failed fsync is never retried: it stays fatal.
 package fsm

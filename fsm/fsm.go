@@ -34,6 +34,11 @@ type Config struct {
 	// error. The default logs and exits the process: continuing would
 	// diverge from the other replicas.
 	OnFatal func(error)
+	// OnNoSpace is called, from Apply with the FSM locked (it must not
+	// call the FSM), when writing a committed entry fails for want of
+	// space, before Apply waits and retries (see doc.go, "Full disk"): the
+	// node frees what it can (its ballast) and raises its alarm. Optional.
+	OnNoSpace func(error)
 	// DedupWindow, DedupMaxEntries and DedupMaxBytes bound the request-ID
 	// dedup window, measured in stamped time, in entries and in the
 	// approximate bytes of the remembered results (reserve results carry
@@ -108,6 +113,9 @@ type FSM struct {
 	// usage each tenant's use, kept current by every apply (quota.go).
 	quotas map[string]*fsmpb.QuotaLimits
 	usage  map[string]*usage
+	// memory is every tenant's MemoryBytes together, checked against the
+	// cluster-wide memory quota.
+	memory int64
 
 	applied atomic.Uint64
 	stamp   atomic.Int64
@@ -118,6 +126,12 @@ type FSM struct {
 
 	changes *broadcaster
 	closed  bool
+	// stalled is set while Apply waits for disk space; abort (Abort) makes
+	// it give up, after which aborted holds: no checkpoint is written.
+	stalled   atomic.Bool
+	abort     chan struct{}
+	abortOnce sync.Once
+	aborted   bool
 
 	// pending holds the records an ApplyBatch appends, per log in first-use
 	// order, written at the end of the batch: a group-committed entry costs
@@ -166,7 +180,7 @@ func Open(cfg Config) (*FSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster()}
+	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster(), abort: make(chan struct{})}
 	if err := f.load(); err != nil {
 		f.closeStores()
 		return nil, err
@@ -203,6 +217,7 @@ func (f *FSM) load() error {
 	f.pendingTrash = nil
 	f.quotas = map[string]*fsmpb.QuotaLimits{}
 	f.usage = map[string]*usage{}
+	f.memory = 0
 	for _, q := range cp.Quotas {
 		if q.Limits != nil {
 			f.quotas[q.Tenant] = q.Limits
@@ -264,6 +279,11 @@ func (f *FSM) load() error {
 			}
 		}
 		f.attachUsage(r)
+	}
+	for k := range f.groups {
+		if r := f.resources[k.path]; r != nil {
+			f.chargeGroup(r, k, 1)
+		}
 	}
 	if faults.Enabled("double-apply") { // test-only deliberate bug, see above
 		return nil
@@ -420,6 +440,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	last := f.applied.Load()
 	fatal := func(index uint64, err error) []interface{} {
 		f.dropPending()
+		if errors.Is(err, errAborted) {
+			f.aborted = true
+			f.mu.Unlock()
+			for i := range out {
+				out[i] = abortedResult(index)
+			}
+			return out
+		}
 		f.mu.Unlock()
 		f.cfg.OnFatal(fmt.Errorf("fsm: apply index %d: %w", index, err))
 		return out
@@ -440,7 +468,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	// Records are written before the applied index passes their entries,
 	// so a reader that waited for an index finds them.
-	if err := f.writePending(); err != nil {
+	if err := f.writeStaged(last); err != nil {
 		return fatal(last, err)
 	}
 	f.applied.Store(last)
@@ -469,14 +497,20 @@ func (f *FSM) nextOffset(l *segment.Log) uint64 {
 	return l.NextOffset() + uint64(len(f.pending[l]))
 }
 
-// writePending appends every staged batch, one AppendBatch per log.
+// writePending appends every staged batch, one AppendBatch per log. On an
+// error the batches not written stay staged, so that calling it again
+// (retryNoSpace) writes each batch once.
 func (f *FSM) writePending() error {
-	defer f.dropPending()
-	for _, l := range f.pendingLogs {
+	for i, l := range f.pendingLogs {
 		if _, err := l.AppendBatch(f.pending[l]); err != nil {
+			for _, done := range f.pendingLogs[:i] {
+				delete(f.pending, done)
+			}
+			f.pendingLogs = append(f.pendingLogs[:0], f.pendingLogs[i:]...)
 			return err
 		}
 	}
+	f.dropPending()
 	return nil
 }
 
@@ -554,7 +588,7 @@ func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
 	case *fsmpb.Command_CommitOffset:
 		return f.applyCommitOffset(op.CommitOffset)
 	case *fsmpb.Command_TrimPartition:
-		return f.applyTrim(op.TrimPartition)
+		return f.applyTrim(ac, op.TrimPartition)
 	case *fsmpb.Command_Enqueue:
 		return f.applyEnqueue(ac, op.Enqueue)
 	case *fsmpb.Command_Reserve:
@@ -615,6 +649,10 @@ func (f *FSM) Flush() error {
 		f.mu.Unlock()
 		return flowmesh.ErrStopped
 	}
+	if f.aborted {
+		f.mu.Unlock()
+		return errNoCheckpoint
+	}
 	index := f.applied.Load()
 	cp := f.checkpointLocked(index)
 	var logs []*segment.Log
@@ -646,6 +684,9 @@ func (f *FSM) Flush() error {
 func (f *FSM) flushLocked() error {
 	if f.closed {
 		return flowmesh.ErrStopped
+	}
+	if f.aborted {
+		return errNoCheckpoint
 	}
 	index := f.applied.Load()
 	for _, path := range f.sortedPaths() {
@@ -756,7 +797,12 @@ func (f *FSM) Close() error {
 	if f.closed {
 		return nil
 	}
-	err := f.flushLocked()
+	var err error
+	if f.aborted {
+		f.log.Warn("fsm: closing without a checkpoint: an apply was given up while waiting for disk space; the next start replays the raft log from the last checkpoint")
+	} else {
+		err = f.flushLocked()
+	}
 	f.closeStores()
 	f.closed = true
 	f.changes.signal()

@@ -50,14 +50,19 @@ type kvState struct {
 	probe kvItem
 	bytes int64  // the live keys' and values' bytes (kvBytes)
 	tu    *usage // the tenant's use; nil while opening
+	mem   *int64 // the cluster's memory use; nil while opening
 }
 
-// account adds d bytes and n keys to the store's and its tenant's use.
+// account adds d bytes and n keys to the store's and its tenant's use, and
+// their memory charge to the cluster's.
 func (s *kvState) account(d, n int64) {
 	s.bytes += d
 	if s.tu != nil {
+		m := d + n*flowmesh.MemoryPerKVKey
 		s.tu.StoredBytes += d
 		s.tu.KVKeys += n
+		s.tu.MemoryBytes += m
+		*s.mem += m
 	}
 }
 
@@ -236,9 +241,10 @@ func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	need := usage{KVKeys: 1, StoredBytes: kvBytes(c.Key, c.Value)}
+	need := usage{KVKeys: 1, StoredBytes: kvBytes(c.Key, c.Value), MemoryBytes: kvMemory(c.Key, c.Value)}
 	if cur != nil {
 		need.KVKeys, need.StoredBytes = 0, need.StoredBytes-kvBytes(cur.key, cur.value)
+		need.MemoryBytes -= kvMemory(cur.key, cur.value)
 	}
 	if err := f.checkQuota(s.meta.Tenant, need); err != nil {
 		return nil, err

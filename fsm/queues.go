@@ -43,6 +43,7 @@ type queueState struct {
 	timers  jobHeap // waiting or in-flight jobs by the time they become eligible
 	bytes   int64   // the jobs' payload bytes
 	tu      *usage  // the tenant's use; nil while opening
+	mem     *int64  // the cluster's memory use; nil while opening
 }
 
 // setJob puts j in the jobs map and keeps the byte and job counts.
@@ -53,11 +54,7 @@ func (q *queueState) setJob(j *qjob) {
 		n = 0
 	}
 	q.jobs[j.id] = j
-	q.bytes += d
-	if q.tu != nil {
-		q.tu.StoredBytes += d
-		q.tu.QueueJobs += n
-	}
+	q.account(d, n)
 }
 
 // dropJob removes a job from the jobs map and the counts.
@@ -67,10 +64,52 @@ func (q *queueState) dropJob(id string) {
 		return
 	}
 	delete(q.jobs, id)
-	q.bytes -= int64(len(old.payload))
+	q.account(-int64(len(old.payload)), -1)
+	q.compactHeaps()
+}
+
+// heapSlack is how many stale heap entries a queue tolerates beyond one
+// per job before compactHeaps rebuilds its heaps.
+const heapSlack = 64
+
+// compactHeaps drops the stale entries of both heaps once they hold more
+// than twice the jobs (plus heapSlack). Entries go stale on every touch,
+// nack or removal and otherwise leave only when they reach the top, which
+// takes up to MaxVisibility or MaxDelay: a worker touching one job in a
+// loop would grow the timers heap without bound, and a purged or acked
+// job's entry would keep its payload in memory after its bytes left the
+// memory quota. Rebuilding is O(live) and happens after at least as many
+// pushes or removals, so amortised O(1). It changes nothing a replica
+// answers: live entries pop in (key, seq) order, whatever the heap's layout.
+func (q *queueState) compactHeaps() {
+	if q.timers.Len()+q.ready.Len() <= 2*len(q.jobs)+heapSlack {
+		return
+	}
+	q.timers = q.liveEntries(q.timers)
+	q.ready = q.liveEntries(q.ready)
+}
+
+func (q *queueState) liveEntries(h jobHeap) jobHeap {
+	out := make(jobHeap, 0, len(q.jobs))
+	for _, it := range h {
+		if it.gen == it.job.gen && q.jobs[it.job.id] == it.job {
+			out = append(out, it)
+		}
+	}
+	heap.Init(&out)
+	return out
+}
+
+// account adds d payload bytes and n jobs to the queue's and its tenant's
+// use, and their memory charge to the cluster's.
+func (q *queueState) account(d, n int64) {
+	q.bytes += d
 	if q.tu != nil {
-		q.tu.StoredBytes -= int64(len(old.payload))
-		q.tu.QueueJobs--
+		m := d + n*flowmesh.MemoryPerJob
+		q.tu.StoredBytes += d
+		q.tu.QueueJobs += n
+		q.tu.MemoryBytes += m
+		*q.mem += m
 	}
 }
 
@@ -173,6 +212,7 @@ func (q *queueState) schedule(j *qjob) {
 	case jobInFlight:
 		heap.Push(&q.timers, heapItem{job: j, gen: j.gen, key: j.visibleUntil})
 	}
+	q.compactHeaps()
 }
 
 // write stages a record for the queue's log.
@@ -224,7 +264,7 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 			return res, nil
 		}
 	}
-	if err := f.checkQuota(r.meta.Tenant, usage{QueueJobs: 1, StoredBytes: int64(len(c.Payload))}); err != nil {
+	if err := f.checkQuota(r.meta.Tenant, usage{QueueJobs: 1, StoredBytes: int64(len(c.Payload)), MemoryBytes: jobMemory(c.Payload)}); err != nil {
 		return nil, err
 	}
 	q := r.queue

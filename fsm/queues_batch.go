@@ -140,6 +140,7 @@ func (f *FSM) applyEnqueueBatch(ac *applyCtx, c *fsmpb.EnqueueBatch) (*Result, e
 		}
 		need.QueueJobs++
 		need.StoredBytes += int64(len(it.Payload))
+		need.MemoryBytes += jobMemory(it.Payload)
 	}
 	if err := f.checkQuota(r.meta.Tenant, need); err != nil {
 		return nil, err

@@ -35,7 +35,19 @@ func recordBytes(rec segment.Record) int64 {
 // kvBytes is what one stored key counts against stored_bytes.
 func kvBytes(key string, value []byte) int64 { return int64(len(key) + len(value)) }
 
-// own is the resource's own use.
+// Memory charges (flowmesh.MemoryPer*): what an item costs against the
+// cluster-wide memory quota.
+func kvMemory(key string, value []byte) int64 { return kvBytes(key, value) + flowmesh.MemoryPerKVKey }
+func jobMemory(payload []byte) int64          { return int64(len(payload)) + flowmesh.MemoryPerJob }
+func groupMemory(k groupKey) int64 {
+	return int64(len(k.path)+len(k.group)) + flowmesh.MemoryPerGroupOffset
+}
+func resourceMemory(partitions int) int64 {
+	return flowmesh.MemoryPerResource + int64(partitions)*flowmesh.MemoryPerPartition
+}
+
+// own is the resource's own use (its consumer-group offsets not included:
+// those are counted where they are set and deleted).
 func (r *resource) own() usage {
 	u := usage{Resources: 1}
 	switch {
@@ -44,10 +56,13 @@ func (r *resource) own() usage {
 		for _, p := range r.stream.parts {
 			u.StoredBytes += p.bytes
 		}
+		u.MemoryBytes = resourceMemory(len(r.stream.parts))
 	case r.queue != nil:
 		u.StoredBytes, u.QueueJobs = r.queue.bytes, int64(len(r.queue.jobs))
+		u.MemoryBytes = resourceMemory(0) + r.queue.bytes + u.QueueJobs*flowmesh.MemoryPerJob
 	case r.kv != nil:
 		u.StoredBytes, u.KVKeys = r.kv.bytes, int64(r.kv.tree.Len())
+		u.MemoryBytes = resourceMemory(0) + r.kv.bytes + u.KVKeys*flowmesh.MemoryPerKVKey
 	}
 	return u
 }
@@ -60,14 +75,16 @@ func (f *FSM) attachUsage(r *resource) {
 		tu = &usage{}
 		f.usage[r.meta.Tenant] = tu
 	}
-	addUsage(tu, r.own(), 1)
+	own := r.own()
+	addUsage(tu, own, 1)
+	f.memory += own.MemoryBytes
 	switch {
 	case r.stream != nil:
 		r.stream.tu = tu
 	case r.queue != nil:
-		r.queue.tu = tu
+		r.queue.tu, r.queue.mem = tu, &f.memory
 	case r.kv != nil:
-		r.kv.tu = tu
+		r.kv.tu, r.kv.mem = tu, &f.memory
 	}
 }
 
@@ -77,9 +94,21 @@ func (f *FSM) detachUsage(r *resource) {
 	if tu == nil {
 		return
 	}
-	addUsage(tu, r.own(), -1)
+	own := r.own()
+	addUsage(tu, own, -1)
+	f.memory -= own.MemoryBytes
 	if tu.Resources == 0 {
 		delete(f.usage, r.meta.Tenant)
+	}
+}
+
+// chargeGroup adds (sign 1) or removes (-1) a consumer-group offset's
+// memory to the stream's tenant and the cluster.
+func (f *FSM) chargeGroup(r *resource, k groupKey, sign int64) {
+	n := sign * groupMemory(k)
+	f.memory += n
+	if tu := f.usage[r.meta.Tenant]; tu != nil {
+		tu.MemoryBytes += n
 	}
 }
 
@@ -89,6 +118,25 @@ func addUsage(dst *usage, u usage, sign int64) {
 	dst.Partitions += sign * u.Partitions
 	dst.KVKeys += sign * u.KVKeys
 	dst.QueueJobs += sign * u.QueueJobs
+	dst.MemoryBytes += sign * u.MemoryBytes
+}
+
+// memoryLimitLocked is the cluster-wide memory quota in force: the cluster
+// default's field, else flowmesh.DefaultMemoryQuota; 0 is unlimited.
+func (f *FSM) memoryLimitLocked() int64 {
+	if q := f.quotas[flowmesh.DefaultQuotaTenant]; q != nil && q.MemoryBytes != nil {
+		return *q.MemoryBytes
+	}
+	return flowmesh.DefaultMemoryQuota
+}
+
+// Memory returns the memory-resident state's charge (all tenants) and the
+// cluster-wide memory quota in force (0 = unlimited), as this replica
+// holds them.
+func (f *FSM) Memory() (use, limit int64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.memory, f.memoryLimitLocked()
 }
 
 // limits returns the tenant's effective limits: its own fields over the
@@ -115,6 +163,7 @@ func (f *FSM) limitsLocked(tenant string) usage {
 			out.QueueJobs = *q.QueueJobs
 		}
 	}
+	out.MemoryBytes = f.memoryLimitLocked()
 	return out
 }
 
@@ -141,6 +190,11 @@ func (f *FSM) checkQuota(tenant string, need usage) error {
 			return &flowmesh.QuotaError{Tenant: tenant, Quota: c.name, Limit: c.limit, Using: c.use, Needs: c.need}
 		}
 	}
+	// Last, the cluster-wide memory quota: all tenants' use together.
+	if limit := lim.MemoryBytes; limit > 0 && need.MemoryBytes > 0 && f.memory+need.MemoryBytes > limit {
+		return &flowmesh.QuotaError{Tenant: flowmesh.DefaultQuotaTenant, Quota: flowmesh.QuotaMemoryBytes,
+			Limit: limit, Using: f.memory, Needs: need.MemoryBytes}
+	}
 	return nil
 }
 
@@ -159,12 +213,17 @@ func ValidateSetQuota(c *fsmpb.SetQuota) error {
 	if l == nil {
 		return nil
 	}
+	if l.MemoryBytes != nil && c.Tenant != flowmesh.DefaultQuotaTenant {
+		return flowmesh.Invalid(flowmesh.QuotaMemoryBytes, "is cluster-wide: set it on the cluster default %q, not on tenant %s",
+			flowmesh.DefaultQuotaTenant, c.Tenant)
+	}
 	for _, v := range []struct {
 		name string
 		v    *int64
 	}{
 		{flowmesh.QuotaStoredBytes, l.StoredBytes}, {flowmesh.QuotaResources, l.Resources},
 		{flowmesh.QuotaPartitions, l.Partitions}, {flowmesh.QuotaKVKeys, l.KvKeys}, {flowmesh.QuotaQueueJobs, l.QueueJobs},
+		{flowmesh.QuotaMemoryBytes, l.MemoryBytes},
 	} {
 		if v.v != nil && *v.v < 0 {
 			return flowmesh.Invalid(v.name, "%d is negative (0 is unlimited)", *v.v)
@@ -178,6 +237,7 @@ func (f *FSM) applySetQuota(c *fsmpb.SetQuota) (*Result, error) {
 		return nil, err
 	}
 	q := f.quotas[c.Tenant]
+	isNew := q == nil
 	if q == nil || c.Reset_ {
 		q = &fsmpb.QuotaLimits{}
 	} else {
@@ -199,12 +259,24 @@ func (f *FSM) applySetQuota(c *fsmpb.SetQuota) (*Result, error) {
 		if l.QueueJobs != nil {
 			q.QueueJobs = proto.Int64(*l.QueueJobs)
 		}
+		if l.MemoryBytes != nil {
+			q.MemoryBytes = proto.Int64(*l.MemoryBytes)
+		}
 	}
 	if proto.Equal(q, &fsmpb.QuotaLimits{}) {
 		delete(f.quotas, c.Tenant)
-	} else {
-		f.quotas[c.Tenant] = q
+		return &Result{}, nil
 	}
+	if isNew && c.Tenant != flowmesh.DefaultQuotaTenant {
+		own := len(f.quotas)
+		if f.quotas[flowmesh.DefaultQuotaTenant] != nil {
+			own--
+		}
+		if own >= flowmesh.MaxQuotaTenants {
+			return nil, &flowmesh.LimitError{What: "tenants with a quota of their own", Limit: flowmesh.MaxQuotaTenants, Got: int64(own + 1)}
+		}
+	}
+	f.quotas[c.Tenant] = q
 	return &Result{}, nil
 }
 
@@ -216,6 +288,9 @@ func (f *FSM) Quota(tenant string) flowmesh.TenantQuota {
 	out := flowmesh.TenantQuota{Tenant: tenant, Limits: f.limitsLocked(tenant)}
 	if tu := f.usage[tenant]; tu != nil && tenant != flowmesh.DefaultQuotaTenant {
 		out.Usage = *tu
+	}
+	if tenant == flowmesh.DefaultQuotaTenant {
+		out.Usage.MemoryBytes = f.memory
 	}
 	if q := f.quotas[tenant]; q != nil {
 		out.Set = QuotaLimitsFromPB(q)
@@ -249,13 +324,13 @@ func QuotaLimitsFromPB(q *fsmpb.QuotaLimits) flowmesh.QuotaLimits {
 		return &x
 	}
 	return flowmesh.QuotaLimits{StoredBytes: cp(q.StoredBytes), Resources: cp(q.Resources), Partitions: cp(q.Partitions),
-		KVKeys: cp(q.KvKeys), QueueJobs: cp(q.QueueJobs)}
+		KVKeys: cp(q.KvKeys), QueueJobs: cp(q.QueueJobs), MemoryBytes: cp(q.MemoryBytes)}
 }
 
 // QuotaLimitsToPB converts a quota update.
 func QuotaLimitsToPB(q flowmesh.QuotaLimits) *fsmpb.QuotaLimits {
 	return &fsmpb.QuotaLimits{StoredBytes: q.StoredBytes, Resources: q.Resources, Partitions: q.Partitions,
-		KvKeys: q.KVKeys, QueueJobs: q.QueueJobs}
+		KvKeys: q.KVKeys, QueueJobs: q.QueueJobs, MemoryBytes: q.MemoryBytes}
 }
 
 func (f *FSM) sortedQuotaTenants() []string {

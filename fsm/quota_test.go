@@ -24,9 +24,11 @@ func recount(t *testing.T, f *FSM) map[string]usage {
 	for _, r := range f.resources {
 		u := out[r.meta.Tenant]
 		u.Resources++
+		u.MemoryBytes += flowmesh.MemoryPerResource
 		switch {
 		case r.stream != nil:
 			u.Partitions += int64(len(r.stream.parts))
+			u.MemoryBytes += int64(len(r.stream.parts)) * flowmesh.MemoryPerPartition
 			for _, p := range r.stream.parts {
 				err := forEachRecord(p.log, max(p.earliest, p.log.EarliestOffset()), func(rec segment.Record) error {
 					u.StoredBytes += recordBytes(rec)
@@ -40,15 +42,23 @@ func recount(t *testing.T, f *FSM) map[string]usage {
 			for _, j := range r.queue.jobs {
 				u.StoredBytes += int64(len(j.payload))
 				u.QueueJobs++
+				u.MemoryBytes += int64(len(j.payload)) + flowmesh.MemoryPerJob
 			}
 		case r.kv != nil:
 			r.kv.tree.Ascend(func(it *kvItem) bool {
 				u.StoredBytes += int64(len(it.key) + len(it.value))
 				u.KVKeys++
+				u.MemoryBytes += int64(len(it.key)+len(it.value)) + flowmesh.MemoryPerKVKey
 				return true
 			})
 		}
 		out[r.meta.Tenant] = u
+	}
+	for k := range f.groups {
+		tenant := f.resources[k.path].meta.Tenant
+		u := out[tenant]
+		u.MemoryBytes += int64(len(k.path)+len(k.group)) + flowmesh.MemoryPerGroupOffset
+		out[tenant] = u
 	}
 	return out
 }
@@ -68,6 +78,13 @@ func checkUsage(t *testing.T, f *FSM, when string) {
 	want, got := recount(t, f), kept(f)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("%s: usage kept %v, recounted %v", when, got, want)
+	}
+	var all int64
+	for _, u := range want {
+		all += u.MemoryBytes
+	}
+	if use, _ := f.Memory(); use != all {
+		t.Fatalf("%s: cluster memory use kept %d, recounted %d", when, use, all)
 	}
 }
 
@@ -96,7 +113,7 @@ func TestUsageMatchesRecount(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		p := make([]byte, rng.IntN(200))
 		var cmd *fsmpb.Command
-		switch rng.IntN(10) {
+		switch rng.IntN(11) {
 		case 0:
 			cmd = &fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: &fsmpb.WriteEvents{Path: "t/ns/s", Events: []*fsmpb.Event{{Payload: p, Headers: []*fsmpb.Header{{Key: "h", Value: "v"}}}, {Payload: p, Partition: 1}}}}}
 		case 1:
@@ -120,12 +137,16 @@ func TestUsageMatchesRecount(t *testing.T) {
 				h.apply(&fsmpb.Command{Op: &fsmpb.Command_KvExpire{KvExpire: c}})
 			}
 			continue
+		case 10:
+			cmd = &fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{Path: "t/ns/s", Group: fmt.Sprintf("g%d", rng.IntN(4)), Partition: int32(rng.IntN(2)), Offset: uint64(i)}}}
 		}
 		h.apply(cmd)
 		checkUsage(t, h.f, fmt.Sprintf("step %d", i))
 	}
 	h.mustApply(&fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: "t/ns/kv"}}})
 	checkUsage(t, h.f, "after delete")
+	h.mustApply(&fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{Path: "t/ns/s", Group: "kept", Offset: 1}}})
+	checkUsage(t, h.f, "after a commit")
 	before := kept(h.f)
 	if err := h.f.Close(); err != nil {
 		t.Fatal(err)
@@ -214,13 +235,14 @@ func TestQuotaRefusesAndChangesNothing(t *testing.T) {
 	// Deleting frees quota.
 	h.mustApply(&fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: "t/ns/s"}}})
 	h.mustApply(createCmd(flowmesh.KindStream, "s2"))
-	if q := h.f.Quota("t"); q.Usage != (usage{StoredBytes: 10 + 2 + 48, Resources: 3, Partitions: 2, KVKeys: 2, QueueJobs: 1}) {
+	mem := int64(3*flowmesh.MemoryPerResource + 2*flowmesh.MemoryPerPartition + (10 + flowmesh.MemoryPerJob) + (2 + 48 + 2*flowmesh.MemoryPerKVKey))
+	if q := h.f.Quota("t"); q.Usage != (usage{StoredBytes: 10 + 2 + 48, Resources: 3, Partitions: 2, KVKeys: 2, QueueJobs: 1, MemoryBytes: mem}) {
 		t.Fatalf("usage %+v", q.Usage)
 	}
 	// 0 is unlimited; reset drops the tenant's own fields.
 	h.mustApply(quotaCmd("t", true, &fsmpb.QuotaLimits{KvKeys: i64(0)}))
 	q := h.f.Quota("t")
-	if q.Limits != (usage{Resources: 3}) || q.Set.KVKeys == nil || *q.Set.KVKeys != 0 || q.Set.StoredBytes != nil {
+	if q.Limits != (usage{Resources: 3, MemoryBytes: flowmesh.DefaultMemoryQuota}) || q.Set.KVKeys == nil || *q.Set.KVKeys != 0 || q.Set.StoredBytes != nil {
 		t.Fatalf("after reset: %+v", q)
 	}
 	// Quotas are part of the state hash.

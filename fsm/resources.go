@@ -80,9 +80,10 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 			return nil, flowmesh.Invalid("dead_letter_queue", "%v", err)
 		}
 	}
-	need := usage{Resources: 1}
+	need := usage{Resources: 1, MemoryBytes: resourceMemory(0)}
 	if flowmesh.Kind(m.Kind) == flowmesh.KindStream {
 		need.Partitions = int64(m.Partitions)
+		need.MemoryBytes = resourceMemory(int(m.Partitions))
 	}
 	if err := f.checkQuota(m.Tenant, need); err != nil {
 		return nil, err
@@ -93,11 +94,15 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 	m.CreatedAt = ac.stamp
 	m.Revision = ac.index
 	dir := filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fatalError{err}
-	}
-	r, err := f.openResource(m, ac.index)
-	if err != nil {
+	var r *resource
+	if err := f.retryNoSpace(ac.index, fileNoSpace, func() error {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		var err error
+		r, err = f.openResource(m, ac.index)
+		return err
+	}); err != nil {
 		return nil, fatalError{err}
 	}
 	f.resources[path] = r
@@ -110,7 +115,7 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: %s", flowmesh.ErrNotFound, path)
 	}
-	if err := f.writePending(); err != nil {
+	if err := f.writeStaged(ac.index); err != nil {
 		return nil, fatalError{err}
 	}
 	if err := r.close(); err != nil {
@@ -121,13 +126,14 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})
-	f.detachUsage(r)
-	delete(f.resources, path)
 	for k := range f.groups {
 		if k.path == path {
+			f.chargeGroup(r, k, -1)
 			delete(f.groups, k)
 		}
 	}
+	f.detachUsage(r)
+	delete(f.resources, path)
 	return &Result{}, nil
 }
 
@@ -153,6 +159,17 @@ func (f *FSM) Resources(tenant, namespace string) []*flowmesh.Resource {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetPath() < out[j].GetPath() })
+	return out
+}
+
+// AllResources lists every resource, sorted by path.
+func (f *FSM) AllResources() []*flowmesh.Resource {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*flowmesh.Resource, 0, len(f.resources))
+	for _, path := range f.sortedPaths() {
+		out = append(out, resourceFromPB(f.resources[path].meta))
+	}
 	return out
 }
 

@@ -221,7 +221,7 @@ func (f *FSM) StateHashIndex() (string, uint64, error) {
 	for _, t := range f.sortedQuotaTenants() {
 		q := f.quotas[t]
 		writeStr(h, t)
-		for _, v := range []*int64{q.StoredBytes, q.Resources, q.Partitions, q.KvKeys, q.QueueJobs} {
+		for _, v := range []*int64{q.StoredBytes, q.Resources, q.Partitions, q.KvKeys, q.QueueJobs, q.MemoryBytes} {
 			if v == nil {
 				writeInts(h, -1)
 			} else {

@@ -203,7 +203,14 @@ func (f *FSM) applyCommitOffset(c *fsmpb.CommitOffset) (*Result, error) {
 	if c.Partition < 0 || int(c.Partition) >= len(r.stream.parts) {
 		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
 	}
-	f.groups[groupKey{c.Path, c.Group, c.Partition}] = c.Offset
+	k := groupKey{c.Path, c.Group, c.Partition}
+	if _, ok := f.groups[k]; !ok {
+		if err := f.checkQuota(r.meta.Tenant, usage{MemoryBytes: groupMemory(k)}); err != nil {
+			return nil, err
+		}
+		f.chargeGroup(r, k, 1)
+	}
+	f.groups[k] = c.Offset
 	return &Result{}, nil
 }
 
@@ -217,7 +224,7 @@ func validateGroup(g string) error {
 	return nil
 }
 
-func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
+func (f *FSM) applyTrim(ac *applyCtx, c *fsmpb.TrimPartition) (*Result, error) {
 	r, err := f.lookup(c.Path, flowmesh.KindStream)
 	if err != nil {
 		return nil, err
@@ -226,7 +233,7 @@ func (f *FSM) applyTrim(c *fsmpb.TrimPartition) (*Result, error) {
 		return nil, flowmesh.Invalid("partition", "%d is outside 0..%d", c.Partition, len(r.stream.parts)-1)
 	}
 	p := r.stream.parts[c.Partition]
-	if err := f.writePending(); err != nil {
+	if err := f.writeStaged(ac.index); err != nil {
 		return nil, fatalError{err}
 	}
 	before := min(c.Before, p.log.NextOffset())

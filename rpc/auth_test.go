@@ -97,9 +97,9 @@ func TestAuthNeedsCredential(t *testing.T) {
 	_, k, cc := authNode(t)
 	ctx := ctxFor(t)
 	kv := pb.NewKVServiceClient(cc)
-	_, err := kv.Get(ctx, &pb.GetRequest{Path: "t1/ns/kv", Key: []byte("k")})
+	_, err := kv.Get(ctx, &pb.GetRequest{Path: "t1/ns/kv", Key: "k"})
 	wantCode(t, "Get without a token", err, codes.Unauthenticated)
-	_, err = kv.Get(as(ctx, k.t1Admin+"x"), &pb.GetRequest{Path: "t1/ns/kv", Key: []byte("k")})
+	_, err = kv.Get(as(ctx, k.t1Admin+"x"), &pb.GetRequest{Path: "t1/ns/kv", Key: "k"})
 	wantCode(t, "Get with a wrong token", err, codes.Unauthenticated, k.t1Admin)
 	_, err = kv.Get(metadata.AppendToOutgoingContext(ctx, "authorization", k.t1Admin), &pb.GetRequest{Path: "t1/ns/kv"})
 	wantCode(t, "Get with a token without the Bearer scheme", err, codes.Unauthenticated, k.t1Admin)
@@ -129,7 +129,7 @@ func TestAuthTenantIsolation(t *testing.T) {
 		if _, err := res.CreateKVStore(as(ctx, c.tok), &pb.CreateKVStoreRequest{Tenant: c.tenant, Namespace: "ns", Name: "kv"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := kv.Put(as(ctx, c.tok), &pb.PutRequest{Path: c.tenant + "/ns/kv", Key: []byte("k"), Value: []byte(c.tenant)}); err != nil {
+		if _, err := kv.Put(as(ctx, c.tok), &pb.PutRequest{Path: c.tenant + "/ns/kv", Key: "k", Value: []byte(c.tenant)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -141,15 +141,15 @@ func TestAuthTenantIsolation(t *testing.T) {
 		call func() error
 	}{
 		{"get t2's key", func() error {
-			_, err := kv.Get(t1, &pb.GetRequest{Path: "t2/ns/kv", Key: []byte("k")})
+			_, err := kv.Get(t1, &pb.GetRequest{Path: "t2/ns/kv", Key: "k"})
 			return err
 		}},
 		{"put t2's key", func() error {
-			_, err := kv.Put(t1, &pb.PutRequest{Path: "t2/ns/kv", Key: []byte("k"), Value: []byte("x")})
+			_, err := kv.Put(t1, &pb.PutRequest{Path: "t2/ns/kv", Key: "k", Value: []byte("x")})
 			return err
 		}},
 		{"delete t2's key", func() error {
-			_, err := kv.Delete(t1, &pb.DeleteRequest{Path: "t2/ns/kv", Key: []byte("k")})
+			_, err := kv.Delete(t1, &pb.DeleteRequest{Path: "t2/ns/kv", Key: "k"})
 			return err
 		}},
 		{"list t2's keys", func() error {
@@ -189,7 +189,7 @@ func TestAuthTenantIsolation(t *testing.T) {
 			return err
 		}},
 		{"reader puts in t1", func() error {
-			_, err := kv.Put(as(ctx, k.t1Read), &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("x")})
+			_, err := kv.Put(as(ctx, k.t1Read), &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("x")})
 			return err
 		}},
 		{"writer deletes a t1 resource", func() error {
@@ -205,13 +205,13 @@ func TestAuthTenantIsolation(t *testing.T) {
 		}
 	}
 	// A path the scope cannot be read from is bad input, not an auth error.
-	_, err := kv.Get(t1, &pb.GetRequest{Path: "t1/no-name", Key: []byte("k")})
+	_, err := kv.Get(t1, &pb.GetRequest{Path: "t1/no-name", Key: "k"})
 	wantCode(t, "Get with a malformed path", err, codes.InvalidArgument)
 	if after := stateHash(t, n); after != before {
 		t.Errorf("refused calls changed the state")
 	}
 	// What the grants allow still works.
-	if got, err := kv.Get(as(ctx, k.t1Read), &pb.GetRequest{Path: "t1/ns/kv", Key: []byte("k")}); err != nil || string(got.GetEntry().GetValue()) != "t1" {
+	if got, err := kv.Get(as(ctx, k.t1Read), &pb.GetRequest{Path: "t1/ns/kv", Key: "k"}); err != nil || string(got.GetEntry().GetValue()) != "t1" {
 		t.Errorf("t1 reader Get = %v, %v", got, err)
 	}
 	if _, err := res.DeleteResource(t1, &pb.DeleteResourceRequest{Path: "t1/ns/kv"}); err != nil {
@@ -423,13 +423,13 @@ func TestForwardKeepsIdentity(t *testing.T) {
 		t.Fatalf("create through a follower: %v", err)
 	}
 	var hdr metadata.MD
-	if _, err := kv.Put(as(ctx, k.t1Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("v")}, grpc.Header(&hdr)); err != nil {
+	if _, err := kv.Put(as(ctx, k.t1Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("v")}, grpc.Header(&hdr)); err != nil {
 		t.Fatalf("put through a follower: %v", err)
 	}
 	if len(hdr.Get(rpc.MetadataLeader)) == 0 {
 		t.Error("the put was not forwarded (no leader header)")
 	}
-	_, err := kv.Put(as(ctx, k.t2Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("x")})
+	_, err := kv.Put(as(ctx, k.t2Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("x")})
 	wantCode(t, "t2 puts in t1 through a follower", err, codes.PermissionDenied, k.t2Admin)
 
 	// A subject asserted by a plain client: refused alone, ignored beside
@@ -439,9 +439,9 @@ func TestForwardKeepsIdentity(t *testing.T) {
 	wantCode(t, "forged subject alone", err, codes.Unauthenticated)
 	_, err = pb.NewClusterServiceClient(cc).TransferLeader(as(forged, k.t1Admin), &pb.TransferLeaderRequest{})
 	wantCode(t, "forged subject with a tenant token", err, codes.PermissionDenied)
-	_, err = kv.Put(as(forged, k.t2Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("x")})
+	_, err = kv.Put(as(forged, k.t2Admin), &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("x")})
 	wantCode(t, "forged subject with t2's token on t1", err, codes.PermissionDenied)
-	if got, err := kv.Get(as(ctx, k.t1Read), &pb.GetRequest{Path: "t1/ns/kv", Key: []byte("k")}); err != nil || string(got.GetEntry().GetValue()) != "v" {
+	if got, err := kv.Get(as(ctx, k.t1Read), &pb.GetRequest{Path: "t1/ns/kv", Key: "k"}); err != nil || string(got.GetEntry().GetValue()) != "v" {
 		t.Errorf("Get = %v, %v; want v", got, err)
 	}
 

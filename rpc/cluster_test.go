@@ -33,7 +33,7 @@ func TestClusterForwarding(t *testing.T) {
 		t.Fatalf("CreateKVStore through a follower: %v", err)
 	}
 	var hdr metadata.MD
-	put, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: []byte("v1")}, grpc.Header(&hdr))
+	put, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: []byte("v1")}, grpc.Header(&hdr))
 	if err != nil {
 		t.Fatalf("Put through a follower: %v", err)
 	}
@@ -41,12 +41,12 @@ func TestClusterForwarding(t *testing.T) {
 		t.Errorf("leader header %v, want %s", got, leader.Addr)
 	}
 	// A linearizable read on the other follower sees the acknowledged write.
-	got, err := pb.NewKVServiceClient(dial(t, followers[1].Addr)).Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k")})
+	got, err := pb.NewKVServiceClient(dial(t, followers[1].Addr)).Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k"})
 	if err != nil || string(got.GetEntry().GetValue()) != "v1" {
 		t.Fatalf("linearizable Get on a follower = %v, %v; want v1", got, err)
 	}
 	// Direct: NotLeader with the leader's gRPC address.
-	_, err = kv.Put(metadata.AppendToOutgoingContext(ctx, rpc.MetadataDirect, "1"), &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: []byte("x")})
+	_, err = kv.Put(metadata.AppendToOutgoingContext(ctx, rpc.MetadataDirect, "1"), &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: []byte("x")})
 	if d := notLeaderDetail(t, err); d.GetLeaderAddr() != leader.Addr || d.GetLeaderId() != leader.ID {
 		t.Errorf("direct Put on a follower: detail %v, want leader %s at %s", d, leader.ID, leader.Addr)
 	}
@@ -54,7 +54,7 @@ func TestClusterForwarding(t *testing.T) {
 	for _, n := range nodes {
 		c := pb.NewKVServiceClient(dial(t, n.Addr))
 		rpctest.WaitFor(t, 10*time.Second, "stale read on "+n.ID, func() error {
-			got, err := c.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k"), Options: &pb.CallOptions{Consistency: pb.Consistency_CONSISTENCY_STALE}})
+			got, err := c.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k", Options: &pb.CallOptions{Consistency: pb.Consistency_CONSISTENCY_STALE}})
 			if err != nil {
 				return err
 			}
@@ -131,7 +131,7 @@ func TestClusterForwarding(t *testing.T) {
 	// knows the new leader.
 	old := pb.NewKVServiceClient(dial(t, leader.Addr))
 	rpctest.WaitFor(t, 10*time.Second, "a Put through the old leader", func() error {
-		_, err := old.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: []byte("v2"), Options: &pb.CallOptions{RequestId: "p2"}})
+		_, err := old.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: []byte("v2"), Options: &pb.CallOptions{RequestId: "p2"}})
 		return err
 	})
 }
@@ -149,12 +149,12 @@ func TestClusterSnapshot(t *testing.T) {
 	}
 	kv := pb.NewKVServiceClient(f)
 	for i := range 20 {
-		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")}); err != nil {
+		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: string(fmt.Appendf(nil, "k%d", i)), Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The leader's state now, the same on every node once applied.
-	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k0")}); err != nil {
+	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k0"}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := leader.Store.StateHash()
@@ -166,7 +166,7 @@ func TestClusterSnapshot(t *testing.T) {
 	info, data := saveSnapshot(t, f)
 
 	for i := range 5 {
-		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: fmt.Appendf(nil, "after%d", i), Value: []byte("v")}); err != nil {
+		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: string(fmt.Appendf(nil, "after%d", i)), Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +201,7 @@ func TestClusterSnapshot(t *testing.T) {
 			return nil
 		})
 	}
-	_, err = kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("after0")})
+	_, err = kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "after0"})
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("a key written after the snapshot: %v, want NotFound", err)
 	}
@@ -222,7 +222,7 @@ func TestClusterSnapshot(t *testing.T) {
 		t.Errorf("state after a refused restore: %s, %v; want %s", got, err, want)
 	}
 	// The cluster takes writes after the restore.
-	if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("new"), Value: []byte("v")}); err != nil {
+	if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "new", Value: []byte("v")}); err != nil {
 		t.Fatalf("Put after restore: %v", err)
 	}
 }

@@ -21,12 +21,15 @@ func TestUndecodableRequestsAreInvalid(t *testing.T) {
 	cc := dial(t, n.addr)
 	ctx := ctxFor(t)
 	badUTF8Path := []byte{0x0a, 0x03, 't', 0xff, 0xfe} // field 1 (path), 3 bytes, not UTF-8
+	// field 1 (path "t/n/k"), field 2 (key): 2 bytes, not UTF-8. Keys are
+	// strings on the wire, so this is refused like a bad path.
+	badUTF8Key := []byte{0x0a, 0x05, 't', '/', 'n', '/', 'k', 0x12, 0x02, 0xff, 0xfe}
 	garbage := []byte{0xff, 0xff, 0xff, 0xff}
 	call := grpc.ForceCodec(rawCodec{})
 	for _, tc := range []struct {
 		name string
 		req  []byte
-	}{{"invalid UTF-8", badUTF8Path}, {"malformed protobuf", garbage}} {
+	}{{"invalid UTF-8", badUTF8Path}, {"invalid UTF-8 key", badUTF8Key}, {"malformed protobuf", garbage}} {
 		var out []byte
 		err := cc.Invoke(ctx, "/flowmesh.v1.KVService/Get", &tc.req, &out, call)
 		if status.Code(err) != codes.InvalidArgument {

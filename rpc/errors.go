@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,7 +23,8 @@ import (
 //	ErrWrongKind, ErrStaleReceipt,
 //	ErrRevisionMismatch, *RevisionMismatchError FailedPrecondition
 //	ErrLimitExceeded, *LimitError            ResourceExhausted (what, limit, got)
-//	*QuotaError                              ResourceExhausted (tenant, quota, limit, using, needs)
+//	*QuotaError                              ResourceExhausted (tenant, quota, limit, using, needs;
+//	                                         tenant "*" for the cluster-wide memory quota)
 //	*RateLimitError                          ResourceExhausted (tenant, retry after)
 //	*SlowConsumerError                       ResourceExhausted (SLOW_CONSUMER: resume from)
 //	ErrOffsetOutOfRange, ErrCompacted (typed) OutOfRange (range / oldest revision)
@@ -85,8 +87,12 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	case errors.As(err, &inv):
 		return codes.InvalidArgument, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Field: inv.Field, Reason: inv.Reason}
 	case errors.As(err, &quo):
+		what := "tenant " + quo.Tenant + " quota " + quo.Quota
+		if quo.Tenant == flowmesh.DefaultQuotaTenant {
+			what = "cluster-wide quota " + quo.Quota
+		}
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
-			LimitWhat: "tenant " + quo.Tenant + " quota " + quo.Quota, Limit: quo.Limit, Got: quo.Using + quo.Needs,
+			LimitWhat: what, Limit: quo.Limit, Got: quo.Using + quo.Needs,
 			QuotaTenant: quo.Tenant, Quota: quo.Quota, QuotaUsing: quo.Using, QuotaNeeds: quo.Needs}
 	case errors.As(err, &rate):
 		return codes.ResourceExhausted, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED,
@@ -102,7 +108,7 @@ func classify(err error) (codes.Code, *pb.ErrorDetail) {
 	case errors.As(err, &cmp):
 		return codes.OutOfRange, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_COMPACTED, Requested: cmp.Requested, OldestRevision: cmp.Oldest}
 	case errors.As(err, &rev):
-		return codes.FailedPrecondition, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH, Key: []byte(rev.Key), ExpectedRevision: rev.Expected, ActualRevision: rev.Actual}
+		return codes.FailedPrecondition, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_REVISION_MISMATCH, Key: strings.ToValidUTF8(rev.Key, "\uFFFD"), ExpectedRevision: rev.Expected, ActualRevision: rev.Actual}
 	case errors.As(err, &notL):
 		return codes.Unavailable, &pb.ErrorDetail{Code: pb.ErrorCode_ERROR_CODE_NOT_LEADER, LeaderId: notL.LeaderID, LeaderAddr: notL.LeaderAddr}
 	}

@@ -86,14 +86,14 @@ func TestForwardToLeader(t *testing.T) {
 		t.Fatalf("CreateKVStore through the follower: %v", err)
 	}
 	var hdr metadata.MD
-	put, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: []byte("v")}, grpc.Header(&hdr))
+	put, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: []byte("v")}, grpc.Header(&hdr))
 	if err != nil {
 		t.Fatalf("Put through the follower: %v", err)
 	}
 	if got := hdr.Get(rpc.MetadataLeader); len(got) != 1 || got[0] != leader.addr {
 		t.Errorf("header %s = %v, want [%s]", rpc.MetadataLeader, got, leader.addr)
 	}
-	got, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k")})
+	got, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k"})
 	if err != nil || string(got.GetEntry().GetValue()) != "v" || got.GetEntry().GetRevision() != put.GetRevision() {
 		t.Fatalf("linearizable Get through the follower = %v, %v; want v at revision %d", got, err, put.GetRevision())
 	}
@@ -103,14 +103,14 @@ func TestForwardToLeader(t *testing.T) {
 		t.Errorf("repeated create: got %v, want AlreadyExists from the leader", err)
 	}
 	// Stale reads are served locally.
-	got, err = kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k"), Options: &pb.CallOptions{Consistency: pb.Consistency_CONSISTENCY_STALE}})
+	got, err = kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k", Options: &pb.CallOptions{Consistency: pb.Consistency_CONSISTENCY_STALE}})
 	if err != nil || string(got.GetEntry().GetValue()) != "local" {
 		t.Errorf("stale Get = %v, %v; want the follower's local answer", got, err)
 	}
 
 	for _, key := range []string{rpc.MetadataDirect, rpc.MetadataForwarded} {
 		mctx := metadata.AppendToOutgoingContext(ctx, key, "1")
-		_, err := kv.Put(mctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: []byte("x")})
+		_, err := kv.Put(mctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: []byte("x")})
 		d := notLeaderDetail(t, err)
 		if d.GetCode() != pb.ErrorCode_ERROR_CODE_NOT_LEADER || d.GetLeaderAddr() != leader.addr || d.GetLeaderId() != "leader" {
 			t.Errorf("with %s: detail %v, want NOT_LEADER at %s", key, d, leader.addr)
@@ -124,7 +124,7 @@ func TestForwardNoLeader(t *testing.T) {
 	ctx := ctxFor(t)
 	fb := &followerBackend{err: &flowmesh.NotLeaderError{}}
 	kv := pb.NewKVServiceClient(dial(t, startFollower(t, fb, rpc.Config{})))
-	_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k")})
+	_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k"})
 	if d := notLeaderDetail(t, err); d.GetLeaderAddr() != "" {
 		t.Errorf("detail %v names a leader", d)
 	}
@@ -132,7 +132,7 @@ func TestForwardNoLeader(t *testing.T) {
 	leader := startNode(t)
 	fb = &followerBackend{err: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader.addr}}
 	kv = pb.NewKVServiceClient(dial(t, startFollower(t, fb, rpc.Config{DisableForwarding: true})))
-	_, err = kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k")})
+	_, err = kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k"})
 	if d := notLeaderDetail(t, err); d.GetLeaderAddr() != leader.addr {
 		t.Errorf("detail %v, want the leader's address", d)
 	}
@@ -160,7 +160,7 @@ func TestForwardLoop(t *testing.T) {
 		go srv.Serve(x.lis)
 		t.Cleanup(srv.Stop)
 	}
-	_, err = pb.NewKVServiceClient(dial(t, lisA.Addr().String())).Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k")})
+	_, err = pb.NewKVServiceClient(dial(t, lisA.Addr().String())).Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k"})
 	if d := notLeaderDetail(t, err); d.GetLeaderId() != "a" {
 		t.Errorf("detail %v, want B's answer (leader a)", d)
 	}
@@ -194,7 +194,7 @@ func TestForwardCarriesDeadlineAndMetadata(t *testing.T) {
 	deadline := time.Now().Add(7 * time.Second)
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
-	resp, err := kv.Put(metadata.AppendToOutgoingContext(ctx, "x-trace", "abc"), &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k")})
+	resp, err := kv.Put(metadata.AppendToOutgoingContext(ctx, "x-trace", "abc"), &pb.PutRequest{Path: "t/ns/kv", Key: "k"})
 	if err != nil || resp.GetRevision() != 7 {
 		t.Fatalf("Put = %v, %v; want the leader's revision 7", resp, err)
 	}

@@ -41,7 +41,7 @@ func (h *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespons
 	if req.IfRevision != nil {
 		po.IfRevision = flowmesh.Rev(req.GetIfRevision())
 	}
-	rev, err := h.s.backend.Put(ctx, req.GetPath(), string(req.GetKey()), req.GetValue(), po, opt)
+	rev, err := h.s.backend.Put(ctx, req.GetPath(), req.GetKey(), req.GetValue(), po, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (h *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetRespons
 	if err != nil {
 		return nil, err
 	}
-	e, err := h.s.backend.Get(ctx, req.GetPath(), string(req.GetKey()), opt)
+	e, err := h.s.backend.Get(ctx, req.GetPath(), req.GetKey(), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (h *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 	if req.IfRevision != nil {
 		do.IfRevision = flowmesh.Rev(req.GetIfRevision())
 	}
-	rev, err := h.s.backend.Delete(ctx, req.GetPath(), string(req.GetKey()), do, opt)
+	rev, err := h.s.backend.Delete(ctx, req.GetPath(), req.GetKey(), do, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (h *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResp
 	if err != nil {
 		return nil, err
 	}
-	entries, err := h.s.backend.List(ctx, req.GetPath(), string(req.GetPrefix()), string(req.GetAfter()), int(req.GetLimit()), opt)
+	entries, err := h.s.backend.List(ctx, req.GetPath(), req.GetPrefix(), req.GetAfter(), int(req.GetLimit()), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	ctx := ss.Context()
 	send := func(m proto.Message) error { return ss.Send(m.(*pb.WatchResponse)) }
 	return h.s.serveStream(ctx, h.s.watchers, "watcher", from, send, func(put func(proto.Message, uint64) error) error {
-		return h.s.backend.Watch(ctx, req.GetPath(), string(req.GetPrefix()), from, func(e flowmesh.KVEvent) error {
+		return h.s.backend.Watch(ctx, req.GetPath(), req.GetPrefix(), from, func(e flowmesh.KVEvent) error {
 			return put(&pb.WatchResponse{Event: pbconv.KVEvent(e)}, e.Revision)
 		})
 	})

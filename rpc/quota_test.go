@@ -73,7 +73,8 @@ func TestClusterQuotasAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (flowmesh.QuotaValues{StoredBytes: 1000, Resources: 2, KVKeys: 10}); q.Usage != want {
+	mem := int64(2*flowmesh.MemoryPerResource + 10*(flowmesh.MemoryPerKVKey+100))
+	if want := (flowmesh.QuotaValues{StoredBytes: 1000, Resources: 2, KVKeys: 10, MemoryBytes: mem}); q.Usage != want {
 		t.Fatalf("usage %+v, want %+v", q.Usage, want)
 	}
 	want, err := leader.Store.StateHash()
@@ -121,7 +122,7 @@ func TestTenantRateLimit(t *testing.T) {
 		t.Fatalf("the SDK sent the refused call %d times, want once", got)
 	}
 	// The raw status names the tenant and the limit.
-	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: []byte("k"), Value: []byte("v")})
+	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: "k", Value: []byte("v")})
 	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || st.Message() == "" {
 		t.Fatalf("raw call: %v", err)
 	}
@@ -133,5 +134,77 @@ func TestTenantRateLimit(t *testing.T) {
 		if _, err := c.Status(ctx); err != nil {
 			t.Fatalf("Status: %v", err)
 		}
+	}
+}
+
+// TestMemoryQuotaOverGRPC: a put past the cluster-wide memory quota is
+// ResourceExhausted with a detail naming the cluster-wide quota, its limit,
+// the use and the need, which the SDK maps back to the same *QuotaError;
+// it is sent once and changes nothing. The cluster admin raises the limit
+// (SetQuota of "*") and the put goes through; a tenant's own memory quota
+// is an invalid argument.
+func TestMemoryQuotaOverGRPC(t *testing.T) {
+	n := startNode(t)
+	ctx := ctxFor(t)
+	c := n.newClient(t)
+	def, err := c.Quota(ctx, flowmesh.DefaultQuotaTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Limits.MemoryBytes != flowmesh.DefaultMemoryQuota {
+		t.Fatalf("default memory quota %d, want %d", def.Limits.MemoryBytes, flowmesh.DefaultMemoryQuota)
+	}
+	if _, err := c.CreateKVStore(ctx, "t1", "ns", "kv"); err != nil {
+		t.Fatal(err)
+	}
+	perPut := int64(flowmesh.MemoryPerKVKey + 1 + 500)
+	limit := int64(flowmesh.MemoryPerResource) + perPut
+	if q, err := c.SetQuota(ctx, flowmesh.DefaultQuotaTenant, flowmesh.QuotaLimits{MemoryBytes: &limit}, false); err != nil || q.Limits.MemoryBytes != limit {
+		t.Fatalf("SetQuota: %+v, %v", q, err)
+	}
+	if _, err := c.Put(ctx, "t1/ns/kv", "a", make([]byte, 500), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	use := limit
+	_, err = c.Put(ctx, "t1/ns/kv", "b", make([]byte, 500), flowmesh.KVPutOptions{})
+	var qe *flowmesh.QuotaError
+	want := flowmesh.QuotaError{Tenant: flowmesh.DefaultQuotaTenant, Quota: flowmesh.QuotaMemoryBytes, Limit: limit, Using: use, Needs: perPut}
+	if !errors.As(err, &qe) || *qe != want || !errors.Is(err, flowmesh.ErrLimitExceeded) {
+		t.Fatalf("put past the memory quota: %v, want %+v", err, want)
+	}
+	if got := n.metrics.count(pb.KVService_Put_FullMethodName, codes.ResourceExhausted); got != 1 {
+		t.Fatalf("the SDK sent the refused put %d times, want once", got)
+	}
+	_, err = pb.NewKVServiceClient(dial(t, n.addr)).Put(ctx, &pb.PutRequest{Path: "t1/ns/kv", Key: "b", Value: make([]byte, 500)})
+	st := status.Convert(err)
+	var d *pb.ErrorDetail
+	for _, x := range st.Details() {
+		if ed, ok := x.(*pb.ErrorDetail); ok {
+			d = ed
+		}
+	}
+	if st.Code() != codes.ResourceExhausted || d == nil || d.GetLimitWhat() != "cluster-wide quota memory_bytes" ||
+		d.GetQuotaTenant() != flowmesh.DefaultQuotaTenant || d.GetLimit() != limit || d.GetQuotaUsing() != use || d.GetQuotaNeeds() != perPut {
+		t.Fatalf("raw put: %v, detail %+v", err, d)
+	}
+	if _, err := c.Get(ctx, "t1/ns/kv", "b"); !errors.Is(err, flowmesh.ErrNotFound) {
+		t.Fatalf("the refused key: %v, want not found", err)
+	}
+	if q, err := c.Quota(ctx, flowmesh.DefaultQuotaTenant); err != nil || q.Usage.MemoryBytes != use {
+		t.Fatalf("memory use after refusals: %+v, %v, want %d", q, err, use)
+	}
+
+	limit += perPut
+	if _, err := c.SetQuota(ctx, flowmesh.DefaultQuotaTenant, flowmesh.QuotaLimits{MemoryBytes: &limit}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, "t1/ns/kv", "b", make([]byte, 500), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatalf("put after raising the limit: %v", err)
+	}
+	if q, err := c.Quota(ctx, "t1"); err != nil || q.Usage.MemoryBytes != limit || q.Limits.MemoryBytes != limit {
+		t.Fatalf("t1's quota: %+v, %v, want memory use and limit %d", q, err, limit)
+	}
+	if _, err := c.SetQuota(ctx, "t1", flowmesh.QuotaLimits{MemoryBytes: &limit}, false); !errors.Is(err, flowmesh.ErrInvalidArgument) {
+		t.Fatalf("memory_bytes on a tenant: %v, want an invalid argument", err)
 	}
 }

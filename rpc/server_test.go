@@ -105,26 +105,26 @@ func TestBoundaryValidation(t *testing.T) {
 		code  codes.Code
 		field string
 	}{
-		{"bad path", func() error { _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns", Key: []byte("k")}); return err }, codes.InvalidArgument, "path"},
+		{"bad path", func() error { _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns", Key: "k"}); return err }, codes.InvalidArgument, "path"},
 		{"empty key", func() error { _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv"}); return err }, codes.InvalidArgument, "key"},
 		{"value too big", func() error {
-			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Value: big})
+			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Value: big})
 			return err
 		}, codes.ResourceExhausted, ""},
 		{"negative ttl", func() error {
-			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Ttl: durationpb.New(-time.Second)})
+			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Ttl: durationpb.New(-time.Second)})
 			return err
 		}, codes.InvalidArgument, "ttl"},
 		{"invalid duration", func() error {
-			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Ttl: &durationpb.Duration{Seconds: 1, Nanos: -5}})
+			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Ttl: &durationpb.Duration{Seconds: 1, Nanos: -5}})
 			return err
 		}, codes.InvalidArgument, "ttl"},
 		{"unknown consistency", func() error {
-			_, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k"), Options: &pb.CallOptions{Consistency: 9}})
+			_, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k", Options: &pb.CallOptions{Consistency: 9}})
 			return err
 		}, codes.InvalidArgument, "consistency"},
 		{"long request id", func() error {
-			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("k"), Options: &pb.CallOptions{RequestId: strings.Repeat("r", flowmesh.MaxRequestIDLen+1)}})
+			_, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "k", Options: &pb.CallOptions{RequestId: strings.Repeat("r", flowmesh.MaxRequestIDLen+1)}})
 			return err
 		}, codes.InvalidArgument, "request_id"},
 		{"batch over MaxBatchBytes", func() error {
@@ -219,7 +219,7 @@ func TestPanicsBecomeInternal(t *testing.T) {
 	cc := dial(t, lis.Addr().String())
 	ctx := ctxFor(t)
 	for range 2 {
-		_, err := pb.NewKVServiceClient(cc).Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("k")})
+		_, err := pb.NewKVServiceClient(cc).Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "k"})
 		if status.Code(err) != codes.Internal {
 			t.Fatalf("got %v, want Internal", err)
 		}

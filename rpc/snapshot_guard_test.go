@@ -114,14 +114,14 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 	kv := pb.NewKVServiceClient(f)
 	put := func(key string) {
 		t.Helper()
-		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte(key), Value: []byte("v")}); err != nil {
+		if _, err := kv.Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: key, Value: []byte("v")}); err != nil {
 			t.Fatalf("Put %s: %v", key, err)
 		}
 	}
 	put("mine")
 	info, good := saveSnapshot(t, f)
 	put("after-save")
-	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("after-save")}); err != nil {
+	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "after-save"}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := leader.Store.StateHash()
@@ -134,7 +134,7 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 	if _, err := pb.NewResourceServiceClient(oc).CreateKVStore(ctx, &pb.CreateKVStoreRequest{Tenant: "t", Namespace: "ns", Name: "kv"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pb.NewKVServiceClient(oc).Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: []byte("theirs"), Value: []byte("v")}); err != nil {
+	if _, err := pb.NewKVServiceClient(oc).Put(ctx, &pb.PutRequest{Path: "t/ns/kv", Key: "theirs", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
 	oinfo, foreign := saveSnapshot(t, oc)
@@ -196,7 +196,7 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 		}
 		key := fmt.Sprintf("k%d", i)
 		put(key)
-		if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte(key)}); err != nil {
+		if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: key}); err != nil {
 			t.Fatalf("%s: Get after: %v", tc.name, err)
 		}
 		if want, err = leader.Store.StateHash(); err != nil {
@@ -234,7 +234,7 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 			return nil
 		})
 	}
-	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: []byte("theirs")}); err != nil {
+	if _, err := kv.Get(ctx, &pb.GetRequest{Path: "t/ns/kv", Key: "theirs"}); err != nil {
 		t.Fatalf("Get of the restored key: %v", err)
 	}
 	put("after-forced")

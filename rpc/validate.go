@@ -50,7 +50,7 @@ func checkGroup(g string) error {
 	return nil
 }
 
-func checkKey(field string, k []byte, allowEmpty bool) error {
+func checkKey[K string | []byte](field string, k K, allowEmpty bool) error {
 	if len(k) == 0 && !allowEmpty {
 		return flowmesh.Invalid(field, "must not be empty")
 	}

@@ -1,7 +1,10 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
+	"sync"
+	"syscall"
 
 	"github.com/flowmesh/flowmesh/internal/durable"
 )
@@ -43,8 +46,10 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 	}
 	first := a.next.Load()
 	start := a.size.Load()
-	buf := l.buf[:0]
-	idx := l.idxBuf[:0]
+	bufs := encodeBufs.Get().(*encodeBuf)
+	defer putEncodeBuf(bufs)
+	buf := bufs.data[:0]
+	idx := bufs.idx[:0]
 	var entries []indexEntry
 	lastIdxPos := a.lastIdxPos
 	maxIndex := l.lastIndex.Load()
@@ -66,8 +71,13 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 		buf = encodeFrame(buf, &rs[i], first+uint64(i), flags)
 		maxIndex = max(maxIndex, rs[i].Index)
 	}
-	l.buf, l.idxBuf = buf, idx
+	bufs.data, bufs.idx = buf, idx
 	if err := writeAt(a.data, buf, start); err != nil {
+		if noSpace(err) {
+			// Bytes past the published size are overwritten by the next
+			// append, or cut by recovery as a torn tail.
+			return 0, fmt.Errorf("%w: write %s: %v", ErrNoSpace, a.path, err)
+		}
 		l.err = fmt.Errorf("segment: write %s: %w", a.path, err)
 		return 0, l.err
 	}
@@ -77,6 +87,14 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 		a.index = append(a.index, entries...)
 		a.idxMu.Unlock()
 		if err := writeAt(a.idx, idx, int64(n)*indexEntrySize); err != nil {
+			if noSpace(err) {
+				// The entries point past the published size: drop them, so
+				// that appending the batch again adds them once.
+				a.idxMu.Lock()
+				a.index = a.index[:n]
+				a.idxMu.Unlock()
+				return 0, fmt.Errorf("%w: write %s: %v", ErrNoSpace, a.idxPath, err)
+			}
 			l.err = fmt.Errorf("segment: write %s: %w", a.idxPath, err)
 			return 0, l.err
 		}
@@ -91,10 +109,30 @@ func (l *Log) AppendBatch(rs []Record) (uint64, error) {
 	a.size.Store(start + int64(len(buf)))
 	a.next.Store(first + uint64(len(rs)))
 	l.lastIndex.Store(maxIndex)
-	if cap(l.buf) > 8<<20 {
-		l.buf, l.idxBuf = nil, nil // don't pin a huge batch's buffer
-	}
 	return first, nil
+}
+
+// encodeBuf is a batch's encode buffers. They come from one pool for all
+// logs, not one pair per log: a buffer kept per log grows to the largest
+// batch that log saw (up to a raft entry, 512 KiB), so a node with many
+// partitions written once each in big batches would pin that much per
+// partition. The pool holds about one pair per concurrent appender.
+type encodeBuf struct{ data, idx []byte }
+
+var encodeBufs = sync.Pool{New: func() any { return new(encodeBuf) }}
+
+// putEncodeBuf returns bufs to the pool unless a huge batch grew them.
+func putEncodeBuf(bufs *encodeBuf) {
+	if cap(bufs.data) > 8<<20 {
+		return
+	}
+	encodeBufs.Put(bufs)
+}
+
+// noSpace reports whether err says the filesystem (or the user's quota) is
+// full: a write that may succeed once space returns.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func writeAt(h *handle, b []byte, pos int64) error {

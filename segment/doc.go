@@ -76,7 +76,21 @@
 // reported as *CorruptionError naming the file and position, never skipped.
 // Open writes the last segment's index only when it differs from the one on
 // disk (otherwise it fsyncs it), so a log closed cleanly opens on a
-// filesystem with no free space.
+// filesystem with no free space; an index holding entries past the data
+// (a torn or refused append) is cut in place when there is no room to
+// rewrite it. Truncate (TruncateAfterIndex at open) likewise cuts a
+// segment in place, rather than rewriting it, when the rewrite finds no
+// space and no other name links the segment's files (no checkpoint or
+// snapshot holds them).
+//
+// # Full filesystem
+//
+// An AppendBatch that fails for want of space (ENOSPC, EDQUOT) returns
+// ErrNoSpace: nothing of the batch is published, index entries it added
+// are dropped, bytes written past the published size are overwritten by
+// the next append (or cut by recovery), and the log stays writable, so the
+// caller may append the same batch again and it gets the same offsets.
+// Any other write error, and any failed fsync, leaves the log failed.
 //
 // # File descriptors
 //

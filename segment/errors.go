@@ -15,6 +15,12 @@ var (
 	ErrClosed = errors.New("segment: log closed")
 	// ErrCorrupt is matched by *CorruptionError and by frame decoding errors.
 	ErrCorrupt = errors.New("segment: corrupt data")
+	// ErrNoSpace is returned (wrapped with the file and the system error)
+	// by AppendBatch when writing the batch failed for want of space
+	// (ENOSPC, EDQUOT). Nothing of the batch was published and the log
+	// stays writable: the same batch may be appended again once there is
+	// space, and gets the same offsets.
+	ErrNoSpace = errors.New("segment: no space left")
 )
 
 // OutOfRangeError reports a read or truncation outside [Earliest, Next].

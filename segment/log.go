@@ -15,10 +15,8 @@ type Log struct {
 	dir string
 	cfg Config
 
-	mu     sync.Mutex // serialises writers and structural changes
-	err    error      // sticky write error; the log refuses writes after one
-	buf    []byte     // reusable encode buffer
-	idxBuf []byte
+	mu  sync.Mutex // serialises writers and structural changes
+	err error      // sticky write error; the log refuses writes after one
 
 	segs      atomic.Pointer[[]*segment] // copy-on-write; the last is active
 	lastIndex atomic.Uint64

@@ -327,7 +327,16 @@ func writeIndex(path string, old, b []byte) error {
 	if old != nil && bytes.Equal(old, b) {
 		return durable.Sync(path)
 	}
-	return durable.WriteFile(path, b)
+	err := durable.WriteFile(path, b)
+	if err != nil && noSpace(err) && len(old) > len(b) && bytes.HasPrefix(old, b) {
+		// Entries past the data (a torn or refused append): cutting
+		// them needs no space.
+		if err := os.Truncate(path, int64(len(b))); err != nil {
+			return err
+		}
+		return durable.Sync(path)
+	}
+	return err
 }
 
 // loadLast finds the last record's timestamp and index by scanning.

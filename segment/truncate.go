@@ -128,6 +128,10 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	fail := func(err error) (*segment, error) {
 		tmp.Close()
 		os.Remove(t.path + tmpSuffix)
+		os.Remove(t.idxPath + tmpSuffix)
+		if noSpace(err) && linkCount(s.path) == 1 && linkCount(s.idxPath) <= 1 {
+			return l.cutInPlace(s, t, offset, pos, prevPos, prev)
+		}
 		return nil, err
 	}
 	if err := copyPrefix(tmp, s.data, pos); err != nil {
@@ -161,6 +165,48 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
+	return finishPrefix(l, s, t, offset, pos, prev), nil
+}
+
+// cutInPlace is rewritePrefix on a filesystem with no space for a copy: it
+// cuts s's own files at pos, which needs no space. It is used only when no
+// other name links the files (no checkpoint or snapshot holds them, which
+// the rewrite exists to protect) and, like the rewrite, only while the log
+// has no readers (Open). A crash half-way leaves records >= offset that
+// the next truncation removes.
+func (l *Log) cutInPlace(s, t *segment, offset uint64, pos, prevPos int64, prev Record) (*segment, error) {
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := closeBatch(f, prevPos, pos); err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(pos); err != nil {
+		return nil, err
+	}
+	if err := datasync(f); err != nil {
+		return nil, err
+	}
+	s.idxMu.RLock()
+	t.index = nil
+	for _, e := range s.index {
+		if int64(e.pos) < pos {
+			t.index = append(t.index, e)
+		}
+	}
+	s.idxMu.RUnlock()
+	if err := os.Truncate(s.idxPath, int64(len(t.index))*indexEntrySize); err != nil {
+		return nil, err
+	}
+	s.retire()
+	return finishPrefix(l, s, t, offset, pos, prev), nil
+}
+
+// finishPrefix sets up t, the rewritten prefix of s ending before offset
+// at pos, as the active segment.
+func finishPrefix(l *Log, s, t *segment, offset uint64, pos int64, prev Record) *segment {
 	t.idx = l.cfg.Files.handle(t.idxPath, os.O_RDWR)
 	t.synced.Store(pos)
 	if n := len(t.index); n > 0 {
@@ -172,7 +218,7 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	t.lastIndex.Store(prev.Index)
 	t.size.Store(pos)
 	t.next.Store(offset)
-	return t, nil
+	return t
 }
 
 // copyPrefix copies the first n bytes of h's file to dst.

@@ -88,6 +88,8 @@ type Config struct {
 	// proposes when it becomes leader (nil fields are left as they are).
 	// Apply never reads it: the default lives in the replicated state, so
 	// every replica enforces the same one. Give every node the same values.
+	// Its MemoryBytes is the cluster-wide memory quota (unset in the
+	// replicated state: flowmesh.DefaultMemoryQuota).
 	DefaultQuota flowmesh.QuotaLimits
 
 	// DiskReserveBytes is the free space kept on the filesystem holding
@@ -96,6 +98,12 @@ type Config struct {
 	// the smaller of DefaultDiskReserveBytes and DefaultDiskReservePercent
 	// of the filesystem; negative = no reserve (the alarm never rises).
 	DiskReserveBytes int64
+	// DiskBallastBytes is the size of the ballast (two files of half of
+	// it in DataDir) the node keeps to release when its filesystem is
+	// nearly full, so that it can still apply committed entries and start
+	// (see doc.go, "Disk full"). 0 = a quarter of the reserve, at most
+	// DefaultDiskBallastMaxBytes; negative = no ballast.
+	DiskBallastBytes int64
 	// DiskCheckInterval is how often the free space is read (default
 	// DefaultDiskCheckInterval).
 	DiskCheckInterval time.Duration

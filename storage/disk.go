@@ -64,7 +64,7 @@ func (s *Storage) reserveFor(total int64) int64 {
 }
 
 // checkDisk reads the local free space and recomputes the cluster's alarm.
-// id is the node's ID; c may be nil before raft is open.
+// id is the node's ID; c is nil at start-up, before raft is open.
 func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 	local := DiskStatus{Node: id}
 	free, total, err := statfs(s.cfg.DataDir)
@@ -75,9 +75,21 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 		}
 		local.Err = err.Error()
 	} else {
-		local.Free, local.Total = free, total
 		local.Reserve = s.reserveFor(total)
-		local.Alarm = local.Reserve > 0 && free < local.Reserve
+		free = s.tendBallast(free, local.Reserve, c == nil)
+		local.Free, local.Total = free, total
+		prev := s.disk.Load()
+		switch {
+		case local.Reserve <= 0:
+		case prev != nil && prev.local.Alarm && prev.local.Err == "":
+			// Hysteresis: clear only clearMargin above the reserve.
+			local.Alarm = free < local.Reserve+clearMargin(local.Reserve)
+		default:
+			local.Alarm = free < local.Reserve
+		}
+	}
+	if s.fsm != nil && s.fsm.Stalled() {
+		local.Alarm = true // Apply waits for space, whatever statfs says
 	}
 	st := &diskState{local: local, members: []DiskStatus{local}}
 	if local.Alarm {
@@ -121,6 +133,41 @@ func (s *Storage) checkDisk(id string, c *cluster.Cluster) {
 			s.log.Info("cluster disk alarm cleared")
 		}
 	}
+}
+
+// noSpace is the FSM's OnNoSpace and the raft log's OnLogNoSpace: Apply
+// could not write a committed entry, or raft an entry. It releases the
+// running ballast, so the entries already committed can be written, and
+// raises the alarm at once rather than at the next statfs, so that no more
+// growth is admitted meanwhile.
+func (s *Storage) noSpace(id string) {
+	s.releaseBallast(ballastFile, "a write to the data dir failed for want of space")
+	prev := s.disk.Load()
+	if prev == nil || prev.local.Alarm {
+		return
+	}
+	local := prev.local
+	local.Alarm = true
+	local.Free = 0
+	st := &diskState{local: local, short: &flowmesh.DiskFullError{Node: id, Free: 0, Reserve: local.Reserve}}
+	st.members = append([]DiskStatus{local}, prev.members[1:]...)
+	if s.disk.CompareAndSwap(prev, st) {
+		s.log.Error("disk alarm raised: no space to apply a committed entry; refusing writes that grow the data", "reserve_bytes", local.Reserve, "data_dir", s.cfg.DataDir)
+	}
+}
+
+// diskFullHere is the error of a write this node could not store for want
+// of space: its alarm (raised by noSpace), or one naming it.
+func (s *Storage) diskFullHere() error {
+	if err := s.DiskAlarm(); err != nil {
+		return err
+	}
+	st := s.disk.Load()
+	e := &flowmesh.DiskFullError{}
+	if st != nil {
+		e.Node, e.Reserve = st.local.Node, st.local.Reserve
+	}
+	return e
 }
 
 // diskLoop reads the free space every DiskCheckInterval.

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,10 +23,19 @@ import (
 // test when it cannot (not root, no mount).
 func tmpfs(t *testing.T, size int64) string {
 	t.Helper()
+	return mountTmpfs(t, t.TempDir(), size)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir (created if need be),
+// unmounted at cleanup; it skips the test when it cannot.
+func mountTmpfs(t *testing.T, dir string, size int64) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs for a small filesystem")
 	}
-	dir := t.TempDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs at %s: %v: %s", dir, err, out)
 	}
@@ -61,13 +71,16 @@ func fill(t *testing.T, path string, leave int64) {
 
 // openDiskNode starts a single node on dataDir with a 16 MiB disk reserve
 // checked every 20 ms.
-func openDiskNode(t *testing.T, dataDir string) *storage.Storage {
+func openDiskNode(t *testing.T, dataDir string, opts ...func(*storage.Config)) *storage.Storage {
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dataDir
 	cfg.Logger = quietLogger()
 	cfg.DiskReserveBytes = 16 << 20
 	cfg.DiskCheckInterval = 20 * time.Millisecond
+	for _, o := range opts {
+		o(cfg)
+	}
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -282,16 +295,20 @@ func TestDiskFullFollower(t *testing.T) {
 	}
 }
 
-// TestDiskFullRestartAtZeroFree restarts a node whose filesystem was
-// filled to the last byte by something else: it starts (opening its
-// segments writes nothing when their indexes are current), raises its
+// TestDiskFullRestartAtZeroFree restarts a node without a ballast whose
+// filesystem was filled to the last byte by something else: it starts
+// (opening its segments writes nothing when their indexes are current,
+// raft's vote and no-op go into pages bolt holds), raises its
 // alarm and serves reads; once space returns it takes writes and every
 // acknowledged one is there.
 func TestDiskFullRestartAtZeroFree(t *testing.T) {
 	mnt := tmpfs(t, 64<<20)
 	ctx := context.Background()
 	dataDir := filepath.Join(mnt, "data")
-	open := func() *storage.Storage { return openDiskNode(t, dataDir) }
+	// No ballast: a clean stop leaves nothing that needs space to start.
+	open := func() *storage.Storage {
+		return openDiskNode(t, dataDir, func(c *storage.Config) { c.DiskBallastBytes = -1 })
+	}
 	s := open()
 	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
 	if err != nil {
@@ -333,4 +350,234 @@ func TestDiskFullRestartAtZeroFree(t *testing.T) {
 			t.Fatalf("acknowledged k%03d: %v", i, err)
 		}
 	}
+}
+
+// TestDiskFullApplyWaitsForSpace fills the filesystem of the FSM's stores
+// (a tmpfs of its own) while the raft log has room, with no ballast and no
+// reserve to see it coming, so a put commits and then cannot be written: Apply does not exit (it did: an I/O error in
+// Apply was fatal) but raises the alarm and waits; the put completes, with
+// its value, once space returns. A second stalled put is interrupted by
+// Stop, which returns; it is committed, so the next start applies it.
+func TestDiskFullApplyWaitsForSpace(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = filepath.Join(mnt, "data")
+	cfg.Logger = quietLogger()
+	cfg.DiskReserveBytes = -1 // only Apply's failure raises the alarm
+	cfg.DiskBallastBytes = -1
+	cfg.DiskCheckInterval = 20 * time.Millisecond
+	open := func() *storage.Storage {
+		s, err := storage.NewWithConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.Start(sctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		return s
+	}
+	// The FSM's stores on a filesystem of their own: filling it leaves the
+	// raft log room to commit entries the FSM cannot write.
+	fsmDir := mountTmpfs(t, filepath.Join(cfg.DataDir, "fsm"), 16<<20)
+	s := open()
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := kvs.GetPath()
+	value := func(c byte) []byte { return bytes.Repeat([]byte{c}, flowmesh.MaxPayloadSize) }
+	if _, err := s.KVManager().Put(ctx, path, "warm", value('w'), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(fsmDir, "filler")
+	done := make(chan error, 1)
+	fill(t, filler, 0)
+	go func() {
+		_, err := s.KVManager().Put(ctx, path, "k1", value('1'), flowmesh.KVPutOptions{})
+		done <- err
+	}()
+	waitDisk(t, "the alarm raised by Apply", func() bool { return s.DiskAlarm() != nil })
+	select {
+	case err := <-done:
+		t.Fatalf("the put returned while the disk was full: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the put that waited for space: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the put did not complete after space returned")
+	}
+	if e, err := s.KVManager().Get(ctx, path, "k1"); err != nil || !bytes.Equal(e.Value, value('1')) {
+		t.Fatalf("k1 after space returned: %d bytes, %v", len(e.Value), err)
+	}
+
+	// Stalled again, then stopped: Stop must not wait for space.
+	waitDisk(t, "the alarm to clear", func() bool { return s.DiskAlarm() == nil })
+	fill(t, filler, 0)
+	done2 := make(chan error, 1)
+	go func() {
+		_, err := s.KVManager().Put(ctx, path, "k2", value('2'), flowmesh.KVPutOptions{})
+		done2 <- err
+	}()
+	waitDisk(t, "the alarm raised by Apply", func() bool { return s.DiskAlarm() != nil })
+	stopCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Stop(stopCtx); err != nil {
+		t.Fatalf("stop while Apply waits for space: %v", err)
+	}
+	if err := <-done2; err == nil {
+		t.Log("the stalled put was answered before the stop")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Stop(context.Background())
+	for k, c := range map[string]byte{"warm": 'w', "k1": '1', "k2": '2'} {
+		e, err := s.KVManager().Get(ctx, path, k)
+		if err != nil || !bytes.Equal(e.Value, value(c)) {
+			t.Fatalf("%s after the restart: %d bytes, %v (a committed put must be applied)", k, len(e.Value), err)
+		}
+	}
+}
+
+// TestDiskAlarmHysteresis: the alarm rises below the reserve (16 MiB) and
+// clears only an eighth above it (18 MiB), so a disk hovering at the
+// reserve does not flap between refusing and taking writes.
+func TestDiskAlarmHysteresis(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = filepath.Join(mnt, "data")
+	cfg.Logger = quietLogger()
+	cfg.DiskReserveBytes = 16 << 20
+	cfg.DiskBallastBytes = -1
+	cfg.DiskCheckInterval = 20 * time.Millisecond
+	s, err := storage.NewWithConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	filler := filepath.Join(mnt, "filler")
+	// leave grows or shrinks the filler (never removing it, which would
+	// free everything for a moment) until free bytes are left.
+	leave := func(free int64) {
+		t.Helper()
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(mnt, &st); err != nil {
+			t.Fatal(err)
+		}
+		now := int64(st.Bavail) * int64(st.Bsize)
+		if now <= free {
+			fi, err := os.Stat(filler)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(filler, fi.Size()-(free-now)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		fill(t, filler, free)
+	}
+	// seen is the local reading once a check has read about want free.
+	seen := func(want int64) DiskReading {
+		t.Helper()
+		var d storage.DiskStatus
+		waitDisk(t, fmt.Sprintf("a check reading about %d MiB free", want>>20), func() bool {
+			d = s.Disk()[0]
+			return d.Free > want-(1<<20) && d.Free < want+(1<<20)
+		})
+		return DiskReading{d.Free, d.Alarm}
+	}
+	leave(15 << 20)
+	if r := seen(15 << 20); !r.Alarm {
+		t.Fatalf("%d bytes free, below the 16 MiB reserve: no alarm", r.Free)
+	}
+	leave(17 << 20)
+	if r := seen(17 << 20); !r.Alarm || s.DiskAlarm() == nil {
+		t.Fatalf("%d bytes free, above the reserve but within the clear margin: the alarm cleared", r.Free)
+	}
+	leave(20 << 20)
+	if r := seen(20 << 20); r.Alarm {
+		t.Fatalf("%d bytes free, above the reserve and its margin: still alarmed", r.Free)
+	}
+	leave(17 << 20)
+	if r := seen(17 << 20); r.Alarm {
+		t.Fatalf("%d bytes free, above the reserve: the alarm rose again", r.Free)
+	}
+}
+
+// DiskReading is a node's free space and alarm as one check read them.
+type DiskReading struct {
+	Free  int64
+	Alarm bool
+}
+
+// TestDiskBallast: a node with a 16 MiB reserve keeps a 4 MiB ballast as
+// two 2 MiB files; below the 4 MiB critical floor it releases the running
+// half, and a restart with 0 bytes free releases the start-up half and
+// starts under the alarm; once space returns both are put back.
+func TestDiskBallast(t *testing.T) {
+	mnt := tmpfs(t, 64<<20)
+	ctx := context.Background()
+	dataDir := filepath.Join(mnt, "data")
+	running, start := filepath.Join(dataDir, "disk-ballast"), filepath.Join(dataDir, "disk-ballast-start")
+	size := func(p string) int64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	s := openDiskNode(t, dataDir)
+	if size(running) != 2<<20 || size(start) != 2<<20 {
+		t.Fatalf("ballast files: %d and %d bytes, want 2 MiB each", size(running), size(start))
+	}
+	kvs, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t1", "ns", "kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KVManager().Put(ctx, kvs.GetPath(), "k", []byte("v"), flowmesh.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	fill(t, filler, 1<<20)
+	waitDisk(t, "the running ballast to be released", func() bool { return size(running) < 0 })
+	if size(start) != 2<<20 {
+		t.Fatal("the start-up ballast was released by the running node")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, filler, 0)
+	s = openDiskNode(t, dataDir)
+	defer func() { s.Stop(context.Background()) }()
+	if size(start) >= 0 {
+		t.Fatal("a start at 0 bytes free kept the start-up ballast")
+	}
+	if s.DiskAlarm() == nil {
+		t.Fatal("no alarm after a start at 0 bytes free")
+	}
+	if e, err := s.KVManager().Get(ctx, kvs.GetPath(), "k"); err != nil || string(e.Value) != "v" {
+		t.Fatalf("read after a start at 0 bytes free: %q, %v", e.Value, err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitDisk(t, "both ballast files back", func() bool { return size(running) == 2<<20 && size(start) == 2<<20 })
+	waitDisk(t, "the alarm to clear", func() bool { return s.DiskAlarm() == nil })
 }

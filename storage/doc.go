@@ -33,8 +33,10 @@
 // fields as the cluster default ("*") once per leadership, when they differ
 // from the replicated ones, so every replica enforces what the log says
 // even if nodes' configurations differ (the last leader's then wins;
-// between elections an admin's SetQuota of "*" stands). QuotaUsage and
-// QuotaLimits read local state without waiting, for /metrics.
+// between elections an admin's SetQuota of "*" stands). The cluster-wide
+// memory quota is the default's memory_bytes field, proposed the same way.
+// QuotaUsage, QuotaLimits, Memory and LocalResources read local state
+// without waiting, for /metrics.
 //
 // # Clusters
 //
@@ -82,12 +84,10 @@
 //
 // # Disk full
 //
-// An I/O error inside Apply is fatal by design (cluster's FSM contract:
-// a replica that skipped an entry would diverge), so a full disk must be
-// kept from Apply rather than handled in it, and the check cannot be in
-// Apply either: free space differs between replicas and Apply must stay
-// deterministic. The model is etcd's NOSPACE alarm: admission before
-// proposing, cluster-wide.
+// Apply must stay deterministic (free space differs between replicas), so
+// the check is admission before proposing, cluster-wide: etcd's NOSPACE
+// alarm is the model. Apply itself never skips nor alters an entry for
+// want of space: it waits (fsm's doc, "Full disk").
 //
 //   - Every node reads the free space (statfs f_bavail) of the filesystem
 //     holding its DataDir at Start and every DiskCheckInterval (1 s)
@@ -105,7 +105,7 @@
 //     state from gossip: the first node (this one, else any member in the
 //     raft configuration, voter or not, that gossips an alarm) short of
 //     disk. A follower whose disk fills is thus protected by the leader,
-//     which would otherwise replicate entries the follower fails to apply.
+//     which would otherwise replicate entries the follower cannot write.
 //     A member that went dead keeps its last alarm: it comes back with
 //     the same disk.
 //   - propose (every write's path, on the node the call lands on, which is
@@ -121,34 +121,65 @@
 //     snapshot compacts the log. Every other command, new ones included,
 //     counts as growth (storage/disk.go, growth).
 //   - Reads, watches and admin calls never look at the alarm.
-//   - The alarm clears at the first check with free >= reserve, here and,
-//     through gossip (MetaRefresh, 1 s), on the other nodes: a write is
-//     admitted again within about two seconds of space returning. There
-//     is no hysteresis; a node that hovers at its reserve flaps between
-//     refusing and accepting growth, which is harmless.
+//   - Hysteresis: the alarm clears at the first check with free space an
+//     eighth of the reserve above it (clearMargin), here and, through
+//     gossip (MetaRefresh, 1 s), on the other nodes, so a node hovering at
+//     its reserve does not flap between refusing and taking writes.
 //
 // The check is advisory at the edge (a write admitted just before the
-// alarm rises still commits) and that is what the reserve is for: it must
-// exceed what can be written in about two check periods plus a snapshot.
+// alarm rises still commits), and something else may fill the disk faster
+// than a check period. For that the node keeps a ballast,
+// Config.DiskBallastBytes (default a quarter of the reserve, at most
+// 64 MiB; negative: none), as two files of half that size each,
+// allocated (fallocate on Linux) and fsynced when free space allows (free >= reserve +
+// clearMargin + ballast, so putting them back never raises the alarm).
+// DataDir/disk-ballast is released (deleted, logged WARN)
+//
+//   - when free space falls below the critical floor, the ballast's size;
+//   - when Apply cannot write a committed entry (fsm Config.OnNoSpace) or
+//     raft cannot write an entry to its log (cluster Config.OnLogNoSpace):
+//     the alarm is then raised at once, not at the next check, so nothing
+//     more is admitted while the entries already committed are written.
+//     A write the raft log refused was not committed: its caller gets the
+//     *flowmesh.DiskFullError too (cluster.ErrNoSpace), not Internal.
+//
+// DataDir/disk-ballast-start is released only by a Start below the
+// critical floor, before the stores open, so that a node whose running
+// ballast was taken by whatever filled the disk still has room for what
+// start-up writes (rebuilt indexes, raft's vote and the leader's no-op,
+// the entries replayed above the checkpoint).
+//
+// Deleting the ballast by hand is always safe. When the running ballast is
+// gone too (the filler took its space as well), a committed entry that cannot
+// be written stops the FSM: Apply retries it (up to every second) until
+// space returns, the alarm stays raised (metric, /readyz header, cluster
+// status) and the node stays up, but reads wait for the stalled entry
+// (what it changed in memory is not on disk yet) and Stop interrupts the
+// wait (fsm.Abort: no checkpoint, the next start replays the entry). It
+// never exits and never skips the entry.
+//
+// Start-up on a full disk: a node stopped cleanly or killed (SIGKILL)
+// starts on a disk filled to the last byte and serves reads under its
+// alarm, refusing growth (test/abuse TestDiskFull): the start-up ballast
+// gives it room, and what it writes is little. segment.Open rewrites an
+// index only when it changed, and cuts stale index entries and segments
+// past the checkpoint in place when there is no room for a rewrite; the
+// CLEAN markers are only removed; the bolt raft store writes its vote and the
+// leader's no-op, into pages bolt already holds when it has free ones
+// (TestDiskFullRestartAtZeroFree: no ballast needed after a clean stop).
+// Without any ballast (both taken, or none configured) a node whose raft
+// log has no free page cannot write its leader's no-op: Start then fails
+// with "waiting for a leader" naming the full disk. The FSM checkpoint of
+// Stop and the flush loop may fail (logged; the next start replays the
+// raft log). A fresh data dir cannot start: it must create its node ID,
+// raft log and stores and has no ballast, so Start refuses it with less
+// than MinFreshBytes (4 MiB) free, naming the data dir and the free space
+// (no space left on device).
+//
 // Visible: Disk and LocalDisk (this node and every member's alarm) feed
 // /metrics (flowmesh_disk_free_bytes, flowmesh_disk_reserve_bytes,
 // flowmesh_disk_alarm per node), /readyz (still 200, with a
 // Flowmesh-Alarm: NOSPACE header) and the cluster status (alarms).
-//
-// Start-up on a full disk: with the reserve the node's own writes never
-// take the disk to zero, and a restart raises the alarm before the first
-// write. With zero bytes free (something else filled the disk) a node
-// that stopped cleanly still starts and serves reads (measured on tmpfs:
-// TestDiskFullRestartAtZeroFree): segment.Open rewrites an index only when
-// it changed, the CLEAN markers are only removed, the bolt raft store writes its
-// vote and the leader's no-op into pages bolt already holds. What cannot
-// work at zero bytes: a node that crashed (its last segments' indexes are
-// rebuilt at open: Start fails with ENOSPC naming the file), a fresh node
-// (it writes DataDir/node-id and creates its stores), the FSM checkpoint
-// of Stop and the flush loop (logged; the next start replays the raft
-// log), snapshots, and any write at all, deletes included: each appends
-// to the raft log and the segment store, and an I/O error in Apply stops
-// the node by design. Free some space first; the alarm then clears.
 //
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a

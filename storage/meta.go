@@ -107,6 +107,16 @@ func (m *MetaStore) ListResources(ctx context.Context, tenant, namespace string)
 	return f.Resources(tenant, namespace), nil
 }
 
+// LocalResources lists every tenant's resources as this node holds them,
+// sorted by path (for /metrics; no consistency wait).
+func (s *Storage) LocalResources() []*flowmesh.Resource {
+	f, _, err := s.running()
+	if err != nil {
+		return nil
+	}
+	return f.AllResources()
+}
+
 // DeleteResource deletes the resource and its data.
 func (m *MetaStore) DeleteResource(ctx context.Context, path string) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/faults"
@@ -36,6 +38,9 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 		return &fsm.Result{}, nil
 	}
 	res, err := c.Apply(ctx, b)
+	if errors.Is(err, cluster.ErrNoSpace) {
+		return nil, s.diskFullHere()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +119,25 @@ func (s *Storage) wait(ctx context.Context, ch <-chan struct{}, d time.Duration)
 func (s *Storage) flushLoop() {
 	t := time.NewTicker(s.cfg.FlushInterval)
 	defer t.Stop()
+	failing := 0 // flushes failed in a row: a full disk fails every one
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.fsm.Flush(); err != nil {
-				s.log.Error("flush failed", "err", err)
+			err := s.fsm.Flush()
+			switch {
+			case err != nil && failing == 0:
+				s.log.Error("flush failed; the next start replays the raft log from the last checkpoint", "err", err)
+			case err != nil && failing%100 == 0:
+				s.log.Error("flush still failing", "err", err, "failures", failing)
+			case err == nil && failing > 0:
+				s.log.Info("flush works again", "failures", failing)
+			}
+			if err != nil {
+				failing++
+			} else {
+				failing = 0
 			}
 		}
 	}

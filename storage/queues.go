@@ -176,6 +176,9 @@ func (m *queueManager) ListDead(ctx context.Context, path string, limit int, opt
 	if limit < 0 || limit > flowmesh.MaxReadMessages {
 		return nil, flowmesh.Invalid("limit", "%d is outside 0..%d", limit, flowmesh.MaxReadMessages)
 	}
+	if limit == 0 {
+		limit = flowmesh.MaxReadMessages // not every dead job: a reply holds at most as many as a read
+	}
 	f, err := m.s.read(ctx, opts)
 	if err != nil {
 		return nil, err

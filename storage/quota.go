@@ -60,6 +60,17 @@ func (s *Storage) QuotaLimits(tenant string) flowmesh.QuotaValues {
 	return f.Quota(tenant).Limits
 }
 
+// Memory returns the memory-resident state's charge, all tenants together,
+// and the cluster-wide memory quota in force (0: unlimited), as this node
+// holds them (for /metrics; no consistency wait).
+func (s *Storage) Memory() (use, limit int64) {
+	f, _, err := s.running()
+	if err != nil {
+		return 0, 0
+	}
+	return f.Memory()
+}
+
 // proposeDefaultQuota makes the cluster default quota hold the fields set
 // in Config.DefaultQuota. A new leader does it once: until the next
 // election, SetQuota of "*" may change the default.
@@ -77,6 +88,7 @@ func (s *Storage) proposeDefaultQuota() bool {
 		{want.Partitions, have.Partitions, &diff.Partitions},
 		{want.KVKeys, have.KVKeys, &diff.KVKeys},
 		{want.QueueJobs, have.QueueJobs, &diff.QueueJobs},
+		{want.MemoryBytes, have.MemoryBytes, &diff.MemoryBytes},
 	} {
 		if p.want != nil && (p.have == nil || *p.have != *p.want) {
 			*p.dst, changed = p.want, true

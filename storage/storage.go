@@ -152,11 +152,16 @@ func (s *Storage) Start(ctx context.Context) error {
 			lock.release()
 		}
 	}()
+	if err := s.checkFresh(); err != nil {
+		return err
+	}
 	id, err := s.nodeID()
 	if err != nil {
 		return err
 	}
-	s.checkDisk(id, nil) // the alarm holds from the first write on
+	// The alarm holds from the first write on; below the critical floor
+	// the ballast is released before the stores open.
+	s.checkDisk(id, nil)
 	fcfg := fsm.DefaultConfig(filepath.Join(s.cfg.DataDir, "fsm"))
 	fcfg.Segment = segment.DefaultConfig()
 	fcfg.Segment.SegmentMaxSize = s.cfg.SegmentMaxSize
@@ -164,6 +169,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	fcfg.Segment.Files = s.files
 	s.log.Info("segment files", "max_open", s.files.Stats().MaxOpen, "rlimit_nofile", segment.FileLimit())
 	fcfg.Logger = s.cfg.Logger
+	fcfg.OnNoSpace = func(error) { s.noSpace(id) }
 	f, err := fsm.Open(fcfg)
 	if err != nil {
 		return err
@@ -174,6 +180,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	ccfg.BindAddr = s.cfg.RaftAddr
 	ccfg.AdvertiseAddr = s.raftAdvertise()
 	ccfg.Bootstrap = s.bootstrapAlone()
+	ccfg.OnLogNoSpace = func() { s.noSpace(id) }
 	if s.cfg.FsyncStallTimeout > 0 {
 		ccfg.FsyncStallTimeout = s.cfg.FsyncStallTimeout
 	}
@@ -219,7 +226,11 @@ func (s *Storage) Start(ctx context.Context) error {
 	s.goFunc(s.leaderLoop)
 	if ccfg.Bootstrap {
 		if err := c.WaitLeader(ctx); err != nil {
+			full := s.DiskAlarm()
 			s.stopLocked()
+			if full != nil {
+				return fmt.Errorf("storage: waiting for a leader: %w (the raft log may not be writable: %v)", err, full)
+			}
 			return fmt.Errorf("storage: waiting for a leader: %w", err)
 		}
 	}
@@ -292,6 +303,7 @@ func (s *Storage) stopLocked() error {
 	s.state = stateStopped
 	s.live.Store(false)
 	close(s.stop)
+	s.fsm.Abort() // an Apply waiting for disk space must not hold raft's shutdown
 	s.wg.Wait()
 	var errs []error
 	if err := s.cluster.Shutdown(); err != nil {

@@ -344,7 +344,7 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 			})
 		},
 	})
-	var force bool
+	var force, yes bool
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole cluster's state with the snapshot in FILE",
@@ -363,6 +363,9 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 			if err != nil {
 				return usagef("%s: %v", args[0], err)
 			}
+			if err := a.confirm(yes, "restore replaces the whole cluster's state with "+args[0]); err != nil {
+				return err
+			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
 				var opts []client.SnapshotRestoreOption
 				if force {
@@ -377,6 +380,7 @@ func (a *app) clusterSnapshotCmd() *cobra.Command {
 			})
 		},
 	}
+	restore.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	restore.Flags().BoolVar(&force, "force-cluster-id", false,
 		"restore a snapshot of another cluster, or one that names no cluster (older format)")
 	cmd.AddCommand(restore)

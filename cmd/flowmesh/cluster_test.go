@@ -88,7 +88,7 @@ func TestClusterCommands(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "snap.fms")
 	fm(0, "cluster", "snapshot", "save", file)
 	fm(0, "kv", "put", "t1/ns1/cfg", "k", "after")
-	fm(0, "cluster", "snapshot", "restore", file)
+	fm(0, "cluster", "snapshot", "restore", "--yes", file)
 	if got := fm(0, "kv", "get", "t1/ns1/cfg", "k").stdout; !strings.Contains(got, "before") {
 		t.Errorf("after restore: %s, want the saved value", got)
 	}

@@ -8,13 +8,35 @@
 //	flowmesh kv get t1/ns1/cfg greeting
 //
 // Global flags: --endpoints (comma-separated host:port list, default
-// 127.0.0.1:7400, or FLOWMESH_ENDPOINTS), --timeout (per command, not for
-// tail/watch/bench), -o table|json, TLS: --cacert (the CA that verifies
-// the nodes; TLS on when set), --cert and --key (a client certificate), or
-// FLOWMESH_CACERT, FLOWMESH_CERT, FLOWMESH_KEY (a file that cannot be used
-// is a usage error naming it), and --token or --token-file (a bearer token
-// for a node with --auth-file; FLOWMESH_TOKEN, FLOWMESH_TOKEN_FILE; read
-// from the environment at run time so --help never shows one).
+// 127.0.0.1:7400), --timeout (per command, not for tail/watch/bench),
+// -o table|json, --consistency, TLS: --cacert (the CA that verifies the
+// nodes; TLS on when set), --cert and --key (a client certificate; a file
+// that cannot be used is a usage error naming it), --token or --token-file
+// (a bearer token for a node with --auth-file), and --context. Each has a
+// variable, FLOWMESH_ and the flag's name in capitals with "-" as "_"
+// (FLOWMESH_TIMEOUT, FLOWMESH_TOKEN_FILE, ...), read at run time so --help
+// never shows a token (settings.go). A setting comes from the flag, else the
+// variable, else the context, else the default; a bad variable is a usage
+// error naming it.
+//
+// Contexts (contexts.go) are saved connection settings, as in nats context:
+// "flowmesh context save NAME --endpoints ... --cacert ... --token-file ..."
+// writes the flags given to $XDG_CONFIG_HOME/flowmesh/contexts/NAME.json
+// (else ~/.config/flowmesh), mode 0600; a token only when given with
+// --token. --context NAME, FLOWMESH_CONTEXT or "context select NAME" picks
+// one; context list, show, unselect and rm manage them.
+//
+// JSON output (output.go) follows protojson with proto names: snake_case
+// fields, bytes (payloads, KV values) in base64, durations as "1.5s",
+// timestamps RFC 3339 UTC, integers as numbers, absent values left out.
+// In text output --raw writes payload bytes exactly (kv get, stream read and
+// tail, queue reserve) and --base64 shows them in base64; on input --base64
+// (kv put, stream write, queue enqueue) takes base64 and --file a file's
+// bytes.
+//
+// Shell completion (complete.go) completes resource paths by listing the
+// cluster's resources (TENANT/ gives namespaces, TENANT/NS/ names of the
+// command's kind) and KV keys, and never offers file names for them.
 //
 // Quotas: "flowmesh quota set TENANT --stored-bytes N --resources N
 // --partitions N --kv-keys N --queue-jobs N [--reset]" changes only the

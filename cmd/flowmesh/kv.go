@@ -16,18 +16,22 @@ import (
 // kvEntry is a KV entry in JSON output.
 type kvEntry struct {
 	Key            string `json:"key"`
-	Value          string `json:"value"`
+	Value          []byte `json:"value"` // base64`
 	Revision       uint64 `json:"revision"`
 	CreateRevision uint64 `json:"create_revision"`
 	ExpiresAt      string `json:"expires_at,omitempty"`
 }
 
+// kvEvent is a KV change in JSON output (kv watch).
+type kvEvent struct {
+	Type     string  `json:"type"`
+	Key      string  `json:"key"`
+	Value    *[]byte `json:"value,omitempty"` // base64; absent for deletes and expiries, "" for an empty put
+	Revision uint64  `json:"revision"`
+}
+
 func toKVEntry(e flowmesh.KVEntry) kvEntry {
-	out := kvEntry{Key: e.Key, Value: string(e.Value), Revision: e.Revision, CreateRevision: e.CreateRevision}
-	if !e.ExpiresAt.IsZero() {
-		out.ExpiresAt = ts(e.ExpiresAt)
-	}
-	return out
+	return kvEntry{Key: e.Key, Value: nonNil(e.Value), Revision: e.Revision, CreateRevision: e.CreateRevision, ExpiresAt: jsonTime(e.ExpiresAt)}
 }
 
 func (a *app) kvCmd() *cobra.Command {
@@ -72,6 +76,7 @@ func (a *app) kvPutCmd() *cobra.Command {
 		file  string
 		ttl   time.Duration
 		ifRev int64
+		in    payloadIn
 	)
 	cmd := &cobra.Command{
 		Use:   "put PATH KEY [VALUE|-]",
@@ -79,7 +84,8 @@ func (a *app) kvPutCmd() *cobra.Command {
 		Example: `  flowmesh kv put t1/ns1/cfg greeting hello
   echo hello | flowmesh kv put t1/ns1/cfg greeting -
   flowmesh kv put t1/ns1/cfg cert --file cert.pem --ttl 24h
-  flowmesh kv put t1/ns1/cfg greeting hi --if-revision 7   # compare-and-swap`,
+  flowmesh kv put t1/ns1/cfg greeting hi --if-revision 7   # compare-and-swap
+  flowmesh kv put t1/ns1/cfg blob --base64 AP/+                # the bytes 00 ff fe`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
@@ -88,6 +94,9 @@ func (a *app) kvPutCmd() *cobra.Command {
 			}
 			val, err := a.payload(argAt(args, 2), len(args) == 3, file)
 			if err != nil {
+				return err
+			}
+			if val, err = in.decode(val, "the value"); err != nil {
 				return err
 			}
 			opts := flowmesh.KVPutOptions{TTL: ttl}
@@ -109,18 +118,25 @@ func (a *app) kvPutCmd() *cobra.Command {
 	cmd.Flags().StringVar(&file, "file", "", `read the value from a file ("-": stdin)`)
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "expire the key after this duration (e.g. 30s)")
 	cmd.Flags().Int64Var(&ifRev, "if-revision", -1, "put only if the key is at this revision (0: only if absent)")
+	in.flags(cmd)
 	return cmd
 }
 
 func (a *app) kvGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "get PATH KEY",
-		Short:   "Get a key",
-		Example: "  flowmesh kv get t1/ns1/cfg greeting",
-		Args:    cobra.ExactArgs(2),
+	var out payloadOut
+	cmd := &cobra.Command{
+		Use:   "get PATH KEY",
+		Short: "Get a key's value (text and a newline; --raw: the bytes exactly)",
+		Example: `  flowmesh kv get t1/ns1/cfg greeting
+  flowmesh kv get t1/ns1/cfg blob --raw > blob.bin
+  flowmesh kv get t1/ns1/cfg blob -o json   # value in base64`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
+				return err
+			}
+			if err := out.check(a); err != nil {
 				return err
 			}
 			var e flowmesh.KVEntry
@@ -130,11 +146,20 @@ func (a *app) kvGetCmd() *cobra.Command {
 			}); err != nil {
 				return err
 			}
+			if out.raw {
+				_, err := a.stdout.Write(e.Value)
+				return err
+			}
+			if out.b64 {
+				return a.emit(toKVEntry(e), func(w io.Writer) { fmt.Fprintln(w, out.cell(e.Value)) })
+			}
 			return a.emit(toKVEntry(e), func(w io.Writer) {
 				fmt.Fprintf(w, "%s\n", e.Value)
 			})
 		},
 	}
+	out.flags(cmd, true)
+	return cmd
 }
 
 func (a *app) kvDelCmd() *cobra.Command {
@@ -173,6 +198,7 @@ func (a *app) kvListCmd() *cobra.Command {
 	var (
 		after string
 		limit int
+		pout  payloadOut
 	)
 	cmd := &cobra.Command{
 		Use:   "list PATH [PREFIX]",
@@ -200,13 +226,14 @@ func (a *app) kvListCmd() *cobra.Command {
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintln(w, "KEY\tREVISION\tVALUE")
 				for _, e := range es {
-					fmt.Fprintf(w, "%s\t%d\t%s\n", e.Key, e.Revision, e.Value)
+					fmt.Fprintf(w, "%s\t%d\t%s\n", e.Key, e.Revision, pout.cell(e.Value))
 				}
 			})
 		},
 	}
 	cmd.Flags().StringVar(&after, "after", "", "list keys after this one (for paging)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "most entries to list")
+	pout.flags(cmd, false)
 	return cmd
 }
 
@@ -214,6 +241,7 @@ func (a *app) kvWatchCmd() *cobra.Command {
 	var (
 		from uint64
 		max  int
+		pout payloadOut
 	)
 	cmd := &cobra.Command{
 		Use:   "watch PATH [PREFIX]",
@@ -231,8 +259,12 @@ func (a *app) kvWatchCmd() *cobra.Command {
 			ctx := cmd.Context()
 			n := 0
 			err = c.Watch(ctx, p, argAt(args, 1), from, func(ev flowmesh.KVEvent) error {
-				v := map[string]any{"type": ev.Type.String(), "key": ev.Key, "value": string(ev.Value), "revision": ev.Revision}
-				if err := a.emitLine(v, fmt.Sprintf("%d\t%s\t%s\t%s", ev.Revision, ev.Type, ev.Key, ev.Value)); err != nil {
+				v := kvEvent{Type: ev.Type.String(), Key: ev.Key, Revision: ev.Revision}
+				if ev.Type == flowmesh.KVEventPut {
+					val := nonNil(ev.Value)
+					v.Value = &val
+				}
+				if err := a.emitLine(v, fmt.Sprintf("%d\t%s\t%s\t%s", ev.Revision, ev.Type, ev.Key, pout.cell(ev.Value))); err != nil {
 					return err
 				}
 				if n++; max > 0 && n >= max {
@@ -245,6 +277,7 @@ func (a *app) kvWatchCmd() *cobra.Command {
 	}
 	cmd.Flags().Uint64Var(&from, "from-revision", 0, "first revision to print (0: changes from now on)")
 	cmd.Flags().IntVar(&max, "max", 0, "stop after this many changes (0: until interrupted)")
+	pout.flags(cmd, false)
 	return cmd
 }
 

@@ -139,9 +139,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
 		{"cluster", "join", "256.1.1.1:99999"},
 		{"cluster", "join", "127.0.0.1:7402", "nohost"},
-		{"queue"},                           // a group without its command
-		{"queue", "redrive", "t1/ns1/jobs"}, // no such command
-		{"cluster", "snapshot", "t1"},       // nested group, unknown command
+		{"queue"},                              // a group without its command
+		{"queue", "frobnicate", "t1/ns1/jobs"}, // no such command
+		{"cluster", "snapshot", "t1"},          // nested group, unknown command
 		{"--endpoints", "http://127.0.0.1:7400", "kv", "get", "t1/ns1/cfg", "k"}, // a URL, not host:port
 	} {
 		r := cli(t, "", args...)
@@ -195,7 +195,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "from stdin", "kv", "put", "t1/ns1/cfg", "piped", "-")
 	var e kvEntry
 	decode(t, fm(0, "", "kv", "get", "t1/ns1/cfg", "piped", "-o", "json").stdout, &e)
-	if e.Value != "from stdin" || e.Revision == 0 {
+	if string(e.Value) != "from stdin" || e.Revision == 0 {
 		t.Errorf("kv get -o json = %+v", e)
 	}
 	if r := fm(1, "", "kv", "get", "t1/ns1/cfg", "missing"); !strings.Contains(r.stderr, "not found") {
@@ -219,7 +219,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "c\nd\n", "stream", "write", "t1/ns1/ev", "-", "--lines")
 	var msgs []message
 	decode(t, fm(0, "", "stream", "read", "t1/ns1/ev", "-o", "json").stdout, &msgs)
-	if len(msgs) != 4 || msgs[0].Payload != "a" || msgs[0].Headers["src"] != "test" || msgs[3].Payload != "d" {
+	if len(msgs) != 4 || string(msgs[0].Payload) != "a" || msgs[0].Headers["src"] != "test" || string(msgs[3].Payload) != "d" {
 		t.Errorf("stream read = %+v", msgs)
 	}
 	if r := fm(0, "", "stream", "tail", "t1/ns1/ev", "--offset", "1", "--max", "2"); strings.Count(r.stdout, "\n") != 2 {
@@ -231,16 +231,16 @@ func TestCommandsAgainstNode(t *testing.T) {
 	fm(0, "", "queue", "enqueue", "t1/ns1/jobs", "job-1")
 	var j job
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
-	if j.Payload != "job-1" || j.Attempt != 1 {
+	if string(j.Payload) != "job-1" || j.Attempt != 1 {
 		t.Fatalf("reserve = %+v", j)
 	}
 	fm(1, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "7") // stale receipt
 	fm(0, "", "queue", "nack", "t1/ns1/jobs", j.ID, "--attempt", "1")
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "-o", "json").stdout, &j)
 	fm(0, "", "queue", "ack", "t1/ns1/jobs", j.ID, "--attempt", "2")
-	var st map[string]float64
+	var st queueStats
 	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
-	if st["ready"] != 0 || st["in_flight"] != 0 {
+	if st.Ready != 0 || st.InFlight != 0 {
 		t.Errorf("stats after ack = %v", st)
 	}
 	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs"); r.stdout != "" {
@@ -263,7 +263,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	var js []job
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "4", "-o", "json").stdout, &js)
-	if len(js) != 4 || js[0].Payload != "b1" || js[3].Payload != "b4" {
+	if len(js) != 4 || string(js[0].Payload) != "b1" || string(js[3].Payload) != "b4" {
 		t.Fatalf("reserve --max 4 = %+v", js)
 	}
 	if r := fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "10", "--wait", "50ms"); !strings.Contains(r.stdout, "b5") {
@@ -281,7 +281,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	}
 	fm(0, "", "queue", "ack", "t1/ns1/jobs", js[1].ID+":1", js[3].ID+":1")
 	decode(t, fm(0, "", "queue", "stats", "t1/ns1/jobs", "-o", "json").stdout, &st)
-	if st["ready"] != 0 || st["in_flight"] != 1 {
+	if st.Ready != 0 || st.InFlight != 1 {
 		t.Errorf("stats after batch acks = %v, want b5 alone in flight", st)
 	}
 	decode(t, fm(0, "", "queue", "reserve", "t1/ns1/jobs", "--max", "5", "-o", "json").stdout, &js)
@@ -295,7 +295,7 @@ func TestCommandsAgainstNode(t *testing.T) {
 	if len(rs) != 3 {
 		t.Errorf("resources list: %d, want 3: %+v", len(rs), rs)
 	}
-	fm(0, "", "resources", "delete", "t1/ns1/jobs")
+	fm(0, "", "resources", "delete", "--yes", "t1/ns1/jobs")
 	fm(1, "", "resources", "get", "t1/ns1/jobs")
 	var cs []map[string]any
 	decode(t, fm(0, "", "cluster", "status", "-o", "json").stdout, &cs)
@@ -388,4 +388,81 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %q", r.stdout)
 	}
 	must(t, 2, "", "version", "extra")
+}
+
+// TestAdminCommands: touch, redrive, purge, stream info with a consumer
+// group's lag, commit; destructive commands refuse to run without --yes
+// when there is no terminal to ask on (exit 2, nothing changed).
+func TestAdminCommands(t *testing.T) {
+	ep := []string{"--endpoints", startNode(t)}
+	fm := func(want int, args ...string) result {
+		t.Helper()
+		return must(t, want, "", append(append([]string{}, ep...), args...)...)
+	}
+	stats := func() queueStats {
+		t.Helper()
+		var st queueStats
+		decode(t, fm(0, "queue", "stats", "t1/ns1/q", "-o", "json").stdout, &st)
+		return st
+	}
+
+	fm(0, "queue", "create", "t1/ns1/q", "--max-attempts", "1")
+	fm(0, "queue", "enqueue", "t1/ns1/q", "a", "b")
+	var j job
+	decode(t, fm(0, "queue", "reserve", "t1/ns1/q", "-o", "json").stdout, &j)
+	fm(0, "queue", "touch", "t1/ns1/q", j.ID+":1", "--visibility", "1m")
+	fm(1, "queue", "touch", "t1/ns1/q", j.ID+":9") // stale receipt
+	fm(2, "queue", "touch", "t1/ns1/q", j.ID)      // no attempt
+	fm(2, "queue", "touch", "t1/ns1/q", j.ID+":1", "--visibility", "0s")
+	if st := stats(); st.InFlight != 1 || st.Ready != 1 {
+		t.Fatalf("stats after touch = %v", st)
+	}
+	fm(0, "queue", "nack", "t1/ns1/q", j.ID, "--attempt", "1") // its only attempt: dead
+	if st := stats(); st.Dead != 1 {
+		t.Fatalf("stats after the last attempt's nack = %v, want 1 dead", st)
+	}
+	if r := fm(0, "queue", "redrive", "t1/ns1/q"); r.stdout != "redrove 1 dead jobs\n" {
+		t.Errorf("redrive printed %q", r.stdout)
+	}
+	if st := stats(); st.Ready != 2 || st.Dead != 0 {
+		t.Fatalf("stats after redrive = %v, want 2 ready", st)
+	}
+	if r := fm(2, "queue", "purge", "t1/ns1/q"); !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("purge without --yes: stderr %q", r.stderr)
+	}
+	if st := stats(); st.Ready != 2 {
+		t.Fatalf("a refused purge changed the queue: %v", st)
+	}
+	var purged map[string]int
+	decode(t, fm(0, "queue", "purge", "t1/ns1/q", "--yes", "-o", "json").stdout, &purged)
+	if purged["purged"] != 2 || stats().Ready != 0 {
+		t.Errorf("purge --yes = %v, stats %v", purged, stats())
+	}
+
+	fm(0, "stream", "create", "t1/ns1/s", "--partitions", "2")
+	fm(0, "stream", "write", "t1/ns1/s", "e1", "e2", "e3")
+	fm(0, "stream", "write", "t1/ns1/s", "f1", "--partition", "1")
+	var rows []partitionRow
+	decode(t, fm(0, "stream", "info", "t1/ns1/s", "-o", "json").stdout, &rows)
+	if len(rows) != 2 || rows[0].Next != 3 || rows[1].Next != 1 || rows[0].Bytes == 0 || rows[0].Lag != nil {
+		t.Fatalf("stream info = %+v", rows)
+	}
+	fm(0, "stream", "commit", "t1/ns1/s", "g", "0", "1")
+	decode(t, fm(0, "stream", "info", "t1/ns1/s", "--group", "g", "-o", "json").stdout, &rows)
+	if len(rows) != 2 || rows[0].Committed == nil || *rows[0].Committed != 1 || *rows[0].Lag != 2 ||
+		rows[1].Committed != nil || *rows[1].Lag != 1 {
+		t.Fatalf("stream info --group g = %+v", rows)
+	}
+	if out := fm(0, "stream", "info", "t1/ns1/s", "--group", "g", "--partition", "0").stdout; !strings.Contains(out, "LAG") || strings.Count(out, "\n") != 2 {
+		t.Errorf("stream info table:\n%s", out)
+	}
+	fm(2, "stream", "commit", "t1/ns1/s", "g", "x", "1")
+	fm(2, "stream", "commit", "t1/ns1/s", "g", "0", "-1")
+	fm(1, "stream", "info", "t1/ns1/s", "--partition", "5")
+	fm(1, "stream", "info", "t1/ns1/q") // a queue
+
+	fm(2, "resources", "delete", "t1/ns1/s")
+	fm(0, "resources", "get", "t1/ns1/s") // still there
+	fm(0, "resources", "delete", "t1/ns1/s", "-y")
+	fm(1, "resources", "get", "t1/ns1/s")
 }

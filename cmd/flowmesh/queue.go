@@ -19,23 +19,19 @@ type job struct {
 	ID           string `json:"id"`
 	Seq          uint64 `json:"seq"`
 	Attempt      int    `json:"attempt"`
-	Payload      string `json:"payload"`
+	Payload      []byte `json:"payload"` // base64
 	EnqueuedAt   string `json:"enqueued_at"`
 	VisibleUntil string `json:"visible_until,omitempty"`
 }
 
 func toJob(j flowmesh.Job) job {
-	out := job{ID: j.ID, Seq: j.Seq, Attempt: j.Attempt, Payload: string(j.Payload), EnqueuedAt: ts(j.EnqueuedAt)}
-	if !j.VisibleUntil.IsZero() {
-		out.VisibleUntil = ts(j.VisibleUntil)
-	}
-	return out
+	return job{ID: j.ID, Seq: j.Seq, Attempt: j.Attempt, Payload: nonNil(j.Payload), EnqueuedAt: jsonTime(j.EnqueuedAt), VisibleUntil: jsonTime(j.VisibleUntil)}
 }
 
 func (a *app) queueCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "queue", Short: "Work queues: create, enqueue, reserve, ack, nack, stats, dead"}
+	cmd := &cobra.Command{Use: "queue", Short: "Work queues: create, enqueue, reserve, ack, nack, touch, stats, dead, redrive, purge"}
 	cmd.AddCommand(a.queueCreateCmd(), a.queueEnqueueCmd(), a.queueReserveCmd(), a.queueAckCmd(),
-		a.queueNackCmd(), a.queueStatsCmd(), a.queueDeadCmd())
+		a.queueNackCmd(), a.queueTouchCmd(), a.queueStatsCmd(), a.queueDeadCmd(), a.queueRedriveCmd(), a.queuePurgeCmd())
 	return cmd
 }
 
@@ -92,13 +88,15 @@ func (a *app) queueEnqueueCmd() *cobra.Command {
 		file    string
 		delay   time.Duration
 		dedupID string
+		in      payloadIn
 	)
 	cmd := &cobra.Command{
 		Use:   "enqueue PATH [PAYLOAD|-] [PAYLOAD...]",
 		Short: "Add a job (several payloads: one batch, up to 100)",
 		Example: `  flowmesh queue enqueue t1/ns1/jobs '{"task":"resize"}'
   flowmesh queue enqueue t1/ns1/jobs --file job.json --delay 5m --dedup-id order-17
-  flowmesh queue enqueue t1/ns1/jobs job-a job-b job-c   # one EnqueueBatch call`,
+  flowmesh queue enqueue t1/ns1/jobs job-a job-b job-c   # one EnqueueBatch call
+  flowmesh queue enqueue t1/ns1/jobs --base64 AP/+        # the bytes 00 ff fe`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
@@ -106,10 +104,13 @@ func (a *app) queueEnqueueCmd() *cobra.Command {
 				return err
 			}
 			if len(args) > 2 {
-				return a.enqueueBatch(cmd, p, args[1:], file, delay, dedupID)
+				return a.enqueueBatch(cmd, p, args[1:], file, delay, dedupID, in)
 			}
 			payload, err := a.payload(argAt(args, 1), len(args) == 2, file)
 			if err != nil {
+				return err
+			}
+			if payload, err = in.decode(payload, "the payload"); err != nil {
 				return err
 			}
 			var (
@@ -130,11 +131,12 @@ func (a *app) queueEnqueueCmd() *cobra.Command {
 	cmd.Flags().StringVar(&file, "file", "", `read the payload from a file ("-": stdin)`)
 	cmd.Flags().DurationVar(&delay, "delay", 0, "make the job ready only after this delay (every job of a batch)")
 	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "idempotency key: a repeat returns the first job (one payload only)")
+	in.flags(cmd)
 	return cmd
 }
 
 // enqueueBatch enqueues several payloads given as arguments in one call.
-func (a *app) enqueueBatch(cmd *cobra.Command, p string, payloads []string, file string, delay time.Duration, dedupID string) error {
+func (a *app) enqueueBatch(cmd *cobra.Command, p string, payloads []string, file string, delay time.Duration, dedupID string, in payloadIn) error {
 	switch {
 	case file != "":
 		return usagef("--file takes one payload; give several payloads as arguments only")
@@ -148,7 +150,11 @@ func (a *app) enqueueBatch(cmd *cobra.Command, p string, payloads []string, file
 		if pl == "-" {
 			return usagef("stdin (\"-\") takes one payload; give several payloads as arguments only")
 		}
-		items[i] = flowmesh.EnqueueItem{Payload: []byte(pl), QueueEnqueueOptions: flowmesh.QueueEnqueueOptions{Delay: delay}}
+		b, err := in.decode([]byte(pl), fmt.Sprintf("payload %d", i+1))
+		if err != nil {
+			return err
+		}
+		items[i] = flowmesh.EnqueueItem{Payload: b, QueueEnqueueOptions: flowmesh.QueueEnqueueOptions{Delay: delay}}
 	}
 	var res []flowmesh.EnqueuedJob
 	if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
@@ -172,6 +178,7 @@ func (a *app) queueReserveCmd() *cobra.Command {
 	var (
 		visibility, wait time.Duration
 		max              int
+		pout             payloadOut
 	)
 	cmd := &cobra.Command{
 		Use:   "reserve PATH",
@@ -179,7 +186,8 @@ func (a *app) queueReserveCmd() *cobra.Command {
 		Example: `  flowmesh queue reserve t1/ns1/jobs --visibility 1m --wait 10s
   # then: flowmesh queue ack t1/ns1/jobs JOB_ID --attempt N
   flowmesh queue reserve t1/ns1/jobs --max 10   # one ReserveBatch call
-  # then: flowmesh queue ack t1/ns1/jobs JOB_ID:ATTEMPT JOB_ID:ATTEMPT ...`,
+  # then: flowmesh queue ack t1/ns1/jobs JOB_ID:ATTEMPT JOB_ID:ATTEMPT ...
+  flowmesh queue reserve t1/ns1/jobs --raw > job.bin   # the payload's bytes only`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
@@ -189,8 +197,11 @@ func (a *app) queueReserveCmd() *cobra.Command {
 			if max < 1 || max > flowmesh.MaxQueueBatch {
 				return usagef("--max %d is outside 1..%d", max, flowmesh.MaxQueueBatch)
 			}
+			if err := pout.check(a); err != nil {
+				return err
+			}
 			if max > 1 {
-				return a.reserveBatch(cmd, p, max, visibility, wait)
+				return a.reserveBatch(cmd, p, max, visibility, wait, pout)
 			}
 			var j *flowmesh.Job
 			c, err := a.client()
@@ -214,20 +225,26 @@ func (a *app) queueReserveCmd() *cobra.Command {
 				fmt.Fprintln(a.stderr, "no job ready")
 				return nil
 			}
+			if pout.raw {
+				fmt.Fprintf(a.stderr, "reserved %s:%d\n", j.ID, j.Attempt)
+				_, err := a.stdout.Write(j.Payload)
+				return err
+			}
 			return a.emit(toJob(*j), func(w io.Writer) {
 				fmt.Fprintln(w, "ID\tATTEMPT\tVISIBLE UNTIL\tPAYLOAD")
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), j.Payload)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), pout.cell(j.Payload))
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&visibility, "visibility", 0, "reservation length (0: the queue's default)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for a job to become ready")
 	cmd.Flags().IntVar(&max, "max", 1, "reserve up to this many jobs in one call (1..100; above 1, JSON output is a list)")
+	pout.flags(cmd, true)
 	return cmd
 }
 
 // reserveBatch reserves up to max jobs in one call and prints them.
-func (a *app) reserveBatch(cmd *cobra.Command, p string, max int, visibility, wait time.Duration) error {
+func (a *app) reserveBatch(cmd *cobra.Command, p string, max int, visibility, wait time.Duration, pout payloadOut) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -247,6 +264,15 @@ func (a *app) reserveBatch(cmd *cobra.Command, p string, max int, visibility, wa
 		fmt.Fprintln(a.stderr, "no job ready")
 		return nil
 	}
+	if pout.raw {
+		for _, j := range js {
+			fmt.Fprintf(a.stderr, "reserved %s:%d\n", j.ID, j.Attempt)
+			if _, err := a.stdout.Write(j.Payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	out := make([]job, len(js))
 	for i, j := range js {
 		out[i] = toJob(j)
@@ -254,7 +280,7 @@ func (a *app) reserveBatch(cmd *cobra.Command, p string, max int, visibility, wa
 	return a.emit(out, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tATTEMPT\tVISIBLE UNTIL\tPAYLOAD")
 		for _, j := range js {
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), j.Payload)
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.VisibleUntil), pout.cell(j.Payload))
 		}
 	})
 }
@@ -389,6 +415,15 @@ func (a *app) queueNackCmd() *cobra.Command {
 	return cmd
 }
 
+// queueStats is queue stats in JSON output.
+type queueStats struct {
+	Ready          int    `json:"ready"`
+	Delayed        int    `json:"delayed"`
+	InFlight       int    `json:"in_flight"`
+	Dead           int    `json:"dead"`
+	OldestReadyAge string `json:"oldest_ready_age"` // a duration
+}
+
 func (a *app) queueStatsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats PATH",
@@ -406,8 +441,8 @@ func (a *app) queueStatsCmd() *cobra.Command {
 			}); err != nil {
 				return err
 			}
-			v := map[string]any{"ready": st.Ready, "delayed": st.Delayed, "in_flight": st.InFlight, "dead": st.Dead,
-				"oldest_ready_age_seconds": st.OldestReadyAge.Seconds()}
+			v := queueStats{Ready: st.Ready, Delayed: st.Delayed, InFlight: st.InFlight, Dead: st.Dead,
+				OldestReadyAge: jsonDuration(st.OldestReadyAge)}
 			return a.emit(v, func(w io.Writer) {
 				fmt.Fprintln(w, "READY\tDELAYED\tIN FLIGHT\tDEAD\tOLDEST READY")
 				fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%v\n", st.Ready, st.Delayed, st.InFlight, st.Dead, st.OldestReadyAge.Round(time.Millisecond))
@@ -417,7 +452,10 @@ func (a *app) queueStatsCmd() *cobra.Command {
 }
 
 func (a *app) queueDeadCmd() *cobra.Command {
-	var limit int
+	var (
+		limit int
+		pout  payloadOut
+	)
 	cmd := &cobra.Command{
 		Use:   "dead PATH",
 		Short: "List dead jobs (those that failed too often)",
@@ -444,11 +482,12 @@ func (a *app) queueDeadCmd() *cobra.Command {
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintln(w, "ID\tATTEMPTS\tENQUEUED\tPAYLOAD")
 				for _, j := range js {
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.EnqueuedAt), j.Payload)
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", j.ID, j.Attempt, ts(j.EnqueuedAt), pout.cell(j.Payload))
 				}
 			})
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 100, "most jobs to list")
+	pout.flags(cmd, false)
 	return cmd
 }

@@ -24,6 +24,7 @@ var quotaFlags = []struct{ flag, name, help string }{
 	{"partitions", flowmesh.QuotaPartitions, "stream partitions"},
 	{"kv-keys", flowmesh.QuotaKVKeys, "KV keys"},
 	{"queue-jobs", flowmesh.QuotaQueueJobs, "queue jobs (waiting, delayed, in flight, dead)"},
+	{"memory-bytes", flowmesh.QuotaMemoryBytes, "memory-resident state of all tenants together (KV keys and values, job payloads, a fixed charge per item); cluster-wide: set on \"*\" only"},
 }
 
 func limitsField(l *flowmesh.QuotaLimits, name string) **int64 {
@@ -36,6 +37,8 @@ func limitsField(l *flowmesh.QuotaLimits, name string) **int64 {
 		return &l.Partitions
 	case flowmesh.QuotaKVKeys:
 		return &l.KVKeys
+	case flowmesh.QuotaMemoryBytes:
+		return &l.MemoryBytes
 	}
 	return &l.QueueJobs
 }
@@ -50,6 +53,8 @@ func valuesField(v flowmesh.QuotaValues, name string) int64 {
 		return v.Partitions
 	case flowmesh.QuotaKVKeys:
 		return v.KVKeys
+	case flowmesh.QuotaMemoryBytes:
+		return v.MemoryBytes
 	}
 	return v.QueueJobs
 }
@@ -82,7 +87,7 @@ func (a *app) quotaSetCmd() *cobra.Command {
 				some = true
 			}
 			if !some {
-				return usagef("give at least one of --stored-bytes, --resources, --partitions, --kv-keys, --queue-jobs or --reset")
+				return usagef("give at least one of --stored-bytes, --resources, --partitions, --kv-keys, --queue-jobs, --memory-bytes or --reset")
 			}
 			var q flowmesh.TenantQuota
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) (err error) {
@@ -124,7 +129,7 @@ type quotaRow struct {
 	Quota  string `json:"quota"`
 	Used   int64  `json:"used"`
 	Limit  int64  `json:"limit"`  // 0 = unlimited
-	Source string `json:"source"` // "tenant" (its own field) or "default" (always for "*")
+	Source string `json:"source"` // "tenant" (its own field), "default" (always for "*") or "cluster" (memory_bytes: all tenants together)
 }
 
 func (a *app) emitQuota(q flowmesh.TenantQuota) error {
@@ -134,7 +139,10 @@ func (a *app) emitQuota(q flowmesh.TenantQuota) error {
 	}{Tenant: q.Tenant}
 	for _, f := range quotaFlags {
 		src := "default"
-		if q.Tenant != flowmesh.DefaultQuotaTenant && *limitsField(&q.Set, f.name) != nil {
+		switch {
+		case f.name == flowmesh.QuotaMemoryBytes:
+			src = "cluster"
+		case q.Tenant != flowmesh.DefaultQuotaTenant && *limitsField(&q.Set, f.name) != nil:
 			src = "tenant"
 		}
 		out.Quotas = append(out.Quotas, quotaRow{Quota: f.name, Used: valuesField(q.Usage, f.name), Limit: valuesField(q.Limits, f.name), Source: src})

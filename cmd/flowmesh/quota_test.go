@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/flowmesh/flowmesh"
 )
 
 // TestQuotaSetGet sets a tenant's quota with the CLI, hits it, and reads
@@ -24,7 +27,7 @@ func TestQuotaSetGet(t *testing.T) {
 	fm(0, "kv", "put", "t1/ns1/a", "k", "value")
 
 	r = fm(0, "quota", "get", "t1")
-	for _, want := range []string{"stored_bytes  6     1000       tenant", "resources     1     1          tenant", "kv_keys       1     7          default", "queue_jobs    0     unlimited  default"} {
+	for _, want := range []string{"stored_bytes  6     1000        tenant", "resources     1     1           tenant", "kv_keys       1     7           default", "queue_jobs    0     unlimited   default", "memory_bytes  4262  2147483648  cluster"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, r.stdout)
 		}
@@ -34,12 +37,24 @@ func TestQuotaSetGet(t *testing.T) {
 		Quotas []quotaRow
 	}
 	decode(t, fm(0, "-o", "json", "quota", "get", "t1").stdout, &got)
-	if got.Tenant != "t1" || len(got.Quotas) != 5 || got.Quotas[0] != (quotaRow{"stored_bytes", 6, 1000, "tenant"}) || got.Quotas[3] != (quotaRow{"kv_keys", 1, 7, "default"}) {
+	mem := int64(flowmesh.MemoryPerResource + flowmesh.MemoryPerKVKey + 6)
+	if got.Tenant != "t1" || len(got.Quotas) != 6 || got.Quotas[0] != (quotaRow{"stored_bytes", 6, 1000, "tenant"}) || got.Quotas[3] != (quotaRow{"kv_keys", 1, 7, "default"}) ||
+		got.Quotas[5] != (quotaRow{"memory_bytes", mem, flowmesh.DefaultMemoryQuota, "cluster"}) {
 		t.Fatalf("json: %+v", got)
+	}
+	// The memory quota is cluster-wide: set on "*", refused on a tenant.
+	fm(0, "quota", "set", "*", "--memory-bytes", "1000000")
+	r = fm(0, "quota", "get", "*")
+	if want := fmt.Sprintf("memory_bytes  %d  1000000    cluster", mem); !strings.Contains(r.stdout, want) {
+		t.Errorf("table lacks %q:\n%s", want, r.stdout)
+	}
+	r = fm(exitServer, "quota", "set", "t1", "--memory-bytes", "1000000")
+	if !strings.Contains(r.stderr, "memory_bytes") {
+		t.Errorf("stderr %q does not name memory_bytes", r.stderr)
 	}
 	// --reset drops the tenant's own fields; deleting frees the resource.
 	fm(0, "quota", "set", "t1", "--reset")
-	fm(0, "resources", "delete", "t1/ns1/a")
+	fm(0, "resources", "delete", "-y", "t1/ns1/a")
 	decode(t, fm(0, "-o", "json", "quota", "get", "t1").stdout, &got)
 	if got.Quotas[0] != (quotaRow{"stored_bytes", 0, 0, "default"}) || got.Quotas[1].Used != 0 {
 		t.Fatalf("after reset and delete: %+v", got)

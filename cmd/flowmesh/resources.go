@@ -14,13 +14,45 @@ import (
 
 // resource is a resource in JSON output.
 type resource struct {
-	Path      string                 `json:"path"`
-	Kind      string                 `json:"kind"`
-	CreatedAt string                 `json:"created_at"`
-	Revision  uint64                 `json:"revision"`
-	Stream    *flowmesh.StreamConfig `json:"stream,omitempty"`
-	Queue     *flowmesh.QueueConfig  `json:"queue,omitempty"`
-	KV        *flowmesh.KVConfig     `json:"kv,omitempty"`
+	Path      string        `json:"path"`
+	Kind      string        `json:"kind"`
+	CreatedAt string        `json:"created_at"`
+	Revision  uint64        `json:"revision"`
+	Stream    *streamConfig `json:"stream,omitempty"`
+	Queue     *queueConfig  `json:"queue,omitempty"`
+	KV        *kvConfig     `json:"kv,omitempty"`
+}
+
+type streamConfig struct {
+	Partitions int    `json:"partitions"`
+	MaxAge     string `json:"max_age"`   // a duration; "0s": unlimited
+	MaxBytes   int64  `json:"max_bytes"` // per partition; 0: unlimited
+}
+
+type queueConfig struct {
+	VisibilityTimeout string `json:"visibility_timeout"` // a duration
+	MaxAttempts       int    `json:"max_attempts"`
+	DeadLetterQueue   string `json:"dead_letter_queue,omitempty"`
+	MaxPayload        int    `json:"max_payload"`
+}
+
+type kvConfig struct {
+	HistoryRevisions int `json:"history_revisions"`
+}
+
+func toResource(r *flowmesh.Resource) resource {
+	out := resource{Path: r.GetPath(), Kind: r.Kind.String(), CreatedAt: jsonTime(r.CreatedAt), Revision: r.Revision}
+	if c := r.Stream; c != nil {
+		out.Stream = &streamConfig{Partitions: c.Partitions, MaxAge: jsonDuration(c.MaxAge), MaxBytes: c.MaxBytes}
+	}
+	if c := r.Queue; c != nil {
+		out.Queue = &queueConfig{VisibilityTimeout: jsonDuration(c.VisibilityTimeout), MaxAttempts: c.MaxAttempts,
+			DeadLetterQueue: c.DeadLetterQueue, MaxPayload: c.MaxPayload}
+	}
+	if c := r.KV; c != nil {
+		out.KV = &kvConfig{HistoryRevisions: c.HistoryRevisions}
+	}
+	return out
 }
 
 // emitResources prints resources; one resource is a JSON object, a list
@@ -28,8 +60,7 @@ type resource struct {
 func (a *app) emitResources(rs []*flowmesh.Resource, list bool) error {
 	out := make([]resource, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, resource{Path: r.GetPath(), Kind: r.Kind.String(), CreatedAt: ts(r.CreatedAt),
-			Revision: r.Revision, Stream: r.Stream, Queue: r.Queue, KV: r.KV})
+		out = append(out, toResource(r))
 	}
 	var v any = out
 	if !list && len(out) == 1 {
@@ -103,13 +134,22 @@ func (a *app) resourcesCmd() *cobra.Command {
 			}
 			return a.emitResources([]*flowmesh.Resource{r}, false)
 		},
-	}, &cobra.Command{
+	}, a.resourcesDeleteCmd())
+	return cmd
+}
+
+func (a *app) resourcesDeleteCmd() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "delete PATH",
 		Short: "Delete a resource and its data",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
+				return err
+			}
+			if err := a.confirm(yes, "delete removes "+p+" and all its data"); err != nil {
 				return err
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
@@ -119,6 +159,7 @@ func (a *app) resourcesCmd() *cobra.Command {
 			}
 			return a.emit(map[string]any{"deleted": p}, func(w io.Writer) { fmt.Fprintf(w, "deleted %s\n", p) })
 		},
-	})
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	return cmd
 }

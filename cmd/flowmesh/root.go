@@ -57,9 +57,11 @@ type app struct {
 	consistency string
 	tlsFiles    certs.Files // --cert, --key, --cacert
 
-	tls       *tls.Config // built from tlsFiles before any command runs; nil: plaintext
-	token     string
-	tokenFile string
+	tls         *tls.Config // built from tlsFiles before any command runs; nil: plaintext
+	token       string
+	tokenFile   string
+	contextName string            // --context
+	source      map[string]string // where a setting came from, when not its flag (settle)
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -93,47 +95,67 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 func (a *app) rootCmd(getenv func(string) string) *cobra.Command {
-	endpoints := getenv("FLOWMESH_ENDPOINTS")
-	if endpoints == "" {
-		endpoints = "127.0.0.1:7400"
-	}
 	root := &cobra.Command{
 		Use:   "flowmesh",
 		Short: "FlowMesh command-line client",
 		Long: `flowmesh talks to FlowMesh nodes over gRPC: streams, queues and KV stores
 named by their path tenant/namespace/name, cluster status, and a load generator.
 
+Every global flag has an environment variable (FLOWMESH_ and the flag's name:
+FLOWMESH_TIMEOUT, FLOWMESH_TOKEN_FILE, ...). A setting comes from the flag, else
+the variable, else the context (--context, FLOWMESH_CONTEXT or the one chosen
+with "flowmesh context select"), else the default.
+
+-o json: snake_case fields, payloads and values in base64, durations as
+"1.5s", timestamps RFC 3339 (see the README).
+
 Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output != "table" && a.output != "json" {
-				return usagef("--output %q: want table or json", a.output)
-			}
-			if a.timeout <= 0 {
-				return usagef("--timeout %v must be positive", a.timeout)
-			}
-			if _, err := a.consistencyLevel(); err != nil {
-				return err
-			}
-			if err := a.loadTLS(); err != nil {
-				return err
-			}
-			return a.resolveToken(cmd, getenv)
+			return a.setup(cmd, getenv)
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.endpoints, "endpoints", endpoints, "comma-separated gRPC addresses of nodes (env FLOWMESH_ENDPOINTS)")
-	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline of each request (not of tail, watch or bench)")
-	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	pf.StringVar(&a.consistency, "consistency", "linearizable", "read consistency: linearizable, leader or stale")
-	pf.StringVar(&a.tlsFiles.CA, "cacert", getenv("FLOWMESH_CACERT"), "PEM CA that verifies the nodes; TLS on when set (env FLOWMESH_CACERT)")
-	pf.StringVar(&a.tlsFiles.Cert, "cert", getenv("FLOWMESH_CERT"), "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
-	pf.StringVar(&a.tlsFiles.Key, "key", getenv("FLOWMESH_KEY"), "PEM key of --cert (env FLOWMESH_KEY)")
+	pf.StringVar(&a.endpoints, "endpoints", "127.0.0.1:7400", "comma-separated gRPC addresses of nodes (env FLOWMESH_ENDPOINTS)")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline of each request, not of tail, watch or bench (env FLOWMESH_TIMEOUT)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json (env FLOWMESH_OUTPUT)")
+	pf.StringVar(&a.consistency, "consistency", "linearizable", "read consistency: linearizable, leader or stale (env FLOWMESH_CONSISTENCY)")
+	pf.StringVar(&a.tlsFiles.CA, "cacert", "", "PEM CA that verifies the nodes; TLS on when set (env FLOWMESH_CACERT)")
+	pf.StringVar(&a.tlsFiles.Cert, "cert", "", "PEM client certificate presented to the nodes (env FLOWMESH_CERT)")
+	pf.StringVar(&a.tlsFiles.Key, "key", "", "PEM key of --cert (env FLOWMESH_KEY)")
+	pf.StringVar(&a.contextName, "context", "", "saved connection context to use (env FLOWMESH_CONTEXT; default: the selected one)")
 	a.tokenFlags(root)
-	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(), a.versionCmd())
+	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(),
+		a.versionCmd(), a.contextCmd(getenv))
 	requireSubcommands(root)
+	a.completions(root, getenv)
 	return root
+}
+
+// setup settles the global settings (flag, environment, context, default)
+// and checks them, before any command runs.
+func (a *app) setup(cmd *cobra.Command, getenv func(string) string) error {
+	if err := a.settle(cmd, getenv); err != nil {
+		return err
+	}
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	if a.timeout <= 0 {
+		return usagef("%s %v must be positive", a.from("timeout"), a.timeout)
+	}
+	if _, err := a.consistencyLevel(); err != nil {
+		return err
+	}
+	return a.loadTLS()
+}
+
+func (a *app) checkOutput() error {
+	if a.output != "table" && a.output != "json" {
+		return usagef("%s %q: want table or json", a.from("output"), a.output)
+	}
+	return nil
 }
 
 // requireSubcommands makes every command that only groups others (queue,
@@ -171,11 +193,11 @@ func (a *app) client() (*client.Client, error) {
 	}
 	eps := a.endpointList()
 	if len(eps) == 0 {
-		return nil, usagef("--endpoints: no endpoint given")
+		return nil, usagef("%s: no endpoint given", a.from("endpoints"))
 	}
 	cl, err := client.New(a.clientConfig())
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usagef("%s: %v", a.from("endpoints"), err)
 	}
 	a.cl = cl
 	return cl, nil
@@ -194,7 +216,7 @@ func (a *app) loadTLS() error {
 		return nil
 	}
 	if (a.tlsFiles.Cert == "") != (a.tlsFiles.Key == "") {
-		return usagef("--cert and --key go together")
+		return usagef("%s and %s go together", a.from("cert"), a.from("key"))
 	}
 	src, err := certs.Load(a.tlsFiles)
 	if err != nil {
@@ -236,7 +258,7 @@ func (a *app) consistencyLevel() (flowmesh.Consistency, error) {
 	case "stale":
 		return flowmesh.Stale, nil
 	}
-	return 0, usagef("--consistency %q: want linearizable, leader or stale", a.consistency)
+	return 0, usagef("%s %q: want linearizable, leader or stale", a.from("consistency"), a.consistency)
 }
 
 // readOpts are the call options of a read.
@@ -249,6 +271,7 @@ func (a *app) readOpts() []flowmesh.CallOption {
 func (a *app) emit(v any, table func(w io.Writer)) error {
 	if a.output == "json" {
 		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
@@ -261,7 +284,9 @@ func (a *app) emit(v any, table func(w io.Writer)) error {
 // -o json, else the text line.
 func (a *app) emitLine(v any, line string) error {
 	if a.output == "json" {
-		return json.NewEncoder(a.stdout).Encode(v)
+		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
 	}
 	_, err := fmt.Fprintln(a.stdout, line)
 	return err

@@ -26,7 +26,7 @@ func TestSnapshotRestoreForceClusterID(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "theirs.fms")
 	on(theirs, 0, "cluster", "snapshot", "save", file)
 
-	r := on(ours, 1, "cluster", "snapshot", "restore", file)
+	r := on(ours, 1, "cluster", "snapshot", "restore", "--yes", file)
 	if !strings.Contains(r.stderr, "--force-cluster-id") || !strings.Contains(r.stderr, "another cluster") {
 		t.Errorf("restore of another cluster's snapshot: stderr %q, want it to name --force-cluster-id", r.stderr)
 	}
@@ -44,11 +44,11 @@ func TestSnapshotRestoreForceClusterID(t *testing.T) {
 	if err := os.WriteFile(bad, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := on(ours, 1, "cluster", "snapshot", "restore", "--force-cluster-id", bad); !strings.Contains(r.stderr, "invalid snapshot") {
+	if r := on(ours, 1, "cluster", "snapshot", "restore", "--yes", "--force-cluster-id", bad); !strings.Contains(r.stderr, "invalid snapshot") {
 		t.Errorf("restore of a corrupt snapshot: stderr %q", r.stderr)
 	}
 
-	on(ours, 0, "cluster", "snapshot", "restore", "--force-cluster-id", file)
+	on(ours, 0, "cluster", "snapshot", "restore", "--yes", "--force-cluster-id", file)
 	if got := on(ours, 0, "kv", "get", "t1/ns1/cfg", "k").stdout; !strings.Contains(got, "theirs") {
 		t.Errorf("after a forced restore: %s, want their value", got)
 	}

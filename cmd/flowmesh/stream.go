@@ -21,17 +21,17 @@ type message struct {
 	Offset    uint64            `json:"offset"`
 	Timestamp string            `json:"timestamp"`
 	Key       string            `json:"key,omitempty"`
-	Payload   string            `json:"payload"`
+	Payload   []byte            `json:"payload"` // base64
 	Headers   map[string]string `json:"headers,omitempty"`
 }
 
 func toMessage(m flowmesh.Message) message {
-	return message{Partition: m.Partition, Offset: m.Offset, Timestamp: ts(m.Timestamp), Key: m.Key, Payload: string(m.Payload), Headers: m.Headers}
+	return message{Partition: m.Partition, Offset: m.Offset, Timestamp: jsonTime(m.Timestamp), Key: m.Key, Payload: nonNil(m.Payload), Headers: m.Headers}
 }
 
 func (a *app) streamCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "stream", Short: "Streams: create, write, read, tail"}
-	cmd.AddCommand(a.streamCreateCmd(), a.streamWriteCmd(), a.streamReadCmd(), a.streamTailCmd())
+	cmd := &cobra.Command{Use: "stream", Short: "Streams: create, write, read, tail, info, consumer-group commit"}
+	cmd.AddCommand(a.streamCreateCmd(), a.streamWriteCmd(), a.streamReadCmd(), a.streamTailCmd(), a.streamInfoCmd(), a.streamCommitCmd())
 	return cmd
 }
 
@@ -78,13 +78,15 @@ func (a *app) streamWriteCmd() *cobra.Command {
 		part    int
 		headers []string
 		lines   bool
+		in      payloadIn
 	)
 	cmd := &cobra.Command{
 		Use:   "write PATH [PAYLOAD|-]...",
 		Short: "Append events: one per argument, or one from --file/stdin (--lines: one per line)",
 		Example: `  flowmesh stream write t1/ns1/events hello world      # two events
   flowmesh stream write t1/ns1/events --file event.json
-  seq 1 100 | flowmesh stream write t1/ns1/events - --lines --key k1 --header source=seq`,
+  seq 1 100 | flowmesh stream write t1/ns1/events - --lines --key k1 --header source=seq
+  flowmesh stream write t1/ns1/events --base64 AP/+ --file blob.b64`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
@@ -123,6 +125,11 @@ func (a *app) streamWriteCmd() *cobra.Command {
 			}
 			if len(payloads) == 0 {
 				return usagef("no events in the input")
+			}
+			for i := range payloads {
+				if payloads[i], err = in.decode(payloads[i], fmt.Sprintf("event %d", i+1)); err != nil {
+					return err
+				}
 			}
 			evs := make([]flowmesh.StreamEvent, len(payloads))
 			for i, b := range payloads {
@@ -163,6 +170,7 @@ func (a *app) streamWriteCmd() *cobra.Command {
 	cmd.Flags().IntVar(&part, "partition", 0, "partition of events without a key")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "event header key=value (repeatable)")
 	cmd.Flags().BoolVar(&lines, "lines", false, "with --file or stdin: one event per line")
+	in.flags(cmd)
 	return cmd
 }
 
@@ -199,15 +207,20 @@ func (a *app) streamReadCmd() *cobra.Command {
 		partition int
 		offset    uint64
 		max       int
+		pout      payloadOut
 	)
 	cmd := &cobra.Command{
-		Use:     "read PATH",
-		Short:   "Read events of a partition from an offset",
-		Example: "  flowmesh stream read t1/ns1/events --offset 0 --max 10",
-		Args:    cobra.ExactArgs(1),
+		Use:   "read PATH",
+		Short: "Read events of a partition from an offset",
+		Example: `  flowmesh stream read t1/ns1/events --offset 0 --max 10
+  flowmesh stream read t1/ns1/events --offset 7 --max 1 --raw > event.bin`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
+				return err
+			}
+			if err := pout.check(a); err != nil {
 				return err
 			}
 			if max <= 0 || max > flowmesh.MaxReadMessages {
@@ -220,6 +233,14 @@ func (a *app) streamReadCmd() *cobra.Command {
 			}); err != nil {
 				return err
 			}
+			if pout.raw {
+				for _, m := range ms {
+					if _, err := a.stdout.Write(m.Payload); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			out := make([]message, len(ms))
 			for i, m := range ms {
 				out[i] = toMessage(m)
@@ -227,7 +248,7 @@ func (a *app) streamReadCmd() *cobra.Command {
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintln(w, "OFFSET\tTIMESTAMP\tKEY\tPAYLOAD")
 				for _, m := range ms {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", m.Offset, ts(m.Timestamp), m.Key, m.Payload)
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", m.Offset, ts(m.Timestamp), m.Key, pout.cell(m.Payload))
 				}
 			})
 		},
@@ -235,6 +256,7 @@ func (a *app) streamReadCmd() *cobra.Command {
 	cmd.Flags().IntVar(&partition, "partition", 0, "partition to read")
 	cmd.Flags().Uint64Var(&offset, "offset", 0, "first offset")
 	cmd.Flags().IntVar(&max, "max", 100, "most events to read")
+	pout.flags(cmd, true)
 	return cmd
 }
 
@@ -243,6 +265,7 @@ func (a *app) streamTailCmd() *cobra.Command {
 		partition int
 		offset    int64
 		max       int
+		pout      payloadOut
 	)
 	cmd := &cobra.Command{
 		Use:   "tail PATH",
@@ -253,6 +276,9 @@ func (a *app) streamTailCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := path(args[0])
 			if err != nil {
+				return err
+			}
+			if err := pout.check(a); err != nil {
 				return err
 			}
 			c, err := a.client()
@@ -272,7 +298,13 @@ func (a *app) streamTailCmd() *cobra.Command {
 			ctx := cmd.Context()
 			n := 0
 			err = c.Subscribe(ctx, p, partition, from, func(m flowmesh.Message) error {
-				if err := a.emitLine(toMessage(m), fmt.Sprintf("%d\t%s\t%s", m.Offset, m.Key, m.Payload)); err != nil {
+				var err error
+				if pout.raw {
+					_, err = a.stdout.Write(m.Payload)
+				} else {
+					err = a.emitLine(toMessage(m), fmt.Sprintf("%d\t%s\t%s", m.Offset, m.Key, pout.cell(m.Payload)))
+				}
+				if err != nil {
 					return err
 				}
 				if n++; max > 0 && n >= max {
@@ -286,5 +318,6 @@ func (a *app) streamTailCmd() *cobra.Command {
 	cmd.Flags().IntVar(&partition, "partition", 0, "partition to tail")
 	cmd.Flags().Int64Var(&offset, "offset", -1, "first offset (-1: the end, new events only)")
 	cmd.Flags().IntVar(&max, "max", 0, "stop after this many events (0: until interrupted)")
+	pout.flags(cmd, true)
 	return cmd
 }

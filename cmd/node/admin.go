@@ -47,10 +47,12 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 // the alarm (NOSPACE: a node of the cluster is short of disk).
 const alarmHeader = "Flowmesh-Alarm"
 
-// nodeStats reads what the metrics collector exports. Queue depths and
-// stream sizes cover the tenants the tracker has seen since start-up: the
-// storage API lists resources per tenant only.
-func nodeStats(node *storage.Storage, tenants *tenantTracker) metrics.StatsFunc {
+// nodeStats reads what the metrics collector exports, from this node's own
+// state: queue depths and stream sizes of every resource of every tenant
+// the FSM holds, on followers as on the leader, from the first scrape after
+// a restart (stale reads: no call to the leader; the metrics package bounds
+// the series).
+func nodeStats(node *storage.Storage) metrics.StatsFunc {
 	return func(ctx context.Context) (metrics.NodeStats, error) {
 		st, err := node.Status()
 		if err != nil {
@@ -63,25 +65,22 @@ func nodeStats(node *storage.Storage, tenants *tenantTracker) metrics.StatsFunc 
 			SegmentBytes: dirBytes(filepath.Join(node.Config().DataDir, "fsm", "r")),
 		}
 		local := flowmesh.WithConsistency(flowmesh.Stale)
-		for _, t := range tenants.Tenants() {
-			rs, err := tenants.ResourceManager.ListResources(ctx, t, "")
-			if err != nil {
-				continue
+		for _, r := range node.LocalResources() {
+			if ctx.Err() != nil {
+				break
 			}
-			for _, r := range rs {
-				switch r.Kind {
-				case flowmesh.KindStream:
-					var n int64
-					for p := 0; r.Stream != nil && p < r.Stream.Partitions; p++ {
-						if pi, err := node.StreamManager().PartitionInfo(ctx, r.GetPath(), p, local); err == nil {
-							n += pi.Bytes
-						}
+			switch r.Kind {
+			case flowmesh.KindStream:
+				var n int64
+				for p := 0; r.Stream != nil && p < r.Stream.Partitions; p++ {
+					if pi, err := node.StreamManager().PartitionInfo(ctx, r.GetPath(), p, local); err == nil {
+						n += pi.Bytes
 					}
-					out.Streams = append(out.Streams, metrics.StreamStats{Path: r.GetPath(), Bytes: n})
-				case flowmesh.KindQueue:
-					if qs, err := node.QueueManager().Stats(ctx, r.GetPath(), local); err == nil {
-						out.Queues = append(out.Queues, metrics.QueueStats{Path: r.GetPath(), Stats: qs})
-					}
+				}
+				out.Streams = append(out.Streams, metrics.StreamStats{Path: r.GetPath(), Bytes: n})
+			case flowmesh.KindQueue:
+				if qs, err := node.QueueManager().Stats(ctx, r.GetPath(), local); err == nil {
+					out.Queues = append(out.Queues, metrics.QueueStats{Path: r.GetPath(), Stats: qs})
 				}
 			}
 		}

@@ -7,10 +7,11 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// budgetStats reads the budgets for /metrics: gRPC connections, Subscribe
-// and Watch streams (cut off as slow: reason "slow"), open segment files,
-// KV Watch history bytes, raft connections and inflight request bytes,
-// gossip streams.
+// budgetStats reads the budgets for /metrics: the cluster-wide memory
+// quota (limit 0: unlimited), gRPC connections, Subscribe and Watch
+// streams (cut off as slow: reason "slow"), open segment files, KV Watch
+// history bytes, raft connections and inflight request bytes, gossip
+// streams.
 func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 	return func() metrics.BudgetStats {
 		var out metrics.BudgetStats
@@ -20,6 +21,10 @@ func budgetStats(node *storage.Storage, srv *rpc.Server) metrics.BudgetFunc {
 		refused := func(b, reason string, n uint64) {
 			out.Refusals = append(out.Refusals, metrics.Refusals{Budget: b, Reason: reason, Count: n})
 		}
+		// The cluster-wide memory quota, as this replica counts it: its
+		// refusals are raft results, counted by the gRPC metrics' codes.
+		mem, memLimit := node.Memory()
+		budget("memory_bytes", float64(mem), float64(memLimit))
 		open, max, ref := srv.ConnStats()
 		budget("grpc_connections", float64(open), float64(max))
 		refused("grpc_connections", "over_limit", ref)

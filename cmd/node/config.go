@@ -36,6 +36,7 @@ type config struct {
 	MaxOpenFiles      int
 	DiskReserveBytes  int64
 	KVHistoryMaxAge   time.Duration
+	DiskBallastBytes  int64
 	ShutdownTimeout   time.Duration
 	Join              listFlag
 	BootstrapExpect   int
@@ -62,8 +63,11 @@ type config struct {
 	DefaultQuotaPartitions  int64
 	DefaultQuotaKVKeys      int64
 	DefaultQuotaQueueJobs   int64
-	TenantRate              float64
-	TenantBurst             int
+	// MemoryQuotaBytes is the cluster-wide memory quota this node proposes
+	// when it leads (-1: leave it as it is; 0: unlimited).
+	MemoryQuotaBytes int64
+	TenantRate       float64
+	TenantBurst      int
 
 	MaxConnections       int           // gRPC
 	RaftMaxConnections   int           // inbound raft connections
@@ -124,6 +128,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxOpenFiles, "max-open-segment-files", 0, "segment files kept open at once, least recently used closed first (0: half of RLIMIT_NOFILE); streams, partitions and other resources are not bounded by it")
 	fs.Int64Var(&c.DiskReserveBytes, "disk-reserve-bytes", 0, "free bytes kept on the data dir's filesystem: below them the node raises its disk alarm and the cluster refuses writes that grow the data (0: the smaller of 512 MiB and 5% of the filesystem; -1: no reserve)")
 	fs.DurationVar(&c.KVHistoryMaxAge, "kv-history-max-age", flowmesh.DefaultKVHistoryMaxAge, "how long a KV store keeps a change in its Watch history (besides 10000 revisions and 64 MiB): older changes, a deleted key's values among them, are dropped by every node, and a Watch from before them is Compacted (0: no time bound; only the leader's value matters)")
+	fs.Int64Var(&c.DiskBallastBytes, "disk-ballast-bytes", 0, "size of the disk ballast, two files of half of it (DATA_DIR/disk-ballast, released when the disk is nearly full so that committed writes can be applied, and DATA_DIR/disk-ballast-start, released by a start on a full disk so that the node can start read-only) (0: a quarter of the reserve, at most 64 MiB; -1: none)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown phase after SIGINT/SIGTERM: in-flight gRPC calls, the HTTP server, and storage (raft and the FSM)")
 	fs.Var(&c.Join, "join", "gossip address (host:port) of a member to join; repeatable or comma-separated; retried in the background")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 1, "fresh servers that form the cluster together (1: bootstrap alone; 0: never bootstrap, wait to be added; default 0 when --join is given)")
@@ -156,6 +161,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	} {
 		fs.Int64Var(q.v, "default-quota-"+q.name, -1, "cluster default quota of "+q.what+" per tenant, proposed by this node when it becomes leader (0: unlimited; -1: leave the replicated default as it is). Give every node the same value; 'flowmesh quota set \"*\"' changes it at run time")
 	}
+	fs.Int64Var(&c.MemoryQuotaBytes, "memory-quota-bytes", -1, fmt.Sprintf("cluster-wide limit on the memory-resident state of all tenants together (KV keys and values, queue job payloads, and a fixed charge per item), proposed by this node when it becomes leader (0: unlimited; -1: leave the replicated value as it is, %d bytes unless set). Give every node the same value; 'flowmesh quota set \"*\" --memory-bytes' changes it at run time", flowmesh.DefaultMemoryQuota))
 	fs.Float64Var(&c.TenantRate, "tenant-rate", 0, "requests per second a tenant may make to this node (token bucket, not replicated; 0: unlimited)")
 	fs.IntVar(&c.TenantBurst, "tenant-burst", 0, "burst of --tenant-rate (0: the rate rounded up)")
 	fs.IntVar(&c.MaxConnections, "max-connections", rpc.DefaultMaxConnections, "gRPC connections open at once; more are closed at accept (default: 4096, or a quarter of RLIMIT_NOFILE if that is less; see README, Limits)")
@@ -270,6 +276,9 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf("--default-quota-%s %d: want -1 (unset), 0 (unlimited) or a limit", name, v))
 		}
 	}
+	if c.MemoryQuotaBytes < -1 {
+		errs = append(errs, fmt.Errorf("--memory-quota-bytes %d: want -1 (unset), 0 (unlimited) or a limit", c.MemoryQuotaBytes))
+	}
 	if c.TenantRate < 0 || c.TenantBurst < 0 {
 		errs = append(errs, fmt.Errorf("--tenant-rate %g and --tenant-burst %d must not be negative", c.TenantRate, c.TenantBurst))
 	}
@@ -305,6 +314,9 @@ func (c *config) validate() error {
 	}
 	if c.KVHistoryMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("--kv-history-max-age %v must be 0 (no time bound) or positive", c.KVHistoryMaxAge))
+	}
+	if c.DiskBallastBytes < -1 {
+		errs = append(errs, fmt.Errorf("--disk-ballast-bytes %d must be -1 (no ballast), 0 (the default) or positive", c.DiskBallastBytes))
 	}
 	if c.MaxOpenFiles < 0 {
 		errs = append(errs, fmt.Errorf("--max-open-segment-files %d must not be negative", c.MaxOpenFiles))
@@ -456,5 +468,6 @@ func (c *config) defaultQuota() flowmesh.QuotaLimits {
 		return &v
 	}
 	return flowmesh.QuotaLimits{StoredBytes: f(c.DefaultQuotaStoredBytes), Resources: f(c.DefaultQuotaResources),
-		Partitions: f(c.DefaultQuotaPartitions), KVKeys: f(c.DefaultQuotaKVKeys), QueueJobs: f(c.DefaultQuotaQueueJobs)}
+		Partitions: f(c.DefaultQuotaPartitions), KVKeys: f(c.DefaultQuotaKVKeys), QueueJobs: f(c.DefaultQuotaQueueJobs),
+		MemoryBytes: f(c.MemoryQuotaBytes)}
 }

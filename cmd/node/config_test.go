@@ -144,18 +144,22 @@ func TestListenDefaultsLoopback(t *testing.T) {
 
 func TestDefaultQuotaFlags(t *testing.T) {
 	env := map[string]string{"FLOWMESH_DEFAULT_QUOTA_RESOURCES": "7"}
-	c, err := parseConfig([]string{"--default-quota-kv-keys", "0", "--tenant-rate", "50"}, func(k string) string { return env[k] }, io.Discard)
+	c, err := parseConfig([]string{"--default-quota-kv-keys", "0", "--tenant-rate", "50", "--memory-quota-bytes", "1000"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := c.defaultQuota()
-	if q.KVKeys == nil || *q.KVKeys != 0 || q.Resources == nil || *q.Resources != 7 || q.StoredBytes != nil || q.Partitions != nil || q.QueueJobs != nil {
-		t.Fatalf("defaultQuota %+v: want kv_keys 0 (unlimited), resources 7, the rest unset", q)
+	if q.KVKeys == nil || *q.KVKeys != 0 || q.Resources == nil || *q.Resources != 7 || q.StoredBytes != nil || q.Partitions != nil || q.QueueJobs != nil ||
+		q.MemoryBytes == nil || *q.MemoryBytes != 1000 {
+		t.Fatalf("defaultQuota %+v: want kv_keys 0 (unlimited), resources 7, memory_bytes 1000, the rest unset", q)
+	}
+	if c, err := parseConfig(nil, func(string) string { return "" }, io.Discard); err != nil || c.defaultQuota().MemoryBytes != nil {
+		t.Fatalf("without --memory-quota-bytes: %v, %v; want it unset (the replicated value stays)", err, c)
 	}
 	if c.TenantRate != 50 || c.TenantBurst != 0 {
 		t.Fatalf("rate %g burst %d", c.TenantRate, c.TenantBurst)
 	}
-	for _, args := range [][]string{{"--default-quota-stored-bytes", "-2"}, {"--tenant-rate", "-1"}} {
+	for _, args := range [][]string{{"--default-quota-stored-bytes", "-2"}, {"--tenant-rate", "-1"}, {"--memory-quota-bytes", "-2"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted it", args)
 		}

@@ -23,8 +23,11 @@
 // give the cluster default quota (-1, the default: leave that field as
 // the cluster has it; 0: unlimited). They reach the replicated state only
 // through the leader, which proposes them when it is elected (see package
-// storage), so every node should have the same values. --tenant-rate and
-// --tenant-burst limit each tenant's calls at this node (rpc.Config).
+// storage), so every node should have the same values. --memory-quota-bytes
+// is the cluster-wide memory quota (README "Memory bounds"; -1, the default:
+// leave it as the cluster has it, 2 GiB unless set), proposed the same way.
+// --tenant-rate and --tenant-burst limit each tenant's calls at this node
+// (rpc.Config).
 //
 // The Go runtime's own variables apply as usual, with one changed default:
 // without GOGC in the environment the node runs with GOGC=200 (see
@@ -89,7 +92,10 @@
 //     "subscribers" and "watchers" are the Subscribe and Watch streams
 //     open (--max-subscribers, --max-watchers; per tenant
 //     --max-tenant-subscribers, --max-tenant-watchers), with the ones
-//     cut off by --slow-consumer-timeout as refused reason="slow".
+//     cut off by --slow-consumer-timeout as refused reason="slow";
+//     "memory_bytes" is the cluster-wide memory quota's use and limit as
+//     this replica holds them (0: unlimited; its refusals are the
+//     ResourceExhausted codes of the gRPC metrics).
 //   - /debug/pprof/: the Go profiler, only with --enable-pprof; with
 //     --auth-file only for "Authorization: Bearer <cluster-admin token>".
 //     /debug/pprof/cmdline is never served (the command line may hold a

@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	if cfg.KVHistoryMaxAge == 0 {
 		scfg.KVHistoryMaxAge = -1 // no time bound (storage's 0 is the default)
 	}
+	scfg.DiskBallastBytes = cfg.DiskBallastBytes
 	scfg.Logger = log
 	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
@@ -190,7 +191,6 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 
 	// 2. The gRPC server.
 	grpcAddr := scfg.GRPCAddr
-	resources := newTenantTracker(storage.NewResourceFactory(node.MetaStore()))
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
 	rcfg := rpc.Config{
@@ -211,7 +211,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		rcfg.Auth = store
 	}
 	srv := rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: resources,
+		ResourceManager: storage.NewResourceFactory(node.MetaStore()),
 		StreamManager:   node.StreamManager(),
 		QueueManager:    node.QueueManager(),
 		KVManager:       node.KVManager(),
@@ -227,7 +227,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
 	// 3. The HTTP admin server.
-	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node, resources), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
+	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
 		srv.Stop()
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/internal/freeport"
@@ -198,7 +200,8 @@ func newClient(t *testing.T, addr string) *client.Client {
 func TestNodeServesAndRestartsCleanly(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p := startNode(t, dir, "--raft-max-connections", "48", "--max-connections", "100", "--max-subscribers", "77", "--max-watchers", "66")
+	p := startNode(t, dir, "--raft-max-connections", "48", "--max-connections", "100", "--max-subscribers", "77", "--max-watchers", "66",
+		"--memory-quota-bytes", "50000000")
 	c := newClient(t, p.grpcAddr)
 	if _, err := c.CreateKVStore(ctx, "t1", "ns1", "cfg"); err != nil {
 		t.Fatal(err)
@@ -210,11 +213,32 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		t.Fatalf("Get = %q, %v; want hello", e.Value, err)
 	}
 
+	if _, err := c.CreateQueue(ctx, "t2", "ns1", "jobs", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Enqueue(ctx, "t2/ns1/jobs", []byte("job"), flowmesh.QueueEnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The leader proposes the configured memory quota soon after it leads.
+	memLimit := `flowmesh_budget_limit{budget="memory_bytes"} 5e+07`
 	body := httpGet(t, "http://"+p.httpAddr+"/metrics")
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(body, memLimit) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		body = httpGet(t, "http://"+p.httpAddr+"/metrics")
+	}
+	mem := flowmesh.MemoryPerResource + flowmesh.MemoryPerKVKey + len("greeting") + len("hello")
+	qmem := flowmesh.MemoryPerResource + flowmesh.MemoryPerJob + len("job")
 	for _, want := range []string{
+		memLimit,
+		fmt.Sprintf(`flowmesh_budget_use{budget="memory_bytes"} %d`, mem+qmem),
+		fmt.Sprintf(`flowmesh_tenant_usage{quota="memory_bytes",tenant="t1"} %d`, mem),
+		fmt.Sprintf(`flowmesh_tenant_usage{quota="memory_bytes",tenant="t2"} %d`, qmem),
+		`flowmesh_queue_jobs{path="t2/ns1/jobs",state="ready"} 1`,
 		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_bucket{method="/flowmesh.v1.KVService/Get"`,
-		"flowmesh_raft_commit_index", "flowmesh_raft_commitTime", "flowmesh_segment_bytes",
+		"flowmesh_raft_commit_index", "flowmesh_raft_commit_time_seconds_bucket", "flowmesh_segment_bytes",
+		`flowmesh_build_info{`, `flowmesh_is_leader 1`,
 		`flowmesh_budget_limit{budget="grpc_connections"} 100`,
 		`flowmesh_budget_use{budget="grpc_connections"} `,
 		`flowmesh_budget_limit{budget="raft_connections"} 48`,
@@ -234,6 +258,15 @@ func TestNodeServesAndRestartsCleanly(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// Every name follows Prometheus' conventions (promtool check metrics
+	// runs the same linter).
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
 	}
 	if got := httpGet(t, "http://"+p.httpAddr+"/healthz"); got != "ok\n" {
 		t.Errorf("/healthz = %q", got)

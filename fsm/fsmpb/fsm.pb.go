@@ -2832,12 +2832,16 @@ func (x *Checkpoint) GetUsageCounted() bool {
 // QuotaLimits are a tenant's limits. An unset field inherits the cluster
 // default (tenant "*"); 0 is unlimited.
 type QuotaLimits struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoredBytes   *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
-	Resources     *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
-	Partitions    *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
-	KvKeys        *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
-	QueueJobs     *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
+	Resources   *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
+	Partitions  *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
+	KvKeys      *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
+	QueueJobs   *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	// memory_bytes is cluster-wide, set on tenant "*" only: the limit on the
+	// memory-resident state of all tenants together (flowmesh.QuotaMemoryBytes).
+	// Unset: flowmesh.DefaultMemoryQuota.
+	MemoryBytes   *int64 `protobuf:"varint,6,opt,name=memory_bytes,json=memoryBytes,proto3,oneof" json:"memory_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2903,6 +2907,13 @@ func (x *QuotaLimits) GetKvKeys() int64 {
 func (x *QuotaLimits) GetQueueJobs() int64 {
 	if x != nil && x.QueueJobs != nil {
 		return *x.QueueJobs
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetMemoryBytes() int64 {
+	if x != nil && x.MemoryBytes != nil {
+		return *x.MemoryBytes
 	}
 	return 0
 }
@@ -3250,7 +3261,7 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"kvRevision\x124\n" +
 	"\x06quotas\x18\t \x03(\v2\x1c.flowmesh.fsm.v1.TenantQuotaR\x06quotas\x12#\n" +
 	"\rusage_counted\x18\n" +
-	" \x01(\bR\fusageCounted\"\x88\x02\n" +
+	" \x01(\bR\fusageCounted\"\xc1\x02\n" +
 	"\vQuotaLimits\x12&\n" +
 	"\fstored_bytes\x18\x01 \x01(\x03H\x00R\vstoredBytes\x88\x01\x01\x12!\n" +
 	"\tresources\x18\x02 \x01(\x03H\x01R\tresources\x88\x01\x01\x12#\n" +
@@ -3259,14 +3270,16 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"partitions\x88\x01\x01\x12\x1c\n" +
 	"\akv_keys\x18\x04 \x01(\x03H\x03R\x06kvKeys\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01B\x0f\n" +
+	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01\x12&\n" +
+	"\fmemory_bytes\x18\x06 \x01(\x03H\x05R\vmemoryBytes\x88\x01\x01B\x0f\n" +
 	"\r_stored_bytesB\f\n" +
 	"\n" +
 	"_resourcesB\r\n" +
 	"\v_partitionsB\n" +
 	"\n" +
 	"\b_kv_keysB\r\n" +
-	"\v_queue_jobs\"[\n" +
+	"\v_queue_jobsB\x0f\n" +
+	"\r_memory_bytes\"[\n" +
 	"\vTenantQuota\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x124\n" +
 	"\x06limits\x18\x02 \x01(\v2\x1c.flowmesh.fsm.v1.QuotaLimitsR\x06limits\"n\n" +

@@ -8,7 +8,9 @@
 //
 // Tenant quota use and limits (tenants.go) are labelled by tenant with a
 // bounded cardinality: the MaxTenantSeries tenants storing the most bytes
-// get their own series, the rest are summed as tenant="_other".
+// get their own series, the rest are summed as tenant="_other". Stream
+// sizes and queue depths likewise (resources.go): the MaxResourceSeries
+// largest of each kind, the rest as path="_other".
 //
 // Everything is registered on one *prometheus.Registry owned by a Registry,
 // not on the global default, so tests and embedded nodes do not collide.

@@ -49,6 +49,7 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_grpc_requests_total{code="NotFound",method="/flowmesh.v1.KVService/Put"} 1`,
 		`flowmesh_grpc_request_duration_seconds_count{method="/flowmesh.v1.KVService/Put"} 2`,
 		`flowmesh_raft_term{role="leader"} 3`,
+		`flowmesh_is_leader 1`,
 		`flowmesh_raft_commit_index 10`,
 		`flowmesh_raft_applied_index 9`,
 		`flowmesh_segment_bytes 4096`,

@@ -20,8 +20,10 @@ type NodeStats struct {
 	LastSnapshotIndex uint64
 	// SegmentBytes is the size of the resources' segment files on disk.
 	SegmentBytes int64
-	Streams      []StreamStats
-	Queues       []QueueStats
+	// Streams and Queues are every stream's size and queue's depth
+	// (bounded at scrape: see MaxResourceSeries).
+	Streams []StreamStats
+	Queues  []QueueStats
 	// Tenants is every tenant's quota use (bounded at scrape: see
 	// MaxTenantSeries).
 	Tenants []TenantUsage
@@ -61,7 +63,8 @@ type NodeCollector struct {
 	stats   StatsFunc
 	timeout time.Duration
 
-	up, leader, term, commit, applied, lastLog, lastSnap, segBytes *prometheus.Desc
+	up, leader, isLeader, term, commit, applied, lastLog, lastSnap *prometheus.Desc
+	segBytes                                                       *prometheus.Desc
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
 	tenantUsage, tenantLimit                                       *prometheus.Desc
 	diskFree, diskReserve, diskAlarm                               *prometheus.Desc
@@ -80,6 +83,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		timeout:     timeout,
 		up:          d("node_stats_up", "1 when the node's statistics could be read."),
 		leader:      d("raft_has_leader", "1 when the node knows a leader."),
+		isLeader:    d("is_leader", "1 on the raft leader, 0 elsewhere."),
 		term:        d("raft_term", "Current raft term.", "role"),
 		commit:      d("raft_commit_index", "Raft commit index."),
 		applied:     d("raft_applied_index", "Index applied by the FSM."),
@@ -89,7 +93,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		streamBytes: d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
 		queueJobs:   d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
 		queueOldest: d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
-		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
+		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
 		tenantLimit: d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
 		diskFree:    d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
 		diskReserve: d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
@@ -99,7 +103,7 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
 		ch <- d
 	}
 }
@@ -118,16 +122,17 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.up, 1)
 	g(c.leader, b2f(st.HasLeader))
+	g(c.isLeader, b2f(st.Role == "leader"))
 	g(c.term, float64(st.Term), st.Role)
 	g(c.commit, float64(st.CommitIndex))
 	g(c.applied, float64(st.AppliedIndex))
 	g(c.lastLog, float64(st.LastLogIndex))
 	g(c.lastSnap, float64(st.LastSnapshotIndex))
 	g(c.segBytes, float64(st.SegmentBytes))
-	for _, s := range st.Streams {
+	for _, s := range boundStreams(st.Streams) {
 		g(c.streamBytes, float64(s.Bytes), s.Path)
 	}
-	for _, q := range st.Queues {
+	for _, q := range boundQueues(st.Queues) {
 		g(c.queueJobs, float64(q.Stats.Ready), q.Path, "ready")
 		g(c.queueJobs, float64(q.Stats.Delayed), q.Path, "delayed")
 		g(c.queueJobs, float64(q.Stats.InFlight), q.Path, "in_flight")
@@ -145,6 +150,9 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range quotaSeries(t.Usage) {
 			g(c.tenantUsage, float64(s.v), t.Tenant, s.name)
 		}
+		// Its share of the cluster-wide memory quota, whose limit is the
+		// budget "memory_bytes", not a tenant's.
+		g(c.tenantUsage, float64(t.Usage.MemoryBytes), t.Tenant, flowmesh.QuotaMemoryBytes)
 		if t.Tenant == OtherTenant {
 			continue
 		}

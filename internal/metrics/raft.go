@@ -1,27 +1,206 @@
 package metrics
 
 import (
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+
 	gometrics "github.com/hashicorp/go-metrics"
-	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// InstallRaftSink routes hashicorp/go-metrics, which raft reports to (among
-// others raft.commitTime, raft.fsm.apply, raft.fsm.batchApply), into r as
-// flowmesh_raft_* summaries. go-metrics is process-global, so only main
-// calls this, once. raft-wal (--raft-log-store wal) reports to
-// armon/go-metrics; its timers are not exported.
+// InstallRaftSink routes hashicorp/go-metrics, which raft and memberlist
+// report to, into r under Prometheus' conventions (RaftSink). go-metrics is
+// process-global, so only main calls this, once. raft-wal (--raft-log-store
+// wal) reports to armon/go-metrics; its timers are not exported.
 func InstallRaftSink(r *Registry) error {
-	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{
-		Registerer: r.reg,
-		Name:       "flowmesh_raft_sink",
-	})
-	if err != nil {
+	sink := NewRaftSink()
+	if err := r.Register(sink); err != nil {
 		return err
 	}
 	conf := gometrics.DefaultConfig(Namespace)
 	conf.EnableHostname = false
 	conf.EnableHostnameLabel = false
 	conf.EnableRuntimeMetrics = false // the Go collector covers the runtime
-	_, err = gometrics.NewGlobal(conf, sink)
+	conf.EnableTypePrefix = true      // tells timers from other samples (RaftSink)
+	_, err := gometrics.NewGlobal(conf, sink)
 	return err
+}
+
+// RaftSink is a go-metrics sink that exports what raft and memberlist report
+// as Prometheus metrics with conventional names: keys in snake_case under
+// flowmesh_ (raft.commitTime → flowmesh_raft_commit_time_seconds), timers
+// as histograms in seconds (go-metrics hands them over in milliseconds),
+// other samples as unitless histograms, counters with _total. It needs the
+// type prefix go-metrics adds with Config.EnableTypePrefix.
+type RaftSink struct {
+	mu         sync.Mutex
+	histograms map[string]*prometheus.HistogramVec
+	counters   map[string]*prometheus.CounterVec
+	gauges     map[string]*prometheus.GaugeVec
+}
+
+var _ gometrics.MetricSink = (*RaftSink)(nil)
+
+// NewRaftSink returns an empty sink; register it with a Registry.
+func NewRaftSink() *RaftSink {
+	return &RaftSink{
+		histograms: map[string]*prometheus.HistogramVec{},
+		counters:   map[string]*prometheus.CounterVec{},
+		gauges:     map[string]*prometheus.GaugeVec{},
+	}
+}
+
+// Describe sends nothing: the metrics appear as raft reports them (an
+// unchecked collector).
+func (s *RaftSink) Describe(chan<- *prometheus.Desc) {}
+
+// Collect sends every metric reported so far.
+func (s *RaftSink) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.histograms {
+		h.Collect(ch)
+	}
+	for _, c := range s.counters {
+		c.Collect(ch)
+	}
+	for _, g := range s.gauges {
+		g.Collect(ch)
+	}
+}
+
+// name turns a go-metrics key (type prefix and service name removed) into
+// a Prometheus name: ["raft","fsm","applyBatch"] → flowmesh_raft_fsm_apply_batch.
+func name(key []string) string {
+	var b strings.Builder
+	b.WriteString(Namespace)
+	for _, part := range key {
+		b.WriteByte('_')
+		prevLower := false
+		for _, r := range part {
+			switch {
+			case unicode.IsUpper(r):
+				if prevLower {
+					b.WriteByte('_')
+				}
+				b.WriteRune(unicode.ToLower(r))
+				prevLower = false
+			case unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+				prevLower = true
+			default:
+				b.WriteByte('_')
+				prevLower = false
+			}
+		}
+	}
+	return b.String()
+}
+
+// split returns the key's type ("timer", "sample", "counter", "gauge",
+// "kv") and the rest, without the service name go-metrics inserts first.
+func split(key []string) (kind string, rest []string) {
+	if len(key) > 0 && key[0] == Namespace {
+		key = key[1:]
+	}
+	if len(key) == 0 {
+		return "", nil
+	}
+	return key[0], key[1:]
+}
+
+func labelsOf(ls []gometrics.Label) (names []string, values prometheus.Labels) {
+	values = prometheus.Labels{}
+	for _, l := range ls {
+		n := strings.TrimPrefix(name([]string{l.Name}), Namespace+"_")
+		if _, dup := values[n]; !dup {
+			names = append(names, n)
+		}
+		values[n] = l.Value
+	}
+	sort.Strings(names)
+	return names, values
+}
+
+// vecKey identifies a vector by name and label names: go-metrics may send
+// one key with different labels, which Prometheus needs as separate vectors
+// only if the label names differ; they do not in raft, but be safe.
+func vecKey(n string, labels []string) string { return n + "{" + strings.Join(labels, ",") + "}" }
+
+// SetGauge implements gometrics.MetricSink.
+func (s *RaftSink) SetGauge(key []string, val float32) { s.SetGaugeWithLabels(key, val, nil) }
+
+// SetGaugeWithLabels implements gometrics.MetricSink.
+func (s *RaftSink) SetGaugeWithLabels(key []string, val float32, labels []gometrics.Label) {
+	_, rest := split(key)
+	n := name(rest)
+	ln, lv := labelsOf(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := vecKey(n, ln)
+	g := s.gauges[k]
+	if g == nil {
+		g = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "raft/memberlist gauge " + strings.Join(rest, ".")}, ln)
+		s.gauges[k] = g
+	}
+	g.With(lv).Set(float64(val))
+}
+
+// EmitKey implements gometrics.MetricSink; key/value events have no
+// Prometheus counterpart and are dropped.
+func (s *RaftSink) EmitKey([]string, float32) {}
+
+// IncrCounter implements gometrics.MetricSink.
+func (s *RaftSink) IncrCounter(key []string, val float32) { s.IncrCounterWithLabels(key, val, nil) }
+
+// IncrCounterWithLabels implements gometrics.MetricSink.
+func (s *RaftSink) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
+	_, rest := split(key)
+	n := name(rest)
+	if !strings.HasSuffix(n, "_total") {
+		n += "_total"
+	}
+	ln, lv := labelsOf(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := vecKey(n, ln)
+	c := s.counters[k]
+	if c == nil {
+		c = prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "raft/memberlist counter " + strings.Join(rest, ".")}, ln)
+		s.counters[k] = c
+	}
+	if val > 0 {
+		c.With(lv).Add(float64(val))
+	}
+}
+
+// AddSample implements gometrics.MetricSink.
+func (s *RaftSink) AddSample(key []string, val float32) { s.AddSampleWithLabels(key, val, nil) }
+
+// AddSampleWithLabels implements gometrics.MetricSink: a timer (in
+// milliseconds) becomes a _seconds histogram, another sample a unitless one.
+func (s *RaftSink) AddSampleWithLabels(key []string, val float32, labels []gometrics.Label) {
+	kind, rest := split(key)
+	n := name(rest)
+	v := float64(val)
+	buckets := prometheus.ExponentialBuckets(1, 2, 14) // counts: 1 .. 8192
+	help := "raft/memberlist sample " + strings.Join(rest, ".")
+	if kind == "timer" {
+		n += "_seconds"
+		v /= 1000
+		buckets = prometheus.ExponentialBuckets(25e-6, 2, 20) // 25µs .. ~13s
+		help = "raft/memberlist timing " + strings.Join(rest, ".") + ", in seconds"
+	}
+	ln, lv := labelsOf(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := vecKey(n, ln)
+	h := s.histograms[k]
+	if h == nil {
+		h = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: help, Buckets: buckets}, ln)
+		s.histograms[k] = h
+	}
+	h.With(lv).Observe(v)
 }

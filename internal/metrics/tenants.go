@@ -9,7 +9,7 @@ import (
 // MaxTenantSeries bounds the tenants that get their own usage series:
 // the MaxTenantSeries tenants storing the most bytes (ties by name) are
 // labelled by name, the rest are summed under OtherTenant. A scrape thus
-// has at most (MaxTenantSeries+1) x 5 usage series however many tenants
+// has at most (MaxTenantSeries+1) x 6 usage series however many tenants
 // exist.
 const MaxTenantSeries = 100
 
@@ -44,6 +44,7 @@ func boundTenants(ts []TenantUsage) []TenantUsage {
 		u.Partitions += t.Usage.Partitions
 		u.KVKeys += t.Usage.KVKeys
 		u.QueueJobs += t.Usage.QueueJobs
+		u.MemoryBytes += t.Usage.MemoryBytes
 	}
 	return append(ts[:MaxTenantSeries:MaxTenantSeries], other)
 }

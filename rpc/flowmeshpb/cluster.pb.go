@@ -1291,12 +1291,15 @@ func (x *StateHashResponse) GetAppliedIndex() uint64 {
 // QuotaLimits are a tenant's own limits: an unset field inherits the
 // cluster default (tenant "*"); 0 is unlimited.
 type QuotaLimits struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoredBytes   *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
-	Resources     *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
-	Partitions    *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
-	KvKeys        *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
-	QueueJobs     *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes *int64                 `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3,oneof" json:"stored_bytes,omitempty"`
+	Resources   *int64                 `protobuf:"varint,2,opt,name=resources,proto3,oneof" json:"resources,omitempty"`
+	Partitions  *int64                 `protobuf:"varint,3,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
+	KvKeys      *int64                 `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3,oneof" json:"kv_keys,omitempty"`
+	QueueJobs   *int64                 `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3,oneof" json:"queue_jobs,omitempty"`
+	// memory_bytes is cluster-wide (all tenants together), set on "*" only;
+	// unset there means the built-in default.
+	MemoryBytes   *int64 `protobuf:"varint,6,opt,name=memory_bytes,json=memoryBytes,proto3,oneof" json:"memory_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1366,14 +1369,24 @@ func (x *QuotaLimits) GetQueueJobs() int64 {
 	return 0
 }
 
+func (x *QuotaLimits) GetMemoryBytes() int64 {
+	if x != nil && x.MemoryBytes != nil {
+		return *x.MemoryBytes
+	}
+	return 0
+}
+
 // QuotaValues are effective limits (0 = unlimited) or a tenant's usage.
 type QuotaValues struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoredBytes   int64                  `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
-	Resources     int64                  `protobuf:"varint,2,opt,name=resources,proto3" json:"resources,omitempty"`
-	Partitions    int64                  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
-	KvKeys        int64                  `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3" json:"kv_keys,omitempty"`
-	QueueJobs     int64                  `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3" json:"queue_jobs,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StoredBytes int64                  `protobuf:"varint,1,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	Resources   int64                  `protobuf:"varint,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	Partitions  int64                  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	KvKeys      int64                  `protobuf:"varint,4,opt,name=kv_keys,json=kvKeys,proto3" json:"kv_keys,omitempty"`
+	QueueJobs   int64                  `protobuf:"varint,5,opt,name=queue_jobs,json=queueJobs,proto3" json:"queue_jobs,omitempty"`
+	// memory_bytes: the cluster-wide limit (for any tenant), or the use
+	// (a tenant's own; for "*" all tenants together).
+	MemoryBytes   int64 `protobuf:"varint,6,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1439,6 +1452,13 @@ func (x *QuotaValues) GetKvKeys() int64 {
 func (x *QuotaValues) GetQueueJobs() int64 {
 	if x != nil {
 		return x.QueueJobs
+	}
+	return 0
+}
+
+func (x *QuotaValues) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
 	}
 	return 0
 }
@@ -1712,7 +1732,7 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\x10StateHashRequest\"L\n" +
 	"\x11StateHashResponse\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12#\n" +
-	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\"\x88\x02\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\"\xc1\x02\n" +
 	"\vQuotaLimits\x12&\n" +
 	"\fstored_bytes\x18\x01 \x01(\x03H\x00R\vstoredBytes\x88\x01\x01\x12!\n" +
 	"\tresources\x18\x02 \x01(\x03H\x01R\tresources\x88\x01\x01\x12#\n" +
@@ -1721,14 +1741,16 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"partitions\x88\x01\x01\x12\x1c\n" +
 	"\akv_keys\x18\x04 \x01(\x03H\x03R\x06kvKeys\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01B\x0f\n" +
+	"queue_jobs\x18\x05 \x01(\x03H\x04R\tqueueJobs\x88\x01\x01\x12&\n" +
+	"\fmemory_bytes\x18\x06 \x01(\x03H\x05R\vmemoryBytes\x88\x01\x01B\x0f\n" +
 	"\r_stored_bytesB\f\n" +
 	"\n" +
 	"_resourcesB\r\n" +
 	"\v_partitionsB\n" +
 	"\n" +
 	"\b_kv_keysB\r\n" +
-	"\v_queue_jobs\"\xa6\x01\n" +
+	"\v_queue_jobsB\x0f\n" +
+	"\r_memory_bytes\"\xc9\x01\n" +
 	"\vQuotaValues\x12!\n" +
 	"\fstored_bytes\x18\x01 \x01(\x03R\vstoredBytes\x12\x1c\n" +
 	"\tresources\x18\x02 \x01(\x03R\tresources\x12\x1e\n" +
@@ -1737,7 +1759,8 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"partitions\x12\x17\n" +
 	"\akv_keys\x18\x04 \x01(\x03R\x06kvKeys\x12\x1d\n" +
 	"\n" +
-	"queue_jobs\x18\x05 \x01(\x03R\tqueueJobs\"q\n" +
+	"queue_jobs\x18\x05 \x01(\x03R\tqueueJobs\x12!\n" +
+	"\fmemory_bytes\x18\x06 \x01(\x03R\vmemoryBytes\"q\n" +
 	"\x0fSetQuotaRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x120\n" +
 	"\x06limits\x18\x02 \x01(\v2\x18.flowmesh.v1.QuotaLimitsR\x06limits\x12\x14\n" +

@@ -270,7 +270,7 @@ type ErrorDetail struct {
 	OldestRevision uint64 `protobuf:"varint,9,opt,name=oldest_revision,json=oldestRevision,proto3" json:"oldest_revision,omitempty"`
 	// REVISION_MISMATCH: the key, the revision the caller expected and the
 	// key's actual revision (0 = absent).
-	Key              []byte `protobuf:"bytes,10,opt,name=key,proto3" json:"key,omitempty"`
+	Key              string `protobuf:"bytes,10,opt,name=key,proto3" json:"key,omitempty"`
 	ExpectedRevision uint64 `protobuf:"varint,11,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
 	ActualRevision   uint64 `protobuf:"varint,12,opt,name=actual_revision,json=actualRevision,proto3" json:"actual_revision,omitempty"`
 	// LIMIT_EXCEEDED: what was limited, the limit, and the value seen.
@@ -391,11 +391,11 @@ func (x *ErrorDetail) GetOldestRevision() uint64 {
 	return 0
 }
 
-func (x *ErrorDetail) GetKey() []byte {
+func (x *ErrorDetail) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *ErrorDetail) GetExpectedRevision() uint64 {
@@ -515,7 +515,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"nextOffset\x12'\n" +
 	"\x0foldest_revision\x18\t \x01(\x04R\x0eoldestRevision\x12\x10\n" +
 	"\x03key\x18\n" +
-	" \x01(\fR\x03key\x12+\n" +
+	" \x01(\tR\x03key\x12+\n" +
 	"\x11expected_revision\x18\v \x01(\x04R\x10expectedRevision\x12'\n" +
 	"\x0factual_revision\x18\f \x01(\x04R\x0eactualRevision\x12\x1d\n" +
 	"\n" +

@@ -78,11 +78,12 @@ func (KVEventType) EnumDescriptor() ([]byte, []int) {
 	return file_flowmesh_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
-// Keys are bytes on the wire: a Go string key may hold any bytes, and
-// proto3 strings must be valid UTF-8.
+// Keys, prefixes and after-keys are strings: UTF-8, at most
+// flowmesh.MaxKeyLen bytes (a key that is not valid UTF-8 is refused as
+// InvalidArgument). Values are bytes.
 type KVEntry struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	Key            []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Key            string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Value          []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	Revision       uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	CreateRevision uint64                 `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
@@ -121,11 +122,11 @@ func (*KVEntry) Descriptor() ([]byte, []int) {
 	return file_flowmesh_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *KVEntry) GetKey() []byte {
+func (x *KVEntry) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *KVEntry) GetValue() []byte {
@@ -159,7 +160,7 @@ func (x *KVEntry) GetExpireTime() *timestamppb.Timestamp {
 type KVEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          KVEventType            `protobuf:"varint,1,opt,name=type,proto3,enum=flowmesh.v1.KVEventType" json:"type,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	Revision      uint64                 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -203,11 +204,11 @@ func (x *KVEvent) GetType() KVEventType {
 	return KVEventType_KV_EVENT_TYPE_UNSPECIFIED
 }
 
-func (x *KVEvent) GetKey() []byte {
+func (x *KVEvent) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *KVEvent) GetValue() []byte {
@@ -227,7 +228,7 @@ func (x *KVEvent) GetRevision() uint64 {
 type PutRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Key   string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Value []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// Set: conditional put; the key's revision must equal it (0 = must not exist).
 	IfRevision    *uint64              `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3,oneof" json:"if_revision,omitempty"`
@@ -274,11 +275,11 @@ func (x *PutRequest) GetPath() string {
 	return ""
 }
 
-func (x *PutRequest) GetKey() []byte {
+func (x *PutRequest) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *PutRequest) GetValue() []byte {
@@ -356,7 +357,7 @@ func (x *PutResponse) GetRevision() uint64 {
 type GetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Options       *CallOptions           `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -399,11 +400,11 @@ func (x *GetRequest) GetPath() string {
 	return ""
 }
 
-func (x *GetRequest) GetKey() []byte {
+func (x *GetRequest) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *GetRequest) GetOptions() *CallOptions {
@@ -460,7 +461,7 @@ func (x *GetResponse) GetEntry() *KVEntry {
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	IfRevision    *uint64                `protobuf:"varint,3,opt,name=if_revision,json=ifRevision,proto3,oneof" json:"if_revision,omitempty"`
 	Options       *CallOptions           `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -504,11 +505,11 @@ func (x *DeleteRequest) GetPath() string {
 	return ""
 }
 
-func (x *DeleteRequest) GetKey() []byte {
+func (x *DeleteRequest) GetKey() string {
 	if x != nil {
 		return x.Key
 	}
-	return nil
+	return ""
 }
 
 func (x *DeleteRequest) GetIfRevision() uint64 {
@@ -572,8 +573,8 @@ func (x *DeleteResponse) GetRevision() uint64 {
 type ListRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Prefix        []byte                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	After         []byte                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"` // exclusive start key
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"` // exclusive start key
 	Limit         int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	Options       *CallOptions           `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -617,18 +618,18 @@ func (x *ListRequest) GetPath() string {
 	return ""
 }
 
-func (x *ListRequest) GetPrefix() []byte {
+func (x *ListRequest) GetPrefix() string {
 	if x != nil {
 		return x.Prefix
 	}
-	return nil
+	return ""
 }
 
-func (x *ListRequest) GetAfter() []byte {
+func (x *ListRequest) GetAfter() string {
 	if x != nil {
 		return x.After
 	}
-	return nil
+	return ""
 }
 
 func (x *ListRequest) GetLimit() int32 {
@@ -694,7 +695,7 @@ func (x *ListResponse) GetEntries() []*KVEntry {
 type WatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Prefix        []byte                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
 	FromRevision  uint64                 `protobuf:"varint,3,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"` // 0 = from now on
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -737,11 +738,11 @@ func (x *WatchRequest) GetPath() string {
 	return ""
 }
 
-func (x *WatchRequest) GetPrefix() []byte {
+func (x *WatchRequest) GetPrefix() string {
 	if x != nil {
 		return x.Prefix
 	}
-	return nil
+	return ""
 }
 
 func (x *WatchRequest) GetFromRevision() uint64 {
@@ -801,7 +802,7 @@ const file_flowmesh_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"\x14flowmesh/v1/kv.proto\x12\vflowmesh.v1\x1a\x18flowmesh/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x01\n" +
 	"\aKVEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x04R\brevision\x12'\n" +
 	"\x0fcreate_revision\x18\x04 \x01(\x04R\x0ecreateRevision\x12;\n" +
@@ -809,13 +810,13 @@ const file_flowmesh_v1_kv_proto_rawDesc = "" +
 	"expireTime\"{\n" +
 	"\aKVEvent\x12,\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x18.flowmesh.v1.KVEventTypeR\x04type\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x04R\brevision\"\xdf\x01\n" +
 	"\n" +
 	"PutRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12$\n" +
 	"\vif_revision\x18\x04 \x01(\x04H\x00R\n" +
 	"ifRevision\x88\x01\x01\x12+\n" +
@@ -827,13 +828,13 @@ const file_flowmesh_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"GetRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\x122\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x122\n" +
 	"\aoptions\x18\x03 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\"9\n" +
 	"\vGetResponse\x12*\n" +
 	"\x05entry\x18\x01 \x01(\v2\x14.flowmesh.v1.KVEntryR\x05entry\"\x9f\x01\n" +
 	"\rDeleteRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\x12$\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12$\n" +
 	"\vif_revision\x18\x03 \x01(\x04H\x00R\n" +
 	"ifRevision\x88\x01\x01\x122\n" +
 	"\aoptions\x18\x04 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptionsB\x0e\n" +
@@ -842,15 +843,15 @@ const file_flowmesh_v1_kv_proto_rawDesc = "" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\"\x99\x01\n" +
 	"\vListRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\fR\x06prefix\x12\x14\n" +
-	"\x05after\x18\x03 \x01(\fR\x05after\x12\x14\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\x122\n" +
 	"\aoptions\x18\x05 \x01(\v2\x18.flowmesh.v1.CallOptionsR\aoptions\">\n" +
 	"\fListResponse\x12.\n" +
 	"\aentries\x18\x01 \x03(\v2\x14.flowmesh.v1.KVEntryR\aentries\"_\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\fR\x06prefix\x12#\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12#\n" +
 	"\rfrom_revision\x18\x03 \x01(\x04R\ffromRevision\";\n" +
 	"\rWatchResponse\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.flowmesh.v1.KVEventR\x05event*w\n" +

@@ -8,7 +8,7 @@ import (
 // KVEntry converts a key's value.
 func KVEntry(e flowmesh.KVEntry) *pb.KVEntry {
 	return &pb.KVEntry{
-		Key:            bytesOf(e.Key),
+		Key:            e.Key,
 		Value:          e.Value,
 		Revision:       e.Revision,
 		CreateRevision: e.CreateRevision,
@@ -19,7 +19,7 @@ func KVEntry(e flowmesh.KVEntry) *pb.KVEntry {
 // FromKVEntry converts it back; nil is the zero entry.
 func FromKVEntry(p *pb.KVEntry) flowmesh.KVEntry {
 	return flowmesh.KVEntry{
-		Key:            string(p.GetKey()),
+		Key:            p.GetKey(),
 		Value:          p.GetValue(),
 		Revision:       p.GetRevision(),
 		CreateRevision: p.GetCreateRevision(),
@@ -38,14 +38,14 @@ func FromKVEntries(ps []*pb.KVEntry) []flowmesh.KVEntry {
 
 // KVEvent converts one change.
 func KVEvent(e flowmesh.KVEvent) *pb.KVEvent {
-	return &pb.KVEvent{Type: pb.KVEventType(e.Type), Key: bytesOf(e.Key), Value: e.Value, Revision: e.Revision}
+	return &pb.KVEvent{Type: pb.KVEventType(e.Type), Key: e.Key, Value: e.Value, Revision: e.Revision}
 }
 
 // FromKVEvent converts it back; nil is the zero event.
 func FromKVEvent(p *pb.KVEvent) flowmesh.KVEvent {
 	return flowmesh.KVEvent{
 		Type:     flowmesh.KVEventType(p.GetType()),
-		Key:      string(p.GetKey()),
+		Key:      p.GetKey(),
 		Value:    p.GetValue(),
 		Revision: p.GetRevision(),
 	}

@@ -16,7 +16,8 @@ func copyInt(v *int64) *int64 {
 // QuotaLimits converts a partial quota.
 func QuotaLimits(q flowmesh.QuotaLimits) *pb.QuotaLimits {
 	return &pb.QuotaLimits{StoredBytes: copyInt(q.StoredBytes), Resources: copyInt(q.Resources),
-		Partitions: copyInt(q.Partitions), KvKeys: copyInt(q.KVKeys), QueueJobs: copyInt(q.QueueJobs)}
+		Partitions: copyInt(q.Partitions), KvKeys: copyInt(q.KVKeys), QueueJobs: copyInt(q.QueueJobs),
+		MemoryBytes: copyInt(q.MemoryBytes)}
 }
 
 // FromQuotaLimits converts it back; nil has no field set.
@@ -25,19 +26,20 @@ func FromQuotaLimits(p *pb.QuotaLimits) flowmesh.QuotaLimits {
 		return flowmesh.QuotaLimits{}
 	}
 	return flowmesh.QuotaLimits{StoredBytes: copyInt(p.StoredBytes), Resources: copyInt(p.Resources),
-		Partitions: copyInt(p.Partitions), KVKeys: copyInt(p.KvKeys), QueueJobs: copyInt(p.QueueJobs)}
+		Partitions: copyInt(p.Partitions), KVKeys: copyInt(p.KvKeys), QueueJobs: copyInt(p.QueueJobs),
+		MemoryBytes: copyInt(p.MemoryBytes)}
 }
 
 // QuotaValues converts limits or usage.
 func QuotaValues(v flowmesh.QuotaValues) *pb.QuotaValues {
 	return &pb.QuotaValues{StoredBytes: v.StoredBytes, Resources: v.Resources, Partitions: v.Partitions,
-		KvKeys: v.KVKeys, QueueJobs: v.QueueJobs}
+		KvKeys: v.KVKeys, QueueJobs: v.QueueJobs, MemoryBytes: v.MemoryBytes}
 }
 
 // FromQuotaValues converts them back.
 func FromQuotaValues(p *pb.QuotaValues) flowmesh.QuotaValues {
 	return flowmesh.QuotaValues{StoredBytes: p.GetStoredBytes(), Resources: p.GetResources(), Partitions: p.GetPartitions(),
-		KVKeys: p.GetKvKeys(), QueueJobs: p.GetQueueJobs()}
+		KVKeys: p.GetKvKeys(), QueueJobs: p.GetQueueJobs(), MemoryBytes: p.GetMemoryBytes()}
 }
 
 // TenantQuota converts a tenant's quota report.

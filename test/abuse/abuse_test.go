@@ -291,7 +291,7 @@ func TestBadInput(t *testing.T) {
 	check("Join 256.1.1.1:99999", err)
 
 	long := strings.Repeat("a", 1<<20)
-	_, err = pb.NewKVServiceClient(cc).Get(ctx, &pb.GetRequest{Path: "t1/ns1/" + long, Key: []byte("k")})
+	_, err = pb.NewKVServiceClient(cc).Get(ctx, &pb.GetRequest{Path: "t1/ns1/" + long, Key: "k"})
 	check("1 MiB path", err)
 	if m := status.Convert(err).Message(); strings.Contains(m, strings.Repeat("a", flowmesh.MaxQuotedInput+1)) {
 		t.Errorf("1 MiB path: the message quotes more than %d bytes of it", flowmesh.MaxQuotedInput)

@@ -78,12 +78,25 @@ type Node struct {
 // its log is printed.
 func StartNode(t *testing.T, extra ...string) *Node {
 	t.Helper()
+	nd := NewNode(t, "", extra...)
+	nd.Start(t)
+	return nd
+}
+
+// NewNode prepares a node on dataDir (a fresh temp dir if "") with extra
+// flags, without starting it; its log is in a temp dir. The node is killed
+// at cleanup; on failure the tail of its log is printed.
+func NewNode(t *testing.T, dataDir string, extra ...string) *Node {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts node processes")
 	}
 	dir := t.TempDir()
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
 	nd := &Node{GRPCAddr: freeport.Addr(t), HTTPAddr: freeport.Addr(t),
-		DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "node.log")}
+		DataDir: dataDir, LogPath: filepath.Join(dir, "node.log")}
 	nd.Args = append([]string{"--id", "node1", "--data-dir", nd.DataDir, "--grpc-addr", nd.GRPCAddr,
 		"--raft-addr", freeport.Addr(t), "--gossip-addr", freeport.Addr(t), "--http-addr", nd.HTTPAddr,
 		"--bootstrap-expect", "1", "--shutdown-timeout", "5s"}, extra...)
@@ -98,12 +111,11 @@ func StartNode(t *testing.T, extra ...string) *Node {
 		}
 		nd.Kill()
 	})
-	nd.Start(t)
 	return nd
 }
 
-// Start starts the process and waits until /readyz is 200.
-func (nd *Node) Start(t *testing.T) {
+// Launch starts the process and returns.
+func (nd *Node) Launch(t *testing.T) {
 	t.Helper()
 	logf, err := os.OpenFile(nd.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -130,6 +142,15 @@ func (nd *Node) Start(t *testing.T) {
 	nd.cmd, nd.exited, nd.anonPeak = cmd, exited, 0
 	nd.mu.Unlock()
 	go nd.sampleAnon(cmd.Process.Pid, exited)
+}
+
+// Start starts the process and waits until /readyz is 200.
+func (nd *Node) Start(t *testing.T) {
+	t.Helper()
+	nd.Launch(t)
+	nd.mu.Lock()
+	exited := nd.exited
+	nd.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second}
 	eventually(t, 60*time.Second, "node ready", func() error {
 		select {

@@ -17,7 +17,7 @@ import (
 // putVia writes key=value through nd (forwarded to the leader if nd follows).
 func putVia(ctx context.Context, nd *Node, path, key, value string) error {
 	_, err := pb.NewKVServiceClient(nd.Conn()).Put(ctx, &pb.PutRequest{
-		Path: path, Key: []byte(key), Value: []byte(value),
+		Path: path, Key: key, Value: []byte(value),
 		Options: &pb.CallOptions{RequestId: "put-" + nd.ID + "-" + key},
 	})
 	return err
