@@ -19,7 +19,7 @@ type NodeStatus struct {
 	CommitIndex       uint64
 	AppliedIndex      uint64
 	Lag               uint64 // CommitIndex - AppliedIndex
-	Health            string // "healthy", "no-leader", "lagging" or "shutdown"
+	Health            string // "healthy", "no-leader", "removed", "catching-up", "joining", "lagging" or "shutdown"
 	LastLogIndex      uint64
 	LastSnapshotIndex uint64
 	LeaderID          string // "" when the node knows no leader
@@ -34,6 +34,19 @@ type NodeStatus struct {
 	DiskFreeBytes    int64
 	DiskReserveBytes int64
 	Alarms           []string
+	// Ready is whether the node is ready, as its /readyz decides: a leader
+	// in contact, the node in the raft configuration and applied up to the
+	// leader's index. Readiness is the state ("ready", "catching-up",
+	// "removed", "no-leader", "joining", "shutdown"; "" from an older
+	// node), NotReadyReason why not, Behind the entries left to apply
+	// while catching up, and AwaitingReadd that the node is (or seems to
+	// be) out of the configuration while alive in gossip, where the leader
+	// adds it back about a minute after a remove-peer.
+	Ready          bool
+	Readiness      string
+	NotReadyReason string
+	Behind         uint64
+	AwaitingReadd  bool
 }
 
 // Member is a cluster node as memberlist and the raft configuration see it.
@@ -121,6 +134,11 @@ func statusOf(s *pb.NodeStatus) NodeStatus {
 		DiskFreeBytes:     s.GetDiskFreeBytes(),
 		DiskReserveBytes:  s.GetDiskReserveBytes(),
 		Alarms:            s.GetAlarms(),
+		Ready:             s.GetReady(),
+		Readiness:         s.GetReadiness(),
+		NotReadyReason:    s.GetNotReadyReason(),
+		Behind:            s.GetBehind(),
+		AwaitingReadd:     s.GetAwaitingReadd(),
 	}
 }
 

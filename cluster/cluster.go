@@ -79,7 +79,8 @@ type Cluster struct {
 	leaders  leaderWatch
 	reads    readBarrier
 	mgr      manager
-	hadState bool // raft state existed when New opened it
+	hadState bool      // raft state existed when New opened it
+	started  time.Time // when New started raft
 
 	clusterID   atomic.Pointer[string] // see clusterid.go
 	clusterIDMu sync.Mutex             // serialises setClusterID
@@ -117,6 +118,7 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 		notifyCh:  make(chan bool, 16),
 		closing:   make(chan struct{}),
 		raftDown:  make(chan struct{}),
+		started:   time.Now(),
 	}
 	if err := c.open(); err != nil {
 		if c.raft != nil {
@@ -466,12 +468,9 @@ type Status struct {
 
 // Stats returns the node's status.
 func (c *Cluster) Stats() Status {
-	applied := c.fsm.appliedIndex()
-	// Trailing no-ops and barriers never reach the FSM; count them as
-	// applied once raft has dispatched them, as WaitApplied does.
-	if ra := c.raft.AppliedIndex(); ra > applied && c.noFSMEntries(applied+1, ra) {
-		applied = ra
-	}
+	// Trailing no-ops and barriers never reach the FSM; AppliedIndex
+	// counts them once raft has dispatched them, as WaitApplied does.
+	applied := c.AppliedIndex()
 	st := Status{
 		ID:           c.cfg.ID,
 		State:        stateName(c.raft.State()),

@@ -10,13 +10,18 @@
 // # Membership
 //
 // Every node gossips its raft ID (the memberlist name), raft and gRPC
-// addresses, bootstrap-expect value, version, whether it has raft state
-// and its applied index, as JSON metadata (nodeMeta; fields are only
+// addresses, bootstrap-expect value, version, whether it has raft state,
+// whether it leads, and its applied index, as JSON metadata (nodeMeta; fields are only
 // added), and its disk alarm (MembershipConfig.Disk; free bytes, rounded
 // to a MiB, and reserve only while the alarm is up, so free space moving
 // does not re-gossip the metadata every second: storage's doc, "Disk
 // full"). Membership remembers dead and left members, which memberlist
 // forgets, for an hour.
+//
+// Readiness (ready.go; storage.Storage.Ready decides it): a follower
+// compares its applied index with the leader's gossiped one, and a node
+// that hears from no leader while gossip names one says it seems removed
+// from the configuration.
 //
 // Bootstrap-expect N: a node without raft state bootstraps once exactly N
 // alive members with the same N and no raft state are visible, with all N

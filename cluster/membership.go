@@ -38,8 +38,13 @@ type Member struct {
 	Voter      bool   // a voter in the raft configuration
 	InConfig   bool   // in the raft configuration at all
 	Leader     bool
-	// AppliedIndex is the FSM applied index the node last gossiped (0 when unknown).
+	// AppliedIndex is the applied index the node last gossiped (0 when
+	// unknown): storage gossips Cluster.AppliedIndex, which counts the
+	// no-ops and barriers raft has dispatched past the FSM's last entry.
 	AppliedIndex uint64
+	// GossipLeader: the node last gossiped that it is the raft leader (a
+	// node that hears nothing from the leader learns of it so).
+	GossipLeader bool
 	Expect       int // the node's bootstrap-expect value
 	Version      string
 	HasState     bool   // the node has raft state (it is or was part of a cluster)
@@ -69,6 +74,8 @@ type nodeMeta struct {
 	Leaving bool `json:"leaving,omitempty"`
 	// Cluster is the node's cluster ID (clusterid.go), empty while unknown.
 	Cluster string `json:"cluster,omitempty"`
+	// Leader: the node is the raft leader.
+	Leader bool `json:"leader,omitempty"`
 	// DiskAlarm, DiskFree and DiskReserve: see Member. Free bytes are
 	// gossiped only under an alarm, rounded down to a MiB, so a node's
 	// changing free space does not re-gossip its metadata every second.
@@ -98,6 +105,8 @@ type MembershipConfig struct {
 	// means false and 0.
 	HasState func() bool
 	Applied  func() uint64
+	// IsLeader reports whether this node is the raft leader (nil: never).
+	IsLeader func() bool
 	// ClusterID returns this node's cluster ID ("" while unknown; nil: no
 	// ID). Gossip from, and merges with, nodes of another cluster are
 	// refused.
@@ -368,6 +377,7 @@ func memberOf(st *memberState) Member {
 		Status: st.status, AppliedIndex: st.meta.Applied, Expect: st.meta.Expect,
 		Version: st.meta.Version, HasState: st.meta.HasState, ClusterID: st.meta.Cluster,
 		DiskAlarm: st.meta.DiskAlarm, DiskFree: st.meta.DiskFree, DiskReserve: st.meta.DiskReserve,
+		GossipLeader: st.meta.Leader,
 	}
 }
 
@@ -450,6 +460,9 @@ func (m *Membership) currentMetaLocked() nodeMeta {
 	if m.cfg.ClusterID != nil {
 		md.Cluster = m.cfg.ClusterID()
 	}
+	if m.cfg.IsLeader != nil {
+		md.Leader = m.cfg.IsLeader()
+	}
 	if m.cfg.Disk != nil {
 		if alarm, free, reserve := m.cfg.Disk(); alarm {
 			md.DiskAlarm, md.DiskFree, md.DiskReserve = true, free&^(1<<20-1), reserve
@@ -490,8 +503,8 @@ func (g *mlGuard) NotifyMerge(peers []*memberlist.Node) error {
 	return nil
 }
 
-// refreshLoop gossips changes of HasState, Applied, the cluster ID and
-// the disk alarm.
+// refreshLoop gossips changes of HasState, Applied, leadership, the
+// cluster ID and the disk alarm.
 func (m *Membership) refreshLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.MetaRefresh)

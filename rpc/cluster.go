@@ -33,6 +33,19 @@ type ClusterAdmin interface {
 	StateHashIndex() (string, uint64, error)
 }
 
+// ReadinessReporter is what ClusterStatus reports of readiness when the
+// ClusterAdmin has it (storage.Storage does).
+type ReadinessReporter interface {
+	// Ready decides whether the node is ready (it may wait up to half a
+	// second for the node to apply the leader's index).
+	Ready(ctx context.Context) cluster.Readiness
+}
+
+// statusReadyWait bounds how long Status waits for the node to apply the
+// index readiness needs (/readyz waits up to storage.ReadyWait): clients
+// ask any node's Status to find the leader.
+const statusReadyWait = 250 * time.Millisecond
+
 // DiskReporter is what ClusterStatus reports of the disk alarm when the
 // ClusterAdmin has it (storage.Storage does).
 type DiskReporter interface {
@@ -92,14 +105,24 @@ func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.S
 		DiskFreeBytes:     st.DiskFreeBytes,
 		DiskReserveBytes:  st.DiskReserveBytes,
 		Alarms:            st.Alarms,
+		Ready:             st.Readiness.Ready,
+		Readiness:         st.Readiness.State,
+		NotReadyReason:    st.Readiness.Reason,
+		Behind:            st.Readiness.Behind(),
+		AwaitingReadd:     st.Readiness.AwaitingReadd,
 	}}, nil
 }
 
-// healthOf summarises a node's status: "shutdown", "no-leader" (it cannot
-// serve linearizable calls), "lagging" (its stale reads are far behind) or
-// "healthy". An empty status (no role) is "healthy" for an embedded node.
+// healthOf summarises a node's status: "shutdown"; the readiness state
+// when the node is not ready ("removed", "joining", "catching-up" or
+// "no-leader": it cannot serve linearizable calls); "lagging" (its stale
+// reads are far behind) or "healthy". An empty status (no role) is
+// "healthy" for an embedded node.
 func healthOf(st NodeStatus, lag uint64) string {
+	rd := st.Readiness
 	switch {
+	case rd.State != "" && !rd.Ready:
+		return rd.State // "shutdown" among them
 	case st.Role == RoleShutdown:
 		return "shutdown"
 	case st.Role != "" && st.LeaderID == "":
@@ -436,7 +459,7 @@ var roleToPB = map[Role]pb.Role{
 // ClusterStatus returns a Parts.StatusFunc that reports a's raft state and
 // the leader's gRPC address; grpcAddr and version describe this node.
 func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
-	return func(context.Context) (NodeStatus, error) {
+	return func(ctx context.Context) (NodeStatus, error) {
 		c := a.Cluster()
 		if c == nil {
 			return NodeStatus{}, flowmesh.ErrStopped
@@ -450,6 +473,11 @@ func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Contex
 			ClusterID: st.ClusterID,
 		}
 		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
+		if r, ok := a.(ReadinessReporter); ok {
+			rctx, cancel := context.WithTimeout(ctx, statusReadyWait)
+			ns.Readiness = r.Ready(rctx)
+			cancel()
+		}
 		if d, ok := a.(DiskReporter); ok {
 			ns.DiskFreeBytes, ns.DiskReserveBytes, _ = d.LocalDisk()
 			if err := d.DiskAlarm(); err != nil {

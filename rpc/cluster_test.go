@@ -114,7 +114,8 @@ func TestClusterForwarding(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := st.GetStatus()
-		if s.GetHealth() != "healthy" || s.GetLeaderGrpcAddr() != leader.Addr || s.GetTerm() == 0 || s.GetCommitIndex() == 0 {
+		if s.GetHealth() != "healthy" || s.GetLeaderGrpcAddr() != leader.Addr || s.GetTerm() == 0 || s.GetCommitIndex() == 0 ||
+			!s.GetReady() || s.GetReadiness() != "ready" || s.GetNotReadyReason() != "" || s.GetBehind() != 0 {
 			t.Errorf("status of %s: %v", n.ID, s)
 		}
 	}

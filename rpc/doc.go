@@ -162,9 +162,12 @@
 // # Cluster
 //
 // ClusterService (cluster.go) reports each node's status (role, term,
-// commit and applied index, lag = commit - applied, and health: "healthy",
-// "no-leader" when the node knows no leader, "lagging" when lag exceeds
-// LagThreshold, "shutdown") and the members as memberlist and raft see
+// commit and applied index, lag = commit - applied, readiness as the
+// node's /readyz decides it (storage.Storage.Ready: ready, state, reason,
+// entries behind the leader, awaiting re-add), and health: "healthy",
+// the readiness state when the node is not ready ("no-leader", "removed",
+// "joining", "catching-up"), "lagging" when lag exceeds LagThreshold,
+// "shutdown") and the members as memberlist and raft see
 // them, and manages membership (Join, Leave, RemovePeer, TransferLeader)
 // and snapshots (SnapshotSave streams a snapshot the leader takes;
 // SnapshotRestore uploads one and restores it through raft on the leader, so

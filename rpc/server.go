@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/cluster"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
@@ -64,6 +65,10 @@ type NodeStatus struct {
 	DiskFreeBytes    int64
 	DiskReserveBytes int64
 	Alarms           []string
+
+	// Readiness is whether the node is ready and why not, as its /readyz
+	// decides (zero: not reported).
+	Readiness cluster.Readiness
 }
 
 // Metrics observes every RPC; the node wires it to Prometheus. method is the

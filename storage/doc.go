@@ -51,6 +51,16 @@
 // layer sets; without it, it leaves gossip and the leader removes it).
 // NotLeaderError.LeaderAddr carries the leader's gossiped gRPC address.
 //
+// Ready (ready.go) decides whether the node serves current state, and says
+// why not (the node's /readyz and cluster status render it): a leader once
+// it committed an entry of its term and applied its commit index; a
+// follower once it hears from a leader, is in the raft configuration it
+// knows and applied the leader's index (the leader's gossiped applied
+// index, a second old at most, or its own commit index if larger). A
+// removed server gets no heartbeats; one restarted after a remove-peer
+// says gossip names a leader that sends it nothing, and the leader adds it
+// back a minute after the removal (cluster.Forget).
+//
 // Config.PeerServerTLS/PeerClientTLS put raft under mutual TLS against the
 // peer CA. Memberlist stays outside TLS, so with peer TLS and gossip on a
 // GossipKey is required: memberlist encrypts its UDP packets and TCP

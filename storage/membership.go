@@ -11,7 +11,6 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
-	"github.com/flowmesh/flowmesh/fsm"
 )
 
 // bootstrapAlone reports whether this node bootstraps a single-voter
@@ -65,7 +64,7 @@ func gossipLocal(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*cluster.Membership, error) {
+func (s *Storage) startMembership(id string, c *cluster.Cluster) (*cluster.Membership, error) {
 	m, err := cluster.NewMembership(cluster.MembershipConfig{
 		Name:           id,
 		BindAddr:       s.cfg.GossipAddr,
@@ -76,7 +75,8 @@ func (s *Storage) startMembership(id string, f *fsm.FSM, c *cluster.Cluster) (*c
 		Expect:         s.cfg.BootstrapExpect,
 		Version:        s.cfg.Version,
 		HasState:       c.HasState,
-		Applied:        f.AppliedIndex,
+		Applied:        c.AppliedIndex,
+		IsLeader:       c.IsLeader,
 		ClusterID:      c.ClusterID,
 		Disk:           s.gossipDisk,
 		Local:          gossipLocal(s.cfg.GossipAddr),
@@ -107,7 +107,7 @@ func (s *Storage) grpcAddrOf(id string) string {
 // in the raft configuration, sorted by ID. A server that gossip does not
 // know has Status "unknown". Without gossip it is this node alone.
 func (s *Storage) Members() []cluster.Member {
-	f, c, err := s.running()
+	_, c, err := s.running()
 	if err != nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func (s *Storage) Members() []cluster.Member {
 		mb.Leader = mb.ID == leaderID
 		if mb.ID == c.ID() {
 			mb.RaftAddr, mb.GRPCAddr = c.RaftAddr(), s.cfg.GRPCAddr
-			mb.AppliedIndex, mb.HasState = f.AppliedIndex(), c.HasState()
+			mb.AppliedIndex, mb.HasState = c.AppliedIndex(), c.HasState()
 		}
 	}
 	sortMembers(members)

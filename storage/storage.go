@@ -209,7 +209,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	}
 	s.fsm, s.cluster = f, c
 	if s.cfg.GossipAddr != "" {
-		m, err := s.startMembership(id, f, c)
+		m, err := s.startMembership(id, c)
 		if err != nil {
 			_ = c.Shutdown()
 			f.Close()

@@ -109,7 +109,42 @@ type nodeStatus struct {
 	DiskFreeBytes     int64    `json:"disk_free_bytes"`
 	DiskReserveBytes  int64    `json:"disk_reserve_bytes"`
 	Alarms            []string `json:"alarms,omitempty"`
+	Ready             bool     `json:"ready"`
+	Readiness         string   `json:"readiness,omitempty"`
+	NotReadyReason    string   `json:"not_ready_reason,omitempty"`
+	Behind            uint64   `json:"behind,omitempty"`
+	AwaitingReadd     bool     `json:"awaiting_readd,omitempty"`
 	Error             string   `json:"error,omitempty"`
+}
+
+// readySummary is the READY column: "yes", "catching up 4880 entries",
+// "removed, awaiting re-add", "no leader", ...
+func readySummary(r nodeStatus) string {
+	switch r.Readiness {
+	case "":
+		if r.Error != "" {
+			return "-"
+		}
+		return "?" // a node that does not report readiness
+	case "ready":
+		return "yes"
+	case "catching-up":
+		if r.Behind > 0 {
+			return fmt.Sprintf("catching up %d entries", r.Behind)
+		}
+		return "catching up"
+	case "removed":
+		if r.AwaitingReadd {
+			return "removed, awaiting re-add"
+		}
+		return "removed"
+	case "no-leader":
+		if r.AwaitingReadd {
+			return "no leader (removed? awaiting re-add)"
+		}
+		return "no leader"
+	}
+	return r.Readiness
 }
 
 func (a *app) clusterStatusCmd() *cobra.Command {
@@ -152,7 +187,8 @@ the command then exits 1.`,
 						CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Lag: st.Lag, Health: st.Health,
 						LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
 						LeaderID: st.LeaderID, LeaderGRPCAddr: st.LeaderGRPCAddr, Version: st.Version, ClusterID: st.ClusterID,
-						DiskFreeBytes: st.DiskFreeBytes, DiskReserveBytes: st.DiskReserveBytes, Alarms: st.Alarms}
+						DiskFreeBytes: st.DiskFreeBytes, DiskReserveBytes: st.DiskReserveBytes, Alarms: st.Alarms,
+						Ready: st.Ready, Readiness: st.Readiness, NotReadyReason: st.NotReadyReason, Behind: st.Behind, AwaitingReadd: st.AwaitingReadd}
 				}()
 			}
 			wg.Wait()
@@ -168,10 +204,21 @@ the command then exits 1.`,
 				out = append(out, r)
 			}
 			if err := a.emit(out, func(w io.Writer) {
-				fmt.Fprintln(w, "NODE\tADDR\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tHEALTH\tLEADER\tDISK FREE\tALARMS")
+				fmt.Fprintln(w, "NODE\tADDR\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tHEALTH\tREADY\tLEADER\tDISK FREE\tALARMS")
 				for _, r := range out {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", dash(r.NodeID), r.Addr, dash(r.Role), r.Term,
-						r.CommitIndex, r.AppliedIndex, r.Lag, r.Health, dash(r.LeaderID), diskFree(r), dash(strings.Join(r.Alarms, "; ")))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", dash(r.NodeID), r.Addr, dash(r.Role), r.Term,
+						r.CommitIndex, r.AppliedIndex, r.Lag, r.Health, readySummary(r), dash(r.LeaderID), diskFree(r), dash(strings.Join(r.Alarms, "; ")))
+				}
+				// Why each node that is not ready is not, in full.
+				blank := false
+				for _, r := range out {
+					if r.NotReadyReason != "" {
+						if !blank {
+							fmt.Fprintln(w)
+							blank = true
+						}
+						fmt.Fprintf(w, "%s: not ready: %s\n", dash(r.NodeID), r.NotReadyReason)
+					}
 				}
 			}); err != nil {
 				return err

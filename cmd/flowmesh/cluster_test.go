@@ -59,14 +59,15 @@ func TestClusterCommands(t *testing.T) {
 	roles := map[string]int{}
 	for _, s := range status {
 		roles[fmt.Sprint(s["role"])]++
-		if s["health"] != "healthy" || s["leader_id"] != leader.ID {
+		if s["health"] != "healthy" || s["leader_id"] != leader.ID || s["ready"] != true || s["readiness"] != "ready" || s["not_ready_reason"] != nil {
 			t.Errorf("status row %v", s)
 		}
 	}
 	if roles["leader"] != 1 || roles["follower"] != 2 {
 		t.Errorf("roles %v", roles)
 	}
-	if out := fm(0, "cluster", "status").stdout; !strings.Contains(out, "LAG") || !strings.Contains(out, "healthy") {
+	if out := fm(0, "cluster", "status").stdout; !strings.Contains(out, "LAG") || !strings.Contains(out, "healthy") ||
+		!strings.Contains(out, "READY") || strings.Contains(out, "not ready") {
 		t.Errorf("status table:\n%s", out)
 	}
 
@@ -119,5 +120,27 @@ func TestClusterCommands(t *testing.T) {
 	// It is gone: removing it again is NotFound.
 	if r := must(t, 1, "", "--endpoints", other, "cluster", "remove-peer", gone.ID); !strings.Contains(r.stderr, "not found") {
 		t.Errorf("remove-peer of a removed node: %s", r.stderr)
+	}
+}
+
+func TestReadySummary(t *testing.T) {
+	for _, tc := range []struct {
+		row  nodeStatus
+		want string
+	}{
+		{nodeStatus{Readiness: "ready", Ready: true}, "yes"},
+		{nodeStatus{Readiness: "catching-up", Behind: 4880}, "catching up 4880 entries"},
+		{nodeStatus{Readiness: "catching-up"}, "catching up"},
+		{nodeStatus{Readiness: "removed", AwaitingReadd: true}, "removed, awaiting re-add"},
+		{nodeStatus{Readiness: "removed"}, "removed"},
+		{nodeStatus{Readiness: "no-leader", AwaitingReadd: true}, "no leader (removed? awaiting re-add)"},
+		{nodeStatus{Readiness: "no-leader"}, "no leader"},
+		{nodeStatus{Readiness: "joining"}, "joining"},
+		{nodeStatus{Health: "unreachable", Error: "refused"}, "-"},
+		{nodeStatus{}, "?"},
+	} {
+		if got := readySummary(tc.row); got != tc.want {
+			t.Errorf("readySummary(%+v) = %q, want %q", tc.row, got, tc.want)
+		}
 	}
 }

@@ -19,9 +19,10 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if reason := notReady(node); reason != "" {
-			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		// Ready decides (storage/ready.go); this only renders it.
+		if rd := node.Ready(r.Context()); !rd.Ready {
+			http.Error(w, "not ready: "+rd.Reason, http.StatusServiceUnavailable)
 			return
 		}
 		// A disk alarm leaves the node ready: it serves reads, watches
@@ -45,28 +46,6 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 // alarmHeader is set on /readyz while an alarm is raised; its value names
 // the alarm (NOSPACE: a node of the cluster is short of disk).
 const alarmHeader = "Flowmesh-Alarm"
-
-// notReady returns why the node cannot serve yet, or "" when it can: it
-// must know a leader and have applied everything it knows to be committed.
-func notReady(node *storage.Storage) string {
-	st, err := node.Status()
-	if err != nil {
-		return err.Error()
-	}
-	if st.LeaderID == "" {
-		return "no leader"
-	}
-	// raft's applied index counts the no-op and configuration entries the
-	// FSM never sees, so it reaches the commit index when the FSM is current.
-	c := node.Cluster()
-	if c == nil {
-		return flowmesh.ErrStopped.Error()
-	}
-	if applied := c.Raft().AppliedIndex(); applied < st.CommitIndex {
-		return fmt.Sprintf("applied index %d is behind commit index %d", applied, st.CommitIndex)
-	}
-	return ""
-}
 
 // nodeStats reads what the metrics collector exports, from this node's own
 // state: queue depths and stream sizes of every resource of every tenant

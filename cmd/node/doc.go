@@ -60,8 +60,26 @@
 // The admin port serves HTTPS when --cert-file is set.
 //
 //   - /healthz: 200 while the process serves HTTP.
-//   - /readyz: 200 when the node knows a leader and its FSM has applied up to
-//     the commit index; otherwise 503 with the reason. A disk alarm (a
+//   - /readyz: 200 "ready" when storage.Storage.Ready says so: a leader
+//     once it has committed an entry of its term and applied its commit
+//     index; a follower once it knows a leader that contacted it recently,
+//     is in the raft configuration it knows, and has applied the leader's
+//     index (the larger of its own commit index and the applied index the
+//     leader gossips about every second; a follower's own commit index
+//     stops at its last log entry, so alone it would call a follower far
+//     behind current). It waits up to half a second (storage.ReadyWait)
+//     for the node to apply that index, so a node keeping up under load
+//     does not flap. Otherwise 503
+//     "not ready: " and a reason an operator can act on: "no leader: no
+//     contact from a leader since start, though gossip names n1 the
+//     leader: removed from the configuration? (...)", "no contact from
+//     leader n1 for 12s (removed from the configuration?)", "not in the
+//     raft configuration (removed with remove-peer or leave); awaiting
+//     re-add: ...", "not in a raft configuration yet: waiting for the
+//     bootstrap-expect members or for the leader to add this node",
+//     "catching up: applied 120 of 5000 (leader n1)". flowmesh cluster
+//     status shows the same per node (READY: "catching up 4880 entries",
+//     "removed, awaiting re-add"; the reasons under the table). A disk alarm (a
 //     node of the cluster below its --disk-reserve-bytes) leaves it 200,
 //     with the header "Flowmesh-Alarm: NOSPACE" and the reason in the
 //     body: the node still serves reads, watches and the writes that free

@@ -110,6 +110,14 @@ func startNodeBinary(t *testing.T, bin, dataDir string, extra ...string) *proc {
 
 func startProc(t *testing.T, bin, dataDir, scheme string, hc *http.Client, extra ...string) *proc {
 	t.Helper()
+	p := launchProc(t, bin, dataDir, extra...)
+	p.waitReady(t, scheme, hc)
+	return p
+}
+
+// launchProc starts the node without waiting for it; cleanup kills it.
+func launchProc(t *testing.T, bin, dataDir string, extra ...string) *proc {
+	t.Helper()
 	p := &proc{grpcAddr: freeport.Addr(t), httpAddr: freeport.Addr(t), gossipAddr: freeport.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin,
 		"--data-dir", dataDir, "--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
@@ -128,13 +136,19 @@ func startProc(t *testing.T, bin, dataDir, scheme string, hc *http.Client, extra
 			t.Logf("node logs:\n%s", p.logs.String())
 		}
 	})
+	return p
+}
+
+// waitReady waits until /readyz, asked with hc over scheme, answers 200.
+func (p *proc) waitReady(t *testing.T, scheme string, hc *http.Client) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := hc.Get(scheme + "://" + p.httpAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		select {

@@ -91,7 +91,8 @@ type NodeStatus struct {
 	Version        string                 `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
 	// commit_index - applied_index: entries committed but not yet applied here.
 	Lag uint64 `protobuf:"varint,10,opt,name=lag,proto3" json:"lag,omitempty"`
-	// "healthy", "no-leader", "lagging" or "shutdown"; see rpc/doc.go.
+	// "healthy", "no-leader", "removed", "catching-up", "joining", "lagging"
+	// or "shutdown"; see rpc/doc.go.
 	Health            string `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
 	LastLogIndex      uint64 `protobuf:"varint,12,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
 	LastSnapshotIndex uint64 `protobuf:"varint,13,opt,name=last_snapshot_index,json=lastSnapshotIndex,proto3" json:"last_snapshot_index,omitempty"`
@@ -105,7 +106,22 @@ type NodeStatus struct {
 	// Raised alarms, as this node sees the cluster: "NOSPACE: <why>" while a
 	// node of the cluster (this one or another) has less free disk than its
 	// reserve; writes that grow the data are refused meanwhile. Empty: none.
-	Alarms        []string `protobuf:"bytes,17,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	Alarms []string `protobuf:"bytes,17,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	// Whether the node is ready, as its /readyz decides: a leader in contact,
+	// this node in the raft configuration and applied up to the leader's
+	// index (storage.Storage.Ready).
+	Ready bool `protobuf:"varint,18,opt,name=ready,proto3" json:"ready,omitempty"`
+	// The readiness state, stable for scripts: "ready", "catching-up",
+	// "removed", "no-leader", "joining" or "shutdown".
+	Readiness string `protobuf:"bytes,19,opt,name=readiness,proto3" json:"readiness,omitempty"`
+	// Why the node is not ready, for an operator ("" when ready), e.g.
+	// "catching up: applied 120 of 5000 (leader n1)".
+	NotReadyReason string `protobuf:"bytes,20,opt,name=not_ready_reason,json=notReadyReason,proto3" json:"not_ready_reason,omitempty"`
+	// While catching up: entries between the applied index and the leader's.
+	Behind uint64 `protobuf:"varint,21,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The node is (or seems to be) out of the raft configuration while alive
+	// in gossip; the leader adds it back about a minute after a remove-peer.
+	AwaitingReadd bool `protobuf:"varint,22,opt,name=awaiting_readd,json=awaitingReadd,proto3" json:"awaiting_readd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +273,41 @@ func (x *NodeStatus) GetAlarms() []string {
 		return x.Alarms
 	}
 	return nil
+}
+
+func (x *NodeStatus) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *NodeStatus) GetReadiness() string {
+	if x != nil {
+		return x.Readiness
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetNotReadyReason() string {
+	if x != nil {
+		return x.NotReadyReason
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetBehind() uint64 {
+	if x != nil {
+		return x.Behind
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetAwaitingReadd() bool {
+	if x != nil {
+		return x.AwaitingReadd
+	}
+	return false
 }
 
 type StatusRequest struct {
@@ -1600,7 +1651,7 @@ var File_flowmesh_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xb3\x04\n" +
+	"\x19flowmesh/v1/cluster.proto\x12\vflowmesh.v1\"\xd0\x05\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12%\n" +
@@ -1621,7 +1672,12 @@ const file_flowmesh_v1_cluster_proto_rawDesc = "" +
 	"cluster_id\x18\x0e \x01(\tR\tclusterId\x12&\n" +
 	"\x0fdisk_free_bytes\x18\x0f \x01(\x03R\rdiskFreeBytes\x12,\n" +
 	"\x12disk_reserve_bytes\x18\x10 \x01(\x03R\x10diskReserveBytes\x12\x16\n" +
-	"\x06alarms\x18\x11 \x03(\tR\x06alarms\"\x0f\n" +
+	"\x06alarms\x18\x11 \x03(\tR\x06alarms\x12\x14\n" +
+	"\x05ready\x18\x12 \x01(\bR\x05ready\x12\x1c\n" +
+	"\treadiness\x18\x13 \x01(\tR\treadiness\x12(\n" +
+	"\x10not_ready_reason\x18\x14 \x01(\tR\x0enotReadyReason\x12\x16\n" +
+	"\x06behind\x18\x15 \x01(\x04R\x06behind\x12%\n" +
+	"\x0eawaiting_readd\x18\x16 \x01(\bR\rawaitingReadd\"\x0f\n" +
 	"\rStatusRequest\"A\n" +
 	"\x0eStatusResponse\x12/\n" +
 	"\x06status\x18\x01 \x01(\v2\x17.flowmesh.v1.NodeStatusR\x06status\"\xd3\x02\n" +

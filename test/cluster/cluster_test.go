@@ -248,8 +248,34 @@ func TestCatchUpFromSnapshot(t *testing.T) {
 			return nil
 		})
 	}
+	// /readyz says ready only once down has applied the leader's index:
+	// its own commit index stops at its last log entry, far behind. The
+	// leader's index reaches down through gossip, so wait until another
+	// node sees it there first.
+	lst, err := leader.Status(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := c.Nodes[(slices.Index(c.Nodes, leader)+2)%3]
+	eventually(t, 60*time.Second, "the leader's applied index in gossip", func() error {
+		ms, err := other.Client().Members(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.ID == leader.ID && m.AppliedIndex >= lst.AppliedIndex {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not see %s gossip applied %d yet", other.ID, leader.ID, lst.AppliedIndex)
+	})
 	down.Start()
 	down.WaitReady(90 * time.Second)
+	if st, err := down.Status(5 * time.Second); err != nil {
+		t.Fatal(err)
+	} else if st.AppliedIndex < lst.AppliedIndex || !st.Ready {
+		t.Errorf("%s: /readyz 200 at applied %d (ready %v: %s), the leader had applied %d before it started", down.ID, st.AppliedIndex, st.Ready, st.NotReadyReason, lst.AppliedIndex)
+	}
 	waitKVConverge(t, c, path, want, 60*time.Second)
 	if !down.LogContains("Installed remote snapshot") {
 		t.Errorf("%s caught up without installing a snapshot from the leader", down.ID)
