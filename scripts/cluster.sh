@@ -203,7 +203,9 @@ up)
 	fi
 	echo "cluster ready: --endpoints $(endpoints) $(cli_tls)"
 	echo "try: eval \"\$(scripts/cluster.sh env --dir $dir)\"; $cli_bin cluster status"
-	[ -n "$tls" ] && echo "SDK: client.Config{TLS: (trust $dir/tls/ca.crt), Token: (the contents of $dir/admin.token)}"
+	if [ -n "$tls" ]; then
+		echo "SDK: client.Config{TLS: (trust $dir/tls/ca.crt), Token: (the contents of $dir/admin.token)}"
+	fi
 	;;
 env)
 	echo "export FLOWMESH_ENDPOINTS=$(endpoints)"
