@@ -5,15 +5,20 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/internal/certs"
+	"github.com/flowmesh/flowmesh/storage"
 )
 
 // getConsole GETs url with the Authorization header auth ("" for none)
@@ -229,5 +234,100 @@ func TestConsoleEscapes(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "&lt;script&gt;"); n < 8 {
 		t.Errorf("the value appears escaped %d times, want every place it was put", n)
+	}
+}
+
+// TestConsoleClientCert: on a node run with --tls-dir, the console is
+// served over HTTPS to the admin client certificate (its CN has a
+// cluster-admin cert entry in the auth file certs init wrote) and refused
+// to a TLS client without one.
+func TestConsoleClientCert(t *testing.T) {
+	dir := certsInit(t)
+	_, hc := tlsClients(t, dir)
+	p := startNodeWith(t, t.TempDir(), "https", hc, "--tls-dir", dir)
+	url := "https://" + p.httpAddr + "/console"
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `<table id="members">`) {
+		t.Errorf("console with the admin client certificate: %d\n%s", resp.StatusCode, b)
+	}
+	caOnly, err := certs.Load(certs.Files{CA: filepath.Join(dir, certs.CAFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientConfig(nil, caOnly, true)}, Timeout: 10 * time.Second}
+	resp, err = anon.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("console over TLS without a certificate or token: %d, want 401\n%s", resp.StatusCode, b)
+	}
+}
+
+// TestConsoleCaps: each table stops at consoleRows rows and says how
+// many more there are.
+func TestConsoleCaps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: creates 503 queues")
+	}
+	ctx := context.Background()
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	node, err := storage.NewWithConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Stop(context.Background()) })
+	const extra = 3
+	var wg sync.WaitGroup
+	errs := make(chan error, consoleRows+extra)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < consoleRows+extra; i += 8 {
+				if _, err := node.MetaStore().CreateQueue(ctx, "t1", "ns", fmt.Sprintf("q%04d", i), 1); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	consoleHandler(node, cfg.Logger).ServeHTTP(rec, httptest.NewRequest("GET", "/console", nil))
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("console: %d\n%s", rec.Code, page)
+	}
+	for _, table := range []string{"queues", "resources"} {
+		i := strings.Index(page, `<table id="`+table+`">`)
+		if i < 0 {
+			t.Fatalf("no %s table", table)
+		}
+		body := page[i:]
+		body = body[:strings.Index(body, "</table>")]
+		if n := strings.Count(body, "<tr data-path="); n != consoleRows {
+			t.Errorf("%s table has %d rows, want %d", table, n, consoleRows)
+		}
+		if want := fmt.Sprintf("%d more %s not shown", extra, table); !strings.Contains(page, want) {
+			t.Errorf("the page does not say %q", want)
+		}
+	}
+	if strings.Contains(page, `data-path="t1/ns/q0500"`) {
+		t.Errorf("a row past the cap is on the page")
 	}
 }
