@@ -43,8 +43,9 @@ var (
 )
 
 // checkConsole returns what a console page (the server's HTML or the DOM a
-// browser built from it) lacks of a 3-node cluster led by leader with the
-// queue t1/ns1/jobs at 6 ready and 1 dead and the group billing 3 behind.
+// browser built from it) lacks of a 3-node cluster led by leader (in the
+// members, the header and the leader changes) with the queue t1/ns1/jobs
+// at 6 ready and 1 dead and the group billing 3 behind.
 func checkConsole(page, leader string) error {
 	var ids []string
 	for _, m := range membersRow.FindAllStringSubmatch(page, -1) {
@@ -58,6 +59,9 @@ func checkConsole(page, leader string) error {
 	}
 	if !strings.Contains(page, `id="leader-id">`+leader+`<`) {
 		return fmt.Errorf("the header does not name %s the leader", leader)
+	}
+	if !regexp.MustCompile(`<table id="leaders">[\s\S]*?<b>` + leader + `</b>`).MatchString(page) {
+		return fmt.Errorf("recent leader changes do not show %s's election", leader)
 	}
 	if m := jobsRow.FindStringSubmatch(page); m == nil || m[1] != "6" || m[2] != "1" {
 		return fmt.Errorf("queue t1/ns1/jobs row: %v, want ready 6 and dead 1", m)
