@@ -86,6 +86,8 @@ type Cluster struct {
 	clusterIDMu sync.Mutex             // serialises setClusterID
 	restoreMu   sync.Mutex             // one Restore at a time
 
+	leaderLog leaderLog // the last leader changes (leaderlog.go)
+
 	mu       sync.Mutex // guards closed and wg.Add
 	closed   bool
 	closing  chan struct{}  // closed when Shutdown begins
@@ -129,6 +131,7 @@ func New(cfg Config, fsm FSM) (*Cluster, error) {
 	}
 	c.bgWG.Add(1)
 	go c.watchLeadership()
+	c.observeLeaders()
 	c.goFunc(c.runBatcher)
 	c.goFunc(c.runResponder)
 	if cfg.FsyncStallTimeout > 0 {

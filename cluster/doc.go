@@ -56,6 +56,14 @@
 // leader writes a Barrier every FsyncStallTimeout so a stalled disk is
 // noticed without client traffic.
 //
+// # Leader changes
+//
+// A raft observer (non-blocking: a change that finds its channel full is
+// dropped rather than stall raft) records every change of leader this node
+// observes in a ring of the last LeaderLogSize (50), in memory only, with
+// this node's clock and term: LeaderChanges, shown by the admin console.
+// Losing the leader (an election under way) is a change to "".
+//
 // # Transport security
 //
 // With Config.PeerServerTLS/PeerClientTLS the raft transport is a

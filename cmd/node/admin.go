@@ -12,9 +12,10 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
-// adminHandler serves /healthz, /readyz, /metrics and, when pprof is not
-// nil, /debug/pprof/ behind it (pprof.go).
-func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.Handler) http.Handler) http.Handler {
+// adminHandler serves /healthz, /readyz, /metrics, the console when it is
+// not nil (console.go) and, when pprof is not nil, /debug/pprof/ behind it
+// (pprof.go).
+func adminHandler(node *storage.Storage, reg *metrics.Registry, console http.Handler, pprof func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -37,6 +38,9 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, pprof func(http.
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", reg.Handler())
+	if console != nil {
+		mux.Handle("GET /console", console)
+	}
 	if pprof != nil {
 		mux.Handle("/debug/pprof/", pprof(pprofHandler()))
 	}

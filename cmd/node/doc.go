@@ -96,6 +96,32 @@
 //     "memory_bytes" is the cluster-wide memory quota's use and limit as
 //     this replica holds them (0: unlimited; its refusals are the
 //     ResourceExhausted codes of the gRPC metrics).
+//   - /console: a read-only HTML page for operators (console.go): this
+//     node's raft state (role, term, leader, commit/applied/log/snapshot
+//     indexes, when the leader was last heard, disk), the members as it
+//     sees them (gossip status, voter or leader, addresses, applied index,
+//     version, disk alarm), the last 50 leader changes it observed since
+//     it started (cluster.LeaderChanges; losing the leader is a row),
+//     per-tenant use and limits, every queue's ready, delayed, in-flight
+//     and dead jobs, every stream's partitions, retained events and bytes,
+//     every committed consumer-group offset with its lag (events from the
+//     committed offset, or the earliest retained, to the partition's end),
+//     and the resources. Everything comes from this node's own state, like
+//     /metrics (stale reads, no call to the leader): a follower's page
+//     may trail the leader's by its replication lag. Each table shows at
+//     most 500 rows and says how many more there are; the reads behind
+//     one page are bounded to 5 s. The page is server-rendered
+//     (html/template, every value escaped), loads no script and no other
+//     asset (its Content-Security-Policy allows only its own inline style,
+//     by hash), and refreshes itself every 5 s with <meta
+//     http-equiv="refresh">; ?refresh=N sets the period in seconds
+//     (0..3600, 0: off; anything else is a 400). Without --auth-file it is
+//     open like the rest of the port; with it, it names every tenant, so
+//     only a cluster-admin may see it: "Authorization: Bearer <token>",
+//     the token as the password of HTTP Basic authentication (a browser
+//     prompts for it; the user name is ignored), or a verified client
+//     certificate whose CN has a "cert" entry; otherwise 401 (with a Basic
+//     challenge) or 403.
 //   - /debug/pprof/: the Go profiler, only with --enable-pprof; with
 //     --auth-file only for "Authorization: Bearer <cluster-admin token>".
 //     /debug/pprof/cmdline is never served (the command line may hold a

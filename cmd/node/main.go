@@ -232,7 +232,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		return err
 	}
 	hs := &http.Server{
-		Handler: adminHandler(node, reg, pprofAccess(cfg, store)), ReadHeaderTimeout: 10 * time.Second,
+		Handler: adminHandler(node, reg, consoleAccess(store, consoleHandler(node, log)), pprofAccess(cfg, store)), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: tlsm.serverConfig(),
 		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn), // e.g. refused handshakes
 	}

@@ -19,6 +19,12 @@
 // e.g. the failover figures). FLOWMESH_* variables are kept out of the
 // processes' environment, since nodes and CLI read them as flags.
 //
+// TestConsoleInBrowser loads a follower's /console in headless Chromium
+// (--dump-dom and --screenshot); without a chromium, chromium-browser or
+// google-chrome on PATH (or FLOWMESH_CHROMIUM) that half is skipped with a
+// note, unless FLOWMESH_REQUIRE_CHROMIUM=1, which .ci/run sets after
+// installing it.
+//
 // Every test bounds itself with a deadline and kills the processes it
 // started in t.Cleanup; on failure it prints the tail of each node's log.
 //
