@@ -91,6 +91,12 @@ func nodeStats(node *storage.Storage) metrics.StatsFunc {
 		for _, d := range node.Disk() {
 			out.Disk = append(out.Disk, metrics.DiskStats{Node: d.Node, Free: d.Free, Reserve: d.Reserve, Alarm: d.Alarm})
 		}
+		out.Groups = groupLags(ctx, node, metrics.MaxGroupSeries)
+		for _, m := range node.Members() {
+			if m.AppliedIndex > 0 {
+				out.Members = append(out.Members, metrics.MemberIndex{Node: m.ID, Applied: m.AppliedIndex})
+			}
+		}
 		tenants, usage := node.QuotaUsage()
 		for i, t := range tenants {
 			out.Tenants = append(out.Tenants, metrics.TenantUsage{Tenant: t, Usage: usage[i], Limits: node.QuotaLimits(t)})
@@ -114,4 +120,37 @@ func dirBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// groupLags reads up to limit consumer groups' committed offsets and each
+// one's lag behind its partition's next offset, from this node's state.
+func groupLags(ctx context.Context, node *storage.Storage, limit int) []metrics.GroupLag {
+	offsets, _ := node.LocalGroupOffsets(limit)
+	local := flowmesh.WithConsistency(flowmesh.Stale)
+	type part struct {
+		path string
+		p    int
+	}
+	infos := map[part]flowmesh.PartitionInfo{}
+	var out []metrics.GroupLag
+	for _, o := range offsets {
+		if ctx.Err() != nil {
+			break
+		}
+		k := part{o.Path, o.Partition}
+		pi, ok := infos[k]
+		if !ok {
+			var err error
+			if pi, err = node.StreamManager().PartitionInfo(ctx, o.Path, o.Partition, local); err != nil {
+				continue
+			}
+			infos[k] = pi
+		}
+		var lag uint64
+		if from := max(o.Offset, pi.Earliest); pi.Next > from {
+			lag = pi.Next - from
+		}
+		out = append(out, metrics.GroupLag{Path: o.Path, Group: o.Group, Partition: o.Partition, Lag: lag})
+	}
+	return out
 }

@@ -36,6 +36,8 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		Streams: []StreamStats{{Path: "t/n/s", Bytes: 100}},
 		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}}},
 		Disk:    []DiskStats{{Node: "n1", Free: 1 << 20, Reserve: 16 << 20, Alarm: true}, {Node: "n2"}},
+		Groups:  []GroupLag{{Path: "t/n/s", Group: "g", Partition: 2, Lag: 40}},
+		Members: []MemberIndex{{Node: "n1", Applied: 10}, {Node: "n2", Applied: 4}},
 	}
 	if err := r.Register(NewNodeCollector(func(context.Context) (NodeStats, error) { return stats, nil }, time.Second)); err != nil {
 		t.Fatal(err)
@@ -50,6 +52,10 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_grpc_request_duration_seconds_count{method="/flowmesh.v1.KVService/Put"} 2`,
 		`flowmesh_raft_term{role="leader"} 3`,
 		`flowmesh_is_leader 1`,
+		`flowmesh_consumer_group_lag{group="g",partition="2",path="t/n/s"} 40`,
+		`flowmesh_member_applied_index{node="n2"} 4`,
+		`flowmesh_member_lag{node="n2"} 6`,
+		`flowmesh_member_lag{node="n1"} 0`,
 		`flowmesh_raft_commit_index 10`,
 		`flowmesh_raft_applied_index 9`,
 		`flowmesh_segment_bytes 4096`,

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,29 @@ type NodeStats struct {
 	// Disk is the disk alarm of this node (first) and of the members
 	// gossip reports.
 	Disk []DiskStats
+	// Groups is the lag of consumer groups' committed offsets (at most
+	// MaxGroupSeries of them, the first by path, group and partition).
+	Groups []GroupLag
+	// Members is every member's applied index as gossip reports it.
+	Members []MemberIndex
+}
+
+// MaxGroupSeries bounds the consumer-group partitions that get a lag
+// series.
+const MaxGroupSeries = 1000
+
+// GroupLag is how far a consumer group's committed offset in one partition
+// is behind the partition's next offset.
+type GroupLag struct {
+	Path, Group string
+	Partition   int
+	Lag         uint64
+}
+
+// MemberIndex is a member's applied index as it last gossiped it.
+type MemberIndex struct {
+	Node    string
+	Applied uint64
 }
 
 // DiskStats is one node's free space on its data dir's filesystem against
@@ -68,6 +92,7 @@ type NodeCollector struct {
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
 	tenantUsage, tenantLimit                                       *prometheus.Desc
 	diskFree, diskReserve, diskAlarm                               *prometheus.Desc
+	groupLag, memberApplied, memberLag                             *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*NodeCollector)(nil)
@@ -79,31 +104,34 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 	}
 	return &NodeCollector{
-		stats:       stats,
-		timeout:     timeout,
-		up:          d("node_stats_up", "1 when the node's statistics could be read."),
-		leader:      d("raft_has_leader", "1 when the node knows a leader."),
-		isLeader:    d("is_leader", "1 on the raft leader, 0 elsewhere."),
-		term:        d("raft_term", "Current raft term.", "role"),
-		commit:      d("raft_commit_index", "Raft commit index."),
-		applied:     d("raft_applied_index", "Index applied by the FSM."),
-		lastLog:     d("raft_last_log_index", "Last index in the raft log."),
-		lastSnap:    d("raft_last_snapshot_index", "Index of the latest raft snapshot."),
-		segBytes:    d("segment_bytes", "Bytes of segment files of all resources on disk."),
-		streamBytes: d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
-		queueJobs:   d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
-		queueOldest: d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
-		tenantUsage: d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
-		tenantLimit: d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
-		diskFree:    d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
-		diskReserve: d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
-		diskAlarm:   d("disk_alarm", "1 while a node's free disk space is below its reserve: the cluster refuses writes that grow the data.", "node"),
+		stats:         stats,
+		timeout:       timeout,
+		up:            d("node_stats_up", "1 when the node's statistics could be read."),
+		leader:        d("raft_has_leader", "1 when the node knows a leader."),
+		isLeader:      d("is_leader", "1 on the raft leader, 0 elsewhere."),
+		term:          d("raft_term", "Current raft term.", "role"),
+		commit:        d("raft_commit_index", "Raft commit index."),
+		applied:       d("raft_applied_index", "Index applied by the FSM."),
+		lastLog:       d("raft_last_log_index", "Last index in the raft log."),
+		lastSnap:      d("raft_last_snapshot_index", "Index of the latest raft snapshot."),
+		segBytes:      d("segment_bytes", "Bytes of segment files of all resources on disk."),
+		streamBytes:   d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
+		queueJobs:     d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
+		queueOldest:   d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
+		tenantUsage:   d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
+		tenantLimit:   d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
+		diskFree:      d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
+		diskReserve:   d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
+		groupLag:      d("consumer_group_lag", "Events of a partition after a consumer group's committed offset (or after its earliest retained one).", "path", "group", "partition"),
+		memberApplied: d("member_applied_index", "A member's applied index as it last gossiped it (about a second old).", "node"),
+		memberLag:     d("member_lag", "This node's commit index minus a member's gossiped applied index (on the leader: how far each follower is behind).", "node"),
+		diskAlarm:     d("disk_alarm", "1 while a node's free disk space is below its reserve: the cluster refuses writes that grow the data.", "node"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm, c.groupLag, c.memberApplied, c.memberLag} {
 		ch <- d
 	}
 }
@@ -145,6 +173,20 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 			g(c.diskFree, float64(d.Free), d.Node)
 			g(c.diskReserve, float64(d.Reserve), d.Node)
 		}
+	}
+	for i, gl := range st.Groups {
+		if i == MaxGroupSeries {
+			break
+		}
+		g(c.groupLag, float64(gl.Lag), gl.Path, gl.Group, strconv.Itoa(gl.Partition))
+	}
+	for _, m := range st.Members {
+		g(c.memberApplied, float64(m.Applied), m.Node)
+		lag := uint64(0)
+		if st.CommitIndex > m.Applied {
+			lag = st.CommitIndex - m.Applied
+		}
+		g(c.memberLag, float64(lag), m.Node)
 	}
 	for _, t := range boundTenants(st.Tenants) {
 		for _, s := range quotaSeries(t.Usage) {

@@ -81,7 +81,14 @@ func TestMetricsOnEveryNode(t *testing.T) {
 	if _, err := cl.WriteEvents(ctx, "t2/ns1/events", []flowmesh.StreamEvent{{Payload: []byte("e1")}, {Payload: []byte("e2")}}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`flowmesh_queue_jobs{path="t1/ns1/jobs",state="ready"} 7`, `flowmesh_stream_bytes{path="t2/ns1/events"} `}
+	if err := cl.CommitOffset(ctx, "t2/ns1/events", "billing", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`flowmesh_queue_jobs{path="t1/ns1/jobs",state="ready"} 7`, `flowmesh_stream_bytes{path="t2/ns1/events"} `,
+		`flowmesh_consumer_group_lag{group="billing",partition="0",path="t2/ns1/events"} 1`}
+	for _, nd := range c.Nodes {
+		want = append(want, fmt.Sprintf(`flowmesh_member_applied_index{node=%q} `, nd.ID), fmt.Sprintf(`flowmesh_member_lag{node=%q} `, nd.ID))
+	}
 	for _, nd := range c.Nodes {
 		waitSeries(t, nd, "before any restart", want...)
 	}
