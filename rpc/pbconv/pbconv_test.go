@@ -63,7 +63,7 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("QueueStats round trip = %+v, want %+v", got, stats)
 	}
 
-	entry := flowmesh.KVEntry{Key: "a/\xfe", Value: []byte("v"), Revision: 5, CreateRevision: 2, ExpiresAt: at}
+	entry := flowmesh.KVEntry{Key: "a/\u00fe", Value: []byte("v"), Revision: 5, CreateRevision: 2, ExpiresAt: at}
 	if got := FromKVEntry(roundTrip(t, KVEntry(entry))); !reflect.DeepEqual(got, entry) {
 		t.Errorf("KVEntry round trip = %+v, want %+v", got, entry)
 	}
