@@ -568,6 +568,15 @@ func (e *mlEvents) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).record(n,
 func (e *mlEvents) NotifyLeave(n *memberlist.Node) {
 	m := (*Membership)(e)
 	status := StatusDead
+	// memberlist marks a node that announced its own death (a graceful
+	// Leave) as left; the leaving flag in its metadata is the fallback for
+	// a leave learned second hand. Relying on the flag alone lost the race
+	// under load: the metadata update had not reached the leader before
+	// the leave did, so a node that left was taken for dead and kept in
+	// the configuration (TestLeaveWithoutHookAndAsLeader).
+	if n.State == memberlist.StateLeft {
+		status = StatusLeft
+	}
 	m.mu.Lock()
 	if prev := m.members[n.Name]; prev != nil && prev.meta.Leaving {
 		status = StatusLeft
