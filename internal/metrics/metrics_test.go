@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
@@ -29,8 +31,14 @@ func scrape(t *testing.T, r *Registry) string {
 
 func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 	r := New()
-	r.ObserveRPC("/flowmesh.v1.KVService/Put", codes.OK, 2*time.Millisecond)
-	r.ObserveRPC("/flowmesh.v1.KVService/Put", codes.NotFound, time.Millisecond)
+	unary := r.UnaryServerInterceptor()
+	put := &grpc.UnaryServerInfo{FullMethod: "/flowmesh.v1.KVService/Put"}
+	for _, err := range []error{nil, status.Error(codes.NotFound, "no such kv")} {
+		_, got := unary(context.Background(), nil, put, func(context.Context, any) (any, error) { return nil, err })
+		if got != err {
+			t.Fatalf("interceptor returned %v, want the handler's %v", got, err)
+		}
+	}
 	stats := NodeStats{
 		Role: "leader", HasLeader: true, Term: 3, CommitIndex: 10, AppliedIndex: 9, SegmentBytes: 4096,
 		Streams: []StreamStats{{Path: "t/n/s", Bytes: 100}},
@@ -47,9 +55,11 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		t.Error("free bytes exported for a node that did not report them")
 	}
 	for _, want := range []string{
-		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
-		`flowmesh_grpc_requests_total{code="NotFound",method="/flowmesh.v1.KVService/Put"} 1`,
-		`flowmesh_grpc_request_duration_seconds_count{method="/flowmesh.v1.KVService/Put"} 2`,
+		`grpc_server_started_total{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 2`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 1`,
+		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 1`,
+		`grpc_server_handling_seconds_count{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 2`,
+		`grpc_server_handling_seconds_bucket{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary",le="5e-05"}`,
 		`flowmesh_raft_term{role="leader"} 3`,
 		`flowmesh_is_leader 1`,
 		`flowmesh_consumer_group_lag{group="g",partition="2",path="t/n/s"} 40`,

@@ -108,7 +108,7 @@ func TestMetricsOnEveryNode(t *testing.T) {
 }
 
 // checkScrape lints a node's scrape as promtool check metrics would, and
-// checks that every flowmesh_ metric the shipped alert rules and Grafana
+// checks that every flowmesh_ and grpc_server_ metric the shipped alert rules and Grafana
 // dashboard name is in it (a renamed metric would silently blank them).
 func checkScrape(t *testing.T, body string) {
 	t.Helper()
@@ -119,7 +119,7 @@ func checkScrape(t *testing.T, body string) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	re := regexp.MustCompile(`flowmesh_[a-z0-9_]+`)
+	re := regexp.MustCompile(`(flowmesh|grpc_server)_[a-z0-9_]+`)
 	for _, f := range []string{"../../deploy/prometheus/flowmesh-rules.yml", "../../deploy/grafana/flowmesh-dashboard.json"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
