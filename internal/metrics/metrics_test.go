@@ -42,7 +42,7 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 	stats := NodeStats{
 		Role: "leader", HasLeader: true, Term: 3, CommitIndex: 10, AppliedIndex: 9, SegmentBytes: 4096,
 		Streams: []StreamStats{{Path: "t/n/s", Bytes: 100}},
-		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}}},
+		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}, Redelivered: 3, Dead: 1}},
 		Disk:    []DiskStats{{Node: "n1", Free: 1 << 20, Reserve: 16 << 20, Alarm: true}, {Node: "n2"}},
 		Groups:  []GroupLag{{Path: "t/n/s", Group: "g", Partition: 2, Lag: 40}},
 		Members: []MemberIndex{{Node: "n1", Applied: 10}, {Node: "n2", Applied: 4}},
@@ -72,6 +72,8 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_stream_bytes{path="t/n/s"} 100`,
 		`flowmesh_queue_jobs{path="t/n/q",state="ready"} 5`,
 		`flowmesh_queue_jobs{path="t/n/q",state="in_flight"} 2`,
+		"# TYPE flowmesh_queue_redelivered_total counter\nflowmesh_queue_redelivered_total{path=\"t/n/q\"} 3",
+		"# TYPE flowmesh_queue_dead_total counter\nflowmesh_queue_dead_total{path=\"t/n/q\"} 1",
 		`flowmesh_node_stats_up 1`,
 		`flowmesh_disk_alarm{node="n1"} 1`,
 		`flowmesh_disk_free_bytes{node="n1"} 1.048576e+06`,
