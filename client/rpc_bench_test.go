@@ -17,7 +17,6 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
-	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 )
 
@@ -76,7 +75,7 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 	if os.Getenv("FM_SWB") != "" {
 		sopts = append(sopts, grpc.SharedWriteBuffer(true))
 	}
-	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
+	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -44,6 +44,12 @@ type queueState struct {
 	bytes   int64   // the jobs' payload bytes
 	tu      *usage  // the tenant's use; nil while opening
 	mem     *int64  // the cluster's memory use; nil while opening
+
+	// redelivered and killed count, since this process opened the queue,
+	// the reservations of a job already reserved before (attempt > 1:
+	// after its visibility timeout or a nack) and the jobs that went dead,
+	// as this node applied them (not persisted: counters, for /metrics).
+	redelivered, killed uint64
 }
 
 // setJob puts j in the jobs map and keeps the byte and job counts.
@@ -326,6 +332,7 @@ func (f *FSM) promote(ac *applyCtx, q *queueState) error {
 // kill makes a job dead: moved to the dead-letter queue when there is one,
 // else kept here and marked dead.
 func (f *FSM) kill(ac *applyCtx, q *queueState, j *qjob) error {
+	q.killed++
 	if q.meta.DeadLetterQueue != "" {
 		if dlq, err := f.lookup(q.meta.DeadLetterQueue, flowmesh.KindQueue); err == nil {
 			q.dropJob(j.id)
@@ -536,6 +543,22 @@ func (f *FSM) QueueStats(path string, now int64) (flowmesh.QueueStats, error) {
 		st.OldestReadyAge = time.Duration(now - oldest)
 	}
 	return st, nil
+}
+
+// QueueCounters says how many reservations of path were redeliveries
+// (attempt > 1) and how many of its jobs went dead (to its dead-letter queue
+// or marked dead), as this FSM applied them since the process opened the
+// queue: in-memory counters that start at zero on a restart, a snapshot
+// restore or a re-created queue (the replay of durable entries at start
+// does not count them again).
+func (f *FSM) QueueCounters(path string) (redelivered, dead uint64, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, err := f.lookup(path, flowmesh.KindQueue)
+	if err != nil {
+		return 0, 0, err
+	}
+	return r.queue.redelivered, r.queue.killed, nil
 }
 
 // ListDead returns up to limit dead jobs in sequence order.

@@ -248,6 +248,9 @@ func (q *queueState) reserveNext(ac *applyCtx, vis int64) (*qjob, error) {
 	if err := q.putRecord(ac, j, true); err != nil {
 		return nil, err
 	}
+	if j.attempt > 1 {
+		q.redelivered++
+	}
 	q.schedule(j)
 	return j, nil
 }

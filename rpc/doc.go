@@ -16,7 +16,8 @@
 // answer InvalidArgument naming the field, or ResourceExhausted for sizes.
 // Checks that need state are the backend's. The interceptors then translate
 // the handler's error once (errors.go), recover panics into Internal (logged
-// with the stack), and report each call to the optional Metrics hook.
+// with the stack); the optional Metrics interceptors run outside them and
+// so see the status code the caller gets.
 //
 // # Errors
 //

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"runtime/debug"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,15 +15,15 @@ import (
 // into Internal, authorize the call when Config.Auth is set (auth.go),
 // forward a unary call the local node refused with NotLeader
 // to the leader (forward.go), translate handler errors to statuses
-// (errors.go), log server-side failures, and report each call to Metrics.
+// (errors.go) and log server-side failures. Metrics' interceptors run
+// outside these (server.go).
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, s.panicked(info.FullMethod, r)
 		}
-		s.finish(ctx, info.FullMethod, err, start)
+		s.finish(ctx, info.FullMethod, err)
 	}()
 	if s.cfg.Auth != nil {
 		if ctx, err = s.authorize(ctx, info.FullMethod, req); err != nil {
@@ -44,7 +43,6 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 }
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	start := time.Now()
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
 	defer context.AfterFunc(s.stopping, cancel)()
@@ -52,7 +50,7 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
-		s.finish(ctx, info.FullMethod, err, start)
+		s.finish(ctx, info.FullMethod, err)
 	}()
 	var stream grpc.ServerStream = &serverStream{ServerStream: ss, ctx: ctx}
 	if s.cfg.Auth != nil {
@@ -89,12 +87,9 @@ func (s *Server) panicked(method string, r any) error {
 	return status.Error(codes.Internal, "flowmesh: internal error")
 }
 
-func (s *Server) finish(ctx context.Context, method string, err error, start time.Time) {
+func (s *Server) finish(ctx context.Context, method string, err error) {
 	code := status.Code(err)
 	if code == codes.Internal || code == codes.Unknown || code == codes.DataLoss {
 		s.log.ErrorContext(ctx, "rpc: call failed", "method", method, "code", code.String(), "error", err)
-	}
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.ObserveRPC(method, code, time.Since(start))
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh/client"
 	"github.com/flowmesh/flowmesh/rpc"
@@ -121,7 +123,7 @@ type countingMetrics struct {
 	calls map[string]map[codes.Code]int
 }
 
-func (m *countingMetrics) ObserveRPC(method string, code codes.Code, d time.Duration) {
+func (m *countingMetrics) observe(method string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.calls == nil {
@@ -130,7 +132,23 @@ func (m *countingMetrics) ObserveRPC(method string, code codes.Code, d time.Dura
 	if m.calls[method] == nil {
 		m.calls[method] = map[codes.Code]int{}
 	}
-	m.calls[method][code]++
+	m.calls[method][status.Code(err)]++
+}
+
+func (m *countingMetrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		m.observe(info.FullMethod, err)
+		return resp, err
+	}
+}
+
+func (m *countingMetrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		err := handler(srv, ss)
+		m.observe(info.FullMethod, err)
+		return err
+	}
 }
 
 func (m *countingMetrics) count(method string, code codes.Code) int {

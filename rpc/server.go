@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -71,11 +70,14 @@ type NodeStatus struct {
 	Readiness cluster.Readiness
 }
 
-// Metrics observes every RPC; the node wires it to Prometheus. method is the
-// full gRPC method name ("/flowmesh.v1.KVService/Put"). It must be safe for
-// concurrent use.
+// Metrics observes every RPC through interceptors that run outside the
+// server's own, so they see the status code the caller gets (after panic
+// recovery, forwarding and error translation). The node wires it to the
+// standard grpc_server_* Prometheus metrics (internal/metrics.Registry).
+// The interceptors must be safe for concurrent use.
 type Metrics interface {
-	ObserveRPC(method string, code codes.Code, d time.Duration)
+	UnaryServerInterceptor() grpc.UnaryServerInterceptor
+	StreamServerInterceptor() grpc.StreamServerInterceptor
 }
 
 // DefaultMaxRecvMsgSize admits a WriteEvents batch of MaxBatchBytes with room
@@ -302,9 +304,8 @@ func NewServer(cfg Config, backend Backend) *Server {
 		// raft commit), so there are enough workers for every call of
 		// a busy node to find one; beyond them gRPC starts a goroutine.
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor, codec.checkDecodedUnary),
-		grpc.ChainStreamInterceptor(s.streamInterceptor, codec.checkDecodedStream),
-	}, cfg.ServerOptions...)
+	}, s.interceptors(codec)...)
+	opts = append(opts, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)
 
 	pb.RegisterResourceServiceServer(s.grpc, &resourceService{s: s})
@@ -316,6 +317,18 @@ func NewServer(cfg Config, backend Backend) *Server {
 	reflection.Register(s.grpc)
 	s.SetServing(true)
 	return s
+}
+
+// interceptors chains Metrics' (outermost, when set), then the server's,
+// then the codec's check of decoded requests.
+func (s *Server) interceptors(codec *requestCodec) []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{s.unaryInterceptor, codec.checkDecodedUnary}
+	stream := []grpc.StreamServerInterceptor{s.streamInterceptor, codec.checkDecodedStream}
+	if m := s.cfg.Metrics; m != nil {
+		unary = append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...)
+	}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
 }
 
 // GRPCServer returns the underlying server, for registering more services

@@ -117,6 +117,17 @@ func (s *Storage) LocalResources() []*flowmesh.Resource {
 	return f.AllResources()
 }
 
+// QueueCounters says how many reservations of the queue at path were
+// redeliveries (attempt > 1) and how many of its jobs went dead, as this node
+// applied them since it started (for /metrics; fsm.FSM.QueueCounters).
+func (s *Storage) QueueCounters(path string) (redelivered, dead uint64, err error) {
+	f, _, err := s.running()
+	if err != nil {
+		return 0, 0, err
+	}
+	return f.QueueCounters(path)
+}
+
 // DeleteResource deletes the resource and its data.
 func (m *MetaStore) DeleteResource(ctx context.Context, path string) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {

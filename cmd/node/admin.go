@@ -84,7 +84,8 @@ func nodeStats(node *storage.Storage) metrics.StatsFunc {
 				out.Streams = append(out.Streams, metrics.StreamStats{Path: r.GetPath(), Bytes: n})
 			case flowmesh.KindQueue:
 				if qs, err := node.QueueManager().Stats(ctx, r.GetPath(), local); err == nil {
-					out.Queues = append(out.Queues, metrics.QueueStats{Path: r.GetPath(), Stats: qs})
+					redelivered, dead, _ := node.QueueCounters(r.GetPath())
+					out.Queues = append(out.Queues, metrics.QueueStats{Path: r.GetPath(), Stats: qs, Redelivered: redelivered, Dead: dead})
 				}
 			}
 		}

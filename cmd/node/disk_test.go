@@ -103,7 +103,7 @@ func TestNodeDiskFull(t *testing.T) {
 		fmt.Sprintf(`flowmesh_disk_alarm{node=%q} 1`, ns.NodeID),
 		fmt.Sprintf(`flowmesh_disk_reserve_bytes{node=%q} 1.6777216e+07`, ns.NodeID),
 		// One refused call reached the server: the SDK did not retry it.
-		`flowmesh_grpc_requests_total{code="ResourceExhausted",method="/flowmesh.v1.KVService/Put"} 1`,
+		`grpc_server_handled_total{grpc_code="ResourceExhausted",grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
@@ -29,12 +31,18 @@ func scrape(t *testing.T, r *Registry) string {
 
 func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 	r := New()
-	r.ObserveRPC("/flowmesh.v1.KVService/Put", codes.OK, 2*time.Millisecond)
-	r.ObserveRPC("/flowmesh.v1.KVService/Put", codes.NotFound, time.Millisecond)
+	unary := r.UnaryServerInterceptor()
+	put := &grpc.UnaryServerInfo{FullMethod: "/flowmesh.v1.KVService/Put"}
+	for _, err := range []error{nil, status.Error(codes.NotFound, "no such kv")} {
+		_, got := unary(context.Background(), nil, put, func(context.Context, any) (any, error) { return nil, err })
+		if got != err {
+			t.Fatalf("interceptor returned %v, want the handler's %v", got, err)
+		}
+	}
 	stats := NodeStats{
 		Role: "leader", HasLeader: true, Term: 3, CommitIndex: 10, AppliedIndex: 9, SegmentBytes: 4096,
 		Streams: []StreamStats{{Path: "t/n/s", Bytes: 100}},
-		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}}},
+		Queues:  []QueueStats{{Path: "t/n/q", Stats: flowmesh.QueueStats{Ready: 5, InFlight: 2}, Redelivered: 3, Dead: 1}},
 		Disk:    []DiskStats{{Node: "n1", Free: 1 << 20, Reserve: 16 << 20, Alarm: true}, {Node: "n2"}},
 		Groups:  []GroupLag{{Path: "t/n/s", Group: "g", Partition: 2, Lag: 40}},
 		Members: []MemberIndex{{Node: "n1", Applied: 10}, {Node: "n2", Applied: 4}},
@@ -47,9 +55,11 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		t.Error("free bytes exported for a node that did not report them")
 	}
 	for _, want := range []string{
-		`flowmesh_grpc_requests_total{code="OK",method="/flowmesh.v1.KVService/Put"} 1`,
-		`flowmesh_grpc_requests_total{code="NotFound",method="/flowmesh.v1.KVService/Put"} 1`,
-		`flowmesh_grpc_request_duration_seconds_count{method="/flowmesh.v1.KVService/Put"} 2`,
+		`grpc_server_started_total{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 2`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 1`,
+		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 1`,
+		`grpc_server_handling_seconds_count{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary"} 2`,
+		`grpc_server_handling_seconds_bucket{grpc_method="Put",grpc_service="flowmesh.v1.KVService",grpc_type="unary",le="5e-05"}`,
 		`flowmesh_raft_term{role="leader"} 3`,
 		`flowmesh_is_leader 1`,
 		`flowmesh_consumer_group_lag{group="g",partition="2",path="t/n/s"} 40`,
@@ -62,6 +72,8 @@ func TestRegistryExportsRPCAndNodeMetrics(t *testing.T) {
 		`flowmesh_stream_bytes{path="t/n/s"} 100`,
 		`flowmesh_queue_jobs{path="t/n/q",state="ready"} 5`,
 		`flowmesh_queue_jobs{path="t/n/q",state="in_flight"} 2`,
+		"# TYPE flowmesh_queue_redelivered_total counter\nflowmesh_queue_redelivered_total{path=\"t/n/q\"} 3",
+		"# TYPE flowmesh_queue_dead_total counter\nflowmesh_queue_dead_total{path=\"t/n/q\"} 1",
 		`flowmesh_node_stats_up 1`,
 		`flowmesh_disk_alarm{node="n1"} 1`,
 		`flowmesh_disk_free_bytes{node="n1"} 1.048576e+06`,

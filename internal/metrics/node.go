@@ -72,10 +72,13 @@ type StreamStats struct {
 	Bytes int64 // summed over partitions
 }
 
-// QueueStats is one queue's depth.
+// QueueStats is one queue's depth, and its counters of redelivered jobs
+// (reserved again after a visibility timeout or a nack) and of jobs that
+// went dead, as this node applied them since it started (fsm.QueueCounters).
 type QueueStats struct {
-	Path  string
-	Stats flowmesh.QueueStats
+	Path              string
+	Stats             flowmesh.QueueStats
+	Redelivered, Dead uint64
 }
 
 // StatsFunc reads a NodeStats. It is called on every scrape with a ctx
@@ -90,6 +93,7 @@ type NodeCollector struct {
 	up, leader, isLeader, term, commit, applied, lastLog, lastSnap *prometheus.Desc
 	segBytes                                                       *prometheus.Desc
 	streamBytes, queueJobs, queueOldest                            *prometheus.Desc
+	queueRedelivered, queueDead                                    *prometheus.Desc
 	tenantUsage, tenantLimit                                       *prometheus.Desc
 	diskFree, diskReserve, diskAlarm                               *prometheus.Desc
 	groupLag, memberApplied, memberLag                             *prometheus.Desc
@@ -104,34 +108,36 @@ func NewNodeCollector(stats StatsFunc, timeout time.Duration) *NodeCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 	}
 	return &NodeCollector{
-		stats:         stats,
-		timeout:       timeout,
-		up:            d("node_stats_up", "1 when the node's statistics could be read."),
-		leader:        d("raft_has_leader", "1 when the node knows a leader."),
-		isLeader:      d("is_leader", "1 on the raft leader, 0 elsewhere."),
-		term:          d("raft_term", "Current raft term.", "role"),
-		commit:        d("raft_commit_index", "Raft commit index."),
-		applied:       d("raft_applied_index", "Index applied by the FSM."),
-		lastLog:       d("raft_last_log_index", "Last index in the raft log."),
-		lastSnap:      d("raft_last_snapshot_index", "Index of the latest raft snapshot."),
-		segBytes:      d("segment_bytes", "Bytes of segment files of all resources on disk."),
-		streamBytes:   d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
-		queueJobs:     d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
-		queueOldest:   d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
-		tenantUsage:   d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
-		tenantLimit:   d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
-		diskFree:      d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
-		diskReserve:   d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
-		groupLag:      d("consumer_group_lag", "Events of a partition after a consumer group's committed offset (or after its earliest retained one).", "path", "group", "partition"),
-		memberApplied: d("member_applied_index", "A member's applied index as it last gossiped it (about a second old).", "node"),
-		memberLag:     d("member_lag", "This node's commit index minus a member's gossiped applied index (on the leader: how far each follower is behind).", "node"),
-		diskAlarm:     d("disk_alarm", "1 while a node's free disk space is below its reserve: the cluster refuses writes that grow the data.", "node"),
+		stats:            stats,
+		timeout:          timeout,
+		up:               d("node_stats_up", "1 when the node's statistics could be read."),
+		leader:           d("raft_has_leader", "1 when the node knows a leader."),
+		isLeader:         d("is_leader", "1 on the raft leader, 0 elsewhere."),
+		term:             d("raft_term", "Current raft term.", "role"),
+		commit:           d("raft_commit_index", "Raft commit index."),
+		applied:          d("raft_applied_index", "Index applied by the FSM."),
+		lastLog:          d("raft_last_log_index", "Last index in the raft log."),
+		lastSnap:         d("raft_last_snapshot_index", "Index of the latest raft snapshot."),
+		segBytes:         d("segment_bytes", "Bytes of segment files of all resources on disk."),
+		streamBytes:      d("stream_bytes", "Retained bytes of a stream, summed over partitions.", "path"),
+		queueJobs:        d("queue_jobs", "Jobs in a queue by state (ready, delayed, in_flight, dead).", "path", "state"),
+		queueOldest:      d("queue_oldest_ready_age_seconds", "Age of the oldest ready job.", "path"),
+		queueRedelivered: d("queue_redelivered_total", "Reservations of a job reserved before (after its visibility timeout or a nack), as this node applied them since it started.", "path"),
+		queueDead:        d("queue_dead_total", "Jobs of a queue that went dead (moved to its dead-letter queue or marked dead), as this node applied them since it started.", "path"),
+		tenantUsage:      d("tenant_usage", "A tenant's use of a quota (stored_bytes, resources, partitions, kv_keys, queue_jobs, and memory_bytes: its share of the cluster-wide memory quota); tenants beyond the 100 largest are summed as _other.", "tenant", "quota"),
+		tenantLimit:      d("tenant_quota_limit", "A tenant's effective quota limit (0 = unlimited).", "tenant", "quota"),
+		diskFree:         d("disk_free_bytes", "Free bytes of the filesystem holding a node's data dir (other nodes': only under their alarm).", "node"),
+		diskReserve:      d("disk_reserve_bytes", "A node's disk reserve: below it the node raises its disk alarm.", "node"),
+		groupLag:         d("consumer_group_lag", "Events of a partition after a consumer group's committed offset (or after its earliest retained one).", "path", "group", "partition"),
+		memberApplied:    d("member_applied_index", "A member's applied index as it last gossiped it (about a second old).", "node"),
+		memberLag:        d("member_lag", "This node's commit index minus a member's gossiped applied index (on the leader: how far each follower is behind).", "node"),
+		diskAlarm:        d("disk_alarm", "1 while a node's free disk space is below its reserve: the cluster refuses writes that grow the data.", "node"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm, c.groupLag, c.memberApplied, c.memberLag} {
+	for _, d := range []*prometheus.Desc{c.up, c.leader, c.isLeader, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.segBytes, c.streamBytes, c.queueJobs, c.queueOldest, c.queueRedelivered, c.queueDead, c.tenantUsage, c.tenantLimit, c.diskFree, c.diskReserve, c.diskAlarm, c.groupLag, c.memberApplied, c.memberLag} {
 		ch <- d
 	}
 }
@@ -166,6 +172,8 @@ func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
 		g(c.queueJobs, float64(q.Stats.InFlight), q.Path, "in_flight")
 		g(c.queueJobs, float64(q.Stats.Dead), q.Path, "dead")
 		g(c.queueOldest, q.Stats.OldestReadyAge.Seconds(), q.Path)
+		ch <- prometheus.MustNewConstMetric(c.queueRedelivered, prometheus.CounterValue, float64(q.Redelivered), q.Path)
+		ch <- prometheus.MustNewConstMetric(c.queueDead, prometheus.CounterValue, float64(q.Dead), q.Path)
 	}
 	for _, d := range st.Disk {
 		g(c.diskAlarm, b2f(d.Alarm), d.Node)

@@ -2,12 +2,12 @@ package metrics
 
 import (
 	"net/http"
-	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc"
 
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
 )
@@ -15,29 +15,26 @@ import (
 // Namespace prefixes every FlowMesh metric.
 const Namespace = "flowmesh"
 
-// Registry holds a node's collectors. It implements rpc.Metrics.
+// Registry holds a node's collectors. It implements rpc.Metrics with the
+// standard gRPC server metrics of go-grpc-middleware's Prometheus provider:
+// grpc_server_started_total, grpc_server_handled_total (by grpc_code),
+// grpc_server_msg_received_total, grpc_server_msg_sent_total and the
+// grpc_server_handling_seconds histogram, all labelled grpc_type,
+// grpc_service and grpc_method.
 type Registry struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	reg  *prometheus.Registry
+	grpc *grpcprom.ServerMetrics
 }
 
-// New returns a Registry with the RPC metrics and the Go runtime and process
-// collectors registered.
+// New returns a Registry with the gRPC server metrics, build_info and the Go
+// runtime and process collectors registered.
 func New() *Registry {
 	r := &Registry{
 		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Subsystem: "grpc", Name: "requests_total",
-			Help: "gRPC calls handled, by full method name and status code.",
-		}, []string{"method", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Subsystem: "grpc", Name: "request_duration_seconds",
-			Help: "gRPC call latency by full method name (streams: until the stream ends).",
+		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 			// 50µs .. ~26s: a local KV put takes well under a millisecond,
 			// a long-poll Reserve up to its wait.
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
-		}, []string{"method"}),
+			grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(50e-6, 2, 20)))),
 	}
 	bi := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -46,16 +43,23 @@ func New() *Registry {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	r.reg.MustRegister(r.requests, r.latency, build,
+	r.reg.MustRegister(r.grpc, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
-// ObserveRPC records one call; it implements rpc.Metrics.
-func (r *Registry) ObserveRPC(method string, code codes.Code, d time.Duration) {
-	r.requests.WithLabelValues(method, code.String()).Inc()
-	r.latency.WithLabelValues(method).Observe(d.Seconds())
+// UnaryServerInterceptor counts and times unary calls; it implements
+// rpc.Metrics (the server runs it outside its own interceptor, so it sees
+// the status code the caller gets).
+func (r *Registry) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return r.grpc.UnaryServerInterceptor()
+}
+
+// StreamServerInterceptor counts and times streaming calls and their
+// messages; it implements rpc.Metrics.
+func (r *Registry) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return r.grpc.StreamServerInterceptor()
 }
 
 // Register adds collectors (a NodeCollector, a raft sink) to the registry.

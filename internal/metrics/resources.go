@@ -34,8 +34,9 @@ func queueJobs(q QueueStats) int {
 	return q.Stats.Ready + q.Stats.Delayed + q.Stats.InFlight + q.Stats.Dead
 }
 
-// boundQueues keeps the largest queues; the others' depths are summed and
-// their oldest ready job's age is the oldest among them.
+// boundQueues keeps the largest queues; the others' depths and counters are
+// summed (so _other's counters drop when a queue leaves it) and their oldest
+// ready job's age is the oldest among them.
 func boundQueues(qs []QueueStats) []QueueStats {
 	if len(qs) <= MaxResourceSeries {
 		return qs
@@ -55,6 +56,8 @@ func boundQueues(qs []QueueStats) []QueueStats {
 		o.InFlight += q.Stats.InFlight
 		o.Dead += q.Stats.Dead
 		o.OldestReadyAge = max(o.OldestReadyAge, q.Stats.OldestReadyAge)
+		other.Redelivered += q.Redelivered
+		other.Dead += q.Dead
 	}
 	return append(qs[:MaxResourceSeries:MaxResourceSeries], other)
 }

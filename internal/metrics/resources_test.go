@@ -20,7 +20,7 @@ func TestResourceSeriesAreBounded(t *testing.T) {
 	for i := 0; i < n; i++ {
 		stats.Streams = append(stats.Streams, StreamStats{Path: fmt.Sprintf("t/ns/s%05d", i), Bytes: int64(i)})
 		stats.Queues = append(stats.Queues, QueueStats{Path: fmt.Sprintf("t/ns/q%05d", i),
-			Stats: flowmesh.QueueStats{Ready: i, Dead: 1, OldestReadyAge: time.Duration(i) * time.Second}})
+			Stats: flowmesh.QueueStats{Ready: i, Dead: 1, OldestReadyAge: time.Duration(i) * time.Second}, Redelivered: 2, Dead: 1})
 		if i < 500 {
 			otherBytes += i
 			otherReady += i
@@ -38,6 +38,9 @@ func TestResourceSeriesAreBounded(t *testing.T) {
 		fmt.Sprintf(`flowmesh_queue_jobs{path="_other",state="ready"} %d`, otherReady),
 		`flowmesh_queue_jobs{path="_other",state="dead"} 500`,
 		`flowmesh_queue_oldest_ready_age_seconds{path="_other"} 499`,
+		`flowmesh_queue_redelivered_total{path="_other"} 1000`,
+		`flowmesh_queue_dead_total{path="_other"} 500`,
+		fmt.Sprintf(`flowmesh_queue_redelivered_total{path="t/ns/q%05d"} 2`, n-1),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scrape lacks %q", want)
@@ -49,7 +52,9 @@ func TestResourceSeriesAreBounded(t *testing.T) {
 	if got, want := strings.Count(out, "flowmesh_stream_bytes{"), MaxResourceSeries+1; got != want {
 		t.Errorf("%d stream series, want %d", got, want)
 	}
-	if got, want := strings.Count(out, "flowmesh_queue_oldest_ready_age_seconds{"), MaxResourceSeries+1; got != want {
-		t.Errorf("%d queue series, want %d", got, want)
+	for _, name := range []string{"flowmesh_queue_oldest_ready_age_seconds{", "flowmesh_queue_redelivered_total{", "flowmesh_queue_dead_total{"} {
+		if got, want := strings.Count(out, name), MaxResourceSeries+1; got != want {
+			t.Errorf("%d %s series, want %d", got, name, want)
+		}
 	}
 }

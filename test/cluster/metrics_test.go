@@ -84,13 +84,34 @@ func TestMetricsOnEveryNode(t *testing.T) {
 	if err := cl.CommitOffset(ctx, "t2/ns1/events", "billing", 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`flowmesh_queue_jobs{path="t1/ns1/jobs",state="ready"} 7`, `flowmesh_stream_bytes{path="t2/ns1/events"} `,
+	// A job of a two-attempt queue nacked twice: one redelivery, then dead.
+	if _, err := cl.CreateQueue(ctx, "t1", "ns1", "retry", 1, flowmesh.WithMaxAttempts(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cl.Enqueue(ctx, "t1/ns1/retry", []byte("x"), flowmesh.QueueEnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		j, err := cl.Reserve(ctx, "t1/ns1/retry", time.Minute)
+		if err != nil || j == nil || j.Attempt != attempt {
+			t.Fatalf("Reserve = %+v, %v; want attempt %d", j, err, attempt)
+		}
+		if err := cl.Nack(ctx, "t1/ns1/retry", j.Receipt, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The counters are each node's since it started: exact before any
+	// restart, present (from zero) after one.
+	counted := []string{`flowmesh_queue_redelivered_total{path="t1/ns1/retry"} 1`, `flowmesh_queue_dead_total{path="t1/ns1/retry"} 1`,
+		`flowmesh_queue_jobs{path="t1/ns1/retry",state="dead"} 1`}
+	want := []string{`flowmesh_queue_jobs{path="t1/ns1/jobs",state="ready"} 7`,
+		`flowmesh_queue_redelivered_total{path="t1/ns1/retry"} `, `flowmesh_queue_dead_total{path="t1/ns1/retry"} `, `flowmesh_stream_bytes{path="t2/ns1/events"} `,
 		`flowmesh_consumer_group_lag{group="billing",partition="0",path="t2/ns1/events"} 1`}
 	for _, nd := range c.Nodes {
 		want = append(want, fmt.Sprintf(`flowmesh_member_applied_index{node=%q} `, nd.ID), fmt.Sprintf(`flowmesh_member_lag{node=%q} `, nd.ID))
 	}
 	for _, nd := range c.Nodes {
-		waitSeries(t, nd, "before any restart", want...)
+		waitSeries(t, nd, "before any restart", append(want, counted...)...)
 	}
 	checkScrape(t, c.Nodes[leader].scrape())
 
@@ -108,7 +129,7 @@ func TestMetricsOnEveryNode(t *testing.T) {
 }
 
 // checkScrape lints a node's scrape as promtool check metrics would, and
-// checks that every flowmesh_ metric the shipped alert rules and Grafana
+// checks that every flowmesh_ and grpc_server_ metric the shipped alert rules and Grafana
 // dashboard name is in it (a renamed metric would silently blank them).
 func checkScrape(t *testing.T, body string) {
 	t.Helper()
@@ -119,7 +140,7 @@ func checkScrape(t *testing.T, body string) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	re := regexp.MustCompile(`flowmesh_[a-z0-9_]+`)
+	re := regexp.MustCompile(`(flowmesh|grpc_server)_[a-z0-9_]+`)
 	for _, f := range []string{"../../deploy/prometheus/flowmesh-rules.yml", "../../deploy/grafana/flowmesh-dashboard.json"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
