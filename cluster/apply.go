@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -81,10 +82,14 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	// The raft.apply span is a child of the caller's span (the gRPC
 	// server span when tracing is on) and comes from that span's
-	// provider: without a span in ctx it is a no-op and costs nothing.
-	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "raft.apply",
-		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.Int("flowmesh.command.bytes", len(cmd))))
-	defer span.End()
+	// provider. Without a recording span in ctx (tracing off, or this
+	// trace not sampled) there is none: no allocation on the write path.
+	var span trace.Span = noop.Span{}
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, "raft.apply",
+			trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.Int("flowmesh.command.bytes", len(cmd))))
+		defer span.End()
+	}
 	req := &applyRequest{cmd: cmd, done: make(chan applyResult, 1), queued: time.Now()}
 	select {
 	case c.applyCh <- req:
