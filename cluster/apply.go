@@ -8,6 +8,10 @@ import (
 
 	"github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flowmesh/flowmesh"
 )
@@ -23,6 +27,10 @@ type applyResult struct {
 	resp any
 	err  error
 	sent time.Time // when the responder answered
+	// index and batch are the log entry's index and how many commands it
+	// carried (0 when the entry did not commit): span attributes.
+	index uint64
+	batch int
 }
 
 // inflightEntry is a proposed log entry and the callers whose commands it
@@ -72,13 +80,23 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 	if !c.IsLeader() {
 		return nil, c.notLeader()
 	}
+	// The raft.apply span is a child of the caller's span (the gRPC
+	// server span when tracing is on) and comes from that span's
+	// provider. Without a recording span in ctx (tracing off, or this
+	// trace not sampled) there is none: no allocation on the write path.
+	var span trace.Span = noop.Span{}
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, "raft.apply",
+			trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.Int("flowmesh.command.bytes", len(cmd))))
+		defer span.End()
+	}
 	req := &applyRequest{cmd: cmd, done: make(chan applyResult, 1), queued: time.Now()}
 	select {
 	case c.applyCh <- req:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, endApplySpan(span, ctx.Err())
 	case <-c.closing:
-		return nil, ErrShutdown
+		return nil, endApplySpan(span, ErrShutdown)
 	}
 	select {
 	case r := <-req.done:
@@ -86,12 +104,33 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 			metrics.MeasureSince(stageRespond, r.sent)
 			metrics.MeasureSince(stageTotal, req.queued)
 		}
-		return r.resp, r.err
+		if r.index != 0 && span.IsRecording() {
+			span.SetAttributes(attribute.Int64("raft.log.index", int64(r.index)), attribute.Int("raft.batch.commands", r.batch))
+		}
+		return r.resp, endApplySpan(span, r.err)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, endApplySpan(span, ctx.Err())
 	case <-c.closing:
-		return nil, ErrShutdown
+		return nil, endApplySpan(span, ErrShutdown)
 	}
+}
+
+// tracerName is the instrumentation scope of the raft.apply span.
+const tracerName = "github.com/flowmesh/flowmesh/cluster"
+
+// endApplySpan records err (if any) on the raft.apply span and returns it.
+// A command the FSM rejected (not found, conflict) committed all the same,
+// so only errors of the proposal itself mark the span failed.
+func endApplySpan(span trace.Span, err error) error {
+	if err != nil && span.IsRecording() {
+		span.RecordError(err)
+		if errors.Is(err, ErrShutdown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			span.SetStatus(codes.Error, err.Error())
+		} else if _, ok := errors.AsType[*flowmesh.NotLeaderError](err); ok {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	return err
 }
 
 // partialInflight is how many entries may be in flight before the batcher
@@ -282,11 +321,12 @@ func (c *Cluster) runResponder() {
 			continue
 		}
 		now := time.Now()
+		index, n := e.future.Index(), len(e.reqs)
 		for i, r := range e.reqs {
 			if err, ok := results[i].(error); ok {
-				r.done <- applyResult{err: err, sent: now}
+				r.done <- applyResult{err: err, sent: now, index: index, batch: n}
 			} else {
-				r.done <- applyResult{resp: results[i], sent: now}
+				r.done <- applyResult{resp: results[i], sent: now, index: index, batch: n}
 			}
 		}
 	}

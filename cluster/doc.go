@@ -184,6 +184,13 @@
 // lost mid-flight, so retries must carry the same request ID (the FSM
 // deduplicates).
 //
+// When ctx carries an OpenTelemetry span, Apply records a child span
+// "raft.apply" from that span's TracerProvider, from the call to its
+// result, with the command's encoded size (flowmesh.command.bytes) and,
+// once committed, the entry's raft.log.index and raft.batch.commands. The
+// package depends on the OpenTelemetry trace API only; without a span in
+// ctx (tracing off, the default) the span is a no-op.
+//
 // # Log entry format
 //
 // Stored in the raft log, so append only: never reorder or reuse a field or

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -139,6 +141,14 @@ type Config struct {
 	// leader (insecure by default): pass credentials for TLS, with the
 	// node's peer certificate so the leader knows a node forwards.
 	ForwardDialOptions []grpc.DialOption
+
+	// TracerProvider turns OpenTelemetry tracing on (nil: off, no stats
+	// handler at all): a server span per call (otelgrpc), W3C trace
+	// context taken from the caller, a client span per call forwarded to
+	// the leader carrying the trace on, and the leader's raft.apply spans
+	// (package cluster) under its server span. cmd/node builds it from
+	// --otlp-endpoint.
+	TracerProvider trace.TracerProvider
 
 	// Auth turns authentication and authorization on (nil: open, every
 	// caller may do everything). See auth.go and doc.go.
@@ -283,7 +293,11 @@ func NewServer(cfg Config, backend Backend) *Server {
 		panic("rpc: " + err.Error())
 	}
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(cfg.ForwardDialOptions),
+	fwdOpts := cfg.ForwardDialOptions
+	if cfg.TracerProvider != nil {
+		fwdOpts = append(fwdOpts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(tracingOptions(cfg.TracerProvider)...)))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(fwdOpts),
 		rate:        newRateLimiter(cfg.TenantRate, cfg.TenantBurst, nil),
 		subscribers: newStreamCap("Subscribe", cfg.MaxSubscribers, cfg.MaxTenantSubscribers),
 		watchers:    newStreamCap("Watch", cfg.MaxWatchers, cfg.MaxTenantWatchers)}
@@ -306,6 +320,9 @@ func NewServer(cfg Config, backend Backend) *Server {
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
 	}, s.interceptors(codec)...)
 	opts = append(opts, cfg.ServerOptions...)
+	if cfg.TracerProvider != nil {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(tracingOptions(cfg.TracerProvider)...)))
+	}
 	s.grpc = grpc.NewServer(opts...)
 
 	pb.RegisterResourceServiceServer(s.grpc, &resourceService{s: s})

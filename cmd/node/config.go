@@ -80,7 +80,12 @@ type config struct {
 	MaxTenantWatchers    int // ... of one tenant
 	SlowConsumerTimeout  time.Duration
 
+	OTLPEndpoint     string  // tracing: collector host:port (empty: off)
+	OTLPInsecure     bool    // plaintext gRPC to the collector
+	TraceSampleRatio float64 // of the traces a call starts here
+
 	gossipKey []byte // GossipKey decoded
+	otlpEnv   string // the standard OTEL_EXPORTER_OTLP_*ENDPOINT, if set
 }
 
 // listFlag is a repeatable flag whose values may also be comma-separated.
@@ -173,6 +178,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxWatchers, "max-watchers", rpc.DefaultMaxWatchers, "Watch streams open at this node at once; more are ResourceExhausted")
 	fs.IntVar(&c.MaxTenantWatchers, "max-tenant-watchers", rpc.DefaultMaxTenantWatchers, "Watch streams of one tenant open at this node at once")
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", rpc.DefaultSlowConsumerTimeout, "end a Subscribe or Watch whose client takes nothing of what the node has ready for it this long (ResourceExhausted with the position to resume from)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry tracing: host:port of an OTLP/gRPC collector (e.g. Jaeger's localhost:4317) the node sends its spans to (empty: off, unless the standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set)")
+	fs.BoolVar(&c.OTLPInsecure, "otlp-insecure", false, "send spans to --otlp-endpoint in plaintext instead of TLS (system roots)")
+	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", 1, "fraction (0 to 1) of the traces a call starts at this node that are sampled; a call forwarded or sent with a trace context follows its caller's decision")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		fs.PrintDefaults()
@@ -229,6 +237,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, err
 	}
 	c.applyTLSDir(explicit)
+	for _, k := range otlpEnvEndpoints {
+		if v := getenv(k); v != "" && c.otlpEnv == "" {
+			c.otlpEnv = k + "=" + v
+		}
+	}
 	if !explicit["max-connections"] {
 		// Sockets share the descriptor budget with the segment file cache
 		// (half of RLIMIT_NOFILE): gRPC takes at most a quarter of it.
@@ -290,6 +303,7 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %v", a.name, a.addr, err))
 		}
 	}
+	errs = append(errs, c.validateTracing()...)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
 	}

@@ -60,6 +60,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--raft-idle-timeout", "5s"}, nil, "--raft-idle-timeout 5s is below 1m"},
 		{[]string{"--kv-history-max-age", "-1s"}, nil, "--kv-history-max-age -1s must be 0 (no time bound) or positive"},
 		{[]string{"--config", "/does/not/exist"}, nil, "no such file"},
+		{[]string{"--otlp-endpoint", "localhost"}, nil, `--otlp-endpoint "localhost": want host:port`},
+		{[]string{"--otlp-endpoint", "http://localhost:4317"}, nil, "not a URL"},
+		{[]string{"--otlp-endpoint", ":4317"}, nil, "no host"},
+		{[]string{"--otlp-endpoint", "localhost:0"}, nil, `port "0" is not 1-65535`},
+		{[]string{"--otlp-endpoint", "localhost:otlp"}, nil, `port "otlp" is not 1-65535`},
+		{[]string{"--trace-sample-ratio", "1.5"}, nil, "--trace-sample-ratio 1.5: want a fraction from 0 to 1"},
+		{[]string{"--trace-sample-ratio", "-0.1"}, nil, "--trace-sample-ratio -0.1"},
+		{[]string{"--trace-sample-ratio", "NaN"}, nil, "--trace-sample-ratio NaN"},
+		{nil, map[string]string{"FLOWMESH_TRACE_SAMPLE_RATIO": "half"}, "FLOWMESH_TRACE_SAMPLE_RATIO"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -72,6 +81,11 @@ func TestRunUsageExitCode(t *testing.T) {
 	getenv := func(string) string { return "" }
 	if code := run(t.Context(), []string{"--log-level", "loud"}, getenv, io.Discard); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+	for _, args := range [][]string{{"--otlp-endpoint", "nohost"}, {"--trace-sample-ratio", "2"}} {
+		if code := run(t.Context(), args, getenv, io.Discard); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
 	}
 	if code := run(t.Context(), []string{"-h"}, getenv, io.Discard); code != 0 {
 		t.Errorf("-h: exit %d, want 0", code)
@@ -180,5 +194,36 @@ func TestMaxConnectionsFitsDescriptors(t *testing.T) {
 	}
 	if c, err = parseConfig([]string{"--max-connections", "9000"}, noenv, io.Discard); err != nil || c.MaxConnections != 9000 {
 		t.Errorf("explicit --max-connections 9000 = %d, %v", c.MaxConnections, err)
+	}
+}
+
+// TestTracingFlags: tracing is off by default, on with --otlp-endpoint
+// (flag or FLOWMESH_OTLP_ENDPOINT) or the standard OTLP endpoint variables,
+// the flag winning; the sample ratio defaults to 1.
+func TestTracingFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		env   map[string]string
+		on    bool
+		dest  string
+		ratio float64
+		insec bool
+	}{
+		{nil, nil, false, "", 1, false},
+		{[]string{"--otlp-endpoint", "jaeger:4317", "--otlp-insecure", "--trace-sample-ratio", "0.25"}, nil, true, "jaeger:4317", 0.25, true},
+		{nil, map[string]string{"FLOWMESH_OTLP_ENDPOINT": "[::1]:4317", "FLOWMESH_TRACE_SAMPLE_RATIO": "0"}, true, "[::1]:4317", 0, false},
+		{nil, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, true, "OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317", 1, false},
+		{nil, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c:4317"}, true, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=https://c:4317", 1, false},
+		{[]string{"--otlp-endpoint", "a:1"}, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://b:2"}, true, "a:1", 1, false},
+	} {
+		c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatalf("parseConfig(%q, %v): %v", tc.args, tc.env, err)
+		}
+		on, dest := c.tracingOn()
+		if on != tc.on || dest != tc.dest || c.TraceSampleRatio != tc.ratio || c.OTLPInsecure != tc.insec {
+			t.Errorf("parseConfig(%q, %v): tracing %v to %q ratio %g insecure %v, want %v to %q ratio %g insecure %v",
+				tc.args, tc.env, on, dest, c.TraceSampleRatio, c.OTLPInsecure, tc.on, tc.dest, tc.ratio, tc.insec)
+		}
 	}
 }

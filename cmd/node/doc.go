@@ -45,7 +45,9 @@
 //     in-flight unary calls finish, bounded by --shutdown-timeout; then
 //     cancel what is left (rpc.Server.Shutdown).
 //  2. HTTP admin: Shutdown, bounded by the same timeout.
-//  3. storage: Stop (background loops, raft, then the FSM flushed),
+//  3. tracing (with --otlp-endpoint): the spans not yet exported are
+//     flushed to the collector, bounded by the same timeout.
+//  4. storage: Stop (background loops, raft, then the FSM flushed),
 //     bounded by the same timeout: raft waits for replication calls to
 //     peers that stopped answering (up to its transport's 10 s timeout), so
 //     past the bound the process exits with status 1 and the rest is left
@@ -126,6 +128,44 @@
 //     --auth-file only for "Authorization: Bearer <cluster-admin token>".
 //     /debug/pprof/cmdline is never served (the command line may hold a
 //     --gossip-key).
+//
+// # Tracing
+//
+// OpenTelemetry tracing is off by default: no stats handler, and the raft
+// span is a no-op. --otlp-endpoint HOST:PORT turns it on, exporting spans
+// over OTLP/gRPC (TLS with the system roots; --otlp-insecure for
+// plaintext, as a local Jaeger or OpenTelemetry Collector on :4317 wants)
+// in batches (every 5 s, at most 2048 queued spans; beyond that new spans
+// are dropped, never the calls). Without the flag the standard
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (a
+// URL: http:// is plaintext) turns it on too, and the exporter's other
+// OTEL_EXPORTER_OTLP_* variables (headers, timeout, certificate) apply;
+// OTEL_RESOURCE_ATTRIBUTES adds resource attributes. The endpoint must be
+// host:port with a port from 1 to 65535, anything else is a usage error
+// (exit 2); so is a --trace-sample-ratio outside 0..1.
+//
+// Sampling is parent-based: a call that carries a W3C traceparent (from a
+// traced client, or forwarded by another node) is sampled as its caller
+// decided; a call that starts a trace is sampled with probability
+// --trace-sample-ratio (default 1: every call; 0: only calls whose caller
+// sampled them). Spans carry service.name "flowmesh-node", the node ID as
+// service.instance.id and flowmesh.node.id, and service.version.
+//
+// The spans of one write sent to a follower, all in one trace:
+//
+//   - the follower's server span, "flowmesh.v1.<Service>/<Method>" (otelgrpc:
+//     rpc.* attributes, gRPC status);
+//   - its client span of the same name, forwarding the call to the leader;
+//   - the leader's server span, a child of that client span;
+//   - "raft.apply" under it (package cluster): from the proposal to its
+//     result, with raft.log.index and raft.batch.commands (the log entry
+//     that carried the command and how many commands it held: group
+//     commit) and flowmesh.command.bytes; failed when the proposal failed
+//     (lost leadership, shutdown, deadline), not when the FSM refused the
+//     command (not found, conflict), which is the server span's status.
+//
+// A call the leader serves itself has its server span and raft.apply;
+// reads have the server span only.
 //
 // # Authentication
 //

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/internal/metrics"
@@ -189,6 +191,27 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		log.Info("storage stopped")
 	}()
 
+	// Tracing, when asked for: flushed on the way out, after the gRPC
+	// server stopped and before storage stops.
+	var tp *sdktrace.TracerProvider
+	if on, dest := cfg.tracingOn(); on {
+		id := cfg.ID
+		if c := node.Cluster(); c != nil {
+			id = c.ID()
+		}
+		if tp, err = newTracerProvider(ctx, cfg, id, buildinfo.Version(), log); err != nil {
+			return err
+		}
+		log.Info("tracing on", "otlp_endpoint", dest, "sample_ratio", cfg.TraceSampleRatio)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			if terr := tp.Shutdown(sctx); terr != nil {
+				log.Warn("tracing shutdown: spans may be lost", "error", terr)
+			}
+		}()
+	}
+
 	// 2. The gRPC server.
 	grpcAddr := scfg.GRPCAddr
 	left := make(chan struct{}) // closed when a Leave call took this node out
@@ -206,6 +229,9 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		MaxWatchers:          cfg.MaxWatchers,
 		MaxTenantWatchers:    cfg.MaxTenantWatchers,
 		SlowConsumerTimeout:  cfg.SlowConsumerTimeout,
+	}
+	if tp != nil {
+		rcfg.TracerProvider = tp
 	}
 	if store != nil {
 		rcfg.Auth = store
