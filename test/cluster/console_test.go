@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"image/png"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,22 +17,7 @@ import (
 )
 
 // console returns nd's /console page ("" if it does not answer 200).
-func (nd *Node) console() string {
-	scheme := "http://"
-	if nd.c.clientTLS != nil {
-		scheme = "https://"
-	}
-	resp, err := nd.c.https.Get(scheme + nd.HTTPAddr + "/console")
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return ""
-	}
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
+func (nd *Node) console() string { return nd.adminGet("/console") }
 
 var (
 	membersRow = regexp.MustCompile(`<tr data-id="(node[0-9])"[^>]*>`)

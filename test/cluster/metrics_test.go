@@ -16,12 +16,17 @@ import (
 )
 
 // scrape returns nd's /metrics body ("" if it does not answer).
-func (nd *Node) scrape() string {
+func (nd *Node) scrape() string { return nd.adminGet("/metrics") }
+
+// adminGet returns the body of path on nd's HTTP admin port, over HTTPS
+// verified with the cluster's CA on a secure cluster ("" unless it
+// answers 200).
+func (nd *Node) adminGet(path string) string {
 	scheme := "http://"
 	if nd.c.clientTLS != nil {
 		scheme = "https://"
 	}
-	resp, err := nd.c.https.Get(scheme + nd.HTTPAddr + "/metrics")
+	resp, err := nd.c.https.Get(scheme + nd.HTTPAddr + path)
 	if err != nil {
 		return ""
 	}
