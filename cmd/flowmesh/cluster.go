@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/human"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
@@ -456,5 +457,5 @@ func diskFree(r nodeStatus) string {
 	if r.DiskFreeBytes == 0 && r.DiskReserveBytes == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%d/%d", r.DiskFreeBytes, r.DiskReserveBytes)
+	return human.Bytes(r.DiskFreeBytes) + " (reserve " + human.Bytes(r.DiskReserveBytes) + ")"
 }

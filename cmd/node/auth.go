@@ -92,7 +92,7 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&grants, "grant", "cluster-admin or TENANT[/NAMESPACE-PREFIX]:read|write|admin; repeatable or comma-separated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowmesh-node token add --file FILE --subject NAME --grant GRANT [--grant GRANT...]\n\nCreates a token, appends its SHA-256 to FILE and prints the token once.\nA running node picks it up on SIGHUP.\n\nFlags:")
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {

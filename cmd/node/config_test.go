@@ -90,6 +90,14 @@ func TestRunUsageExitCode(t *testing.T) {
 	if code := run(t.Context(), []string{"-h"}, getenv, io.Discard); code != 0 {
 		t.Errorf("-h: exit %d, want 0", code)
 	}
+	// Help lists flags with two dashes, as the CLI's does.
+	var help strings.Builder
+	if code := run(t.Context(), []string{"--help"}, getenv, &help); code != 0 {
+		t.Errorf("--help: exit %d, want 0", code)
+	}
+	if out := help.String(); !strings.Contains(out, "\n  --grpc-addr string\n") || !strings.Contains(out, `(default ":7400")`) || strings.Contains(out, "\n  -grpc-addr") {
+		t.Errorf("--help lists flags as:\n%s", out)
+	}
 }
 
 func TestParseConfigCluster(t *testing.T) {

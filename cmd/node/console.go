@@ -18,6 +18,7 @@ import (
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/internal/auth"
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
+	"github.com/flowmesh/flowmesh/internal/human"
 	"github.com/flowmesh/flowmesh/storage"
 )
 
@@ -51,7 +52,7 @@ const (
 
 var (
 	consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
-		"bytes":   humanBytes,
+		"bytes":   human.Bytes,
 		"ago":     ago,
 		"dur":     func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 		"limit":   limitOf,
@@ -305,19 +306,6 @@ func adminIdentity(store *auth.Store, r *http.Request) (id auth.Identity, ok boo
 	return id, false, "needs a cluster-admin token (Bearer, or as the Basic password) or client certificate"
 }
 
-// humanBytes is n in B, KiB, MiB, GiB or TiB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit && n > -unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for ; (v >= unit || v <= -unit) && i < 3; i++ {
-		v /= unit
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGT"[i])
-}
-
 // ago is how long before now t was, to the second ("" for a zero time).
 func ago(t time.Time) string {
 	if t.IsZero() {
@@ -331,7 +319,7 @@ func bytesLimitOf(n int64) string {
 	if n == 0 {
 		return "∞"
 	}
-	return humanBytes(n)
+	return human.Bytes(n)
 }
 
 // limitOf shows a quota limit (0 is unlimited).
