@@ -26,7 +26,9 @@ func envName(flag string) string {
 // settle fills the global flags that were not given from the environment
 // and then the context, and records where each came from (for errors).
 func (a *app) settle(cmd *cobra.Command, getenv func(string) string) error {
-	flags := cmd.Flags()
+	// The root's own flags: a subcommand's flag of the same name (stream
+	// write's event --key) must not take FLOWMESH_KEY.
+	flags := cmd.Root().PersistentFlags()
 	a.source = map[string]string{}
 	saved, err := a.chosenContext(cmd, getenv)
 	if err != nil {
@@ -94,7 +96,7 @@ func (a *app) chosenContext(cmd *cobra.Command, getenv func(string) string) (*sa
 // FLOWMESH_TOKEN or FLOWMESH_TOKEN_FILE, else the context's. Two at the
 // same level is a usage error.
 func (a *app) settleToken(cmd *cobra.Command, getenv func(string) string, saved *savedContext) error {
-	flags := cmd.Flags()
+	flags := cmd.Root().PersistentFlags()
 	switch {
 	case flags.Changed("token") && flags.Changed("token-file"):
 		return usagef("--token and --token-file: give one")

@@ -43,6 +43,18 @@ func TestTLSFlags(t *testing.T) {
 	if code := run(t.Context(), append(ep, "kv", "put", "t1/ns1/cfg", "k", "v"), func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("with FLOWMESH_CACERT/CERT/KEY: exit %d: %s", code, errb.String())
 	}
+	// A command with a --key flag of its own (stream write's event key):
+	// FLOWMESH_KEY is still the client key, not the event's (the compose
+	// smoke test's stream write failed with "FLOWMESH_CERT and FLOWMESH_KEY
+	// go together").
+	must(t, 0, "", append(ep, "--cacert", ca, "--cert", cert, "--key", key, "stream", "create", "t1/ns1/ev")...)
+	for _, args := range [][]string{{"stream", "write", "t1/ns1/ev", "e1"}, {"stream", "write", "t1/ns1/ev", "e2", "--key", "user-7"}} {
+		out.Reset()
+		errb.Reset()
+		if code := run(t.Context(), append(append([]string{}, ep...), args...), func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("%q with FLOWMESH_CACERT/CERT/KEY: exit %d: %s", args, code, errb.String())
+		}
+	}
 
 	// No client certificate, or plaintext: refused by the node (exit 1).
 	must(t, 1, "", append(ep, "--cacert", ca, "kv", "get", "t1/ns1/cfg", "k")...)
