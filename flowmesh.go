@@ -164,6 +164,17 @@ type PartitionInfo struct {
 	Bytes     int64
 }
 
+// Lag is how many retained events a consumer whose next offset is
+// committed has yet to read: from committed (or from Earliest, when
+// retention removed what it had not read) to Next. A group with no
+// committed offset reads from 0, so its lag is Lag(0).
+func (p PartitionInfo) Lag(committed uint64) uint64 {
+	if from := max(committed, p.Earliest); p.Next > from {
+		return p.Next - from
+	}
+	return 0
+}
+
 // QueueEnqueueOptions are per-job options.
 type QueueEnqueueOptions struct {
 	Delay time.Duration // the job becomes ready this long after it commits

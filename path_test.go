@@ -60,3 +60,12 @@ func FuzzParsePath(f *testing.F) {
 	}
 	f.Fuzz(checkParsePath)
 }
+
+func TestPartitionInfoLag(t *testing.T) {
+	pi := flowmesh.PartitionInfo{Earliest: 10, Next: 25}
+	for committed, want := range map[uint64]uint64{0: 15, 10: 15, 12: 13, 25: 0, 30: 0} {
+		if got := pi.Lag(committed); got != want {
+			t.Errorf("Lag(%d) of [10, 25) = %d, want %d", committed, got, want)
+		}
+	}
+}

@@ -50,15 +50,12 @@ func (a *app) partitions(ctx context.Context, c *client.Client, p, group string,
 			off, err := c.FetchOffset(ctx, p, group, i, a.readOpts()...)
 			switch {
 			case errors.Is(err, flowmesh.ErrNotFound):
-				lag := pi.Next - pi.Earliest
+				lag := pi.Lag(0)
 				row.Lag = &lag
 			case err != nil:
 				return nil, err
 			default:
-				lag := uint64(0)
-				if from := max(off, pi.Earliest); pi.Next > from {
-					lag = pi.Next - from
-				}
+				lag := pi.Lag(off)
 				row.Committed, row.Lag = &off, &lag
 			}
 		}

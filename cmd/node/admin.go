@@ -147,11 +147,7 @@ func groupLags(ctx context.Context, node *storage.Storage, limit int) []metrics.
 			}
 			infos[k] = pi
 		}
-		var lag uint64
-		if from := max(o.Offset, pi.Earliest); pi.Next > from {
-			lag = pi.Next - from
-		}
-		out = append(out, metrics.GroupLag{Path: o.Path, Group: o.Group, Partition: o.Partition, Lag: lag})
+		out = append(out, metrics.GroupLag{Path: o.Path, Group: o.Group, Partition: o.Partition, Lag: pi.Lag(o.Offset)})
 	}
 	return out
 }

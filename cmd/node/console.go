@@ -248,9 +248,7 @@ func readConsole(ctx context.Context, node *storage.Storage) *consolePage {
 			infos[part{g.Path, g.Partition}] = pi
 		}
 		row.Next = pi.Next
-		if from := max(g.Offset, pi.Earliest); pi.Next > from {
-			row.Lag = pi.Next - from
-		}
+		row.Lag = pi.Lag(g.Offset)
 		p.Groups = append(p.Groups, row)
 	}
 	return p
