@@ -7,15 +7,16 @@ import (
 	"github.com/flowmesh/flowmesh"
 )
 
-// Parts assembles a Backend from separately handed-out parts, as the embedded
-// node provides them (a resource factory, its three managers, its status):
+// Parts assembles a Backend from parts. A *storage.Storage is every
+// manager itself (and a NextRevisioner), so main passes the node for each
+// and adds its status:
 //
 //	rpc.Parts{
-//		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
-//		StreamManager:   s.StreamManager(),
-//		QueueManager:    s.QueueManager(),
-//		KVManager:       s.KVManager(),
-//		StatusFunc:      statusOf(s),
+//		ResourceManager: s,
+//		StreamManager:   s,
+//		QueueManager:    s,
+//		KVManager:       s,
+//		StatusFunc:      rpc.ClusterStatus(s, addr, version),
 //	}
 type Parts struct {
 	flowmesh.ResourceManager

@@ -24,8 +24,9 @@ import (
 )
 
 // Backend is what the server serves: the root package's managers plus the
-// node's status. The embedded node (package storage) satisfies it; main
-// passes the same value for every part.
+// node's status. The embedded node (*storage.Storage) is each manager, but
+// its Status reports raft's view (cluster.Status), so main wraps it in
+// Parts with the same value for every manager and ClusterStatus.
 type Backend interface {
 	flowmesh.ResourceManager
 	flowmesh.StreamManager

@@ -7,6 +7,11 @@
 //	stream, err := factory.CreateStream(ctx, "tenant1", "ns1", "events", 1)
 //	offsets, err := s.StreamManager().WriteEvents(ctx, stream.GetPath(), events)
 //
+// A *Storage is also every contract interface of the root package itself
+// (flowmesh.ResourceManager, StreamManager, QueueManager, QueueBatcher,
+// KVManager, QuotaManager), as *client.Client is: code written against them
+// takes either. The accessors above return views of the same node.
+//
 // A Storage runs a Raft node (a single-voter cluster by default) whose FSM
 // (package fsm) applies every write to the local segment store. Writes are
 // proposed through package cluster and acknowledged only once committed.

@@ -237,10 +237,10 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		rcfg.Auth = store
 	}
 	srv := rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(node.MetaStore()),
-		StreamManager:   node.StreamManager(),
-		QueueManager:    node.QueueManager(),
-		KVManager:       node.KVManager(),
+		ResourceManager: node,
+		StreamManager:   node,
+		QueueManager:    node,
+		KVManager:       node,
 		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, buildinfo.Version()),
 		Cluster:         node,
 		Quotas:          node,

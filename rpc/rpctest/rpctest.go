@@ -128,10 +128,10 @@ func serve(t testing.TB, cfg *storage.Config, lis net.Listener, rmod func(*rpc.C
 		rmod(&rcfg)
 	}
 	n.Server = rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
-		StreamManager:   s.StreamManager(),
-		QueueManager:    s.QueueManager(),
-		KVManager:       s.KVManager(),
+		ResourceManager: s,
+		StreamManager:   s,
+		QueueManager:    s,
+		KVManager:       s,
 		StatusFunc:      rpc.ClusterStatus(s, n.Addr, "test"),
 		Cluster:         s,
 		Quotas:          s,
