@@ -76,7 +76,7 @@ type NodeStatus struct {
 // Metrics observes every RPC through interceptors that run outside the
 // server's own, so they see the status code the caller gets (after panic
 // recovery, forwarding and error translation). The node wires it to the
-// standard grpc_server_* Prometheus metrics (internal/metrics.Registry).
+// standard grpc_server_* Prometheus metrics (internal/grpcmetrics).
 // The interceptors must be safe for concurrent use.
 type Metrics interface {
 	UnaryServerInterceptor() grpc.UnaryServerInterceptor

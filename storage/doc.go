@@ -186,6 +186,20 @@
 // flowmesh_disk_alarm per node), /readyz (still 200, with a
 // Flowmesh-Alarm: NOSPACE header) and the cluster status (alarms).
 //
+// # Logs and metrics of an embedded node
+//
+// Config.Logger receives everything the node logs: its own lines, raft's
+// (through cluster's hclog adapter, component "raft" and "raft-net") and
+// memberlist's (component "membership"); nothing goes to stderr or the
+// standard log package (TestEmbeddedLogsGoToHandler checks a child
+// process's stderr stays empty). MetricsCollector and RegisterMetrics
+// (metrics.go) export the node's flowmesh_* gauges, read from its own
+// state at scrape time, on the embedding program's registry; they are the
+// series flowmesh-node serves, which registers the same collector.
+// RegisterRaftMetrics routes the process-global go-metrics (raft's and
+// memberlist's timings, the write stages) there too. The package imports
+// the Prometheus client but not gRPC (internal/metrics stays free of it).
+//
 // Shutdown order (Stop): stop accepting calls, stop the background loops,
 // shut Raft down (waits for in-flight applies), stop gossip (without a
 // leave message: others see a dead node), then flush and close the FSM.

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"path/filepath"
 
-	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -50,104 +46,3 @@ func adminHandler(node *storage.Storage, reg *metrics.Registry, console http.Han
 // alarmHeader is set on /readyz while an alarm is raised; its value names
 // the alarm (NOSPACE: a node of the cluster is short of disk).
 const alarmHeader = "Flowmesh-Alarm"
-
-// nodeStats reads what the metrics collector exports, from this node's own
-// state: queue depths and stream sizes of every resource of every tenant
-// the FSM holds, on followers as on the leader, from the first scrape after
-// a restart (stale reads: no call to the leader; the metrics package bounds
-// the series).
-func nodeStats(node *storage.Storage) metrics.StatsFunc {
-	return func(ctx context.Context) (metrics.NodeStats, error) {
-		st, err := node.Status()
-		if err != nil {
-			return metrics.NodeStats{}, err
-		}
-		out := metrics.NodeStats{
-			Role: st.State, HasLeader: st.LeaderID != "", Term: st.Term,
-			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-			LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-			SegmentBytes: dirBytes(filepath.Join(node.Config().DataDir, "fsm", "r")),
-		}
-		local := flowmesh.WithConsistency(flowmesh.Stale)
-		for _, r := range node.LocalResources() {
-			if ctx.Err() != nil {
-				break
-			}
-			switch r.Kind {
-			case flowmesh.KindStream:
-				var n int64
-				for p := 0; r.Stream != nil && p < r.Stream.Partitions; p++ {
-					if pi, err := node.StreamManager().PartitionInfo(ctx, r.GetPath(), p, local); err == nil {
-						n += pi.Bytes
-					}
-				}
-				out.Streams = append(out.Streams, metrics.StreamStats{Path: r.GetPath(), Bytes: n})
-			case flowmesh.KindQueue:
-				if qs, err := node.QueueManager().Stats(ctx, r.GetPath(), local); err == nil {
-					redelivered, dead, _ := node.QueueCounters(r.GetPath())
-					out.Queues = append(out.Queues, metrics.QueueStats{Path: r.GetPath(), Stats: qs, Redelivered: redelivered, Dead: dead})
-				}
-			}
-		}
-		for _, d := range node.Disk() {
-			out.Disk = append(out.Disk, metrics.DiskStats{Node: d.Node, Free: d.Free, Reserve: d.Reserve, Alarm: d.Alarm})
-		}
-		out.Groups = groupLags(ctx, node, metrics.MaxGroupSeries)
-		for _, m := range node.Members() {
-			if m.AppliedIndex > 0 {
-				out.Members = append(out.Members, metrics.MemberIndex{Node: m.ID, Applied: m.AppliedIndex})
-			}
-		}
-		tenants, usage := node.QuotaUsage()
-		for i, t := range tenants {
-			out.Tenants = append(out.Tenants, metrics.TenantUsage{Tenant: t, Usage: usage[i], Limits: node.QuotaLimits(t)})
-		}
-		return out, nil
-	}
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // files come and go (compaction, retention)
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
-
-// groupLags reads up to limit consumer groups' committed offsets and each
-// one's lag behind its partition's next offset, from this node's state.
-func groupLags(ctx context.Context, node *storage.Storage, limit int) []metrics.GroupLag {
-	offsets, _ := node.LocalGroupOffsets(limit)
-	local := flowmesh.WithConsistency(flowmesh.Stale)
-	type part struct {
-		path string
-		p    int
-	}
-	infos := map[part]flowmesh.PartitionInfo{}
-	var out []metrics.GroupLag
-	for _, o := range offsets {
-		if ctx.Err() != nil {
-			break
-		}
-		k := part{o.Path, o.Partition}
-		pi, ok := infos[k]
-		if !ok {
-			var err error
-			if pi, err = node.StreamManager().PartitionInfo(ctx, o.Path, o.Partition, local); err != nil {
-				continue
-			}
-			infos[k] = pi
-		}
-		out = append(out, metrics.GroupLag{Path: o.Path, Group: o.Group, Partition: o.Partition, Lag: pi.Lag(o.Offset)})
-	}
-	return out
-}

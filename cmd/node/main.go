@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/internal/faults"
+	"github.com/flowmesh/flowmesh/internal/grpcmetrics"
 	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 	"github.com/flowmesh/flowmesh/storage"
@@ -139,6 +140,10 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	if err := metrics.InstallRaftSink(reg); err != nil {
 		return fmt.Errorf("raft metrics: %w", err)
 	}
+	grpcMetrics := grpcmetrics.New()
+	if err := reg.Register(grpcMetrics); err != nil {
+		return fmt.Errorf("grpc metrics: %w", err)
+	}
 
 	// 1. The storage node.
 	scfg := storage.DefaultConfig()
@@ -217,7 +222,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	left := make(chan struct{}) // closed when a Leave call took this node out
 	var leftOnce sync.Once
 	rcfg := rpc.Config{
-		Logger: log, Metrics: reg, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+		Logger: log, Metrics: grpcMetrics, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
 		TenantRate: cfg.TenantRate, TenantBurst: cfg.TenantBurst,
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
@@ -253,7 +258,7 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	go func() { grpcDone <- srv.Serve(grpcLis) }()
 
 	// 3. The HTTP admin server.
-	if err := reg.Register(metrics.NewNodeCollector(nodeStats(node), 5*time.Second), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
+	if err := reg.Register(node.MetricsCollector(), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
 		srv.Stop()
 		return err
 	}

@@ -1,7 +1,4 @@
-// Package metrics exports a node's Prometheus metrics: the standard gRPC
-// server metrics (grpc_server_*, from go-grpc-middleware's Prometheus
-// provider, whose interceptors make Registry an rpc.Metrics; this package,
-// not rpc, imports it, so package client and storage do not), gauges read
+// Package metrics exports a node's Prometheus metrics: gauges read
 // from the node at scrape time (raft indexes, segment bytes, queue depths,
 // and the FSM's per-queue redelivered and dead counters), and raft's own
 // go-metrics timers (commit and FSM apply latency) through a Prometheus sink,
@@ -17,4 +14,9 @@
 //
 // Everything is registered on one *prometheus.Registry owned by a Registry,
 // not on the global default, so tests and embedded nodes do not collide.
+// The standard gRPC server metrics (grpc_server_*) live in package
+// grpcmetrics, which the node binary registers here: this package imports
+// neither gRPC nor its middleware, because package storage imports it for
+// Storage.MetricsCollector (an embedded node's gauges on the embedding
+// program's own registry) and an embedding program should not link gRPC.
 package metrics

@@ -14,7 +14,11 @@ import (
 // report to, into r under Prometheus' conventions (RaftSink). go-metrics is
 // process-global, so only main calls this, once. raft-wal (--raft-log-store
 // wal) reports to armon/go-metrics; its timers are not exported.
-func InstallRaftSink(r *Registry) error {
+func InstallRaftSink(r *Registry) error { return InstallRaftSinkOn(r.reg) }
+
+// InstallRaftSinkOn is InstallRaftSink onto any registry (an embedding
+// program's). It replaces the process's global go-metrics sink.
+func InstallRaftSinkOn(r prometheus.Registerer) error {
 	sink := NewRaftSink()
 	if err := r.Register(sink); err != nil {
 		return err

@@ -3,11 +3,9 @@ package metrics
 import (
 	"net/http"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
 
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
 )
@@ -15,27 +13,26 @@ import (
 // Namespace prefixes every FlowMesh metric.
 const Namespace = "flowmesh"
 
-// Registry holds a node's collectors. It implements rpc.Metrics with the
-// standard gRPC server metrics of go-grpc-middleware's Prometheus provider:
-// grpc_server_started_total, grpc_server_handled_total (by grpc_code),
-// grpc_server_msg_received_total, grpc_server_msg_sent_total and the
-// grpc_server_handling_seconds histogram, all labelled grpc_type,
-// grpc_service and grpc_method.
+// Registry holds a node's collectors: build_info, the Go runtime and
+// process collectors, and what the node registers (its NodeCollector, the
+// raft sink, the budgets, the gRPC server metrics of package grpcmetrics).
 type Registry struct {
-	reg  *prometheus.Registry
-	grpc *grpcprom.ServerMetrics
+	reg *prometheus.Registry
 }
 
-// New returns a Registry with the gRPC server metrics, build_info and the Go
-// runtime and process collectors registered.
+// New returns a Registry with build_info and the Go runtime and process
+// collectors registered.
 func New() *Registry {
-	r := &Registry{
-		reg: prometheus.NewRegistry(),
-		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-			// 50µs .. ~26s: a local KV put takes well under a millisecond,
-			// a long-poll Reserve up to its wait.
-			grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(50e-6, 2, 20)))),
-	}
+	r := &Registry{reg: prometheus.NewRegistry()}
+	r.reg.MustRegister(BuildInfo(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// BuildInfo is flowmesh_build_info: always 1, labelled with the build's
+// version, revision and Go version.
+func BuildInfo() prometheus.Collector {
 	bi := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
@@ -43,23 +40,7 @@ func New() *Registry {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	r.reg.MustRegister(r.grpc, build,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return r
-}
-
-// UnaryServerInterceptor counts and times unary calls; it implements
-// rpc.Metrics (the server runs it outside its own interceptor, so it sees
-// the status code the caller gets).
-func (r *Registry) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return r.grpc.UnaryServerInterceptor()
-}
-
-// StreamServerInterceptor counts and times streaming calls and their
-// messages; it implements rpc.Metrics.
-func (r *Registry) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return r.grpc.StreamServerInterceptor()
+	return build
 }
 
 // Register adds collectors (a NodeCollector, a raft sink) to the registry.

@@ -8,9 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
@@ -73,14 +77,20 @@ func remote(ctx context.Context, addr, tlsDir string) error {
 	return nil
 }
 
-// embedded runs a single node inside this program.
+// embedded runs a single node inside this program, with its logs on the
+// program's slog handler and its metrics on the program's own registry,
+// used through the root package's interfaces.
 func embedded(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "sdkcheck-embedded")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s, err := storage.New(dir)
+	var raftRecords atomic.Int64
+	cfg := storage.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.Logger = slog.New(countingHandler{raft: &raftRecords})
+	s, err := storage.NewWithConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -88,11 +98,19 @@ func embedded(ctx context.Context) error {
 		return err
 	}
 	defer s.Stop(context.Background())
-	q, err := storage.NewResourceFactory(s.MetaStore()).CreateQueue(ctx, "acme", "app", "jobs", 1)
+	reg := prometheus.NewRegistry()
+	if err := s.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	var (
+		resources flowmesh.ResourceManager = s
+		queues    flowmesh.QueueManager    = s
+	)
+	q, err := resources.CreateQueue(ctx, "acme", "app", "jobs", 1)
 	if err != nil {
 		return err
 	}
-	id, _, err := s.QueueManager().Enqueue(ctx, q.GetPath(), []byte("job"), storage.QueueEnqueueOptions{})
+	id, _, err := queues.Enqueue(ctx, q.GetPath(), []byte("job"), storage.QueueEnqueueOptions{})
 	if err != nil {
 		return err
 	}
@@ -104,5 +122,43 @@ func embedded(ctx context.Context) error {
 		return fmt.Errorf("reserve: got %v, want job %s", job, id)
 	}
 	fmt.Printf("embedded: enqueued and reserved job %s\n", job.ID)
-	return s.QueueManager().RemoveFromInFlight(ctx, q.GetPath(), job.ID)
+	if err := queues.RemoveFromInFlight(ctx, q.GetPath(), job.ID); err != nil {
+		return err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, mf := range mfs {
+		found = found || mf.GetName() == "flowmesh_queue_jobs"
+	}
+	if !found {
+		return fmt.Errorf("the program's registry has no flowmesh_queue_jobs (%d families)", len(mfs))
+	}
+	if raftRecords.Load() == 0 {
+		return fmt.Errorf("the program's slog handler got no raft record")
+	}
+	fmt.Printf("embedded: flowmesh_* series on the program's registry, %d raft log records on its handler\n", raftRecords.Load())
+	return nil
 }
+
+// countingHandler discards records, counting raft's in raft.
+type countingHandler struct {
+	raft  *atomic.Int64
+	attrs []slog.Attr
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(context.Context, slog.Record) error {
+	for _, a := range h.attrs {
+		if a.Key == "component" && a.Value.String() == "raft" {
+			h.raft.Add(1)
+		}
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return countingHandler{raft: h.raft, attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...)}
+}
+func (h countingHandler) WithGroup(string) slog.Handler { return h }
