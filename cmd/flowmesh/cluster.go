@@ -154,7 +154,10 @@ func (a *app) clusterStatusCmd() *cobra.Command {
 		Short: "Show every node's role, term, commit/applied index, lag and health",
 		Long: `status asks every member (as the cluster reports them) and every --endpoints
 address for its status. A node that does not answer is shown "unreachable";
-the command then exits 1.`,
+the command then exits 1. A member that answered at one of the --endpoints is
+not asked again at the address it advertises, so from outside the nodes'
+network (the host, through docker's published ports) give every node's
+published address in --endpoints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
@@ -164,10 +167,12 @@ the command then exits 1.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			addrs := a.endpointList()
+			memberAt := map[string]string{} // advertised gRPC address -> member ID
 			if ms, err := c.Members(ctx); err == nil {
 				for _, m := range ms {
 					if m.GRPCAddr != "" && m.Status != "left" {
 						addrs = append(addrs, m.GRPCAddr)
+						memberAt[m.GRPCAddr] = m.ID
 					}
 				}
 			}
@@ -194,10 +199,27 @@ the command then exits 1.`,
 			}
 			wg.Wait()
 			// A node listed under two addresses (an endpoint and its
-			// advertised address) is shown once.
+			// advertised address) is shown once, from the address that
+			// answered: seen from the host through published ports, the
+			// addresses nodes advertise inside their network (docker
+			// compose's node1:7400) do not resolve, and the endpoints
+			// given are the same nodes.
+			answered := map[string]bool{}
+			for _, r := range rows {
+				if r.Error == "" && r.NodeID != "" {
+					answered[r.NodeID] = true
+				}
+			}
 			seen := map[string]bool{}
 			out := rows[:0]
 			for _, r := range rows {
+				if id := memberAt[r.Addr]; r.Error != "" && id != "" {
+					if answered[id] {
+						continue
+					}
+					r.NodeID = id
+					r.Error += " (the address it advertises; if it is not reachable from here, give one that is in --endpoints)"
+				}
 				if r.NodeID != "" && seen[r.NodeID] {
 					continue
 				}
