@@ -103,6 +103,36 @@ expect() {
 	fi
 }
 
+# host_status: cluster status from the host through the published gRPC
+# ports, as the admin client certificate (copied out of node1's /tls): every
+# node must show healthy and the command exit 0 (the nodes advertise
+# node1:7400..., which do not resolve on the host).
+host_status() {
+	local dir c svc eps="" out
+	dir=$(mktemp -d)
+	c=$(container node1)
+	for f in ca.crt client.crt client.key; do
+		(umask 077; docker cp "$c:/tls/$f" - | tar -xO >"$dir/$f")
+	done
+	for svc in "${services[@]}"; do
+		eps="$eps${eps:+,}$(dc port "$svc" 7400 | tail -n 1)"
+	done
+	if ! out=$(bin/flowmesh --endpoints "$eps" --cacert "$dir/ca.crt" --cert "$dir/client.crt" --key "$dir/client.key" \
+		--timeout 30s cluster status -o json); then
+		rm -rf "$dir"
+		log "FAIL: cluster status from the host through $eps exited non-zero:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	rm -rf "$dir"
+	if [ "$(grep -o '"health": *"healthy"' <<<"$out" | wc -l)" != "${#services[@]}" ] || grep -q unreachable <<<"$out"; then
+		log "FAIL: cluster status from the host through $eps:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	log "cluster status from the host through $eps: ${#services[@]} nodes healthy"
+}
+
 leader_of() {
 	# The leader's ID as node $1 sees it (IDs are the service names).
 	cli "$1" cluster status -o json | tr -d ' \n' | sed -n 's/.*"leader_id":"\([^"]*\)".*/\1/p'
@@ -117,6 +147,8 @@ smoke() {
 	build
 	dc up -d >/dev/null
 	wait_ready "${services[@]}"
+
+	host_status
 
 	via=node1
 	cli node1 kv create smoke/ns/cfg >/dev/null

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -118,33 +119,71 @@ func TestMetricsOnEveryNode(t *testing.T) {
 	for _, nd := range c.Nodes {
 		waitSeries(t, nd, "before any restart", append(want, counted...)...)
 	}
-	checkScrape(t, c.Nodes[leader].scrape())
+
+	for _, nd := range c.Nodes {
+		checkScrape(t, nd.ID+" before any restart", nd.scrape())
+	}
+	checkNamesExported(t, "the leader "+c.Nodes[leader].ID, c.Nodes[leader].scrape())
 
 	follower := c.Nodes[(leader+1)%3]
 	follower.Kill()
 	follower.Start()
 	follower.WaitReady(60 * time.Second)
 	waitSeries(t, follower, "after SIGKILL and restart", want...)
+	checkScrape(t, follower.ID+" after SIGKILL and restart", follower.scrape())
 
-	c.Nodes[leader].Kill()
+	// Fail the leader over, then bring it back: every one of the three
+	// nodes (the restarted follower, the new leader, the old leader
+	// restarted as a follower) exports the series and a clean scrape.
+	old := c.Nodes[leader]
+	old.Kill()
 	next := c.Leader(60 * time.Second)
 	for _, nd := range c.Running() {
 		waitSeries(t, nd, fmt.Sprintf("after the leader failed over to %s", c.Nodes[next].ID), want...)
 	}
+	old.Start()
+	old.WaitReady(60 * time.Second)
+	for _, nd := range c.Nodes {
+		when := fmt.Sprintf("after the failover to %s and %s's restart", c.Nodes[next].ID, old.ID)
+		waitSeries(t, nd, when, want...)
+		checkScrape(t, nd.ID+" "+when, nd.scrape())
+	}
 }
 
-// checkScrape lints a node's scrape as promtool check metrics would, and
-// checks that every flowmesh_ and grpc_server_ metric the shipped alert rules and Grafana
-// dashboard name is in it (a renamed metric would silently blank them).
-func checkScrape(t *testing.T, body string) {
+// checkScrape runs `promtool check metrics` on a node's scrape (when
+// promtool is on PATH; required with FLOWMESH_REQUIRE_PROMTOOL=1, which
+// .ci/run sets after installing it) and lints it with promlint, the
+// library promtool's check uses.
+func checkScrape(t *testing.T, which, body string) {
 	t.Helper()
+	if body == "" {
+		t.Fatalf("%s: empty scrape", which)
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: promtool check metrics: %v\n%s", which, err, out)
+		}
+	} else if os.Getenv("FLOWMESH_REQUIRE_PROMTOOL") == "1" {
+		t.Fatal("FLOWMESH_REQUIRE_PROMTOOL=1 but no promtool on PATH")
+	}
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
-		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		t.Errorf("%s: promlint: %s: %s", which, p.Metric, p.Text)
 	}
+}
+
+// checkNamesExported checks that every flowmesh_ and grpc_server_ metric
+// the shipped alert rules and Grafana dashboard name is in a scrape (of a
+// leader that served calls: raft's commit timings and the gRPC series of a
+// method appear once there is one); a renamed metric would silently blank
+// them.
+func checkNamesExported(t *testing.T, which, body string) {
+	t.Helper()
 	re := regexp.MustCompile(`(flowmesh|grpc_server)_[a-z0-9_]+`)
 	for _, f := range []string{"../../deploy/prometheus/flowmesh-rules.yml", "../../deploy/grafana/flowmesh-dashboard.json"} {
 		b, err := os.ReadFile(f)
@@ -153,7 +192,7 @@ func checkScrape(t *testing.T, body string) {
 		}
 		for _, name := range re.FindAllString(string(b), -1) {
 			if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(body) {
-				t.Errorf("%s names %s, which no node exports", f, name)
+				t.Errorf("%s: %s names %s, which the node does not export", which, f, name)
 			}
 		}
 	}
