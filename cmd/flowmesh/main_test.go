@@ -88,6 +88,7 @@ func cli(t *testing.T, stdin string, args ...string) result {
 	var out, errb bytes.Buffer
 	getenv := func(string) string { return "" }
 	code := run(t.Context(), args, getenv, strings.NewReader(stdin), &out, &errb)
+	recordRun(args, code)
 	return result{code, out.String(), errb.String()}
 }
 

@@ -21,6 +21,7 @@ func cliEnv(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+	recordRun(args, code)
 	return result{code, out.String(), errb.String()}
 }
 
