@@ -24,15 +24,15 @@ type Registry struct {
 // collectors registered.
 func New() *Registry {
 	r := &Registry{reg: prometheus.NewRegistry()}
-	r.reg.MustRegister(BuildInfo(),
+	r.reg.MustRegister(buildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
-// BuildInfo is flowmesh_build_info: always 1, labelled with the build's
+// buildInfo is flowmesh_build_info: always 1, labelled with the build's
 // version, revision and Go version.
-func BuildInfo() prometheus.Collector {
+func buildInfo() prometheus.Collector {
 	bi := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
