@@ -42,6 +42,11 @@ func TestClusterCommands(t *testing.T) {
 		t.Errorf("members table:\n%s", out)
 	}
 
+	// join of a member's own gossip address: it answers, nothing changes.
+	if out := fm(0, "cluster", "join", leader.Gossip).stdout; !strings.Contains(out, "joined: 1 of 1") {
+		t.Errorf("cluster join %s: %q", leader.Gossip, out)
+	}
+
 	var versions struct {
 		Client buildinfo.Info
 		Nodes  []struct{ ID, Status, Version string }

@@ -219,6 +219,11 @@ func TestContexts(t *testing.T) {
 	fm(0, nil, "context", "select", "dead")
 	fm(1, nil, "kv", "get", "t1/ns/a", "k")
 	fm(2, nil, "context", "select", "nosuch")
+	// unselect: no context applies, so a command without --endpoints
+	// goes to the default, not to the selected context's address.
+	fm(0, nil, "context", "unselect")
+	fm(2, nil, "context", "show")
+	fm(0, nil, "context", "select", "dead")
 
 	// A context with a bad value: a usage error naming the context.
 	if err := os.WriteFile(filepath.Join(xdg, "flowmesh", "contexts", "bad.json"), []byte(`{"timeout":"soon"}`), 0o600); err != nil {
