@@ -45,6 +45,12 @@
 // whether it is the tenant's own or the default's (-o json: {"tenant",
 // "quotas": [{"quota", "used", "limit", "source"}]}).
 //
+// cluster status asks every --endpoints address and every member at the
+// gRPC address it advertises; a member that answered at an endpoint is not
+// shown again as unreachable at its advertised address, which outside the
+// nodes' network (the host, through docker's published ports) need not
+// resolve. A member it could ask at neither is a row naming it, and exit 1.
+//
 // Payloads come from arguments, from --file, or from standard input when
 // the argument (or --file) is "-".
 //
