@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/flowmeshtest"
 	"github.com/flowmesh/flowmesh/storage"
 )
@@ -44,16 +45,24 @@ func startNode(t *testing.T) (*storage.Storage, *storage.OffsetClock) {
 	return s, clock
 }
 
+// TestConformance runs the conformance suite against *storage.Storage
+// itself in every role, as a program that holds one node value and passes
+// it wherever a root interface is wanted. The founding API's accessors
+// (MetaStore, StreamManager, ...) are views of the same node
+// (TestDirectAndAccessorsShareState, Example).
 func TestConformance(t *testing.T) {
 	flowmeshtest.Run(t, func(t *testing.T) flowmeshtest.Target {
 		s, clock := startNode(t)
-		return flowmeshtest.Target{
-			Resources: s.MetaStore(),
-			Streams:   s.StreamManager(),
-			Queues:    s.QueueManager(),
-			KV:        s.KVManager(),
-			Quotas:    s,
-			Advance:   clock.Advance,
+		var (
+			r  flowmesh.ResourceManager = s
+			st flowmesh.StreamManager   = s
+			q  flowmesh.QueueManager    = s
+			kv flowmesh.KVManager       = s
+			qm flowmesh.QuotaManager    = s
+		)
+		if _, ok := q.(flowmesh.QueueBatcher); !ok {
+			t.Fatal("*storage.Storage as a QueueManager is not a QueueBatcher")
 		}
+		return flowmeshtest.Target{Resources: r, Streams: st, Queues: q, KV: kv, Quotas: qm, Advance: clock.Advance}
 	})
 }

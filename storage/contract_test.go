@@ -4,31 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/flowmeshtest"
 	"github.com/flowmesh/flowmesh/storage"
 )
-
-// TestConformanceDirect runs the conformance suite against *storage.Storage
-// itself in every role, as a program that holds one node value and passes
-// it wherever a root interface is wanted (TestConformance goes through the
-// founding API's accessors instead).
-func TestConformanceDirect(t *testing.T) {
-	flowmeshtest.Run(t, func(t *testing.T) flowmeshtest.Target {
-		s, clock := startNode(t)
-		var (
-			r  flowmesh.ResourceManager = s
-			st flowmesh.StreamManager   = s
-			q  flowmesh.QueueManager    = s
-			kv flowmesh.KVManager       = s
-			qm flowmesh.QuotaManager    = s
-		)
-		if _, ok := q.(flowmesh.QueueBatcher); !ok {
-			t.Fatal("*storage.Storage as a QueueManager is not a QueueBatcher")
-		}
-		return flowmeshtest.Target{Resources: r, Streams: st, Queues: q, KV: kv, Quotas: qm, Advance: clock.Advance}
-	})
-}
 
 // TestDirectAndAccessorsShareState: the node's own methods and the views
 // the founding API hands out are the same node, so what one writes the
