@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/faults"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -141,7 +141,6 @@ type FSM struct {
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
-var _ cluster.FSM = (*FSM)(nil)
 
 type groupKey struct {
 	path, group string
@@ -526,7 +525,7 @@ func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
 func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
-	e, err := cluster.DecodeEntry(l.Data)
+	e, err := logentry.Decode(l.Data)
 	if err != nil {
 		// Every replica sees the same bytes and skips them alike.
 		f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)
