@@ -24,6 +24,10 @@ func TestPackageBoundaries(t *testing.T) {
 			"github.com/flowmesh/flowmesh/cluster",
 			"github.com/hashicorp/memberlist",
 		}},
+		{"./rpc", []string{
+			"github.com/flowmesh/flowmesh/cluster",
+			"github.com/hashicorp/raft",
+		}},
 	} {
 		out, err := exec.Command(goTool, "list", "-deps", tc.pkg).Output()
 		if err != nil {

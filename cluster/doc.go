@@ -18,6 +18,11 @@
 // full"). Membership remembers dead and left members, which memberlist
 // forgets, for an hour.
 //
+// The values reported to operators (Member, Readiness, Status, Server,
+// RestoreOptions and the admin errors) are defined in the leaf package
+// nodeadmin and named here by aliases (nodeadmin.go), so the gRPC server
+// can serve them without importing this package.
+//
 // Readiness (ready.go; storage.Storage.Ready decides it): a follower
 // compares its applied index with the leader's gossiped one, and a node
 // that hears from no leader while gossip names one says it seems removed

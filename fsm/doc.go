@@ -119,6 +119,9 @@
 //	trash/<id>-<index>/    a deleted resource, removed once a checkpoint passes index
 //	staging/<index>/       hard links captured by Snapshot, released after Persist
 //
+// The layout is this package's own: callers ask (ResourcesDir) rather than
+// join these names themselves.
+//
 // # Snapshots
 //
 // Snapshot flushes, rolls every active segment, and hard-links the sealed

@@ -163,6 +163,15 @@ type resource struct {
 
 const checkpointFile = "checkpoint.pb"
 
+// resourcesDir holds every resource's logs, one directory per resource ID
+// (the layout in doc.go).
+const resourcesDir = "r"
+
+// ResourcesDir is the directory of every resource's logs (stream
+// partitions, queue and KV logs), for reporting their size on disk. Deleted
+// resources waiting in trash and snapshot staging are not under it.
+func (f *FSM) ResourcesDir() string { return filepath.Join(f.cfg.Dir, resourcesDir) }
+
 // Open opens (or creates) the FSM's state in cfg.Dir and recovers it to the
 // last checkpoint.
 func Open(cfg Config) (*FSM, error) {
@@ -190,7 +199,7 @@ func Open(cfg Config) (*FSM, error) {
 // load reads the checkpoint and opens every store cut back to it.
 func (f *FSM) load() error {
 	dir := f.cfg.Dir
-	for _, d := range []string{dir, filepath.Join(dir, "r"), filepath.Join(dir, "trash")} {
+	for _, d := range []string{dir, filepath.Join(dir, resourcesDir), filepath.Join(dir, "trash")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("fsm: %w", err)
 		}
@@ -246,13 +255,13 @@ func (f *FSM) load() error {
 		known[strconv.FormatUint(m.Id, 10)] = true
 	}
 	// Directories of resources created after the checkpoint: replay recreates them.
-	entries, err := os.ReadDir(filepath.Join(dir, "r"))
+	entries, err := os.ReadDir(filepath.Join(dir, resourcesDir))
 	if err != nil {
 		return fmt.Errorf("fsm: %w", err)
 	}
 	for _, e := range entries {
 		if !known[e.Name()] {
-			if err := os.RemoveAll(filepath.Join(dir, "r", e.Name())); err != nil {
+			if err := os.RemoveAll(filepath.Join(dir, resourcesDir, e.Name())); err != nil {
 				return fmt.Errorf("fsm: remove uncheckpointed resource dir: %w", err)
 			}
 		}
@@ -355,7 +364,7 @@ func (f *FSM) recoverTrash(index uint64) error {
 			}
 			continue
 		}
-		if err := os.Rename(src, filepath.Join(f.cfg.Dir, "r", id)); err != nil {
+		if err := os.Rename(src, filepath.Join(f.cfg.Dir, resourcesDir, id)); err != nil {
 			return fmt.Errorf("fsm: restore deleted resource %s: %w", id, err)
 		}
 	}
@@ -364,7 +373,7 @@ func (f *FSM) recoverTrash(index uint64) error {
 
 func (f *FSM) openResource(m *fsmpb.Resource, index uint64) (*resource, error) {
 	r := &resource{meta: m, path: flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name),
-		dir: filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))}
+		dir: filepath.Join(f.cfg.Dir, resourcesDir, strconv.FormatUint(m.Id, 10))}
 	var err error
 	switch flowmesh.Kind(m.Kind) {
 	case flowmesh.KindStream:

@@ -43,7 +43,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		r := f.resources[path]
 		logs, dirs := r.logs()
 		for i, l := range logs {
-			dst := filepath.Join(staging, "r", filepath.Base(r.dir), dirs[i])
+			dst := filepath.Join(staging, resourcesDir, filepath.Base(r.dir), dirs[i])
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return nil, fmt.Errorf("fsm: snapshot: %w", err)
 			}

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/nodeadmin"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
@@ -69,7 +69,7 @@ type NodeStatus struct {
 
 	// Readiness is whether the node is ready and why not, as its /readyz
 	// decides (zero: not reported).
-	Readiness cluster.Readiness
+	Readiness nodeadmin.Readiness
 }
 
 // Metrics observes every RPC through interceptors that run outside the

@@ -171,6 +171,22 @@ func (s *Storage) LeaderGRPC() (id, addr string) {
 	return id, addr
 }
 
+// ID is this node's raft server ID, "" while it is not running.
+func (s *Storage) ID() string {
+	_, c, err := s.running()
+	if err != nil {
+		return ""
+	}
+	return c.ID()
+}
+
+// IsLeader reports whether this node is the raft leader (false while it
+// is not running).
+func (s *Storage) IsLeader() bool {
+	_, c, err := s.running()
+	return err == nil && c.IsLeader()
+}
+
 // Join contacts gossip members at addrs and returns how many answered. The
 // leader then adds this node to the raft configuration.
 func (s *Storage) Join(ctx context.Context, addrs []string) (int, error) {

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"path/filepath"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/internal/metrics"
@@ -66,7 +64,7 @@ func nodeStats(node *storage.Storage) metrics.StatsFunc {
 			Role: st.State, HasLeader: st.LeaderID != "", Term: st.Term,
 			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 			LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-			SegmentBytes: dirBytes(filepath.Join(node.Config().DataDir, "fsm", "r")),
+			SegmentBytes: node.SegmentBytes(),
 		}
 		local := flowmesh.WithConsistency(flowmesh.Stale)
 		for _, r := range node.LocalResources() {
@@ -104,23 +102,6 @@ func nodeStats(node *storage.Storage) metrics.StatsFunc {
 		}
 		return out, nil
 	}
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // files come and go (compaction, retention)
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // groupLags reads up to limit consumer groups' committed offsets and each
