@@ -335,4 +335,10 @@
 // running, so every proposed future is answered), then shuts raft down and
 // closes the transport and boltdb. Raft's log output goes to the configured
 // slog.Logger.
+//
+// Membership owns its goroutines the same way: the metadata refresher,
+// JoinBackground's retries and every JoinContext's join (memberlist's join
+// takes no context, so JoinContext returns when ctx ends and the join
+// finishes in a goroutine Shutdown waits for; none starts after Shutdown
+// began).
 package cluster

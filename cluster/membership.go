@@ -265,6 +265,39 @@ func (m *Membership) Join(addrs []string) (int, error) {
 	return n, fmt.Errorf("cluster: join %v: %w", addrs, err)
 }
 
+// JoinContext is Join bounded by ctx: memberlist's join takes no context
+// (it dials and waits up to its TCP timeout per address), so it runs in a
+// goroutine the membership owns and Shutdown waits for. When ctx ends first,
+// JoinContext returns ctx's error and the join finishes in the background.
+// After Shutdown it returns ErrShutdown and starts nothing.
+func (m *Membership) JoinContext(ctx context.Context, addrs []string) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1) // the join never blocks on a caller gone
+	m.mu.Lock()
+	select {
+	case <-m.stop:
+		m.mu.Unlock()
+		return 0, ErrShutdown
+	default:
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		n, err := m.Join(addrs)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // JoinBackground retries Join with exponential backoff (capped at 30s) until
 // another member is known or the membership shuts down. Reaching only this
 // node's own address (a join list shared by every node, as in the
@@ -397,7 +430,10 @@ func (m *Membership) Leave(ctx context.Context) error {
 func (m *Membership) Shutdown() error {
 	var err error
 	m.shutOnce.Do(func() {
+		// Under mu: JoinContext adds to wg only while stop is open.
+		m.mu.Lock()
 		close(m.stop)
+		m.mu.Unlock()
 		m.wg.Wait()
 		err = m.ml.Shutdown()
 	})

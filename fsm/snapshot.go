@@ -141,7 +141,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.log.Info("restored snapshot", "index", f.applied.Load(), "resources", len(f.resources))
-	go f.changes.signal()
+	f.changes.signal()
 	return nil
 }
 
