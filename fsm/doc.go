@@ -119,7 +119,7 @@
 //	trash/<id>-<index>/    a deleted resource, removed once a checkpoint passes index
 //	staging/<index>/       hard links captured by Snapshot, released after Persist
 //
-// The layout is this package's own: callers ask (ResourcesDir) rather than
+// The layout is this package's own: callers ask (ResourceBytes) rather than
 // join these names themselves.
 //
 // # Snapshots

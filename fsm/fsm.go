@@ -167,11 +167,6 @@ const checkpointFile = "checkpoint.pb"
 // (the layout in doc.go).
 const resourcesDir = "r"
 
-// ResourcesDir is the directory of every resource's logs (stream
-// partitions, queue and KV logs), for reporting their size on disk. Deleted
-// resources waiting in trash and snapshot staging are not under it.
-func (f *FSM) ResourcesDir() string { return filepath.Join(f.cfg.Dir, resourcesDir) }
-
 // Open opens (or creates) the FSM's state in cfg.Dir and recovers it to the
 // last checkpoint.
 func Open(cfg Config) (*FSM, error) {

@@ -2,8 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -253,29 +251,11 @@ func growth(cmd *fsmpb.Command) bool {
 }
 
 // SegmentBytes is the size on disk of every resource's logs on this node
-// (stream partitions, queue and KV logs; not trash or snapshot staging),
-// 0 while the node is not running. It walks the FSM's directory.
+// (fsm.FSM.ResourceBytes), 0 while the node is not running.
 func (s *Storage) SegmentBytes() int64 {
 	f, _, err := s.running()
 	if err != nil {
 		return 0
 	}
-	return dirBytes(f.ResourcesDir())
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // files come and go (compaction, retention)
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
+	return f.ResourceBytes()
 }
