@@ -18,11 +18,12 @@ import (
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
-// ClusterAdmin is what ClusterService's status, membership and snapshot
-// calls need: operations of the node, in the values of package nodeadmin.
-// *storage.Storage satisfies it; a Backend offers it by implementing it
-// (Parts: the Cluster field). Without it those calls answer Unimplemented.
-// The server knows raft only through these.
+// ClusterAdmin is what ClusterService's membership, state-hash and
+// snapshot calls need: operations of the node, in the values of package
+// nodeadmin (Status is served through a StatusSource). *storage.Storage
+// satisfies it; a Backend offers it by implementing it (Parts: the Cluster
+// field). Without it those calls answer Unimplemented. The server knows
+// raft only through these.
 type ClusterAdmin interface {
 	// ID is this node's server ID ("" once it stopped).
 	ID() string
