@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 )
 
 // applyRequest is one Apply call waiting for its result.
@@ -233,7 +234,7 @@ func (c *Cluster) runBatcher() {
 
 		stamp := max(c.cfg.Clock().UnixNano(), lastStamp, c.fsm.LastStamp()+1)
 		lastStamp = stamp
-		e := Entry{Stamp: stamp, Commands: make([][]byte, len(b.reqs))}
+		e := logentry.Entry{Stamp: stamp, Commands: make([][]byte, len(b.reqs))}
 		for i, r := range b.reqs {
 			e.Commands[i] = r.cmd
 		}
@@ -241,7 +242,7 @@ func (c *Cluster) runBatcher() {
 		for _, r := range b.reqs {
 			metrics.MeasureSince(stageBatchWait, r.queued)
 		}
-		f := c.raft.Apply(EncodeEntry(e), 0)
+		f := c.raft.Apply(logentry.Encode(e), 0)
 		c.inflight <- &inflightEntry{future: f, reqs: b.reqs, proposed: proposed}
 	}
 }

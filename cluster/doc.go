@@ -18,6 +18,11 @@
 // full"). Membership remembers dead and left members, which memberlist
 // forgets, for an hour.
 //
+// The values reported to operators (Member, Readiness, Status, Server,
+// RestoreOptions and the admin errors) are defined in the leaf package
+// nodeadmin and named here by aliases (nodeadmin.go), so the gRPC server
+// can serve them without importing this package.
+//
 // Readiness (ready.go; storage.Storage.Ready decides it): a follower
 // compares its applied index with the leader's gossiped one, and a node
 // that hears from no leader while gossip names one says it seems removed
@@ -193,19 +198,16 @@
 //
 // # Log entry format
 //
-// Stored in the raft log, so append only: never reorder or reuse a field or
-// a version. Integers are big endian; uvarint is encoding/binary's.
-//
-//	version uint8 (=1)
-//	stamp   int64   unix nanos from the leader's clock
-//	count   uvarint number of commands
-//	count x { length uvarint | command bytes (opaque to this package) }
+// A command entry is framed by package internal/logentry (its doc.go holds
+// the stored format): the stamp and the commands group commit coalesced,
+// opaque to this package. The frame lives in that leaf so the FSM, which
+// decodes it, does not import this package.
 //
 // The stamp is max(now, previous stamp, FSM.LastStamp()+1), so log time
 // never goes backwards, across leader changes and clock steps included: a
 // new leader proposes nothing until a Barrier in its term has completed, so
 // its FSM has applied every earlier entry and LastStamp is current. The
-// FSM decodes entries with DecodeEntry and must use the stamp, never its own
+// FSM decodes entries with logentry.Decode and must use the stamp, never its own
 // clock. For every LogCommand entry, FSM.ApplyBatch returns a []any with
 // exactly one result per command, in order; an element that is an error is
 // returned to that command's caller as the error. An entry whose result is
@@ -333,4 +335,10 @@
 // running, so every proposed future is answered), then shuts raft down and
 // closes the transport and boltdb. Raft's log output goes to the configured
 // slog.Logger.
+//
+// Membership owns its goroutines the same way: the metadata refresher,
+// JoinBackground's retries and every JoinContext's join (memberlist's join
+// takes no context, so JoinContext returns when ctx ends and the join
+// finishes in a goroutine Shutdown waits for; none starts after Shutdown
+// began).
 package cluster

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
 )
 
@@ -55,7 +56,7 @@ func (f *counterFSM) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		e, err := DecodeEntry(l.Data)
+		e, err := logentry.Decode(l.Data)
 		if err != nil {
 			out[i] = err
 			continue

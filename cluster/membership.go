@@ -18,45 +18,6 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// Member statuses, as gossip sees them.
-const (
-	StatusAlive   = "alive"
-	StatusSuspect = "suspect" // reserved: memberlist does not report suspicion to delegates
-	StatusDead    = "dead"
-	StatusLeft    = "left"
-	// StatusUnknown is a raft server that gossip has not (yet) reported.
-	StatusUnknown = "unknown"
-)
-
-// Member is one node as gossip and raft see it.
-type Member struct {
-	ID         string // raft server ID (also the memberlist node name)
-	RaftAddr   string
-	GRPCAddr   string
-	GossipAddr string
-	Status     string // StatusAlive, StatusSuspect, StatusDead, StatusLeft or StatusUnknown
-	Voter      bool   // a voter in the raft configuration
-	InConfig   bool   // in the raft configuration at all
-	Leader     bool
-	// AppliedIndex is the applied index the node last gossiped (0 when
-	// unknown): storage gossips Cluster.AppliedIndex, which counts the
-	// no-ops and barriers raft has dispatched past the FSM's last entry.
-	AppliedIndex uint64
-	// GossipLeader: the node last gossiped that it is the raft leader (a
-	// node that hears nothing from the leader learns of it so).
-	GossipLeader bool
-	Expect       int // the node's bootstrap-expect value
-	Version      string
-	HasState     bool   // the node has raft state (it is or was part of a cluster)
-	ClusterID    string // the cluster it belongs to, "" while it does not know
-	// DiskAlarm: the node's data dir filesystem has less free space than
-	// its reserve; DiskFree and DiskReserve are what it reported then (in
-	// whole MiB, to keep gossip quiet), zero without an alarm.
-	DiskAlarm   bool
-	DiskFree    int64
-	DiskReserve int64
-}
-
 // nodeMeta is what a node gossips about itself as memberlist metadata. It
 // travels between versions, so fields are only ever added, and stays well
 // under memberlist.MetaMaxSize (512 bytes): IDs are at most 64 bytes.
@@ -304,6 +265,39 @@ func (m *Membership) Join(addrs []string) (int, error) {
 	return n, fmt.Errorf("cluster: join %v: %w", addrs, err)
 }
 
+// JoinContext is Join bounded by ctx: memberlist's join takes no context
+// (it dials and waits up to its TCP timeout per address), so it runs in a
+// goroutine the membership owns and Shutdown waits for. When ctx ends first,
+// JoinContext returns ctx's error and the join finishes in the background.
+// After Shutdown it returns ErrShutdown and starts nothing.
+func (m *Membership) JoinContext(ctx context.Context, addrs []string) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1) // the join never blocks on a caller gone
+	m.mu.Lock()
+	select {
+	case <-m.stop:
+		m.mu.Unlock()
+		return 0, ErrShutdown
+	default:
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		n, err := m.Join(addrs)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // JoinBackground retries Join with exponential backoff (capped at 30s) until
 // another member is known or the membership shuts down. Reaching only this
 // node's own address (a join list shared by every node, as in the
@@ -436,7 +430,10 @@ func (m *Membership) Leave(ctx context.Context) error {
 func (m *Membership) Shutdown() error {
 	var err error
 	m.shutOnce.Do(func() {
+		// Under mu: JoinContext adds to wg only while stop is open.
+		m.mu.Lock()
 		close(m.stop)
+		m.mu.Unlock()
 		m.wg.Wait()
 		err = m.ml.Shutdown()
 	})

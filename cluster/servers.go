@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -11,9 +10,6 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 )
-
-// ErrUnknownServer is returned for a server ID not in the raft configuration.
-var ErrUnknownServer = errors.New("cluster: no such server in the raft configuration")
 
 // defaultOpTimeout bounds a raft membership change when ctx has no deadline.
 const defaultOpTimeout = 10 * time.Second

@@ -33,29 +33,12 @@ const DefaultSnapshotRestoreMaxBytes int64 = 64 << 30
 // New empties it.
 const restoreDirName = "restore"
 
-var (
-	// ErrForeignSnapshot is returned by Restore for a snapshot of another
-	// cluster, or one that names no cluster, without ForceClusterID.
-	ErrForeignSnapshot = errors.New("cluster: snapshot of another cluster")
-	// ErrRestoreInProgress is returned by Restore while another runs.
-	ErrRestoreInProgress = errors.New("cluster: another snapshot restore is in progress")
-)
-
 // SnapshotChecker is the FSM's optional capability to verify a snapshot's
 // data directory without changing it; it returns the raft index the
 // snapshot's state covers. Restore uses it on uploads and the snapshot
 // store on what it finds at start-up.
 type SnapshotChecker interface {
 	CheckSnapshot(dataDir string) (index uint64, err error)
-}
-
-// RestoreOptions are Restore's parameters.
-type RestoreOptions struct {
-	// Size is the exact length of the snapshot stream, in bytes.
-	Size int64
-	// ForceClusterID restores a snapshot of another cluster, or one that
-	// names no cluster.
-	ForceClusterID bool
 }
 
 func writeSnapshotClusterID(dataDir, id string) error {

@@ -3,8 +3,11 @@
 //
 // # Commands
 //
-// A log entry is a cluster.Entry: the leader's stamp and a group of encoded
-// fsmpb.Command messages. The FSM returns one result per command, either a
+// A log entry is a logentry.Entry (package internal/logentry, the frame
+// package cluster writes): the leader's stamp and a group of encoded
+// fsmpb.Command messages. The FSM imports that leaf, not cluster: it
+// depends on raft's FSM interfaces and the frame only, and the check that it
+// satisfies cluster.FSM lives in a test (cluster_test.go). The FSM returns one result per command, either a
 // *Result or an error. Op codes are the field numbers of Command.op and are
 // append-only.
 //
@@ -115,6 +118,9 @@
 //	r/<id>/log/            queue or KV store: segment log of fsmpb.QueueRecord / KVRecord
 //	trash/<id>-<index>/    a deleted resource, removed once a checkpoint passes index
 //	staging/<index>/       hard links captured by Snapshot, released after Persist
+//
+// The layout is this package's own: callers ask (ResourceBytes) rather than
+// join these names themselves.
 //
 // # Snapshots
 //

@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/faults"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -141,7 +141,6 @@ type FSM struct {
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
-var _ cluster.FSM = (*FSM)(nil)
 
 type groupKey struct {
 	path, group string
@@ -163,6 +162,10 @@ type resource struct {
 }
 
 const checkpointFile = "checkpoint.pb"
+
+// resourcesDir holds every resource's logs, one directory per resource ID
+// (the layout in doc.go).
+const resourcesDir = "r"
 
 // Open opens (or creates) the FSM's state in cfg.Dir and recovers it to the
 // last checkpoint.
@@ -191,7 +194,7 @@ func Open(cfg Config) (*FSM, error) {
 // load reads the checkpoint and opens every store cut back to it.
 func (f *FSM) load() error {
 	dir := f.cfg.Dir
-	for _, d := range []string{dir, filepath.Join(dir, "r"), filepath.Join(dir, "trash")} {
+	for _, d := range []string{dir, filepath.Join(dir, resourcesDir), filepath.Join(dir, "trash")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("fsm: %w", err)
 		}
@@ -247,13 +250,13 @@ func (f *FSM) load() error {
 		known[strconv.FormatUint(m.Id, 10)] = true
 	}
 	// Directories of resources created after the checkpoint: replay recreates them.
-	entries, err := os.ReadDir(filepath.Join(dir, "r"))
+	entries, err := os.ReadDir(filepath.Join(dir, resourcesDir))
 	if err != nil {
 		return fmt.Errorf("fsm: %w", err)
 	}
 	for _, e := range entries {
 		if !known[e.Name()] {
-			if err := os.RemoveAll(filepath.Join(dir, "r", e.Name())); err != nil {
+			if err := os.RemoveAll(filepath.Join(dir, resourcesDir, e.Name())); err != nil {
 				return fmt.Errorf("fsm: remove uncheckpointed resource dir: %w", err)
 			}
 		}
@@ -356,7 +359,7 @@ func (f *FSM) recoverTrash(index uint64) error {
 			}
 			continue
 		}
-		if err := os.Rename(src, filepath.Join(f.cfg.Dir, "r", id)); err != nil {
+		if err := os.Rename(src, filepath.Join(f.cfg.Dir, resourcesDir, id)); err != nil {
 			return fmt.Errorf("fsm: restore deleted resource %s: %w", id, err)
 		}
 	}
@@ -365,7 +368,7 @@ func (f *FSM) recoverTrash(index uint64) error {
 
 func (f *FSM) openResource(m *fsmpb.Resource, index uint64) (*resource, error) {
 	r := &resource{meta: m, path: flowmesh.JoinPath(m.Tenant, m.Namespace, m.Name),
-		dir: filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))}
+		dir: filepath.Join(f.cfg.Dir, resourcesDir, strconv.FormatUint(m.Id, 10))}
 	var err error
 	switch flowmesh.Kind(m.Kind) {
 	case flowmesh.KindStream:
@@ -526,7 +529,7 @@ func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
 func (f *FSM) applyEntry(l *raft.Log) ([]any, error) {
-	e, err := cluster.DecodeEntry(l.Data)
+	e, err := logentry.Decode(l.Data)
 	if err != nil {
 		// Every replica sees the same bytes and skips them alike.
 		f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)

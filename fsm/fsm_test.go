@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
 )
 
@@ -48,7 +48,7 @@ func openHarness(t *testing.T, dir string) *harness {
 // apply commits one entry holding cmds and returns the per-command results.
 func (h *harness) apply(cmds ...*fsmpb.Command) []any {
 	h.t.Helper()
-	e := cluster.Entry{Stamp: h.stamp}
+	e := logentry.Entry{Stamp: h.stamp}
 	for _, c := range cmds {
 		b, err := proto.Marshal(c)
 		if err != nil {
@@ -58,7 +58,7 @@ func (h *harness) apply(cmds ...*fsmpb.Command) []any {
 	}
 	h.index++
 	h.stamp += 1000
-	out := h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: cluster.EncodeEntry(e)}})
+	out := h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: logentry.Encode(e)}})
 	res, _ := out[0].([]any)
 	return res
 }
@@ -303,7 +303,7 @@ func FuzzApply(f *testing.F) {
 	put, _ := proto.Marshal(&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: "k", Value: []byte("v"), HasIfRevision: true}}})
 	f.Add(valid, false)
 	f.Add(put, false)
-	f.Add(cluster.EncodeEntry(cluster.Entry{Stamp: 5, Commands: [][]byte{valid, put}}), true)
+	f.Add(logentry.Encode(logentry.Entry{Stamp: 5, Commands: [][]byte{valid, put}}), true)
 	f.Add([]byte{0xff, 0x01}, true)
 	dir := f.TempDir()
 	n := 0
@@ -315,7 +315,7 @@ func FuzzApply(f *testing.F) {
 			h.index++
 			h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: data}})
 		} else {
-			e := cluster.EncodeEntry(cluster.Entry{Stamp: h.stamp, Commands: [][]byte{data}})
+			e := logentry.Encode(logentry.Entry{Stamp: h.stamp, Commands: [][]byte{data}})
 			h.index++
 			h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: e}})
 		}

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 )
 
 func enqueueBatchCmd(path string, payloads ...string) *fsmpb.Command {
@@ -245,7 +245,7 @@ func FuzzBatchApply(f *testing.F) {
 		h := openHarness(t, filepath.Join(dir, fmt.Sprint(n)))
 		h.mustApply(createCmd(flowmesh.KindQueue, "q"))
 		h.mustApply(enqueueBatchCmd("t/ns/q", "x", "y", "z"), reserveBatchCmd("t/ns/q", 2, 1e9))
-		e := cluster.EncodeEntry(cluster.Entry{Stamp: h.stamp, Commands: [][]byte{data, data}})
+		e := logentry.Encode(logentry.Entry{Stamp: h.stamp, Commands: [][]byte{data, data}})
 		h.index++
 		h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: e}})
 		if len(h.fatal) > 0 {

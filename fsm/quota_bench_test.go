@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/logentry"
 )
 
 // BenchmarkApplyKVPut applies entries of 64 KV puts each, without and with
@@ -28,13 +28,13 @@ func BenchmarkApplyKVPut(b *testing.B) {
 			defer f.Close()
 			index := uint64(0)
 			apply := func(cmds ...*fsmpb.Command) {
-				e := cluster.Entry{Stamp: int64(index + 1)}
+				e := logentry.Entry{Stamp: int64(index + 1)}
 				for _, c := range cmds {
 					raw, _ := proto.Marshal(c)
 					e.Commands = append(e.Commands, raw)
 				}
 				index++
-				f.ApplyBatch([]*raft.Log{{Index: index, Type: raft.LogCommand, Data: cluster.EncodeEntry(e)}})
+				f.ApplyBatch([]*raft.Log{{Index: index, Type: raft.LogCommand, Data: logentry.Encode(e)}})
 			}
 			apply(createCmd(flowmesh.KindKV, "kv"))
 			if withQuota {

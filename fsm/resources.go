@@ -93,7 +93,7 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 	m.Id = f.nextID
 	m.CreatedAt = ac.stamp
 	m.Revision = ac.index
-	dir := filepath.Join(f.cfg.Dir, "r", strconv.FormatUint(m.Id, 10))
+	dir := filepath.Join(f.cfg.Dir, resourcesDir, strconv.FormatUint(m.Id, 10))
 	var r *resource
 	if err := f.retryNoSpace(ac.index, fileNoSpace, func() error {
 		if err := os.RemoveAll(dir); err != nil {

@@ -43,7 +43,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		r := f.resources[path]
 		logs, dirs := r.logs()
 		for i, l := range logs {
-			dst := filepath.Join(staging, "r", filepath.Base(r.dir), dirs[i])
+			dst := filepath.Join(staging, resourcesDir, filepath.Base(r.dir), dirs[i])
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return nil, fmt.Errorf("fsm: snapshot: %w", err)
 			}
@@ -141,7 +141,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.log.Info("restored snapshot", "index", f.applied.Load(), "resources", len(f.resources))
-	go f.changes.signal()
+	f.changes.signal()
 	return nil
 }
 

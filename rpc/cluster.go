@@ -8,37 +8,48 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/nodeadmin"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
-// ClusterAdmin is what ClusterService's membership and snapshot calls need.
-// *storage.Storage satisfies it; a Backend offers it by implementing it
-// (Parts: the Cluster field). Without it those calls answer Unimplemented.
+// ClusterAdmin is what ClusterService's membership, state-hash and
+// snapshot calls need: operations of the node, in the values of package
+// nodeadmin (Status is served through a StatusSource). *storage.Storage
+// satisfies it; a Backend offers it by implementing it (Parts: the Cluster
+// field). Without it those calls answer Unimplemented. The server knows
+// raft only through these.
 type ClusterAdmin interface {
-	Members() []cluster.Member
+	// ID is this node's server ID ("" once it stopped).
+	ID() string
+	Members() []nodeadmin.Member
+	IsLeader() bool
 	LeaderGRPC() (id, addr string)
 	Join(ctx context.Context, addrs []string) (int, error)
 	Leave(ctx context.Context) error
 	RemovePeer(ctx context.Context, id string) error
 	TransferLeadership(ctx context.Context, id string) error
-	Cluster() *cluster.Cluster
 	StateHashIndex() (string, uint64, error)
+	// SaveSnapshot takes a snapshot on the leader (or, with nothing new
+	// since the last one, uses that) and opens its stream; the caller
+	// closes it. Elsewhere a *flowmesh.NotLeaderError.
+	SaveSnapshot(ctx context.Context) (nodeadmin.SnapshotMeta, io.ReadCloser, error)
+	// RestoreSnapshot restores a snapshot stream through raft on the
+	// leader. Elsewhere a *flowmesh.NotLeaderError.
+	RestoreSnapshot(ctx context.Context, r io.Reader, opts nodeadmin.RestoreOptions) error
 }
 
-// ReadinessReporter is what ClusterStatus reports of readiness when the
-// ClusterAdmin has it (storage.Storage does).
+// ReadinessReporter is what ClusterStatus reports of readiness when its
+// StatusSource has it (storage.Storage does).
 type ReadinessReporter interface {
 	// Ready decides whether the node is ready (it may wait up to half a
 	// second for the node to apply the leader's index).
-	Ready(ctx context.Context) cluster.Readiness
+	Ready(ctx context.Context) nodeadmin.Readiness
 }
 
 // statusReadyWait bounds how long Status waits for the node to apply the
@@ -46,8 +57,8 @@ type ReadinessReporter interface {
 // ask any node's Status to find the leader.
 const statusReadyWait = 250 * time.Millisecond
 
-// DiskReporter is what ClusterStatus reports of the disk alarm when the
-// ClusterAdmin has it (storage.Storage does).
+// DiskReporter is what ClusterStatus reports of the disk alarm when its
+// StatusSource has it (storage.Storage does).
 type DiskReporter interface {
 	// LocalDisk is this node's free bytes, reserve and alarm.
 	LocalDisk() (free, reserve int64, alarm bool)
@@ -188,7 +199,7 @@ func (h *clusterService) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.L
 		return nil, err
 	}
 	id := req.GetNodeId()
-	if c := a.Cluster(); id == "" || c != nil && id == c.ID() {
+	if self := a.ID(); id == "" || self != "" && id == self {
 		if err := a.Leave(ctx); err != nil {
 			return nil, err
 		}
@@ -245,7 +256,7 @@ func (h *clusterService) TransferLeader(ctx context.Context, req *pb.TransferLea
 // unknownServer reports a server ID missing from the configuration as
 // NotFound rather than Internal.
 func unknownServer(err error) error {
-	if errors.Is(err, cluster.ErrUnknownServer) && !errors.Is(err, flowmesh.ErrNotFound) {
+	if errors.Is(err, nodeadmin.ErrUnknownServer) && !errors.Is(err, flowmesh.ErrNotFound) {
 		return fmt.Errorf("%w: %v", flowmesh.ErrNotFound, err)
 	}
 	return err
@@ -253,57 +264,34 @@ func unknownServer(err error) error {
 
 // leaderFor returns the leader's gRPC address when a snapshot call on this
 // node must be relayed there ("" to serve it here). Relayed calls and direct
-// ones are served here (and fail NotLeader when this node does not lead).
-func (h *clusterService) leaderFor(ctx context.Context, a ClusterAdmin, c *cluster.Cluster) (string, error) {
-	if c.IsLeader() || h.s.cfg.DisableForwarding {
-		return "", nil
+// ones are served here, and so are calls while no leader's gRPC address is
+// known: the node's own operation then fails NotLeader when it does not lead.
+func (h *clusterService) leaderFor(ctx context.Context, a ClusterAdmin) string {
+	if a.IsLeader() || h.s.cfg.DisableForwarding {
+		return ""
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if isSet(md, MetadataDirect) || isSet(md, MetadataForwarded) {
-		return "", nil
+		return ""
 	}
 	if id, addr := a.LeaderGRPC(); id != "" && addr != "" {
-		return addr, nil
+		return addr
 	}
-	return "", c.NotLeader()
-}
-
-func (h *clusterService) cluster() (ClusterAdmin, *cluster.Cluster, error) {
-	a, err := h.admin()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := a.Cluster()
-	if c == nil {
-		return nil, nil, flowmesh.ErrStopped
-	}
-	return a, c, nil
+	return ""
 }
 
 // SnapshotSave takes a snapshot on the leader (or, with nothing new since
 // the last one, uses that) and streams it.
 func (h *clusterService) SnapshotSave(_ *pb.SnapshotSaveRequest, ss grpc.ServerStreamingServer[pb.SnapshotChunk]) error {
 	ctx := ss.Context()
-	a, c, err := h.cluster()
+	a, err := h.admin()
 	if err != nil {
 		return err
 	}
-	if addr, err := h.leaderFor(ctx, a, c); err != nil || addr != "" {
-		if err != nil {
-			return err
-		}
+	if addr := h.leaderFor(ctx, a); addr != "" {
 		return h.relaySave(ctx, addr, ss)
 	}
-	if !c.IsLeader() {
-		return c.NotLeader()
-	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = c.SnapshotNow(sctx)
-	cancel()
-	if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		return err
-	}
-	meta, rc, err := c.OpenLatestSnapshot()
+	meta, rc, err := a.SaveSnapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -358,7 +346,7 @@ func (h *clusterService) relaySave(ctx context.Context, addr string, ss grpc.Ser
 // SnapshotRestore restores an uploaded snapshot through raft on the leader.
 func (h *clusterService) SnapshotRestore(ss grpc.ClientStreamingServer[pb.SnapshotRestoreRequest, pb.SnapshotRestoreResponse]) error {
 	ctx := ss.Context()
-	a, c, err := h.cluster()
+	a, err := h.admin()
 	if err != nil {
 		return err
 	}
@@ -370,18 +358,15 @@ func (h *clusterService) SnapshotRestore(ss grpc.ClientStreamingServer[pb.Snapsh
 	if info == nil || info.GetSize() <= 0 {
 		return flowmesh.Invalid("info", "the first message must carry the snapshot's info with its size")
 	}
-	if addr, err := h.leaderFor(ctx, a, c); err != nil || addr != "" {
-		if err != nil {
-			return err
-		}
+	if addr := h.leaderFor(ctx, a); addr != "" {
 		return h.relayRestore(ctx, addr, first, ss)
 	}
 	r := &chunkReader{buf: first.GetData(), recv: func() ([]byte, error) {
 		m, err := ss.Recv()
 		return m.GetData(), err
 	}}
-	opts := cluster.RestoreOptions{Size: info.GetSize(), ForceClusterID: first.GetForceClusterId()}
-	if err := c.Restore(ctx, r, opts); err != nil {
+	opts := nodeadmin.RestoreOptions{Size: info.GetSize(), ForceClusterID: first.GetForceClusterId()}
+	if err := a.RestoreSnapshot(ctx, r, opts); err != nil {
 		return restoreStatus(err)
 	}
 	return ss.SendAndClose(&pb.SnapshotRestoreResponse{})
@@ -422,9 +407,9 @@ func (h *clusterService) relayRestore(ctx context.Context, addr string, first *p
 // through the common translation.
 func restoreStatus(err error) error {
 	switch {
-	case errors.Is(err, cluster.ErrForeignSnapshot):
+	case errors.Is(err, nodeadmin.ErrForeignSnapshot):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, cluster.ErrRestoreInProgress):
+	case errors.Is(err, nodeadmin.ErrRestoreInProgress):
 		return status.Error(codes.Aborted, err.Error())
 	}
 	return err
@@ -456,15 +441,23 @@ var roleToPB = map[Role]pb.Role{
 	RoleShutdown:  pb.Role_ROLE_SHUTDOWN,
 }
 
+// StatusSource is what ClusterStatus reads: the node's raft state and the
+// leader's gRPC address. *storage.Storage satisfies it, and the optional
+// ReadinessReporter and DiskReporter.
+type StatusSource interface {
+	// Status is the node's raft state; an error once it stopped.
+	Status() (nodeadmin.Status, error)
+	LeaderGRPC() (id, addr string)
+}
+
 // ClusterStatus returns a Parts.StatusFunc that reports a's raft state and
 // the leader's gRPC address; grpcAddr and version describe this node.
-func ClusterStatus(a ClusterAdmin, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
+func ClusterStatus(a StatusSource, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
 	return func(ctx context.Context) (NodeStatus, error) {
-		c := a.Cluster()
-		if c == nil {
-			return NodeStatus{}, flowmesh.ErrStopped
+		st, err := a.Status()
+		if err != nil {
+			return NodeStatus{}, err
 		}
-		st := c.Stats()
 		ns := NodeStatus{
 			NodeID: st.ID, Role: Role(st.State), Term: st.Term,
 			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,

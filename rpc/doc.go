@@ -176,6 +176,14 @@
 // writes; Leave with another node's ID is sent to that node; the snapshot
 // streams are relayed to the leader.
 //
+// The server reaches the node's consensus only through operations of the
+// node (ClusterAdmin: membership, SaveSnapshot and RestoreSnapshot as
+// streams with their nodeadmin.SnapshotMeta; StatusSource: the raft
+// state), in the values of package nodeadmin. It imports neither package
+// cluster nor hashicorp/raft (TestPackageBoundaries in the root package
+// checks it): storage owns the raft node, and what a snapshot or a status
+// is made of stays behind it.
+//
 // SetQuota and GetQuota (quota.go) serve per-tenant quotas through a
 // QuotaAdmin (flowmesh.QuotaManager; Parts.Quotas). SetQuota needs
 // cluster-admin and is forwarded like a write; GetQuota is a linearizable
@@ -197,7 +205,8 @@
 // ResourceExhausted with rate_tenant and retry_after_ms in the detail.
 // ResourceExhausted is never retried by the client.
 //
-// SnapshotRestore hands the upload to cluster.Restore, which verifies all
+// SnapshotRestore hands the upload to the node's RestoreSnapshot
+// (storage, then cluster.Restore), which verifies all
 // of it before raft sees a byte. Refusals change nothing: a malformed,
 // corrupt, empty or wrongly sized snapshot is InvalidArgument (field
 // "snapshot" or "size"), a larger one than the node stages is

@@ -19,13 +19,13 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/nodeadmin"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
 // Backend is what the server serves: the root package's managers plus the
 // node's status. The embedded node (*storage.Storage) is each manager, but
-// its Status reports raft's view (cluster.Status), so main wraps it in
+// its Status reports raft's view (nodeadmin.Status), so main wraps it in
 // Parts with the same value for every manager and ClusterStatus.
 type Backend interface {
 	flowmesh.ResourceManager
@@ -70,7 +70,7 @@ type NodeStatus struct {
 
 	// Readiness is whether the node is ready and why not, as its /readyz
 	// decides (zero: not reported).
-	Readiness cluster.Readiness
+	Readiness nodeadmin.Readiness
 }
 
 // Metrics observes every RPC through interceptors that run outside the

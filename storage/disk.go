@@ -249,3 +249,13 @@ func growth(cmd *fsmpb.Command) bool {
 	}
 	return true
 }
+
+// SegmentBytes is the size on disk of every resource's logs on this node
+// (fsm.FSM.ResourceBytes), 0 while the node is not running.
+func (s *Storage) SegmentBytes() int64 {
+	f, _, err := s.running()
+	if err != nil {
+		return 0
+	}
+	return f.ResourceBytes()
+}

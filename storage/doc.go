@@ -56,6 +56,15 @@
 // layer sets; without it, it leaves gossip and the leader removes it).
 // NotLeaderError.LeaderAddr carries the leader's gossiped gRPC address.
 //
+// The node's administration is its own method set, in the values of
+// package nodeadmin, so a server needs nothing of raft: ID, IsLeader,
+// Status (raft role, term, indexes, configuration), Members, Ready,
+// StateHashIndex, and snapshots as streams with their metadata
+// (SaveSnapshot on the leader, RestoreSnapshot through raft; snapshot.go).
+// SegmentBytes reports the size of the FSM's resource files without the
+// caller knowing its layout. Cluster() still hands out the raft wrapper to
+// main and to tests; the gRPC server does not use it.
+//
 // Ready (ready.go) decides whether the node serves current state, and says
 // why not (the node's /readyz and cluster status render it): a leader once
 // it committed an entry of its term and applied its commit index; a

@@ -171,6 +171,22 @@ func (s *Storage) LeaderGRPC() (id, addr string) {
 	return id, addr
 }
 
+// ID is this node's raft server ID, "" while it is not running.
+func (s *Storage) ID() string {
+	_, c, err := s.running()
+	if err != nil {
+		return ""
+	}
+	return c.ID()
+}
+
+// IsLeader reports whether this node is the raft leader (false while it
+// is not running).
+func (s *Storage) IsLeader() bool {
+	_, c, err := s.running()
+	return err == nil && c.IsLeader()
+}
+
 // Join contacts gossip members at addrs and returns how many answered. The
 // leader then adds this node to the raft configuration.
 func (s *Storage) Join(ctx context.Context, addrs []string) (int, error) {
@@ -181,24 +197,16 @@ func (s *Storage) Join(ctx context.Context, addrs []string) (int, error) {
 	if m == nil {
 		return 0, errors.New("storage: join: gossip is off (no GossipAddr)")
 	}
-	type result struct {
-		n   int
-		err error
+	// The join itself belongs to the membership, which waits for it on
+	// shutdown; ctx only bounds how long this call waits.
+	n, err := m.JoinContext(ctx, addrs)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return 0, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		n, err := m.Join(addrs)
-		done <- result{n, err}
-	}()
-	select {
-	case r := <-done:
-		if r.n == 0 && r.err != nil {
-			return 0, flowmesh.FailedPrecondition("join %s: no member answered: %s", strings.Join(addrs, ", "), oneLine(r.err))
-		}
-		return r.n, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if n == 0 && err != nil {
+		return 0, flowmesh.FailedPrecondition("join %s: no member answered: %s", strings.Join(addrs, ", "), oneLine(err))
 	}
+	return n, err
 }
 
 // RemovePeer removes server id from the raft configuration (and keeps the

@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"io/fs"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +53,7 @@ func (s *Storage) metricsStats(ctx context.Context) (metrics.NodeStats, error) {
 		Role: st.State, HasLeader: st.LeaderID != "", Term: st.Term,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-		SegmentBytes: dirBytes(filepath.Join(s.cfg.DataDir, "fsm", "r")),
+		SegmentBytes: s.SegmentBytes(),
 	}
 	local := flowmesh.WithConsistency(flowmesh.Stale)
 	for _, r := range s.LocalResources() {
@@ -92,23 +90,6 @@ func (s *Storage) metricsStats(ctx context.Context) (metrics.NodeStats, error) {
 		out.Tenants = append(out.Tenants, metrics.TenantUsage{Tenant: t, Usage: usage[i], Limits: s.QuotaLimits(t)})
 	}
 	return out, nil
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // files come and go (compaction, retention)
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // groupLags reads up to limit consumer groups' committed offsets and each

@@ -205,23 +205,72 @@ func (bc *benchConfig) validate() error {
 
 // runBench creates the workload's resource, runs its phases and removes it.
 func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, error) {
-	c, err := a.client()
+	clients, closeExtra, err := a.benchClients(bc)
 	if err != nil {
 		return nil, err
 	}
-	clients := []*client.Client{c}
+	defer closeExtra()
+	c := clients[0]
+
+	name := fmt.Sprintf("%s-%d", bc.workload, time.Now().UnixNano())
+	p := flowmesh.JoinPath(benchTenant, benchNamespace, name)
+	if err := a.createBenchResource(ctx, c, bc, name); err != nil {
+		return nil, err
+	}
+	if !bc.keep {
+		defer a.deleteBenchResource(c, p)
+	}
+	phases, err := a.benchPhases(ctx, clients, bc, p)
+	if err != nil {
+		return nil, err
+	}
+
+	var out []benchResult
+	for _, ph := range phases {
+		r := a.benchPhase(ctx, clients, bc, ph.name, ph.op)
+		r.Resource = p
+		if r.Ops == 0 && r.Errors > 0 {
+			return nil, failed(fmt.Errorf("bench %s %s: every operation failed; first error: %s", bc.workload, ph.name, r.FirstError))
+		}
+		out = append(out, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// The bench's resources live in their own tenant and namespace.
+const benchTenant, benchNamespace = "bench", "bench"
+
+// benchClients returns bc.connections clients, the CLI's own first;
+// closeExtra closes the others.
+func (a *app) benchClients(bc benchConfig) (clients []*client.Client, closeExtra func(), err error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	clients = []*client.Client{c}
+	closeExtra = func() {
+		for _, extra := range clients[1:] {
+			extra.Close()
+		}
+	}
 	for len(clients) < bc.connections {
 		extra, err := client.New(a.clientConfig())
 		if err != nil {
-			return nil, usagef("%v", err)
+			closeExtra()
+			return nil, nil, usagef("%v", err)
 		}
-		defer extra.Close()
 		clients = append(clients, extra)
 	}
+	return clients, closeExtra, nil
+}
 
-	name := fmt.Sprintf("%s-%d", bc.workload, time.Now().UnixNano())
-	const tenant, ns = "bench", "bench"
-	p := flowmesh.JoinPath(tenant, ns, name)
+// createBenchResource creates the workload's resource, name, in the bench
+// namespace.
+func (a *app) createBenchResource(ctx context.Context, c *client.Client, bc benchConfig, name string) error {
+	const tenant, ns = benchTenant, benchNamespace
 	setup := func(fn func(ctx context.Context) error) error {
 		cctx, cancel := context.WithTimeout(ctx, a.timeout)
 		defer cancel()
@@ -229,28 +278,37 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 	}
 	switch bc.workload {
 	case "kv-put", "kv-get":
-		err = setup(func(ctx context.Context) error { _, err := c.CreateKVStore(ctx, tenant, ns, name); return err })
+		return setup(func(ctx context.Context) error { _, err := c.CreateKVStore(ctx, tenant, ns, name); return err })
 	case "stream-append", "stream-read":
-		err = setup(func(ctx context.Context) error {
+		return setup(func(ctx context.Context) error {
 			_, err := c.CreateStream(ctx, tenant, ns, name, bc.partitions)
 			return err
 		})
 	case "queue":
-		err = setup(func(ctx context.Context) error { _, err := c.CreateQueue(ctx, tenant, ns, name, 1); return err })
+		return setup(func(ctx context.Context) error { _, err := c.CreateQueue(ctx, tenant, ns, name, 1); return err })
 	}
-	if err != nil {
-		return nil, err
-	}
-	if !bc.keep {
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-			defer cancel()
-			if err := c.DeleteResource(cctx, p); err != nil {
-				fmt.Fprintf(a.stderr, "bench: deleting %s: %v\n", p, err)
-			}
-		}()
-	}
+	return nil
+}
 
+// deleteBenchResource deletes p, whatever became of the run's ctx.
+func (a *app) deleteBenchResource(c *client.Client, p string) {
+	cctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	if err := c.DeleteResource(cctx, p); err != nil {
+		fmt.Fprintf(a.stderr, "bench: deleting %s: %v\n", p, err)
+	}
+}
+
+// benchOp is one measured phase of a workload.
+type benchOp struct {
+	name string
+	op   op
+}
+
+// benchPhases prefills p when the workload reads, and returns the
+// workload's phases in the order they run.
+func (a *app) benchPhases(ctx context.Context, clients []*client.Client, bc benchConfig, p string) ([]benchOp, error) {
+	c := clients[0]
 	value := make([]byte, bc.valueSize)
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
@@ -262,16 +320,8 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 	}
 	readOpts := a.readOpts()
 
-	var phases []struct {
-		name string
-		op   op
-	}
-	add := func(name string, o op) {
-		phases = append(phases, struct {
-			name string
-			op   op
-		}{name, o})
-	}
+	var phases []benchOp
+	add := func(name string, o op) { phases = append(phases, benchOp{name, o}) }
 	switch bc.workload {
 	case "kv-put":
 		add("put", func(ctx context.Context, c *client.Client, _ int, rng *rand.Rand) (int, int, error) {
@@ -326,20 +376,7 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 			return len(j.Payload), 1, c.Ack(ctx, p, j.Receipt)
 		})
 	}
-
-	var out []benchResult
-	for _, ph := range phases {
-		r := a.benchPhase(ctx, clients, bc, ph.name, ph.op)
-		r.Resource = p
-		if r.Ops == 0 && r.Errors > 0 {
-			return nil, failed(fmt.Errorf("bench %s %s: every operation failed; first error: %s", bc.workload, ph.name, r.FirstError))
-		}
-		out = append(out, r)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return out, nil
+	return phases, nil
 }
 
 // benchPhase runs o on bc.concurrency workers for bc.duration.

@@ -312,11 +312,17 @@ func TestBench(t *testing.T) {
 		workload string
 		phases   int
 		batch    string
-	}{{"kv-put", 1, "10"}, {"stream-append", 1, "10"}, {"queue", 2, "10"}, {"queue", 2, ""}} {
+		extra    []string
+	}{
+		{"kv-put", 1, "10", nil}, {"stream-append", 1, "10", nil}, {"queue", 2, "10", nil}, {"queue", 2, "", nil},
+		// The read workloads prefill first (small, to stay quick).
+		{"kv-get", 1, "", []string{"--keys", "200"}}, {"stream-read", 1, "10", []string{"--prefill", "500"}},
+	} {
 		args := []string{"--endpoints", ep, "bench", tc.workload, "-d", "700ms", "-c", "4", "-o", "json"}
 		if tc.batch != "" {
 			args = append(args, "--batch", tc.batch)
 		}
+		args = append(args, tc.extra...)
 		r := must(t, 0, "", args...)
 		var rs []benchResult
 		decode(t, r.stdout, &rs)

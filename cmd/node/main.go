@@ -18,6 +18,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/flowmesh/flowmesh/internal/auth"
 	"github.com/flowmesh/flowmesh/internal/buildinfo"
 	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/internal/grpcmetrics"
@@ -105,6 +106,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return 0
 }
 
+// serve runs the node until ctx ends, a Leave call took it out, or a
+// server fails. Its phases start the parts in order (doc.go, "Start-up and
+// shutdown") and the shutdown stops them in reverse: the deferred stops of
+// storage and tracing run after shutdown stopped gRPC and HTTP.
 func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (err error) {
 	log.Info("starting flowmesh node", "version", buildinfo.Get().String(), "data_dir", cfg.DataDir,
 		"grpc_addr", cfg.grpcBindAddr(), "raft_addr", cfg.raftBindAddr(), "gossip_addr", cfg.gossipBindAddr(),
@@ -146,11 +151,55 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	}
 
 	// 1. The storage node.
+	scfg := storageConfig(cfg, tlsm, cfg.grpcAdvertise(grpcLis.Addr()), log)
+	node, err := startStorage(ctx, scfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// 4. storage last: in-flight calls have finished or been cancelled.
+		err = errors.Join(err, stopStorage(node, cfg, log))
+	}()
+
+	// Tracing, when asked for: flushed on the way out, after the gRPC
+	// server stopped and before storage stops.
+	tp, err := startTracing(ctx, cfg, node, log)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer stopTracing(tp, cfg, log)
+	}
+
+	// 2. The gRPC server.
+	left := make(chan struct{}) // closed when a Leave call took this node out
+	var leftOnce sync.Once
+	srv := newGRPCServer(cfg, tlsm, grpcMetrics, store, tp, node, scfg.GRPCAddr, func() { leftOnce.Do(func() { close(left) }) }, log)
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- srv.Serve(grpcLis) }()
+
+	// 3. The HTTP admin server.
+	hs, httpDone, err := startAdmin(cfg, tlsm, reg, store, node, srv, httpLis, log)
+	if err != nil {
+		srv.Stop()
+		return err
+	}
+	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(),
+		"grpc_tls", tlsm.server != nil, "peer_tls", tlsm.peer != nil)
+
+	err = awaitStop(ctx, left, grpcDone, httpDone, log)
+	shutdown(ctx, cfg, node, srv, hs, log)
+	return err
+}
+
+// storageConfig is the storage node's configuration from the flags;
+// grpcAddr is the gRPC address the node advertises.
+func storageConfig(cfg *config, tlsm *nodeTLS, grpcAddr string, log *slog.Logger) *storage.Config {
 	scfg := storage.DefaultConfig()
 	scfg.DataDir = cfg.DataDir
 	scfg.NodeID = cfg.ID
 	scfg.RaftAddr = cfg.raftBindAddr()
-	scfg.GRPCAddr = cfg.grpcAdvertise(grpcLis.Addr())
+	scfg.GRPCAddr = grpcAddr
 	scfg.GossipAddr = cfg.gossipBindAddr()
 	scfg.AdvertiseAddr = cfg.Advertise
 	scfg.Join = cfg.Join
@@ -176,53 +225,72 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
 	scfg.RaftLimits.IdleTimeout = cfg.RaftIdleTimeout
 	scfg.GossipMaxStreams = cfg.GossipMaxConnections
+	return scfg
+}
+
+// startStorage opens the storage node and starts it, waiting up to a
+// minute (a node that bootstraps alone waits for its leadership).
+func startStorage(ctx context.Context, scfg *storage.Config) (*storage.Storage, error) {
 	node, err := storage.NewWithConfig(scfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = node.Start(startCtx)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		// 4. storage last: in-flight calls have finished or been cancelled.
-		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if serr := node.Stop(stopCtx); serr != nil {
-			err = errors.Join(err, fmt.Errorf("storage stop: %w", serr))
-		}
-		log.Info("storage stopped")
-	}()
+	return node, nil
+}
 
-	// Tracing, when asked for: flushed on the way out, after the gRPC
-	// server stopped and before storage stops.
-	var tp *sdktrace.TracerProvider
-	if on, dest := cfg.tracingOn(); on {
-		id := cfg.ID
-		if c := node.Cluster(); c != nil {
-			id = c.ID()
-		}
-		if tp, err = newTracerProvider(ctx, cfg, id, buildinfo.Version(), log); err != nil {
-			return err
-		}
-		log.Info("tracing on", "otlp_endpoint", dest, "sample_ratio", cfg.TraceSampleRatio)
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			if terr := tp.Shutdown(sctx); terr != nil {
-				log.Warn("tracing shutdown: spans may be lost", "error", terr)
-			}
-		}()
+// stopStorage stops the node, bounded by --shutdown-timeout.
+func stopStorage(node *storage.Storage, cfg *config, log *slog.Logger) error {
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var err error
+	if serr := node.Stop(stopCtx); serr != nil {
+		err = fmt.Errorf("storage stop: %w", serr)
 	}
+	log.Info("storage stopped")
+	return err
+}
 
-	// 2. The gRPC server.
-	grpcAddr := scfg.GRPCAddr
-	left := make(chan struct{}) // closed when a Leave call took this node out
-	var leftOnce sync.Once
+// startTracing returns the tracer provider when tracing is asked for (nil
+// otherwise), naming this node's raft ID.
+func startTracing(ctx context.Context, cfg *config, node *storage.Storage, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	on, dest := cfg.tracingOn()
+	if !on {
+		return nil, nil
+	}
+	id := cfg.ID
+	if nid := node.ID(); nid != "" {
+		id = nid
+	}
+	tp, err := newTracerProvider(ctx, cfg, id, buildinfo.Version(), log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("tracing on", "otlp_endpoint", dest, "sample_ratio", cfg.TraceSampleRatio)
+	return tp, nil
+}
+
+// stopTracing flushes the spans not yet exported, bounded by
+// --shutdown-timeout.
+func stopTracing(tp *sdktrace.TracerProvider, cfg *config, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if terr := tp.Shutdown(sctx); terr != nil {
+		log.Warn("tracing shutdown: spans may be lost", "error", terr)
+	}
+}
+
+// newGRPCServer builds the gRPC server over node (not serving yet);
+// onLeave runs when a Leave call took this node out.
+func newGRPCServer(cfg *config, tlsm *nodeTLS, grpcMetrics *grpcmetrics.Server, store *auth.Store, tp *sdktrace.TracerProvider,
+	node *storage.Storage, grpcAddr string, onLeave func(), log *slog.Logger) *rpc.Server {
 	rcfg := rpc.Config{
-		Logger: log, Metrics: grpcMetrics, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+		Logger: log, Metrics: grpcMetrics, OnLeave: onLeave,
 		TenantRate: cfg.TenantRate, TenantBurst: cfg.TenantBurst,
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
@@ -250,34 +318,39 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		Cluster:         node,
 		Quotas:          node,
 	})
-	if c := node.Cluster(); c != nil {
+	if id := node.ID(); id != "" {
 		// A follower's Leave asks the leader over gRPC to remove it.
-		node.SetRemoveSelf(srv.RemoveSelf(c.ID()))
+		node.SetRemoveSelf(srv.RemoveSelf(id))
 	}
-	grpcDone := make(chan error, 1)
-	go func() { grpcDone <- srv.Serve(grpcLis) }()
+	return srv
+}
 
-	// 3. The HTTP admin server.
+// startAdmin registers the node's metrics and serves the HTTP admin
+// endpoints on lis; httpDone gets the server's end.
+func startAdmin(cfg *config, tlsm *nodeTLS, reg *metrics.Registry, store *auth.Store, node *storage.Storage, srv *rpc.Server,
+	lis net.Listener, log *slog.Logger) (hs *http.Server, httpDone chan error, err error) {
 	if err := reg.Register(node.MetricsCollector(), metrics.NewBudgetCollector(budgetStats(node, srv))); err != nil {
-		srv.Stop()
-		return err
+		return nil, nil, err
 	}
-	hs := &http.Server{
+	hs = &http.Server{
 		Handler: adminHandler(node, reg, consoleAccess(store, consoleHandler(node, log)), pprofAccess(cfg, store)), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: tlsm.serverConfig(),
 		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn), // e.g. refused handshakes
 	}
-	httpDone := make(chan error, 1)
+	httpDone = make(chan error, 1)
 	go func() {
 		if hs.TLSConfig != nil {
-			httpDone <- hs.ServeTLS(httpLis, "", "")
+			httpDone <- hs.ServeTLS(lis, "", "")
 		} else {
-			httpDone <- hs.Serve(httpLis)
+			httpDone <- hs.Serve(lis)
 		}
 	}()
-	log.Info("node ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(),
-		"grpc_tls", tlsm.server != nil, "peer_tls", tlsm.peer != nil)
+	return hs, httpDone, nil
+}
 
+// awaitStop waits for a reason to stop: a signal (ctx), a Leave call
+// (left), or a server's end (an error).
+func awaitStop(ctx context.Context, left <-chan struct{}, grpcDone, httpDone <-chan error, log *slog.Logger) (err error) {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: signal received")
@@ -290,7 +363,14 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		err = fmt.Errorf("http server: %w", err)
 		log.Error("shutting down", "error", err)
 	}
+	return err
+}
 
+// shutdown leaves the cluster first when asked to on SIGTERM, then stops
+// gRPC and HTTP admin, each bounded by --shutdown-timeout: the reverse of
+// start-up, documented in doc.go (tracing and storage follow, deferred by
+// serve).
+func shutdown(ctx context.Context, cfg *config, node *storage.Storage, srv *rpc.Server, hs *http.Server, log *slog.Logger) {
 	if cfg.LeaveOnTerminate && terminated(ctx) {
 		// Leave while gRPC still serves: the leader may need to reach us.
 		lctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -302,7 +382,6 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		cancel()
 	}
 
-	// Shutdown: the reverse of start-up, documented in doc.go.
 	gctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	if srv.Shutdown(gctx) != nil {
 		log.Warn("grpc graceful stop timed out; remaining calls were cancelled", "timeout", cfg.ShutdownTimeout)
@@ -317,5 +396,4 @@ func serve(ctx context.Context, cfg *config, tlsm *nodeTLS, log *slog.Logger) (e
 		hs.Close()
 	}
 	log.Info("http admin server stopped")
-	return err
 }

@@ -126,128 +126,179 @@ func (e *Executor) Apply(ctx context.Context, f nemesis.Fault) (*Applied, error)
 		}
 		a.Nodes = []int{l}
 	}
+	// Each kind carries the fault out, says what it did (a.Detail) and
+	// sets how to undo it (a.undo); it returns before setting undo only
+	// when it changed nothing.
 	var err error
 	switch f.Kind {
 	case nemesis.Kill:
-		for _, i := range a.Nodes {
-			err = errors.Join(err, e.procs.Kill(i))
-		}
-		a.Detail = fmt.Sprintf("SIGKILL %v", a.Nodes)
-		a.undo = func(ctx context.Context) error {
-			var errs []error
-			for _, i := range a.Nodes {
-				if !e.procs.Running(i) && !e.left[i] {
-					errs = append(errs, e.procs.Start(i, true))
-				}
-			}
-			return errors.Join(errs...)
-		}
+		err = e.applyKill(a)
 	case nemesis.Pause:
-		for _, i := range a.Nodes {
-			err = errors.Join(err, e.procs.Pause(i))
-		}
-		a.Detail = fmt.Sprintf("SIGSTOP %v", a.Nodes)
-		a.undo = func(ctx context.Context) error {
-			var errs []error
-			for _, i := range a.Nodes {
-				errs = append(errs, e.procs.Resume(i))
-			}
-			return errors.Join(errs...)
-		}
+		err = e.applyPause(a)
 	case nemesis.PartitionOne, nemesis.PartitionMajorityMinority, nemesis.PartitionBridge, nemesis.PartitionLeader:
-		connected := f.Connected
-		if f.Kind == nemesis.PartitionLeader {
-			l := a.Nodes[0]
-			connected = func(i, j int) bool { return (i == l) == (j == l) }
-		}
-		err = e.net.Partition(ctx, connected)
-		a.Detail = "iptables DROP " + describeCuts(e.n, connected)
-		a.undo = e.net.HealPartition
+		err = e.applyPartition(ctx, a)
 	case nemesis.NetemDelay, nemesis.NetemLoss:
-		var how string
-		for _, i := range a.Nodes {
-			h, nerr := e.net.Netem(ctx, i, f.Delay, f.Jitter, f.Loss)
-			err, how = errors.Join(err, nerr), h
-		}
-		a.Detail = fmt.Sprintf("%v delay=%s±%s loss=%g%% by %s", a.Nodes, f.Delay, f.Jitter, f.Loss, how)
-		a.undo = e.net.HealNetem
+		err = e.applyNetem(ctx, a)
 	case nemesis.Clock:
-		for _, i := range a.Nodes {
-			err = errors.Join(err, e.hooks.SetClockOffset(i, f.ClockOffset))
-		}
-		a.Detail = fmt.Sprintf("clock offset %s on %v", f.ClockOffset, a.Nodes)
-		a.undo = func(ctx context.Context) error {
-			var errs []error
-			for _, i := range a.Nodes {
-				errs = append(errs, e.hooks.SetClockOffset(i, 0))
-			}
-			return errors.Join(errs...)
-		}
+		err = e.applyClock(a)
 	case nemesis.Disk:
-		// Both modes crash the node (exit 99) and leave it down until Stop;
-		// the restart is the kill fault's.
-		i := a.Nodes[0]
-		var arm func(int) error
-		switch f.DiskMode {
-		case nemesis.DiskCrashBeforeApply:
-			arm = e.hooks.ArmCrashBeforeApply
-		case nemesis.DiskLoseUnsynced:
-			arm = e.hooks.ArmLoseUnsynced
-		default:
-			return nil, fmt.Errorf("%w: disk mode %q", ErrUnsupported, f.DiskMode)
-		}
-		a.undo = func(ctx context.Context) error {
-			if e.procs.Running(i) || e.left[i] {
-				return nil
-			}
-			return e.procs.Start(i, true)
-		}
-		running := e.procs.Running(i)
-		if err = arm(i); err == nil {
-			if !e.hooks.AwaitExit(i, 10*time.Second) {
-				err = fmt.Errorf("fault: node %d did not crash within 10s of arming %s; killed", i, f.DiskMode)
-			}
-		}
-		a.Detail = fmt.Sprintf("%s on %d", f.DiskMode, i)
-		if !running {
-			a.Detail += " (already down)"
-		} else if f.DiskMode == nemesis.DiskLoseUnsynced && err == nil {
-			if r := e.hooks.LoseUnsyncedReport(i); r != "" {
-				a.Detail += ": " + r
-			}
-		}
+		err = e.applyDisk(a)
 	case nemesis.Membership:
-		i := a.Nodes[0]
-		if !e.procs.Running(i) {
-			return nil, fmt.Errorf("fault: membership: node %d is not running", i)
-		}
-		// Both ways an operator takes a node out, chosen by the schedule
-		// (so a seed always picks the same): the Leave RPC (what `flowmesh
-		// cluster leave` sends), or SIGTERM with --leave-on-terminate.
-		how := "SIGTERM --leave-on-terminate"
-		if f.Start.Milliseconds()%2 == 0 {
-			how = "Leave RPC"
-			err = e.procs.Leave(ctx, i, 15*time.Second)
-		} else {
-			err = e.procs.Terminate(i, 15*time.Second)
-		}
-		err = errors.Join(err, e.procs.Wipe(i))
-		e.left[i] = true
-		a.Detail = fmt.Sprintf("leave (%s) and wipe %d", how, i)
-		a.undo = func(ctx context.Context) error {
-			delete(e.left, i)
-			if e.procs.Running(i) {
-				return nil
-			}
-			return e.procs.Start(i, false)
-		}
+		err = e.applyMembership(ctx, a)
 	}
 	if err != nil {
-		// Half-applied: undo what can be undone now.
-		err = errors.Join(err, a.undo(ctx))
+		if a.undo != nil {
+			// Half-applied: undo what can be undone now.
+			err = errors.Join(err, a.undo(ctx))
+		}
 		return nil, err
 	}
 	return a, nil
+}
+
+func (e *Executor) applyKill(a *Applied) error {
+	var err error
+	for _, i := range a.Nodes {
+		err = errors.Join(err, e.procs.Kill(i))
+	}
+	a.Detail = fmt.Sprintf("SIGKILL %v", a.Nodes)
+	a.undo = func(ctx context.Context) error {
+		var errs []error
+		for _, i := range a.Nodes {
+			if !e.procs.Running(i) && !e.left[i] {
+				errs = append(errs, e.procs.Start(i, true))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	return err
+}
+
+func (e *Executor) applyPause(a *Applied) error {
+	var err error
+	for _, i := range a.Nodes {
+		err = errors.Join(err, e.procs.Pause(i))
+	}
+	a.Detail = fmt.Sprintf("SIGSTOP %v", a.Nodes)
+	a.undo = func(ctx context.Context) error {
+		var errs []error
+		for _, i := range a.Nodes {
+			errs = append(errs, e.procs.Resume(i))
+		}
+		return errors.Join(errs...)
+	}
+	return err
+}
+
+func (e *Executor) applyPartition(ctx context.Context, a *Applied) error {
+	f := a.Fault
+	connected := f.Connected
+	if f.Kind == nemesis.PartitionLeader {
+		l := a.Nodes[0]
+		connected = func(i, j int) bool { return (i == l) == (j == l) }
+	}
+	err := e.net.Partition(ctx, connected)
+	a.Detail = "iptables DROP " + describeCuts(e.n, connected)
+	a.undo = e.net.HealPartition
+	return err
+}
+
+func (e *Executor) applyNetem(ctx context.Context, a *Applied) error {
+	f := a.Fault
+	var err error
+	var how string
+	for _, i := range a.Nodes {
+		h, nerr := e.net.Netem(ctx, i, f.Delay, f.Jitter, f.Loss)
+		err, how = errors.Join(err, nerr), h
+	}
+	a.Detail = fmt.Sprintf("%v delay=%s±%s loss=%g%% by %s", a.Nodes, f.Delay, f.Jitter, f.Loss, how)
+	a.undo = e.net.HealNetem
+	return err
+}
+
+func (e *Executor) applyClock(a *Applied) error {
+	f := a.Fault
+	var err error
+	for _, i := range a.Nodes {
+		err = errors.Join(err, e.hooks.SetClockOffset(i, f.ClockOffset))
+	}
+	a.Detail = fmt.Sprintf("clock offset %s on %v", f.ClockOffset, a.Nodes)
+	a.undo = func(ctx context.Context) error {
+		var errs []error
+		for _, i := range a.Nodes {
+			errs = append(errs, e.hooks.SetClockOffset(i, 0))
+		}
+		return errors.Join(errs...)
+	}
+	return err
+}
+
+// applyDisk crashes the node in either mode (exit 99) and leaves it down
+// until Stop; the restart is the kill fault's.
+func (e *Executor) applyDisk(a *Applied) error {
+	f := a.Fault
+	i := a.Nodes[0]
+	var arm func(int) error
+	switch f.DiskMode {
+	case nemesis.DiskCrashBeforeApply:
+		arm = e.hooks.ArmCrashBeforeApply
+	case nemesis.DiskLoseUnsynced:
+		arm = e.hooks.ArmLoseUnsynced
+	default:
+		return fmt.Errorf("%w: disk mode %q", ErrUnsupported, f.DiskMode)
+	}
+	a.undo = func(ctx context.Context) error {
+		if e.procs.Running(i) || e.left[i] {
+			return nil
+		}
+		return e.procs.Start(i, true)
+	}
+	running := e.procs.Running(i)
+	err := arm(i)
+	if err == nil {
+		if !e.hooks.AwaitExit(i, 10*time.Second) {
+			err = fmt.Errorf("fault: node %d did not crash within 10s of arming %s; killed", i, f.DiskMode)
+		}
+	}
+	a.Detail = fmt.Sprintf("%s on %d", f.DiskMode, i)
+	if !running {
+		a.Detail += " (already down)"
+	} else if f.DiskMode == nemesis.DiskLoseUnsynced && err == nil {
+		if r := e.hooks.LoseUnsyncedReport(i); r != "" {
+			a.Detail += ": " + r
+		}
+	}
+	return err
+}
+
+func (e *Executor) applyMembership(ctx context.Context, a *Applied) error {
+	f := a.Fault
+	i := a.Nodes[0]
+	if !e.procs.Running(i) {
+		return fmt.Errorf("fault: membership: node %d is not running", i)
+	}
+	// Both ways an operator takes a node out, chosen by the schedule
+	// (so a seed always picks the same): the Leave RPC (what `flowmesh
+	// cluster leave` sends), or SIGTERM with --leave-on-terminate.
+	var err error
+	how := "SIGTERM --leave-on-terminate"
+	if f.Start.Milliseconds()%2 == 0 {
+		how = "Leave RPC"
+		err = e.procs.Leave(ctx, i, 15*time.Second)
+	} else {
+		err = e.procs.Terminate(i, 15*time.Second)
+	}
+	err = errors.Join(err, e.procs.Wipe(i))
+	e.left[i] = true
+	a.Detail = fmt.Sprintf("leave (%s) and wipe %d", how, i)
+	a.undo = func(ctx context.Context) error {
+		delete(e.left, i)
+		if e.procs.Running(i) {
+			return nil
+		}
+		return e.procs.Start(i, false)
+	}
+	return err
 }
 
 // Heal undoes a.

@@ -107,10 +107,87 @@ type Outcome struct {
 }
 
 // Run runs the test. An error means the harness could not produce a
-// verdict (the report, if any, says Unknown).
+// verdict (the report, if any, says Unknown). It goes through the phases
+// in order, each a method of trial: open the report, build the node
+// binary, set up the network, start the cluster, set the workload up, the
+// fault phase, recovery and the final reads, then the checks and the
+// report. What a phase starts is undone on the way out, in reverse order.
 func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error) {
-	if err := cfg.Validate(); err != nil {
+	t, err := openTrial(cfg, log)
+	if err != nil {
 		return out, err
+	}
+	out.Dir = t.rep.Dir()
+	t.logf("seed %d, report %s", cfg.Seed, t.rep.Dir())
+	defer func() {
+		if err != nil && !t.written {
+			t.writeFailure(err)
+		}
+	}()
+
+	bin, err := buildBinary(ctx, cfg.Binary, cfg.BuildTags, t.logf)
+	if err != nil {
+		return out, err
+	}
+	if err := t.openNetwork(ctx); err != nil {
+		return out, err
+	}
+	defer t.closeNetwork()
+	if err := t.newCluster(bin); err != nil {
+		return out, err
+	}
+	defer t.removeCluster()
+	if err := t.startNodes(ctx); err != nil {
+		return out, err
+	}
+	if err := t.connect(); err != nil {
+		return out, err
+	}
+	defer t.any.Close()
+	if err := t.setup(ctx); err != nil {
+		return out, err
+	}
+	defer t.closeClients()
+	if err := t.faultPhase(ctx); err != nil {
+		return out, err
+	}
+	notConverged, err := t.recover(ctx)
+	if err != nil {
+		return out, err
+	}
+	return t.check(ctx, notConverged, out)
+}
+
+// trial is one run's state, handed from phase to phase.
+type trial struct {
+	cfg   Config
+	wl    workload.Workload
+	logf  func(format string, args ...any)
+	rep   *report.Run
+	test  string
+	start time.Time
+	// written: the results are (being) written by check, so a failure
+	// after that does not write the harness-failure report over them.
+	written bool
+
+	nw      *netns.Network
+	cl      *Cluster
+	ex      *fault.Executor
+	any     *client.Client   // the workload's setup and final reads
+	clients []*client.Client // one per process of the fault phase
+	names   []string         // the nodes' IDs
+	rec     *history.Recorder
+	env     *workload.Env
+
+	mu      sync.Mutex // notes and windows, during the fault phase
+	notes   []string
+	windows []history.Window
+}
+
+// openTrial checks cfg, makes the workload and opens the report.
+func openTrial(cfg Config, log io.Writer) (*trial, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	for _, f := range cfg.Schedule.Faults {
 		// Reservations may end early by as much as a node's clock is off.
@@ -118,146 +195,182 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 	}
 	wl, err := workload.New(cfg.Workload, cfg.WorkloadCfg)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	logf := func(format string, args ...any) {
+	t := &trial{cfg: cfg, wl: wl, start: time.Now()}
+	t.logf = func(format string, args ...any) {
 		fmt.Fprintf(log, "jepsen: %s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, args...)...)
 	}
-	start := time.Now()
-	test := cfg.Workload + "-" + strings.NewReplacer(",", "+", "/", "_").Replace(orNone(cfg.Nemesis))
-	run, err := report.Open(report.Config{Store: cfg.Store, Test: test, Start: start})
+	t.test = cfg.Workload + "-" + strings.NewReplacer(",", "+", "/", "_").Replace(orNone(cfg.Nemesis))
+	t.rep, err = report.Open(report.Config{Store: cfg.Store, Test: t.test, Start: t.start})
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	out.Dir = run.Dir()
-	logf("seed %d, report %s", cfg.Seed, run.Dir())
-	written := false
-	defer func() {
-		if err == nil || written {
-			return
-		}
-		// The report still says what happened: nothing was decided.
-		res := report.Results{
-			Test: test, Workload: cfg.Workload, Command: cfg.Command, Seed: cfg.Seed, Start: start,
-			Elapsed: time.Since(start), Nemesis: cfg.Schedule, Notes: []string{"the harness could not run: " + err.Error()},
-		}
-		res.Summarize()
-		_ = run.WriteResults(res)
-		_ = run.LinkLatest()
-	}()
+	return t, nil
+}
 
-	bin, err := buildBinary(ctx, cfg.Binary, cfg.BuildTags, logf)
-	if err != nil {
-		return out, err
+// writeFailure writes the report of a run the harness could not finish:
+// it still says what happened, and that nothing was decided.
+func (t *trial) writeFailure(err error) {
+	cfg := t.cfg
+	res := report.Results{
+		Test: t.test, Workload: cfg.Workload, Command: cfg.Command, Seed: cfg.Seed, Start: t.start,
+		Elapsed: time.Since(t.start), Nemesis: cfg.Schedule, Notes: []string{"the harness could not run: " + err.Error()},
 	}
+	res.Summarize()
+	_ = t.rep.WriteResults(res)
+	_ = t.rep.LinkLatest()
+}
 
-	var nw *netns.Network
+// openNetwork puts each node in a network namespace of its own when it
+// can (or must: NetNS); otherwise the nodes share loopback.
+func (t *trial) openNetwork(ctx context.Context) error {
+	cfg := t.cfg
 	switch cfg.Net {
 	case NetNS, NetAuto:
 		if aerr := netns.Available(); aerr != nil || os.Geteuid() != 0 {
 			if cfg.Net == NetNS {
-				return out, fmt.Errorf("runner: network namespaces unavailable (need root): %v", aerr)
+				return fmt.Errorf("runner: network namespaces unavailable (need root): %v", aerr)
 			}
-			logf("network namespaces unavailable (%v, euid %d): nodes share loopback; partitions and netem are refused", aerr, os.Geteuid())
-			break
+			t.logf("network namespaces unavailable (%v, euid %d): nodes share loopback; partitions and netem are refused", aerr, os.Geteuid())
+			return nil
 		}
 		pid := os.Getpid()
-		nw, err = netns.Create(ctx, netns.Config{ID: strconv.FormatInt(int64(pid), 36), Subnet: fmt.Sprintf("10.231.%d", pid%250+1), Nodes: cfg.Nodes})
+		nw, err := netns.Create(ctx, netns.Config{ID: strconv.FormatInt(int64(pid), 36), Subnet: fmt.Sprintf("10.231.%d", pid%250+1), Nodes: cfg.Nodes})
 		if err != nil {
-			return out, err
+			return err
 		}
-		defer func() {
-			if cerr := nw.Close(); cerr != nil {
-				logf("network cleanup: %v", cerr)
-			}
-		}()
-		logf("network: one namespace per node on bridge %s, nodes %s..%s", nw.HostIP(), nw.IP(0), nw.IP(cfg.Nodes-1))
+		t.nw = nw
+		t.logf("network: one namespace per node on bridge %s, nodes %s..%s", nw.HostIP(), nw.IP(0), nw.IP(cfg.Nodes-1))
 	}
+	return nil
+}
 
-	clusterDir := filepath.Join(run.Dir(), "cluster")
-	ccfg := ClusterConfig{Binary: bin, Dir: clusterDir, Nodes: cfg.Nodes, Net: nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv,
+func (t *trial) closeNetwork() {
+	if t.nw == nil {
+		return
+	}
+	if cerr := t.nw.Close(); cerr != nil {
+		t.logf("network cleanup: %v", cerr)
+	}
+}
+
+// newCluster lays out the node processes (none started yet) and the fault
+// executor over them.
+func (t *trial) newCluster(bin string) error {
+	cfg := t.cfg
+	ccfg := ClusterConfig{Binary: bin, Dir: t.clusterDir(), Nodes: cfg.Nodes, Net: t.nw, BasePort: cfg.BasePort, Extra: cfg.NodeFlags, Env: cfg.NodeEnv,
 		FaultHooks: strings.Contains(cfg.BuildTags, "flowmesh_faults"), Insecure: cfg.Insecure}
 	cl, err := NewCluster(ccfg)
 	if err != nil {
-		return out, err
+		return err
 	}
-	defer func() {
-		cl.StopAll()
-		for _, n := range cl.Nodes() {
-			if cerr := run.CopyNodeLog(n.ID, n.LogPath); cerr != nil {
-				logf("copy log: %v", cerr)
-			}
-		}
-		if !cfg.KeepData {
-			_ = os.RemoveAll(clusterDir)
-		}
-	}()
-	var ex *fault.Executor
-	if nw != nil {
-		ex = fault.New(cl, nw, cfg.Nodes)
+	t.cl = cl
+	if t.nw != nil {
+		t.ex = fault.New(cl, t.nw, cfg.Nodes)
 	} else {
-		ex = fault.New(cl, nil, cfg.Nodes) // a nil *Network is not a nil fault.Network
+		t.ex = fault.New(cl, nil, cfg.Nodes) // a nil *Network is not a nil fault.Network
 	}
-	var notes []string
+	return nil
+}
 
-	for i := range cl.Nodes() {
-		if err := cl.Start(i, true); err != nil {
-			return out, err
+func (t *trial) clusterDir() string { return filepath.Join(t.rep.Dir(), "cluster") }
+
+// removeCluster stops every node, copies its log into the report and,
+// unless KeepData, removes the nodes' data.
+func (t *trial) removeCluster() {
+	t.cl.StopAll()
+	for _, n := range t.cl.Nodes() {
+		if cerr := t.rep.CopyNodeLog(n.ID, n.LogPath); cerr != nil {
+			t.logf("copy log: %v", cerr)
+		}
+	}
+	if !t.cfg.KeepData {
+		_ = os.RemoveAll(t.clusterDir())
+	}
+}
+
+// startNodes starts every node, waits for a healthy cluster and checks
+// that the executor can apply every fault of the schedule.
+func (t *trial) startNodes(ctx context.Context) error {
+	for i := range t.cl.Nodes() {
+		if err := t.cl.Start(i, true); err != nil {
+			return err
 		}
 	}
 	hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = cl.AwaitHealthy(hctx)
+	err := t.cl.AwaitHealthy(hctx)
 	cancel()
 	if err != nil {
-		return out, err
+		return err
 	}
-	logf("cluster of %d up, leader n%d", cfg.Nodes, cl.Leader(ctx))
-	if strings.Contains(cfg.BuildTags, "flowmesh_faults") {
-		ex.EnableHooks(cl)
-		logf("node test hooks (flowmesh_faults): clock offsets, crash-before-apply and lose-unsynced crashes available")
+	t.logf("cluster of %d up, leader n%d", t.cfg.Nodes, t.cl.Leader(ctx))
+	if strings.Contains(t.cfg.BuildTags, "flowmesh_faults") {
+		t.ex.EnableHooks(t.cl)
+		t.logf("node test hooks (flowmesh_faults): clock offsets, crash-before-apply and lose-unsynced crashes available")
 	}
-	for _, f := range cfg.Schedule.Faults {
-		if err := ex.Supported(f.Kind); err != nil {
-			return out, fmt.Errorf("runner: %w", err)
+	for _, f := range t.cfg.Schedule.Faults {
+		if err := t.ex.Supported(f.Kind); err != nil {
+			return fmt.Errorf("runner: %w", err)
 		}
 	}
+	return nil
+}
 
-	any, err := client.New(cl.ClientConfig(client.Config{Endpoints: cl.Endpoints(0), DialTimeout: time.Second, MaxRetries: 20, BackoffMax: 500 * time.Millisecond}))
+// connect opens the client the workload sets up and reads back with.
+func (t *trial) connect() error {
+	any, err := client.New(t.cl.ClientConfig(client.Config{Endpoints: t.cl.Endpoints(0), DialTimeout: time.Second, MaxRetries: 20, BackoffMax: 500 * time.Millisecond}))
 	if err != nil {
-		return out, err
+		return err
 	}
-	defer any.Close()
+	t.any = any
+	return nil
+}
+
+// setup runs the workload's setup and sets the tenant's quota if asked,
+// then makes the history recorder and the processes' environment.
+func (t *trial) setup(ctx context.Context) error {
+	cfg := t.cfg
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = wl.Setup(sctx, any)
+	err := t.wl.Setup(sctx, t.any)
 	cancel()
 	if err != nil {
-		return out, fmt.Errorf("runner: setup: %w", err)
+		return fmt.Errorf("runner: setup: %w", err)
 	}
 	if cfg.Quota != (flowmesh.QuotaLimits{}) {
 		// Writes past the quota are refused by every replica alike: the
 		// history records them as failures, and the checkers must still
 		// find the run valid.
 		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := any.SetQuota(qctx, workload.Tenant, cfg.Quota, false)
+		_, err := t.any.SetQuota(qctx, workload.Tenant, cfg.Quota, false)
 		cancel()
 		if err != nil {
-			return out, fmt.Errorf("runner: set the quota of tenant %s: %w", workload.Tenant, err)
+			return fmt.Errorf("runner: set the quota of tenant %s: %w", workload.Tenant, err)
 		}
-		logf("tenant %s quota set: %s", workload.Tenant, quotaString(cfg.Quota))
+		t.logf("tenant %s quota set: %s", workload.Tenant, quotaString(cfg.Quota))
 	}
 
-	rec := history.NewRecorder()
-	var names []string
-	for _, n := range cl.Nodes() {
-		names = append(names, n.ID)
+	t.rec = history.NewRecorder()
+	for _, n := range t.cl.Nodes() {
+		t.names = append(t.names, n.ID)
 	}
-	env := &workload.Env{Rec: rec, OpTimeout: cfg.OpTimeout, Nodes: names, Direct: cl.Direct, Any: any, Seed: cfg.Seed}
+	t.env = &workload.Env{Rec: t.rec, OpTimeout: cfg.OpTimeout, Nodes: t.names, Direct: t.cl.Direct, Any: t.any, Seed: cfg.Seed}
+	return nil
+}
 
-	// The fault phase: clients and nemesis on rec's clock.
+func (t *trial) closeClients() {
+	for _, c := range t.clients {
+		c.Close()
+	}
+}
+
+// faultPhase runs the client processes and the nemesis schedule on the
+// recorder's clock for cfg.Time, and returns once both are done.
+func (t *trial) faultPhase(ctx context.Context) error {
+	cfg := t.cfg
 	phase, stopPhase := context.WithTimeout(ctx, cfg.Time)
 	defer stopPhase()
 	var wg sync.WaitGroup
-	var clients []*client.Client
 	for p := 0; p < cfg.Concurrency; p++ {
 		first := p % cfg.Nodes
 		// An attempt gives up on a hung node after half the op's budget and
@@ -266,108 +379,122 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		// which forwards its writes and linearizable reads to the leader -
 		// clients bound to nodes, as in Jepsen, so that a node answering on
 		// its own (cut off, or behind) is seen; the others follow the leader.
-		c, err := client.New(cl.ClientConfig(client.Config{Endpoints: cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond, Pinned: p%2 == 1}))
+		c, err := client.New(t.cl.ClientConfig(client.Config{Endpoints: t.cl.Endpoints(first), DialTimeout: time.Second, AttemptTimeout: cfg.OpTimeout / 2, MaxRetries: 5, BackoffMax: 250 * time.Millisecond, Pinned: p%2 == 1}))
 		if err != nil {
-			return out, err
+			return err
 		}
-		clients = append(clients, c)
-		proc := workload.NewProcess(p, c, names[first], cfg.Seed, env)
+		t.clients = append(t.clients, c)
+		proc := workload.NewProcess(p, c, t.names[first], cfg.Seed, t.env)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for phase.Err() == nil {
-				wl.Step(phase, proc)
+				t.wl.Step(phase, proc)
 				if cfg.OpDelay > 0 {
 					sleep(phase, cfg.OpDelay/2+time.Duration(proc.Rand.Int64N(int64(cfg.OpDelay))))
 				}
 			}
 		}()
 	}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
 
-	var windows []history.Window
-	var wmu sync.Mutex
 	nemDone := make(chan struct{})
 	go func() {
 		defer close(nemDone)
-		for _, f := range cfg.Schedule.Faults {
-			if !sleep(phase, f.Start-rec.Now()) {
-				return
-			}
-			at := rec.Now()
-			a, err := ex.Apply(ctx, f)
-			if err != nil {
-				// Not applied (no leader to target, a node that did not
-				// crash): noted in the results, and the run goes on.
-				logf("fault %s: not applied: %v", f, err)
-				wmu.Lock()
-				notes = append(notes, fmt.Sprintf("fault %s not applied: %v", f, err))
-				wmu.Unlock()
-				continue
-			}
-			logf("fault %s: applied: %s", f.Kind, a.Detail)
-			sleep(phase, f.Stop-rec.Now())
-			herr := ex.Heal(ctx, a)
-			stop := rec.Now()
-			logf("fault %s: healed%s", f.Kind, errSuffix(herr))
-			wmu.Lock()
-			windows = append(windows, history.Window{Kind: string(f.Kind), Detail: a.Detail, Start: at, Stop: stop})
-			if herr != nil {
-				notes = append(notes, fmt.Sprintf("heal of %s: %v", f, herr))
-			}
-			wmu.Unlock()
-		}
+		t.nemesis(ctx, phase)
 	}()
 	<-phase.Done()
 	<-nemDone
 	wg.Wait()
-	logf("fault phase over: %d ops; healing", len(rec.History()))
+	t.logf("fault phase over: %d ops; healing", len(t.rec.History()))
+	return nil
+}
 
-	if ctx.Err() != nil {
-		return out, fmt.Errorf("runner: interrupted: %w", ctx.Err())
+// nemesis applies and heals each fault of the schedule at its time, until
+// the schedule or the phase ends, recording each fault's window.
+func (t *trial) nemesis(ctx, phase context.Context) {
+	rec, ex := t.rec, t.ex
+	for _, f := range t.cfg.Schedule.Faults {
+		if !sleep(phase, f.Start-rec.Now()) {
+			return
+		}
+		at := rec.Now()
+		a, err := ex.Apply(ctx, f)
+		if err != nil {
+			// Not applied (no leader to target, a node that did not
+			// crash): noted in the results, and the run goes on.
+			t.logf("fault %s: not applied: %v", f, err)
+			t.mu.Lock()
+			t.notes = append(t.notes, fmt.Sprintf("fault %s not applied: %v", f, err))
+			t.mu.Unlock()
+			continue
+		}
+		t.logf("fault %s: applied: %s", f.Kind, a.Detail)
+		sleep(phase, f.Stop-rec.Now())
+		herr := ex.Heal(ctx, a)
+		stop := rec.Now()
+		t.logf("fault %s: healed%s", f.Kind, errSuffix(herr))
+		t.mu.Lock()
+		t.windows = append(t.windows, history.Window{Kind: string(f.Kind), Detail: a.Detail, Start: at, Stop: stop})
+		if herr != nil {
+			t.notes = append(t.notes, fmt.Sprintf("heal of %s: %v", f, herr))
+		}
+		t.mu.Unlock()
 	}
-	if err := ex.HealAll(ctx); err != nil {
-		notes = append(notes, fmt.Sprintf("heal all: %v", err))
+}
+
+// recover heals everything, waits for the cluster to converge (an error
+// there is a note, returned as notConverged) and runs the final reads.
+func (t *trial) recover(ctx context.Context) (notConverged, err error) {
+	cfg := t.cfg
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("runner: interrupted: %w", ctx.Err())
+	}
+	if err := t.ex.HealAll(ctx); err != nil {
+		t.notes = append(t.notes, fmt.Sprintf("heal all: %v", err))
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.Recover)
-	herr := cl.AwaitHealthy(rctx)
+	herr := t.cl.AwaitHealthy(rctx)
 	cancel()
 	if herr != nil {
-		notes = append(notes, fmt.Sprintf("cluster did not converge within %s: %v", cfg.Recover, herr))
-		logf("%v", herr)
+		t.notes = append(t.notes, fmt.Sprintf("cluster did not converge within %s: %v", cfg.Recover, herr))
+		t.logf("%v", herr)
 	} else {
-		logf("cluster converged (leader n%d); final reads", cl.Leader(ctx))
+		t.logf("cluster converged (leader n%d); final reads", t.cl.Leader(ctx))
 	}
 	fctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	if ferr := wl.Final(fctx, env); ferr != nil {
-		notes = append(notes, fmt.Sprintf("final phase: %v", ferr))
-		logf("final phase: %v", ferr)
+	if ferr := t.wl.Final(fctx, t.env); ferr != nil {
+		t.notes = append(t.notes, fmt.Sprintf("final phase: %v", ferr))
+		t.logf("final phase: %v", ferr)
 	}
 	cancel()
 
 	if cfg.Quota != (flowmesh.QuotaLimits{}) {
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if q, err := any.Quota(qctx, workload.Tenant); err == nil {
-			logf("tenant %s at the end: %s", workload.Tenant, usageString(q))
+		if q, err := t.any.Quota(qctx, workload.Tenant); err == nil {
+			t.logf("tenant %s at the end: %s", workload.Tenant, usageString(q))
 		}
 		cancel()
 	}
-	replicas := checkReplicas(ctx, cl, 20*time.Second)
+	return herr, nil
+}
+
+// check compares the replicas, stops the nodes, writes the history, runs
+// the workload's checkers and writes the results, plots and latest link.
+// notConverged is recover's: without convergence a valid check is Unknown.
+func (t *trial) check(ctx context.Context, notConverged error, out Outcome) (Outcome, error) {
+	cfg, rec, run := t.cfg, t.rec, t.rep
+	replicas := checkReplicas(ctx, t.cl, 20*time.Second)
 	// The nodes are done with: free the CPU for the checkers.
-	cl.StopAll()
+	t.cl.StopAll()
 	ops := rec.History()
 	// The history goes to disk before checking, so a check that is
 	// interrupted can be redone offline with --check.
 	if err := run.WriteHistory(ops); err != nil {
 		return out, err
 	}
-	logf("checking %d ops", len(ops))
+	t.logf("checking %d ops", len(ops))
 	checked := make(chan map[string]checker.Result, 1)
-	go func() { checked <- wl.Check(ops, windows, run.Path(report.LinearizabilityFile)) }()
+	go func() { checked <- t.wl.Check(ops, t.windows, run.Path(report.LinearizabilityFile)) }()
 	var checks map[string]checker.Result
 	select {
 	case checks = <-checked:
@@ -375,7 +502,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		return out, fmt.Errorf("runner: interrupted while checking; the history is in %s", run.Path(report.HistoryFile))
 	}
 	checks["replicas"] = replicas
-	if herr != nil {
+	if notConverged != nil {
 		// Final reads of an unconverged cluster prove nothing either way
 		// unless they found an anomaly.
 		for k, r := range checks {
@@ -387,19 +514,19 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (out Outcome, err error
 		}
 	}
 	res := report.Results{
-		Test: test, Workload: cfg.Workload, Command: cfg.Command, Seed: cfg.Seed, Start: start,
-		Elapsed: time.Since(start), Checks: checks, Nemesis: cfg.Schedule, Notes: notes,
+		Test: t.test, Workload: cfg.Workload, Command: cfg.Command, Seed: cfg.Seed, Start: t.start,
+		Elapsed: time.Since(t.start), Checks: checks, Nemesis: cfg.Schedule, Notes: t.notes,
 	}
 	res.Summarize()
-	written = true
-	err = errors.Join(
-		run.WritePlots(fmt.Sprintf("%s, seed %d", test, cfg.Seed), ops, windows),
+	t.written = true
+	err := errors.Join(
+		run.WritePlots(fmt.Sprintf("%s, seed %d", t.test, cfg.Seed), ops, t.windows),
 		run.WriteResults(res),
 		run.LinkLatest(),
 	)
 	out.Valid = res.Valid
 	for name, r := range checks {
-		logf("check %s: %s", name, r)
+		t.logf("check %s: %s", name, r)
 	}
 	return out, err
 }

@@ -1,4 +1,4 @@
-package cluster
+package logentry
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestEntryRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) {
 	cases := []Entry{
 		{Stamp: 0, Commands: [][]byte{}},
 		{Stamp: 1, Commands: [][]byte{[]byte("a")}},
@@ -15,10 +15,10 @@ func TestEntryRoundTrip(t *testing.T) {
 		{Stamp: -5, Commands: [][]byte{make([]byte, 70000)}},
 	}
 	for _, want := range cases {
-		b := EncodeEntry(want)
-		got, err := DecodeEntry(b)
+		b := Encode(want)
+		got, err := Decode(b)
 		if err != nil {
-			t.Fatalf("DecodeEntry(EncodeEntry(%d commands)): %v", len(want.Commands), err)
+			t.Fatalf("Decode(Encode(%d commands)): %v", len(want.Commands), err)
 		}
 		if got.Stamp != want.Stamp || len(got.Commands) != len(want.Commands) {
 			t.Fatalf("got stamp %d, %d commands; want %d, %d", got.Stamp, len(got.Commands), want.Stamp, len(want.Commands))
@@ -28,16 +28,16 @@ func TestEntryRoundTrip(t *testing.T) {
 			if !bytes.Equal(got.Commands[i], want.Commands[i]) {
 				t.Errorf("command %d differs", i)
 			}
-			size += commandSize(want.Commands[i])
+			size += CommandSize(want.Commands[i])
 		}
 		if size != len(b) {
-			t.Errorf("encoded %d bytes, commandSize accounting says %d", len(b), size)
+			t.Errorf("encoded %d bytes, CommandSize accounting says %d", len(b), size)
 		}
 	}
 }
 
-func TestDecodeEntryRejects(t *testing.T) {
-	good := EncodeEntry(Entry{Stamp: 7, Commands: [][]byte{[]byte("abc")}})
+func TestDecodeRejects(t *testing.T) {
+	good := Encode(Entry{Stamp: 7, Commands: [][]byte{[]byte("abc")}})
 	cases := map[string][]byte{
 		"empty":        nil,
 		"short":        good[:5],
@@ -49,24 +49,24 @@ func TestDecodeEntryRejects(t *testing.T) {
 		"long command": append(bytes.Clone(good[:9]), 1, 0x10, 'a'),
 	}
 	for name, in := range cases {
-		if _, err := DecodeEntry(in); !errors.Is(err, ErrBadEntry) {
-			t.Errorf("%s: DecodeEntry = %v, want ErrBadEntry", name, err)
+		if _, err := Decode(in); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Decode = %v, want ErrMalformed", name, err)
 		}
 	}
 }
 
-func FuzzDecodeEntry(f *testing.F) {
-	f.Add(EncodeEntry(Entry{Stamp: 1, Commands: [][]byte{[]byte("a"), {}}}))
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(Entry{Stamp: 1, Commands: [][]byte{[]byte("a"), {}}}))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		e, err := DecodeEntry(in)
+		e, err := Decode(in)
 		if err != nil {
 			return
 		}
-		if out := EncodeEntry(e); !bytes.Equal(out, in) {
+		if out := Encode(e); !bytes.Equal(out, in) {
 			// Non-minimal varints decode but re-encode shorter; anything
 			// else must round-trip exactly.
-			e2, err := DecodeEntry(out)
+			e2, err := Decode(out)
 			if err != nil || e2.Stamp != e.Stamp || len(e2.Commands) != len(e.Commands) {
 				t.Fatalf("re-encoding a decoded entry changed it: %v", err)
 			}
