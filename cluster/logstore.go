@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,23 +10,153 @@ import (
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	walsegment "github.com/hashicorp/raft-wal/segment"
+	waltypes "github.com/hashicorp/raft-wal/types"
 )
 
-// Log stores. bbolt (boltStore, in raft-boltdb's file layout) is the default
-// (DESIGN.md). raft-wal is opt-in:
-// it appends with one fdatasync per write instead of bolt's two (data pages,
-// then the meta page), which on this hardware nearly doubles commit rates
-// (BENCHMARKS.md), but its authors still call it experimental.
+// Log stores. raft-wal (LogStoreWAL) is the default for new data dirs: it
+// appends into preallocated segment files with one fsync per StoreLogs,
+// where bolt (boltStore, in raft-boltdb's file layout) needs two (data
+// pages, then the meta page); BENCHMARKS.md ("issue 14") has the figures.
+// bolt (LogStoreBolt) stays selectable, and a data dir keeps the store it
+// was made with: a dir holding raft.db opens with bolt when no store is
+// named. ConvertLogStore moves a stopped node's dir from one to the other.
+//
+// With raft-wal, the stable store (CurrentTerm, LastVoteTerm,
+// LastVoteCand) is raft-wal's own meta database (wal/wal-meta.db, bbolt,
+// fsynced on every write), the same file that lists its segments.
 const (
 	LogStoreBolt = "boltdb"
 	LogStoreWAL  = "wal"
 )
 
-// walStore closes the WAL's meta database too: raft-wal v0.4.0's Close
-// leaves it open, and its file lock then blocks a reopen in the same process.
+const (
+	boltFileName = "raft.db"
+	walDirName   = "wal"
+)
+
+// stableLogStore is raft's log and stable store in one.
+type stableLogStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// DetectLogStore reports which log store raftDir (DataDir/raft) holds:
+// LogStoreBolt, LogStoreWAL, or "" when it holds neither (a new dir).
+func DetectLogStore(raftDir string) (string, error) {
+	bolt := exists(filepath.Join(raftDir, boltFileName))
+	wal := exists(filepath.Join(raftDir, walDirName))
+	switch {
+	case bolt && wal:
+		return "", fmt.Errorf("cluster: %s holds both a bolt raft log (%s) and a raft-wal log (%s/): remove the one that is not in use (an interrupted convert-log-store leaves its backup under another name, never these)", raftDir, boltFileName, walDirName)
+	case bolt:
+		return LogStoreBolt, nil
+	case wal:
+		return LogStoreWAL, nil
+	}
+	return "", nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// openLogStore opens the store under dir (DataDir/raft): bolt in raft.db,
+// the WAL in wal/. kind "" means the store on disk, or LogStoreWAL for a
+// new dir; a kind that disagrees with what is on disk is an error.
+func openLogStore(dir, kind string) (stableLogStore, error) {
+	return openLogStoreVFS(dir, kind, newWALVFS())
+}
+
+// openLogStoreVFS is openLogStore with the file system raft-wal writes its
+// segment files through (tests put a power-cut model there).
+func openLogStoreVFS(dir, kind string, vfs waltypes.VFS) (stableLogStore, error) {
+	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
+		return nil, fmt.Errorf("cluster: unknown log store %q (want %q or %q)", kind, LogStoreBolt, LogStoreWAL)
+	}
+	onDisk, err := DetectLogStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case onDisk == LogStoreWAL && kind == LogStoreBolt:
+		return nil, fmt.Errorf("cluster: %s holds a raft-wal log; start with the %q log store (or none), or convert it (flowmesh-node convert-log-store)", dir, LogStoreWAL)
+	case onDisk == LogStoreBolt && kind == LogStoreWAL:
+		return nil, fmt.Errorf("cluster: %s holds a bolt raft log (%s); start with the %q log store (or none), or convert it (flowmesh-node convert-log-store)", dir, boltFileName, LogStoreBolt)
+	}
+	if kind == "" {
+		kind = onDisk
+	}
+	if kind == LogStoreBolt {
+		bolt, err := openBoltStore(filepath.Join(dir, boltFileName))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: open %s: %w", boltFileName, err)
+		}
+		return bolt, nil
+	}
+	return openWALStore(filepath.Join(dir, walDirName), vfs)
+}
+
+// walStore is raft-wal with a checksum on every entry and a Close that
+// closes its meta database too (raft-wal v0.4.0's Close leaves it open,
+// and its file lock then blocks a reopen in the same process).
+//
+// raft-wal checks a CRC over each append batch only when it recovers the
+// last one after a crash; it trusts earlier committed bytes ("previously
+// committed data is not silently corrupted", its README). A custom codec
+// cannot add a check in v0.4.0 (new segments are always written with its
+// built-in codec ID, so a store with another codec does not reopen), so
+// walStore keeps a CRC-32C of each entry in raft.Log.Extensions, which
+// raft passes through and FlowMesh does not otherwise use: 4 bytes of
+// magic, 4 of checksum, then the entry's own Extensions. GetLog strips it
+// and returns an error, never the entry, on a mismatch. Entries from
+// before the checksums (wal dirs made by older builds) carry none; the
+// stable key walSumsFromKey holds the first index that must carry one, so
+// a flip in the magic cannot pass an entry off as an old one.
 type walStore struct {
 	*raftwal.WAL
-	meta *metadb.BoltMetaDB
+	meta     *metadb.BoltMetaDB
+	sumsFrom uint64
+}
+
+var _ stableLogStore = (*walStore)(nil)
+
+// walSegmentSize overrides raft-wal's segment size (64 MiB) when > 0;
+// tests set it to make segments roll.
+var walSegmentSize int
+
+// walSumsFromKey is the stable-store key holding walStore.sumsFrom.
+var walSumsFromKey = []byte("FlowMeshEntrySumsFrom")
+
+func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
+	if err := os.MkdirAll(wdir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	meta := &metadb.BoltMetaDB{}
+	size := raftwal.DefaultSegmentSize
+	if walSegmentSize > 0 {
+		size = walSegmentSize
+	}
+	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(walsegment.NewFiler(wdir, vfs)), raftwal.WithSegmentSize(size))
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
+	}
+	s := &walStore{WAL: w, meta: meta}
+	if s.sumsFrom, err = w.GetUint64(walSumsFromKey); err == nil && s.sumsFrom == 0 {
+		var last uint64
+		if last, err = w.LastIndex(); err == nil {
+			s.sumsFrom = last + 1
+			err = w.SetUint64(walSumsFromKey, s.sumsFrom)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: entry checksums: %w", wdir, err)
+	}
+	return s, nil
 }
 
 func (w *walStore) Close() error {
@@ -36,41 +167,30 @@ func (w *walStore) Close() error {
 	return err
 }
 
-// stableLogStore is raft's log and stable store in one.
-type stableLogStore interface {
-	raft.LogStore
-	raft.StableStore
-	io.Closer
+// StoreLog stores one entry (with its checksum).
+func (w *walStore) StoreLog(l *raft.Log) error { return w.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs stores logs, each with its checksum. raft's own Log values are
+// not touched (its log cache keeps them): the store gets shallow copies.
+func (w *walStore) StoreLogs(logs []*raft.Log) error {
+	cp := make([]raft.Log, len(logs))
+	ptrs := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		cp[i] = *l
+		cp[i].Extensions = sealEntry(l)
+		ptrs[i] = &cp[i]
+	}
+	return w.WAL.StoreLogs(ptrs)
 }
 
-// openLogStore opens the configured store under dir (DataDir/raft): bolt in
-// raft.db, the WAL in wal/. A data dir keeps the store it was created with.
-func openLogStore(dir, kind string) (stableLogStore, error) {
-	switch kind {
-	case "", LogStoreBolt:
-		if _, err := os.Stat(filepath.Join(dir, "wal")); err == nil {
-			return nil, fmt.Errorf("cluster: %s holds a raft-wal log; start with the %q log store", dir, LogStoreWAL)
-		}
-		bolt, err := openBoltStore(filepath.Join(dir, "raft.db"))
-		if err != nil {
-			return nil, fmt.Errorf("cluster: open raft.db: %w", err)
-		}
-		return bolt, nil
-	case LogStoreWAL:
-		if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
-			return nil, fmt.Errorf("cluster: %s holds a bolt raft log (raft.db); start with the %q log store", dir, LogStoreBolt)
-		}
-		wdir := filepath.Join(dir, "wal")
-		if err := os.MkdirAll(wdir, 0o755); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
-		meta := &metadb.BoltMetaDB{}
-		w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta))
-		if err != nil {
-			meta.Close()
-			return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
-		}
-		return &walStore{WAL: w, meta: meta}, nil
+// GetLog reads entry idx and checks its checksum.
+func (w *walStore) GetLog(idx uint64, l *raft.Log) error {
+	if err := w.WAL.GetLog(idx, l); err != nil {
+		return err
 	}
-	return nil, fmt.Errorf("cluster: unknown log store %q (want %q or %q)", kind, LogStoreBolt, LogStoreWAL)
+	return openEntry(l, idx >= w.sumsFrom)
 }
+
+// errEntryChecksum is what GetLog returns for an entry whose bytes changed
+// on disk.
+var errEntryChecksum = errors.New("raft log entry fails its checksum (corrupt on disk)")
