@@ -29,6 +29,9 @@ type powerCutVFS struct {
 	files    map[string]*pcFile // by path
 	cutDone  bool
 	skipSync bool
+	// beforeSync, when set, runs under mu before each fsync (tests cut
+	// the power there: the write is in the page cache, not on disk).
+	beforeSync func()
 }
 
 type pcFile struct {
@@ -143,6 +146,12 @@ func (w *pcWritable) Sync() error {
 	if w.v.cutDone {
 		return errPowerCut
 	}
+	if w.v.beforeSync != nil {
+		w.v.beforeSync()
+		if w.v.cutDone {
+			return errPowerCut
+		}
+	}
 	if w.v.skipSync {
 		return nil
 	}
@@ -160,6 +169,11 @@ func (w *pcWritable) Sync() error {
 func (v *powerCutVFS) cut() string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.cutLocked()
+}
+
+// cutLocked is cut with v.mu held.
+func (v *powerCutVFS) cutLocked() string {
 	v.cutDone = true
 	var files, writes int
 	var bytes int64
