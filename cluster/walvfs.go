@@ -162,7 +162,6 @@ func (w *pcWritable) Sync() error {
 	return nil
 }
 
-
 // cut simulates the power cut: every tracked file loses what was written
 // since its last fsync, and every later write or sync fails. It reports
 // what it undid.
