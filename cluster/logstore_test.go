@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
@@ -55,5 +57,59 @@ func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
 	}
 	if _, err := openLogStore(dir, ""); err == nil || !strings.Contains(err.Error(), "holds both") {
 		t.Errorf("dir with raft.db and wal/: %v", err)
+	}
+}
+
+// TestConvertLogStoreCopiesEverything converts a compacted log (first
+// index > 1) with raft's stable keys both ways and compares.
+func TestConvertLogStoreCopiesEverything(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openLogStore(dir, LogStoreBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storeCrashBatch(s, 1, 300); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRange(1, 40); err != nil { // a snapshot compacted the head
+		t.Fatal(err)
+	}
+	s.SetUint64([]byte("CurrentTerm"), 19)
+	s.SetUint64([]byte("LastVoteTerm"), 18)
+	s.Set([]byte("LastVoteCand"), []byte("node-2"))
+	s.Close()
+	for _, to := range []string{LogStoreWAL, LogStoreBolt} {
+		res, err := ConvertLogStore(dir, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.First != 41 || res.Last != 300 || !exists(res.Backup) || exists(filepath.Join(dir, "convert-tmp")) {
+			t.Fatalf("to %s: %+v", to, res)
+		}
+		s, err := openLogStore(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := s.FirstIndex()
+		last, _ := s.LastIndex()
+		term, _ := s.GetUint64([]byte("CurrentTerm"))
+		vterm, _ := s.GetUint64([]byte("LastVoteTerm"))
+		cand, _ := s.Get([]byte("LastVoteCand"))
+		if first != 41 || last != 300 || term != 19 || vterm != 18 || string(cand) != "node-2" {
+			t.Fatalf("to %s: range %d-%d, term %d, vote %d for %q", to, first, last, term, vterm, cand)
+		}
+		for i := first; i <= last; i++ {
+			var l raft.Log
+			if err := s.GetLog(i, &l); err != nil || !sameEntry(&l, crashEntry(i)) {
+				t.Fatalf("to %s: entry %d: %v", to, i, err)
+			}
+		}
+		s.Close()
+	}
+	if _, err := ConvertLogStore(dir, LogStoreBolt); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("convert to the store the dir holds: %v", err)
+	}
+	if _, err := ConvertLogStore(t.TempDir(), LogStoreWAL); err == nil || !strings.Contains(err.Error(), "holds no raft log") {
+		t.Fatalf("convert of an empty dir: %v", err)
 	}
 }

@@ -9,3 +9,6 @@ type dirLock struct{}
 func lockDataDir(string) (*dirLock, error) { return &dirLock{}, nil }
 
 func (*dirLock) release() {}
+
+// LockDataDir is a no-op where flock(2) does not exist.
+func LockDataDir(string) (func(), error) { return func() {}, nil }

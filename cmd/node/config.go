@@ -182,7 +182,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.OTLPInsecure, "otlp-insecure", false, "send spans to --otlp-endpoint in plaintext instead of TLS (system roots)")
 	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", 1, "fraction (0 to 1) of the traces a call starts at this node that are sampled; a call forwarded or sent with a trace context follows its caller's decision")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
+		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n       flowmesh-node convert-log-store --data-dir DIR --to wal|boltdb\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args); err != nil {
