@@ -20,17 +20,19 @@ const entrySumLen = 8 // magic, CRC-32C
 // entrySum is the CRC-32C of every field of l that the store keeps, with
 // ext as its Extensions.
 func entrySum(l *raft.Log, ext []byte) uint32 {
-	var hdr [8 + 8 + 1 + 4 + 4]byte
+	var hdr [8 + 8 + 1 + 4 + 4 + 8 + 4 + 4]byte
 	binary.BigEndian.PutUint64(hdr[0:], l.Index)
 	binary.BigEndian.PutUint64(hdr[8:], l.Term)
 	hdr[16] = byte(l.Type)
 	binary.BigEndian.PutUint32(hdr[17:], uint32(len(l.Data)))
 	binary.BigEndian.PutUint32(hdr[21:], uint32(len(ext)))
+	// AppendedAt as the codec keeps it: seconds, nanoseconds, zone offset
+	// (UnixNano would wrap for a flipped year).
+	_, zone := l.AppendedAt.Zone()
+	binary.BigEndian.PutUint64(hdr[25:], uint64(l.AppendedAt.Unix()))
+	binary.BigEndian.PutUint32(hdr[33:], uint32(l.AppendedAt.Nanosecond()))
+	binary.BigEndian.PutUint32(hdr[37:], uint32(zone))
 	sum := crc32.Update(0, castagnoli, hdr[:])
-	// AppendedAt as the codec stores it (MarshalBinary: seconds, nanoseconds,
-	// zone offset); UnixNano would wrap for a flipped year.
-	at, _ := l.AppendedAt.MarshalBinary()
-	sum = crc32.Update(sum, castagnoli, at)
 	sum = crc32.Update(sum, castagnoli, l.Data)
 	return crc32.Update(sum, castagnoli, ext)
 }
