@@ -118,6 +118,7 @@ func openLogStoreVFS(dir, kind string, vfs waltypes.VFS) (stableLogStore, error)
 type walStore struct {
 	*raftwal.WAL
 	meta     *metadb.BoltMetaDB
+	lock     *os.File // lockWALDir's
 	sumsFrom uint64
 }
 
@@ -134,6 +135,10 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 	if err := os.MkdirAll(wdir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	lock, err := lockWALDir(wdir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
+	}
 	meta := &metadb.BoltMetaDB{}
 	size := raftwal.DefaultSegmentSize
 	if walSegmentSize > 0 {
@@ -142,9 +147,10 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(walsegment.NewFiler(wdir, vfs)), raftwal.WithSegmentSize(size))
 	if err != nil {
 		meta.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
-	s := &walStore{WAL: w, meta: meta}
+	s := &walStore{WAL: w, meta: meta, lock: lock}
 	if s.sumsFrom, err = w.GetUint64(walSumsFromKey); err == nil && s.sumsFrom == 0 {
 		var last uint64
 		if last, err = w.LastIndex(); err == nil {
@@ -164,7 +170,14 @@ func (w *walStore) Close() error {
 	if cerr := w.meta.Close(); err == nil {
 		err = cerr
 	}
+	closeLock(w.lock)
 	return err
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // StoreLog stores one entry (with its checksum).
