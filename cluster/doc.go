@@ -15,7 +15,7 @@
 // Config.LogStore is "", and naming the other store is an error.
 //
 //   - raft-wal (LogStoreWAL, raft/wal/; the default for a new dir):
-//     preallocated 64 MiB segment files, one fsync per StoreLogs (plus a
+//     preallocated 8 MiB segment files (WALSegmentSize), one fsync per StoreLogs (plus a
 //     bbolt commit to its meta database, wal-meta.db, when a segment
 //     rolls or the head is compacted). The stable store (CurrentTerm, LastVoteTerm, LastVoteCand)
 //     is that meta database, fsynced on each write. raft-wal checks a CRC

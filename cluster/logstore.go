@@ -124,7 +124,17 @@ type walStore struct {
 
 var _ stableLogStore = (*walStore)(nil)
 
-// walSegmentSize overrides raft-wal's segment size (64 MiB) when > 0;
+// WALSegmentSize is the size of raft-wal's segment files, each
+// preallocated whole when it is created (raft-wal's own default is 64
+// MiB). A new store creates its first one at once, and a full segment
+// needs the next before the log can grow: 8 MiB keeps what a node needs
+// free to start or roll well under the disk reserve (storage's doc, "Disk
+// full"), and rolls (one bbolt commit each) stay rare: 8 MiB is some
+// 30,000 entries of 256 bytes. An entry larger than a segment still fits:
+// raft-wal lets the file grow past its preallocation and rolls after it.
+const WALSegmentSize = 8 << 20
+
+// walSegmentSize overrides WALSegmentSize when > 0;
 // tests set it to make segments roll.
 var walSegmentSize int
 
@@ -140,7 +150,7 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 		return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
 	}
 	meta := &metadb.BoltMetaDB{}
-	size := raftwal.DefaultSegmentSize
+	size := WALSegmentSize
 	if walSegmentSize > 0 {
 		size = walSegmentSize
 	}
