@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
@@ -149,11 +151,15 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
 	}
-	meta := &metadb.BoltMetaDB{}
 	size := WALSegmentSize
 	if walSegmentSize > 0 {
 		size = walSegmentSize
 	}
+	if err := repairSealedTail(wdir, vfs, size); err != nil {
+		closeLock(lock)
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
+	}
+	meta := &metadb.BoltMetaDB{}
 	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(walsegment.NewFiler(wdir, vfs)), raftwal.WithSegmentSize(size))
 	if err != nil {
 		meta.Close()
@@ -211,9 +217,78 @@ func (w *walStore) GetLog(idx uint64, l *raft.Log) error {
 	if err := w.WAL.GetLog(idx, l); err != nil {
 		return err
 	}
-	return openEntry(l, idx >= w.sumsFrom)
+	if err := openEntry(l, idx >= w.sumsFrom); err != nil {
+		return err
+	}
+	if l.Index != idx { // a sound entry from the wrong place (a damaged segment index)
+		return fmt.Errorf("cluster: raft-wal returned entry %d for %d: %w", l.Index, idx, errEntryChecksum)
+	}
+	return nil
 }
 
 // errEntryChecksum is what GetLog returns for an entry whose bytes changed
 // on disk.
 var errEntryChecksum = errors.New("raft log entry fails its checksum (corrupt on disk)")
+
+// repairSealedTail finishes a segment roll that a crash interrupted.
+// raft-wal v0.4.0 seals a full segment by committing (fsynced) an index
+// frame in the same append, then rolls to the next segment in the
+// background: a meta database commit marks the old one sealed and lists
+// the new one. A crash between the two leaves a tail that its meta says is
+// open but whose file says is sealed; raft-wal's Open recovers it as the
+// tail, and every append after that fails with "segment is sealed"
+// (TestWALSIGKILLLoop found it). So before Open, if the open tail's file
+// is sealed, this commits what the roll would have: the tail sealed (its
+// index start, last index, seal time) and a new, empty tail after it,
+// whose file raft-wal's Open creates (it handles a listed segment without
+// a file).
+func repairSealedTail(wdir string, vfs waltypes.VFS, size int) error {
+	meta := &metadb.BoltMetaDB{}
+	defer meta.Close()
+	st, err := meta.Load(wdir)
+	if err != nil {
+		return err
+	}
+	if len(st.Segments) == 0 {
+		return nil
+	}
+	tail := st.Segments[len(st.Segments)-1]
+	if !tail.SealTime.IsZero() {
+		return nil
+	}
+	w, err := walsegment.NewFiler(wdir, vfs).RecoverTail(tail)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // raft-wal's Open creates it
+	}
+	if err != nil {
+		return fmt.Errorf("check the tail segment: %w", err)
+	}
+	sealed, indexStart, err := w.Sealed()
+	last := w.LastIndex()
+	w.Close()
+	if err != nil || !sealed {
+		return err
+	}
+	now := time.Now()
+	tail.SealTime = now
+	tail.MaxIndex = last
+	tail.IndexStart = indexStart
+	st.Segments[len(st.Segments)-1] = tail
+	st.Segments = append(st.Segments, waltypes.SegmentInfo{
+		ID:         st.NextSegmentID,
+		BaseIndex:  last + 1,
+		MinIndex:   last + 1,
+		SizeLimit:  uint32(size),
+		Codec:      raftwal.CodecBinaryV1,
+		CreateTime: now,
+	})
+	st.NextSegmentID++
+	if err := meta.CommitState(st); err != nil {
+		return fmt.Errorf("finish an interrupted segment roll: %w", err)
+	}
+	walRollsRepaired.Add(1)
+	return nil
+}
+
+// walRollsRepaired counts repairSealedTail's repairs (for tests).
+var walRollsRepaired atomic.Int64
