@@ -212,8 +212,23 @@ func (w *walStore) StoreLogs(logs []*raft.Log) error {
 	return w.WAL.StoreLogs(ptrs)
 }
 
-// GetLog reads entry idx and checks its checksum.
+// GetLog reads entry idx and checks its checksum. An entry before
+// FirstIndex is not found: raft-wal v0.4.0 deletes the head of the log
+// (DeleteRange after a snapshot) by moving the first segment's MinIndex,
+// but its GetLog reads the tail segment first and still serves entries
+// below MinIndex that are in it. raft takes ErrLogNotFound for "compacted,
+// send a snapshot instead"; a deleted entry served instead could be one
+// that InstallSnapshot discarded because it diverged from the leader's
+// log (TestWALDeletedHeadIsNotServed; TestFollowerInstallsSnapshot saw
+// the leader replay its deleted head instead of sending the snapshot).
 func (w *walStore) GetLog(idx uint64, l *raft.Log) error {
+	first, err := w.WAL.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if idx < first {
+		return raft.ErrLogNotFound
+	}
 	if err := w.WAL.GetLog(idx, l); err != nil {
 		return err
 	}

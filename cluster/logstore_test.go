@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,34 @@ func TestConvertLogStoreCopiesEverything(t *testing.T) {
 	}
 	if _, err := ConvertLogStore(t.TempDir(), LogStoreWAL); err == nil || !strings.Contains(err.Error(), "holds no raft log") {
 		t.Fatalf("convert of an empty dir: %v", err)
+	}
+}
+
+// TestWALDeletedHeadIsNotServed: after DeleteRange of the head (log
+// compaction), GetLog of a deleted index is ErrLogNotFound in both stores,
+// including entries still inside raft-wal's tail segment.
+func TestWALDeletedHeadIsNotServed(t *testing.T) {
+	for _, kind := range []string{LogStoreWAL, LogStoreBolt} {
+		s, err := openLogStore(t.TempDir(), kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := storeCrashBatch(s, 1, 30); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteRange(1, 25); err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(1); i <= 30; i++ {
+			var l raft.Log
+			err := s.GetLog(i, &l)
+			if i <= 25 && !errors.Is(err, raft.ErrLogNotFound) {
+				t.Errorf("%s: GetLog(%d) after DeleteRange(1, 25): %v, index %d", kind, i, err, l.Index)
+			}
+			if i > 25 && (err != nil || !sameEntry(&l, crashEntry(i))) {
+				t.Errorf("%s: GetLog(%d): %v", kind, i, err)
+			}
+		}
+		s.Close()
 	}
 }
