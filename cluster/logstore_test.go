@@ -143,3 +143,22 @@ func TestWALDeletedHeadIsNotServed(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestLogStoreMonotonicReachesRaft: raft sees raft-wal as monotonic
+// through the watchdog's timing wrapper and its log cache, and bolt not.
+func TestLogStoreMonotonicReachesRaft(t *testing.T) {
+	for kind, want := range map[string]bool{LogStoreWAL: true, LogStoreBolt: false} {
+		s, err := openLogStore(t.TempDir(), kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache, err := raft.NewLogCache(4, &timedLogStore{LogStore: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cache.IsMonotonic(); got != want {
+			t.Errorf("%s: IsMonotonic %v, want %v", kind, got, want)
+		}
+		s.Close()
+	}
+}
