@@ -160,7 +160,7 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
 	meta := &metadb.BoltMetaDB{}
-	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(walsegment.NewFiler(wdir, vfs)), raftwal.WithSegmentSize(size))
+	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs)}), raftwal.WithSegmentSize(size))
 	if err != nil {
 		meta.Close()
 		closeLock(lock)
