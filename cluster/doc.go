@@ -22,12 +22,16 @@
 //     only over the last batch it recovers after a crash, so walStore adds
 //     a CRC-32C of every entry (in raft.Log.Extensions) and GetLog refuses
 //     an entry that fails it; an error, never a changed entry, reaches
-//     raft. walStore also works around two faults of raft-wal v0.4.0:
+//     raft. walStore also works around three faults of raft-wal v0.4.0:
 //     a crash between the append that seals a full segment and the
 //     background roll left a store that failed every append
-//     (repairSealedTail finishes the roll before Open), and GetLog served
+//     (repairSealedTail finishes the roll before Open); GetLog served
 //     entries DeleteRange had removed from the head while they were still
-//     in the tail segment (walStore.GetLog checks FirstIndex). Its crash tests (logstore_crash_test.go): a tail cut at every
+//     in the tail segment (walStore.GetLog checks FirstIndex); and every
+//     sealed segment kept its writer's commit buffer (sealFiler swaps in
+//     a sealed reader). raft-wal is a raft.MonotonicLogStore (no gaps):
+//     timedLogStore passes that on, so a follower that installs a
+//     snapshot empties its log instead of compacting it. Its crash tests (logstore_crash_test.go): a tail cut at every
 //     byte, bit flips, a power cut through powerCutVFS (which drops every
 //     write since a file's last fsync; a failpoint that skips the fsync
 //     makes that test fail), and a SIGKILL loop. With the flowmesh_faults
