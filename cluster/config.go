@@ -12,7 +12,7 @@ import (
 // except ID, DataDir and BindAddr, which are required.
 type Config struct {
 	ID            string // raft server ID; stable for the life of the data dir
-	DataDir       string // raft state lives in DataDir/raft: raft.db and snapshots/
+	DataDir       string // raft state lives in DataDir/raft: the log store (wal/ or raft.db) and snapshots/
 	BindAddr      string // raft TCP transport bind address; "127.0.0.1:0" picks a port
 	AdvertiseAddr string // address peers dial; defaults to the bound address
 	Bootstrap     bool   // bootstrap a single-voter cluster when there is no raft state
@@ -25,8 +25,11 @@ type Config struct {
 	// stages on disk before it verifies it; 0 means
 	// DefaultSnapshotRestoreMaxBytes (64 GiB).
 	SnapshotRestoreMaxBytes int64
-	// LogStore is the raft log and stable store: LogStoreBolt (default) or
-	// LogStoreWAL. A data dir keeps the store it was created with.
+	// LogStore is the raft log and stable store: LogStoreWAL or
+	// LogStoreBolt. "" (the default) opens the store the data dir holds,
+	// and LogStoreWAL in a new one. A data dir keeps the store it was
+	// created with: naming the other one is an error (ConvertLogStore
+	// converts a stopped node's dir).
 	LogStore string
 
 	// Raft timing, tuned for a LAN: a follower starts an election after

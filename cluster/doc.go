@@ -1,11 +1,48 @@
 // Package cluster owns the raft node: its log and stable store
-// (bbolt in raft-boltdb v2's file layout, boltstore.go, behind a 64-entry log cache: entries are up to 512 KiB,
+// (raft-wal for new data dirs, bbolt in raft-boltdb v2's file layout for
+// dirs that hold raft.db; "Log store" below), behind a 64-entry log cache: entries are up to 512 KiB,
 // so it holds at most 32 MiB; logCacheEntries), a hard-link snapshot
 // store, the TCP transport (mutual TLS when configured) under transport
 // budgets, group commit of writes, and the linearizable
 // read barrier, gossip membership (Membership, over hashicorp/memberlist),
 // bootstrap-expect and the leader's reconciliation of gossip with the raft
 // configuration (Manage), and the fsync watchdog.
+//
+// # Log store
+//
+// DataDir/raft holds one of two stores (logstore.go), chosen when the dir
+// is made and kept for its life: what is on disk decides when
+// Config.LogStore is "", and naming the other store is an error.
+//
+//   - raft-wal (LogStoreWAL, raft/wal/; the default for a new dir):
+//     preallocated 8 MiB segment files (WALSegmentSize), one fsync per StoreLogs (plus a
+//     bbolt commit to its meta database, wal-meta.db, when a segment
+//     rolls or the head is compacted). The stable store (CurrentTerm, LastVoteTerm, LastVoteCand)
+//     is that meta database, fsynced on each write. raft-wal checks a CRC
+//     only over the last batch it recovers after a crash, so walStore adds
+//     a CRC-32C of every entry (in raft.Log.Extensions) and GetLog refuses
+//     an entry that fails it; an error, never a changed entry, reaches
+//     raft. walStore also works around three faults of raft-wal v0.4.0:
+//     a crash between the append that seals a full segment and the
+//     background roll left a store that failed every append
+//     (repairSealedTail finishes the roll before Open); GetLog served
+//     entries DeleteRange had removed from the head while they were still
+//     in the tail segment (walStore.GetLog checks FirstIndex); and every
+//     sealed segment kept its writer's commit buffer (sealFiler swaps in
+//     a sealed reader). raft-wal is a raft.MonotonicLogStore (no gaps):
+//     timedLogStore passes that on, so a follower that installs a
+//     snapshot empties its log instead of compacting it. Its crash tests (logstore_crash_test.go): a tail cut at every
+//     byte, bit flips, a power cut through powerCutVFS (which drops every
+//     write since a file's last fsync; a failpoint that skips the fsync
+//     makes that test fail), and a SIGKILL loop. With the flowmesh_faults
+//     tag every WAL writes through a powerCutVFS that the lose-unsynced
+//     crash of the fault harness cuts (walvfs_faults.go).
+//   - bbolt (LogStoreBolt, raft/raft.db; boltstore.go): every StoreLogs
+//     is one bbolt transaction, two fsyncs (data pages, then meta page).
+//
+// ConvertLogStore (flowmesh-node convert-log-store) moves a stopped
+// node's dir from one store to the other and keeps the old one as a
+// backup. BENCHMARKS.md ("issue 14") compares the two.
 //
 // # Membership
 //

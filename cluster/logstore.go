@@ -1,40 +1,41 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	walsegment "github.com/hashicorp/raft-wal/segment"
+	waltypes "github.com/hashicorp/raft-wal/types"
 )
 
-// Log stores. bbolt (boltStore, in raft-boltdb's file layout) is the default
-// (DESIGN.md). raft-wal is opt-in:
-// it appends with one fdatasync per write instead of bolt's two (data pages,
-// then the meta page), which on this hardware nearly doubles commit rates
-// (BENCHMARKS.md), but its authors still call it experimental.
+// Log stores. raft-wal (LogStoreWAL) is the default for new data dirs: it
+// appends into preallocated segment files with one fsync per StoreLogs,
+// where bolt (boltStore, in raft-boltdb's file layout) needs two (data
+// pages, then the meta page); BENCHMARKS.md ("issue 14") has the figures.
+// bolt (LogStoreBolt) stays selectable, and a data dir keeps the store it
+// was made with: a dir holding raft.db opens with bolt when no store is
+// named. ConvertLogStore moves a stopped node's dir from one to the other.
+//
+// With raft-wal, the stable store (CurrentTerm, LastVoteTerm,
+// LastVoteCand) is raft-wal's own meta database (wal/wal-meta.db, bbolt,
+// fsynced on every write), the same file that lists its segments.
 const (
 	LogStoreBolt = "boltdb"
 	LogStoreWAL  = "wal"
 )
 
-// walStore closes the WAL's meta database too: raft-wal v0.4.0's Close
-// leaves it open, and its file lock then blocks a reopen in the same process.
-type walStore struct {
-	*raftwal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (w *walStore) Close() error {
-	err := w.WAL.Close()
-	if cerr := w.meta.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+const (
+	boltFileName = "raft.db"
+	walDirName   = "wal"
+)
 
 // stableLogStore is raft's log and stable store in one.
 type stableLogStore interface {
@@ -43,34 +44,266 @@ type stableLogStore interface {
 	io.Closer
 }
 
-// openLogStore opens the configured store under dir (DataDir/raft): bolt in
-// raft.db, the WAL in wal/. A data dir keeps the store it was created with.
+// DetectLogStore reports which log store raftDir (DataDir/raft) holds:
+// LogStoreBolt, LogStoreWAL, or "" when it holds neither (a new dir).
+func DetectLogStore(raftDir string) (string, error) {
+	bolt := exists(filepath.Join(raftDir, boltFileName))
+	wal := exists(filepath.Join(raftDir, walDirName))
+	switch {
+	case bolt && wal:
+		return "", fmt.Errorf("cluster: %s holds both a bolt raft log (%s) and a raft-wal log (%s/): remove the one that is not in use (an interrupted convert-log-store leaves its backup under another name, never these)", raftDir, boltFileName, walDirName)
+	case bolt:
+		return LogStoreBolt, nil
+	case wal:
+		return LogStoreWAL, nil
+	}
+	return "", nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// openLogStore opens the store under dir (DataDir/raft): bolt in raft.db,
+// the WAL in wal/. kind "" means the store on disk, or LogStoreWAL for a
+// new dir; a kind that disagrees with what is on disk is an error.
 func openLogStore(dir, kind string) (stableLogStore, error) {
-	switch kind {
-	case "", LogStoreBolt:
-		if _, err := os.Stat(filepath.Join(dir, "wal")); err == nil {
-			return nil, fmt.Errorf("cluster: %s holds a raft-wal log; start with the %q log store", dir, LogStoreWAL)
-		}
-		bolt, err := openBoltStore(filepath.Join(dir, "raft.db"))
+	return openLogStoreVFS(dir, kind, newWALVFS())
+}
+
+// openLogStoreVFS is openLogStore with the file system raft-wal writes its
+// segment files through (tests put a power-cut model there).
+func openLogStoreVFS(dir, kind string, vfs waltypes.VFS) (stableLogStore, error) {
+	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
+		return nil, fmt.Errorf("cluster: unknown log store %q (want %q or %q)", kind, LogStoreBolt, LogStoreWAL)
+	}
+	onDisk, err := DetectLogStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case onDisk == LogStoreWAL && kind == LogStoreBolt:
+		return nil, fmt.Errorf("cluster: %s holds a raft-wal log; start with the %q log store (or none), or convert it (flowmesh-node convert-log-store)", dir, LogStoreWAL)
+	case onDisk == LogStoreBolt && kind == LogStoreWAL:
+		return nil, fmt.Errorf("cluster: %s holds a bolt raft log (%s); start with the %q log store (or none), or convert it (flowmesh-node convert-log-store)", dir, boltFileName, LogStoreBolt)
+	}
+	if kind == "" {
+		kind = onDisk
+	}
+	if kind == LogStoreBolt {
+		bolt, err := openBoltStore(filepath.Join(dir, boltFileName))
 		if err != nil {
-			return nil, fmt.Errorf("cluster: open raft.db: %w", err)
+			return nil, fmt.Errorf("cluster: open %s: %w", boltFileName, err)
 		}
 		return bolt, nil
-	case LogStoreWAL:
-		if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
-			return nil, fmt.Errorf("cluster: %s holds a bolt raft log (raft.db); start with the %q log store", dir, LogStoreBolt)
-		}
-		wdir := filepath.Join(dir, "wal")
-		if err := os.MkdirAll(wdir, 0o755); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
-		meta := &metadb.BoltMetaDB{}
-		w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta))
-		if err != nil {
-			meta.Close()
-			return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
-		}
-		return &walStore{WAL: w, meta: meta}, nil
 	}
-	return nil, fmt.Errorf("cluster: unknown log store %q (want %q or %q)", kind, LogStoreBolt, LogStoreWAL)
+	return openWALStore(filepath.Join(dir, walDirName), vfs)
 }
+
+// walStore is raft-wal with a checksum on every entry and a Close that
+// closes its meta database too (raft-wal v0.4.0's Close leaves it open,
+// and its file lock then blocks a reopen in the same process).
+//
+// raft-wal checks a CRC over each append batch only when it recovers the
+// last one after a crash; it trusts earlier committed bytes ("previously
+// committed data is not silently corrupted", its README). A custom codec
+// cannot add a check in v0.4.0 (new segments are always written with its
+// built-in codec ID, so a store with another codec does not reopen), so
+// walStore keeps a CRC-32C of each entry in raft.Log.Extensions, which
+// raft passes through and FlowMesh does not otherwise use: 4 bytes of
+// magic, 4 of checksum, then the entry's own Extensions. GetLog strips it
+// and returns an error, never the entry, on a mismatch. Entries from
+// before the checksums (wal dirs made by older builds) carry none; the
+// stable key walSumsFromKey holds the first index that must carry one, so
+// a flip in the magic cannot pass an entry off as an old one.
+type walStore struct {
+	*raftwal.WAL
+	meta     *metadb.BoltMetaDB
+	lock     *os.File // lockWALDir's
+	sumsFrom uint64
+}
+
+var _ stableLogStore = (*walStore)(nil)
+
+// WALSegmentSize is the size of raft-wal's segment files, each
+// preallocated whole when it is created (raft-wal's own default is 64
+// MiB). A new store creates its first one at once, and a full segment
+// needs the next before the log can grow: 8 MiB keeps what a node needs
+// free to start or roll well under the disk reserve (storage's doc, "Disk
+// full"), and rolls (one bbolt commit each) stay rare: 8 MiB is some
+// 30,000 entries of 256 bytes. An entry larger than a segment still fits:
+// raft-wal lets the file grow past its preallocation and rolls after it.
+const WALSegmentSize = 8 << 20
+
+// walSegmentSize overrides WALSegmentSize when > 0;
+// tests set it to make segments roll.
+var walSegmentSize int
+
+// walSumsFromKey is the stable-store key holding walStore.sumsFrom.
+var walSumsFromKey = []byte("FlowMeshEntrySumsFrom")
+
+func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
+	if err := os.MkdirAll(wdir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	lock, err := lockWALDir(wdir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft-wal: %w", err)
+	}
+	size := WALSegmentSize
+	if walSegmentSize > 0 {
+		size = walSegmentSize
+	}
+	if err := repairSealedTail(wdir, vfs, size); err != nil {
+		closeLock(lock)
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
+	}
+	meta := &metadb.BoltMetaDB{}
+	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs)}), raftwal.WithSegmentSize(size))
+	if err != nil {
+		meta.Close()
+		closeLock(lock)
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
+	}
+	s := &walStore{WAL: w, meta: meta, lock: lock}
+	if s.sumsFrom, err = w.GetUint64(walSumsFromKey); err == nil && s.sumsFrom == 0 {
+		var last uint64
+		if last, err = w.LastIndex(); err == nil {
+			s.sumsFrom = last + 1
+			err = w.SetUint64(walSumsFromKey, s.sumsFrom)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: entry checksums: %w", wdir, err)
+	}
+	return s, nil
+}
+
+func (w *walStore) Close() error {
+	err := w.WAL.Close()
+	if cerr := w.meta.Close(); err == nil {
+		err = cerr
+	}
+	closeLock(w.lock)
+	return err
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// StoreLog stores one entry (with its checksum).
+func (w *walStore) StoreLog(l *raft.Log) error { return w.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs stores logs, each with its checksum. raft's own Log values are
+// not touched (its log cache keeps them): the store gets shallow copies.
+func (w *walStore) StoreLogs(logs []*raft.Log) error {
+	cp := make([]raft.Log, len(logs))
+	ptrs := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		cp[i] = *l
+		cp[i].Extensions = sealEntry(l)
+		ptrs[i] = &cp[i]
+	}
+	return w.WAL.StoreLogs(ptrs)
+}
+
+// GetLog reads entry idx and checks its checksum. An entry before
+// FirstIndex is not found: raft-wal v0.4.0 deletes the head of the log
+// (DeleteRange after a snapshot) by moving the first segment's MinIndex,
+// but its GetLog reads the tail segment first and still serves entries
+// below MinIndex that are in it. raft takes ErrLogNotFound for "compacted,
+// send a snapshot instead"; a deleted entry served instead could be one
+// that InstallSnapshot discarded because it diverged from the leader's
+// log (TestWALDeletedHeadIsNotServed; TestFollowerInstallsSnapshot saw
+// the leader replay its deleted head instead of sending the snapshot).
+func (w *walStore) GetLog(idx uint64, l *raft.Log) error {
+	first, err := w.WAL.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if idx < first {
+		return raft.ErrLogNotFound
+	}
+	if err := w.WAL.GetLog(idx, l); err != nil {
+		return err
+	}
+	if err := openEntry(l, idx >= w.sumsFrom); err != nil {
+		return err
+	}
+	if l.Index != idx { // a sound entry from the wrong place (a damaged segment index)
+		return fmt.Errorf("cluster: raft-wal returned entry %d for %d: %w", l.Index, idx, errEntryChecksum)
+	}
+	return nil
+}
+
+// errEntryChecksum is what GetLog returns for an entry whose bytes changed
+// on disk.
+var errEntryChecksum = errors.New("raft log entry fails its checksum (corrupt on disk)")
+
+// repairSealedTail finishes a segment roll that a crash interrupted.
+// raft-wal v0.4.0 seals a full segment by committing (fsynced) an index
+// frame in the same append, then rolls to the next segment in the
+// background: a meta database commit marks the old one sealed and lists
+// the new one. A crash between the two leaves a tail that its meta says is
+// open but whose file says is sealed; raft-wal's Open recovers it as the
+// tail, and every append after that fails with "segment is sealed"
+// (TestWALSIGKILLLoop found it). So before Open, if the open tail's file
+// is sealed, this commits what the roll would have: the tail sealed (its
+// index start, last index, seal time) and a new, empty tail after it,
+// whose file raft-wal's Open creates (it handles a listed segment without
+// a file).
+func repairSealedTail(wdir string, vfs waltypes.VFS, size int) error {
+	meta := &metadb.BoltMetaDB{}
+	defer meta.Close()
+	st, err := meta.Load(wdir)
+	if err != nil {
+		return err
+	}
+	if len(st.Segments) == 0 {
+		return nil
+	}
+	tail := st.Segments[len(st.Segments)-1]
+	if !tail.SealTime.IsZero() {
+		return nil
+	}
+	w, err := walsegment.NewFiler(wdir, vfs).RecoverTail(tail)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // raft-wal's Open creates it
+	}
+	if err != nil {
+		return fmt.Errorf("check the tail segment: %w", err)
+	}
+	sealed, indexStart, err := w.Sealed()
+	last := w.LastIndex()
+	w.Close()
+	if err != nil || !sealed {
+		return err
+	}
+	now := time.Now()
+	tail.SealTime = now
+	tail.MaxIndex = last
+	tail.IndexStart = indexStart
+	st.Segments[len(st.Segments)-1] = tail
+	st.Segments = append(st.Segments, waltypes.SegmentInfo{
+		ID:         st.NextSegmentID,
+		BaseIndex:  last + 1,
+		MinIndex:   last + 1,
+		SizeLimit:  uint32(size),
+		Codec:      raftwal.CodecBinaryV1,
+		CreateTime: now,
+	})
+	st.NextSegmentID++
+	if err := meta.CommitState(st); err != nil {
+		return fmt.Errorf("finish an interrupted segment roll: %w", err)
+	}
+	walRollsRepaired.Add(1)
+	return nil
+}
+
+// walRollsRepaired counts repairSealedTail's repairs (for tests).
+var walRollsRepaired atomic.Int64

@@ -182,3 +182,13 @@ func (c *Cluster) voters() int {
 	}
 	return n
 }
+
+// IsMonotonic passes on the store's raft.MonotonicLogStore: raft-wal holds
+// no gaps, so after installing a snapshot raft must empty it
+// (removeOldLogs) instead of compacting it with trailing logs, or the
+// follower's next append past the snapshot fails and it never catches up
+// (test/cluster TestCatchUpFromSnapshot; raft's LogCache passes it on too).
+func (s *timedLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}

@@ -36,8 +36,9 @@ type Config struct {
 	// Embedded nodes bootstrap; cluster members leave it off and are joined.
 	Bootstrap *bool
 
-	// RaftLogStore is raft's log store: "boltdb" (default) or "wal"
-	// (raft-wal: one fsync per commit instead of two; experimental upstream).
+	// RaftLogStore is raft's log store: "wal" (raft-wal: one fsync per
+	// commit instead of two) or "boltdb". "" (the default) opens the store
+	// the data dir holds, and "wal" in a new one (cluster.Config.LogStore).
 	RaftLogStore string
 
 	SnapshotThreshold uint64

@@ -59,3 +59,14 @@ func (l *dirLock) release() {
 		l.f = nil
 	}
 }
+
+// LockDataDir takes the lock a running node holds on dir, for offline
+// tools (flowmesh-node convert-log-store): it fails, naming the holder's
+// PID, while a node runs on dir. release drops it.
+func LockDataDir(dir string) (release func(), err error) {
+	l, err := lockDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}

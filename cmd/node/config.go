@@ -127,7 +127,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
-	fs.StringVar(&c.RaftLogStore, "raft-log-store", "boltdb", "raft log store: boltdb, or wal (raft-wal: one fsync per commit instead of two; a data dir keeps the store it was created with)")
+	fs.StringVar(&c.RaftLogStore, "raft-log-store", "", "raft log store: wal (raft-wal: one fsync per commit) or boltdb (two); a data dir keeps the store it was created with (default: the one the data dir holds, wal for a new one; convert-log-store converts a stopped node's dir)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 16384, "raft log entries after which a snapshot is taken and the log compacted")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-segment-files", 0, "segment files kept open at once, least recently used closed first (0: half of RLIMIT_NOFILE); streams, partitions and other resources are not bounded by it")
@@ -182,7 +182,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.OTLPInsecure, "otlp-insecure", false, "send spans to --otlp-endpoint in plaintext instead of TLS (system roots)")
 	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", 1, "fraction (0 to 1) of the traces a call starts at this node that are sampled; a call forwarded or sent with a trace context follows its caller's decision")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
+		fmt.Fprintf(stderr, "Usage: flowmesh-node [flags]\n       flowmesh-node certs init DIR [--hosts h1,h2]\n       flowmesh-node convert-log-store --data-dir DIR --to wal|boltdb\n\nRuns a FlowMesh node. Every flag also reads %s<FLAG> (e.g. FLOWMESH_GRPC_ADDR)\nand the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n", envPrefix)
 		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -311,8 +311,8 @@ func (c *config) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
-	if c.RaftLogStore != "boltdb" && c.RaftLogStore != "wal" {
-		errs = append(errs, fmt.Errorf("--raft-log-store %q must be boltdb or wal", c.RaftLogStore))
+	if c.RaftLogStore != "" && c.RaftLogStore != "boltdb" && c.RaftLogStore != "wal" {
+		errs = append(errs, fmt.Errorf("--raft-log-store %q must be wal or boltdb", c.RaftLogStore))
 	}
 	if c.SnapshotThreshold < 16 {
 		errs = append(errs, fmt.Errorf("--snapshot-threshold %d must be at least 16", c.SnapshotThreshold))

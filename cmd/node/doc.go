@@ -181,6 +181,20 @@
 // makes a random token, appends its SHA-256 to FILE (created 0600) and
 // prints the token once; a running node picks it up on SIGHUP.
 //
+// # Raft log store
+//
+// A new data dir keeps its raft log in raft-wal (DATA_DIR/raft/wal/, with
+// raft's term and vote in its meta database wal-meta.db); a data dir that
+// holds raft/raft.db keeps bbolt. --raft-log-store wal|boltdb chooses for
+// a new dir and must match an existing one.
+//
+//	flowmesh-node convert-log-store --data-dir DIR --to wal|boltdb
+//
+// converts a stopped node's store (cluster.ConvertLogStore): it takes the
+// data dir's LOCK (refused while a node runs), copies and verifies every
+// entry, the term and the vote, swaps the new store in and keeps the old
+// one as raft/raft.db.bak-TIME or raft/wal.bak-TIME. Usage errors exit 2.
+//
 // # Cluster
 //
 // Every node gossips (hashicorp/memberlist) on --gossip-addr, TCP and UDP,

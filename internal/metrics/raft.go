@@ -12,8 +12,8 @@ import (
 
 // InstallRaftSink routes hashicorp/go-metrics, which raft and memberlist
 // report to, into r under Prometheus' conventions (RaftSink). go-metrics is
-// process-global, so only main calls this, once. raft-wal (--raft-log-store
-// wal) reports to armon/go-metrics; its timers are not exported.
+// process-global, so only main calls this, once. raft-wal (the default raft
+// log store) reports to armon/go-metrics; its timers are not exported.
 func InstallRaftSink(r *Registry) error { return InstallRaftSinkOn(r.reg) }
 
 // InstallRaftSinkOn is InstallRaftSink onto any registry (an embedding

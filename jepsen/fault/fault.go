@@ -5,7 +5,8 @@
 // membership (graceful leave, wipe, rejoin empty), and with a node built
 // with the flowmesh_faults tag (Hooks) clock offsets and disk crashes: the
 // crash-before-apply failpoint, and the lose-unsynced crash (the node cuts
-// its segment files back to their last fsync and exits). Without the hooks
+// its segment files and its raft log's raft-wal segment files back to
+// their last fsync and exits). Without the hooks
 // clock and disk are ErrUnsupported and the runner refuses the schedule.
 package fault
 
@@ -45,8 +46,9 @@ type Hooks interface {
 	// ArmCrashBeforeApply makes node i exit after raft wrote its next
 	// committed batch and before the FSM applies it.
 	ArmCrashBeforeApply(i int) error
-	// ArmLoseUnsynced makes node i cut its segment files back to their
-	// last fsync and exit at once, as a machine crash would leave them.
+	// ArmLoseUnsynced makes node i cut its segment files and raft-wal
+	// segment files (the raft log) back to their last fsync and exit at
+	// once, as a machine crash would leave them.
 	ArmLoseUnsynced(i int) error
 	// LoseUnsyncedReport is what node i said it cut at that crash.
 	LoseUnsyncedReport(i int) string

@@ -97,7 +97,9 @@ type DiskMode string
 const (
 	// DiskLoseUnsynced crashes the node as a power cut would: through its
 	// test-only hook (FLOWMESH_CRASH_LOSE_UNSYNCED_FILE) it cuts its
-	// segment files back to their last fsync and exits at once.
+	// segment files, and the raft log's raft-wal segment files (the
+	// default log store; a bbolt raft.db is fsynced by every commit and
+	// not cut), back to their last fsync and exits at once.
 	DiskLoseUnsynced DiskMode = "lose-unsynced"
 	// DiskCrashBeforeApply arms a failpoint that crashes the node between
 	// appending to its Raft log and applying.
