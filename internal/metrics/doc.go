@@ -1,7 +1,7 @@
 // Package metrics exports a node's Prometheus metrics: the standard gRPC
-// server metrics (grpc_server_*, from go-grpc-middleware's Prometheus
-// provider, whose interceptors make Registry an rpc.Metrics; this package,
-// not rpc, imports it, so package client and storage do not), gauges read
+// server metrics (grpc_server_*, named and labelled as go-grpc-middleware's
+// Prometheus provider does, with each method's series resolved once; their
+// interceptors make Registry an rpc.Metrics), gauges read
 // from the node at scrape time (raft indexes, segment bytes, queue depths,
 // and the FSM's per-queue redelivered and dead counters), and raft's own
 // go-metrics timers (commit and FSM apply latency) through a Prometheus sink,

@@ -3,7 +3,6 @@ package metrics
 import (
 	"net/http"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,14 +15,14 @@ import (
 const Namespace = "flowmesh"
 
 // Registry holds a node's collectors. It implements rpc.Metrics with the
-// standard gRPC server metrics of go-grpc-middleware's Prometheus provider:
-// grpc_server_started_total, grpc_server_handled_total (by grpc_code),
-// grpc_server_msg_received_total, grpc_server_msg_sent_total and the
-// grpc_server_handling_seconds histogram, all labelled grpc_type,
-// grpc_service and grpc_method.
+// standard gRPC server metrics as go-grpc-middleware's Prometheus provider
+// defines them (grpc.go): grpc_server_started_total,
+// grpc_server_handled_total (by grpc_code), grpc_server_msg_received_total,
+// grpc_server_msg_sent_total and the grpc_server_handling_seconds
+// histogram, all labelled grpc_type, grpc_service and grpc_method.
 type Registry struct {
 	reg  *prometheus.Registry
-	grpc *grpcprom.ServerMetrics
+	grpc *grpcMetrics
 }
 
 // New returns a Registry with the gRPC server metrics, build_info and the Go
@@ -31,10 +30,9 @@ type Registry struct {
 func New() *Registry {
 	r := &Registry{
 		reg: prometheus.NewRegistry(),
-		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-			// 50µs .. ~26s: a local KV put takes well under a millisecond,
-			// a long-poll Reserve up to its wait.
-			grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(50e-6, 2, 20)))),
+		// 50µs .. ~26s: a local KV put takes well under a millisecond,
+		// a long-poll Reserve up to its wait.
+		grpc: newGRPCMetrics(prometheus.ExponentialBuckets(50e-6, 2, 20)),
 	}
 	bi := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -53,13 +51,13 @@ func New() *Registry {
 // rpc.Metrics (the server runs it outside its own interceptor, so it sees
 // the status code the caller gets).
 func (r *Registry) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return r.grpc.UnaryServerInterceptor()
+	return r.grpc.unaryInterceptor
 }
 
 // StreamServerInterceptor counts and times streaming calls and their
 // messages; it implements rpc.Metrics.
 func (r *Registry) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return r.grpc.StreamServerInterceptor()
+	return r.grpc.streamInterceptor
 }
 
 // Register adds collectors (a NodeCollector, a raft sink) to the registry.
