@@ -19,13 +19,20 @@ func InstallRaftSink(r *Registry) error {
 	if err := r.Register(sink); err != nil {
 		return err
 	}
-	conf := gometrics.DefaultConfig(Namespace)
+	_, err := gometrics.NewGlobal(sinkConfig(), sink)
+	return err
+}
+
+// sinkConfig is how go-metrics reports to a RaftSink.
+func sinkConfig() *gometrics.Config {
+	conf := gometrics.DefaultConfig("")
 	conf.EnableHostname = false
 	conf.EnableHostnameLabel = false
 	conf.EnableRuntimeMetrics = false // the Go collector covers the runtime
 	conf.EnableTypePrefix = true      // tells timers from other samples (RaftSink)
-	_, err := gometrics.NewGlobal(conf, sink)
-	return err
+	// No service name: the sink prefixes every name with Namespace itself,
+	// and go-metrics would copy each report's key once more to insert it.
+	return conf
 }
 
 // RaftSink is a go-metrics sink that exports what raft and memberlist report

@@ -54,10 +54,7 @@ func newSinkMetrics(tb testing.TB) (*Registry, *gometrics.Metrics) {
 	if err := r.Register(sink); err != nil {
 		tb.Fatal(err)
 	}
-	conf := gometrics.DefaultConfig(Namespace)
-	conf.EnableHostname, conf.EnableHostnameLabel, conf.EnableRuntimeMetrics = false, false, false
-	conf.EnableTypePrefix = true
-	m, err := gometrics.New(conf, sink)
+	m, err := gometrics.New(sinkConfig(), sink)
 	if err != nil {
 		tb.Fatal(err)
 	}
