@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
+	"github.com/flowmesh/flowmesh/internal/metrics"
 	"github.com/flowmesh/flowmesh/rpc"
 )
 
@@ -75,7 +76,8 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 	if os.Getenv("FM_SWB") != "" {
 		sopts = append(sopts, grpc.SharedWriteBuffer(true))
 	}
-	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
+	// The node's Prometheus metrics, as every node runs them.
+	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -23,13 +23,20 @@ func InstallRaftSinkOn(r prometheus.Registerer) error {
 	if err := r.Register(sink); err != nil {
 		return err
 	}
-	conf := gometrics.DefaultConfig(Namespace)
+	_, err := gometrics.NewGlobal(sinkConfig(), sink)
+	return err
+}
+
+// sinkConfig is how go-metrics reports to a RaftSink.
+func sinkConfig() *gometrics.Config {
+	conf := gometrics.DefaultConfig("")
 	conf.EnableHostname = false
 	conf.EnableHostnameLabel = false
 	conf.EnableRuntimeMetrics = false // the Go collector covers the runtime
 	conf.EnableTypePrefix = true      // tells timers from other samples (RaftSink)
-	_, err := gometrics.NewGlobal(conf, sink)
-	return err
+	// No service name: the sink prefixes every name with Namespace itself,
+	// and go-metrics would copy each report's key once more to insert it.
+	return conf
 }
 
 // RaftSink is a go-metrics sink that exports what raft and memberlist report
@@ -43,6 +50,72 @@ type RaftSink struct {
 	histograms map[string]*prometheus.HistogramVec
 	counters   map[string]*prometheus.CounterVec
 	gauges     map[string]*prometheus.GaugeVec
+
+	// series memoizes what a report resolves to, by its key and labels as
+	// go-metrics passes them: raft reports several timings per log entry
+	// and package cluster several per command, and resolving one (the
+	// Prometheus name, the label map, the vector, the child's label hash)
+	// cost more than the rest of a kv-put's path through cluster.Apply.
+	seriesMu sync.RWMutex
+	series   map[string]*sinkSeries
+}
+
+// sinkSeries is one resolved metric: a child of a vector, and what a
+// reported sample is divided by (1000 for a timer: milliseconds to seconds).
+type sinkSeries struct {
+	observer prometheus.Observer
+	counter  prometheus.Counter
+	gauge    prometheus.Gauge
+	div      float64
+}
+
+// maxSinkSeries bounds the memo: go-metrics labels come from raft and
+// memberlist (peer and node IDs), so the set is small, but a label value
+// that never repeats must not grow it without end; past the bound reports
+// take the slow path.
+const maxSinkSeries = 4096
+
+// Report kinds in a memo key.
+const (
+	sinkSample  = 's'
+	sinkCounter = 'c'
+	sinkGauge   = 'g'
+)
+
+// memoKey appends a report's identity to b: its kind, then every key part
+// and every label name and value, each ended by a control byte (0 after a
+// key part, 1 after a label name, 2 after its value); raft's and
+// memberlist's keys and labels hold none.
+func memoKey(b []byte, kind byte, key []string, labels []gometrics.Label) []byte {
+	b = append(b, kind)
+	for _, k := range key {
+		b = append(b, k...)
+		b = append(b, 0)
+	}
+	for _, l := range labels {
+		b = append(b, l.Name...)
+		b = append(b, 1)
+		b = append(b, l.Value...)
+		b = append(b, 2)
+	}
+	return b
+}
+
+// lookup returns the memoized series for k, or nil.
+func (s *RaftSink) lookup(k []byte) *sinkSeries {
+	s.seriesMu.RLock()
+	ser := s.series[string(k)] // no allocation: the conversion is only for the lookup
+	s.seriesMu.RUnlock()
+	return ser
+}
+
+// remember memoizes ser under k, unless the memo is full.
+func (s *RaftSink) remember(k []byte, ser *sinkSeries) {
+	s.seriesMu.Lock()
+	defer s.seriesMu.Unlock()
+	if len(s.series) < maxSinkSeries {
+		s.series[string(k)] = ser
+	}
 }
 
 var _ gometrics.MetricSink = (*RaftSink)(nil)
@@ -53,6 +126,7 @@ func NewRaftSink() *RaftSink {
 		histograms: map[string]*prometheus.HistogramVec{},
 		counters:   map[string]*prometheus.CounterVec{},
 		gauges:     map[string]*prometheus.GaugeVec{},
+		series:     map[string]*sinkSeries{},
 	}
 }
 
@@ -138,13 +212,21 @@ func (s *RaftSink) SetGauge(key []string, val float32) { s.SetGaugeWithLabels(ke
 
 // SetGaugeWithLabels implements gometrics.MetricSink.
 func (s *RaftSink) SetGaugeWithLabels(key []string, val float32, labels []gometrics.Label) {
+	var buf [128]byte
+	k := memoKey(buf[:0], sinkGauge, key, labels)
+	if ser := s.lookup(k); ser != nil {
+		ser.gauge.Set(float64(val))
+		return
+	}
 	_, rest := split(key)
 	n := name(rest)
 	ln, lv := labelsOf(labels)
 	g := vecFor(s, s.gauges, vecKey(n, ln), func() *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "raft/memberlist gauge " + strings.Join(rest, ".")}, ln)
 	})
-	g.With(lv).Set(float64(val))
+	child := g.With(lv)
+	child.Set(float64(val))
+	s.remember(k, &sinkSeries{gauge: child})
 }
 
 // EmitKey implements gometrics.MetricSink; key/value events have no
@@ -156,6 +238,14 @@ func (s *RaftSink) IncrCounter(key []string, val float32) { s.IncrCounterWithLab
 
 // IncrCounterWithLabels implements gometrics.MetricSink.
 func (s *RaftSink) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
+	var buf [128]byte
+	k := memoKey(buf[:0], sinkCounter, key, labels)
+	if ser := s.lookup(k); ser != nil {
+		if val > 0 {
+			ser.counter.Add(float64(val))
+		}
+		return
+	}
 	_, rest := split(key)
 	n := name(rest)
 	if !strings.HasSuffix(n, "_total") {
@@ -165,9 +255,11 @@ func (s *RaftSink) IncrCounterWithLabels(key []string, val float32, labels []gom
 	c := vecFor(s, s.counters, vecKey(n, ln), func() *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "raft/memberlist counter " + strings.Join(rest, ".")}, ln)
 	})
+	child := c.With(lv)
 	if val > 0 {
-		c.With(lv).Add(float64(val))
+		child.Add(float64(val))
 	}
+	s.remember(k, &sinkSeries{counter: child})
 }
 
 // AddSample implements gometrics.MetricSink.
@@ -176,14 +268,22 @@ func (s *RaftSink) AddSample(key []string, val float32) { s.AddSampleWithLabels(
 // AddSampleWithLabels implements gometrics.MetricSink: a timer (in
 // milliseconds) becomes a _seconds histogram, another sample a unitless one.
 func (s *RaftSink) AddSampleWithLabels(key []string, val float32, labels []gometrics.Label) {
+	var buf [128]byte
+	k := memoKey(buf[:0], sinkSample, key, labels)
+	if ser := s.lookup(k); ser != nil {
+		ser.observer.Observe(float64(val) / ser.div)
+		return
+	}
 	kind, rest := split(key)
 	n := name(rest)
 	v := float64(val)
+	div := 1.0
 	buckets := prometheus.ExponentialBuckets(1, 2, 14) // counts: 1 .. 8192
 	help := "raft/memberlist sample " + strings.Join(rest, ".")
 	if kind == "timer" {
 		n += "_seconds"
-		v /= 1000
+		div = 1000
+		v /= div
 		buckets = prometheus.ExponentialBuckets(25e-6, 2, 20) // 25µs .. ~13s
 		help = "raft/memberlist timing " + strings.Join(rest, ".") + ", in seconds"
 	}
@@ -191,7 +291,9 @@ func (s *RaftSink) AddSampleWithLabels(key []string, val float32, labels []gomet
 	h := vecFor(s, s.histograms, vecKey(n, ln), func() *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: help, Buckets: buckets}, ln)
 	})
-	h.With(lv).Observe(v)
+	child := h.With(lv)
+	child.Observe(v)
+	s.remember(k, &sinkSeries{observer: child, div: div})
 }
 
 // vecFor returns m's vector for k, made with mk the first time: a read lock
