@@ -330,6 +330,9 @@ func ValidateTxn(txn Txn) (tenant string, err error) {
 		return nil
 	}
 	for i, c := range txn.Compares {
+		if c.Target < CompareKVRevision || c.Target > CompareJobHeld {
+			return "", Invalid(txnField("compares", i, "target"), "unknown target %d", c.Target)
+		}
 		if err := checkPath("compares", i, c.Path); err != nil {
 			return "", err
 		}
@@ -343,6 +346,9 @@ func ValidateTxn(txn Txn) (tenant string, err error) {
 		ops  []TxnOp
 	}{{"then", txn.Then}, {"else", txn.Else}} {
 		for i, op := range b.ops {
+			if op.Type < TxnPut || op.Type > TxnRange {
+				return "", Invalid(txnField(b.name, i, "type"), "unknown op type %d", op.Type)
+			}
 			if err := checkPath(b.name, i, op.Path); err != nil {
 				return "", err
 			}
