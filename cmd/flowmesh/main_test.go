@@ -139,6 +139,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
 		{"cluster", "join", "256.1.1.1:99999"},
 		{"cluster", "join", "127.0.0.1:7402", "nohost"},
+		{"txn", "a.json", "b.json"},
 		{"queue"},                              // a group without its command
 		{"queue", "frobnicate", "t1/ns1/jobs"}, // no such command
 		{"cluster", "snapshot", "t1"},          // nested group, unknown command
