@@ -140,9 +140,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"cluster", "join", "256.1.1.1:99999"},
 		{"cluster", "join", "127.0.0.1:7402", "nohost"},
 		{"txn", "a.json", "b.json"},
-		{"queue"},                              // a group without its command
-		{"queue", "frobnicate", "t1/ns1/jobs"}, // no such command
-		{"cluster", "snapshot", "t1"},          // nested group, unknown command
+		{"queue"},                                                                // a group without its command
+		{"queue", "frobnicate", "t1/ns1/jobs"},                                   // no such command
+		{"cluster", "snapshot", "t1"},                                            // nested group, unknown command
 		{"--endpoints", "http://127.0.0.1:7400", "kv", "get", "t1/ns1/cfg", "k"}, // a URL, not host:port
 	} {
 		r := cli(t, "", args...)
