@@ -2,7 +2,9 @@ package rpc_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -10,6 +12,7 @@ import (
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
+	"github.com/flowmesh/flowmesh/rpc/rpctest"
 )
 
 // TestTxnAuth: a transaction needs write in every namespace it names, or
@@ -108,4 +111,51 @@ func detail(err error) *pb.ErrorDetail {
 		}
 	}
 	return nil
+}
+
+// TestTxnInCluster: transactions sent to followers are forwarded to the
+// leader; a repeat of a request ID on another node returns the first
+// result; and every replica ends with the same state.
+func TestTxnInCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes")
+	}
+	nodes := rpctest.StartCluster(t, 3, nil)
+	leader := rpctest.Leader(t, nodes)
+	followers := rpctest.Followers(nodes, leader)
+	ctx := ctxFor(t)
+	res := pb.NewResourceServiceClient(dial(t, followers[0].Addr))
+	if _, err := res.CreateKVStore(ctx, &pb.CreateKVStoreRequest{Tenant: "t", Namespace: "ns", Name: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.CreateStream(ctx, &pb.CreateStreamRequest{Tenant: "t", Namespace: "ns", Name: "s", Config: &pb.StreamConfig{Partitions: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.CreateQueue(ctx, &pb.CreateQueueRequest{Tenant: "t", Namespace: "ns", Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	req := pbconv.TxnRequest(flowmesh.Txn{
+		Compares: []flowmesh.TxnCompare{flowmesh.CompareExists("t/ns/kv", "a", false)},
+		Then: []flowmesh.TxnOp{flowmesh.OpPut("t/ns/kv", "a", []byte("1"), 0),
+			flowmesh.OpAppend("t/ns/s", flowmesh.StreamEvent{Payload: []byte("e")}),
+			flowmesh.OpEnqueue("t/ns/q", []byte("j"), flowmesh.QueueEnqueueOptions{})},
+	})
+	req.Options = &pb.CallOptions{RequestId: "cluster-txn-1"}
+	first, err := pb.NewTxnServiceClient(dial(t, followers[0].Addr)).Txn(ctx, req)
+	if err != nil || !first.GetSucceeded() {
+		t.Fatalf("Txn through a follower: %v, %v", first, err)
+	}
+	again, err := pb.NewTxnServiceClient(dial(t, followers[1].Addr)).Txn(ctx, req)
+	if err != nil || again.GetRevision() != first.GetRevision() || again.GetResults()[2].GetJobId() != first.GetResults()[2].GetJobId() {
+		t.Fatalf("repeat on another follower = %v, %v; want the first result %v", again, err, first)
+	}
+	rpctest.WaitFor(t, 10*time.Second, "replicas converge", func() error {
+		want, _ := leader.Store.StateHash()
+		for _, n := range nodes {
+			if got, _ := n.Store.StateHash(); got != want {
+				return fmt.Errorf("%s differs from the leader", n.ID)
+			}
+		}
+		return nil
+	})
 }
