@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -202,4 +203,71 @@ func TestTxnFailureLeavesStateHash(t *testing.T) {
 	// Four new keys fit.
 	h.mustApply(txnCmd("", flowmesh.Txn{Then: puts[:4]}))
 	checkUsage(t, h.f, "after a transaction at the quota")
+}
+
+// FuzzTxn applies arbitrary transactions to a small state: nothing may panic
+// or be fatal, and a transaction that fails must leave the state hash as it
+// was (all or nothing).
+func FuzzTxn(f *testing.F) {
+	seed := func(t flowmesh.Txn) {
+		b, _ := proto.Marshal(TxnToPB(t))
+		f.Add(b)
+	}
+	seed(flowmesh.Txn{
+		Compares: []flowmesh.TxnCompare{flowmesh.CompareRevision("t/ns/kv", "k0", flowmesh.CompareGreater, 1), flowmesh.CompareNext("t/ns/s", 1, flowmesh.CompareLess, 9)},
+		Then: []flowmesh.TxnOp{flowmesh.OpPut("t/ns/kv", "k1", []byte("v"), 5), flowmesh.OpDelete("t/ns/kv", "k2"),
+			flowmesh.OpAppend("t/ns/s", flowmesh.StreamEvent{Key: "x", Payload: []byte("p")}), flowmesh.OpRange("t/ns/kv", "k", "", 2)},
+		Else: []flowmesh.TxnOp{flowmesh.OpEnqueue("t/ns/q", []byte("j"), flowmesh.QueueEnqueueOptions{DedupID: "d"}), flowmesh.OpGet("t/ns/kv", "k0")},
+	})
+	seed(flowmesh.Txn{
+		Compares: []flowmesh.TxnCompare{flowmesh.CompareHeld("t/ns/q", flowmesh.Receipt{JobID: "2.1", Attempt: 1}, true)},
+		Then: []flowmesh.TxnOp{flowmesh.OpAck("t/ns/q", flowmesh.Receipt{JobID: "2.1", Attempt: 1}), flowmesh.OpNack("t/ns/q", flowmesh.Receipt{JobID: "2.1", Attempt: 1}, 0),
+			flowmesh.OpDelete("t/ns/kv", "k9")},
+	})
+	// One state for every input (opening one per input is slow): each
+	// input's transaction applies on top of the ones before.
+	var h *harness
+	dir := f.TempDir()
+	f.Cleanup(func() {
+		if h != nil {
+			h.f.Close()
+		}
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &fsmpb.Txn{}
+		if proto.Unmarshal(data, c) != nil {
+			return
+		}
+		if h == nil {
+			h = &harness{stamp: 1_000_000_000}
+			cfg := DefaultConfig(dir)
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			cfg.OnFatal = func(err error) { h.fatal = append(h.fatal, err) }
+			fsm, err := Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.f, h.t = fsm, t
+			h.mustApply(createCmd(flowmesh.KindStream, "s"), createCmd(flowmesh.KindQueue, "q"), createCmd(flowmesh.KindKV, "kv"))
+		}
+		h.t = t
+		// Something to compare, delete, ack and nack in every round.
+		h.mustApply(
+			&fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: &fsmpb.Enqueue{Path: "t/ns/q", Payload: []byte("a")}}},
+			&fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: "t/ns/q"}}},
+			&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: "k0", Value: []byte("v0")}}},
+			&fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{Path: "t/ns/kv", Key: "k2", Value: []byte("v2"), Ttl: 1}}},
+		)
+		before := stateHash(t, h.f)
+		res := h.apply(&fsmpb.Command{Op: &fsmpb.Command_Txn{Txn: c}})
+		if len(h.fatal) > 0 {
+			t.Fatalf("fatal on input: %v", h.fatal)
+		}
+		if _, failed := res[0].(error); failed {
+			if got := stateHash(t, h.f); got != before {
+				t.Fatalf("a failed transaction changed the state: %v", res[0])
+			}
+		}
+		checkUsage(t, h.f, "after the transaction")
+	})
 }
