@@ -35,3 +35,19 @@ func (m *kvManager) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.
 func (s *Storage) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.CallOption) (*flowmesh.TxnResult, error) {
 	return s.kv.Txn(ctx, txn, opts...)
 }
+
+// txnGrowth is growth for a transaction: it adds data when either branch
+// puts, appends or enqueues; one that only deletes, acks, nacks and reads
+// is accepted on a full disk like those calls alone.
+func txnGrowth(t *fsmpb.Txn) bool {
+	for _, ops := range [][]*fsmpb.TxnOp{t.GetThen(), t.GetElseOps()} {
+		for _, op := range ops {
+			switch op.GetOp().(type) {
+			case *fsmpb.TxnOp_Delete, *fsmpb.TxnOp_Ack, *fsmpb.TxnOp_Nack, *fsmpb.TxnOp_Get, *fsmpb.TxnOp_Range:
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
