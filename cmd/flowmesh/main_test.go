@@ -312,7 +312,7 @@ func TestBench(t *testing.T) {
 		workload string
 		phases   int
 		batch    string
-	}{{"kv-put", 1, "10"}, {"stream-append", 1, "10"}, {"queue", 2, "10"}, {"queue", 2, ""}} {
+	}{{"kv-put", 1, "10"}, {"stream-append", 1, "10"}, {"queue", 2, "10"}, {"queue", 2, ""}, {"txn", 2, ""}} {
 		args := []string{"--endpoints", ep, "bench", tc.workload, "-d", "700ms", "-c", "4", "-o", "json"}
 		if tc.batch != "" {
 			args = append(args, "--batch", tc.batch)
