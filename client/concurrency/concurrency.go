@@ -168,8 +168,14 @@ func (s *Session) Refresh(ctx context.Context) error {
 		}
 		if !res.Succeeded {
 			s.mu.Lock()
-			delete(s.held, key)
+			current := s.held[key] == token
+			if current {
+				delete(s.held, key)
+			}
 			s.mu.Unlock()
+			if !current {
+				continue // unlocked meanwhile: not lost
+			}
 			s.end()
 			return fmt.Errorf("%w: %s (token %d)", ErrLost, key, token)
 		}
@@ -277,6 +283,12 @@ func (m *Mutex) try(ctx context.Context) (bool, uint64, error) {
 		return false, 0, err
 	}
 	if !res.Succeeded {
+		// Held by this session already (another Mutex of it on the same
+		// key): it is ours, as in etcd, where the key names the lease.
+		if got := res.Results[0]; got.Found && len(got.Entries) == 1 && string(got.Entries[0].Value) == s.id {
+			m.token = got.Entries[0].CreateRevision
+			return true, 0, nil
+		}
 		return false, res.Revision, nil
 	}
 	got := res.Results[1]
