@@ -217,3 +217,33 @@ func TestFencingRefusesStaleHolder(t *testing.T) {
 		}
 	}
 }
+
+// TestSameSessionSameKey: a second Mutex of the session on a key it holds
+// takes it at once with the same token, as in etcd; after Unlock the
+// session's keep-alive has nothing to refresh and stays alive.
+func TestSameSessionSameKey(t *testing.T) {
+	n := startNode(t)
+	ctx := ctxFor(t)
+	if _, err := n.client.CreateKVStore(ctx, "t1", "ns", "locks"); err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(t, n.client, "t1/ns/locks")
+	m1, m2 := concurrency.NewMutex(s, "k"), concurrency.NewMutex(s, "k")
+	if err := m1.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.TryLock(ctx); err != nil || m2.Token() != m1.Token() {
+		t.Fatalf("second mutex of the session: %v, token %d; want the lock with token %d", err, m2.Token(), m1.Token())
+	}
+	if err := m1.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh after Unlock: %v", err)
+	}
+	select {
+	case <-s.Done():
+		t.Fatal("the session ended after an Unlock")
+	default:
+	}
+}
