@@ -2,6 +2,10 @@
 // package's ResourceManager, StreamManager, QueueManager and KVManager over
 // gRPC, the same interfaces the embedded node (package storage) implements,
 // so a program moves between embedded and remote without other changes.
+// It also implements flowmesh.TxnManager (Txn: compares and ops over one
+// tenant's KV stores, streams and queues, all or nothing; see the examples)
+// and flowmesh.QueueBatcher; package client/concurrency builds locks with
+// fencing tokens on it.
 //
 //	c, err := client.New(client.Config{Endpoints: []string{"10.0.0.1:7400", "10.0.0.2:7400"}})
 //	defer c.Close()
@@ -35,7 +39,7 @@
 //     ListDead, GetResource, ListResources, Status): on any Unavailable.
 //   - Writes of the stream, queue and KV APIs (WriteEvents, CommitOffset,
 //     Enqueue, EnqueueBatch, Reserve, ReserveBatch, RemoveFromInFlight, Ack,
-//     AckBatch, Nack, Touch, Purge, Redrive, Put, Delete): every call
+//     AckBatch, Nack, Touch, Purge, Redrive, Put, Delete, Txn): every call
 //     carries a request ID — the caller's (flowmesh.WithRequestID) or a
 //     fresh random one — and every retry repeats the SAME ID. The node's FSM
 //     deduplicates writes by request ID and returns the first result, so a

@@ -40,6 +40,9 @@ func fromStatus(err error) error {
 	}
 	if d := detailOf(st); d != nil {
 		if e := fromDetail(d); e != nil {
+			if d.GetTxnBranch() != "" {
+				e = &flowmesh.TxnOpError{Branch: d.GetTxnBranch(), Index: int(d.GetTxnIndex()), Op: d.GetTxnOp(), Err: e}
+			}
 			if e.Error() == st.Message() {
 				return e
 			}

@@ -57,6 +57,9 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"Queues", queueTests, func(tg Target) bool { return tg.Resources != nil && tg.Queues != nil }},
 		{"QueueBatches", queueBatchTests, func(tg Target) bool { return tg.Resources != nil && batcher(tg) != nil }},
 		{"KV", kvTests, func(tg Target) bool { return tg.Resources != nil && tg.KV != nil }},
+		{"Txn", txnTests, func(tg Target) bool {
+			return tg.Resources != nil && tg.Streams != nil && tg.Queues != nil && tg.KV != nil && txner(tg) != nil
+		}},
 		{"Quotas", quotaTests, func(tg Target) bool {
 			return tg.Resources != nil && tg.Streams != nil && tg.Queues != nil && tg.KV != nil && tg.Quotas != nil
 		}},

@@ -49,6 +49,9 @@ func dedupSize(id string, r *Result) int64 {
 	if r.Resource != nil {
 		n += 256
 	}
+	if r.Txn != nil {
+		n += txnResultSize(r.Txn)
+	}
 	return n
 }
 
@@ -114,6 +117,9 @@ func resultToPB(r *Result) *fsmpb.Result {
 		pb.Resource = ResourceToPB(r.Resource)
 	}
 	batchResultToPB(r, pb)
+	if r.Txn != nil {
+		pb.Txn = txnResultToPB(r.Txn)
+	}
 	return pb
 }
 
@@ -129,5 +135,8 @@ func resultFromPB(pb *fsmpb.Result) *Result {
 		r.Resource = resourceFromPB(pb.Resource)
 	}
 	batchResultFromPB(pb, r)
+	if pb.Txn != nil {
+		r.Txn = txnResultFromPB(pb.Txn)
+	}
 	return r
 }

@@ -11,6 +11,13 @@
 // *Result or an error. Op codes are the field numbers of Command.op and are
 // append-only.
 //
+// A Txn command (txn.go) evaluates its compares, then checks every op of
+// the branch that runs against the state as its earlier ops leave it (an
+// overlay of keys put and deleted, receipts used, dedup IDs seen) and the
+// quota the whole branch needs, and only then applies the ops with the
+// single commands' code: all or nothing, identically on every replica. Its
+// enqueued jobs are named "index.pos.op".
+//
 // # Determinism
 //
 // Apply uses no local clock (time is the entry's stamp), no randomness and

@@ -92,6 +92,7 @@ type Result struct {
 	Resource  *flowmesh.Resource
 	Jobs      []flowmesh.Job // ReserveBatch; empty when no job was ready
 	Items     []ItemResult   // EnqueueBatch, AckBatch: one per item
+	Txn       *flowmesh.TxnResult
 }
 
 // FSM is the replicated state machine.
@@ -622,6 +623,8 @@ func (f *FSM) applyCommand(ac *applyCtx, cmd *fsmpb.Command) (*Result, error) {
 		return f.applyKVTrimHistory(ac, op.KvTrimHistory)
 	case *fsmpb.Command_SetQuota:
 		return f.applySetQuota(op.SetQuota)
+	case *fsmpb.Command_Txn:
+		return f.applyTxn(ac, op.Txn)
 	case *fsmpb.Command_Noop:
 		return &Result{}, nil
 	}

@@ -165,6 +165,9 @@ func check(c caller, method string, a access, req any) error {
 		}
 		return status.Errorf(codes.PermissionDenied, "flowmesh: subject %q may not call %s: it needs %s", c.id.Subject, method, auth.ClusterAdmin)
 	}
+	if a.scopes != nil {
+		return checkScopes(c, method, a, req)
+	}
 	tenant, ns, err := a.scope(req)
 	if err != nil {
 		return err

@@ -14,6 +14,9 @@ type access struct {
 	anyone  bool // any authenticated caller
 	scope   scopeFunc
 	list    bool // a listing: some grant in the tenant suffices, the handler filters
+	// scopes, when set, replaces perm and scope for a request that spans
+	// namespaces: the permission it needs in each of them (txn.go).
+	scopes func(req any) (perm auth.Perm, tenant string, namespaces []string, err error)
 }
 
 // scopeFunc finds the tenant and namespace a request acts on.
@@ -95,6 +98,9 @@ var methods = map[string]access{
 	pb.KVService_Get_FullMethodName:    read(byPath),
 	pb.KVService_List_FullMethodName:   read(byPath),
 	pb.KVService_Watch_FullMethodName:  read(byPath),
+
+	// Write on every namespace it names; read when it only reads.
+	pb.TxnService_Txn_FullMethodName: {scope: txnTenant, scopes: txnScopes},
 
 	// The SDK finds the leader with Status.
 	pb.ClusterService_Status_FullMethodName:          {anyone: true},

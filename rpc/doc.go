@@ -146,7 +146,9 @@
 //     caller (the SDK finds the leader with Status); the rest need
 //     cluster-admin. Create and delete need admin of the tenant, data
 //     mutations (including CommitOffset, Purge, Redrive) write, the rest
-//     read.
+//     read. TxnService.Txn names any namespaces of one tenant: it needs
+//     write on each of them, or read when every op is a get or range
+//     (txn.go).
 //   - No credential or a wrong one: Unauthenticated. A credential without
 //     the grant: PermissionDenied naming the subject, method and scope,
 //     never the token.

@@ -33,6 +33,10 @@ import (
 //	context.DeadlineExceeded / Canceled      DeadlineExceeded / Canceled
 //	anything else                            Internal
 //
+// An error from a transaction's compare or op (*flowmesh.TxnOpError) takes
+// the code and detail of its cause, plus txn_branch, txn_index and txn_op
+// naming it; the client wraps the mapped error in a *TxnOpError again.
+//
 // Clients retry ErrNotLeader and ErrNoLeader even for calls without a
 // request ID; see doc.go for when that is exact.
 
@@ -48,6 +52,7 @@ func ToStatus(ctx context.Context, err error) *status.Status {
 		return s
 	}
 	code, d := classify(err)
+	withTxnDetail(err, d)
 	if code == codes.Internal && ctx != nil && ctx.Err() != nil {
 		code, d = classify(ctx.Err())
 	}

@@ -48,7 +48,7 @@ var fuzzSkip = map[string]bool{
 func fuzzMethods() []fuzzMethod {
 	var out []fuzzMethod
 	for _, sd := range []grpc.ServiceDesc{pb.ResourceService_ServiceDesc, pb.StreamService_ServiceDesc,
-		pb.QueueService_ServiceDesc, pb.KVService_ServiceDesc, pb.ClusterService_ServiceDesc} {
+		pb.QueueService_ServiceDesc, pb.KVService_ServiceDesc, pb.ClusterService_ServiceDesc, pb.TxnService_ServiceDesc} {
 		for _, m := range sd.Methods {
 			if name := "/" + sd.ServiceName + "/" + m.MethodName; !fuzzSkip[name] {
 				out = append(out, fuzzMethod{name, false})
@@ -97,16 +97,25 @@ func fuzzSeeds() map[string]proto.Message {
 		"ReserveBatch":       &pb.ReserveBatchRequest{Path: q, Max: 3, Visibility: sec, Wait: durationpb.New(10 * time.Millisecond)},
 		"AckBatch":           &pb.AckBatchRequest{Path: q, Receipts: []*pb.Receipt{rc, {JobId: "2", Attempt: 1}}},
 		"Put":                &pb.PutRequest{Path: kv, Key: "k", Value: []byte("v"), IfRevision: proto.Uint64(0), Ttl: sec},
-		"Get":                &pb.GetRequest{Path: kv, Key: "k"},
-		"Delete":             &pb.DeleteRequest{Path: kv, Key: "k"},
-		"List":               &pb.ListRequest{Path: kv, Prefix: "k", Limit: 10},
-		"Watch":              &pb.WatchRequest{Path: kv, Prefix: "k", FromRevision: 1},
-		"Status":             &pb.StatusRequest{},
-		"Members":            &pb.MembersRequest{},
-		"SnapshotSave":       &pb.SnapshotSaveRequest{},
-		"StateHash":          &pb.StateHashRequest{},
-		"SetQuota":           &pb.SetQuotaRequest{Tenant: "t", Limits: &pb.QuotaLimits{StoredBytes: proto.Int64(1 << 30), KvKeys: proto.Int64(0)}},
-		"GetQuota":           &pb.GetQuotaRequest{Tenant: "t"},
+		"Txn": &pb.TxnRequest{
+			Compares: []*pb.TxnCompare{{Target: pb.CompareTarget_COMPARE_TARGET_KV_EXISTS, Path: kv, Key: "k"},
+				{Target: pb.CompareTarget_COMPARE_TARGET_JOB_HELD, Path: q, Receipt: rc, Flag: true}},
+			Then: []*pb.TxnOp{{Op: &pb.TxnOp_Put{Put: &pb.TxnPut{Path: kv, Key: "k", Value: []byte("v"), Ttl: sec}}},
+				{Op: &pb.TxnOp_Append{Append: &pb.TxnAppend{Path: s, Events: []*pb.StreamEvent{{Payload: []byte("e")}}}}},
+				{Op: &pb.TxnOp_Enqueue{Enqueue: &pb.TxnEnqueue{Path: q, Payload: []byte("j"), Delay: sec}}}},
+			Else: []*pb.TxnOp{{Op: &pb.TxnOp_Ack{Ack: &pb.TxnReceipt{Path: q, Receipt: rc}}},
+				{Op: &pb.TxnOp_Range{Range: &pb.TxnRange{Path: kv, Prefix: "k", Limit: 3}}}},
+			Options: opts},
+		"Get":          &pb.GetRequest{Path: kv, Key: "k"},
+		"Delete":       &pb.DeleteRequest{Path: kv, Key: "k"},
+		"List":         &pb.ListRequest{Path: kv, Prefix: "k", Limit: 10},
+		"Watch":        &pb.WatchRequest{Path: kv, Prefix: "k", FromRevision: 1},
+		"Status":       &pb.StatusRequest{},
+		"Members":      &pb.MembersRequest{},
+		"SnapshotSave": &pb.SnapshotSaveRequest{},
+		"StateHash":    &pb.StateHashRequest{},
+		"SetQuota":     &pb.SetQuotaRequest{Tenant: "t", Limits: &pb.QuotaLimits{StoredBytes: proto.Int64(1 << 30), KvKeys: proto.Int64(0)}},
+		"GetQuota":     &pb.GetQuotaRequest{Tenant: "t"},
 	}
 }
 

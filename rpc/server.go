@@ -330,6 +330,7 @@ func NewServer(cfg Config, backend Backend) *Server {
 	pb.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
 	pb.RegisterQueueServiceServer(s.grpc, &queueService{s: s})
 	pb.RegisterKVServiceServer(s.grpc, &kvService{s: s})
+	pb.RegisterTxnServiceServer(s.grpc, &txnService{s: s})
 	pb.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -246,6 +246,8 @@ func growth(cmd *fsmpb.Command) bool {
 		*fsmpb.Command_Reserve, *fsmpb.Command_ReserveBatch, *fsmpb.Command_Nack, *fsmpb.Command_Touch,
 		*fsmpb.Command_CommitOffset, *fsmpb.Command_SetQuota, *fsmpb.Command_Noop:
 		return false
+	case *fsmpb.Command_Txn:
+		return txnGrowth(cmd.GetTxn())
 	}
 	return true
 }

@@ -18,6 +18,10 @@
 // Reads take a consistency level (flowmesh.WithConsistency): linearizable by
 // default (read-index through the leader), or stale from local state.
 //
+// Transactions (Storage.Txn, or KVManager() as a flowmesh.TxnManager) are
+// one command each: compares, then-ops and else-ops over one tenant's KV
+// stores, streams and queues, applied whole or not at all (txn.go).
+//
 // Background work, all owned and stopped by Stop: a flush loop that makes the
 // FSM durable every FlushInterval (raft's log is fsynced on every commit, so
 // this bounds only replay work after a crash), and on the leader the TTL

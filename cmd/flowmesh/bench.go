@@ -23,7 +23,7 @@ import (
 )
 
 // workloads are the bench workloads, in help order.
-var workloads = []string{"kv-put", "kv-get", "stream-append", "stream-read", "queue"}
+var workloads = []string{"kv-put", "kv-get", "stream-append", "stream-read", "queue", "txn"}
 
 // benchConfig is a bench run's settings.
 type benchConfig struct {
@@ -98,6 +98,9 @@ Workloads:
                   is one EnqueueBatch of N jobs, or one ReserveBatch of up to
                   N jobs and one AckBatch of them; JOBS/S counts jobs. The
                   queue workload's --batch defaults to 1 (one job per call).
+  txn             A KV put, a stream append and an enqueue of --value-size
+                  bytes each as three calls, then as one transaction (two
+                  phases: the baseline and the transaction, same run)
 
 The client runs with GOGC=400 unless GOGC is set, so that it takes less
 CPU from nodes on the same machine; --cpu-profile shows what it costs.`,
@@ -219,6 +222,9 @@ func (a *app) runBench(ctx context.Context, bc benchConfig) ([]benchResult, erro
 	}
 	if !bc.keep {
 		defer a.deleteBenchResource(c, p)
+		if bc.workload == "txn" {
+			defer a.deleteTxnBench(c, p)
+		}
 	}
 	phases, err := a.benchPhases(ctx, clients, bc, p)
 	if err != nil {
@@ -286,6 +292,8 @@ func (a *app) createBenchResource(ctx context.Context, c *client.Client, bc benc
 		})
 	case "queue":
 		return setup(func(ctx context.Context) error { _, err := c.CreateQueue(ctx, tenant, ns, name, 1); return err })
+	case "txn":
+		return setup(func(ctx context.Context) error { return createTxnBench(ctx, c, tenant, ns, name, bc.partitions) })
 	}
 	return nil
 }
@@ -355,6 +363,8 @@ func (a *app) benchPhases(ctx context.Context, clients []*client.Client, bc benc
 			}
 			return n, len(ms), err
 		})
+	case "txn":
+		addTxnBench(add, bc, p, value, key)
 	case "queue":
 		if bc.batch > 1 {
 			addQueueBatch(add, bc, p, value)

@@ -140,9 +140,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"--endpoints", " , ", "kv", "get", "t1/ns1/cfg", "k"},
 		{"cluster", "join", "256.1.1.1:99999"},
 		{"cluster", "join", "127.0.0.1:7402", "nohost"},
-		{"queue"},                              // a group without its command
-		{"queue", "frobnicate", "t1/ns1/jobs"}, // no such command
-		{"cluster", "snapshot", "t1"},          // nested group, unknown command
+		{"txn", "a.json", "b.json"},
+		{"queue"},                                                                // a group without its command
+		{"queue", "frobnicate", "t1/ns1/jobs"},                                   // no such command
+		{"cluster", "snapshot", "t1"},                                            // nested group, unknown command
 		{"--endpoints", "http://127.0.0.1:7400", "kv", "get", "t1/ns1/cfg", "k"}, // a URL, not host:port
 	} {
 		r := cli(t, "", args...)
@@ -314,7 +315,7 @@ func TestBench(t *testing.T) {
 		batch    string
 		extra    []string
 	}{
-		{"kv-put", 1, "10", nil}, {"stream-append", 1, "10", nil}, {"queue", 2, "10", nil}, {"queue", 2, "", nil},
+		{"kv-put", 1, "10", nil}, {"stream-append", 1, "10", nil}, {"queue", 2, "10", nil}, {"queue", 2, "", nil}, {"txn", 2, "", nil},
 		// The read workloads prefill first (small, to stay quick).
 		{"kv-get", 1, "", []string{"--keys", "200"}}, {"stream-read", 1, "10", []string{"--prefill", "500"}},
 	} {

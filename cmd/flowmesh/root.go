@@ -126,7 +126,7 @@ Exit status: 0 success, 1 the request failed (server or connection), 2 usage.`,
 	pf.StringVar(&a.tlsFiles.Key, "key", "", "PEM key of --cert (env FLOWMESH_KEY)")
 	pf.StringVar(&a.contextName, "context", "", "saved connection context to use (env FLOWMESH_CONTEXT; default: the selected one)")
 	a.tokenFlags(root)
-	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(),
+	root.AddCommand(a.streamCmd(), a.queueCmd(), a.kvCmd(), a.txnCmd(), a.clusterCmd(), a.resourcesCmd(), a.benchCmd(), a.quotaCmd(),
 		a.versionCmd(), a.contextCmd(getenv))
 	requireSubcommands(root)
 	a.completions(root, getenv)

@@ -53,6 +53,7 @@ type Command struct {
 	//	*Command_KvTrimHistory
 	//	*Command_Noop
 	//	*Command_SetQuota
+	//	*Command_Txn
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -291,6 +292,15 @@ func (x *Command) GetSetQuota() *SetQuota {
 	return nil
 }
 
+func (x *Command) GetTxn() *Txn {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Txn); ok {
+			return x.Txn
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -379,6 +389,10 @@ type Command_SetQuota struct {
 	SetQuota *SetQuota `protobuf:"bytes,60,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type Command_Txn struct {
+	Txn *Txn `protobuf:"bytes,70,opt,name=txn,proto3,oneof"`
+}
+
 func (*Command_CreateResource) isCommand_Op() {}
 
 func (*Command_DeleteResource) isCommand_Op() {}
@@ -420,6 +434,8 @@ func (*Command_KvTrimHistory) isCommand_Op() {}
 func (*Command_Noop) isCommand_Op() {}
 
 func (*Command_SetQuota) isCommand_Op() {}
+
+func (*Command_Txn) isCommand_Op() {}
 
 type Resource struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2142,6 +2158,7 @@ type Result struct {
 	Resource      *Resource              `protobuf:"bytes,8,opt,name=resource,proto3" json:"resource,omitempty"`
 	Jobs          []*Job                 `protobuf:"bytes,9,rep,name=jobs,proto3" json:"jobs,omitempty"`    // ReserveBatch
 	Items         []*ItemResult          `protobuf:"bytes,10,rep,name=items,proto3" json:"items,omitempty"` // EnqueueBatch, AckBatch
+	Txn           *TxnResult             `protobuf:"bytes,11,opt,name=txn,proto3" json:"txn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2242,6 +2259,13 @@ func (x *Result) GetJobs() []*Job {
 func (x *Result) GetItems() []*ItemResult {
 	if x != nil {
 		return x.Items
+	}
+	return nil
+}
+
+func (x *Result) GetTxn() *TxnResult {
+	if x != nil {
+		return x.Txn
 	}
 	return nil
 }
@@ -3032,11 +3056,672 @@ func (x *SetQuota) GetReset_() bool {
 	return false
 }
 
+// Txn evaluates its compares and applies then (all held) or else_ops, all
+// or nothing. Targets, compare ops and op types are flowmesh's
+// CompareTarget, CompareOp and TxnOpType values.
+type Txn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Compares      []*TxnCompare          `protobuf:"bytes,1,rep,name=compares,proto3" json:"compares,omitempty"`
+	Then          []*TxnOp               `protobuf:"bytes,2,rep,name=then,proto3" json:"then,omitempty"`
+	ElseOps       []*TxnOp               `protobuf:"bytes,3,rep,name=else_ops,json=elseOps,proto3" json:"else_ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Txn) Reset() {
+	*x = Txn{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Txn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Txn) ProtoMessage() {}
+
+func (x *Txn) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Txn.ProtoReflect.Descriptor instead.
+func (*Txn) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Txn) GetCompares() []*TxnCompare {
+	if x != nil {
+		return x.Compares
+	}
+	return nil
+}
+
+func (x *Txn) GetThen() []*TxnOp {
+	if x != nil {
+		return x.Then
+	}
+	return nil
+}
+
+func (x *Txn) GetElseOps() []*TxnOp {
+	if x != nil {
+		return x.ElseOps
+	}
+	return nil
+}
+
+type TxnCompare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        int32                  `protobuf:"varint,1,opt,name=target,proto3" json:"target,omitempty"`
+	Op            int32                  `protobuf:"varint,2,opt,name=op,proto3" json:"op,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Key           string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Partition     int32                  `protobuf:"varint,5,opt,name=partition,proto3" json:"partition,omitempty"`
+	Number        uint64                 `protobuf:"varint,6,opt,name=number,proto3" json:"number,omitempty"` // revision, create revision or next offset
+	Value         []byte                 `protobuf:"bytes,7,opt,name=value,proto3" json:"value,omitempty"`
+	Flag          bool                   `protobuf:"varint,8,opt,name=flag,proto3" json:"flag,omitempty"` // exists, held
+	Receipt       *Receipt               `protobuf:"bytes,9,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnCompare) Reset() {
+	*x = TxnCompare{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnCompare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnCompare) ProtoMessage() {}
+
+func (x *TxnCompare) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnCompare.ProtoReflect.Descriptor instead.
+func (*TxnCompare) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TxnCompare) GetTarget() int32 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *TxnCompare) GetOp() int32 {
+	if x != nil {
+		return x.Op
+	}
+	return 0
+}
+
+func (x *TxnCompare) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TxnCompare) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnCompare) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TxnCompare) GetNumber() uint64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *TxnCompare) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *TxnCompare) GetFlag() bool {
+	if x != nil {
+		return x.Flag
+	}
+	return false
+}
+
+func (x *TxnCompare) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+type TxnOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*TxnOp_Put
+	//	*TxnOp_Delete
+	//	*TxnOp_Append
+	//	*TxnOp_Enqueue
+	//	*TxnOp_Ack
+	//	*TxnOp_Nack
+	//	*TxnOp_Get
+	//	*TxnOp_Range
+	Op            isTxnOp_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOp) Reset() {
+	*x = TxnOp{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOp) ProtoMessage() {}
+
+func (x *TxnOp) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
+func (*TxnOp) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *TxnOp) GetOp() isTxnOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *TxnOp) GetPut() *KVPut {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetDelete() *KVDelete {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetAppend() *WriteEvents {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Append); ok {
+			return x.Append
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetEnqueue() *Enqueue {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Enqueue); ok {
+			return x.Enqueue
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetAck() *Nack {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Ack); ok {
+			return x.Ack
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetNack() *Nack {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Nack); ok {
+			return x.Nack
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetGet() *TxnRead {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetRange() *TxnRead {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
+type isTxnOp_Op interface {
+	isTxnOp_Op()
+}
+
+type TxnOp_Put struct {
+	Put *KVPut `protobuf:"bytes,1,opt,name=put,proto3,oneof"` // has_if_revision must be false
+}
+
+type TxnOp_Delete struct {
+	Delete *KVDelete `protobuf:"bytes,2,opt,name=delete,proto3,oneof"` // has_if_revision must be false
+}
+
+type TxnOp_Append struct {
+	Append *WriteEvents `protobuf:"bytes,3,opt,name=append,proto3,oneof"`
+}
+
+type TxnOp_Enqueue struct {
+	Enqueue *Enqueue `protobuf:"bytes,4,opt,name=enqueue,proto3,oneof"`
+}
+
+type TxnOp_Ack struct {
+	Ack *Nack `protobuf:"bytes,5,opt,name=ack,proto3,oneof"` // delay unused
+}
+
+type TxnOp_Nack struct {
+	Nack *Nack `protobuf:"bytes,6,opt,name=nack,proto3,oneof"`
+}
+
+type TxnOp_Get struct {
+	Get *TxnRead `protobuf:"bytes,7,opt,name=get,proto3,oneof"`
+}
+
+type TxnOp_Range struct {
+	Range *TxnRead `protobuf:"bytes,8,opt,name=range,proto3,oneof"`
+}
+
+func (*TxnOp_Put) isTxnOp_Op() {}
+
+func (*TxnOp_Delete) isTxnOp_Op() {}
+
+func (*TxnOp_Append) isTxnOp_Op() {}
+
+func (*TxnOp_Enqueue) isTxnOp_Op() {}
+
+func (*TxnOp_Ack) isTxnOp_Op() {}
+
+func (*TxnOp_Nack) isTxnOp_Op() {}
+
+func (*TxnOp_Get) isTxnOp_Op() {}
+
+func (*TxnOp_Range) isTxnOp_Op() {}
+
+type TxnRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`       // get
+	Prefix        string                 `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"` // range
+	After         string                 `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         int32                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnRead) Reset() {
+	*x = TxnRead{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRead) ProtoMessage() {}
+
+func (x *TxnRead) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRead.ProtoReflect.Descriptor instead.
+func (*TxnRead) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TxnRead) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TxnRead) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnRead) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *TxnRead) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *TxnRead) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type TxnResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Succeeded     bool                   `protobuf:"varint,1,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Results       []*TxnOpResult         `protobuf:"bytes,3,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnResult) Reset() {
+	*x = TxnResult{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnResult) ProtoMessage() {}
+
+func (x *TxnResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnResult.ProtoReflect.Descriptor instead.
+func (*TxnResult) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TxnResult) GetSucceeded() bool {
+	if x != nil {
+		return x.Succeeded
+	}
+	return false
+}
+
+func (x *TxnResult) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *TxnResult) GetResults() []*TxnOpResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type TxnOpResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          int32                  `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Positions     []*Position            `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty"`
+	JobId         string                 `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
+	Found         bool                   `protobuf:"varint,6,opt,name=found,proto3" json:"found,omitempty"`
+	Entries       []*TxnEntry            `protobuf:"bytes,7,rep,name=entries,proto3" json:"entries,omitempty"`
+	Truncated     bool                   `protobuf:"varint,8,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOpResult) Reset() {
+	*x = TxnOpResult{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOpResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOpResult) ProtoMessage() {}
+
+func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOpResult.ProtoReflect.Descriptor instead.
+func (*TxnOpResult) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TxnOpResult) GetType() int32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *TxnOpResult) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *TxnOpResult) GetPositions() []*Position {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+func (x *TxnOpResult) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *TxnOpResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *TxnOpResult) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *TxnOpResult) GetEntries() []*TxnEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *TxnOpResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type TxnEntry struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Key            string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value          []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Revision       uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateRevision uint64                 `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	ExpiresAt      int64                  `protobuf:"varint,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // unix nanos; 0 = never
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TxnEntry) Reset() {
+	*x = TxnEntry{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnEntry) ProtoMessage() {}
+
+func (x *TxnEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnEntry.ProtoReflect.Descriptor instead.
+func (*TxnEntry) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TxnEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *TxnEntry) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *TxnEntry) GetCreateRevision() uint64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *TxnEntry) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
 var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\x8d\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\x0fflowmesh.fsm.v1\"\xb7\n" +
 	"\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
@@ -3062,7 +3747,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\tkv_expire\x18* \x01(\v2\x19.flowmesh.fsm.v1.KVExpireH\x00R\bkvExpire\x12H\n" +
 	"\x0fkv_trim_history\x18+ \x01(\v2\x1e.flowmesh.fsm.v1.KVTrimHistoryH\x00R\rkvTrimHistory\x12+\n" +
 	"\x04noop\x182 \x01(\v2\x15.flowmesh.fsm.v1.NoopH\x00R\x04noop\x128\n" +
-	"\tset_quota\x18< \x01(\v2\x19.flowmesh.fsm.v1.SetQuotaH\x00R\bsetQuotaB\x04\n" +
+	"\tset_quota\x18< \x01(\v2\x19.flowmesh.fsm.v1.SetQuotaH\x00R\bsetQuota\x12(\n" +
+	"\x03txn\x18F \x01(\v2\x14.flowmesh.fsm.v1.TxnH\x00R\x03txnB\x04\n" +
 	"\x02op\"\xd5\x03\n" +
 	"\bResource\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
@@ -3194,7 +3880,7 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"enqueuedAt\x12#\n" +
 	"\rvisible_until\x18\x06 \x01(\x03R\fvisibleUntil\x12\x19\n" +
 	"\bready_at\x18\a \x01(\x03R\areadyAt\x12\x14\n" +
-	"\x05state\x18\b \x01(\x05R\x05state\"\xf1\x02\n" +
+	"\x05state\x18\b \x01(\x05R\x05state\"\x9f\x03\n" +
 	"\x06Result\x127\n" +
 	"\tpositions\x18\x01 \x03(\v2\x19.flowmesh.fsm.v1.PositionR\tpositions\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x10\n" +
@@ -3206,7 +3892,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\bresource\x18\b \x01(\v2\x19.flowmesh.fsm.v1.ResourceR\bresource\x12(\n" +
 	"\x04jobs\x18\t \x03(\v2\x14.flowmesh.fsm.v1.JobR\x04jobs\x121\n" +
 	"\x05items\x18\n" +
-	" \x03(\v2\x1b.flowmesh.fsm.v1.ItemResultR\x05items\"j\n" +
+	" \x03(\v2\x1b.flowmesh.fsm.v1.ItemResultR\x05items\x12,\n" +
+	"\x03txn\x18\v \x01(\v2\x1a.flowmesh.fsm.v1.TxnResultR\x03txn\"j\n" +
 	"\n" +
 	"ItemResult\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
@@ -3286,7 +3973,58 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\bSetQuota\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x124\n" +
 	"\x06limits\x18\x02 \x01(\v2\x1c.flowmesh.fsm.v1.QuotaLimitsR\x06limits\x12\x14\n" +
-	"\x05reset\x18\x03 \x01(\bR\x05resetB(Z&github.com/flowmesh/flowmesh/fsm/fsmpbb\x06proto3"
+	"\x05reset\x18\x03 \x01(\bR\x05reset\"\x9d\x01\n" +
+	"\x03Txn\x127\n" +
+	"\bcompares\x18\x01 \x03(\v2\x1b.flowmesh.fsm.v1.TxnCompareR\bcompares\x12*\n" +
+	"\x04then\x18\x02 \x03(\v2\x16.flowmesh.fsm.v1.TxnOpR\x04then\x121\n" +
+	"\belse_ops\x18\x03 \x03(\v2\x16.flowmesh.fsm.v1.TxnOpR\aelseOps\"\xee\x01\n" +
+	"\n" +
+	"TxnCompare\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\x05R\x06target\x12\x0e\n" +
+	"\x02op\x18\x02 \x01(\x05R\x02op\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12\x1c\n" +
+	"\tpartition\x18\x05 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06number\x18\x06 \x01(\x04R\x06number\x12\x14\n" +
+	"\x05value\x18\a \x01(\fR\x05value\x12\x12\n" +
+	"\x04flag\x18\b \x01(\bR\x04flag\x122\n" +
+	"\areceipt\x18\t \x01(\v2\x18.flowmesh.fsm.v1.ReceiptR\areceipt\"\x94\x03\n" +
+	"\x05TxnOp\x12*\n" +
+	"\x03put\x18\x01 \x01(\v2\x16.flowmesh.fsm.v1.KVPutH\x00R\x03put\x123\n" +
+	"\x06delete\x18\x02 \x01(\v2\x19.flowmesh.fsm.v1.KVDeleteH\x00R\x06delete\x126\n" +
+	"\x06append\x18\x03 \x01(\v2\x1c.flowmesh.fsm.v1.WriteEventsH\x00R\x06append\x124\n" +
+	"\aenqueue\x18\x04 \x01(\v2\x18.flowmesh.fsm.v1.EnqueueH\x00R\aenqueue\x12)\n" +
+	"\x03ack\x18\x05 \x01(\v2\x15.flowmesh.fsm.v1.NackH\x00R\x03ack\x12+\n" +
+	"\x04nack\x18\x06 \x01(\v2\x15.flowmesh.fsm.v1.NackH\x00R\x04nack\x12,\n" +
+	"\x03get\x18\a \x01(\v2\x18.flowmesh.fsm.v1.TxnReadH\x00R\x03get\x120\n" +
+	"\x05range\x18\b \x01(\v2\x18.flowmesh.fsm.v1.TxnReadH\x00R\x05rangeB\x04\n" +
+	"\x02op\"s\n" +
+	"\aTxnRead\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05after\x18\x04 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x05R\x05limit\"}\n" +
+	"\tTxnResult\x12\x1c\n" +
+	"\tsucceeded\x18\x01 \x01(\bR\tsucceeded\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x126\n" +
+	"\aresults\x18\x03 \x03(\v2\x1c.flowmesh.fsm.v1.TxnOpResultR\aresults\"\x88\x02\n" +
+	"\vTxnOpResult\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\x05R\x04type\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x127\n" +
+	"\tpositions\x18\x03 \x03(\v2\x19.flowmesh.fsm.v1.PositionR\tpositions\x12\x15\n" +
+	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x10\n" +
+	"\x03seq\x18\x05 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05found\x18\x06 \x01(\bR\x05found\x123\n" +
+	"\aentries\x18\a \x03(\v2\x19.flowmesh.fsm.v1.TxnEntryR\aentries\x12\x1c\n" +
+	"\ttruncated\x18\b \x01(\bR\ttruncated\"\x96\x01\n" +
+	"\bTxnEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x04R\x0ecreateRevision\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\x03R\texpiresAtB(Z&github.com/flowmesh/flowmesh/fsm/fsmpbb\x06proto3"
 
 var (
 	file_fsm_fsmpb_fsm_proto_rawDescOnce sync.Once
@@ -3300,7 +4038,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_fsm_proto_rawDescData
 }
 
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: flowmesh.fsm.v1.Command
 	(*Resource)(nil),       // 1: flowmesh.fsm.v1.Resource
@@ -3341,6 +4079,13 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*QuotaLimits)(nil),    // 36: flowmesh.fsm.v1.QuotaLimits
 	(*TenantQuota)(nil),    // 37: flowmesh.fsm.v1.TenantQuota
 	(*SetQuota)(nil),       // 38: flowmesh.fsm.v1.SetQuota
+	(*Txn)(nil),            // 39: flowmesh.fsm.v1.Txn
+	(*TxnCompare)(nil),     // 40: flowmesh.fsm.v1.TxnCompare
+	(*TxnOp)(nil),          // 41: flowmesh.fsm.v1.TxnOp
+	(*TxnRead)(nil),        // 42: flowmesh.fsm.v1.TxnRead
+	(*TxnResult)(nil),      // 43: flowmesh.fsm.v1.TxnResult
+	(*TxnOpResult)(nil),    // 44: flowmesh.fsm.v1.TxnOpResult
+	(*TxnEntry)(nil),       // 45: flowmesh.fsm.v1.TxnEntry
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	2,  // 0: flowmesh.fsm.v1.Command.create_resource:type_name -> flowmesh.fsm.v1.CreateResource
@@ -3364,30 +4109,47 @@ var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	24, // 18: flowmesh.fsm.v1.Command.kv_trim_history:type_name -> flowmesh.fsm.v1.KVTrimHistory
 	25, // 19: flowmesh.fsm.v1.Command.noop:type_name -> flowmesh.fsm.v1.Noop
 	38, // 20: flowmesh.fsm.v1.Command.set_quota:type_name -> flowmesh.fsm.v1.SetQuota
-	1,  // 21: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
-	4,  // 22: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
-	5,  // 23: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
-	16, // 24: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
-	19, // 25: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
-	26, // 26: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
-	27, // 27: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
-	1,  // 28: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
-	27, // 29: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
-	29, // 30: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
-	27, // 31: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
-	28, // 32: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
-	1,  // 33: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
-	32, // 34: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
-	33, // 35: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
-	34, // 36: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
-	37, // 37: flowmesh.fsm.v1.Checkpoint.quotas:type_name -> flowmesh.fsm.v1.TenantQuota
-	36, // 38: flowmesh.fsm.v1.TenantQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
-	36, // 39: flowmesh.fsm.v1.SetQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	39, // 21: flowmesh.fsm.v1.Command.txn:type_name -> flowmesh.fsm.v1.Txn
+	1,  // 22: flowmesh.fsm.v1.CreateResource.resource:type_name -> flowmesh.fsm.v1.Resource
+	4,  // 23: flowmesh.fsm.v1.Event.headers:type_name -> flowmesh.fsm.v1.Header
+	5,  // 24: flowmesh.fsm.v1.WriteEvents.events:type_name -> flowmesh.fsm.v1.Event
+	16, // 25: flowmesh.fsm.v1.EnqueueBatch.jobs:type_name -> flowmesh.fsm.v1.EnqueueItem
+	19, // 26: flowmesh.fsm.v1.AckBatch.receipts:type_name -> flowmesh.fsm.v1.Receipt
+	26, // 27: flowmesh.fsm.v1.Result.positions:type_name -> flowmesh.fsm.v1.Position
+	27, // 28: flowmesh.fsm.v1.Result.job:type_name -> flowmesh.fsm.v1.Job
+	1,  // 29: flowmesh.fsm.v1.Result.resource:type_name -> flowmesh.fsm.v1.Resource
+	27, // 30: flowmesh.fsm.v1.Result.jobs:type_name -> flowmesh.fsm.v1.Job
+	29, // 31: flowmesh.fsm.v1.Result.items:type_name -> flowmesh.fsm.v1.ItemResult
+	43, // 32: flowmesh.fsm.v1.Result.txn:type_name -> flowmesh.fsm.v1.TxnResult
+	27, // 33: flowmesh.fsm.v1.QueueRecord.put:type_name -> flowmesh.fsm.v1.Job
+	28, // 34: flowmesh.fsm.v1.DedupEntry.result:type_name -> flowmesh.fsm.v1.Result
+	1,  // 35: flowmesh.fsm.v1.Checkpoint.resources:type_name -> flowmesh.fsm.v1.Resource
+	32, // 36: flowmesh.fsm.v1.Checkpoint.groups:type_name -> flowmesh.fsm.v1.GroupOffset
+	33, // 37: flowmesh.fsm.v1.Checkpoint.partitions:type_name -> flowmesh.fsm.v1.PartitionState
+	34, // 38: flowmesh.fsm.v1.Checkpoint.dedup:type_name -> flowmesh.fsm.v1.DedupEntry
+	37, // 39: flowmesh.fsm.v1.Checkpoint.quotas:type_name -> flowmesh.fsm.v1.TenantQuota
+	36, // 40: flowmesh.fsm.v1.TenantQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	36, // 41: flowmesh.fsm.v1.SetQuota.limits:type_name -> flowmesh.fsm.v1.QuotaLimits
+	40, // 42: flowmesh.fsm.v1.Txn.compares:type_name -> flowmesh.fsm.v1.TxnCompare
+	41, // 43: flowmesh.fsm.v1.Txn.then:type_name -> flowmesh.fsm.v1.TxnOp
+	41, // 44: flowmesh.fsm.v1.Txn.else_ops:type_name -> flowmesh.fsm.v1.TxnOp
+	19, // 45: flowmesh.fsm.v1.TxnCompare.receipt:type_name -> flowmesh.fsm.v1.Receipt
+	21, // 46: flowmesh.fsm.v1.TxnOp.put:type_name -> flowmesh.fsm.v1.KVPut
+	22, // 47: flowmesh.fsm.v1.TxnOp.delete:type_name -> flowmesh.fsm.v1.KVDelete
+	6,  // 48: flowmesh.fsm.v1.TxnOp.append:type_name -> flowmesh.fsm.v1.WriteEvents
+	9,  // 49: flowmesh.fsm.v1.TxnOp.enqueue:type_name -> flowmesh.fsm.v1.Enqueue
+	12, // 50: flowmesh.fsm.v1.TxnOp.ack:type_name -> flowmesh.fsm.v1.Nack
+	12, // 51: flowmesh.fsm.v1.TxnOp.nack:type_name -> flowmesh.fsm.v1.Nack
+	42, // 52: flowmesh.fsm.v1.TxnOp.get:type_name -> flowmesh.fsm.v1.TxnRead
+	42, // 53: flowmesh.fsm.v1.TxnOp.range:type_name -> flowmesh.fsm.v1.TxnRead
+	44, // 54: flowmesh.fsm.v1.TxnResult.results:type_name -> flowmesh.fsm.v1.TxnOpResult
+	26, // 55: flowmesh.fsm.v1.TxnOpResult.positions:type_name -> flowmesh.fsm.v1.Position
+	45, // 56: flowmesh.fsm.v1.TxnOpResult.entries:type_name -> flowmesh.fsm.v1.TxnEntry
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -3417,19 +4179,30 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_KvTrimHistory)(nil),
 		(*Command_Noop)(nil),
 		(*Command_SetQuota)(nil),
+		(*Command_Txn)(nil),
 	}
 	file_fsm_fsmpb_fsm_proto_msgTypes[30].OneofWrappers = []any{
 		(*QueueRecord_Put)(nil),
 		(*QueueRecord_Remove)(nil),
 	}
 	file_fsm_fsmpb_fsm_proto_msgTypes[36].OneofWrappers = []any{}
+	file_fsm_fsmpb_fsm_proto_msgTypes[41].OneofWrappers = []any{
+		(*TxnOp_Put)(nil),
+		(*TxnOp_Delete)(nil),
+		(*TxnOp_Append)(nil),
+		(*TxnOp_Enqueue)(nil),
+		(*TxnOp_Ack)(nil),
+		(*TxnOp_Nack)(nil),
+		(*TxnOp_Get)(nil),
+		(*TxnOp_Range)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -293,7 +293,12 @@ type ErrorDetail struct {
 	// cut off because its client did not take what the node had for it: the
 	// position to resume from. limit_what names the stream kind and limit
 	// holds the timeout in milliseconds.
-	ResumeFrom    uint64 `protobuf:"varint,23,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
+	ResumeFrom uint64 `protobuf:"varint,23,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
+	// Any code, from a transaction: the compare or op that failed it, as
+	// txn_branch ("compares", "then" or "else") and txn_index.
+	TxnBranch     string `protobuf:"bytes,24,opt,name=txn_branch,json=txnBranch,proto3" json:"txn_branch,omitempty"`
+	TxnIndex      int32  `protobuf:"varint,25,opt,name=txn_index,json=txnIndex,proto3" json:"txn_index,omitempty"`
+	TxnOp         string `protobuf:"bytes,26,opt,name=txn_op,json=txnOp,proto3" json:"txn_op,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -489,6 +494,27 @@ func (x *ErrorDetail) GetResumeFrom() uint64 {
 	return 0
 }
 
+func (x *ErrorDetail) GetTxnBranch() string {
+	if x != nil {
+		return x.TxnBranch
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetTxnIndex() int32 {
+	if x != nil {
+		return x.TxnIndex
+	}
+	return 0
+}
+
+func (x *ErrorDetail) GetTxnOp() string {
+	if x != nil {
+		return x.TxnOp
+	}
+	return ""
+}
+
 var File_flowmesh_v1_common_proto protoreflect.FileDescriptor
 
 const file_flowmesh_v1_common_proto_rawDesc = "" +
@@ -501,7 +527,7 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"producerId\x12!\n" +
 	"\fproducer_seq\x18\x03 \x01(\x04R\vproducerSeq\x12:\n" +
 	"\vconsistency\x18\x04 \x01(\x0e2\x18.flowmesh.v1.ConsistencyR\vconsistency\x12>\n" +
-	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xdc\x05\n" +
+	"\rmax_staleness\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxStaleness\"\xaf\x06\n" +
 	"\vErrorDetail\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.flowmesh.v1.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -533,7 +559,11 @@ const file_flowmesh_v1_common_proto_rawDesc = "" +
 	"\x0eretry_after_ms\x18\x15 \x01(\x03R\fretryAfterMs\x12\x12\n" +
 	"\x04rate\x18\x16 \x01(\x01R\x04rate\x12\x1f\n" +
 	"\vresume_from\x18\x17 \x01(\x04R\n" +
-	"resumeFrom*Z\n" +
+	"resumeFrom\x12\x1d\n" +
+	"\n" +
+	"txn_branch\x18\x18 \x01(\tR\ttxnBranch\x12\x1b\n" +
+	"\ttxn_index\x18\x19 \x01(\x05R\btxnIndex\x12\x15\n" +
+	"\x06txn_op\x18\x1a \x01(\tR\x05txnOp*Z\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x01\x12\x15\n" +
