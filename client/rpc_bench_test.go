@@ -17,7 +17,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
-	"github.com/flowmesh/flowmesh/internal/metrics"
+	"github.com/flowmesh/flowmesh/internal/grpcmetrics"
 	"github.com/flowmesh/flowmesh/rpc"
 )
 
@@ -77,7 +77,7 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 		sopts = append(sopts, grpc.SharedWriteBuffer(true))
 	}
 	// The node's Prometheus metrics, as every node runs them.
-	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
+	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: grpcmetrics.New(), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
