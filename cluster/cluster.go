@@ -201,7 +201,7 @@ func (c *Cluster) open() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	bolt, err := openLogStore(dir, cfg.LogStore)
+	bolt, err := openLogStoreVFS(dir, cfg.LogStore, newWALVFS(), newHCLog(cfg.Logger, "raft-wal"))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"github.com/hashicorp/go-hclog"
 	"io"
 	"os"
 	"path/filepath"
@@ -69,12 +70,13 @@ func exists(path string) bool {
 // the WAL in wal/. kind "" means the store on disk, or LogStoreWAL for a
 // new dir; a kind that disagrees with what is on disk is an error.
 func openLogStore(dir, kind string) (stableLogStore, error) {
-	return openLogStoreVFS(dir, kind, newWALVFS())
+	return openLogStoreVFS(dir, kind, newWALVFS(), nil)
 }
 
 // openLogStoreVFS is openLogStore with the file system raft-wal writes its
-// segment files through (tests put a power-cut model there).
-func openLogStoreVFS(dir, kind string, vfs waltypes.VFS) (stableLogStore, error) {
+// segment files through (tests put a power-cut model there) and the logger
+// raft-wal writes its lines to (nil: hclog's default, stderr).
+func openLogStoreVFS(dir, kind string, vfs waltypes.VFS, log hclog.Logger) (stableLogStore, error) {
 	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
 		return nil, fmt.Errorf("cluster: unknown log store %q (want %q or %q)", kind, LogStoreBolt, LogStoreWAL)
 	}
@@ -98,7 +100,7 @@ func openLogStoreVFS(dir, kind string, vfs waltypes.VFS) (stableLogStore, error)
 		}
 		return bolt, nil
 	}
-	return openWALStore(filepath.Join(dir, walDirName), vfs)
+	return openWALStore(filepath.Join(dir, walDirName), vfs, log)
 }
 
 // walStore is raft-wal with a checksum on every entry and a Close that
@@ -143,7 +145,7 @@ var walSegmentSize int
 // walSumsFromKey is the stable-store key holding walStore.sumsFrom.
 var walSumsFromKey = []byte("FlowMeshEntrySumsFrom")
 
-func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
+func openWALStore(wdir string, vfs waltypes.VFS, log hclog.Logger) (*walStore, error) {
 	if err := os.MkdirAll(wdir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -160,7 +162,10 @@ func openWALStore(wdir string, vfs waltypes.VFS) (*walStore, error) {
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
 	meta := &metadb.BoltMetaDB{}
-	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs)}), raftwal.WithSegmentSize(size))
+	if log == nil {
+		log = hclog.Default()
+	}
+	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs)}), raftwal.WithSegmentSize(size), raftwal.WithLogger(log))
 	if err != nil {
 		meta.Close()
 		closeLock(lock)

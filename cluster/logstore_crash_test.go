@@ -127,7 +127,7 @@ func (f *endFile) WriteAt(p []byte, off int64) (int, error) {
 func writeTailFixture(t *testing.T, dir string, batches int) (seg string, ends []int64, lasts []uint64) {
 	t.Helper()
 	v := &endVFS{VFS: fs.New(), ends: map[string]int64{}}
-	s, err := openLogStoreVFS(dir, "", v)
+	s, err := openLogStoreVFS(dir, "", v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func powerCutRun(t *testing.T, skipSync bool, cutAt int) (uint64, error) {
 	dir := t.TempDir()
 	v := newPowerCutVFS(fs.New())
 	v.setSkipSync(skipSync)
-	s, err := openLogStoreVFS(dir, "", v)
+	s, err := openLogStoreVFS(dir, "", v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,19 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/hashicorp/raft-wal/fs"
+	"github.com/hashicorp/raft-wal/types"
 )
 
 func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
@@ -190,4 +196,62 @@ func TestWALReadsSealedSegmentsInProcess(t *testing.T) {
 	if err != nil || r.last != next-1 {
 		t.Fatalf("last %d, want %d: %v", r.last, next-1, err)
 	}
+}
+
+// failDeleteVFS refuses to delete segment files.
+type failDeleteVFS struct{ types.VFS }
+
+func (failDeleteVFS) Delete(dir, name string) error {
+	return errors.New("delete refused by the test")
+}
+
+// TestWALLogsToClusterLogger: raft-wal's own lines (here a segment file it
+// cannot delete after the head of the log is dropped) go to the logger
+// the cluster gives it (the node's slog handler), not to stderr.
+func TestWALLogsToClusterLogger(t *testing.T) {
+	walSegmentSize = 4 << 10 // several segments, so the head drop deletes files
+	t.Cleanup(func() { walSegmentSize = 0 })
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, nil))
+	s, err := openLogStoreVFS(t.TempDir(), LogStoreWAL, failDeleteVFS{fs.New()}, newHCLog(logger, "raft-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for first := uint64(1); first < 400; first += 20 {
+		if err := storeCrashBatch(s, first, 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteRange(1, 350); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if strings.Contains(out, "failed to delete old segment") {
+			if !strings.Contains(out, "component=raft-wal") || !strings.Contains(out, "delete refused by the test") {
+				t.Fatalf("raft-wal's line lacks its component or cause:\n%s", out)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no raft-wal line on the cluster's logger after dropping the head; it got:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
