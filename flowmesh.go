@@ -9,6 +9,8 @@ package flowmesh
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -190,8 +192,38 @@ type Receipt struct {
 	Attempt int
 }
 
+// ReservationID is the ID a reservation returns in Job.ID: the job's ID
+// as Enqueue returned it for a first delivery (attempt 1), the job's ID
+// and the attempt ("<id>:<attempt>") for a redelivery. So the ID names
+// the reservation, and RemoveFromInFlight(job.ID) is fenced as
+// Ack(job.Receipt) is: a holder whose reservation expired is refused with
+// ErrStaleReceipt even while another worker holds the job. Job IDs never
+// contain ':'.
+func ReservationID(r Receipt) string {
+	if r.Attempt <= 1 {
+		return r.JobID
+	}
+	return r.JobID + ":" + strconv.Itoa(r.Attempt)
+}
+
+// ParseReservationID is the receipt ReservationID encoded in id. An ID
+// without an attempt names the first reservation (attempt 1).
+func ParseReservationID(id string) Receipt {
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		if a, err := strconv.Atoi(id[i+1:]); err == nil && a > 1 {
+			return Receipt{JobID: id[:i], Attempt: a}
+		}
+	}
+	return Receipt{JobID: id, Attempt: 1}
+}
+
 // Job is a reserved (or dead) job.
 type Job struct {
+	// ID names the job. A job returned by a reservation carries
+	// ReservationID(Receipt), which names that reservation: it equals the
+	// Enqueue ID on the first delivery and adds the attempt on a
+	// redelivery. Receipt.JobID is always the job's own ID; use it to
+	// recognise the same job across deliveries.
 	ID           string
 	Seq          uint64
 	Payload      []byte
@@ -215,7 +247,10 @@ type QueueManager interface {
 	Reserve(ctx context.Context, path string, visibility time.Duration, opts ...CallOption) (*Job, error)
 	// ReserveWait is Reserve that waits up to wait for a job to become ready.
 	ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...CallOption) (*Job, error)
-	// RemoveFromInFlight acknowledges the current reservation of jobID.
+	// RemoveFromInFlight acknowledges the reservation named by jobID, a
+	// Job.ID as a reservation returned it (see ReservationID): it is
+	// Ack(ParseReservationID(jobID)), refused with ErrStaleReceipt once
+	// that reservation is no longer the job's current one.
 	RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...CallOption) error
 	Ack(ctx context.Context, path string, receipt Receipt, opts ...CallOption) error
 	// Nack releases the reservation; the job is ready again after delay.

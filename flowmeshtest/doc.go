@@ -73,7 +73,9 @@
 // arguments; ReserveWait (timeout, woken by an enqueue, immediate, ended by
 // ctx); exclusive delivery to concurrent workers; distinct sequences for
 // concurrent producers; with Advance: delays elapsing, visibility expiry with
-// redelivery and a stale first receipt, Touch, OldestReadyAge.
+// redelivery and a stale first receipt, a stale RemoveFromInFlight(job.ID)
+// refused with ErrStaleReceipt while another worker holds the job (the ID a
+// reservation returns names it), Touch, OldestReadyAge.
 //
 // QueueBatches (flowmesh.QueueBatcher): EnqueueBatch IDs and consecutive
 // sequences; ReserveBatch in FIFO order across batch and single enqueues,

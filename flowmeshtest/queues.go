@@ -38,6 +38,7 @@ var queueTests = []subtest{
 	// Time-dependent: they move the node's clock.
 	{"DelayElapses", testQueueDelayElapses},
 	{"VisibilityExpiry", testQueueVisibilityExpiry},
+	{"RemoveFromInFlightStale", testQueueRemoveFromInFlightStale},
 	{"NackDelayElapses", testQueueNackDelayElapses},
 	{"Touch", testQueueTouch},
 	{"DeadAfterExpiries", testQueueDeadAfterExpiries},
@@ -108,8 +109,8 @@ func checkJob(t *testing.T, op string, job *flowmesh.Job) {
 	if job.ID == "" {
 		t.Errorf("%s: job has an empty ID", op)
 	}
-	if job.Receipt.JobID != job.ID || job.Receipt.Attempt != job.Attempt {
-		t.Errorf("%s: job %s attempt %d has receipt %+v, want {JobID:%s Attempt:%d}", op, job.ID, job.Attempt, job.Receipt, job.ID, job.Attempt)
+	if job.ID != flowmesh.ReservationID(job.Receipt) || job.Receipt.Attempt != job.Attempt {
+		t.Errorf("%s: job %s attempt %d has receipt %+v, want the receipt of this reservation (ReservationID %q)", op, job.ID, job.Attempt, job.Receipt, flowmesh.ReservationID(job.Receipt))
 	}
 	if job.Attempt < 1 {
 		t.Errorf("%s: job %s has Attempt %d, want >= 1", op, job.ID, job.Attempt)
@@ -303,8 +304,8 @@ func testQueueNack(t *testing.T, tg Target) {
 	wantStats(t, tg, q, "after Nack without delay", 2, 0, 0, 0)
 	// Ready again at once, and still ahead of b by sequence.
 	second := reserveWant(t, tg, q, time.Minute, "a", 2)
-	if second.ID != first.ID || second.Seq != first.Seq || second.Receipt == first.Receipt {
-		t.Errorf("after Nack: reserved %s seq %d receipt %+v, want %s seq %d with a new receipt", second.ID, second.Seq, second.Receipt, first.ID, first.Seq)
+	if second.Receipt.JobID != first.Receipt.JobID || second.Seq != first.Seq || second.Receipt == first.Receipt {
+		t.Errorf("after Nack: reserved %s seq %d receipt %+v, want job %s seq %d with a new receipt", second.ID, second.Seq, second.Receipt, first.Receipt.JobID, first.Seq)
 	}
 	wantErr(t, "Nack with the first receipt", tg.Queues.Nack(ctx, q, first.Receipt, 0), flowmesh.ErrStaleReceipt)
 	wantErr(t, "Ack with the first receipt", tg.Queues.Ack(ctx, q, first.Receipt), flowmesh.ErrStaleReceipt)
@@ -720,8 +721,8 @@ func testQueueVisibilityExpiry(t *testing.T, tg Target) {
 	advance(t, tg, 11*time.Second)
 	statsEventually(t, tg, q, "after the reservation expired", flowmesh.QueueStats{Ready: 1})
 	second := reserveEventually(t, tg, q, time.Minute, "a", 2)
-	if second.ID != first.ID || second.Receipt == first.Receipt {
-		t.Errorf("redelivery: job %s receipt %+v, want job %s with a new receipt (first %+v)", second.ID, second.Receipt, first.ID, first.Receipt)
+	if second.Receipt.JobID != first.Receipt.JobID || second.Receipt == first.Receipt {
+		t.Errorf("redelivery: job %s receipt %+v, want job %s with a new receipt (first %+v)", second.ID, second.Receipt, first.Receipt.JobID, first.Receipt)
 	}
 	if !second.VisibleUntil.After(first.VisibleUntil) {
 		t.Errorf("redelivery VisibleUntil %v, want after the first reservation's %v", second.VisibleUntil, first.VisibleUntil)
@@ -735,6 +736,32 @@ func testQueueVisibilityExpiry(t *testing.T, tg Target) {
 	reserveNone(t, tg, q, "job held by the second worker")
 	ok(t, "Ack with the current receipt", tg.Queues.Ack(ctx, q, second.Receipt))
 	wantStats(t, tg, q, "after ack", 0, 0, 0, 0)
+}
+
+// testQueueRemoveFromInFlightStale: the founding API's ack is fenced like
+// Ack. Worker A's reservation expires and worker B reserves the job; A's
+// RemoveFromInFlight(job.ID) must not take the job from B.
+func testQueueRemoveFromInFlightStale(t *testing.T, tg Target) {
+	needClock(t, tg)
+	ctx := testCtx(t)
+	q := createQueue(t, tg, "q").GetPath()
+	id, _ := enqueue(t, tg, q, "a", flowmesh.QueueEnqueueOptions{})
+	a := reserveWant(t, tg, q, 10*time.Second, "a", 1)
+	if a.ID != id {
+		t.Errorf("first delivery: Job.ID %q, want the Enqueue ID %q", a.ID, id)
+	}
+	advance(t, tg, 11*time.Second)
+	statsEventually(t, tg, q, "after A's reservation expired", flowmesh.QueueStats{Ready: 1})
+	b := reserveEventually(t, tg, q, time.Minute, "a", 2)
+	if b.ID == a.ID || b.Receipt.JobID != id {
+		t.Errorf("redelivery: Job.ID %q receipt %+v, want an ID other than A's %q naming job %s", b.ID, b.Receipt, a.ID, id)
+	}
+	wantErr(t, "A's RemoveFromInFlight after its reservation expired", tg.Queues.RemoveFromInFlight(ctx, q, a.ID), flowmesh.ErrStaleReceipt)
+	wantStats(t, tg, q, "after A's refused removal", 0, 0, 1, 0)
+	reserveNone(t, tg, q, "job held by B")
+	ok(t, "B's RemoveFromInFlight", tg.Queues.RemoveFromInFlight(ctx, q, b.ID))
+	wantStats(t, tg, q, "after B's removal", 0, 0, 0, 0)
+	wantErr(t, "B's RemoveFromInFlight again", tg.Queues.RemoveFromInFlight(ctx, q, b.ID), flowmesh.ErrNotFound)
 }
 
 func testQueueNackDelayElapses(t *testing.T, tg Target) {

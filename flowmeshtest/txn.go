@@ -255,8 +255,8 @@ func testTxnOps(t *testing.T, tg Target) {
 	}
 	next, err := tg.Queues.Reserve(testCtx(t), q, time.Minute)
 	ok(t, "Reserve", err)
-	if next == nil || next.ID != jb.ID || next.Attempt != 2 {
-		t.Errorf("Reserve after nack = %+v, want job %s attempt 2", next, jb.ID)
+	if next == nil || next.Receipt.JobID != jb.Receipt.JobID || next.Attempt != 2 {
+		t.Errorf("Reserve after nack = %+v, want job %s attempt 2", next, jb.Receipt.JobID)
 	}
 }
 

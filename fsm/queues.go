@@ -375,13 +375,18 @@ func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
 	return &Result{Job: j.public()}, nil
 }
 
-// current finds the in-flight job named by a receipt (attempt 0: any attempt).
+// current finds the in-flight job named by a receipt. Only the exact
+// attempt of the current reservation matches: there is no wildcard (an
+// attempt 0 matches nothing), so a holder whose reservation expired can
+// never ack, nack or touch the reservation of the worker that holds the
+// job now, whichever API it came through (storage resolves
+// RemoveFromInFlight's job ID to a receipt, flowmesh.ParseReservationID).
 func (q *queueState) current(path, id string, attempt int32) (*qjob, error) {
 	j := q.jobs[id]
 	if j == nil {
 		return nil, fmt.Errorf("%w: job %s in %s", flowmesh.ErrNotFound, id, path)
 	}
-	if j.state != jobInFlight || (attempt != 0 && attempt != j.attempt) {
+	if j.state != jobInFlight || attempt != j.attempt {
 		return nil, fmt.Errorf("%w: job %s attempt %d is not the current reservation", flowmesh.ErrStaleReceipt, id, attempt)
 	}
 	return j, nil

@@ -42,7 +42,12 @@ func (m *queueManager) Reserve(ctx context.Context, path string, visibility time
 	if err != nil {
 		return nil, err
 	}
-	return res.Job, nil
+	if res.Job == nil {
+		return nil, nil
+	}
+	job := *res.Job // the FSM's result may be held by its dedup window
+	job.ID = flowmesh.ReservationID(job.Receipt)
+	return &job, nil
 }
 
 // ReserveWait proposes a reservation whenever a job may have become ready:
@@ -96,8 +101,14 @@ func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.D
 	}
 }
 
+// RemoveFromInFlight is the founding API's ack. Its job ID is the Job.ID a
+// reservation returned, which names that reservation
+// (flowmesh.ReservationID), so it acks that reservation's receipt and
+// nothing else: a worker whose reservation expired is refused with
+// ErrStaleReceipt while another worker holds the job, as with Ack. The
+// FSM knows no unfenced ack.
 func (m *queueManager) RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...flowmesh.CallOption) error {
-	return m.ack(ctx, path, flowmesh.Receipt{JobID: jobID}, opts)
+	return m.ack(ctx, path, flowmesh.ParseReservationID(jobID), opts)
 }
 
 func (m *queueManager) Ack(ctx context.Context, path string, r flowmesh.Receipt, opts ...flowmesh.CallOption) error {

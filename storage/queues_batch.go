@@ -51,10 +51,13 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 	if err != nil {
 		return nil, err
 	}
-	if res.Jobs == nil {
-		return []flowmesh.Job{}, nil
+	// A copy: the FSM's result may be held by its dedup window.
+	jobs := make([]flowmesh.Job, len(res.Jobs))
+	for i, j := range res.Jobs {
+		j.ID = flowmesh.ReservationID(j.Receipt)
+		jobs[i] = j
 	}
-	return res.Jobs, nil
+	return jobs, nil
 }
 
 // ReserveBatchWait is ReserveBatch that waits up to wait for a first job.

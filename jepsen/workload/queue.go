@@ -57,7 +57,7 @@ func (w *queue) Step(ctx context.Context, p *Process) {
 	case r < 9:
 		w.nack(ctx, p, job)
 	default:
-		h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Abandon, Key: w.path, JobID: job.ID, Attempt: job.Attempt, Value: string(job.Payload), Node: p.Node})
+		h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Abandon, Key: w.path, JobID: job.Receipt.JobID, Attempt: job.Attempt, Value: string(job.Payload), Node: p.Node})
 		h.OK(nil)
 	}
 }
@@ -89,14 +89,14 @@ func (w *queue) reserve(ctx context.Context, p *Process, proc int, c *client.Cli
 		h.OK(nil)
 		return nil, true
 	}
-	h.OK(func(o *history.Op) { o.JobID, o.Attempt, o.Value = job.ID, job.Attempt, string(job.Payload) })
+	h.OK(func(o *history.Op) { o.JobID, o.Attempt, o.Value = job.Receipt.JobID, job.Attempt, string(job.Payload) })
 	return job, true
 }
 
 func (w *queue) ack(ctx context.Context, p *Process, proc int, c *client.Client, node string, job *flowmesh.Job) bool {
 	octx, cancel := p.ctx(ctx)
 	defer cancel()
-	h := p.Env.Rec.Invoke(history.Op{Process: proc, F: history.Ack, Key: w.path, JobID: job.ID, Attempt: job.Attempt, Value: string(job.Payload), Node: node})
+	h := p.Env.Rec.Invoke(history.Op{Process: proc, F: history.Ack, Key: w.path, JobID: job.Receipt.JobID, Attempt: job.Attempt, Value: string(job.Payload), Node: node})
 	err := c.Ack(octx, w.path, job.Receipt)
 	h.Error(err, nil)
 	return err == nil
@@ -105,7 +105,7 @@ func (w *queue) ack(ctx context.Context, p *Process, proc int, c *client.Client,
 func (w *queue) nack(ctx context.Context, p *Process, job *flowmesh.Job) {
 	octx, cancel := p.ctx(ctx)
 	defer cancel()
-	h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Nack, Key: w.path, JobID: job.ID, Attempt: job.Attempt, Value: string(job.Payload), Node: p.Node})
+	h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Nack, Key: w.path, JobID: job.Receipt.JobID, Attempt: job.Attempt, Value: string(job.Payload), Node: p.Node})
 	h.Error(p.Client.Nack(octx, w.path, job.Receipt, 0), nil)
 }
 
