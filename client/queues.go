@@ -102,7 +102,9 @@ func (c *Client) reserve(ctx context.Context, path string, visibility, wait time
 	return pbconv.FromJob(resp.GetJob()), nil
 }
 
-// RemoveFromInFlight acknowledges the current reservation of jobID.
+// RemoveFromInFlight acknowledges the reservation named by jobID, the
+// Job.ID a reservation returned (flowmesh.ReservationID); the server refuses
+// it with ErrStaleReceipt once that reservation is no longer current.
 func (c *Client) RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...flowmesh.CallOption) error {
 	if err := checkPath(path); err != nil {
 		return err

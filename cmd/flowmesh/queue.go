@@ -290,8 +290,9 @@ func (a *app) queueAckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ack PATH JOB_ID | ack PATH JOB_ID:ATTEMPT...",
 		Short: "Acknowledge reserved jobs (they are done and removed)",
-		Long: `Acknowledge a reserved job. With --attempt the ack must match that reservation
-(a stale receipt is refused); without it, the job's current reservation is acked.
+		Long: `Acknowledge a reserved job. JOB_ID is the ID reserve printed, which names that
+reservation (a redelivery prints JOB_ID:ATTEMPT); with --attempt the ack must match
+that reservation. Either way a stale reservation is refused.
 
 Receipts given as JOB_ID:ATTEMPT (one or more, up to 100) are acknowledged in
 one AckBatch call; each is reported on its own, and the command fails (exit 1)
