@@ -303,7 +303,7 @@ when any of them was refused.`,
 			if err != nil {
 				return err
 			}
-			if len(args) > 2 || strings.Contains(args[1], ":") {
+			if len(args) > 2 || (attempt == 0 && strings.Contains(args[1], ":")) {
 				if attempt != 0 {
 					return usagef("--attempt is for one JOB_ID; give receipts as JOB_ID:ATTEMPT")
 				}
@@ -311,7 +311,7 @@ when any of them was refused.`,
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
 				if attempt > 0 {
-					return c.Ack(ctx, p, flowmesh.Receipt{JobID: args[1], Attempt: attempt})
+					return c.Ack(ctx, p, receiptArg(args[1], attempt))
 				}
 				return c.RemoveFromInFlight(ctx, p, args[1])
 			}); err != nil {
@@ -320,8 +320,14 @@ when any of them was refused.`,
 			return a.emit(map[string]any{"acked": args[1]}, func(w io.Writer) { fmt.Fprintf(w, "acked %s\n", args[1]) })
 		},
 	}
-	cmd.Flags().IntVar(&attempt, "attempt", 0, "the reservation's attempt number, from reserve (0: the current one)")
+	cmd.Flags().IntVar(&attempt, "attempt", 0, "the reservation's attempt number, from reserve (0: the reservation JOB_ID names)")
 	return cmd
+}
+
+// receiptArg is the receipt of a JOB_ID as reserve printed it (a
+// redelivery's carries its attempt, flowmesh.ReservationID) with --attempt.
+func receiptArg(id string, attempt int) flowmesh.Receipt {
+	return flowmesh.Receipt{JobID: flowmesh.ParseReservationID(id).JobID, Attempt: attempt}
 }
 
 // ackBatch acknowledges JOB_ID:ATTEMPT receipts in one call.
@@ -404,7 +410,7 @@ func (a *app) queueNackCmd() *cobra.Command {
 				return usagef("--attempt %d: give the reservation's attempt number (from reserve)", attempt)
 			}
 			if err := a.call(cmd, func(ctx context.Context, c *client.Client) error {
-				return c.Nack(ctx, p, flowmesh.Receipt{JobID: args[1], Attempt: attempt}, delay)
+				return c.Nack(ctx, p, receiptArg(args[1], attempt), delay)
 			}); err != nil {
 				return err
 			}
