@@ -96,6 +96,16 @@
 // state stays under the default: an upgraded replica would refuse a write
 // past it that an older leader accepted.
 //
+// Acks, nacks and touches (single, batched or in a Txn) match only the
+// exact attempt of a job's current reservation (queueState.current): there
+// is no wildcard, so a holder whose reservation expired never takes the
+// job from the worker that holds it now. An attempt 0 once meant "the
+// current reservation" (the founding API's RemoveFromInFlight); package
+// storage now resolves that call's job ID to a receipt. An upgraded
+// replica refuses such an entry that an older leader committed and older
+// replicas applied: upgrade once the log holds none (after a snapshot), or
+// all replicas together.
+//
 // A queue's heaps drop stale entries (left by touches, nacks, acks and
 // purges) once they hold more than twice its jobs (queueState.compactHeaps):
 // otherwise they only leave on reaching the top, up to MaxVisibility or

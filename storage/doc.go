@@ -12,6 +12,13 @@
 // KVManager, QuotaManager), as *client.Client is: code written against them
 // takes either. The accessors above return views of the same node.
 //
+// The founding API's RemoveFromInFlight(ctx, path, job.ID) is fenced as Ack
+// is: the Job.ID a reservation returns names that reservation
+// (flowmesh.ReservationID: the Enqueue ID on a first delivery,
+// "<id>:<attempt>" on a redelivery) and queues.go resolves it to that
+// reservation's receipt, so a worker whose reservation expired gets
+// ErrStaleReceipt while another worker holds the job.
+//
 // A Storage runs a Raft node (a single-voter cluster by default) whose FSM
 // (package fsm) applies every write to the local segment store. Writes are
 // proposed through package cluster and acknowledged only once committed.
