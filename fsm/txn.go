@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/faults"
 )
 
 // Transactions (flowmesh.Txn): one command evaluates its compares and runs
@@ -162,6 +163,9 @@ func (f *FSM) applyTxn(ac *applyCtx, c *fsmpb.Txn) (*Result, error) {
 	res := &flowmesh.TxnResult{Succeeded: succeeded, Results: make([]flowmesh.TxnOpResult, len(ops))}
 	budget := int64(flowmesh.MaxTxnReadBytes)
 	for i, op := range ops {
+		if i == len(ops)-1 && i > 0 && succeeded && op.Type != flowmesh.TxnGet && op.Type != flowmesh.TxnRange && faults.Enabled("half-txn") { // test-only deliberate bug
+			break
+		}
 		r, err := f.applyTxnOp(ac, i, op, &budget)
 		if err != nil {
 			if _, ok := err.(fatalError); ok {

@@ -8,12 +8,12 @@
 //	jepsen           main: flags, wiring, exit status (this package)
 //	jepsen/runner    one run end to end: node processes (Cluster), clients,
 //	                 nemesis loop, heal, convergence, final phase, report
-//	jepsen/workload  kv, queue, stream: client steps, final reads, checker
+//	jepsen/workload  kv, queue, stream, txn: client steps, final reads, checker
 //	jepsen/fault     executors: kill, pause, partitions, netem, membership
 //	jepsen/netns     a network namespace per node, bridge, iptables, tc
 //	jepsen/history   the Op model, the concurrent Recorder, history.jsonl,
 //	                 and Classify (SDK error -> fail or info)
-//	jepsen/checker   one checker per workload (kv.go, queue.go, stream.go);
+//	jepsen/checker   one checker per workload (kv.go, queue.go, stream.go, txn.go);
 //	                 the anomaly definitions are the doc comments there
 //	jepsen/nemesis   the fault schedule: kinds, targets, Generate(seed)
 //	jepsen/report    jepsen/store/<test>/<time>/: results.json, history,
@@ -57,7 +57,8 @@
 //     and qdiscs), wait up to --recover for convergence, then the final
 //     phase (kv: linearizable read of every key and a per-node digest of a
 //     stale List; queue: drain; stream: stale read of every partition from
-//     offset 0 on every node). A cluster that did not converge turns a
+//     offset 0 on every node; txn: every balance, the whole ledger, a
+//     drain of the jobs). A cluster that did not converge turns a
 //     valid verdict into unknown.
 //  5. Check, write the report, link latest, and on the way out (also on
 //     error or SIGINT/SIGTERM) kill the nodes it started and remove the

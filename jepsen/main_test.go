@@ -45,12 +45,22 @@ func TestCheckFileExitCodes(t *testing.T) {
 		{Index: 0, Type: history.OK, F: history.Write, Key: "x", Value: "a", Revision: 3, InvokeTime: 0, CompleteTime: 1},
 		{Index: 1, Type: history.OK, F: history.Read, Key: "x", Value: "", InvokeTime: 2, CompleteTime: 3},
 	})
+	// txn: one ok transfer of 3 from account 0 to 1 (of 5 at 1000), its
+	// event and job present; the bad history loses the job.
+	xfer := history.Op{Index: 0, Type: history.OK, F: history.Transfer, Key: "0>1", Value: "0-1", Expect: 3, InvokeTime: 0, CompleteTime: 1}
+	bal := history.Op{Index: 1, Type: history.OK, F: history.Balances, Value: "997,1003,1000,1000,1000", InvokeTime: 2, CompleteTime: 3}
+	ledger := history.Op{Index: 2, Type: history.OK, F: history.FinalRead, Key: "jepsen/test/ledger", Messages: []history.Message{{Value: "0-1"}}, InvokeTime: 4, CompleteTime: 5}
+	job := history.Op{Index: 3, Type: history.OK, F: history.Reserve, Key: "jepsen/test/transfers", Value: "0-1", JobID: "j", InvokeTime: 6, CompleteTime: 7}
+	txnGood := write("txn-good.jsonl", []history.Op{xfer, bal, ledger, job})
+	txnBad := write("txn-bad.jsonl", []history.Op{xfer, bal, ledger})
 	for _, tc := range []struct {
 		args []string
 		want int
 	}{
 		{[]string{"--workload", "kv", "--check", good}, 0},
 		{[]string{"--workload", "kv", "--check", bad}, 1},
+		{[]string{"--workload", "txn", "--check", txnGood}, 0},
+		{[]string{"--workload", "txn", "--check", txnBad}, 1},
 		{[]string{"--workload", "kv", "--check", filepath.Join(dir, "missing")}, exitCannotRun},
 		{[]string{"--workload", "nope", "--dry-run"}, exitCannotRun},
 		{[]string{"--nemesis", "explode", "--dry-run"}, exitCannotRun},

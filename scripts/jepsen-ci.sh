@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# CI-sized fault-injection suite: each workload (kv, queue, stream) under
-# kill, pause and partition faults, about a minute of faults each, on a
+# CI-sized fault-injection suite: each workload (kv, queue, stream, txn)
+# under kill, pause and partition faults, about a minute of faults each
+# (txn 45s: its final drain adds a few seconds), on a
 # three-node cluster with one network namespace per node. Exits non-zero
 # when any run is invalid, unknown, or could not run (unknown counts as a
 # failure: a run that decided nothing proved nothing).
 #
-#   scripts/jepsen-ci.sh [--time 60s] [--seed N] [--workloads "kv queue stream"] [--nemesis kill,pause,partition]
+#   scripts/jepsen-ci.sh [--time 60s] [--seed N] [--workloads "kv queue stream txn:45s"] [--nemesis kill,pause,partition]
+#
+# A workload written name:duration runs for that duration instead of --time.
 #
 # Needs root (namespaces, iptables); installs iproute2 and iptables when
 # missing. Without root or working namespaces it warns and runs kill and
@@ -16,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 time=60s
 seed=${JEPSEN_SEED:-$(date +%s)}
-workloads="kv queue stream"
+workloads="kv queue stream txn:45s"
 nemesis=kill,pause,partition
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
 	--seed) seed=$2; shift 2 ;;
 	--workloads) workloads=$2; shift 2 ;;
 	--nemesis) nemesis=$2; shift 2 ;;
-	*) echo "usage: $0 [--time D] [--seed N] [--workloads \"kv queue stream\"] [--nemesis LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--time D] [--seed N] [--workloads \"kv queue stream txn:45s\"] [--nemesis LIST]" >&2; exit 2 ;;
 	esac
 done
 
@@ -62,13 +65,16 @@ CGO_ENABLED=0 go build -o bin/flowmesh-node ./cmd/node
 go build -o bin/jepsen ./jepsen
 
 failed=()
-for w in $workloads; do
-	echo "=== jepsen-ci: $w, nemesis $nemesis, $time, seed $seed"
+for entry in $workloads; do
+	w=${entry%%:*}
+	t=$time
+	[ "$w" = "$entry" ] || t=${entry#*:}
+	echo "=== jepsen-ci: $w, nemesis $nemesis, $t, seed $seed"
 	rc=0
 	# The runner bounds itself (fault phase, 60s recovery, 3 min final
 	# phase, porcupine timeout); the outer timeout is a last resort.
 	timeout --signal=INT --kill-after=30s 15m \
-		bin/jepsen --workload "$w" --nemesis "$nemesis" --time "$time" --nodes 3 \
+		bin/jepsen --workload "$w" --nemesis "$nemesis" --time "$t" --nodes 3 \
 		--seed "$seed" --net "$net" --binary bin/flowmesh-node || rc=$?
 	case $rc in
 	0) echo "=== jepsen-ci: $w valid" ;;

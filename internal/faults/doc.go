@@ -14,6 +14,10 @@
 //	                              replayed after a restart are applied a second
 //	                              time (with the window kept, SDK request IDs
 //	                              would hide the re-application)
+//	  half-txn                    a transaction whose then-branch ran applies
+//	                              all of its ops but the last (when it has two
+//	                              or more and the last is a write), on every
+//	                              replica alike, and is acknowledged as whole
 //	FLOWMESH_CLOCK_OFFSET_FILE  a file holding a duration ("1.5s", "-300ms") added
 //	                            to the node's clock (stamps, delays, visibility
 //	                            timeouts, TTLs); re-read at most every 100 ms

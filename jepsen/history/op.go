@@ -52,13 +52,25 @@ const (
 	Append    F = "append"
 	Poll      F = "poll"
 	FinalRead F = "final-read"
+
+	// txn: Transfer moves Expect units from one account to another in one
+	// transaction (two puts under revision compares, one stream event and
+	// one job naming the transfer); Key is "<from>><to>" (account indexes),
+	// Value the transfer's ID. A transfer whose compares did not hold ran
+	// its empty else-branch and is recorded Fail. Balances reads every
+	// account in one transaction: Value is the balances by account index,
+	// comma-separated, Revision the KV revision the reads saw. The final
+	// phase adds a Balances read, a FinalRead of the ledger stream and a
+	// drain of the jobs queue (Reserve and Ack, as in queue).
+	Transfer F = "transfer"
+	Balances F = "balances"
 )
 
 // IsRead reports whether f never changes the system's state, so a read that
 // failed in any way can be taken as not having happened.
 func (f F) IsRead() bool {
 	switch f {
-	case Read, Poll, FinalRead:
+	case Read, Poll, FinalRead, Balances:
 		return true
 	}
 	return false

@@ -28,7 +28,7 @@ func TestLoopbackRunIsValid(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for i, w := range []string{"kv", "queue", "stream"} {
+	for i, w := range []string{"kv", "queue", "stream", "txn"} {
 		t.Run(w, func(t *testing.T) {
 			const seed = 42
 			t.Logf("seed %d", seed)
@@ -74,6 +74,9 @@ func TestLoopbackRunIsValid(t *testing.T) {
 //   - stale-linearizable: nodes answer linearizable reads from local state;
 //     an isolated follower serves stale values. Needs network namespaces
 //     (root, ip, iptables, tc), which CI has.
+//   - half-txn: the FSM applies a transaction's then-branch but its last
+//     op (the txn workload's enqueue) and acknowledges it whole; the txn
+//     checker finds acknowledged transfers without their job.
 func TestDeliberateBugIsCaught(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts node processes")
@@ -99,14 +102,17 @@ func TestDeliberateBugIsCaught(t *testing.T) {
 		bug, workload, nemesis string
 		faults                 []nemesis.Fault
 		netns                  bool
+		check, anomaly         string // when set: an anomaly the run must show
 	}{
-		{"ack-before-commit", "kv", "kill", every(nemesis.Kill, nemesis.TargetLeader), false},
-		{"double-apply", "stream", "kill", every(nemesis.Kill, nemesis.TargetNodes, 1, 2), false},
+		{"ack-before-commit", "kv", "kill", every(nemesis.Kill, nemesis.TargetLeader), false, "", ""},
+		{"double-apply", "stream", "kill", every(nemesis.Kill, nemesis.TargetNodes, 1, 2), false, "", ""},
 		// Two long isolations, of node 1 and of node 2: at least one is a follower.
 		{"stale-linearizable", "kv", "partition-one", []nemesis.Fault{
 			{Kind: nemesis.PartitionOne, Start: 2 * time.Second, Stop: 6 * time.Second, Target: nemesis.TargetNodes, Nodes: []int{1}},
 			{Kind: nemesis.PartitionOne, Start: 7 * time.Second, Stop: 11 * time.Second, Target: nemesis.TargetNodes, Nodes: []int{2}},
-		}, true},
+		}, true, "", ""},
+		// Every transfer's job is missing: lost-job and partial.
+		{"half-txn", "txn", "kill", every(nemesis.Kill, nemesis.TargetLeader), false, "txn", "lost-job"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			net := NetLoopback
@@ -134,6 +140,9 @@ func TestDeliberateBugIsCaught(t *testing.T) {
 			}
 			for name, c := range res.Checks {
 				t.Logf("%s: check %s: %s %v", tc.bug, name, c.Valid, c.Anomalies)
+			}
+			if tc.check != "" && res.Checks[tc.check].Anomalies[tc.anomaly] == 0 {
+				t.Errorf("%s: check %s found no %s", tc.bug, tc.check, tc.anomaly)
 			}
 		})
 	}

@@ -84,6 +84,8 @@ func New(name string, cfg Config) (Workload, error) {
 		return newQueue(cfg), nil
 	case "stream":
 		return newStream(cfg), nil
+	case "txn":
+		return newTxn(cfg), nil
 	}
 	return nil, fmt.Errorf("workload: unknown workload %q", name)
 }
@@ -98,6 +100,9 @@ type Config struct {
 	Visibility, ClockSlack time.Duration
 	// Stream: partitions.
 	Partitions int
+	// Txn: accounts, and each one's starting balance.
+	Accounts int
+	Balance  int64
 	// PorcupineTimeout bounds the linearizability search.
 	PorcupineTimeout time.Duration
 	// Reads is the consistency of kv reads and stream polls. Anything but
@@ -108,7 +113,7 @@ type Config struct {
 
 // DefaultConfig is the CI-sized configuration.
 func DefaultConfig() Config {
-	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, PorcupineTimeout: 60 * time.Second}
+	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, Accounts: 5, Balance: 1000, PorcupineTimeout: 60 * time.Second}
 }
 
 func (c Config) withDefaults() Config {
@@ -125,6 +130,12 @@ func (c Config) withDefaults() Config {
 	c.ClockSlack = max(c.ClockSlack, time.Second)
 	if c.Partitions <= 0 {
 		c.Partitions = d.Partitions
+	}
+	if c.Accounts < 2 {
+		c.Accounts = d.Accounts
+	}
+	if c.Balance <= 0 {
+		c.Balance = d.Balance
 	}
 	if c.PorcupineTimeout <= 0 {
 		c.PorcupineTimeout = d.PorcupineTimeout
