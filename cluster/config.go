@@ -25,9 +25,9 @@ type Config struct {
 	// stages on disk before it verifies it; 0 means
 	// DefaultSnapshotRestoreMaxBytes (64 GiB).
 	SnapshotRestoreMaxBytes int64
-	// LogStore is the raft log and stable store: LogStoreWAL or
-	// LogStoreBolt. "" (the default) opens the store the data dir holds,
-	// and LogStoreWAL in a new one. A data dir keeps the store it was
+	// LogStore is the raft log and stable store: LogStoreBolt or
+	// LogStoreWAL. "" (the default) opens the store the data dir holds,
+	// and DefaultLogStore (bolt) in a new one. A data dir keeps the store it was
 	// created with: naming the other one is an error (ConvertLogStore
 	// converts a stopped node's dir).
 	LogStore string

@@ -1,6 +1,6 @@
 // Package cluster owns the raft node: its log and stable store
-// (raft-wal for new data dirs, bbolt in raft-boltdb v2's file layout for
-// dirs that hold raft.db; "Log store" below), behind a 64-entry log cache: entries are up to 512 KiB,
+// (bbolt in raft-boltdb v2's file layout for new data dirs, raft-wal when
+// asked for; "Log store" below), behind a 64-entry log cache: entries are up to 512 KiB,
 // so it holds at most 32 MiB; logCacheEntries), a hard-link snapshot
 // store, the TCP transport (mutual TLS when configured) under transport
 // budgets, group commit of writes, and the linearizable
@@ -14,7 +14,8 @@
 // is made and kept for its life: what is on disk decides when
 // Config.LogStore is "", and naming the other store is an error.
 //
-//   - raft-wal (LogStoreWAL, raft/wal/; the default for a new dir):
+//   - raft-wal (LogStoreWAL, raft/wal/; opt-in: v0.4.0 panics on restart
+//     after a tail truncation, hashicorp/raft-wal#31 — see logstore.go):
 //     preallocated 8 MiB segment files (WALSegmentSize), one fsync per StoreLogs (plus a
 //     bbolt commit to its meta database, wal-meta.db, when a segment
 //     rolls or the head is compacted). The stable store (CurrentTerm, LastVoteTerm, LastVoteCand)

@@ -127,7 +127,7 @@ func (f *endFile) WriteAt(p []byte, off int64) (int, error) {
 func writeTailFixture(t *testing.T, dir string, batches int) (seg string, ends []int64, lasts []uint64) {
 	t.Helper()
 	v := &endVFS{VFS: fs.New(), ends: map[string]int64{}}
-	s, err := openLogStoreVFS(dir, "", v, nil)
+	s, err := openLogStoreVFS(dir, LogStoreWAL, v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func (st fileState) restore(t *testing.T) {
 
 // reopenAndCheck opens dir's store the way a node does and checks it.
 func reopenAndCheck(dir string, allowErr bool) (prefixReport, error) {
-	s, err := openLogStore(dir, "")
+	s, err := openLogStore(dir, LogStoreWAL)
 	if err != nil {
 		return prefixReport{}, fmt.Errorf("open: %w", err)
 	}
@@ -313,7 +313,7 @@ func powerCutRun(t *testing.T, skipSync bool, cutAt int) (uint64, error) {
 	dir := t.TempDir()
 	v := newPowerCutVFS(fs.New())
 	v.setSkipSync(skipSync)
-	s, err := openLogStoreVFS(dir, "", v, nil)
+	s, err := openLogStoreVFS(dir, LogStoreWAL, v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestWALCrashChild(t *testing.T) {
 		t.Skip("only run as the child of TestWALSIGKILLLoop")
 	}
 	walSegmentSize = 64 << 10
-	s, err := openLogStore(dir, "")
+	s, err := openLogStore(dir, LogStoreWAL)
 	if err != nil {
 		fmt.Println("open error:", err)
 		os.Exit(2)
@@ -471,7 +471,7 @@ func TestWALRecoversAnInterruptedRoll(t *testing.T) {
 	repairedBefore := walRollsRepaired.Load()
 	next := uint64(1)
 	for b := 0; b < 150; b++ {
-		s, err := openLogStore(dir, "")
+		s, err := openLogStore(dir, LogStoreWAL)
 		if err != nil {
 			t.Fatal(err)
 		}

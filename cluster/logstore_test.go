@@ -23,9 +23,10 @@ func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
 		{LogStoreWAL, LogStoreWAL, "", LogStoreWAL},
 		{LogStoreBolt, "", "", LogStoreBolt}, // an old dir keeps bolt without a flag
 		{LogStoreBolt, LogStoreBolt, "", LogStoreBolt},
-		{"", "", "", LogStoreWAL}, // the default for a new dir
-		{"", LogStoreBolt, "holds a raft-wal log", ""},
-		{"", LogStoreWAL, "", LogStoreWAL},
+		{"", "", "", LogStoreBolt}, // the default for a new dir (DefaultLogStore)
+		{"", LogStoreWAL, "holds a bolt raft log", ""},
+		{"", LogStoreBolt, "", LogStoreBolt},
+		{LogStoreWAL, "", "", LogStoreWAL}, // a wal dir keeps wal without a flag
 	} {
 		dir := t.TempDir()
 		s, err := openLogStore(dir, tc.first)
@@ -175,7 +176,7 @@ func TestLogStoreMonotonicReachesRaft(t *testing.T) {
 func TestWALReadsSealedSegmentsInProcess(t *testing.T) {
 	walSegmentSize = 16 << 10
 	t.Cleanup(func() { walSegmentSize = 0 })
-	s, err := openLogStore(t.TempDir(), "")
+	s, err := openLogStore(t.TempDir(), LogStoreWAL)
 	if err != nil {
 		t.Fatal(err)
 	}
