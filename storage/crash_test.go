@@ -122,11 +122,11 @@ func crashChild(dir, run string) {
 				fail(err)
 			}
 			if job != nil && n%2 == 0 {
-				say("a %s", job.ID) // ack in flight: after a kill it may or may not have happened
+				say("a %s", job.Receipt.JobID) // ack in flight: after a kill it may or may not have happened
 				if err := s.QueueManager().Ack(ctx, crashQueue, job.Receipt); err != nil {
 					fail(err)
 				}
-				say("A %s", job.ID)
+				say("A %s", job.Receipt.JobID)
 			}
 		}
 	}()
@@ -353,10 +353,10 @@ func verifyQueue(t *testing.T, s *storage.Storage, log *crashLog) {
 		if job == nil {
 			break
 		}
-		if _, dup := got[job.ID]; dup {
-			t.Fatalf("job %s reserved twice", job.ID)
+		if _, dup := got[job.Receipt.JobID]; dup {
+			t.Fatalf("job %s reserved twice", job.Receipt.JobID)
 		}
-		got[job.ID] = string(job.Payload)
+		got[job.Receipt.JobID] = string(job.Payload)
 	}
 	payloads := map[string]string{}
 	for id, p := range got {
