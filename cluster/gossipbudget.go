@@ -95,13 +95,36 @@ func (t *gossipTransport) stats() GossipStats {
 	}
 }
 
-// Shutdown stops the forwarders, then memberlist's transport.
+// Shutdown stops the forwarders, then memberlist's transport. Its
+// listeners hand what arrives to unbuffered channels and its Shutdown
+// waits for them, so while it runs a drainer takes (and drops) what still
+// arrives: without it a packet landing during shutdown blocked the UDP
+// listener forever and Shutdown with it (seen in CI under -race).
 func (t *gossipTransport) Shutdown() error {
 	var err error
 	t.once.Do(func() {
 		close(t.stop)
-		err = t.NetTransport.Shutdown()
 		t.wg.Wait()
+		done := make(chan struct{})
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			in, streams := t.NetTransport.PacketCh(), t.NetTransport.StreamCh()
+			for {
+				select {
+				case <-in:
+				case c := <-streams:
+					if c != nil {
+						c.Close()
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+		err = t.NetTransport.Shutdown()
+		close(done)
+		<-drained
 	})
 	return err
 }
