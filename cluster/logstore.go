@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -137,6 +138,9 @@ type walStore struct {
 	meta     *metadb.BoltMetaDB
 	lock     *os.File // lockWALDir's
 	sumsFrom uint64
+	roll     *rollWait
+	closing  chan struct{} // closed by Close
+	closed   sync.Once
 }
 
 var _ stableLogStore = (*walStore)(nil)
@@ -174,17 +178,22 @@ func openWALStore(wdir string, vfs waltypes.VFS, log hclog.Logger) (*walStore, e
 		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
+	if err := repairTruncatedSegments(wdir, vfs); err != nil {
+		closeLock(lock)
+		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
+	}
 	meta := &metadb.BoltMetaDB{}
 	if log == nil {
 		log = hclog.Default()
 	}
-	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs)}), raftwal.WithSegmentSize(size), raftwal.WithLogger(log))
+	roll := &rollWait{}
+	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs), roll}), raftwal.WithSegmentSize(size), raftwal.WithLogger(log))
 	if err != nil {
 		meta.Close()
 		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
-	s := &walStore{WAL: w, meta: meta, lock: lock}
+	s := &walStore{WAL: w, meta: meta, lock: lock, roll: roll, closing: make(chan struct{})}
 	if s.sumsFrom, err = w.GetUint64(walSumsFromKey); err == nil && s.sumsFrom == 0 {
 		var last uint64
 		if last, err = w.LastIndex(); err == nil {
@@ -200,6 +209,7 @@ func openWALStore(wdir string, vfs waltypes.VFS, log hclog.Logger) (*walStore, e
 }
 
 func (w *walStore) Close() error {
+	w.closed.Do(func() { close(w.closing) })
 	err := w.WAL.Close()
 	if cerr := w.meta.Close(); err == nil {
 		err = cerr
@@ -257,6 +267,15 @@ func (w *walStore) GetLog(idx uint64, l *raft.Log) error {
 		return fmt.Errorf("cluster: raft-wal returned entry %d for %d: %w", l.Index, idx, errEntryChecksum)
 	}
 	return nil
+}
+
+// DeleteRange deletes entries min..max (a head or a tail of the log)
+// once no segment roll is pending (rollWait says why).
+func (w *walStore) DeleteRange(min, max uint64) error {
+	if err := w.roll.wait(w.closing); err != nil {
+		return err
+	}
+	return w.WAL.DeleteRange(min, max)
 }
 
 // errEntryChecksum is what GetLog returns for an entry whose bytes changed
