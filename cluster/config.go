@@ -27,7 +27,7 @@ type Config struct {
 	SnapshotRestoreMaxBytes int64
 	// LogStore is the raft log and stable store: LogStoreBolt or
 	// LogStoreWAL. "" (the default) opens the store the data dir holds,
-	// and DefaultLogStore (bolt) in a new one. A data dir keeps the store it was
+	// and DefaultLogStore (raft-wal) in a new one. A data dir keeps the store it was
 	// created with: naming the other one is an error (ConvertLogStore
 	// converts a stopped node's dir).
 	LogStore string

@@ -14,8 +14,7 @@
 // is made and kept for its life: what is on disk decides when
 // Config.LogStore is "", and naming the other store is an error.
 //
-//   - raft-wal (LogStoreWAL, raft/wal/; opt-in: v0.4.0 panics on restart
-//     after a tail truncation, hashicorp/raft-wal#31 — see logstore.go):
+//   - raft-wal (LogStoreWAL, raft/wal/; the default for a new dir):
 //     preallocated 8 MiB segment files (WALSegmentSize), one fsync per StoreLogs (plus a
 //     bbolt commit to its meta database, wal-meta.db, when a segment
 //     rolls or the head is compacted). The stable store (CurrentTerm, LastVoteTerm, LastVoteCand)
@@ -23,7 +22,14 @@
 //     only over the last batch it recovers after a crash, so walStore adds
 //     a CRC-32C of every entry (in raft.Log.Extensions) and GetLog refuses
 //     an entry that fails it; an error, never a changed entry, reaches
-//     raft. walStore also works around three faults of raft-wal v0.4.0:
+//     raft. walStore also works around five faults of raft-wal v0.4.0:
+//     a segment sealed by a tail truncation (raft dropping a follower's
+//     conflicting suffix) got no index block, and the next start failed
+//     to read the log ("sealed segment has no index block",
+//     hashicorp/raft-wal#31; repairTruncatedSegments copies it into a
+//     sealed segment before Open); DeleteRange raced the background roll
+//     that follows a sealing append and broke the segment list (DeleteRange
+//     waits for it, rollWait);
 //     a crash between the append that seals a full segment and the
 //     background roll left a store that failed every append
 //     (repairSealedTail finishes the roll before Open); GetLog served
@@ -35,7 +41,9 @@
 //     snapshot empties its log instead of compacting it. Its crash tests (logstore_crash_test.go): a tail cut at every
 //     byte, bit flips, a power cut through powerCutVFS (which drops every
 //     write since a file's last fsync; a failpoint that skips the fsync
-//     makes that test fail), and a SIGKILL loop. With the flowmesh_faults
+//     makes that test fail), a SIGKILL loop whose child also truncates
+//     its tail, and a model-based test of appends, tail truncations and
+//     compactions across reopens (walrepair_test.go). With the flowmesh_faults
 //     tag every WAL writes through a powerCutVFS that the lose-unsynced
 //     crash of the fault harness cuts (walvfs_faults.go).
 //   - bbolt (LogStoreBolt, raft/raft.db; boltstore.go): every StoreLogs

@@ -18,20 +18,18 @@ import (
 	waltypes "github.com/hashicorp/raft-wal/types"
 )
 
-// Log stores. bolt (LogStoreBolt: boltStore, in raft-boltdb's file layout)
-// is the default for new data dirs (DefaultLogStore). raft-wal
-// (LogStoreWAL) appends into preallocated segment files with one fsync
-// per StoreLogs where bolt needs two (data pages, then the meta page), and
-// halves each node's log write time (BENCHMARKS.md, "issue 14"), but
-// raft-wal v0.4.0, the newest the module proxy serves here, seals a
-// segment it truncates from the tail (raft dropping a conflicting suffix
-// after a leader change) without writing its index block, and the node
-// then panics on every restart ("sealed segment has no index block",
-// hashicorp/raft-wal#31, fixed upstream in v0.4.1; found by the jepsen
-// suite). So raft-wal stays opt-in until that is fixed here. A data dir
-// keeps the store it was made with: what is on disk decides when no store
-// is named. ConvertLogStore moves a stopped node's dir from one to the
-// other.
+// Log stores. raft-wal (LogStoreWAL) is the default for new data dirs
+// (DefaultLogStore): it appends into preallocated segment files with one
+// fsync per StoreLogs where bolt (LogStoreBolt: boltStore, in
+// raft-boltdb's file layout) needs two (data pages, then the meta page),
+// and halves each node's log write time (BENCHMARKS.md, "issue 14").
+// raft-wal v0.4.0, the newest the module proxy serves here, needs the
+// workarounds listed in doc.go; the one that kept it opt-in for a while
+// is repairTruncatedSegments (a segment sealed by a tail truncation has no
+// index block, and the node panicked on every restart,
+// hashicorp/raft-wal#31). A data dir keeps the store it was made with:
+// what is on disk decides when no store is named. ConvertLogStore moves a
+// stopped node's dir from one to the other.
 //
 // With raft-wal, the stable store (CurrentTerm, LastVoteTerm,
 // LastVoteCand) is raft-wal's own meta database (wal/wal-meta.db, bbolt,
@@ -41,7 +39,7 @@ const (
 	LogStoreWAL  = "wal"
 
 	// DefaultLogStore is the store a new data dir gets when none is named.
-	DefaultLogStore = LogStoreBolt
+	DefaultLogStore = LogStoreWAL
 )
 
 const (

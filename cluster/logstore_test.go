@@ -23,9 +23,9 @@ func TestLogStoreKindIsKeptPerDataDir(t *testing.T) {
 		{LogStoreWAL, LogStoreWAL, "", LogStoreWAL},
 		{LogStoreBolt, "", "", LogStoreBolt}, // an old dir keeps bolt without a flag
 		{LogStoreBolt, LogStoreBolt, "", LogStoreBolt},
-		{"", "", "", LogStoreBolt}, // the default for a new dir (DefaultLogStore)
-		{"", LogStoreWAL, "holds a bolt raft log", ""},
-		{"", LogStoreBolt, "", LogStoreBolt},
+		{"", "", "", LogStoreWAL}, // the default for a new dir (DefaultLogStore)
+		{"", LogStoreBolt, "holds a raft-wal log", ""},
+		{"", LogStoreWAL, "", LogStoreWAL},
 		{LogStoreWAL, "", "", LogStoreWAL}, // a wal dir keeps wal without a flag
 	} {
 		dir := t.TempDir()

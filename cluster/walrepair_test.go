@@ -167,6 +167,20 @@ func TestWALTailTruncationSurvivesReopen(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
+		// Last, a suffix dropped from inside the tail segment (unless
+		// these five entries filled it), as raft does on a follower.
+		err = m.store(s, 5, gen)
+		if gen++; err == nil {
+			err = m.truncateTail(s, 2)
+			truncations++
+		}
+		if err == nil {
+			err = m.store(s, 1, gen)
+		}
+		if err != nil {
+			s.Close()
+			t.Fatalf("round %d: %v", round, err)
+		}
 		if err := m.check(s); err != nil {
 			s.Close()
 			t.Fatalf("round %d, before closing: %v", round, err)

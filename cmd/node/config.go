@@ -127,7 +127,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often the stores are fsynced and checkpointed (the raft log is fsynced on every commit)")
-	fs.StringVar(&c.RaftLogStore, "raft-log-store", "", "raft log store: wal (raft-wal: one fsync per commit) or boltdb (two); a data dir keeps the store it was created with (default: the one the data dir holds, boltdb for a new one: raft-wal v0.4.0 can leave a node that panics on restart after a tail truncation, hashicorp/raft-wal#31; convert-log-store converts a stopped node's dir)")
+	fs.StringVar(&c.RaftLogStore, "raft-log-store", "", "raft log store: wal (raft-wal: one fsync per commit) or boltdb (two); a data dir keeps the store it was created with (default: the one the data dir holds, wal for a new one; convert-log-store converts a stopped node's dir)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 16384, "raft log entries after which a snapshot is taken and the log compacted")
 	fs.Int64Var(&c.SegmentMaxSize, "segment-max-size", 64<<20, "roll segment files at this many bytes")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-segment-files", 0, "segment files kept open at once, least recently used closed first (0: half of RLIMIT_NOFILE); streams, partitions and other resources are not bounded by it")

@@ -183,12 +183,11 @@
 //
 // # Raft log store
 //
-// A new data dir keeps its raft log in bbolt (DATA_DIR/raft/raft.db);
-// with --raft-log-store wal in raft-wal (DATA_DIR/raft/wal/, with raft's
-// term and vote in its meta database wal-meta.db; opt-in, as raft-wal
-// v0.4.0 can leave a node that panics on restart after a tail truncation,
-// hashicorp/raft-wal#31). --raft-log-store wal|boltdb chooses for
-// a new dir and must match an existing one.
+// A new data dir keeps its raft log in raft-wal (DATA_DIR/raft/wal/, with
+// raft's term and vote in its meta database wal-meta.db); with
+// --raft-log-store boltdb in bbolt (DATA_DIR/raft/raft.db, as dirs made
+// by older releases). --raft-log-store wal|boltdb chooses for a new dir
+// and must match an existing one.
 //
 //	flowmesh-node convert-log-store --data-dir DIR --to wal|boltdb
 //

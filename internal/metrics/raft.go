@@ -12,7 +12,7 @@ import (
 
 // InstallRaftSink routes hashicorp/go-metrics, which raft and memberlist
 // report to, into r under Prometheus' conventions (RaftSink). go-metrics is
-// process-global, so only main calls this, once. raft-wal (the opt-in raft
+// process-global, so only main calls this, once. raft-wal (the default raft
 // log store) reports to armon/go-metrics; its timers are not exported.
 func InstallRaftSink(r *Registry) error { return InstallRaftSinkOn(r.reg) }
 
