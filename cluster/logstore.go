@@ -176,14 +176,14 @@ func openWALStore(wdir string, vfs waltypes.VFS, log hclog.Logger) (*walStore, e
 		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
-	if err := repairTruncatedSegments(wdir, vfs); err != nil {
+	if log == nil {
+		log = hclog.Default()
+	}
+	if err := repairTruncatedSegments(wdir, vfs, log); err != nil {
 		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
 	meta := &metadb.BoltMetaDB{}
-	if log == nil {
-		log = hclog.Default()
-	}
 	roll := &rollWait{}
 	w, err := raftwal.Open(wdir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(sealFiler{walsegment.NewFiler(wdir, vfs), roll}), raftwal.WithSegmentSize(size), raftwal.WithLogger(log))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft-wal/metadb"
 	walsegment "github.com/hashicorp/raft-wal/segment"
 	waltypes "github.com/hashicorp/raft-wal/types"
@@ -36,7 +37,7 @@ import (
 // the commit leaves the old state (the new file is unlisted: this repair,
 // or raft-wal's Open, deletes it); after it, only an unlisted old file,
 // which raft-wal's Open deletes.
-func repairTruncatedSegments(wdir string, vfs waltypes.VFS) error {
+func repairTruncatedSegments(wdir string, vfs waltypes.VFS, log hclog.Logger) error {
 	meta := &metadb.BoltMetaDB{}
 	defer meta.Close()
 	st, err := meta.Load(wdir)
@@ -56,6 +57,8 @@ func repairTruncatedSegments(wdir string, vfs waltypes.VFS) error {
 		if err != nil {
 			return fmt.Errorf("reseal the truncated segment %s: %w", walsegment.FileName(seg), err)
 		}
+		log.Info("raft-wal: resealed a segment sealed by a tail truncation (it had no index block, hashicorp/raft-wal#31)",
+			"segment", walsegment.FileName(seg), "copy", walsegment.FileName(fresh), "first_index", seg.BaseIndex, "last_index", seg.MaxIndex)
 		st.NextSegmentID++
 		st.Segments[i] = fresh
 		replaced = append(replaced, seg)
