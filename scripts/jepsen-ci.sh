@@ -9,6 +9,9 @@
 #   scripts/jepsen-ci.sh [--time 60s] [--seed N] [--workloads "kv queue stream txn:45s"] [--nemesis kill,pause,partition]
 #
 # A workload written name:duration runs for that duration instead of --time.
+# A nemesis list with disk or clock faults runs a node built with the
+# flowmesh_faults tag (their test-only hooks); .ci/run adds a kv run under
+# kill,disk, whose lose-unsynced crash also covers the raft log (raft-wal).
 #
 # Needs root (namespaces, iptables); installs iproute2 and iptables when
 # missing. Without root or working namespaces it warns and runs kill and
@@ -63,6 +66,13 @@ fi
 
 CGO_ENABLED=0 go build -o bin/flowmesh-node ./cmd/node
 go build -o bin/jepsen ./jepsen
+node=(--binary bin/flowmesh-node)
+if echo "$nemesis" | tr , '\n' | grep -qE '^(disk|clock)$'; then
+	# Disk (lose-unsynced, crash-before-apply) and clock faults act through
+	# the node's test-only hooks: the runner builds the node with the
+	# flowmesh_faults tag (bin/flowmesh-node-flowmesh_faults) and arms them.
+	node=(--build-tags flowmesh_faults)
+fi
 
 failed=()
 for entry in $workloads; do
@@ -75,7 +85,7 @@ for entry in $workloads; do
 	# phase, porcupine timeout); the outer timeout is a last resort.
 	timeout --signal=INT --kill-after=30s 15m \
 		bin/jepsen --workload "$w" --nemesis "$nemesis" --time "$t" --nodes 3 \
-		--seed "$seed" --net "$net" --binary bin/flowmesh-node || rc=$?
+		--seed "$seed" --net "$net" "${node[@]}" || rc=$?
 	case $rc in
 	0) echo "=== jepsen-ci: $w valid" ;;
 	1) echo "=== jepsen-ci: $w INVALID (seed $seed)"; failed+=("$w:invalid") ;;
