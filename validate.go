@@ -145,7 +145,7 @@ func ValidateWatch(prefix string) error { return validateKeyRange("prefix", pref
 
 // ValidateWriteEvents checks a WriteEvents batch: 1..MaxBatchEvents events,
 // each with a payload of at most MaxPayloadSize bytes, a key of at most
-// MaxKeyLength bytes of UTF-8, at most MaxHeaders headers of
+// MaxKeyLength bytes (any bytes: the wire carries it as bytes), at most MaxHeaders headers of
 // MaxHeaderBytes with non-empty UTF-8 keys and UTF-8 values, a partition
 // in 0..MaxPartitions-1; payloads, keys and headers totalling at most
 // MaxBatchBytes. Whether the stream has the partition is the node's check.
@@ -178,9 +178,6 @@ func validateEvent(prefix string, e StreamEvent) (int64, error) {
 	}
 	if len(e.Key) > MaxKeyLength {
 		return 0, &LimitError{What: prefix + "key length", Limit: MaxKeyLength, Got: int64(len(e.Key))}
-	}
-	if err := validateUTF8(prefix+"key", e.Key); err != nil {
-		return 0, err
 	}
 	if len(e.Headers) > MaxHeaders {
 		return 0, &LimitError{What: prefix + "headers count", Limit: MaxHeaders, Got: int64(len(e.Headers))}

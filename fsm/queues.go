@@ -383,6 +383,11 @@ func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
 // never ack, nack or touch the reservation of the worker that holds the
 // job now, whichever API it came through (storage resolves
 // RemoveFromInFlight's job ID to a receipt, flowmesh.ParseReservationID).
+// receipt is the receipt of j's current reservation.
+func (j *qjob) receipt() flowmesh.Receipt {
+	return flowmesh.Receipt{JobID: j.id, Attempt: int(j.attempt)}
+}
+
 func (q *queueState) current(path, id string, attempt int32) (*qjob, error) {
 	j := q.jobs[id]
 	if j == nil {
@@ -415,12 +420,13 @@ func (f *FSM) applyNack(ac *applyCtx, c *fsmpb.Nack) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flowmesh.ValidateNack(flowmesh.Receipt{JobID: c.JobId, Attempt: int(c.Attempt)}, time.Duration(c.Delay)); err != nil {
-		return nil, err
-	}
 	q := r.queue
 	j, err := q.current(c.Path, c.JobId, c.Attempt)
 	if err != nil {
+		return nil, err
+	}
+	// After the receipt's state: a logged attempt 0 is a stale receipt.
+	if err := flowmesh.ValidateNack(j.receipt(), time.Duration(c.Delay)); err != nil {
 		return nil, err
 	}
 	if j.attempt >= q.meta.MaxAttempts {
@@ -439,12 +445,12 @@ func (f *FSM) applyTouch(ac *applyCtx, c *fsmpb.Touch) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flowmesh.ValidateTouch(flowmesh.Receipt{JobID: c.JobId, Attempt: int(c.Attempt)}, time.Duration(c.Visibility)); err != nil {
-		return nil, err
-	}
 	q := r.queue
 	j, err := q.current(c.Path, c.JobId, c.Attempt)
 	if err != nil {
+		return nil, err
+	}
+	if err := flowmesh.ValidateTouch(j.receipt(), time.Duration(c.Visibility)); err != nil {
 		return nil, err
 	}
 	if j.visibleUntil <= ac.stamp {

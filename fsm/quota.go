@@ -205,7 +205,11 @@ func ValidateSetQuota(c *fsmpb.SetQuota) error {
 	if c == nil {
 		return flowmesh.Invalid("quota", "missing")
 	}
-	return flowmesh.ValidateSetQuota(c.Tenant, QuotaLimitsFromPB(c.Limits))
+	var limits flowmesh.QuotaLimits
+	if c.Limits != nil {
+		limits = QuotaLimitsFromPB(c.Limits)
+	}
+	return flowmesh.ValidateSetQuota(c.Tenant, limits)
 }
 
 func (f *FSM) applySetQuota(c *fsmpb.SetQuota) (*Result, error) {
