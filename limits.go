@@ -50,6 +50,8 @@ const (
 	MaxRequestIDLen          = 128       // request, producer and dedup IDs
 	MaxQueueBatch            = 100       // jobs per EnqueueBatch/ReserveBatch, receipts per AckBatch
 	MaxGroupNameLen          = 128       // consumer group names
+	MaxQueueAttempts         = 1000      // QueueConfig.MaxAttempts
+	MaxKVHistory             = 1_000_000 // KVConfig.HistoryRevisions
 	MaxTTL                   = 365 * 24 * time.Hour
 	MaxVisibility            = 12 * time.Hour
 	MaxDelay                 = 15 * 24 * time.Hour

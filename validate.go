@@ -22,9 +22,7 @@ import (
 // What names the field and the measure ("value bytes", "key length"); any
 // other mistake an *InvalidArgumentError.
 
-// ValidateKey checks a KV key: 1..MaxKeyLength bytes of valid UTF-8.
-func ValidateKey(key string) error { return validateKey("key", key) }
-
+// validateKey checks a KV key: 1..MaxKeyLength bytes of valid UTF-8.
 func validateKey(field, key string) error {
 	if key == "" {
 		return Invalid(field, "must not be empty")
@@ -104,10 +102,10 @@ func ValidateCallOptions(o CallOptions) error {
 
 // KV stores (KVManager).
 
-// ValidatePut checks Put's arguments: a key (ValidateKey), a value of at
-// most MaxPayloadSize bytes and a TTL in [0, MaxTTL].
+// ValidatePut checks Put's arguments: a key of 1..MaxKeyLength bytes of
+// UTF-8, a value of at most MaxPayloadSize bytes and a TTL in [0, MaxTTL].
 func ValidatePut(key string, value []byte, opts KVPutOptions) error {
-	if err := ValidateKey(key); err != nil {
+	if err := validateKey("key", key); err != nil {
 		return err
 	}
 	if err := validatePayload("value", len(value)); err != nil {
@@ -116,11 +114,11 @@ func ValidatePut(key string, value []byte, opts KVPutOptions) error {
 	return validateDuration("ttl", opts.TTL, MaxTTL)
 }
 
-// ValidateGet checks Get's key.
-func ValidateGet(key string) error { return ValidateKey(key) }
+// ValidateGet checks Get's key, as ValidatePut.
+func ValidateGet(key string) error { return validateKey("key", key) }
 
-// ValidateDelete checks Delete's key.
-func ValidateDelete(key string) error { return ValidateKey(key) }
+// ValidateDelete checks Delete's key, as ValidatePut.
+func ValidateDelete(key string) error { return validateKey("key", key) }
 
 // ValidateList checks List's arguments: a prefix and an after key of at
 // most MaxKeyLength bytes of UTF-8 (both may be empty) and a limit in
@@ -261,16 +259,13 @@ func ValidateReserve(visibility time.Duration) error {
 	return validateDuration("visibility", visibility, MaxVisibility)
 }
 
-// ValidateReceipt checks a receipt, as Ack takes it: a job ID of
-// 1..MaxRequestIDLen bytes of UTF-8 and an attempt in 1..MaxInt32.
-func ValidateReceipt(r Receipt) error { return validateReceipt("receipt", r) }
-
-// ValidateAck checks Ack's receipt.
-func ValidateAck(r Receipt) error { return ValidateReceipt(r) }
+// ValidateAck checks Ack's receipt: a job ID of 1..MaxRequestIDLen bytes
+// of UTF-8 and an attempt in 1..MaxInt32.
+func ValidateAck(r Receipt) error { return validateReceipt("receipt", r) }
 
 // ValidateNack checks Nack's receipt and its delay, in [0, MaxDelay].
 func ValidateNack(r Receipt, delay time.Duration) error {
-	if err := ValidateReceipt(r); err != nil {
+	if err := ValidateAck(r); err != nil {
 		return err
 	}
 	return validateDuration("delay", delay, MaxDelay)
@@ -280,7 +275,7 @@ func ValidateNack(r Receipt, delay time.Duration) error {
 // (0, MaxVisibility]: a touch sets a new reservation length, it has no
 // default.
 func ValidateTouch(r Receipt, visibility time.Duration) error {
-	if err := ValidateReceipt(r); err != nil {
+	if err := ValidateAck(r); err != nil {
 		return err
 	}
 	if visibility <= 0 || visibility > MaxVisibility {
@@ -308,12 +303,6 @@ func ValidateListDead(limit int) error {
 }
 
 // Resources (ResourceManager).
-
-// Bounds of the resource configurations.
-const (
-	MaxQueueAttempts = 1000      // QueueConfig.MaxAttempts
-	MaxKVHistory     = 1_000_000 // KVConfig.HistoryRevisions
-)
 
 // WithDefaults returns c with its zero fields set to their defaults.
 func (c QueueConfig) WithDefaults() QueueConfig {
