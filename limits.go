@@ -3,6 +3,7 @@ package flowmesh
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits. They are enforced by the node (and checked early by the client) with
@@ -49,6 +50,8 @@ const (
 	MaxRequestIDLen          = 128       // request, producer and dedup IDs
 	MaxQueueBatch            = 100       // jobs per EnqueueBatch/ReserveBatch, receipts per AckBatch
 	MaxGroupNameLen          = 128       // consumer group names
+	MaxQueueAttempts         = 1000      // QueueConfig.MaxAttempts
+	MaxKVHistory             = 1_000_000 // KVConfig.HistoryRevisions
 	MaxTTL                   = 365 * 24 * time.Hour
 	MaxVisibility            = 12 * time.Hour
 	MaxDelay                 = 15 * 24 * time.Hour
@@ -95,6 +98,9 @@ func ValidateName(field, s string) error {
 	if s == "" {
 		return Invalid(field, "must not be empty")
 	}
+	if !utf8.ValidString(s) {
+		return Invalid(field, "must be valid UTF-8")
+	}
 	if len(s) > MaxNameLength {
 		return Invalid(field, "%s is %d characters, limit %d", Quote(s), len(s), MaxNameLength)
 	}
@@ -127,6 +133,9 @@ func JoinPath(tenant, namespace, name string) string {
 // ParsePath splits and validates "tenant/namespace/name". It does not
 // allocate unless the path is bad: every call of the API checks its path.
 func ParsePath(path string) (tenant, namespace, name string, err error) {
+	if !utf8.ValidString(path) {
+		return "", "", "", Invalid("path", "must be valid UTF-8")
+	}
 	i := strings.IndexByte(path, '/')
 	j := -1
 	if i >= 0 {

@@ -1,7 +1,6 @@
 package flowmesh
 
 import (
-	"math"
 	"strconv"
 	"time"
 )
@@ -27,8 +26,8 @@ func ValidateEnqueueBatch(jobs []EnqueueItem) error {
 		if j.Delay < 0 || j.Delay > MaxDelay {
 			return Invalid(itemField("jobs", i, "delay"), "%v is outside [0, %v]", j.Delay, MaxDelay)
 		}
-		if n := len(j.DedupID); n > MaxRequestIDLen {
-			return Invalid(itemField("jobs", i, "dedup_id"), "is %d bytes, limit %d", n, MaxRequestIDLen)
+		if err := validateID(itemField("jobs", i, "dedup_id"), j.DedupID); err != nil {
+			return err
 		}
 		total += int64(len(j.Payload))
 	}
@@ -57,14 +56,8 @@ func ValidateAckBatch(receipts []Receipt) error {
 		return err
 	}
 	for i, r := range receipts {
-		if r.JobID == "" {
-			return Invalid(itemField("receipts", i, "job_id"), "must not be empty")
-		}
-		if n := len(r.JobID); n > MaxRequestIDLen {
-			return Invalid(itemField("receipts", i, "job_id"), "is %d bytes, limit %d", n, MaxRequestIDLen)
-		}
-		if r.Attempt < 1 || r.Attempt > math.MaxInt32 {
-			return Invalid(itemField("receipts", i, "attempt"), "%d is outside 1..%d", r.Attempt, math.MaxInt32)
+		if err := validateReceipt("receipts["+strconv.Itoa(i)+"]", r); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Transactions: compares, then-ops and else-ops over the KV stores, streams
@@ -365,19 +364,6 @@ func ValidateTxn(txn Txn) (tenant string, err error) {
 	return tenant, nil
 }
 
-func validateTxnKey(field, key string) error {
-	if key == "" {
-		return Invalid(field, "must not be empty")
-	}
-	if len(key) > MaxKeyLength {
-		return &LimitError{What: field + " length", Limit: MaxKeyLength, Got: int64(len(key))}
-	}
-	if !utf8.ValidString(key) {
-		return Invalid(field, "must be valid UTF-8")
-	}
-	return nil
-}
-
 func validateReceipt(field string, r Receipt) error {
 	if r.JobID == "" {
 		return Invalid(field+".job_id", "must not be empty")
@@ -385,8 +371,11 @@ func validateReceipt(field string, r Receipt) error {
 	if n := len(r.JobID); n > MaxRequestIDLen {
 		return Invalid(field+".job_id", "is %d bytes, limit %d", n, MaxRequestIDLen)
 	}
-	if r.Attempt < 1 || r.Attempt > 1<<31-1 {
-		return Invalid(field+".attempt", "%d is outside 1..%d", r.Attempt, 1<<31-1)
+	if err := validateUTF8(field+".job_id", r.JobID); err != nil {
+		return err
+	}
+	if r.Attempt < 1 || r.Attempt > maxAttempt {
+		return Invalid(field+".attempt", "%d is outside 1..%d", r.Attempt, maxAttempt)
 	}
 	return nil
 }
@@ -398,7 +387,7 @@ func validateCompare(i int, c TxnCompare) error {
 	}
 	switch c.Target {
 	case CompareKVRevision, CompareKVCreateRevision, CompareKVValue, CompareKVExists:
-		if err := validateTxnKey(f("key"), c.Key); err != nil {
+		if err := validateKey(f("key"), c.Key); err != nil {
 			return err
 		}
 		if len(c.Value) > MaxPayloadSize {
@@ -426,7 +415,7 @@ func validateTxnOp(branch string, i int, op TxnOp) (int64, error) {
 	f := func(name string) string { return txnField(branch, i, name) }
 	switch op.Type {
 	case TxnPut:
-		if err := validateTxnKey(f("key"), op.Key); err != nil {
+		if err := validateKey(f("key"), op.Key); err != nil {
 			return 0, err
 		}
 		if n := len(op.Value); n > MaxPayloadSize {
@@ -437,7 +426,7 @@ func validateTxnOp(branch string, i int, op TxnOp) (int64, error) {
 		}
 		return int64(len(op.Key) + len(op.Value)), nil
 	case TxnDelete, TxnGet:
-		return int64(len(op.Key)), validateTxnKey(f("key"), op.Key)
+		return int64(len(op.Key)), validateKey(f("key"), op.Key)
 	case TxnAppend:
 		if len(op.Events) == 0 {
 			return 0, Invalid(f("events"), "must not be empty")
@@ -447,30 +436,11 @@ func validateTxnOp(branch string, i int, op TxnOp) (int64, error) {
 		}
 		var n int64
 		for j, e := range op.Events {
-			ef := func(name string) string { return f("events[" + strconv.Itoa(j) + "]." + name) }
-			if len(e.Payload) > MaxPayloadSize {
-				return 0, &LimitError{What: ef("payload") + " bytes", Limit: MaxPayloadSize, Got: int64(len(e.Payload))}
+			m, err := validateEvent(f("events["+strconv.Itoa(j)+"]."), e)
+			if err != nil {
+				return 0, err
 			}
-			if len(e.Key) > MaxKeyLength {
-				return 0, &LimitError{What: ef("key") + " length", Limit: MaxKeyLength, Got: int64(len(e.Key))}
-			}
-			if len(e.Headers) > MaxHeaders {
-				return 0, &LimitError{What: ef("headers") + " count", Limit: MaxHeaders, Got: int64(len(e.Headers))}
-			}
-			hb := 0
-			for k, v := range e.Headers {
-				if k == "" {
-					return 0, Invalid(ef("headers"), "has an empty header key")
-				}
-				hb += len(k) + len(v)
-			}
-			if hb > MaxHeaderBytes {
-				return 0, &LimitError{What: ef("headers") + " bytes", Limit: MaxHeaderBytes, Got: int64(hb)}
-			}
-			if e.Key == "" && (e.Partition < 0 || e.Partition >= MaxPartitions) {
-				return 0, Invalid(ef("partition"), "%d is outside 0..%d", e.Partition, MaxPartitions-1)
-			}
-			n += int64(len(e.Payload) + len(e.Key) + hb)
+			n += m
 		}
 		return n, nil
 	case TxnEnqueue:
@@ -480,8 +450,8 @@ func validateTxnOp(branch string, i int, op TxnOp) (int64, error) {
 		if op.Enqueue.Delay < 0 || op.Enqueue.Delay > MaxDelay {
 			return 0, Invalid(f("delay"), "%v is outside [0, %v]", op.Enqueue.Delay, MaxDelay)
 		}
-		if n := len(op.Enqueue.DedupID); n > MaxRequestIDLen {
-			return 0, Invalid(f("dedup_id"), "is %d bytes, limit %d", n, MaxRequestIDLen)
+		if err := validateID(f("dedup_id"), op.Enqueue.DedupID); err != nil {
+			return 0, err
 		}
 		return int64(len(op.Payload) + len(op.Enqueue.DedupID)), nil
 	case TxnAck, TxnNack:

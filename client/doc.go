@@ -88,6 +88,11 @@
 //
 // # Errors
 //
+// Arguments are checked before anything is sent, with the root package's
+// check of the operation (flowmesh.ValidatePut, ...), the one the node runs:
+// a mistake the node would refuse is refused here with the node's error,
+// word for word.
+//
 // A node's errors come back as the root package's: errors.Is matches the
 // sentinels (flowmesh.ErrNotFound, ...), errors.As finds the typed errors
 // (*flowmesh.InvalidArgumentError, *flowmesh.OffsetOutOfRangeError,

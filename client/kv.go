@@ -18,11 +18,11 @@ func (c *Client) Put(ctx context.Context, path, key string, value []byte, opts f
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	wo, err := checkedWriteOptions(callOpts)
-	if err != nil {
+	if err := flowmesh.ValidatePut(key, value, opts); err != nil {
 		return 0, err
 	}
-	if err := checkPayload("value", len(value)); err != nil {
+	wo, err := checkedWriteOptions(callOpts)
+	if err != nil {
 		return 0, err
 	}
 	req := &pb.PutRequest{Path: path, Key: key, Value: value, IfRevision: opts.IfRevision, Ttl: pbconv.Duration(opts.TTL), Options: wo}
@@ -42,6 +42,12 @@ func (c *Client) Get(ctx context.Context, path, key string, opts ...flowmesh.Cal
 	if err := checkPath(path); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
+	if err := flowmesh.ValidateGet(key); err != nil {
+		return flowmesh.KVEntry{}, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return flowmesh.KVEntry{}, err
+	}
 	req := &pb.GetRequest{Path: path, Key: key, Options: readOptions(opts)}
 	resp := new(pb.GetResponse)
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
@@ -57,6 +63,9 @@ func (c *Client) Get(ctx context.Context, path, key string, opts ...flowmesh.Cal
 // Delete removes key and returns the revision of the delete.
 func (c *Client) Delete(ctx context.Context, path, key string, opts flowmesh.KVDeleteOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
 	if err := checkPath(path); err != nil {
+		return 0, err
+	}
+	if err := flowmesh.ValidateDelete(key); err != nil {
 		return 0, err
 	}
 	wo, err := checkedWriteOptions(callOpts)
@@ -82,7 +91,13 @@ func (c *Client) List(ctx context.Context, path, prefix, after string, limit int
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	req := &pb.ListRequest{Path: path, Prefix: prefix, After: after, Limit: clamp32(limit), Options: readOptions(opts)}
+	if err := flowmesh.ValidateList(prefix, after, limit); err != nil {
+		return nil, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	req := &pb.ListRequest{Path: path, Prefix: prefix, After: after, Limit: int32(limit), Options: readOptions(opts)}
 	var resp *pb.ListResponse
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewKVServiceClient(cc).List(ctx, req)
@@ -103,6 +118,9 @@ func (c *Client) List(ctx context.Context, path, prefix, after string, limit int
 // gives a *flowmesh.CompactedError.
 func (c *Client) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
 	if err := checkPath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateWatch(prefix); err != nil {
 		return err
 	}
 	from := fromRevision

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,10 +20,7 @@ func (c *Client) Enqueue(ctx context.Context, path string, payload []byte, opts 
 	if err := checkPath(path); err != nil {
 		return "", 0, err
 	}
-	if err := checkUTF8("dedup_id", opts.DedupID); err != nil {
-		return "", 0, err
-	}
-	if err := checkPayload("payload", len(payload)); err != nil {
+	if err := flowmesh.ValidateEnqueue(payload, opts); err != nil {
 		return "", 0, err
 	}
 	if err := checkCallOptions(callOpts); err != nil {
@@ -79,6 +75,9 @@ func (c *Client) reserve(ctx context.Context, path string, visibility, wait time
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	if err := flowmesh.ValidateReserve(visibility); err != nil {
+		return nil, err
+	}
 	if err := checkCallOptions(opts); err != nil {
 		return nil, err
 	}
@@ -109,7 +108,7 @@ func (c *Client) RemoveFromInFlight(ctx context.Context, path, jobID string, opt
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	if err := checkUTF8("job_id", jobID); err != nil {
+	if err := flowmesh.ValidateRemoveFromInFlight(jobID); err != nil {
 		return err
 	}
 	if err := checkCallOptions(opts); err != nil {
@@ -124,7 +123,7 @@ func (c *Client) RemoveFromInFlight(ctx context.Context, path, jobID string, opt
 
 // Ack acknowledges (removes) the job of the receipt's reservation.
 func (c *Client) Ack(ctx context.Context, path string, receipt flowmesh.Receipt, opts ...flowmesh.CallOption) error {
-	r, err := c.receipt(path, receipt, opts)
+	r, err := c.receipt(path, receipt, flowmesh.ValidateAck(receipt), opts)
 	if err != nil {
 		return err
 	}
@@ -137,7 +136,7 @@ func (c *Client) Ack(ctx context.Context, path string, receipt flowmesh.Receipt,
 
 // Nack releases the reservation; the job is ready again after delay.
 func (c *Client) Nack(ctx context.Context, path string, receipt flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
-	r, err := c.receipt(path, receipt, opts)
+	r, err := c.receipt(path, receipt, flowmesh.ValidateNack(receipt, delay), opts)
 	if err != nil {
 		return err
 	}
@@ -150,7 +149,7 @@ func (c *Client) Nack(ctx context.Context, path string, receipt flowmesh.Receipt
 
 // Touch extends the reservation to visibility from now.
 func (c *Client) Touch(ctx context.Context, path string, receipt flowmesh.Receipt, visibility time.Duration, opts ...flowmesh.CallOption) error {
-	r, err := c.receipt(path, receipt, opts)
+	r, err := c.receipt(path, receipt, flowmesh.ValidateTouch(receipt, visibility), opts)
 	if err != nil {
 		return err
 	}
@@ -161,26 +160,27 @@ func (c *Client) Touch(ctx context.Context, path string, receipt flowmesh.Receip
 	})
 }
 
-func (c *Client) receipt(path string, r flowmesh.Receipt, opts []flowmesh.CallOption) (*pb.Receipt, error) {
+// receipt converts r after the path, the operation's check (checked) and
+// the call options.
+func (c *Client) receipt(path string, r flowmesh.Receipt, checked error, opts []flowmesh.CallOption) (*pb.Receipt, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if err := checkUTF8("receipt", r.JobID); err != nil {
-		return nil, err
+	if checked != nil {
+		return nil, checked
 	}
 	if err := checkCallOptions(opts); err != nil {
 		return nil, err
 	}
-	a, err := int32Of("receipt", r.Attempt)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.Receipt{JobId: r.JobID, Attempt: a}, nil
+	return &pb.Receipt{JobId: r.JobID, Attempt: int32(r.Attempt)}, nil
 }
 
 // Stats counts the queue's jobs.
 func (c *Client) Stats(ctx context.Context, path string, opts ...flowmesh.CallOption) (flowmesh.QueueStats, error) {
 	if err := checkPath(path); err != nil {
+		return flowmesh.QueueStats{}, err
+	}
+	if err := checkCallOptions(opts); err != nil {
 		return flowmesh.QueueStats{}, err
 	}
 	req := &pb.StatsRequest{Path: path, Options: readOptions(opts)}
@@ -221,7 +221,13 @@ func (c *Client) ListDead(ctx context.Context, path string, limit int, opts ...f
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	req := &pb.ListDeadRequest{Path: path, Limit: clamp32(limit), Options: readOptions(opts)}
+	if err := flowmesh.ValidateListDead(limit); err != nil {
+		return nil, err
+	}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	req := &pb.ListDeadRequest{Path: path, Limit: int32(limit), Options: readOptions(opts)}
 	var resp *pb.ListDeadResponse
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewQueueServiceClient(cc).ListDead(ctx, req)
@@ -271,9 +277,6 @@ func (c *Client) EnqueueBatch(ctx context.Context, path string, jobs []flowmesh.
 	}
 	items := make([]*pb.EnqueueBatchItem, len(jobs))
 	for i, j := range jobs {
-		if err := checkUTF8("jobs["+strconv.Itoa(i)+"].dedup_id", j.DedupID); err != nil {
-			return nil, err
-		}
 		items[i] = &pb.EnqueueBatchItem{Payload: j.Payload, Delay: pbconv.Duration(j.Delay), DedupId: j.DedupID}
 	}
 	req := &pb.EnqueueBatchRequest{Path: path, Jobs: items, Options: writeOptions(opts)}
@@ -368,9 +371,6 @@ func (c *Client) AckBatch(ctx context.Context, path string, receipts []flowmesh.
 	}
 	rs := make([]*pb.Receipt, len(receipts))
 	for i, r := range receipts {
-		if err := checkUTF8("receipts["+strconv.Itoa(i)+"].job_id", r.JobID); err != nil {
-			return nil, err
-		}
 		rs[i] = &pb.Receipt{JobId: r.JobID, Attempt: int32(r.Attempt)}
 	}
 	req := &pb.AckBatchRequest{Path: path, Receipts: rs, Options: writeOptions(opts)}

@@ -18,6 +18,9 @@ var _ flowmesh.QuotaManager = (*Client)(nil)
 // cluster-admin and returns the tenant's quota afterwards. It is
 // idempotent, so it is retried like the writes.
 func (c *Client) SetQuota(ctx context.Context, tenant string, limits flowmesh.QuotaLimits, reset bool) (flowmesh.TenantQuota, error) {
+	if err := flowmesh.ValidateSetQuota(tenant, limits); err != nil {
+		return flowmesh.TenantQuota{}, err
+	}
 	var resp *pb.QuotaResponse
 	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewClusterServiceClient(cc).SetQuota(ctx, &pb.SetQuotaRequest{Tenant: tenant, Limits: pbconv.QuotaLimits(limits), Reset_: reset})
@@ -32,6 +35,9 @@ func (c *Client) SetQuota(ctx context.Context, tenant string, limits flowmesh.Qu
 // Quota returns tenant's quota (its own fields, the effective limits) and
 // its current use. It needs cluster-admin or admin in the tenant.
 func (c *Client) Quota(ctx context.Context, tenant string) (flowmesh.TenantQuota, error) {
+	if err := flowmesh.ValidateQuotaTenant(tenant); err != nil {
+		return flowmesh.TenantQuota{}, err
+	}
 	var resp *pb.QuotaResponse
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewClusterServiceClient(cc).GetQuota(ctx, &pb.GetQuotaRequest{Tenant: tenant})

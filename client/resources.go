@@ -20,13 +20,11 @@ func (c *Client) CreateStream(ctx context.Context, tenant, namespace, name strin
 			o(&cfg)
 		}
 	}
-	p, err := int32Of("partitions", cfg.Partitions)
-	if err != nil {
+	if err := flowmesh.ValidateCreateStream(tenant, namespace, name, cfg); err != nil {
 		return nil, err
 	}
 	req := &pb.CreateStreamRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: pbconv.StreamConfig(&cfg)}
-	req.Config.Partitions = p
-	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+	return c.create(ctx, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateStream(ctx, req)
 	})
 }
@@ -39,25 +37,11 @@ func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string
 			o(&cfg)
 		}
 	}
-	p, err := int32Of("partitions", partitions)
-	if err != nil {
+	if err := flowmesh.ValidateCreateQueue(tenant, namespace, name, partitions, cfg); err != nil {
 		return nil, err
 	}
-	qc := pbconv.QueueConfig(&cfg)
-	if qc.MaxAttempts, err = int32Of("max_attempts", cfg.MaxAttempts); err != nil {
-		return nil, err
-	}
-	if qc.MaxPayload, err = int32Of("max_payload", cfg.MaxPayload); err != nil {
-		return nil, err
-	}
-	if err := checkUTF8("dead_letter_queue", cfg.DeadLetterQueue); err != nil {
-		return nil, err
-	}
-	if err := flowmesh.ValidateDeadLetterQueue(tenant, namespace, name, cfg.DeadLetterQueue); err != nil {
-		return nil, err
-	}
-	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Partitions: p, Config: qc}
-	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Partitions: int32(partitions), Config: pbconv.QueueConfig(&cfg)}
+	return c.create(ctx, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateQueue(ctx, req)
 	})
 }
@@ -70,24 +54,16 @@ func (c *Client) CreateKVStore(ctx context.Context, tenant, namespace, name stri
 			o(&cfg)
 		}
 	}
-	h, err := int32Of("history_revisions", cfg.HistoryRevisions)
-	if err != nil {
+	if err := flowmesh.ValidateCreateKVStore(tenant, namespace, name, cfg); err != nil {
 		return nil, err
 	}
-	req := &pb.CreateKVStoreRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: &pb.KVConfig{HistoryRevisions: h}}
-	return c.create(ctx, tenant, namespace, name, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
+	req := &pb.CreateKVStoreRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: &pb.KVConfig{HistoryRevisions: int32(cfg.HistoryRevisions)}}
+	return c.create(ctx, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateKVStore(ctx, req)
 	})
 }
 
-func (c *Client) create(ctx context.Context, tenant, namespace, name string, call func(context.Context, *grpc.ClientConn) (*pb.CreateResourceResponse, error)) (*flowmesh.Resource, error) {
-	// Names are checked here only as far as the wire needs (UTF-8); the
-	// node reports the precise problem.
-	for _, f := range []struct{ field, v string }{{"tenant", tenant}, {"namespace", namespace}, {"name", name}} {
-		if err := checkUTF8(f.field, f.v); err != nil {
-			return nil, flowmesh.ValidateName(f.field, f.v)
-		}
-	}
+func (c *Client) create(ctx context.Context, call func(context.Context, *grpc.ClientConn) (*pb.CreateResourceResponse, error)) (*flowmesh.Resource, error) {
 	var resp *pb.CreateResourceResponse
 	err := c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = call(ctx, cc)
@@ -117,11 +93,8 @@ func (c *Client) GetResource(ctx context.Context, path string) (*flowmesh.Resour
 
 // ListResources lists a tenant's resources; namespace "" lists all namespaces.
 func (c *Client) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
-	if err := checkUTF8("tenant", tenant); err != nil {
-		return nil, flowmesh.ValidateName("tenant", tenant)
-	}
-	if err := checkUTF8("namespace", namespace); err != nil {
-		return nil, flowmesh.ValidateName("namespace", namespace)
+	if err := flowmesh.ValidateListResources(tenant, namespace); err != nil {
+		return nil, err
 	}
 	var resp *pb.ListResourcesResponse
 	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {

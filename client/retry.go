@@ -215,10 +215,7 @@ func writeOptions(opts []flowmesh.CallOption) *pb.CallOptions {
 // over opts.
 func checkedWriteOptions(opts []flowmesh.CallOption) (*pb.CallOptions, error) {
 	o := flowmesh.ApplyCallOptions(opts)
-	if err := checkUTF8("request_id", o.RequestID); err != nil {
-		return nil, err
-	}
-	if err := checkUTF8("producer_id", o.ProducerID); err != nil {
+	if err := flowmesh.ValidateCallOptions(o); err != nil {
 		return nil, err
 	}
 	if o.RequestID == "" {

@@ -17,7 +17,7 @@ func (c *Client) WriteEvents(ctx context.Context, path string, events []flowmesh
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := flowmesh.ValidateWriteEvents(events); err != nil {
 		return nil, err
 	}
 	wo, err := checkedWriteOptions(opts)
@@ -42,13 +42,15 @@ func (c *Client) ReadFromOffset(ctx context.Context, path string, partition int,
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	p, err := int32Of("partition", partition)
-	if err != nil {
+	if err := flowmesh.ValidateReadFromOffset(partition, max); err != nil {
 		return nil, err
 	}
-	req := &pb.ReadFromOffsetRequest{Path: path, Partition: p, Offset: offset, Max: clamp32(max), Options: readOptions(opts)}
+	if err := checkCallOptions(opts); err != nil {
+		return nil, err
+	}
+	req := &pb.ReadFromOffsetRequest{Path: path, Partition: int32(partition), Offset: offset, Max: int32(max), Options: readOptions(opts)}
 	resp := new(pb.ReadFromOffsetResponse)
-	err = c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
 		resp.Reset()
 		return unary(ctx, cc, pb.StreamService_ReadFromOffset_FullMethodName, req, resp)
 	})
@@ -68,10 +70,10 @@ func (c *Client) Subscribe(ctx context.Context, path string, partition int, offs
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	p, err := int32Of("partition", partition)
-	if err != nil {
+	if err := flowmesh.ValidateSubscribe(partition); err != nil {
 		return err
 	}
+	p := int32(partition)
 	next := offset
 	return c.follow(ctx, func(ctx context.Context, cc *grpc.ClientConn, progress func()) error {
 		s, err := pb.NewStreamServiceClient(cc).Subscribe(ctx, &pb.SubscribeRequest{Path: path, Partition: p, Offset: next})
@@ -101,17 +103,13 @@ func (c *Client) CommitOffset(ctx context.Context, path, group string, partition
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	if err := checkUTF8("group", group); err != nil {
+	if err := flowmesh.ValidateCommitOffset(group, partition); err != nil {
 		return err
 	}
 	if err := checkCallOptions(opts); err != nil {
 		return err
 	}
-	p, err := int32Of("partition", partition)
-	if err != nil {
-		return err
-	}
-	req := &pb.CommitOffsetRequest{Path: path, Group: group, Partition: p, Offset: offset, Options: writeOptions(opts)}
+	req := &pb.CommitOffsetRequest{Path: path, Group: group, Partition: int32(partition), Offset: offset, Options: writeOptions(opts)}
 	return c.invoke(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
 		_, err := pb.NewStreamServiceClient(cc).CommitOffset(ctx, req)
 		return err
@@ -123,16 +121,15 @@ func (c *Client) FetchOffset(ctx context.Context, path, group string, partition 
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	if err := checkUTF8("group", group); err != nil {
+	if err := flowmesh.ValidateFetchOffset(group, partition); err != nil {
 		return 0, err
 	}
-	p, err := int32Of("partition", partition)
-	if err != nil {
+	if err := checkCallOptions(opts); err != nil {
 		return 0, err
 	}
-	req := &pb.FetchOffsetRequest{Path: path, Group: group, Partition: p, Options: readOptions(opts)}
+	req := &pb.FetchOffsetRequest{Path: path, Group: group, Partition: int32(partition), Options: readOptions(opts)}
 	var resp *pb.FetchOffsetResponse
-	err = c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewStreamServiceClient(cc).FetchOffset(ctx, req)
 		return err
 	})
@@ -147,13 +144,15 @@ func (c *Client) PartitionInfo(ctx context.Context, path string, partition int, 
 	if err := checkPath(path); err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}
-	p, err := int32Of("partition", partition)
-	if err != nil {
+	if err := flowmesh.ValidatePartitionInfo(partition); err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}
-	req := &pb.PartitionInfoRequest{Path: path, Partition: p, Options: readOptions(opts)}
+	if err := checkCallOptions(opts); err != nil {
+		return flowmesh.PartitionInfo{}, err
+	}
+	req := &pb.PartitionInfoRequest{Path: path, Partition: int32(partition), Options: readOptions(opts)}
 	var resp *pb.PartitionInfoResponse
-	err = c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+	err := c.invoke(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
 		resp, err = pb.NewStreamServiceClient(cc).PartitionInfo(ctx, req)
 		return err
 	})

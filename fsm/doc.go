@@ -26,6 +26,16 @@
 // change has its own revision even when group commit puts several changes in
 // one log entry; revisions only grow.
 //
+// # Validation
+//
+// The node checks every call with the root package's check of its
+// operation (flowmesh.ValidatePut, ValidateWriteEvents, ...) before it
+// proposes. Apply checks what needs the state (a stream's partition count,
+// a queue's own max_payload, a reservation's default visibility) and, for
+// the commands whose bad values would corrupt the state (a KV key that is
+// not UTF-8, a resource or quota definition), runs the same root check
+// again, so the error is the node's word for word.
+//
 // ValidateResource runs before proposing and again at apply. It refuses a
 // dead-letter queue in another tenant (flowmesh.ValidateDeadLetterQueue). A
 // log written before that check cannot hold such a create from a secured

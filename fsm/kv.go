@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/btree"
 	"google.golang.org/protobuf/proto"
@@ -158,32 +157,11 @@ func (f *FSM) kvChange(ac *applyCtx, s *kvState, kr *fsmpb.KVRecord) error {
 	return nil
 }
 
-// ValidateKey checks a KV key.
-func ValidateKey(key string) error {
-	if key == "" {
-		return flowmesh.Invalid("key", "must not be empty")
-	}
-	if len(key) > flowmesh.MaxKeyLength {
-		return &flowmesh.LimitError{What: "key length", Limit: flowmesh.MaxKeyLength, Got: int64(len(key))}
-	}
-	if !utf8.ValidString(key) {
-		return flowmesh.Invalid("key", "must be valid UTF-8")
-	}
-	return nil
-}
-
-// ValidatePut checks a put against the limits.
-func ValidatePut(c *fsmpb.KVPut) error {
-	if err := ValidateKey(c.Key); err != nil {
-		return err
-	}
-	if len(c.Value) > flowmesh.MaxPayloadSize {
-		return &flowmesh.LimitError{What: "value size", Limit: flowmesh.MaxPayloadSize, Got: int64(len(c.Value))}
-	}
-	if c.Ttl < 0 || c.Ttl > int64(flowmesh.MaxTTL) {
-		return flowmesh.Invalid("ttl", "%v is outside [0, %v]", time.Duration(c.Ttl), flowmesh.MaxTTL)
-	}
-	return nil
+// validatePut is flowmesh.ValidatePut over a logged put: the node checks
+// before proposing, Apply checks again (a key that is not UTF-8 would make
+// every later List of the store fail to encode).
+func validatePut(c *fsmpb.KVPut) error {
+	return flowmesh.ValidatePut(c.Key, c.Value, flowmesh.KVPutOptions{TTL: time.Duration(c.Ttl)})
 }
 
 // live returns the key's item as of the stamp; an expired key is first
@@ -237,7 +215,7 @@ func (f *FSM) conditional(ac *applyCtx, path, key string, invalid error, hasIf b
 }
 
 func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
-	s, cur, err := f.conditional(ac, c.Path, c.Key, ValidatePut(c), c.HasIfRevision, c.IfRevision)
+	s, cur, err := f.conditional(ac, c.Path, c.Key, validatePut(c), c.HasIfRevision, c.IfRevision)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +241,7 @@ func (f *FSM) applyKVPut(ac *applyCtx, c *fsmpb.KVPut) (*Result, error) {
 }
 
 func (f *FSM) applyKVDelete(ac *applyCtx, c *fsmpb.KVDelete) (*Result, error) {
-	s, cur, err := f.conditional(ac, c.Path, c.Key, ValidateKey(c.Key), c.HasIfRevision, c.IfRevision)
+	s, cur, err := f.conditional(ac, c.Path, c.Key, flowmesh.ValidateDelete(c.Key), c.HasIfRevision, c.IfRevision)
 	if err != nil {
 		return nil, err
 	}

@@ -241,16 +241,15 @@ func (q *queueState) putRecord(ac *applyCtx, j *qjob, stateOnly bool) error {
 	return q.write(ac, &fsmpb.QueueRecord{Op: &fsmpb.QueueRecord_Put{Put: p}, StateOnly: stateOnly})
 }
 
-// ValidateEnqueue checks an enqueue against the limits and the queue's config.
-func ValidateEnqueue(c *fsmpb.Enqueue, maxPayload int) error {
+// checkEnqueue checks a logged enqueue with flowmesh.ValidateEnqueue, as
+// the node did before proposing, and its payload against the queue's own
+// limit (maxPayload), which needs the queue.
+func checkEnqueue(c *fsmpb.Enqueue, maxPayload int) error {
+	if err := flowmesh.ValidateEnqueue(c.Payload, flowmesh.QueueEnqueueOptions{Delay: time.Duration(c.Delay), DedupID: c.DedupId}); err != nil {
+		return err
+	}
 	if len(c.Payload) > maxPayload {
-		return &flowmesh.LimitError{What: "job payload", Limit: int64(maxPayload), Got: int64(len(c.Payload))}
-	}
-	if c.Delay < 0 || c.Delay > int64(flowmesh.MaxDelay) {
-		return flowmesh.Invalid("delay", "%v is outside [0, %v]", time.Duration(c.Delay), flowmesh.MaxDelay)
-	}
-	if len(c.DedupId) > flowmesh.MaxRequestIDLen {
-		return flowmesh.Invalid("dedup_id", "is %d bytes, limit %d", len(c.DedupId), flowmesh.MaxRequestIDLen)
+		return &flowmesh.LimitError{What: "payload bytes (the queue's max_payload)", Limit: int64(maxPayload), Got: int64(len(c.Payload))}
 	}
 	return nil
 }
@@ -260,7 +259,7 @@ func (f *FSM) applyEnqueue(ac *applyCtx, c *fsmpb.Enqueue) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidateEnqueue(c, int(r.meta.MaxPayload)); err != nil {
+	if err := checkEnqueue(c, int(r.meta.MaxPayload)); err != nil {
 		return nil, err
 	}
 	dedupKey := ""
@@ -354,6 +353,9 @@ func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := flowmesh.ValidateReserve(time.Duration(c.Visibility)); err != nil {
+		return nil, err
+	}
 	vis := c.Visibility
 	if vis == 0 {
 		vis = r.meta.VisibilityTimeout
@@ -381,6 +383,11 @@ func (f *FSM) applyReserve(ac *applyCtx, c *fsmpb.Reserve) (*Result, error) {
 // never ack, nack or touch the reservation of the worker that holds the
 // job now, whichever API it came through (storage resolves
 // RemoveFromInFlight's job ID to a receipt, flowmesh.ParseReservationID).
+// receipt is the receipt of j's current reservation.
+func (j *qjob) receipt() flowmesh.Receipt {
+	return flowmesh.Receipt{JobID: j.id, Attempt: int(j.attempt)}
+}
+
 func (q *queueState) current(path, id string, attempt int32) (*qjob, error) {
 	j := q.jobs[id]
 	if j == nil {
@@ -413,12 +420,13 @@ func (f *FSM) applyNack(ac *applyCtx, c *fsmpb.Nack) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Delay < 0 || c.Delay > int64(flowmesh.MaxDelay) {
-		return nil, flowmesh.Invalid("delay", "%v is outside [0, %v]", time.Duration(c.Delay), flowmesh.MaxDelay)
-	}
 	q := r.queue
 	j, err := q.current(c.Path, c.JobId, c.Attempt)
 	if err != nil {
+		return nil, err
+	}
+	// After the receipt's state: a logged attempt 0 is a stale receipt.
+	if err := flowmesh.ValidateNack(j.receipt(), time.Duration(c.Delay)); err != nil {
 		return nil, err
 	}
 	if j.attempt >= q.meta.MaxAttempts {
@@ -437,12 +445,12 @@ func (f *FSM) applyTouch(ac *applyCtx, c *fsmpb.Touch) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Visibility <= 0 || c.Visibility > int64(flowmesh.MaxVisibility) {
-		return nil, flowmesh.Invalid("visibility", "%v is outside (0, %v]", time.Duration(c.Visibility), flowmesh.MaxVisibility)
-	}
 	q := r.queue
 	j, err := q.current(c.Path, c.JobId, c.Attempt)
 	if err != nil {
+		return nil, err
+	}
+	if err := flowmesh.ValidateTouch(j.receipt(), time.Duration(c.Visibility)); err != nil {
 		return nil, err
 	}
 	if j.visibleUntil <= ac.stamp {

@@ -198,38 +198,18 @@ func (f *FSM) checkQuota(tenant string, need usage) error {
 	return nil
 }
 
-// ValidateSetQuota checks a quota update; the node calls it before
-// proposing and Apply again.
+// ValidateSetQuota checks a quota update with flowmesh.ValidateSetQuota;
+// Apply and a checkpoint's quotas are checked with it as the node checks
+// SetQuota before proposing.
 func ValidateSetQuota(c *fsmpb.SetQuota) error {
 	if c == nil {
 		return flowmesh.Invalid("quota", "missing")
 	}
-	if c.Tenant != flowmesh.DefaultQuotaTenant {
-		if err := flowmesh.ValidateName("tenant", c.Tenant); err != nil {
-			return err
-		}
+	var limits flowmesh.QuotaLimits
+	if c.Limits != nil {
+		limits = QuotaLimitsFromPB(c.Limits)
 	}
-	l := c.Limits
-	if l == nil {
-		return nil
-	}
-	if l.MemoryBytes != nil && c.Tenant != flowmesh.DefaultQuotaTenant {
-		return flowmesh.Invalid(flowmesh.QuotaMemoryBytes, "is cluster-wide: set it on the cluster default %q, not on tenant %s",
-			flowmesh.DefaultQuotaTenant, c.Tenant)
-	}
-	for _, v := range []struct {
-		name string
-		v    *int64
-	}{
-		{flowmesh.QuotaStoredBytes, l.StoredBytes}, {flowmesh.QuotaResources, l.Resources},
-		{flowmesh.QuotaPartitions, l.Partitions}, {flowmesh.QuotaKVKeys, l.KvKeys}, {flowmesh.QuotaQueueJobs, l.QueueJobs},
-		{flowmesh.QuotaMemoryBytes, l.MemoryBytes},
-	} {
-		if v.v != nil && *v.v < 0 {
-			return flowmesh.Invalid(v.name, "%d is negative (0 is unlimited)", *v.v)
-		}
-	}
-	return nil
+	return flowmesh.ValidateSetQuota(c.Tenant, limits)
 }
 
 func (f *FSM) applySetQuota(c *fsmpb.SetQuota) (*Result, error) {

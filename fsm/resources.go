@@ -14,52 +14,22 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ValidateResource checks a resource definition; the node calls it before
-// proposing and Apply calls it again (the log is the authority).
+// ValidateResource checks a resource definition with
+// flowmesh.ValidateResource (and a queue's partitions with
+// flowmesh.ValidateCreateQueue's check), so Apply and a checkpoint refuse
+// what the node refuses before proposing, with the same error. The log is
+// the authority: Apply checks again.
 func ValidateResource(m *fsmpb.Resource) error {
 	if m == nil {
-		return flowmesh.Invalid("resource", "missing")
+		return flowmesh.ValidateResource(nil)
 	}
-	for _, c := range []struct{ field, v string }{{"tenant", m.Tenant}, {"namespace", m.Namespace}, {"name", m.Name}} {
-		if err := flowmesh.ValidateName(c.field, c.v); err != nil {
+	r := resourceFromPB(m)
+	if r.Kind == flowmesh.KindQueue && m.Partitions != 1 {
+		if err := flowmesh.ValidateCreateQueue(m.Tenant, m.Namespace, m.Name, int(m.Partitions), *r.Queue); err != nil {
 			return err
 		}
 	}
-	switch flowmesh.Kind(m.Kind) {
-	case flowmesh.KindStream:
-		if m.Partitions < 1 || m.Partitions > flowmesh.MaxPartitions {
-			return flowmesh.Invalid("partitions", "%d is outside 1..%d", m.Partitions, flowmesh.MaxPartitions)
-		}
-		if m.MaxAge < 0 {
-			return flowmesh.Invalid("max_age", "must not be negative")
-		}
-		if m.MaxBytes < 0 {
-			return flowmesh.Invalid("max_bytes", "must not be negative")
-		}
-	case flowmesh.KindQueue:
-		if m.Partitions != 1 {
-			return flowmesh.Invalid("partitions", "a queue has exactly 1 partition, got %d", m.Partitions)
-		}
-		if m.VisibilityTimeout <= 0 || m.VisibilityTimeout > int64(flowmesh.MaxVisibility) {
-			return flowmesh.Invalid("visibility_timeout", "%v is outside (0, %v]", time.Duration(m.VisibilityTimeout), flowmesh.MaxVisibility)
-		}
-		if m.MaxAttempts < 1 || m.MaxAttempts > 1000 {
-			return flowmesh.Invalid("max_attempts", "%d is outside 1..1000", m.MaxAttempts)
-		}
-		if m.MaxPayload < 1 || m.MaxPayload > flowmesh.MaxPayloadSize {
-			return flowmesh.Invalid("max_payload", "%d is outside 1..%d", m.MaxPayload, flowmesh.MaxPayloadSize)
-		}
-		if err := flowmesh.ValidateDeadLetterQueue(m.Tenant, m.Namespace, m.Name, m.DeadLetterQueue); err != nil {
-			return err
-		}
-	case flowmesh.KindKV:
-		if m.HistoryRevisions < 1 || m.HistoryRevisions > 1_000_000 {
-			return flowmesh.Invalid("history_revisions", "%d is outside 1..1000000", m.HistoryRevisions)
-		}
-	default:
-		return flowmesh.Invalid("kind", "unknown kind %d", m.Kind)
-	}
-	return nil
+	return flowmesh.ValidateResource(r)
 }
 
 func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {

@@ -109,43 +109,15 @@ func PartitionFor(key string, partitions int) int {
 	return int(h.Sum32() % uint32(partitions))
 }
 
-// ValidateEvents checks a WriteEvents batch against the limits and the
-// stream's partition count.
-func ValidateEvents(events []*fsmpb.Event, partitions int) error {
-	if len(events) == 0 {
-		return flowmesh.Invalid("events", "batch is empty")
-	}
-	if len(events) > flowmesh.MaxBatchEvents {
-		return &flowmesh.LimitError{What: "events in a batch", Limit: flowmesh.MaxBatchEvents, Got: int64(len(events))}
-	}
-	total := 0
+// checkPartitions checks the partition of each event without a key
+// against the stream's partitions: the node checked the batch's shape
+// with flowmesh.ValidateWriteEvents (or ValidateTxn) before proposing; the
+// partition count needs the stream.
+func checkPartitions(events []*fsmpb.Event, partitions int) error {
 	for i, e := range events {
-		if len(e.Payload) > flowmesh.MaxPayloadSize {
-			return &flowmesh.LimitError{What: fmt.Sprintf("payload of event %d", i), Limit: flowmesh.MaxPayloadSize, Got: int64(len(e.Payload))}
-		}
-		if len(e.Key) > flowmesh.MaxKeyLength {
-			return &flowmesh.LimitError{What: fmt.Sprintf("key of event %d", i), Limit: flowmesh.MaxKeyLength, Got: int64(len(e.Key))}
-		}
-		if len(e.Headers) > flowmesh.MaxHeaders {
-			return &flowmesh.LimitError{What: fmt.Sprintf("headers of event %d", i), Limit: flowmesh.MaxHeaders, Got: int64(len(e.Headers))}
-		}
-		hb := 0
-		for _, h := range e.Headers {
-			if h.Key == "" {
-				return flowmesh.Invalid("headers", "event %d has an empty header key", i)
-			}
-			hb += len(h.Key) + len(h.Value)
-		}
-		if hb > flowmesh.MaxHeaderBytes {
-			return &flowmesh.LimitError{What: fmt.Sprintf("header bytes of event %d", i), Limit: flowmesh.MaxHeaderBytes, Got: int64(hb)}
-		}
 		if e.Key == "" && (e.Partition < 0 || int(e.Partition) >= partitions) {
-			return flowmesh.Invalid("partition", "event %d: partition %d is outside 0..%d", i, e.Partition, partitions-1)
+			return flowmesh.Invalid("events["+strconv.Itoa(i)+"].partition", "%d is outside 0..%d", e.Partition, partitions-1)
 		}
-		total += len(e.Payload) + len(e.Key) + hb
-	}
-	if total > flowmesh.MaxBatchBytes {
-		return &flowmesh.LimitError{What: "bytes in a batch", Limit: flowmesh.MaxBatchBytes, Got: int64(total)}
 	}
 	return nil
 }
@@ -156,7 +128,7 @@ func (f *FSM) applyWriteEvents(ac *applyCtx, c *fsmpb.WriteEvents) (*Result, err
 		return nil, err
 	}
 	n := len(r.stream.parts)
-	if err := ValidateEvents(c.Events, n); err != nil {
+	if err := checkPartitions(c.Events, n); err != nil {
 		return nil, err
 	}
 	var need int64
@@ -197,7 +169,7 @@ func (f *FSM) applyCommitOffset(c *fsmpb.CommitOffset) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := validateGroup(c.Group); err != nil {
+	if err := flowmesh.ValidateCommitOffset(c.Group, int(c.Partition)); err != nil {
 		return nil, err
 	}
 	if c.Partition < 0 || int(c.Partition) >= len(r.stream.parts) {
@@ -212,16 +184,6 @@ func (f *FSM) applyCommitOffset(c *fsmpb.CommitOffset) (*Result, error) {
 	}
 	f.groups[k] = c.Offset
 	return &Result{}, nil
-}
-
-func validateGroup(g string) error {
-	if g == "" {
-		return flowmesh.Invalid("group", "must not be empty")
-	}
-	if len(g) > flowmesh.MaxGroupNameLen {
-		return flowmesh.Invalid("group", "is %d bytes, limit %d", len(g), flowmesh.MaxGroupNameLen)
-	}
-	return nil
 }
 
 func (f *FSM) applyTrim(ac *applyCtx, c *fsmpb.TrimPartition) (*Result, error) {

@@ -335,7 +335,7 @@ func (f *FSM) checkTxnOps(ac *applyCtx, tenant, branch string, ops []flowmesh.Tx
 			keys[txnKey(op.Path, op.Key)] = kvSlot{}
 		case flowmesh.TxnAppend:
 			evs := EventsToPB(op.Events)
-			if err := ValidateEvents(evs, len(r.stream.parts)); err != nil {
+			if err := checkPartitions(evs, len(r.stream.parts)); err != nil {
 				return fail(err)
 			}
 			for _, e := range evs {
@@ -343,7 +343,7 @@ func (f *FSM) checkTxnOps(ac *applyCtx, tenant, branch string, ops []flowmesh.Tx
 			}
 		case flowmesh.TxnEnqueue:
 			c := &fsmpb.Enqueue{Path: op.Path, Payload: op.Payload, Delay: int64(op.Enqueue.Delay), DedupId: op.Enqueue.DedupID}
-			if err := ValidateEnqueue(c, int(r.meta.MaxPayload)); err != nil {
+			if err := checkEnqueue(c, int(r.meta.MaxPayload)); err != nil {
 				return fail(err)
 			}
 			if c.DedupId != "" {
@@ -469,7 +469,7 @@ func (f *FSM) txnEnqueue(ac *applyCtx, i int, op flowmesh.TxnOp) (string, uint64
 		return "", 0, err
 	}
 	c := &fsmpb.Enqueue{Path: op.Path, Payload: op.Payload, Delay: int64(op.Enqueue.Delay), DedupId: op.Enqueue.DedupID}
-	if err := ValidateEnqueue(c, int(r.meta.MaxPayload)); err != nil {
+	if err := checkEnqueue(c, int(r.meta.MaxPayload)); err != nil {
 		return "", 0, err
 	}
 	dedupKey := ""

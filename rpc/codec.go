@@ -15,7 +15,8 @@ import (
 )
 
 // A request that does not decode (malformed protobuf, a string field that
-// is not UTF-8) is the caller's mistake, but gRPC reports a failed decode as
+// is not UTF-8: then the field is named, as flowmesh's checks name it) is
+// the caller's mistake, but gRPC reports a failed decode as
 // Internal, and before any interceptor runs. So the server's codec records
 // the decode error against the message instead of failing, and
 // checkDecodedUnary/decodeCheckedStream turn it into InvalidArgument before
@@ -39,6 +40,9 @@ func (c *requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	defer buf.Free()
 	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
 		proto.Reset(m)
+		if f, ok := invalidUTF8Field(m.ProtoReflect().Descriptor(), buf.ReadOnlyData()); ok {
+			err = flowmesh.Invalid(f, "must be valid UTF-8")
+		}
 		c.failed.Store(m, err)
 	}
 	return nil
@@ -49,6 +53,9 @@ func (c *requestCodec) decodeError(m any) error {
 	v, ok := c.failed.LoadAndDelete(m)
 	if !ok {
 		return nil
+	}
+	if err, ok := v.(*flowmesh.InvalidArgumentError); ok {
+		return err // a string field that is not UTF-8, named as the root's checks name it
 	}
 	return flowmesh.Invalid("request", "%s", boundedMessage(fmt.Sprint(v), 200))
 }

@@ -11,10 +11,14 @@
 // # Request path
 //
 // Every call goes validate -> backend -> translate. Handlers check at the
-// boundary what is malformed whatever the node's state (paths and names,
-// negative counts and durations, the sizes of limits.go, option values) and
-// answer InvalidArgument naming the field, or ResourceExhausted for sizes.
-// Checks that need state are the backend's. The interceptors then translate
+// boundary what is malformed whatever the node's state with the root
+// package's check of the operation (flowmesh.ValidatePath,
+// flowmesh.ValidatePut, ValidateWriteEvents, ... in validate.go), the same
+// function the embedded node and the client call, so a mistake gets the
+// same InvalidArgument (naming the field) or ResourceExhausted (naming the
+// limit) whichever way it arrives. rpc itself adds only the wire's checks:
+// a duration that does not convert, and the wait of one long poll
+// (flowmesh.MaxReservePoll). Checks that need state are the backend's. The interceptors then translate
 // the handler's error once (errors.go), recover panics into Internal (logged
 // with the stack); the optional Metrics interceptors run outside them and
 // so see the status code the caller gets.

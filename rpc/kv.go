@@ -23,23 +23,20 @@ func (h *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespons
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkKey("key", req.GetKey(), false); err != nil {
-		return nil, err
-	}
-	if err := checkPayload("value", len(req.GetValue())); err != nil {
-		return nil, err
-	}
-	ttl, err := duration("ttl", req.GetTtl(), flowmesh.MaxTTL)
-	if err != nil {
-		return nil, err
-	}
-	opt, err := callOptions(req.GetOptions())
+	ttl, err := duration("ttl", req.GetTtl())
 	if err != nil {
 		return nil, err
 	}
 	po := flowmesh.KVPutOptions{TTL: ttl}
 	if req.IfRevision != nil {
 		po.IfRevision = flowmesh.Rev(req.GetIfRevision())
+	}
+	if err := flowmesh.ValidatePut(req.GetKey(), req.GetValue(), po); err != nil {
+		return nil, err
+	}
+	opt, err := callOptions(req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
 	rev, err := h.s.backend.Put(ctx, req.GetPath(), req.GetKey(), req.GetValue(), po, opt)
 	if err != nil {
@@ -52,7 +49,7 @@ func (h *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetRespons
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkKey("key", req.GetKey(), false); err != nil {
+	if err := flowmesh.ValidateGet(req.GetKey()); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -70,7 +67,7 @@ func (h *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkKey("key", req.GetKey(), false); err != nil {
+	if err := flowmesh.ValidateDelete(req.GetKey()); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -92,13 +89,7 @@ func (h *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResp
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
-		return nil, err
-	}
-	if err := checkKey("after", req.GetAfter(), true); err != nil {
-		return nil, err
-	}
-	if err := checkCount("limit", req.GetLimit()); err != nil {
+	if err := flowmesh.ValidateList(req.GetPrefix(), req.GetAfter(), int(req.GetLimit())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -125,7 +116,7 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	if err := checkPath(req.GetPath()); err != nil {
 		return err
 	}
-	if err := checkKey("prefix", req.GetPrefix(), true); err != nil {
+	if err := flowmesh.ValidateWatch(req.GetPrefix()); err != nil {
 		return err
 	}
 	release, err := admitStream(h.s.watchers, req.GetPath())

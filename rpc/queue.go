@@ -19,22 +19,19 @@ func (h *queueService) Enqueue(ctx context.Context, req *pb.EnqueueRequest) (*pb
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkPayload("payload", len(req.GetPayload())); err != nil {
-		return nil, err
-	}
-	delay, err := duration("delay", req.GetDelay(), flowmesh.MaxDelay)
+	delay, err := duration("delay", req.GetDelay())
 	if err != nil {
 		return nil, err
 	}
-	if n := len(req.GetDedupId()); n > flowmesh.MaxRequestIDLen {
-		return nil, flowmesh.Invalid("dedup_id", "is %d bytes, limit %d", n, flowmesh.MaxRequestIDLen)
+	eo := flowmesh.QueueEnqueueOptions{Delay: delay, DedupID: req.GetDedupId()}
+	if err := flowmesh.ValidateEnqueue(req.GetPayload(), eo); err != nil {
+		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := h.s.backend.Enqueue(ctx, req.GetPath(), req.GetPayload(),
-		flowmesh.QueueEnqueueOptions{Delay: delay, DedupID: req.GetDedupId()}, opt)
+	id, seq, err := h.s.backend.Enqueue(ctx, req.GetPath(), req.GetPayload(), eo, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -45,11 +42,14 @@ func (h *queueService) Reserve(ctx context.Context, req *pb.ReserveRequest) (*pb
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	vis, err := duration("visibility", req.GetVisibility(), flowmesh.MaxVisibility)
+	vis, err := duration("visibility", req.GetVisibility())
 	if err != nil {
 		return nil, err
 	}
-	wait, err := duration("wait", req.GetWait(), flowmesh.MaxReservePoll)
+	if err := flowmesh.ValidateReserve(vis); err != nil {
+		return nil, err
+	}
+	wait, err := pollWait(req.GetWait())
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func (h *queueService) RemoveFromInFlight(ctx context.Context, req *pb.RemoveFro
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if req.GetJobId() == "" {
-		return nil, flowmesh.Invalid("job_id", "must not be empty")
+	if err := flowmesh.ValidateRemoveFromInFlight(req.GetJobId()); err != nil {
+		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
@@ -90,14 +90,15 @@ func (h *queueService) Ack(ctx context.Context, req *pb.AckRequest) (*pb.AckResp
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkReceipt(req.GetReceipt()); err != nil {
+	r := pbconv.FromReceipt(req.GetReceipt())
+	if err := flowmesh.ValidateAck(r); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Ack(ctx, req.GetPath(), pbconv.FromReceipt(req.GetReceipt()), opt); err != nil {
+	if err := h.s.backend.Ack(ctx, req.GetPath(), r, opt); err != nil {
 		return nil, err
 	}
 	return &pb.AckResponse{}, nil
@@ -107,18 +108,19 @@ func (h *queueService) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackR
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkReceipt(req.GetReceipt()); err != nil {
+	delay, err := duration("delay", req.GetDelay())
+	if err != nil {
 		return nil, err
 	}
-	delay, err := duration("delay", req.GetDelay(), flowmesh.MaxDelay)
-	if err != nil {
+	r := pbconv.FromReceipt(req.GetReceipt())
+	if err := flowmesh.ValidateNack(r, delay); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Nack(ctx, req.GetPath(), pbconv.FromReceipt(req.GetReceipt()), delay, opt); err != nil {
+	if err := h.s.backend.Nack(ctx, req.GetPath(), r, delay, opt); err != nil {
 		return nil, err
 	}
 	return &pb.NackResponse{}, nil
@@ -128,18 +130,19 @@ func (h *queueService) Touch(ctx context.Context, req *pb.TouchRequest) (*pb.Tou
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkReceipt(req.GetReceipt()); err != nil {
+	vis, err := duration("visibility", req.GetVisibility())
+	if err != nil {
 		return nil, err
 	}
-	vis, err := duration("visibility", req.GetVisibility(), flowmesh.MaxVisibility)
-	if err != nil {
+	r := pbconv.FromReceipt(req.GetReceipt())
+	if err := flowmesh.ValidateTouch(r, vis); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Touch(ctx, req.GetPath(), pbconv.FromReceipt(req.GetReceipt()), vis, opt); err != nil {
+	if err := h.s.backend.Touch(ctx, req.GetPath(), r, vis, opt); err != nil {
 		return nil, err
 	}
 	return &pb.TouchResponse{}, nil
@@ -179,7 +182,7 @@ func (h *queueService) ListDead(ctx context.Context, req *pb.ListDeadRequest) (*
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkCount("limit", req.GetLimit()); err != nil {
+	if err := flowmesh.ValidateListDead(int(req.GetLimit())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())

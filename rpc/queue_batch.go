@@ -49,7 +49,7 @@ func (h *queueService) EnqueueBatch(ctx context.Context, req *pb.EnqueueBatchReq
 	}
 	items := make([]flowmesh.EnqueueItem, len(req.GetJobs()))
 	for i, it := range req.GetJobs() {
-		delay, err := duration(itemField("jobs", i, "delay"), it.GetDelay(), 0)
+		delay, err := duration(itemField("jobs", i, "delay"), it.GetDelay())
 		if err != nil {
 			return nil, err
 		}
@@ -77,14 +77,14 @@ func (h *queueService) ReserveBatch(ctx context.Context, req *pb.ReserveBatchReq
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	vis, err := duration("visibility", req.GetVisibility(), 0)
+	vis, err := duration("visibility", req.GetVisibility())
 	if err != nil {
 		return nil, err
 	}
 	if err := flowmesh.ValidateReserveBatch(int(req.GetMax()), vis); err != nil {
 		return nil, err
 	}
-	wait, err := duration("wait", req.GetWait(), flowmesh.MaxReservePoll)
+	wait, err := pollWait(req.GetWait())
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,11 @@ func (h *clusterService) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) 
 	if err != nil {
 		return nil, err
 	}
-	q, err := a.SetQuota(ctx, req.GetTenant(), pbconv.FromQuotaLimits(req.GetLimits()), req.GetReset_())
+	limits := pbconv.FromQuotaLimits(req.GetLimits())
+	if err := flowmesh.ValidateSetQuota(req.GetTenant(), limits); err != nil {
+		return nil, err
+	}
+	q, err := a.SetQuota(ctx, req.GetTenant(), limits, req.GetReset_())
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +58,9 @@ func (h *clusterService) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) 
 func (h *clusterService) GetQuota(ctx context.Context, req *pb.GetQuotaRequest) (*pb.QuotaResponse, error) {
 	a, err := h.quotas()
 	if err != nil {
+		return nil, err
+	}
+	if err := flowmesh.ValidateQuotaTenant(req.GetTenant()); err != nil {
 		return nil, err
 	}
 	q, err := a.Quota(ctx, req.GetTenant())

@@ -19,22 +19,17 @@ func (r *resourceService) CreateStream(ctx context.Context, req *pb.CreateStream
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
-		return nil, err
-	}
 	c := req.GetConfig()
-	if p := c.GetPartitions(); p < 1 || p > flowmesh.MaxPartitions {
-		return nil, flowmesh.Invalid("partitions", "%d is outside 1..%d", p, flowmesh.MaxPartitions)
-	}
-	maxAge, err := duration("max_age", c.GetMaxAge(), 0)
+	maxAge, err := duration("max_age", c.GetMaxAge())
 	if err != nil {
 		return nil, err
 	}
-	if c.GetMaxBytes() < 0 {
-		return nil, flowmesh.Invalid("max_bytes", "%d is negative", c.GetMaxBytes())
+	sc := flowmesh.StreamConfig{Partitions: int(c.GetPartitions()), MaxAge: maxAge, MaxBytes: c.GetMaxBytes()}
+	if err := flowmesh.ValidateCreateStream(req.GetTenant(), req.GetNamespace(), req.GetName(), sc); err != nil {
+		return nil, err
 	}
 	res, err := r.s.backend.CreateStream(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
-		int(c.GetPartitions()), flowmesh.WithRetention(maxAge, c.GetMaxBytes()))
+		sc.Partitions, flowmesh.WithRetention(maxAge, sc.MaxBytes))
 	if err != nil {
 		return nil, err
 	}
@@ -46,31 +41,16 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
-		return nil, err
-	}
-	if p := req.GetPartitions(); p != 0 && p != 1 {
-		return nil, flowmesh.Invalid("partitions", "%d: a queue has one partition (0 or 1)", p)
-	}
 	c := req.GetConfig()
-	vis, err := duration("visibility_timeout", c.GetVisibilityTimeout(), flowmesh.MaxVisibility)
+	vis, err := duration("visibility_timeout", c.GetVisibilityTimeout())
 	if err != nil {
-		return nil, err
-	}
-	if err := checkCount("max_attempts", c.GetMaxAttempts()); err != nil {
-		return nil, err
-	}
-	if err := checkCount("max_payload", c.GetMaxPayload()); err != nil {
-		return nil, err
-	}
-	if c.GetMaxPayload() > flowmesh.MaxPayloadSize {
-		return nil, flowmesh.Invalid("max_payload", "%d exceeds MaxPayloadSize %d", c.GetMaxPayload(), flowmesh.MaxPayloadSize)
-	}
-	if err := flowmesh.ValidateDeadLetterQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), c.GetDeadLetterQueue()); err != nil {
 		return nil, err
 	}
 	qc := pbconv.FromQueueConfig(c)
 	qc.VisibilityTimeout = vis
+	if err := flowmesh.ValidateCreateQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), int(req.GetPartitions()), qc); err != nil {
+		return nil, err
+	}
 	res, err := r.s.backend.CreateQueue(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
 		int(req.GetPartitions()), func(dst *flowmesh.QueueConfig) { *dst = qc })
 	if err != nil {
@@ -84,14 +64,12 @@ func (r *resourceService) CreateKVStore(ctx context.Context, req *pb.CreateKVSto
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNames(req.GetTenant(), req.GetNamespace(), req.GetName()); err != nil {
-		return nil, err
-	}
-	if err := checkCount("history_revisions", req.GetConfig().GetHistoryRevisions()); err != nil {
+	kc := flowmesh.KVConfig{HistoryRevisions: int(req.GetConfig().GetHistoryRevisions())}
+	if err := flowmesh.ValidateCreateKVStore(req.GetTenant(), req.GetNamespace(), req.GetName(), kc); err != nil {
 		return nil, err
 	}
 	res, err := r.s.backend.CreateKVStore(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
-		flowmesh.WithHistory(int(req.GetConfig().GetHistoryRevisions())))
+		flowmesh.WithHistory(kc.HistoryRevisions))
 	if err != nil {
 		return nil, err
 	}
@@ -110,13 +88,8 @@ func (r *resourceService) GetResource(ctx context.Context, req *pb.GetResourceRe
 }
 
 func (r *resourceService) ListResources(ctx context.Context, req *pb.ListResourcesRequest) (*pb.ListResourcesResponse, error) {
-	if err := flowmesh.ValidateName("tenant", req.GetTenant()); err != nil {
+	if err := flowmesh.ValidateListResources(req.GetTenant(), req.GetNamespace()); err != nil {
 		return nil, err
-	}
-	if ns := req.GetNamespace(); ns != "" {
-		if err := flowmesh.ValidateName("namespace", ns); err != nil {
-			return nil, err
-		}
 	}
 	list, err := r.s.backend.ListResources(ctx, req.GetTenant(), req.GetNamespace())
 	if err != nil {
@@ -154,8 +127,8 @@ func withRequestID(ctx context.Context, id string) (context.Context, error) {
 	if id == "" {
 		return ctx, nil
 	}
-	if len(id) > flowmesh.MaxRequestIDLen {
-		return nil, flowmesh.Invalid("request_id", "is %d bytes, limit %d", len(id), flowmesh.MaxRequestIDLen)
+	if err := flowmesh.ValidateCallOptions(flowmesh.CallOptions{RequestID: id}); err != nil {
+		return nil, err
 	}
 	return flowmesh.ContextWithRequestID(ctx, id), nil
 }

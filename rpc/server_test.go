@@ -146,7 +146,7 @@ func TestBoundaryValidation(t *testing.T) {
 			_, err := streams.PartitionInfo(ctx, &pb.PartitionInfoRequest{Path: "t/ns/s", Partition: -1})
 			return err
 		}, codes.InvalidArgument, "partition"},
-		{"nil receipt", func() error { _, err := queues.Ack(ctx, &pb.AckRequest{Path: "t/ns/q"}); return err }, codes.InvalidArgument, "receipt"},
+		{"nil receipt", func() error { _, err := queues.Ack(ctx, &pb.AckRequest{Path: "t/ns/q"}); return err }, codes.InvalidArgument, "receipt.job_id"},
 		{"wait too long", func() error {
 			_, err := queues.Reserve(ctx, &pb.ReserveRequest{Path: "t/ns/q", Wait: durationpb.New(flowmesh.MaxReservePoll + time.Second)})
 			return err

@@ -20,14 +20,15 @@ func (h *streamService) WriteEvents(ctx context.Context, req *pb.WriteEventsRequ
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkEvents(req.GetEvents()); err != nil {
+	events := pbconv.FromStreamEvents(req.GetEvents())
+	if err := flowmesh.ValidateWriteEvents(events); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
 	if err != nil {
 		return nil, err
 	}
-	pos, err := h.s.backend.WriteEvents(ctx, req.GetPath(), pbconv.FromStreamEvents(req.GetEvents()), opt)
+	pos, err := h.s.backend.WriteEvents(ctx, req.GetPath(), events, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -38,10 +39,7 @@ func (h *streamService) ReadFromOffset(ctx context.Context, req *pb.ReadFromOffs
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkPartition(req.GetPartition()); err != nil {
-		return nil, err
-	}
-	if err := checkCount("max", req.GetMax()); err != nil {
+	if err := flowmesh.ValidateReadFromOffset(int(req.GetPartition()), int(req.GetMax())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -68,7 +66,7 @@ func (h *streamService) Subscribe(req *pb.SubscribeRequest, ss grpc.ServerStream
 	if err := checkPath(req.GetPath()); err != nil {
 		return err
 	}
-	if err := checkPartition(req.GetPartition()); err != nil {
+	if err := flowmesh.ValidateSubscribe(int(req.GetPartition())); err != nil {
 		return err
 	}
 	release, err := admitStream(h.s.subscribers, req.GetPath())
@@ -89,10 +87,7 @@ func (h *streamService) CommitOffset(ctx context.Context, req *pb.CommitOffsetRe
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkGroup(req.GetGroup()); err != nil {
-		return nil, err
-	}
-	if err := checkPartition(req.GetPartition()); err != nil {
+	if err := flowmesh.ValidateCommitOffset(req.GetGroup(), int(req.GetPartition())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -109,10 +104,7 @@ func (h *streamService) FetchOffset(ctx context.Context, req *pb.FetchOffsetRequ
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkGroup(req.GetGroup()); err != nil {
-		return nil, err
-	}
-	if err := checkPartition(req.GetPartition()); err != nil {
+	if err := flowmesh.ValidateFetchOffset(req.GetGroup(), int(req.GetPartition())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())
@@ -130,7 +122,7 @@ func (h *streamService) PartitionInfo(ctx context.Context, req *pb.PartitionInfo
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := checkPartition(req.GetPartition()); err != nil {
+	if err := flowmesh.ValidatePartitionInfo(int(req.GetPartition())); err != nil {
 		return nil, err
 	}
 	opt, err := callOptions(req.GetOptions())

@@ -25,6 +25,13 @@
 // Reads take a consistency level (flowmesh.WithConsistency): linearizable by
 // default (read-index through the leader), or stale from local state.
 //
+// Every call is checked before it is proposed or read with the root
+// package's check of its operation (flowmesh.ValidatePath, ValidatePut,
+// ValidateWriteEvents, ...): the function the gRPC server and the client
+// call too, so a mistake gets the same error embedded and over the network.
+// What needs the state (a stream's partition count, a queue's own payload
+// limit) is checked by the FSM at apply.
+//
 // Transactions (Storage.Txn, or KVManager() as a flowmesh.TxnManager) are
 // one command each: compares, then-ops and else-ops over one tenant's KV
 // stores, streams and queues, applied whole or not at all (txn.go).

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
@@ -17,12 +16,12 @@ func (m *kvManager) Put(ctx context.Context, path, key string, value []byte, opt
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
+	if err := flowmesh.ValidatePut(key, value, opts); err != nil {
+		return 0, err
+	}
 	c := &fsmpb.KVPut{Path: path, Key: key, Value: value, Ttl: int64(opts.TTL)}
 	if opts.IfRevision != nil {
 		c.HasIfRevision, c.IfRevision = true, *opts.IfRevision
-	}
-	if err := fsm.ValidatePut(c); err != nil {
-		return 0, err
 	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: c}}, flowmesh.ApplyCallOptions(callOpts))
 	if err != nil {
@@ -35,7 +34,7 @@ func (m *kvManager) Get(ctx context.Context, path, key string, opts ...flowmesh.
 	if err := checkPath(path); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
-	if err := fsm.ValidateKey(key); err != nil {
+	if err := flowmesh.ValidateGet(key); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
 	f, err := m.s.read(ctx, opts)
@@ -49,7 +48,7 @@ func (m *kvManager) Delete(ctx context.Context, path, key string, opts flowmesh.
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	if err := fsm.ValidateKey(key); err != nil {
+	if err := flowmesh.ValidateDelete(key); err != nil {
 		return 0, err
 	}
 	c := &fsmpb.KVDelete{Path: path, Key: key}
@@ -67,8 +66,8 @@ func (m *kvManager) List(ctx context.Context, path, prefix, after string, limit 
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if limit < 0 || limit > flowmesh.MaxListEntries {
-		return nil, flowmesh.Invalid("limit", "%d is outside 0..%d", limit, flowmesh.MaxListEntries)
+	if err := flowmesh.ValidateList(prefix, after, limit); err != nil {
+		return nil, err
 	}
 	if limit == 0 {
 		limit = flowmesh.MaxListEntries
@@ -96,6 +95,9 @@ func (m *kvManager) NextRevision(ctx context.Context, path string) (uint64, erro
 
 func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
 	if err := checkPath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateWatch(prefix); err != nil {
 		return err
 	}
 	from := fromRevision

@@ -22,9 +22,6 @@ func NewResourceFactory(m *MetaStore) *ResourceFactory { return &ResourceFactory
 
 func (m *MetaStore) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh.Resource, error) {
 	pb := fsm.ResourceToPB(r)
-	if err := fsm.ValidateResource(pb); err != nil {
-		return nil, err
-	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, resourceCallOptions(ctx))
 	if err != nil {
 		return nil, err
@@ -39,30 +36,22 @@ func (m *MetaStore) CreateStream(ctx context.Context, tenant, namespace, name st
 		o(&cfg)
 	}
 	cfg.Partitions = partitions
+	if err := flowmesh.ValidateCreateStream(tenant, namespace, name, cfg); err != nil {
+		return nil, err
+	}
 	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindStream, Stream: &cfg})
 }
 
 // CreateQueue creates a work queue; partitions must be 1 (0 means 1).
 func (m *MetaStore) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
-	if partitions == 0 {
-		partitions = 1
-	}
-	if partitions != 1 {
-		return nil, flowmesh.Invalid("partitions", "a queue has exactly 1 partition, got %d", partitions)
-	}
 	cfg := flowmesh.QueueConfig{}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.VisibilityTimeout == 0 {
-		cfg.VisibilityTimeout = flowmesh.DefaultVisibilityTimeout
+	if err := flowmesh.ValidateCreateQueue(tenant, namespace, name, partitions, cfg); err != nil {
+		return nil, err
 	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = flowmesh.DefaultMaxAttempts
-	}
-	if cfg.MaxPayload == 0 {
-		cfg.MaxPayload = flowmesh.MaxPayloadSize
-	}
+	cfg = cfg.WithDefaults()
 	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindQueue, Queue: &cfg})
 }
 
@@ -72,9 +61,10 @@ func (m *MetaStore) CreateKVStore(ctx context.Context, tenant, namespace, name s
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.HistoryRevisions == 0 {
-		cfg.HistoryRevisions = flowmesh.DefaultKVHistory
+	if err := flowmesh.ValidateCreateKVStore(tenant, namespace, name, cfg); err != nil {
+		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindKV, KV: &cfg})
 }
 
@@ -92,13 +82,8 @@ func (m *MetaStore) GetResource(ctx context.Context, path string) (*flowmesh.Res
 
 // ListResources lists a tenant's resources; namespace "" lists all namespaces.
 func (m *MetaStore) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
-	if err := flowmesh.ValidateName("tenant", tenant); err != nil {
+	if err := flowmesh.ValidateListResources(tenant, namespace); err != nil {
 		return nil, err
-	}
-	if namespace != "" {
-		if err := flowmesh.ValidateName("namespace", namespace); err != nil {
-			return nil, err
-		}
 	}
 	f, err := m.s.read(ctx, nil)
 	if err != nil {

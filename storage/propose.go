@@ -23,9 +23,10 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 	if err != nil {
 		return nil, err
 	}
-	if err := setRequestID(cmd, o); err != nil {
+	if err := flowmesh.ValidateCallOptions(o); err != nil {
 		return nil, err
 	}
+	setRequestID(cmd, o)
 	if err := s.admitDisk(cmd); err != nil {
 		return nil, err
 	}
@@ -53,20 +54,15 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 	return nil, fmt.Errorf("storage: unexpected apply result %T", res)
 }
 
-func setRequestID(cmd *fsmpb.Command, o flowmesh.CallOptions) error {
+// setRequestID sets the command's dedup key from o (checked by
+// flowmesh.ValidateCallOptions).
+func setRequestID(cmd *fsmpb.Command, o flowmesh.CallOptions) {
 	switch {
 	case o.ProducerID != "":
-		if len(o.ProducerID) > flowmesh.MaxRequestIDLen {
-			return flowmesh.Invalid("producer_id", "is %d bytes, limit %d", len(o.ProducerID), flowmesh.MaxRequestIDLen)
-		}
 		cmd.RequestId = "producer/" + o.ProducerID + "/" + strconv.FormatUint(o.ProducerSeq, 10)
 	case o.RequestID != "":
-		if len(o.RequestID) > flowmesh.MaxRequestIDLen {
-			return flowmesh.Invalid("request_id", "is %d bytes, limit %d", len(o.RequestID), flowmesh.MaxRequestIDLen)
-		}
 		cmd.RequestId = "request/" + o.RequestID
 	}
-	return nil
 }
 
 // read returns the FSM once it is safe to read at the options' consistency.
@@ -76,6 +72,9 @@ func (s *Storage) read(ctx context.Context, opts []flowmesh.CallOption) (*fsm.FS
 		return nil, err
 	}
 	o := flowmesh.ApplyCallOptions(opts)
+	if err := flowmesh.ValidateCallOptions(o); err != nil {
+		return nil, err
+	}
 	switch o.Consistency {
 	case flowmesh.Linearizable:
 		if faults.Enabled("stale-linearizable") { // test-only deliberate bug

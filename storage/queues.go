@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
@@ -20,10 +19,10 @@ func (m *queueManager) Enqueue(ctx context.Context, path string, payload []byte,
 	if err := checkPath(path); err != nil {
 		return "", 0, err
 	}
-	c := &fsmpb.Enqueue{Path: path, Payload: payload, Delay: int64(opts.Delay), DedupId: opts.DedupID}
-	if err := fsm.ValidateEnqueue(c, flowmesh.MaxPayloadSize); err != nil {
+	if err := flowmesh.ValidateEnqueue(payload, opts); err != nil {
 		return "", 0, err
 	}
+	c := &fsmpb.Enqueue{Path: path, Payload: payload, Delay: int64(opts.Delay), DedupId: opts.DedupID}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: c}}, flowmesh.ApplyCallOptions(callOpts))
 	if err != nil {
 		return "", 0, err
@@ -35,8 +34,8 @@ func (m *queueManager) Reserve(ctx context.Context, path string, visibility time
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if visibility < 0 || visibility > flowmesh.MaxVisibility {
-		return nil, flowmesh.Invalid("visibility", "%v is outside [0, %v]", visibility, flowmesh.MaxVisibility)
+	if err := flowmesh.ValidateReserve(visibility); err != nil {
+		return nil, err
 	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: path, Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
@@ -108,42 +107,35 @@ func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.D
 // ErrStaleReceipt while another worker holds the job, as with Ack. The
 // FSM knows no unfenced ack.
 func (m *queueManager) RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...flowmesh.CallOption) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateRemoveFromInFlight(jobID); err != nil {
+		return err
+	}
 	return m.ack(ctx, path, flowmesh.ParseReservationID(jobID), opts)
 }
 
 func (m *queueManager) Ack(ctx context.Context, path string, r flowmesh.Receipt, opts ...flowmesh.CallOption) error {
-	if r.Attempt <= 0 {
-		return flowmesh.Invalid("receipt", "attempt must be positive")
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateAck(r); err != nil {
+		return err
 	}
 	return m.ack(ctx, path, r, opts)
 }
 
 func (m *queueManager) ack(ctx context.Context, path string, r flowmesh.Receipt, opts []flowmesh.CallOption) error {
-	if err := checkReceipt(path, r); err != nil {
-		return err
-	}
 	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Ack{Ack: &fsmpb.Ack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt)}}}, flowmesh.ApplyCallOptions(opts))
 	return err
 }
 
-func checkReceipt(path string, r flowmesh.Receipt) error {
+func (m *queueManager) Nack(ctx context.Context, path string, r flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	if r.JobID == "" {
-		return flowmesh.Invalid("job_id", "must not be empty")
-	}
-	if len(r.JobID) > flowmesh.MaxRequestIDLen {
-		return flowmesh.Invalid("job_id", "is %d bytes, limit %d", len(r.JobID), flowmesh.MaxRequestIDLen)
-	}
-	if r.Attempt < 0 {
-		return flowmesh.Invalid("receipt", "attempt must not be negative")
-	}
-	return nil
-}
-
-func (m *queueManager) Nack(ctx context.Context, path string, r flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
-	if err := checkReceipt(path, r); err != nil {
+	if err := flowmesh.ValidateNack(r, delay); err != nil {
 		return err
 	}
 	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Nack{Nack: &fsmpb.Nack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Delay: int64(delay)}}}, flowmesh.ApplyCallOptions(opts))
@@ -151,7 +143,10 @@ func (m *queueManager) Nack(ctx context.Context, path string, r flowmesh.Receipt
 }
 
 func (m *queueManager) Touch(ctx context.Context, path string, r flowmesh.Receipt, visibility time.Duration, opts ...flowmesh.CallOption) error {
-	if err := checkReceipt(path, r); err != nil {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateTouch(r, visibility); err != nil {
 		return err
 	}
 	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Touch{Touch: &fsmpb.Touch{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
@@ -184,8 +179,8 @@ func (m *queueManager) ListDead(ctx context.Context, path string, limit int, opt
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if limit < 0 || limit > flowmesh.MaxReadMessages {
-		return nil, flowmesh.Invalid("limit", "%d is outside 0..%d", limit, flowmesh.MaxReadMessages)
+	if err := flowmesh.ValidateListDead(limit); err != nil {
+		return nil, err
 	}
 	if limit == 0 {
 		limit = flowmesh.MaxReadMessages // not every dead job: a reply holds at most as many as a read

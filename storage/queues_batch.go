@@ -62,6 +62,9 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 
 // ReserveBatchWait is ReserveBatch that waits up to wait for a first job.
 func (m *queueManager) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
 	if err := flowmesh.ValidateReserveBatch(max, visibility); err != nil {
 		return nil, err
 	}

@@ -14,10 +14,10 @@ import (
 // is the cluster default. It is a raft command: every replica enforces the
 // same limits.
 func (s *Storage) SetQuota(ctx context.Context, tenant string, limits flowmesh.QuotaLimits, reset bool) (flowmesh.TenantQuota, error) {
-	c := &fsmpb.SetQuota{Tenant: tenant, Limits: fsm.QuotaLimitsToPB(limits), Reset_: reset}
-	if err := fsm.ValidateSetQuota(c); err != nil {
+	if err := flowmesh.ValidateSetQuota(tenant, limits); err != nil {
 		return flowmesh.TenantQuota{}, err
 	}
+	c := &fsmpb.SetQuota{Tenant: tenant, Limits: fsm.QuotaLimitsToPB(limits), Reset_: reset}
 	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_SetQuota{SetQuota: c}}, flowmesh.CallOptions{}); err != nil {
 		return flowmesh.TenantQuota{}, err
 	}
@@ -28,10 +28,8 @@ var _ flowmesh.QuotaManager = (*Storage)(nil)
 
 // Quota reports tenant's quota and use (a linearizable read).
 func (s *Storage) Quota(ctx context.Context, tenant string) (flowmesh.TenantQuota, error) {
-	if tenant != flowmesh.DefaultQuotaTenant {
-		if err := flowmesh.ValidateName("tenant", tenant); err != nil {
-			return flowmesh.TenantQuota{}, err
-		}
+	if err := flowmesh.ValidateQuotaTenant(tenant); err != nil {
+		return flowmesh.TenantQuota{}, err
 	}
 	f, err := s.read(ctx, nil)
 	if err != nil {

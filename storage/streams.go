@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
-	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
@@ -17,21 +16,17 @@ func (m *streamManager) WriteEvents(ctx context.Context, path string, events []f
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return nil, err
 	}
+	// The partition range is checked against the stream by Apply.
+	if err := flowmesh.ValidateWriteEvents(events); err != nil {
+		return nil, err
+	}
 	c := &fsmpb.WriteEvents{Path: path, Events: make([]*fsmpb.Event, len(events))}
 	for i, e := range events {
-		if e.Partition < 0 || e.Partition > flowmesh.MaxPartitions {
-			return nil, flowmesh.Invalid("partition", "event %d: partition %d is out of range", i, e.Partition)
-		}
 		pe := &fsmpb.Event{Payload: e.Payload, Key: e.Key, Partition: int32(e.Partition)}
 		for k, v := range e.Headers {
 			pe.Headers = append(pe.Headers, &fsmpb.Header{Key: k, Value: v})
 		}
 		c.Events[i] = pe
-	}
-	// Limits are checked before proposing; the partition range is checked
-	// against the stream by Apply.
-	if err := fsm.ValidateEvents(c.Events, flowmesh.MaxPartitions+1); err != nil {
-		return nil, err
 	}
 	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
@@ -44,8 +39,8 @@ func (m *streamManager) ReadFromOffset(ctx context.Context, path string, partiti
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return nil, err
 	}
-	if max <= 0 || max > flowmesh.MaxReadMessages {
-		return nil, flowmesh.Invalid("max", "%d is outside 1..%d", max, flowmesh.MaxReadMessages)
+	if err := flowmesh.ValidateReadFromOffset(partition, max); err != nil {
+		return nil, err
 	}
 	f, err := m.s.read(ctx, opts)
 	if err != nil {
@@ -66,6 +61,9 @@ const (
 
 func (m *streamManager) Subscribe(ctx context.Context, path string, partition int, offset uint64, fn func(flowmesh.Message) error) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return err
+	}
+	if err := flowmesh.ValidateSubscribe(partition); err != nil {
 		return err
 	}
 	for {
@@ -100,6 +98,9 @@ func (m *streamManager) CommitOffset(ctx context.Context, path, group string, pa
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
 	}
+	if err := flowmesh.ValidateCommitOffset(group, partition); err != nil {
+		return err
+	}
 	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{
 		Path: path, Group: group, Partition: int32(partition), Offset: offset}}}, flowmesh.ApplyCallOptions(opts))
 	return err
@@ -107,6 +108,9 @@ func (m *streamManager) CommitOffset(ctx context.Context, path, group string, pa
 
 func (m *streamManager) FetchOffset(ctx context.Context, path, group string, partition int, opts ...flowmesh.CallOption) (uint64, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return 0, err
+	}
+	if err := flowmesh.ValidateFetchOffset(group, partition); err != nil {
 		return 0, err
 	}
 	f, err := m.s.read(ctx, opts)
@@ -118,6 +122,9 @@ func (m *streamManager) FetchOffset(ctx context.Context, path, group string, par
 
 func (m *streamManager) PartitionInfo(ctx context.Context, path string, partition int, opts ...flowmesh.CallOption) (flowmesh.PartitionInfo, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
+		return flowmesh.PartitionInfo{}, err
+	}
+	if err := flowmesh.ValidatePartitionInfo(partition); err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}
 	f, err := m.s.read(ctx, opts)
