@@ -19,7 +19,7 @@ import (
 // times under its fencing token and releases it. A write is one
 // transaction: compare the hold is current (Mutex.IsOwner: the lock key's
 // create revision is the token), put the protected key and append an
-// event, both "<token>/<process>-<n>". A quarter of the holds stall before
+// event, both "<token>/<process>-<n>". One hold in six stalls before
 // one of their writes for LockTTL*3/2, keep-alives included, as a process
 // paused by GC or a stopped VM would; the lock expires meanwhile and
 // another process takes it, and the stalled holder then writes as if it
@@ -141,8 +141,9 @@ func (w *lock) acquire(ctx context.Context, p *Process, st *lockState) {
 		return
 	}
 	m := concurrency.NewMutex(s, lockKey)
-	// Waiting for the lock is part of taking it: a few op timeouts.
-	octx, cancel := context.WithTimeout(ctx, 3*p.Env.OpTimeout)
+	// Waiting for the lock is part of taking it: long enough for a
+	// stalled holder's lock to expire and be taken by the first waiter.
+	octx, cancel := context.WithTimeout(ctx, 2*w.cfg.LockTTL+2*p.Env.OpTimeout)
 	defer cancel()
 	h := p.Env.Rec.Invoke(history.Op{Process: p.ID, F: history.Acquire, Key: lockKey, Node: p.Node})
 	if err := m.Lock(octx); err != nil {
@@ -158,7 +159,7 @@ func (w *lock) acquire(ctx context.Context, p *Process, st *lockState) {
 	st.s, st.m = s, m
 	st.left = 1 + p.Rand.IntN(8)
 	st.stallAt = 0
-	if p.Rand.IntN(4) == 0 {
+	if p.Rand.IntN(6) == 0 {
 		st.stallAt = 1 + p.Rand.IntN(st.left)
 	}
 }

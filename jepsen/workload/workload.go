@@ -118,7 +118,7 @@ type Config struct {
 
 // DefaultConfig is the CI-sized configuration.
 func DefaultConfig() Config {
-	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, Accounts: 5, Balance: 1000, LockTTL: 2 * time.Second, PorcupineTimeout: 60 * time.Second}
+	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, Accounts: 5, Balance: 1000, LockTTL: time.Second, PorcupineTimeout: 60 * time.Second}
 }
 
 func (c Config) withDefaults() Config {
