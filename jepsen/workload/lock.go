@@ -20,11 +20,15 @@ import (
 // transaction: compare the hold is current (Mutex.IsOwner: the lock key's
 // create revision is the token), put the protected key and append an
 // event, both "<token>/<process>-<n>". One hold in six stalls before
-// one of their writes for LockTTL*3/2, keep-alives included, as a process
+// one of its writes for LockTTL*3/2, keep-alives included, as a process
 // paused by GC or a stopped VM would; the lock expires meanwhile and
 // another process takes it, and the stalled holder then writes as if it
 // still held it: the fence must refuse it. Node pauses, kills and
 // partitions make holders lose their lease on their own too.
+//
+// An acquire waits up to 2 TTL + 2 op timeouts (the lock must be able to
+// expire under a stalled holder and reach a waiter); every other op is
+// bounded by the op timeout.
 //
 // Final phase: the whole events stream (the committed order of the
 // accepted writes) and the protected key, both linearizable.
@@ -128,6 +132,7 @@ func (w *lock) Step(ctx context.Context, p *Process) {
 		w.release(ctx, p, st)
 	default:
 		if st.left == st.stallAt {
+			st.stallAt = 0 // once per hold, also when the write does not go through
 			st.kv.stall(ctx, w.cfg.LockTTL*3/2)
 		}
 		w.write(ctx, p, st)
