@@ -212,6 +212,9 @@ func (f *FSM) evalCompare(ac *applyCtx, c flowmesh.TxnCompare) (bool, error) {
 	it := liveItem(r.kv, c.Key, ac.stamp)
 	switch c.Target {
 	case flowmesh.CompareKVRevision, flowmesh.CompareKVCreateRevision:
+		if c.Target == flowmesh.CompareKVCreateRevision && faults.Enabled("no-fence") { // test-only deliberate bug
+			return true, nil
+		}
 		var n uint64
 		if it != nil {
 			n = it.rev

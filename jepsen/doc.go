@@ -8,12 +8,12 @@
 //	jepsen           main: flags, wiring, exit status (this package)
 //	jepsen/runner    one run end to end: node processes (Cluster), clients,
 //	                 nemesis loop, heal, convergence, final phase, report
-//	jepsen/workload  kv, queue, stream, txn: client steps, final reads, checker
+//	jepsen/workload  kv, queue, stream, txn, lock: client steps, final reads, checker
 //	jepsen/fault     executors: kill, pause, partitions, netem, membership
 //	jepsen/netns     a network namespace per node, bridge, iptables, tc
 //	jepsen/history   the Op model, the concurrent Recorder, history.jsonl,
 //	                 and Classify (SDK error -> fail or info)
-//	jepsen/checker   one checker per workload (kv.go, queue.go, stream.go, txn.go);
+//	jepsen/checker   one checker per workload (kv.go, queue.go, stream.go, txn.go, lock.go);
 //	                 the anomaly definitions are the doc comments there
 //	jepsen/nemesis   the fault schedule: kinds, targets, Generate(seed)
 //	jepsen/report    jepsen/store/<test>/<time>/: results.json, history,
@@ -37,6 +37,32 @@
 // and stream polls into stale reads: with partitions the run must then be
 // invalid, which tests the whole pipeline's ability to fail.
 //
+// # The lock workload
+//
+//	sudo go run ./jepsen --workload lock --nemesis kill,pause,partition --time 45s --nodes 3 --seed 204
+//
+// Fencing tokens under faults (issue 13). Every process takes one lock
+// through the SDK (client/concurrency: a Session with --lock-ttl, default
+// 1s, and a Mutex), writes one to eight times under it and releases it.
+// Each write is one Txn: compare Mutex.IsOwner (the lock key's create
+// revision is still the token), then put the protected key and append an
+// event, both "<token>/<process>-<n>". One hold in six stalls for 1.5 TTL
+// before a write, its keep-alives stalled too (a GC pause): the lock
+// expires, another process takes it, and the stalled holder writes as if
+// it still held it. Node pauses and partitions make holders lose their
+// lease on their own. The checker (checker/lock.go) reads the committed
+// order from the final read of the events stream and requires: tokens
+// never go backwards in it (token-regression); no ok write carries a
+// token lower than an ok acquire or write that completed before it was
+// sent (stale-write); acquired tokens only grow in real time
+// (token-order); one token, one process (shared-token); every ok write's
+// event present once, no event of a refused or unattempted write; the
+// protected key ends as the last event says. Info writes count where the
+// stream shows them and make no real-time claim. The deliberate bug
+// no-fence (FLOWMESH_FAULTS, flowmesh_faults build) lets every
+// create-revision compare hold; TestDeliberateBugIsCaught/no-fence
+// requires token-regression.
+//
 // # What a run does
 //
 //  1. Build the node binary; create one network namespace per node (veth
@@ -58,8 +84,9 @@
 //     phase (kv: linearizable read of every key and a per-node digest of a
 //     stale List; queue: drain; stream: stale read of every partition from
 //     offset 0 on every node; txn: every balance, the whole ledger, a
-//     drain of the jobs). A cluster that did not converge turns a
-//     valid verdict into unknown.
+//     drain of the jobs; lock: the whole events stream and the protected
+//     key). A cluster that did not converge turns a valid verdict into
+//     unknown.
 //  5. Check, write the report, link latest, and on the way out (also on
 //     error or SIGINT/SIGTERM) kill the nodes it started and remove the
 //     namespaces, the bridge and its FORWARD rule.

@@ -29,7 +29,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jepsen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workload := fs.String("workload", "kv", "kv, queue, stream or txn")
+	workload := fs.String("workload", "kv", "kv, queue, stream, txn or lock")
 	faults := fs.String("nemesis", "kill,pause,partition", "comma-separated faults: "+fmt.Sprint(nemesis.AllKinds)+", or partition, netem, all, none")
 	length := fs.Duration("time", 60*time.Second, "length of the fault phase")
 	nodes := fs.Int("nodes", 3, "cluster size")
@@ -57,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	partitions := fs.Int("partitions", wd.Partitions, "stream: partitions")
 	accounts := fs.Int("accounts", wd.Accounts, "txn: accounts (at least 2)")
 	balance := fs.Int64("balance", wd.Balance, "txn: each account's starting balance")
+	lockTTL := fs.Duration("lock-ttl", wd.LockTTL, "lock: the TTL of the lock's sessions (at least 1s; stalling holders stall for 1.5 TTL)")
 	buildTags := fs.String("build-tags", "", "go build tags for the node binary (test hooks, deliberate bugs)")
 	var nodeEnv, nodeFlags stringList
 	fs.Var(&nodeEnv, "node-env", "KEY=VALUE added to every node's environment (repeatable)")
@@ -66,15 +67,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCannotRun
 	}
 	switch *workload {
-	case "kv", "queue", "stream", "txn":
+	case "kv", "queue", "stream", "txn", "lock":
 	default:
 		fmt.Fprintf(stderr, "jepsen: unknown workload %q\n", *workload)
+		return exitCannotRun
+	}
+	if *lockTTL < time.Second {
+		fmt.Fprintf(stderr, "jepsen: --lock-ttl %v is below 1s\n", *lockTTL)
 		return exitCannotRun
 	}
 
 	if *check != "" {
 		tcfg := wl.TxnCheckConfig(wl.Config{Accounts: *accounts, Balance: *balance}, true)
-		return checkFile(*check, *workload, checker.QueueConfig{Visibility: *visibility, ClockSlack: *clockSlack}, tcfg, stdout, stderr)
+		lcfg := wl.LockCheckConfig(wl.Config{})
+		return checkFile(*check, *workload, checker.QueueConfig{Visibility: *visibility, ClockSlack: *clockSlack}, tcfg, lcfg, stdout, stderr)
 	}
 
 	kinds, err := nemesis.ParseKinds(*faults)
@@ -107,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Concurrency: *clients, OpTimeout: *opTimeout, OpDelay: *opDelay, Recover: *recover,
 		Net: *netMode, Binary: *binary, BuildTags: *buildTags, NodeEnv: nodeEnv, NodeFlags: nodeFlags, Store: *store, BasePort: *basePort, KeepData: *keepData, Insecure: *insecure, Quota: quota,
 		Command: append([]string{"go", "run", "./jepsen"}, args...), Seed: *seed,
-		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Accounts: *accounts, Balance: *balance, Reads: consistency},
+		WorkloadCfg: wl.Config{Keys: *keys, OpsPerKey: *opsPerKey, Visibility: *visibility, Partitions: *partitions, Accounts: *accounts, Balance: *balance, LockTTL: *lockTTL, Reads: consistency},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return out.Valid.ExitCode()
 }
 
-func checkFile(path, workload string, qcfg checker.QueueConfig, tcfg checker.TxnConfig, stdout, stderr io.Writer) int {
+func checkFile(path, workload string, qcfg checker.QueueConfig, tcfg checker.TxnConfig, lcfg checker.LockConfig, stdout, stderr io.Writer) int {
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "jepsen:", err)
@@ -147,6 +153,8 @@ func checkFile(path, workload string, qcfg checker.QueueConfig, tcfg checker.Txn
 	case "txn":
 		// The drain is taken as finished: a recorded history does not say.
 		res = checker.CheckTxn(ops, tcfg)
+	case "lock":
+		res = checker.CheckLock(ops, lcfg)
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)

@@ -53,6 +53,25 @@ func TestCheckFileExitCodes(t *testing.T) {
 	job := history.Op{Index: 3, Type: history.OK, F: history.Reserve, Key: "jepsen/test/transfers", Value: "0-1", JobID: "j", InvokeTime: 6, CompleteTime: 7}
 	txnGood := write("txn-good.jsonl", []history.Op{xfer, bal, ledger, job})
 	txnBad := write("txn-bad.jsonl", []history.Op{xfer, bal, ledger})
+	// lock: a hold of token 5, then one of 9; the bad history accepts a
+	// write of the stale holder after its successor's.
+	acq5 := history.Op{Index: 0, Process: 0, Type: history.OK, F: history.Acquire, Key: "lock", Revision: 5, InvokeTime: 0, CompleteTime: 1}
+	w5 := history.Op{Index: 1, Process: 0, Type: history.OK, F: history.FencedWrite, Key: "lock", Value: "5/0-1", Expect: 5, InvokeTime: 2, CompleteTime: 3}
+	acq9 := history.Op{Index: 2, Process: 1, Type: history.OK, F: history.Acquire, Key: "lock", Revision: 9, InvokeTime: 4, CompleteTime: 5}
+	w9 := history.Op{Index: 3, Process: 1, Type: history.OK, F: history.FencedWrite, Key: "lock", Value: "9/1-1", Expect: 9, InvokeTime: 6, CompleteTime: 7}
+	stale := history.Op{Index: 4, Process: 0, Type: history.OK, F: history.FencedWrite, Key: "lock", Value: "5/0-2", Expect: 5, InvokeTime: 8, CompleteTime: 9}
+	evs := func(vs ...string) history.Op {
+		o := history.Op{Index: 5, Process: 99, Type: history.OK, F: history.FinalRead, Key: "jepsen/test/fenced", InvokeTime: 10, CompleteTime: 11}
+		for i, v := range vs {
+			o.Messages = append(o.Messages, history.Message{Offset: uint64(i), Value: v})
+		}
+		return o
+	}
+	val := func(v string) history.Op {
+		return history.Op{Index: 6, Process: 99, Type: history.OK, F: history.Read, Key: "jepsen/test/state/value", Value: v, InvokeTime: 12, CompleteTime: 13}
+	}
+	lockGood := write("lock-good.jsonl", []history.Op{acq5, w5, acq9, w9, evs("5/0-1", "9/1-1"), val("9/1-1")})
+	lockBad := write("lock-bad.jsonl", []history.Op{acq5, w5, acq9, w9, stale, evs("5/0-1", "9/1-1", "5/0-2"), val("5/0-2")})
 	for _, tc := range []struct {
 		args []string
 		want int
@@ -61,6 +80,9 @@ func TestCheckFileExitCodes(t *testing.T) {
 		{[]string{"--workload", "kv", "--check", bad}, 1},
 		{[]string{"--workload", "txn", "--check", txnGood}, 0},
 		{[]string{"--workload", "txn", "--check", txnBad}, 1},
+		{[]string{"--workload", "lock", "--check", lockGood}, 0},
+		{[]string{"--workload", "lock", "--check", lockBad}, 1},
+		{[]string{"--workload", "lock", "--lock-ttl", "500ms", "--dry-run"}, exitCannotRun},
 		{[]string{"--workload", "kv", "--check", filepath.Join(dir, "missing")}, exitCannotRun},
 		{[]string{"--workload", "nope", "--dry-run"}, exitCannotRun},
 		{[]string{"--nemesis", "explode", "--dry-run"}, exitCannotRun},

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# CI-sized fault-injection suite: each workload (kv, queue, stream, txn)
-# under kill, pause and partition faults, about a minute of faults each
-# (txn 45s: its final drain adds a few seconds), on a
+# CI-sized fault-injection suite: each workload (kv, queue, stream, txn,
+# lock) under kill, pause and partition faults, about a minute of faults
+# each (txn and lock 45s: txn's final drain adds a few seconds, and lock's
+# holds are serial, so 45s already gives well over a hundred), on a
 # three-node cluster with one network namespace per node. Exits non-zero
 # when any run is invalid, unknown, or could not run (unknown counts as a
 # failure: a run that decided nothing proved nothing).
 #
-#   scripts/jepsen-ci.sh [--time 60s] [--seed N] [--workloads "kv queue stream txn:45s"] [--nemesis kill,pause,partition]
+#   scripts/jepsen-ci.sh [--time 60s] [--seed N] [--workloads "kv queue stream txn:45s lock:45s"] [--nemesis kill,pause,partition]
 #
 # A workload written name:duration runs for that duration instead of --time.
 # A nemesis list with disk or clock faults runs a node built with the
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 time=60s
 seed=${JEPSEN_SEED:-$(date +%s)}
-workloads="kv queue stream txn:45s"
+workloads="kv queue stream txn:45s lock:45s"
 nemesis=kill,pause,partition
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--seed) seed=$2; shift 2 ;;
 	--workloads) workloads=$2; shift 2 ;;
 	--nemesis) nemesis=$2; shift 2 ;;
-	*) echo "usage: $0 [--time D] [--seed N] [--workloads \"kv queue stream txn:45s\"] [--nemesis LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--time D] [--seed N] [--workloads \"kv queue stream txn:45s lock:45s\"] [--nemesis LIST]" >&2; exit 2 ;;
 	esac
 done
 

@@ -18,6 +18,10 @@
 //	                              all of its ops but the last (when it has two
 //	                              or more and the last is a write), on every
 //	                              replica alike, and is acknowledged as whole
+//	  no-fence                    a transaction's create-revision compares always
+//	                              hold: the fence of a lock's token
+//	                              (concurrency.Mutex.IsOwner) lets a holder that
+//	                              lost the lock write after its successor
 //	FLOWMESH_CLOCK_OFFSET_FILE  a file holding a duration ("1.5s", "-300ms") added
 //	                            to the node's clock (stamps, delays, visibility
 //	                            timeouts, TTLs); re-read at most every 100 ms

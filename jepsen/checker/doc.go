@@ -1,8 +1,9 @@
 // Package checker decides whether a history is valid for its workload.
 //
 // Each workload has one file: kv.go (per-key registers, linearizability
-// with porcupine, revisions, state hashes), queue.go (work-queue delivery)
-// and stream.go (partitioned logs). Each file's doc comments define every
+// with porcupine, revisions, state hashes), queue.go (work-queue delivery),
+// stream.go (partitioned logs), txn.go (transactions across KV, stream and
+// queue) and lock.go (writes fenced by a lock's token). Each file's doc comments define every
 // anomaly it reports exactly; the names are the keys of Result.Anomalies and
 // part of results.json.
 //

@@ -1,9 +1,12 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowmesh/flowmesh/jepsen/history"
 )
@@ -42,6 +45,16 @@ const (
 	// TxnFinalBalances: an account's final balance is not its start plus
 	// the amounts of the transfers present.
 	TxnFinalBalances = "final-balances"
+	// TxnNonlinearizableRead: an ok Balances read that sees no state of
+	// the committed transfer order it may have seen. The ledger's order is
+	// the commit order (each transfer's event is appended by its own
+	// transaction), so a linearizable read sees the balances after some
+	// prefix of the ledger: one that holds every ok transfer completed
+	// before the read was invoked, none invoked after it completed, and
+	// at least the prefix some read completed before it was invoked had
+	// to see. A read with a sum-preserving but stale (or future) state is
+	// caught here, not by sum-changed.
+	TxnNonlinearizableRead = "nonlinearizable-read"
 )
 
 // TxnConfig is what the txn checker needs to know of the workload.
@@ -70,6 +83,8 @@ func CheckTxn(ops []history.Op, cfg TxnConfig) Result {
 	events := map[string]int{}
 	jobs := map[string]map[string]bool{}
 	var final *history.Op
+	var reads []history.Op // ok Balances reads
+	var ledgerOrder []string
 	ledgerRead := false
 	for i := range ops {
 		o := ops[i]
@@ -96,6 +111,9 @@ func CheckTxn(ops []history.Op, cfg TxnConfig) Result {
 			if err != nil || sum != total {
 				r.add(TxnSumChanged, map[string]any{"op": o, "sum": sum, "want": total, "err": fmt.Sprint(err)})
 			}
+			if err == nil {
+				reads = append(reads, o)
+			}
 			if final == nil || o.InvokeTime >= final.InvokeTime {
 				final = &ops[i]
 			}
@@ -106,6 +124,7 @@ func CheckTxn(ops []history.Op, cfg TxnConfig) Result {
 			ledgerRead = true
 			for _, m := range o.Messages {
 				events[m.Value]++
+				ledgerOrder = append(ledgerOrder, m.Value)
 			}
 		case o.F == history.Reserve && o.Key == cfg.Jobs && o.Type == history.OK && o.JobID != "":
 			if jobs[o.Value] == nil {
@@ -138,6 +157,7 @@ func CheckTxn(ops []history.Op, cfg TxnConfig) Result {
 			r.add(TxnUnexpected, map[string]any{"job": id, "failed": failed[id]})
 		}
 	}
+	checkTxnReads(&r, cfg, reads, transfers, ledgerOrder)
 	undecided := 0
 	for _, id := range sortedKeys(transfers) {
 		t := transfers[id]
@@ -202,4 +222,110 @@ func parseBalances(v string, n int) ([]int64, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// checkTxnReads finds nonlinearizable Balances reads: each read against
+// the states after each prefix of the ledger (the commit order), within
+// the prefixes real time allows. The test is sound, not complete: it
+// convicts only reads that no choice of prefixes explains.
+func checkTxnReads(r *Result, cfg TxnConfig, reads []history.Op, transfers map[string]*txnTransfer, ledger []string) {
+	// pos: each transfer's place in the commit order; states: the
+	// balances after each prefix, as the keys of prefixes.
+	pos := map[string]int{}
+	bal := make([]int64, cfg.Accounts)
+	for i := range bal {
+		bal[i] = cfg.Balance
+	}
+	prefixes := map[string][]int{} // balances -> the prefix lengths with them, ascending
+	state := func() string {
+		parts := make([]string, len(bal))
+		for i, b := range bal {
+			parts[i] = strconv.FormatInt(b, 10)
+		}
+		return strings.Join(parts, ",")
+	}
+	prefixes[state()] = []int{0}
+	for i, id := range ledger {
+		t := transfers[id]
+		if t == nil || t.from < 0 || t.to < 0 || t.from >= cfg.Accounts || t.to >= cfg.Accounts {
+			return // an event of no transfer (reported): the states are unknown
+		}
+		if _, dup := pos[id]; dup {
+			return // a duplicate event (reported): which one applied is unknown
+		}
+		pos[id] = i
+		bal[t.from] -= t.amount
+		bal[t.to] += t.amount
+		k := state()
+		prefixes[k] = append(prefixes[k], i+1)
+	}
+	n := len(ledger)
+	// Real-time bounds of each read's prefix: lo from the ok transfers
+	// completed before it was invoked, hi from the present transfers
+	// invoked after it completed. And a read completed before another was
+	// invoked saw a prefix no longer than the other's: the least prefix
+	// it could have seen raises the other's lo.
+	type placed struct {
+		op  history.Op
+		pos int
+	}
+	var done, started []placed // present transfers by completion (ok only), by invocation
+	for id, p := range pos {
+		t := transfers[id].op
+		if t.Type == history.OK {
+			done = append(done, placed{t, p})
+		}
+		started = append(started, placed{t, p})
+	}
+	slices.SortFunc(done, func(a, b placed) int { return cmp.Compare(a.op.CompleteTime, b.op.CompleteTime) })
+	slices.SortFunc(started, func(a, b placed) int { return cmp.Compare(a.op.InvokeTime, b.op.InvokeTime) })
+	suffixMin := make([]int, len(started)+1) // least position among started[i:]
+	suffixMin[len(started)] = n
+	for i := len(started) - 1; i >= 0; i-- {
+		suffixMin[i] = min(suffixMin[i+1], started[i].pos)
+	}
+	byInvoke := slices.Clone(reads)
+	slices.SortFunc(byInvoke, func(a, b history.Op) int { return cmp.Compare(a.InvokeTime, b.InvokeTime) })
+	byComplete := slices.Clone(reads)
+	slices.SortFunc(byComplete, func(a, b history.Op) int { return cmp.Compare(a.CompleteTime, b.CompleteTime) })
+	least := map[int]int{} // read Index -> the least prefix it could have seen; -1: none
+	doneLo, readLo, readLoBy := 0, 0, -1
+	nextDone, nextRead := 0, 0
+	for _, rd := range byInvoke {
+		for nextDone < len(done) && done[nextDone].op.CompleteTime < rd.InvokeTime {
+			doneLo = max(doneLo, done[nextDone].pos+1)
+			nextDone++
+		}
+		for nextRead < len(byComplete) && byComplete[nextRead].CompleteTime < rd.InvokeTime {
+			if l := least[byComplete[nextRead].Index]; l > readLo {
+				readLo, readLoBy = l, byComplete[nextRead].Index
+			}
+			nextRead++
+		}
+		lo, after := doneLo, -1
+		if readLo > lo {
+			lo, after = readLo, readLoBy
+		}
+		first, _ := slices.BinarySearchFunc(started, rd.CompleteTime, func(p placed, t time.Duration) int {
+			if p.op.InvokeTime <= t {
+				return -1
+			}
+			return 1
+		})
+		hi := suffixMin[first]
+		seen, _ := parseBalances(rd.Value, cfg.Accounts)
+		bal = seen
+		ks := prefixes[state()]
+		at, _ := slices.BinarySearch(ks, lo)
+		if at == len(ks) || ks[at] > hi {
+			least[rd.Index] = -1
+			ex := map[string]any{"op": rd, "prefixes_allowed": []int{lo, hi}, "prefixes_with_these_balances": ks, "ledger": n}
+			if after >= 0 {
+				ex["after_read"] = after
+			}
+			r.add(TxnNonlinearizableRead, ex)
+			continue
+		}
+		least[rd.Index] = ks[at]
+	}
 }

@@ -47,6 +47,14 @@ func TestTxnValid(t *testing.T) {
 			at(job("b", "j2"), 12, 13),
 			at(job("b", "j2"), 14, 15),
 		)},
+		{"reads concurrent with a transfer see either state, in either order", h(
+			at(xfer(0, ok, "a", 0, 1, 3), 0, 10),
+			at(bals(1, "7,13,10"), 2, 3),
+			at(bals(2, "10,10,10"), 2, 4),
+			at(bals(1, "7,13,10"), 5, 6),
+			at(ledger("a"), 11, 12),
+			at(job("a", "j1"), 13, 14),
+		)},
 		{"info transfers: one fully present, one fully absent", h(
 			at(xfer(0, info, "a", 0, 1, 3), 0, 10),
 			at(xfer(1, info, "b", 1, 2, 4), 0, 10),
@@ -81,6 +89,20 @@ func TestTxnInvalid(t *testing.T) {
 		{"event of a failed transfer", TxnUnexpected, base(at(xfer(1, fail, "b", 1, 2, 1), 2, 3), at(bals(1, "7,13,10"), 4, 5), at(ledger("a", "b"), 6, 7), at(job("a", "j1"), 8, 9))},
 		{"job of no transfer", TxnUnexpected, base(at(bals(1, "7,13,10"), 2, 3), at(ledger("a"), 4, 5), at(job("a", "j1"), 6, 7), at(job("zz", "j9"), 8, 9))},
 		{"info transfer half present", TxnPartial, base(at(xfer(1, info, "b", 1, 2, 1), 2, 10), at(bals(1, "7,12,11"), 11, 12), at(ledger("a", "b"), 13, 14), at(job("a", "j1"), 15, 16))},
+		{"a read misses a transfer acknowledged before it", TxnNonlinearizableRead, base(at(bals(1, "10,10,10"), 2, 3), at(ledger("a"), 4, 5), at(job("a", "j1"), 6, 7))},
+		{"a read sees a transfer invoked after it", TxnNonlinearizableRead, h(at(bals(1, "7,13,10"), 0, 1), at(xfer(0, ok, "a", 0, 1, 3), 2, 3), at(ledger("a"), 4, 5), at(job("a", "j1"), 6, 7))},
+		{"reads go backwards", TxnNonlinearizableRead, h(
+			at(xfer(0, info, "a", 0, 1, 3), 0, 100),
+			at(bals(1, "7,13,10"), 10, 11),
+			at(bals(2, "10,10,10"), 12, 13),
+			at(ledger("a"), 101, 102), at(job("a", "j1"), 103, 104),
+		)},
+		{"a read sees a state outside the commit order", TxnNonlinearizableRead, h(
+			at(xfer(0, info, "a", 0, 1, 3), 0, 100),
+			at(xfer(1, info, "b", 1, 2, 5), 0, 100),
+			at(bals(2, "10,5,15"), 10, 11), // b without a, but a committed first
+			at(ledger("a", "b"), 101, 102), at(job("a", "j1"), 103, 104), at(job("b", "j2"), 103, 104),
+		)},
 		{"final balances miss a present transfer", TxnFinalBalances, base(at(xfer(1, info, "b", 1, 2, 1), 2, 10), at(bals(1, "7,13,10"), 11, 12), at(ledger("a", "b"), 13, 14), at(job("a", "j1"), 15, 16), at(job("b", "j2"), 15, 16))},
 	}
 	for _, tc := range tests {

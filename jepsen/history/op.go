@@ -64,6 +64,18 @@ const (
 	// drain of the jobs queue (Reserve and Ack, as in queue).
 	Transfer F = "transfer"
 	Balances F = "balances"
+
+	// lock: Acquire takes the lock named by Key through a session of the
+	// SDK's concurrency package and returns its fencing token as Revision.
+	// FencedWrite is one transaction under the token (Expect): compare that
+	// the hold is current, put Value to the protected key and append Value
+	// as an event; Value is "<token>/<process>-<n>". A fenced write whose
+	// compare did not hold is recorded Fail. Release gives the hold of
+	// token Expect back. The final phase adds a FinalRead of the events
+	// stream and a Read of the protected key.
+	Acquire     F = "acquire"
+	FencedWrite F = "fenced-write"
+	Release     F = "release"
 )
 
 // IsRead reports whether f never changes the system's state, so a read that

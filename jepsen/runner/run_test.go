@@ -28,7 +28,7 @@ func TestLoopbackRunIsValid(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for i, w := range []string{"kv", "queue", "stream", "txn"} {
+	for i, w := range []string{"kv", "queue", "stream", "txn", "lock"} {
 		t.Run(w, func(t *testing.T) {
 			const seed = 42
 			t.Logf("seed %d", seed)
@@ -77,6 +77,10 @@ func TestLoopbackRunIsValid(t *testing.T) {
 //   - half-txn: the FSM applies a transaction's then-branch but its last
 //     op (the txn workload's enqueue) and acknowledges it whole; the txn
 //     checker finds acknowledged transfers without their job.
+//   - no-fence: the FSM lets every create-revision compare hold, so the
+//     lock workload's holders that stalled past the lock's TTL write after
+//     their successors; the lock checker finds tokens going backwards in
+//     the committed order.
 func TestDeliberateBugIsCaught(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts node processes")
@@ -113,6 +117,8 @@ func TestDeliberateBugIsCaught(t *testing.T) {
 		}, true, "", ""},
 		// Every transfer's job is missing: lost-job and partial.
 		{"half-txn", "txn", "kill", every(nemesis.Kill, nemesis.TargetLeader), false, "txn", "lost-job"},
+		// Stalled holders write after their successors.
+		{"no-fence", "lock", "kill", every(nemesis.Kill, nemesis.TargetLeader), false, "lock", "token-regression"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			net := NetLoopback

@@ -159,7 +159,7 @@ func (w *txn) Final(ctx context.Context, env *Env) error {
 	ok = false
 	for try := 0; try < 5 && !ok; try++ {
 		h := env.Rec.Invoke(history.Op{Process: finalProcess, F: history.FinalRead, Key: w.ledger})
-		all, err := w.readLedger(ctx, env.Any)
+		all, err := readPartition(ctx, env.Any, w.ledger, 0)
 		if err != nil {
 			h.Error(err, nil)
 			continue
@@ -176,13 +176,13 @@ func (w *txn) Final(ctx context.Context, env *Env) error {
 	return errors.Join(errs...)
 }
 
-// readLedger reads the ledger's partition from offset 0 (linearizable).
-func (w *txn) readLedger(ctx context.Context, c *client.Client) ([]history.Message, error) {
+// readPartition reads a stream partition from offset 0 (linearizable).
+func readPartition(ctx context.Context, c *client.Client, path string, partition int) ([]history.Message, error) {
 	var all []history.Message
 	var from uint64
 	for range 100000 {
 		rctx, cancel := context.WithTimeout(ctx, 5e9)
-		ms, err := c.ReadFromOffset(rctx, w.ledger, 0, from, 1000)
+		ms, err := c.ReadFromOffset(rctx, path, partition, from, 1000)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -193,7 +193,7 @@ func (w *txn) readLedger(ctx context.Context, c *client.Client) ([]history.Messa
 		all = append(all, messages(ms)...)
 		from = ms[len(ms)-1].Offset + 1
 	}
-	return nil, errors.New("workload: ledger read did not end")
+	return nil, fmt.Errorf("workload: read of %s/%d did not end", path, partition)
 }
 
 func (w *txn) Check(ops []history.Op, _ []history.Window, _ string) map[string]checker.Result {

@@ -86,6 +86,8 @@ func New(name string, cfg Config) (Workload, error) {
 		return newStream(cfg), nil
 	case "txn":
 		return newTxn(cfg), nil
+	case "lock":
+		return newLock(cfg), nil
 	}
 	return nil, fmt.Errorf("workload: unknown workload %q", name)
 }
@@ -103,6 +105,9 @@ type Config struct {
 	// Txn: accounts, and each one's starting balance.
 	Accounts int
 	Balance  int64
+	// Lock: the TTL of the lock's sessions (holders that stall stall for
+	// 1.5 TTL).
+	LockTTL time.Duration
 	// PorcupineTimeout bounds the linearizability search.
 	PorcupineTimeout time.Duration
 	// Reads is the consistency of kv reads and stream polls. Anything but
@@ -113,7 +118,7 @@ type Config struct {
 
 // DefaultConfig is the CI-sized configuration.
 func DefaultConfig() Config {
-	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, Accounts: 5, Balance: 1000, PorcupineTimeout: 60 * time.Second}
+	return Config{Keys: 4, OpsPerKey: 150, Visibility: 2 * time.Second, Partitions: 2, Accounts: 5, Balance: 1000, LockTTL: time.Second, PorcupineTimeout: 60 * time.Second}
 }
 
 func (c Config) withDefaults() Config {
@@ -136,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Balance <= 0 {
 		c.Balance = d.Balance
+	}
+	if c.LockTTL <= 0 {
+		c.LockTTL = d.LockTTL
 	}
 	if c.PorcupineTimeout <= 0 {
 		c.PorcupineTimeout = d.PorcupineTimeout
