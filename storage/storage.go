@@ -73,6 +73,7 @@ type Storage struct {
 	wg      sync.WaitGroup
 
 	removeSelf removeSelfHook
+	bugs       bugs               // deliberate bugs of the flowmesh_faults build (bugs.go)
 	files      *segment.FileCache // descriptors of every segment file
 	lock       *dirLock           // the data dir's, held while running
 	disk       atomic.Pointer[diskState]
@@ -104,7 +105,7 @@ func NewWithConfig(cfg *Config) (*Storage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Storage{cfg: cfg.withDefaults()}
+	s := &Storage{cfg: cfg.withDefaults(), bugs: loadBugs()}
 	s.files = segment.NewFileCache(s.cfg.MaxOpenSegmentFiles)
 	s.log = s.cfg.Logger.With("component", "storage")
 	s.meta = &MetaStore{s: s}
