@@ -185,6 +185,9 @@ func Open(cfg Config) (*FSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Per-resource segment settings (streamSegmentConfig) start from the
+	// effective options, segment's defaults filled in.
+	cfg.Segment.EnsureDefaults()
 	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster(), abort: make(chan struct{}), bugs: loadBugs()}
 	if err := f.load(); err != nil {
 		f.closeStores()
