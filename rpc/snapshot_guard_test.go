@@ -248,7 +248,7 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 }
 
 // TestSnapshotRestoreSizeBound: an upload larger than
-// storage.Config.SnapshotRestoreMaxBytes is refused.
+// storage.Config.Raft.SnapshotRestoreMaxBytes is refused.
 func TestSnapshotRestoreSizeBound(t *testing.T) {
 	nodes := rpctest.StartCluster(t, 1, func(cfg *storage.Config) { cfg.Raft.SnapshotRestoreMaxBytes = 64 })
 	cc := dial(t, nodes[0].Addr)

@@ -215,7 +215,7 @@ func storageConfig(cfg *config, tlsm *nodeTLS, grpcAddr string, log *slog.Logger
 	scfg.Clock = faults.Clock(time.Now) // time.Now unless built with flowmesh_faults
 	scfg.Raft.LogStore = cfg.RaftLogStore
 	scfg.Raft.SnapshotThreshold = cfg.SnapshotThreshold
-	scfg.SegmentMaxSize = cfg.SegmentMaxSize
+	scfg.Segment.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.DiskReserveBytes = cfg.DiskReserveBytes
 	scfg.KVHistoryMaxAge = cfg.KVHistoryMaxAge
