@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Config configures a Cluster. Zero fields take the DefaultConfig values,
+// Config configures a Cluster: who this node is and what it is wired to,
+// plus the Options an operator tunes. Zero fields take the defaults,
 // except ID, DataDir and BindAddr, which are required.
 type Config struct {
 	ID            string // raft server ID; stable for the life of the data dir
@@ -17,12 +18,34 @@ type Config struct {
 	AdvertiseAddr string // address peers dial; defaults to the bound address
 	Bootstrap     bool   // bootstrap a single-voter cluster when there is no raft state
 
+	Options
+
+	// GRPCAddrOf maps a raft server ID to its gRPC address, for the
+	// LeaderAddr of NotLeaderError; nil reports the raft address.
+	GRPCAddrOf func(id string) string
+	// OnLogNoSpace is called when a write to the raft log fails for want
+	// of space (ENOSPC, EDQUOT), from raft's goroutine: the node frees what
+	// it can and raises its disk alarm. Optional; it must not block.
+	OnLogNoSpace func()
+
+	Clock  func() time.Time // the leader's stamping clock
+	Logger *slog.Logger
+
+	stallHook func()      // tests: runs inside every raft log write
+	batchHook func(n int) // tests: the batcher holds back an entry of n commands
+}
+
+// Options are the raft settings a node's operator tunes
+// (storage.Config.Raft). Zero fields take DefaultOptions' values
+// (EnsureDefaults); LogStore's zero value has a meaning of its own.
+type Options struct {
 	SnapshotThreshold uint64        // log entries since the last snapshot that trigger one
 	SnapshotInterval  time.Duration // how often raft checks SnapshotThreshold
 	TrailingLogs      uint64        // entries kept after a snapshot; 0 means 1.25 x SnapshotThreshold
 	SnapshotRetain    int           // complete snapshots kept on disk
 	// SnapshotRestoreMaxBytes bounds an uploaded snapshot, which Restore
-	// stages on disk before it verifies it; 0 means
+	// stages on disk before it verifies it (it briefly needs about three
+	// times that space: the upload, raft's copy and the FSM's); 0 means
 	// DefaultSnapshotRestoreMaxBytes (64 GiB).
 	SnapshotRestoreMaxBytes int64
 	// LogStore is the raft log and stable store: LogStoreBolt or
@@ -52,16 +75,10 @@ type Config struct {
 	// MaxInflightEntries bounds the log entries proposed but not yet applied.
 	MaxInflightEntries int
 
-	// GRPCAddrOf maps a raft server ID to its gRPC address, for the
-	// LeaderAddr of NotLeaderError; nil reports the raft address.
-	GRPCAddrOf func(id string) string
 	// FsyncStallTimeout: a leader whose raft log write takes longer steps
-	// down (see runWatchdog); 0 disables the watchdog.
+	// down (see runWatchdog). 0 means DefaultFsyncStallTimeout; negative
+	// disables the watchdog.
 	FsyncStallTimeout time.Duration
-	// OnLogNoSpace is called when a write to the raft log fails for want
-	// of space (ENOSPC, EDQUOT), from raft's goroutine: the node frees what
-	// it can and raises its disk alarm. Optional; it must not block.
-	OnLogNoSpace func()
 
 	// PeerServerTLS and PeerClientTLS, both or neither, run the raft
 	// transport over mutual TLS: the server side must require and verify
@@ -74,60 +91,75 @@ type Config struct {
 	// RaftLimits bounds inbound raft connections (see doc.go, "Transport
 	// budgets"); zero fields take DefaultRaftLimits.
 	RaftLimits RaftLimits
-
-	Clock  func() time.Time // the leader's stamping clock
-	Logger *slog.Logger
-
-	stallHook func()      // tests: runs inside every raft log write
-	batchHook func(n int) // tests: the batcher holds back an entry of n commands
 }
 
 // maxEntryBytes is the hard limit on an encoded log entry.
 const maxEntryBytes = 512 << 10
 
+// DefaultFsyncStallTimeout is Options.FsyncStallTimeout's default.
+const DefaultFsyncStallTimeout = 5 * time.Second
+
+// DefaultOptions returns the defaults. TrailingLogs is left 0, which
+// follows SnapshotThreshold, and LogStore "", which follows the data dir.
+func DefaultOptions() Options {
+	return Options{
+		SnapshotThreshold:       16384,
+		SnapshotInterval:        30 * time.Second,
+		SnapshotRetain:          DefaultSnapshotRetain,
+		SnapshotRestoreMaxBytes: DefaultSnapshotRestoreMaxBytes,
+		HeartbeatTimeout:        500 * time.Millisecond,
+		ElectionTimeout:         500 * time.Millisecond,
+		LeaderLeaseTimeout:      250 * time.Millisecond,
+		CommitTimeout:           5 * time.Millisecond,
+		MaxAppendEntries:        64,
+		BatchMaxCommands:        512,
+		BatchMaxBytes:           480 << 10,
+		MaxInflightEntries:      64,
+		FsyncStallTimeout:       DefaultFsyncStallTimeout,
+	}
+}
+
 // DefaultConfig returns the defaults. ID, DataDir and BindAddr are left
-// empty; TrailingLogs is left 0, which follows SnapshotThreshold.
+// empty.
 func DefaultConfig() Config {
 	return Config{
-		SnapshotThreshold:  16384,
-		SnapshotInterval:   30 * time.Second,
-		SnapshotRetain:     DefaultSnapshotRetain,
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-		MaxAppendEntries:   64,
-		BatchMaxCommands:   512,
-		BatchMaxBytes:      480 << 10,
-		MaxInflightEntries: 64,
-		Clock:              time.Now,
-		Logger:             slog.Default(),
+		Options: DefaultOptions(),
+		Clock:   time.Now,
+		Logger:  slog.Default(),
 	}
+}
+
+// EnsureDefaults fills o's zero fields from DefaultOptions, TrailingLogs
+// from SnapshotThreshold and RaftLimits from DefaultRaftLimits.
+func (o *Options) EnsureDefaults() {
+	d := DefaultOptions()
+	if o.SnapshotThreshold == 0 {
+		o.SnapshotThreshold = d.SnapshotThreshold
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = d.SnapshotInterval
+	}
+	if o.TrailingLogs == 0 {
+		o.TrailingLogs = o.SnapshotThreshold + o.SnapshotThreshold/4
+	}
+	setDefault(&o.SnapshotRetain, d.SnapshotRetain)
+	setDefault(&o.SnapshotRestoreMaxBytes, d.SnapshotRestoreMaxBytes)
+	setDefault(&o.HeartbeatTimeout, d.HeartbeatTimeout)
+	setDefault(&o.ElectionTimeout, d.ElectionTimeout)
+	setDefault(&o.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
+	setDefault(&o.CommitTimeout, d.CommitTimeout)
+	setDefault(&o.MaxAppendEntries, d.MaxAppendEntries)
+	setDefault(&o.BatchMaxCommands, d.BatchMaxCommands)
+	setDefault(&o.BatchMaxBytes, d.BatchMaxBytes)
+	setDefault(&o.MaxInflightEntries, d.MaxInflightEntries)
+	setDefault(&o.FsyncStallTimeout, d.FsyncStallTimeout)
+	o.RaftLimits = o.RaftLimits.withDefaults(o.MaxAppendEntries)
 }
 
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
+	c.EnsureDefaults()
 	d := DefaultConfig()
-	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = d.SnapshotThreshold
-	}
-	if c.SnapshotInterval == 0 {
-		c.SnapshotInterval = d.SnapshotInterval
-	}
-	if c.TrailingLogs == 0 {
-		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
-	}
-	setDefault(&c.SnapshotRetain, d.SnapshotRetain)
-	setDefault(&c.SnapshotRestoreMaxBytes, DefaultSnapshotRestoreMaxBytes)
-	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
-	setDefault(&c.ElectionTimeout, d.ElectionTimeout)
-	setDefault(&c.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
-	setDefault(&c.CommitTimeout, d.CommitTimeout)
-	setDefault(&c.MaxAppendEntries, d.MaxAppendEntries)
-	setDefault(&c.BatchMaxCommands, d.BatchMaxCommands)
-	setDefault(&c.BatchMaxBytes, d.BatchMaxBytes)
-	setDefault(&c.MaxInflightEntries, d.MaxInflightEntries)
-	c.RaftLimits = c.RaftLimits.withDefaults(c.MaxAppendEntries)
 	if c.Clock == nil {
 		c.Clock = d.Clock
 	}
@@ -146,7 +178,6 @@ func setDefault[T int | int64 | time.Duration](p *T, v T) {
 // Validate reports every problem with c. Zero fields that New fills from
 // DefaultConfig are not problems.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("cluster: "+format, args...)) }
 	if c.ID == "" {
@@ -158,62 +189,71 @@ func (c Config) Validate() error {
 	if c.BindAddr == "" {
 		bad("BindAddr is required")
 	}
-	if (c.PeerServerTLS == nil) != (c.PeerClientTLS == nil) {
+	if err := c.Options.Validate(); err != nil {
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem with o. Zero fields, which EnsureDefaults
+// fills, are not problems.
+func (o Options) Validate() error {
+	o.EnsureDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("cluster: "+format, args...)) }
+	if (o.PeerServerTLS == nil) != (o.PeerClientTLS == nil) {
 		bad("PeerServerTLS and PeerClientTLS go together")
 	}
-	if c.PeerServerTLS != nil && c.PeerServerTLS.ClientAuth != tls.RequireAndVerifyClientCert && c.PeerServerTLS.GetConfigForClient == nil {
+	if o.PeerServerTLS != nil && o.PeerServerTLS.ClientAuth != tls.RequireAndVerifyClientCert && o.PeerServerTLS.GetConfigForClient == nil {
 		bad("PeerServerTLS must require and verify client certificates")
 	}
-	c.RaftLimits.validate(bad)
-	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
-		bad("LogStore %q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
+	o.RaftLimits.validate(bad)
+	if o.LogStore != "" && o.LogStore != LogStoreBolt && o.LogStore != LogStoreWAL {
+		bad("LogStore %q is neither %q nor %q", o.LogStore, LogStoreBolt, LogStoreWAL)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
-		{"SnapshotInterval", c.SnapshotInterval},
-		{"HeartbeatTimeout", c.HeartbeatTimeout},
-		{"ElectionTimeout", c.ElectionTimeout},
-		{"LeaderLeaseTimeout", c.LeaderLeaseTimeout},
-		{"CommitTimeout", c.CommitTimeout},
+		{"SnapshotInterval", o.SnapshotInterval},
+		{"HeartbeatTimeout", o.HeartbeatTimeout},
+		{"ElectionTimeout", o.ElectionTimeout},
+		{"LeaderLeaseTimeout", o.LeaderLeaseTimeout},
+		{"CommitTimeout", o.CommitTimeout},
 	} {
 		if d.v < 0 {
 			bad("%s %v is negative", d.name, d.v)
 		}
 	}
-	if c.HeartbeatTimeout < 5*time.Millisecond {
-		bad("HeartbeatTimeout %v is below 5ms", c.HeartbeatTimeout)
+	if o.HeartbeatTimeout < 5*time.Millisecond {
+		bad("HeartbeatTimeout %v is below 5ms", o.HeartbeatTimeout)
 	}
-	if c.ElectionTimeout < c.HeartbeatTimeout {
-		bad("ElectionTimeout %v is below HeartbeatTimeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+	if o.ElectionTimeout < o.HeartbeatTimeout {
+		bad("ElectionTimeout %v is below HeartbeatTimeout %v", o.ElectionTimeout, o.HeartbeatTimeout)
 	}
-	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
-		bad("LeaderLeaseTimeout %v exceeds HeartbeatTimeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	if o.LeaderLeaseTimeout > o.HeartbeatTimeout {
+		bad("LeaderLeaseTimeout %v exceeds HeartbeatTimeout %v", o.LeaderLeaseTimeout, o.HeartbeatTimeout)
 	}
-	if c.FsyncStallTimeout < 0 {
-		bad("FsyncStallTimeout %v is negative", c.FsyncStallTimeout)
+	if o.BatchLinger < 0 {
+		bad("BatchLinger %v is negative", o.BatchLinger)
 	}
-	if c.BatchLinger < 0 {
-		bad("BatchLinger %v is negative", c.BatchLinger)
+	if o.SnapshotRetain < 0 {
+		bad("SnapshotRetain %d is negative", o.SnapshotRetain)
 	}
-	if c.SnapshotRetain < 0 {
-		bad("SnapshotRetain %d is negative", c.SnapshotRetain)
+	if o.SnapshotRestoreMaxBytes < 0 {
+		bad("SnapshotRestoreMaxBytes %d is negative", o.SnapshotRestoreMaxBytes)
 	}
-	if c.SnapshotRestoreMaxBytes < 0 {
-		bad("SnapshotRestoreMaxBytes %d is negative", c.SnapshotRestoreMaxBytes)
+	if o.MaxAppendEntries < 0 || o.MaxAppendEntries > 1024 {
+		bad("MaxAppendEntries %d is outside 1..1024", o.MaxAppendEntries)
 	}
-	if c.MaxAppendEntries < 0 || c.MaxAppendEntries > 1024 {
-		bad("MaxAppendEntries %d is outside 1..1024", c.MaxAppendEntries)
+	if o.BatchMaxCommands < 0 {
+		bad("BatchMaxCommands %d is negative", o.BatchMaxCommands)
 	}
-	if c.BatchMaxCommands < 0 {
-		bad("BatchMaxCommands %d is negative", c.BatchMaxCommands)
+	if o.BatchMaxBytes < 0 || o.BatchMaxBytes > maxEntryBytes-entryOverhead {
+		bad("BatchMaxBytes %d is outside 1..%d", o.BatchMaxBytes, maxEntryBytes-entryOverhead)
 	}
-	if c.BatchMaxBytes < 0 || c.BatchMaxBytes > maxEntryBytes-entryOverhead {
-		bad("BatchMaxBytes %d is outside 1..%d", c.BatchMaxBytes, maxEntryBytes-entryOverhead)
-	}
-	if c.MaxInflightEntries < 0 {
-		bad("MaxInflightEntries %d is negative", c.MaxInflightEntries)
+	if o.MaxInflightEntries < 0 {
+		bad("MaxInflightEntries %d is negative", o.MaxInflightEntries)
 	}
 	return errors.Join(errs...)
 }

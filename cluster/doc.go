@@ -8,6 +8,15 @@
 // bootstrap-expect and the leader's reconciliation of gossip with the raft
 // configuration (Manage), and the fsync watchdog.
 //
+// # Configuration
+//
+// Config is who the node is and what it is wired to (ID, DataDir,
+// BindAddr, hooks) and embeds Options, the raft settings an operator
+// tunes (storage.Config.Raft); MembershipConfig embeds GossipOptions
+// (storage.Config.Gossip) the same way. Each has DefaultOptions /
+// DefaultGossipOptions, EnsureDefaults and Validate here, so the node
+// derives none of their defaults.
+//
 // # Log store
 //
 // DataDir/raft holds one of two stores (logstore.go), chosen when the dir
@@ -98,7 +107,8 @@
 //
 // # Watchdog
 //
-// With FsyncStallTimeout set, a leader whose raft log write (the fsync)
+// With FsyncStallTimeout positive (DefaultFsyncStallTimeout, 5s, unless
+// set; negative turns the watchdog off), a leader whose raft log write (the fsync)
 // has not returned after that long logs an error, asks raft for a
 // leadership transfer and fences its transport: raft's leader loop writes
 // the log synchronously, so a stuck leader cannot transfer leadership

@@ -19,7 +19,7 @@ func startGossip(t *testing.T, n int, key []byte) []*Membership {
 	var ms []*Membership
 	for i := range n {
 		m, err := NewMembership(MembershipConfig{
-			Name: fmt.Sprintf("g%d", i+1), BindAddr: "127.0.0.1:0", SecretKey: key,
+			Name: fmt.Sprintf("g%d", i+1), GossipOptions: GossipOptions{BindAddr: "127.0.0.1:0", SecretKey: key},
 			RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2", Local: true, Logger: testLogger(t),
 		})
 		if err != nil {
@@ -173,8 +173,8 @@ func TestGossipEncryptedForms(t *testing.T) {
 // MaxStreamBytes: the node stops reading at the budget and closes it.
 func TestGossipStreamBytes(t *testing.T) {
 	m, err := NewMembership(MembershipConfig{
-		Name: "g1", BindAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2",
-		Local: true, Logger: testLogger(t), MaxStreamBytes: 64 << 10,
+		Name: "g1", GossipOptions: GossipOptions{BindAddr: "127.0.0.1:0", MaxStreamBytes: 64 << 10}, RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2",
+		Local: true, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

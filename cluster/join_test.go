@@ -65,7 +65,7 @@ func TestJoinContextOwnsItsGoroutine(t *testing.T) {
 	addr, release := silentPeer(t)
 	defer release()
 	m, err := NewMembership(MembershipConfig{
-		Name: "j1", BindAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2",
+		Name: "j1", GossipOptions: GossipOptions{BindAddr: "127.0.0.1:0"}, RaftAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2",
 		Local: true, Logger: testLogger(t),
 	})
 	if err != nil {

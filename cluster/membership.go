@@ -49,17 +49,16 @@ type nodeMeta struct {
 type MembershipConfig struct {
 	// Name is this node's raft server ID; it is also its memberlist name.
 	Name string
-	// BindAddr is memberlist's host:port (TCP and UDP); port 0 picks one.
-	BindAddr string
+	// GossipOptions: BindAddr, SecretKey, the stream budgets and the
+	// BootstrapExpect gossiped in the metadata. NewMembership uses neither
+	// Join (call Join or JoinBackground) nor DeadServerCleanup (Manage).
+	GossipOptions
 	// AdvertiseAddr is the host or host:port others reach this node at;
 	// empty advertises the bound address.
 	AdvertiseAddr string
-	// SecretKey encrypts gossip (AES, 16, 24 or 32 bytes); nil disables it.
-	SecretKey []byte
 
 	RaftAddr string // advertised raft address
 	GRPCAddr string // advertised gRPC address
-	Expect   int    // bootstrap-expect
 	Version  string
 
 	// HasState and Applied report the local raft state for gossip; nil
@@ -77,12 +76,6 @@ type MembershipConfig struct {
 	Disk func() (alarm bool, free, reserve int64)
 	// MetaRefresh is how often changes of HasState and Applied are gossiped.
 	MetaRefresh time.Duration
-
-	// MaxStreams bounds inbound gossip streams open at once (0:
-	// DefaultGossipMaxStreams); MaxStreamBytes the bytes read from one (0:
-	// DefaultGossipMaxStreamBytes).
-	MaxStreams     int
-	MaxStreamBytes int64
 
 	// Local uses memberlist's loopback timings (tests).
 	Local  bool
@@ -131,6 +124,10 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("cluster: membership Name is required")
 	}
+	if err := cfg.GossipOptions.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.GossipOptions.EnsureDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -193,15 +190,6 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	// Our nodes never compress, so a compressed message is refused
 	// before memberlist inflates it (gossipTransport).
 	mc.EnableCompression = false
-	if cfg.MaxStreams < 0 || cfg.MaxStreamBytes < 0 {
-		return nil, fmt.Errorf("cluster: gossip MaxStreams %d and MaxStreamBytes %d must not be negative", cfg.MaxStreams, cfg.MaxStreamBytes)
-	}
-	if cfg.MaxStreams == 0 {
-		cfg.MaxStreams = DefaultGossipMaxStreams
-	}
-	if cfg.MaxStreamBytes == 0 {
-		cfg.MaxStreamBytes = DefaultGossipMaxStreamBytes
-	}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
 	})
@@ -447,7 +435,7 @@ func (m *Membership) currentMeta() nodeMeta {
 }
 
 func (m *Membership) currentMetaLocked() nodeMeta {
-	md := nodeMeta{ID: m.cfg.Name, Raft: m.cfg.RaftAddr, GRPC: m.cfg.GRPCAddr, Expect: m.cfg.Expect, Version: m.cfg.Version, Leaving: m.leaving}
+	md := nodeMeta{ID: m.cfg.Name, Raft: m.cfg.RaftAddr, GRPC: m.cfg.GRPCAddr, Expect: m.cfg.BootstrapExpect, Version: m.cfg.Version, Leaving: m.leaving}
 	if m.cfg.HasState != nil {
 		md.HasState = m.cfg.HasState()
 	}

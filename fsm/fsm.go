@@ -20,7 +20,6 @@ import (
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/durable"
-	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/segment"
 )
@@ -139,6 +138,8 @@ type FSM struct {
 	// one write per log rather than one per command.
 	pending     map[*segment.Log][]segment.Record
 	pendingLogs []*segment.Log
+
+	bugs bugs // deliberate bugs of the flowmesh_faults build (bugs.go)
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -184,7 +185,10 @@ func Open(cfg Config) (*FSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster(), abort: make(chan struct{})}
+	// Per-resource segment settings (streamSegmentConfig) start from the
+	// effective options, segment's defaults filled in.
+	cfg.Segment.EnsureDefaults()
+	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster(), abort: make(chan struct{}), bugs: loadBugs()}
 	if err := f.load(); err != nil {
 		f.closeStores()
 		return nil, err
@@ -231,7 +235,7 @@ func (f *FSM) load() error {
 	f.kvRev = cp.KvRevision
 	f.guard = cp.Index
 	f.applied.Store(cp.Index)
-	if faults.Enabled("double-apply") { // test-only deliberate bug
+	if f.bugs.doubleApply {
 		f.guard = 0
 		f.applied.Store(0)
 	}
@@ -289,7 +293,7 @@ func (f *FSM) load() error {
 			f.chargeGroup(r, k, 1)
 		}
 	}
-	if faults.Enabled("double-apply") { // test-only deliberate bug, see above
+	if f.bugs.doubleApply {
 		return nil
 	}
 	for _, d := range cp.Dedup {
@@ -437,7 +441,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // ApplyBatch implements raft.BatchingFSM. For a command entry it returns a
 // []any with one *Result or error per command.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	faults.CrashBeforeApply() // test-only failpoint; a no-op in normal builds
+	if f.bugs.beforeApply != nil {
+		f.bugs.beforeApply()
+	}
 	out := make([]interface{}, len(logs))
 	f.mu.Lock()
 	changed := false

@@ -49,7 +49,7 @@ func openStream(dir string, n int, cfg segment.Config, index uint64) (*streamSta
 func streamSegmentConfig(cfg segment.Config, m *fsmpb.Resource) segment.Config {
 	if m.MaxAge > 0 {
 		age := max(time.Duration(m.MaxAge)/4, time.Second)
-		if cfg.SegmentMaxAge == 0 || age < cfg.SegmentMaxAge {
+		if cfg.SegmentMaxAge <= 0 || age < cfg.SegmentMaxAge { // negative: no roll by age
 			cfg.SegmentMaxAge = age
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
-	"github.com/flowmesh/flowmesh/internal/faults"
 )
 
 // Transactions (flowmesh.Txn): one command evaluates its compares and runs
@@ -163,7 +162,7 @@ func (f *FSM) applyTxn(ac *applyCtx, c *fsmpb.Txn) (*Result, error) {
 	res := &flowmesh.TxnResult{Succeeded: succeeded, Results: make([]flowmesh.TxnOpResult, len(ops))}
 	budget := int64(flowmesh.MaxTxnReadBytes)
 	for i, op := range ops {
-		if i == len(ops)-1 && i > 0 && succeeded && op.Type != flowmesh.TxnGet && op.Type != flowmesh.TxnRange && faults.Enabled("half-txn") { // test-only deliberate bug
+		if f.bugs.halfTxn && i == len(ops)-1 && i > 0 && succeeded && op.Type != flowmesh.TxnGet && op.Type != flowmesh.TxnRange {
 			break
 		}
 		r, err := f.applyTxnOp(ac, i, op, &budget)
@@ -212,7 +211,7 @@ func (f *FSM) evalCompare(ac *applyCtx, c flowmesh.TxnCompare) (bool, error) {
 	it := liveItem(r.kv, c.Key, ac.stamp)
 	switch c.Target {
 	case flowmesh.CompareKVRevision, flowmesh.CompareKVCreateRevision:
-		if c.Target == flowmesh.CompareKVCreateRevision && faults.Enabled("no-fence") { // test-only deliberate bug
+		if c.Target == flowmesh.CompareKVCreateRevision && f.bugs.noFence { // test-only deliberate bug
 			return true, nil
 		}
 		var n uint64

@@ -248,9 +248,9 @@ func TestSnapshotRestoreGuards(t *testing.T) {
 }
 
 // TestSnapshotRestoreSizeBound: an upload larger than
-// storage.Config.SnapshotRestoreMaxBytes is refused.
+// storage.Config.Raft.SnapshotRestoreMaxBytes is refused.
 func TestSnapshotRestoreSizeBound(t *testing.T) {
-	nodes := rpctest.StartCluster(t, 1, func(cfg *storage.Config) { cfg.SnapshotRestoreMaxBytes = 64 })
+	nodes := rpctest.StartCluster(t, 1, func(cfg *storage.Config) { cfg.Raft.SnapshotRestoreMaxBytes = 64 })
 	cc := dial(t, nodes[0].Addr)
 	info, data := saveSnapshot(t, cc)
 	if len(data) <= 64 {

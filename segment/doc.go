@@ -22,6 +22,15 @@
 //   - Timestamps are given by the caller and only compared with each other
 //     (SegmentMaxAge, FindOffsetByTime); the wall clock is never consulted.
 //
+// # Configuration
+//
+// Config embeds Options, the roll and index settings a node's operator
+// tunes (storage.Config.Segment), with the package's defaults
+// (DefaultOptions, EnsureDefaults: 64 MiB, a day of record time, a 4 KiB
+// index interval; a negative SegmentMaxAge never rolls by age) and checks
+// (Validate). MaxRecordSize and the FileCache stay in Config: they are
+// bounds of the format and wiring of the node, not tuning.
+//
 // # On-disk format
 //
 // A log is a directory. Each segment is a pair of files named by the offset

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -367,12 +368,39 @@ func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("DefaultConfig().Validate() = %v", err)
 	}
-	err := Config{SegmentMaxSize: -1, SegmentMaxAge: -1, MaxRecordSize: -1, IndexInterval: -1}.Validate()
+	// A negative SegmentMaxAge is valid: no roll by age.
+	err := Config{Options: Options{SegmentMaxSize: -1, SegmentMaxAge: -1, IndexInterval: -1}, MaxRecordSize: -1}.Validate()
 	if err == nil {
 		t.Fatal("Validate of a bad config = nil")
 	}
-	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 4 {
-		t.Errorf("Validate reported %d problems, want 4: %v", n, err)
+	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 3 {
+		t.Errorf("Validate reported %d problems, want 3: %v", n, err)
+	}
+	for _, field := range []string{"SegmentMaxSize", "IndexInterval", "MaxRecordSize"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate does not name %s: %v", field, err)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("a zero Config (every field defaulted) is invalid: %v", err)
+	}
+}
+
+// Options' zero fields take the package's defaults, the age a day.
+func TestOptionsEnsureDefaults(t *testing.T) {
+	var o Options
+	o.EnsureDefaults()
+	if want := DefaultOptions(); o != want {
+		t.Errorf("Options{}.EnsureDefaults() = %+v, want %+v", o, want)
+	}
+	if o.SegmentMaxAge != 24*time.Hour {
+		t.Errorf("default SegmentMaxAge = %v, want 24h", o.SegmentMaxAge)
+	}
+	o = Options{SegmentMaxSize: 1 << 20, SegmentMaxAge: -1, IndexInterval: 512}
+	set := o
+	o.EnsureDefaults()
+	if o != set {
+		t.Errorf("EnsureDefaults changed set fields: %+v, want %+v", o, set)
 	}
 }
 

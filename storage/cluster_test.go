@@ -30,10 +30,10 @@ func newClusterConfig(t *testing.T, dir string, expect int, join []string) stora
 	t.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
-	cfg.GossipAddr = freeport.Addr(t)
+	cfg.Gossip.BindAddr = freeport.Addr(t)
 	cfg.GRPCAddr = "grpc-" + filepath.Base(dir) + ":7400"
-	cfg.BootstrapExpect = expect
-	cfg.Join = join
+	cfg.Gossip.BootstrapExpect = expect
+	cfg.Gossip.Join = join
 	cfg.Logger = quietLogger()
 	return *cfg
 }
@@ -56,7 +56,7 @@ func startClusterNode(t *testing.T, cfg storage.Config) *clusterNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &clusterNode{s: s, cfg: cfg, id: st.ID, gossip: cfg.GossipAddr}
+	return &clusterNode{s: s, cfg: cfg, id: st.ID, gossip: cfg.Gossip.BindAddr}
 }
 
 // startCluster starts n fresh nodes with BootstrapExpect n, all joining
@@ -68,11 +68,11 @@ func startCluster(t *testing.T, n int, mod func(*storage.Config)) []*clusterNode
 	var addrs []string
 	for i := range cfgs {
 		cfgs[i] = newClusterConfig(t, filepath.Join(base, "n"+strconv.Itoa(i)), n, nil)
-		addrs = append(addrs, cfgs[i].GossipAddr)
+		addrs = append(addrs, cfgs[i].Gossip.BindAddr)
 	}
 	nodes := make([]*clusterNode, n)
 	for i := range cfgs {
-		cfgs[i].Join = addrs
+		cfgs[i].Gossip.Join = addrs
 		if mod != nil {
 			mod(&cfgs[i])
 		}
@@ -429,7 +429,7 @@ func TestJoinLeaveRemove(t *testing.T) {
 	// same gossip address, joins and catches up.
 	cfg := victim.cfg
 	cfg.DataDir = t.TempDir()
-	cfg.Join = []string{leader.gossip}
+	cfg.Gossip.Join = []string{leader.gossip}
 	reborn := startClusterNode(t, cfg)
 	if reborn.id == victim.id {
 		t.Fatalf("wiped node kept its ID %s", victim.id)
@@ -444,7 +444,7 @@ func TestJoinLeaveRemove(t *testing.T) {
 }
 
 func TestDeadServerCleanup(t *testing.T) {
-	nodes := startCluster(t, 3, func(c *storage.Config) { c.DeadServerCleanup = true })
+	nodes := startCluster(t, 3, func(c *storage.Config) { c.Gossip.DeadServerCleanup = true })
 	leader := leaderOf(t, nodes)
 	var victim *clusterNode
 	for _, n := range nodes {
@@ -474,7 +474,7 @@ func TestGossipKey(t *testing.T) {
 	t.Parallel()
 	key := []byte("0123456789abcdef")
 	cfgA := newClusterConfig(t, t.TempDir(), 1, nil)
-	cfgA.GossipKey = key
+	cfgA.Gossip.SecretKey = key
 	a := startClusterNode(t, cfgA)
 
 	intruder := startClusterNode(t, newClusterConfig(t, t.TempDir(), 3, nil))
@@ -484,7 +484,7 @@ func TestGossipKey(t *testing.T) {
 		t.Fatalf("a node without the key joined (%d contacted)", n)
 	}
 	cfgB := newClusterConfig(t, t.TempDir(), 3, nil)
-	cfgB.GossipKey = key
+	cfgB.Gossip.SecretKey = key
 	b := startClusterNode(t, cfgB)
 	if _, err := b.s.Join(ctx, []string{a.gossip}); err != nil {
 		t.Fatalf("a node with the key could not join: %v", err)
@@ -620,8 +620,8 @@ func TestSharedJoinListIncludingSelf(t *testing.T) {
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	cfgA := newClusterConfig(t, dirA, 2, nil)
 	cfgB := newClusterConfig(t, dirB, 2, nil)
-	cfgA.Join = []string{cfgA.GossipAddr, cfgB.GossipAddr}
-	cfgB.Join = []string{cfgB.GossipAddr}
+	cfgA.Gossip.Join = []string{cfgA.Gossip.BindAddr, cfgB.Gossip.BindAddr}
+	cfgB.Gossip.Join = []string{cfgB.Gossip.BindAddr}
 	a := startClusterNode(t, cfgA)
 	time.Sleep(500 * time.Millisecond) // A's first join reaches only itself
 	b := startClusterNode(t, cfgB)

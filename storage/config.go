@@ -1,23 +1,33 @@
 package storage
 
 import (
-	"crypto/tls"
-
 	"errors"
 	"fmt"
-	"github.com/flowmesh/flowmesh"
 	"log/slog"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/cluster"
+	"github.com/flowmesh/flowmesh/segment"
 )
 
-// Config configures a node. Zero fields take DefaultConfig's values, so a
-// partly filled Config (as in the founding examples) works.
+// Config configures a node. Zero fields take the defaults (EnsureDefaults),
+// so a partly filled Config (as in the founding examples) works.
+//
+// The node's own settings sit at the top level; the settings of the
+// packages it is built from are nested, each package owning its defaults
+// and checks (pebble's Options with sub-options): Segment (segment.Options:
+// how segment files roll), Raft (cluster.Options: raft timing, snapshots,
+// the log store, peer TLS, transport budgets) and Gossip
+// (cluster.GossipOptions: memberlist, joining, bootstrap-expect).
 type Config struct {
-	DataDir        string
-	SegmentMaxSize int64         // roll stream segments at this size
-	SegmentMaxAge  time.Duration // and at this age (by stamped time)
+	DataDir string
+	// SegmentMaxSize and SegmentMaxAge are the founding document's
+	// shortcuts for Segment.SegmentMaxSize and Segment.SegmentMaxAge: when
+	// non-zero they win over the nested fields, into which EnsureDefaults
+	// folds them (leaving the shortcuts zero).
+	SegmentMaxSize int64
+	SegmentMaxAge  time.Duration
 	FlushInterval  time.Duration // how often the FSM's stores are fsynced and checkpointed
 	// MaxOpenSegmentFiles bounds the descriptors the node's segment files
 	// hold (segment.FileCache): files are opened on use and the least
@@ -35,55 +45,29 @@ type Config struct {
 	// Bootstrap forms a single-voter cluster when there is no raft state.
 	// Embedded nodes bootstrap; cluster members leave it off and are joined.
 	Bootstrap *bool
-
-	// RaftLogStore is raft's log store: "wal" (raft-wal: one fsync per
-	// commit instead of two) or "boltdb". "" (the default) opens the store
-	// the data dir holds, and "wal" in a new one (cluster.Config.LogStore).
-	RaftLogStore string
-
-	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
-	// SnapshotRestoreMaxBytes bounds an uploaded snapshot, which a restore
-	// stages on disk and verifies before raft sees it (it briefly needs
-	// about three times that space: the upload, raft's copy and the FSM's);
-	// 0 keeps cluster.DefaultSnapshotRestoreMaxBytes (64 GiB).
-	SnapshotRestoreMaxBytes int64
-	// HeartbeatTimeout and ElectionTimeout tune raft; zero keeps cluster's defaults.
-	HeartbeatTimeout time.Duration
-	ElectionTimeout  time.Duration
-
-	// Cluster membership (see cluster.Membership). GossipAddr "" runs no
-	// gossip: an embedded single node, as Bootstrap decides.
-	GRPCAddr      string   // this node's advertised gRPC address (put in gossip metadata)
-	GossipAddr    string   // memberlist bind host:port
-	AdvertiseAddr string   // host (or host:port for gossip) advertised when binding 0.0.0.0
-	Join          []string // gossip addresses to join, retried in the background
-	// BootstrapExpect > 1 forms a cluster once that many fresh servers with
-	// the same value see each other (Bootstrap is then ignored); 0 keeps the
-	// Bootstrap behaviour and 1 bootstraps alone.
-	BootstrapExpect int
-	GossipKey       []byte // 16, 24 or 32 bytes: encrypt gossip
-	// PeerServerTLS and PeerClientTLS run raft over mutual TLS (see
-	// cluster.Config). With gossip on they need a GossipKey: memberlist
-	// encrypts its packets and streams with it, so the key is what keeps a
-	// host without it out of membership.
-	PeerServerTLS *tls.Config
-	PeerClientTLS *tls.Config
-	// RaftLimits bounds inbound raft connections (see cluster.RaftLimits);
-	// zero fields keep cluster's defaults.
-	RaftLimits cluster.RaftLimits
-	// GossipMaxStreams and GossipMaxStreamBytes bound inbound gossip
-	// streams (see cluster.MembershipConfig); 0 keeps cluster's defaults.
-	GossipMaxStreams     int
-	GossipMaxStreamBytes int64
-	// DeadServerCleanup lets the leader remove dead servers from the raft
-	// configuration (never below a quorum of it); off, only RemovePeer does.
-	DeadServerCleanup bool
-	// FsyncStallTimeout: a leader whose raft log write takes longer steps
-	// down. Default 5s; negative disables the watchdog.
-	FsyncStallTimeout time.Duration
+	// GRPCAddr is this node's advertised gRPC address (in gossip metadata
+	// and NotLeader answers).
+	GRPCAddr string
+	// AdvertiseAddr is the host (or host:port for gossip) advertised for
+	// raft and gossip when they bind 0.0.0.0.
+	AdvertiseAddr string
 	// Version is gossiped to other members.
 	Version string
+
+	// Segment: how the FSM's segment files roll and are indexed.
+	Segment segment.Options
+	// Raft: raft timing, snapshots, the log store (Raft.LogStore: "" opens
+	// the store the data dir holds, cluster.DefaultLogStore in a new one),
+	// peer TLS (with gossip on it needs a Gossip.SecretKey: memberlist
+	// encrypts its packets and streams with it, so the key is what keeps a
+	// host without it out of membership) and the raft transport's budgets.
+	Raft cluster.Options
+	// Gossip: cluster membership (see cluster.Membership). Gossip.BindAddr
+	// "" runs no gossip: an embedded single node, as Bootstrap decides.
+	// Gossip.BootstrapExpect > 1 forms a cluster once that many fresh
+	// servers with the same value see each other (Bootstrap is then
+	// ignored); 0 keeps the Bootstrap behaviour and 1 bootstraps alone.
+	Gossip cluster.GossipOptions
 
 	// DefaultQuota holds the cluster default quota's fields this node
 	// proposes when it becomes leader (nil fields are left as they are).
@@ -128,120 +112,123 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults with DataDir "./data".
+// DefaultConfig returns the defaults with DataDir "./data", the nested
+// options holding their packages' defaults.
 func DefaultConfig() *Config {
 	t := true
 	return &Config{
 		DataDir:           "./data",
-		SegmentMaxSize:    64 << 20,
-		SegmentMaxAge:     24 * time.Hour,
 		FlushInterval:     5 * time.Second,
 		RaftAddr:          "127.0.0.1:0",
 		Bootstrap:         &t,
-		SnapshotThreshold: 16384,
-		SnapshotInterval:  30 * time.Second,
+		Segment:           segment.DefaultOptions(),
+		Raft:              cluster.DefaultOptions(),
+		Gossip:            cluster.DefaultGossipOptions(),
+		DiskCheckInterval: DefaultDiskCheckInterval,
 		ExpiryInterval:    200 * time.Millisecond,
 		RetentionInterval: 5 * time.Second,
 		KVHistoryMaxAge:   flowmesh.DefaultKVHistoryMaxAge,
-		FsyncStallTimeout: 5 * time.Second,
 		Clock:             time.Now,
 	}
 }
 
-// withDefaults returns a copy of c with zero fields filled in.
-func (c *Config) withDefaults() Config {
+// EnsureDefaults fills c's zero fields: the node's own from DefaultConfig,
+// the nested options by their packages' EnsureDefaults, after folding the
+// founding shortcuts (SegmentMaxSize, SegmentMaxAge) into Segment. It
+// returns c.
+func (c *Config) EnsureDefaults() *Config {
+	if c.SegmentMaxSize != 0 {
+		c.Segment.SegmentMaxSize, c.SegmentMaxSize = c.SegmentMaxSize, 0
+	}
+	if c.SegmentMaxAge != 0 {
+		c.Segment.SegmentMaxAge, c.SegmentMaxAge = c.SegmentMaxAge, 0
+	}
+	c.Segment.EnsureDefaults()
+	c.Raft.EnsureDefaults()
+	c.Gossip.EnsureDefaults()
+
 	d := DefaultConfig()
-	out := *c
-	if out.DataDir == "" {
-		out.DataDir = d.DataDir
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
 	}
-	if out.SegmentMaxSize == 0 {
-		out.SegmentMaxSize = d.SegmentMaxSize
+	if c.FlushInterval == 0 {
+		c.FlushInterval = d.FlushInterval
 	}
-	if out.SegmentMaxAge == 0 {
-		out.SegmentMaxAge = d.SegmentMaxAge
+	if c.DiskCheckInterval <= 0 {
+		c.DiskCheckInterval = d.DiskCheckInterval
 	}
-	if out.FlushInterval == 0 {
-		out.FlushInterval = d.FlushInterval
+	if c.RaftAddr == "" {
+		c.RaftAddr = d.RaftAddr
 	}
-	if out.DiskCheckInterval <= 0 {
-		out.DiskCheckInterval = DefaultDiskCheckInterval
+	if c.Bootstrap == nil {
+		c.Bootstrap = d.Bootstrap
 	}
-	if out.RaftAddr == "" {
-		out.RaftAddr = d.RaftAddr
+	if c.ExpiryInterval == 0 {
+		c.ExpiryInterval = d.ExpiryInterval
 	}
-	if out.Bootstrap == nil {
-		out.Bootstrap = d.Bootstrap
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = d.RetentionInterval
 	}
-	if out.SnapshotThreshold == 0 {
-		out.SnapshotThreshold = d.SnapshotThreshold
+	if c.KVHistoryMaxAge == 0 {
+		c.KVHistoryMaxAge = d.KVHistoryMaxAge
 	}
-	if out.SnapshotInterval == 0 {
-		out.SnapshotInterval = d.SnapshotInterval
+	if c.Clock == nil {
+		c.Clock = d.Clock
 	}
-	if out.ExpiryInterval == 0 {
-		out.ExpiryInterval = d.ExpiryInterval
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	if out.RetentionInterval == 0 {
-		out.RetentionInterval = d.RetentionInterval
-	}
-	if out.KVHistoryMaxAge == 0 {
-		out.KVHistoryMaxAge = d.KVHistoryMaxAge
-	}
-	if out.FsyncStallTimeout == 0 {
-		out.FsyncStallTimeout = d.FsyncStallTimeout
-	}
-	if out.Clock == nil {
-		out.Clock = d.Clock
-	}
-	if out.Logger == nil {
-		out.Logger = slog.Default()
-	}
-	return out
+	return c
 }
 
-// Validate reports every problem with c (after defaults are applied).
+// withDefaults returns a copy of c with its defaults filled in.
+func (c *Config) withDefaults() Config {
+	out := *c
+	return *out.EnsureDefaults()
+}
+
+// minSegmentMaxSize is the node's floor for a segment's size: smaller
+// ones would make a file (and a descriptor) per handful of records.
+const minSegmentMaxSize = 4 << 10
+
+// Validate reports every problem with c (after defaults are applied),
+// naming each bad field by its path in Config (Raft.HeartbeatTimeout).
 func (c *Config) Validate() error {
 	v := c.withDefaults()
 	var errs []error
-	if v.SegmentMaxSize < 4<<10 {
-		errs = append(errs, fmt.Errorf("storage: SegmentMaxSize %d is below 4 KiB", v.SegmentMaxSize))
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("storage: "+format, args...)) }
+	nested := func(field string, err error) {
+		if err == nil {
+			return
+		}
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			errs = append(errs, fmt.Errorf("storage: Config.%s: %w", field, e))
+		}
 	}
-	if v.SegmentMaxAge < 0 {
-		errs = append(errs, errors.New("storage: SegmentMaxAge is negative"))
+	if v.Segment.SegmentMaxSize < minSegmentMaxSize {
+		field := "Segment.SegmentMaxSize"
+		if c.SegmentMaxSize != 0 {
+			field = "SegmentMaxSize"
+		}
+		bad("%s %d is below 4 KiB", field, v.Segment.SegmentMaxSize)
 	}
+	nested("Segment", v.Segment.Validate())
+	nested("Raft", v.Raft.Validate())
+	nested("Gossip", v.Gossip.Validate())
 	if v.MaxOpenSegmentFiles < 0 {
-		errs = append(errs, fmt.Errorf("storage: MaxOpenSegmentFiles %d is negative", v.MaxOpenSegmentFiles))
+		bad("MaxOpenSegmentFiles %d is negative", v.MaxOpenSegmentFiles)
 	}
 	if v.FlushInterval < 0 {
-		errs = append(errs, errors.New("storage: FlushInterval is negative"))
-	}
-	if v.SnapshotInterval < 0 {
-		errs = append(errs, errors.New("storage: SnapshotInterval is negative"))
-	}
-	if v.SnapshotRestoreMaxBytes < 0 {
-		errs = append(errs, errors.New("storage: SnapshotRestoreMaxBytes is negative"))
+		bad("FlushInterval %v is negative", v.FlushInterval)
 	}
 	if v.ExpiryInterval < 0 || v.RetentionInterval < 0 {
-		errs = append(errs, errors.New("storage: ExpiryInterval and RetentionInterval must not be negative"))
+		bad("ExpiryInterval and RetentionInterval must not be negative")
 	}
-	if v.BootstrapExpect < 0 {
-		errs = append(errs, fmt.Errorf("storage: BootstrapExpect %d is negative", v.BootstrapExpect))
-	}
-	if v.GossipAddr == "" && (len(v.Join) > 0 || v.BootstrapExpect > 1 || len(v.GossipKey) > 0) {
-		errs = append(errs, errors.New("storage: Join, BootstrapExpect > 1 and GossipKey need a GossipAddr"))
-	}
-	if n := len(v.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
-		errs = append(errs, fmt.Errorf("storage: GossipKey is %d bytes, want 16, 24 or 32", n))
-	}
-	if (v.PeerServerTLS == nil) != (v.PeerClientTLS == nil) {
-		errs = append(errs, errors.New("storage: PeerServerTLS and PeerClientTLS go together"))
-	}
-	if v.PeerServerTLS != nil && v.GossipAddr != "" && len(v.GossipKey) == 0 {
-		errs = append(errs, errors.New("storage: peer TLS with gossip needs a GossipKey (memberlist is not under TLS; the key is what keeps other hosts out of gossip)"))
+	if v.Raft.PeerServerTLS != nil && v.Gossip.BindAddr != "" && len(v.Gossip.SecretKey) == 0 {
+		bad("Raft.PeerServerTLS with gossip needs a Gossip.SecretKey (memberlist is not under TLS; the key is what keeps other hosts out of gossip)")
 	}
 	if len(v.NodeID) > 64 {
-		errs = append(errs, fmt.Errorf("storage: NodeID is %d bytes, limit 64", len(v.NodeID)))
+		bad("NodeID is %d bytes, limit 64", len(v.NodeID))
 	}
 	return errors.Join(errs...)
 }

@@ -35,12 +35,12 @@ const (
 
 func crashConfig(dir string, clock func() time.Time) *storage.Config {
 	cfg := storage.DefaultConfig()
-	cfg.RaftLogStore = os.Getenv("FLOWMESH_CRASH_LOGSTORE")
+	cfg.Raft.LogStore = os.Getenv("FLOWMESH_CRASH_LOGSTORE")
 	cfg.DataDir = dir
 	cfg.NodeID = "crash-node"
 	cfg.FlushInterval = 50 * time.Millisecond
-	cfg.SnapshotThreshold = 200
-	cfg.SnapshotInterval = 100 * time.Millisecond
+	cfg.Raft.SnapshotThreshold = 200
+	cfg.Raft.SnapshotInterval = 100 * time.Millisecond
 	cfg.SegmentMaxSize = 64 << 10
 	cfg.Logger = quietLogger()
 	if clock != nil {

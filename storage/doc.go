@@ -47,6 +47,23 @@
 // values of a deleted key leave memory even on an idle store, and a Watch
 // from before that revision gets flowmesh.ErrCompacted.
 //
+// # Configuration
+//
+// Config holds the node's own settings at its top level and nests the
+// settings of the packages it is built from, each package owning its
+// defaults and checks (EnsureDefaults and Validate, as pebble's Options
+// nest their sub-options): Config.Segment is segment.Options (how segment
+// files roll), Config.Raft is cluster.Options (raft timing, snapshots, the
+// raft log store, peer TLS, transport budgets) and Config.Gossip is
+// cluster.GossipOptions (memberlist, joining, bootstrap-expect). Start
+// hands them to their packages whole; storage derives none of their
+// defaults. Config.EnsureDefaults fills every zero field, nested ones
+// included, so Storage.Config reports what the node runs with. The
+// founding document's SegmentMaxSize and SegmentMaxAge stay as shortcuts
+// that EnsureDefaults folds into Config.Segment. Validate names a bad
+// nested field by its path ("storage: Config.Raft: cluster:
+// HeartbeatTimeout 1ms is below 5ms").
+//
 // # Quotas
 //
 // SetQuota and Quota (quota.go) implement flowmesh.QuotaManager: SetQuota
@@ -63,8 +80,8 @@
 //
 // # Clusters
 //
-// With Config.GossipAddr set, the node gossips (cluster.Membership) and
-// joins Config.Join in the background; BootstrapExpect N > 1 forms a
+// With Config.Gossip.BindAddr set, the node gossips (cluster.Membership)
+// and joins Gossip.Join in the background; Gossip.BootstrapExpect N > 1 forms a
 // cluster once N fresh servers see each other, and the leader adds,
 // promotes and removes servers as gossip reports them (cluster.Manage).
 // Start then returns without waiting for a leader. Members, LeaderGRPC,
@@ -93,9 +110,9 @@
 // says gossip names a leader that sends it nothing, and the leader adds it
 // back a minute after the removal (cluster.Forget).
 //
-// Config.PeerServerTLS/PeerClientTLS put raft under mutual TLS against the
-// peer CA. Memberlist stays outside TLS, so with peer TLS and gossip on a
-// GossipKey is required: memberlist encrypts its UDP packets and TCP
+// Config.Raft.PeerServerTLS/PeerClientTLS put raft under mutual TLS against
+// the peer CA. Memberlist stays outside TLS, so with peer TLS and gossip on
+// a Gossip.SecretKey is required: memberlist encrypts its UDP packets and TCP
 // streams with it, and a host without the key cannot gossip (nor be added
 // by reconciliation, which acts only on gossiped members).
 //
@@ -110,8 +127,8 @@
 // them. SegmentFiles reports open files, the budget and evictions for
 // metrics. Start logs the budget and RLIMIT_NOFILE.
 //
-// Config.RaftLimits, GossipMaxStreams and GossipMaxStreamBytes pass the
-// transport budgets to cluster (see cluster's doc, "Transport budgets");
+// Config.Raft.RaftLimits, Gossip.MaxStreams and Gossip.MaxStreamBytes are
+// the transport budgets of cluster (see cluster's doc, "Transport budgets");
 // TransportStats reports their use for /metrics.
 //
 // # Disk full

@@ -124,7 +124,13 @@ func TestFaultStaleLinearizable(t *testing.T) {
 	if !errors.Is(err, flowmesh.ErrNotLeader) {
 		t.Fatalf("without the bug a follower refuses a linearizable read: got %v", err)
 	}
+	// The node reads FLOWMESH_FAULTS when it is built: restart the
+	// follower with the bug on.
+	if err := follower.s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("FLOWMESH_FAULTS", "stale-linearizable")
+	follower = startClusterNode(t, follower.cfg)
 	if _, err := follower.s.KVManager().Get(ctx, path, "k"); err != nil && !errors.Is(err, flowmesh.ErrNotFound) {
 		t.Fatalf("stale-linearizable: a follower still refuses: %v", err)
 	}

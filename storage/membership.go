@@ -17,11 +17,11 @@ import (
 // cluster when it has no raft state.
 func (s *Storage) bootstrapAlone() bool {
 	switch {
-	case s.cfg.BootstrapExpect == 1:
+	case s.cfg.Gossip.BootstrapExpect == 1:
 		return true
-	case s.cfg.BootstrapExpect > 1:
+	case s.cfg.Gossip.BootstrapExpect > 1:
 		return false
-	case s.cfg.GossipAddr != "" || len(s.cfg.Join) > 0:
+	case s.cfg.Gossip.BindAddr != "" || len(s.cfg.Gossip.Join) > 0:
 		// Expect 0 in a cluster means "wait to be added": a fresh node that
 		// joins must never form a cluster of its own (it would win elections
 		// against the real one and erase acknowledged writes).
@@ -66,32 +66,28 @@ func gossipLocal(addr string) bool {
 
 func (s *Storage) startMembership(id string, c *cluster.Cluster) (*cluster.Membership, error) {
 	m, err := cluster.NewMembership(cluster.MembershipConfig{
-		Name:           id,
-		BindAddr:       s.cfg.GossipAddr,
-		AdvertiseAddr:  s.cfg.AdvertiseAddr,
-		SecretKey:      s.cfg.GossipKey,
-		RaftAddr:       c.RaftAddr(),
-		GRPCAddr:       s.cfg.GRPCAddr,
-		Expect:         s.cfg.BootstrapExpect,
-		Version:        s.cfg.Version,
-		HasState:       c.HasState,
-		Applied:        c.AppliedIndex,
-		IsLeader:       c.IsLeader,
-		ClusterID:      c.ClusterID,
-		Disk:           s.gossipDisk,
-		Local:          gossipLocal(s.cfg.GossipAddr),
-		MaxStreams:     s.cfg.GossipMaxStreams,
-		MaxStreamBytes: s.cfg.GossipMaxStreamBytes,
-		Logger:         s.cfg.Logger,
+		Name:          id,
+		GossipOptions: s.cfg.Gossip,
+		AdvertiseAddr: s.cfg.AdvertiseAddr,
+		RaftAddr:      c.RaftAddr(),
+		GRPCAddr:      s.cfg.GRPCAddr,
+		Version:       s.cfg.Version,
+		HasState:      c.HasState,
+		Applied:       c.AppliedIndex,
+		IsLeader:      c.IsLeader,
+		ClusterID:     c.ClusterID,
+		Disk:          s.gossipDisk,
+		Local:         gossipLocal(s.cfg.Gossip.BindAddr),
+		Logger:        s.cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.Manage(m, cluster.ManageConfig{
-		BootstrapExpect:   s.cfg.BootstrapExpect,
-		DeadServerCleanup: s.cfg.DeadServerCleanup,
+		BootstrapExpect:   s.cfg.Gossip.BootstrapExpect,
+		DeadServerCleanup: s.cfg.Gossip.DeadServerCleanup,
 	})
-	m.JoinBackground(s.cfg.Join)
+	m.JoinBackground(s.cfg.Gossip.Join)
 	return m, nil
 }
 
@@ -122,7 +118,7 @@ func (s *Storage) Members() []cluster.Member {
 		byID[members[i].ID] = i
 	}
 	if _, ok := byID[c.ID()]; !ok {
-		members = append(members, cluster.Member{ID: c.ID(), Status: cluster.StatusAlive, Expect: s.cfg.BootstrapExpect, Version: s.cfg.Version, ClusterID: c.ClusterID()})
+		members = append(members, cluster.Member{ID: c.ID(), Status: cluster.StatusAlive, Expect: s.cfg.Gossip.BootstrapExpect, Version: s.cfg.Version, ClusterID: c.ClusterID()})
 		byID[c.ID()] = len(members) - 1
 	}
 	for _, sv := range servers {

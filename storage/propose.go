@@ -14,7 +14,6 @@ import (
 	"github.com/flowmesh/flowmesh/cluster"
 	"github.com/flowmesh/flowmesh/fsm"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
-	"github.com/flowmesh/flowmesh/internal/faults"
 )
 
 // propose commits cmd through Raft and returns the FSM's result for it.
@@ -34,7 +33,7 @@ func (s *Storage) propose(ctx context.Context, cmd *fsmpb.Command, o flowmesh.Ca
 	if err != nil {
 		return nil, fmt.Errorf("storage: encode command: %w", err)
 	}
-	if faults.Enabled("ack-before-commit") && cmd.GetKvPut() != nil { // test-only deliberate bug
+	if s.bugs.ackBeforeCommit && cmd.GetKvPut() != nil {
 		go c.Apply(context.Background(), b)
 		return &fsm.Result{}, nil
 	}
@@ -77,7 +76,7 @@ func (s *Storage) read(ctx context.Context, opts []flowmesh.CallOption) (*fsm.FS
 	}
 	switch o.Consistency {
 	case flowmesh.Linearizable:
-		if faults.Enabled("stale-linearizable") { // test-only deliberate bug
+		if s.bugs.staleLinearizable {
 			return f, nil
 		}
 		if _, err := c.ReadIndex(ctx); err != nil {

@@ -48,7 +48,7 @@ func followers(nodes []*clusterNode, leader *clusterNode) []*clusterNode {
 // entry, so by it alone the follower would look current.
 func TestReadyFollowerCatchesUp(t *testing.T) {
 	nodes := startCluster(t, 3, func(c *storage.Config) {
-		c.SnapshotThreshold = 100 // TrailingLogs 125
+		c.Raft.SnapshotThreshold = 100 // TrailingLogs 125
 		c.RaftAddr = freeport.Addr(t)
 	})
 	leader := leaderOf(t, nodes)

@@ -43,8 +43,8 @@ func snapshotNode(t *testing.T, dir string, logs *logBuffer) (*storage.Storage, 
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.NodeID = "n1"
-	cfg.SnapshotThreshold = 100 // TrailingLogs 125
-	cfg.SnapshotInterval = time.Hour
+	cfg.Raft.SnapshotThreshold = 100 // TrailingLogs 125
+	cfg.Raft.SnapshotInterval = time.Hour
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {

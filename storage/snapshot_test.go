@@ -21,8 +21,8 @@ func compactingNode(t *testing.T, dir string) *storage.Storage {
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.NodeID = "n1"
-	cfg.SnapshotThreshold = 100 // TrailingLogs 125: a snapshot compacts the log
-	cfg.SnapshotInterval = time.Hour
+	cfg.Raft.SnapshotThreshold = 100 // TrailingLogs 125: a snapshot compacts the log
+	cfg.Raft.SnapshotInterval = time.Hour
 	cfg.Logger = quietLogger()
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {

@@ -68,11 +68,12 @@ type Storage struct {
 	live    atomic.Bool
 	fsm     *fsm.FSM
 	cluster *cluster.Cluster
-	members atomic.Pointer[cluster.Membership] // nil without GossipAddr
+	members atomic.Pointer[cluster.Membership] // nil without Gossip.BindAddr
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
 	removeSelf removeSelfHook
+	bugs       bugs               // deliberate bugs of the flowmesh_faults build (bugs.go)
 	files      *segment.FileCache // descriptors of every segment file
 	lock       *dirLock           // the data dir's, held while running
 	disk       atomic.Pointer[diskState]
@@ -104,7 +105,7 @@ func NewWithConfig(cfg *Config) (*Storage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Storage{cfg: cfg.withDefaults()}
+	s := &Storage{cfg: cfg.withDefaults(), bugs: loadBugs()}
 	s.files = segment.NewFileCache(s.cfg.MaxOpenSegmentFiles)
 	s.log = s.cfg.Logger.With("component", "storage")
 	s.meta = &MetaStore{s: s}
@@ -163,9 +164,7 @@ func (s *Storage) Start(ctx context.Context) error {
 	// the ballast is released before the stores open.
 	s.checkDisk(id, nil)
 	fcfg := fsm.DefaultConfig(filepath.Join(s.cfg.DataDir, "fsm"))
-	fcfg.Segment = segment.DefaultConfig()
-	fcfg.Segment.SegmentMaxSize = s.cfg.SegmentMaxSize
-	fcfg.Segment.SegmentMaxAge = s.cfg.SegmentMaxAge
+	fcfg.Segment.Options = s.cfg.Segment
 	fcfg.Segment.Files = s.files
 	s.log.Info("segment files", "max_open", s.files.Stats().MaxOpen, "rlimit_nofile", segment.FileLimit())
 	fcfg.Logger = s.cfg.Logger
@@ -174,41 +173,27 @@ func (s *Storage) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ccfg := cluster.DefaultConfig()
-	ccfg.ID = id
-	ccfg.DataDir = s.cfg.DataDir
-	ccfg.BindAddr = s.cfg.RaftAddr
-	ccfg.AdvertiseAddr = s.raftAdvertise()
-	ccfg.Bootstrap = s.bootstrapAlone()
-	ccfg.OnLogNoSpace = func() { s.noSpace(id) }
-	if s.cfg.FsyncStallTimeout > 0 {
-		ccfg.FsyncStallTimeout = s.cfg.FsyncStallTimeout
+	ccfg := cluster.Config{
+		ID:            id,
+		DataDir:       s.cfg.DataDir,
+		BindAddr:      s.cfg.RaftAddr,
+		AdvertiseAddr: s.raftAdvertise(),
+		Bootstrap:     s.bootstrapAlone(),
+		Options:       s.cfg.Raft,
+		OnLogNoSpace:  func() { s.noSpace(id) },
+		Clock:         s.cfg.Clock,
+		Logger:        s.cfg.Logger,
 	}
-	if s.cfg.GossipAddr != "" {
+	if s.cfg.Gossip.BindAddr != "" {
 		ccfg.GRPCAddrOf = s.grpcAddrOf
 	}
-	ccfg.LogStore = s.cfg.RaftLogStore
-	ccfg.RaftLimits = s.cfg.RaftLimits
-	ccfg.PeerServerTLS, ccfg.PeerClientTLS = s.cfg.PeerServerTLS, s.cfg.PeerClientTLS
-	ccfg.SnapshotThreshold = s.cfg.SnapshotThreshold
-	ccfg.TrailingLogs = s.cfg.SnapshotThreshold + s.cfg.SnapshotThreshold/4
-	ccfg.SnapshotInterval = s.cfg.SnapshotInterval
-	ccfg.SnapshotRestoreMaxBytes = s.cfg.SnapshotRestoreMaxBytes
-	if s.cfg.HeartbeatTimeout > 0 {
-		ccfg.HeartbeatTimeout = s.cfg.HeartbeatTimeout
-	}
-	if s.cfg.ElectionTimeout > 0 {
-		ccfg.ElectionTimeout = s.cfg.ElectionTimeout
-	}
-	ccfg.Clock = s.cfg.Clock
-	ccfg.Logger = s.cfg.Logger
 	c, err := cluster.New(ccfg, f)
 	if err != nil {
 		f.Close()
 		return err
 	}
 	s.fsm, s.cluster = f, c
-	if s.cfg.GossipAddr != "" {
+	if s.cfg.Gossip.BindAddr != "" {
 		m, err := s.startMembership(id, c)
 		if err != nil {
 			_ = c.Shutdown()

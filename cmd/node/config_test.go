@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -232,6 +233,49 @@ func TestTracingFlags(t *testing.T) {
 		if on != tc.on || dest != tc.dest || c.TraceSampleRatio != tc.ratio || c.OTLPInsecure != tc.insec {
 			t.Errorf("parseConfig(%q, %v): tracing %v to %q ratio %g insecure %v, want %v to %q ratio %g insecure %v",
 				tc.args, tc.env, on, dest, c.TraceSampleRatio, c.OTLPInsecure, tc.on, tc.dest, tc.ratio, tc.insec)
+		}
+	}
+}
+
+// TestStorageConfigFromFlags: the flags land in the nested options of
+// storage.Config that own them, and the result validates.
+func TestStorageConfigFromFlags(t *testing.T) {
+	c, err := parseConfig([]string{
+		"--data-dir", t.TempDir(), "--gossip-addr", "127.0.0.1:7502", "--raft-addr", "127.0.0.1:7501",
+		"--join", "127.0.0.1:7602,127.0.0.1:7702", "--bootstrap-expect", "3", "--dead-server-cleanup",
+		"--raft-log-store", "wal", "--snapshot-threshold", "100", "--segment-max-size", "8192",
+		"--raft-max-connections", "20", "--raft-idle-timeout", "2m", "--gossip-max-connections", "9",
+		"--gossip-key", "MDEyMzQ1Njc4OWFiY2RlZg==",
+	}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := storageConfig(c, &nodeTLS{}, "127.0.0.1:7500", slog.New(slog.DiscardHandler))
+	if err := scfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	scfg.EnsureDefaults()
+	for _, tc := range []struct {
+		field     string
+		got, want any
+	}{
+		{"Gossip.BindAddr", scfg.Gossip.BindAddr, "127.0.0.1:7502"},
+		{"Gossip.Join", strings.Join(scfg.Gossip.Join, ","), "127.0.0.1:7602,127.0.0.1:7702"},
+		{"Gossip.BootstrapExpect", scfg.Gossip.BootstrapExpect, 3},
+		{"Gossip.DeadServerCleanup", scfg.Gossip.DeadServerCleanup, true},
+		{"Gossip.SecretKey", string(scfg.Gossip.SecretKey), "0123456789abcdef"},
+		{"Gossip.MaxStreams", scfg.Gossip.MaxStreams, 9},
+		{"Raft.LogStore", scfg.Raft.LogStore, "wal"},
+		{"Raft.SnapshotThreshold", scfg.Raft.SnapshotThreshold, uint64(100)},
+		{"Raft.TrailingLogs", scfg.Raft.TrailingLogs, uint64(125)},
+		{"Raft.RaftLimits.MaxConnections", scfg.Raft.RaftLimits.MaxConnections, 20},
+		{"Raft.RaftLimits.IdleTimeout", scfg.Raft.RaftLimits.IdleTimeout, 2 * time.Minute},
+		{"Segment.SegmentMaxSize", scfg.Segment.SegmentMaxSize, int64(8192)},
+		{"RaftAddr", scfg.RaftAddr, "127.0.0.1:7501"},
+		{"GRPCAddr", scfg.GRPCAddr, "127.0.0.1:7500"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.field, tc.got, tc.want)
 		}
 	}
 }

@@ -22,7 +22,7 @@ func startConvertNode(t *testing.T, dir, logStore string) *storage.Storage {
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.NodeID = "convert-node"
-	cfg.RaftLogStore = logStore
+	cfg.Raft.LogStore = logStore
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := storage.NewWithConfig(cfg)
 	if err != nil {

@@ -203,19 +203,19 @@ func storageConfig(cfg *config, tlsm *nodeTLS, grpcAddr string, log *slog.Logger
 	scfg.NodeID = cfg.ID
 	scfg.RaftAddr = cfg.raftBindAddr()
 	scfg.GRPCAddr = grpcAddr
-	scfg.GossipAddr = cfg.gossipBindAddr()
+	scfg.Gossip.BindAddr = cfg.gossipBindAddr()
 	scfg.AdvertiseAddr = cfg.Advertise
-	scfg.Join = cfg.Join
-	scfg.BootstrapExpect = cfg.BootstrapExpect
-	scfg.GossipKey = cfg.gossipKey
-	scfg.DeadServerCleanup = cfg.DeadServerCleanup
+	scfg.Gossip.Join = cfg.Join
+	scfg.Gossip.BootstrapExpect = cfg.BootstrapExpect
+	scfg.Gossip.SecretKey = cfg.gossipKey
+	scfg.Gossip.DeadServerCleanup = cfg.DeadServerCleanup
 	scfg.DefaultQuota = cfg.defaultQuota()
 	scfg.Version = buildinfo.Version()
 	scfg.FlushInterval = cfg.FlushInterval
 	scfg.Clock = faults.Clock(time.Now) // time.Now unless built with flowmesh_faults
-	scfg.RaftLogStore = cfg.RaftLogStore
-	scfg.SnapshotThreshold = cfg.SnapshotThreshold
-	scfg.SegmentMaxSize = cfg.SegmentMaxSize
+	scfg.Raft.LogStore = cfg.RaftLogStore
+	scfg.Raft.SnapshotThreshold = cfg.SnapshotThreshold
+	scfg.Segment.SegmentMaxSize = cfg.SegmentMaxSize
 	scfg.MaxOpenSegmentFiles = cfg.MaxOpenFiles
 	scfg.DiskReserveBytes = cfg.DiskReserveBytes
 	scfg.KVHistoryMaxAge = cfg.KVHistoryMaxAge
@@ -224,10 +224,10 @@ func storageConfig(cfg *config, tlsm *nodeTLS, grpcAddr string, log *slog.Logger
 	}
 	scfg.DiskBallastBytes = cfg.DiskBallastBytes
 	scfg.Logger = log
-	scfg.PeerServerTLS, scfg.PeerClientTLS = tlsm.peerConfigs()
-	scfg.RaftLimits.MaxConnections = cfg.RaftMaxConnections
-	scfg.RaftLimits.IdleTimeout = cfg.RaftIdleTimeout
-	scfg.GossipMaxStreams = cfg.GossipMaxConnections
+	scfg.Raft.PeerServerTLS, scfg.Raft.PeerClientTLS = tlsm.peerConfigs()
+	scfg.Raft.RaftLimits.MaxConnections = cfg.RaftMaxConnections
+	scfg.Raft.RaftLimits.IdleTimeout = cfg.RaftIdleTimeout
+	scfg.Gossip.MaxStreams = cfg.GossipMaxConnections
 	return scfg
 }
 

@@ -1,7 +1,13 @@
 // Package faults holds test-only fault hooks for the fault-injection harness
 // (jepsen/). They exist only in binaries built with the build tag
 // flowmesh_faults; in every other build Enabled is false, ClockOffset is
-// zero, and the hooks are empty functions the compiler drops.
+// zero, CrashBeforeApply is nil and the other hooks are empty functions the
+// compiler drops.
+//
+// The deliberate bugs and the crash-before-apply failpoint stay out of the
+// hot paths: storage and fsm each read them once, when a node is built,
+// into one value of their own (storage/bugs.go, fsm/bugs.go) that is empty
+// in every other build, so an apply or a proposal makes no lookup.
 //
 // With the tag, the node reads:
 //

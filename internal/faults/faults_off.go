@@ -13,8 +13,8 @@ func ClockOffset() time.Duration { return 0 }
 // Clock returns now unchanged without the flowmesh_faults build tag.
 func Clock(now func() time.Time) func() time.Time { return now }
 
-// CrashBeforeApply does nothing without the flowmesh_faults build tag.
-func CrashBeforeApply() {}
+// CrashBeforeApply is nil without the flowmesh_faults build tag.
+func CrashBeforeApply() func() { return nil }
 
 // OnCrashLoseUnsynced does nothing without the flowmesh_faults build tag.
 func OnCrashLoseUnsynced(string, func() string) {}

@@ -11,7 +11,9 @@ import (
 )
 
 // Enabled reports whether the named deliberate bug is switched on. It reads
-// the environment on every call, so tests can switch bugs per test.
+// the environment on every call; the packages with bugs call it once, when
+// they build a node (storage.NewWithConfig, fsm.Open), so a test switches
+// bugs per node it starts.
 func Enabled(name string) bool {
 	for _, f := range strings.Split(os.Getenv("FLOWMESH_FAULTS"), ",") {
 		if strings.TrimSpace(f) == name {
@@ -51,18 +53,22 @@ func Clock(now func() time.Time) func() time.Time {
 	return func() time.Time { return now().Add(ClockOffset()) }
 }
 
-// CrashBeforeApply exits the process, as a crash would, when the file named
-// by FLOWMESH_CRASH_BEFORE_APPLY_FILE exists: the FSM calls it with entries
-// raft has already written to its log but not yet applied. The harness
-// creates the file to fire the failpoint.
-func CrashBeforeApply() {
+// CrashBeforeApply returns the crash-before-apply failpoint, or nil when
+// FLOWMESH_CRASH_BEFORE_APPLY_FILE is unset (read once, by the caller's
+// constructor). The FSM calls the failpoint with entries raft has already
+// written to its log but not yet applied: when the file exists it is
+// removed and the process exits, as a crash would. The harness creates the
+// file to fire it.
+func CrashBeforeApply() func() {
 	path := os.Getenv("FLOWMESH_CRASH_BEFORE_APPLY_FILE")
 	if path == "" {
-		return
+		return nil
 	}
-	if _, err := os.Stat(path); err == nil {
-		os.Remove(path)
-		os.Exit(99)
+	return func() {
+		if _, err := os.Stat(path); err == nil {
+			os.Remove(path)
+			os.Exit(99)
+		}
 	}
 }
 

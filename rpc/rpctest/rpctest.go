@@ -77,9 +77,9 @@ func StartClusterWith(t testing.TB, n int, mod func(*storage.Config), rmod func(
 		cfg := storage.DefaultConfig()
 		cfg.DataDir = filepath.Join(base, "n"+strconv.Itoa(i))
 		cfg.GRPCAddr = lis[i].Addr().String()
-		cfg.GossipAddr = gossip[i]
-		cfg.Join = gossip
-		cfg.BootstrapExpect = n
+		cfg.Gossip.BindAddr = gossip[i]
+		cfg.Gossip.Join = gossip
+		cfg.Gossip.BootstrapExpect = n
 		cfg.Logger = logger
 		if mod != nil {
 			mod(cfg)
@@ -122,7 +122,7 @@ func serve(t testing.TB, cfg *storage.Config, lis net.Listener, rmod func(*rpc.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{Store: s, Addr: lis.Addr().String(), ID: st.ID, Gossip: cfg.GossipAddr, done: make(chan struct{})}
+	n := &Node{Store: s, Addr: lis.Addr().String(), ID: st.ID, Gossip: cfg.Gossip.BindAddr, done: make(chan struct{})}
 	rcfg := rpc.Config{Logger: cfg.Logger}
 	if rmod != nil {
 		rmod(&rcfg)
