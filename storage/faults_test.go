@@ -82,28 +82,33 @@ func TestFaultAckBeforeCommit(t *testing.T) {
 }
 
 func TestFaultNoFence(t *testing.T) {
-	s, _ := startNode(t)
-	ctx := context.Background()
-	if _, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t", "ns", "kv"); err != nil {
-		t.Fatal(err)
+	// staleWrite tries, on a new node, a write fenced by an older token
+	// than the lock key's; the FSM reads FLOWMESH_FAULTS when it opens.
+	staleWrite := func() *flowmesh.TxnResult {
+		s, _ := startNode(t)
+		ctx := context.Background()
+		if _, err := storage.NewResourceFactory(s.MetaStore()).CreateKVStore(ctx, "t", "ns", "kv"); err != nil {
+			t.Fatal(err)
+		}
+		rev, err := s.KVManager().Put(ctx, "t/ns/kv", "lock", []byte("holder"), flowmesh.KVPutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.KVManager().(flowmesh.TxnManager).Txn(ctx, flowmesh.Txn{
+			Compares: []flowmesh.TxnCompare{flowmesh.CompareCreateRevision("t/ns/kv", "lock", flowmesh.CompareEqual, rev-1)},
+			Then:     []flowmesh.TxnOp{flowmesh.OpPut("t/ns/kv", "x", []byte("stale"), 0)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	kv := s.KVManager().(flowmesh.TxnManager)
-	rev, err := s.KVManager().Put(ctx, "t/ns/kv", "lock", []byte("holder"), flowmesh.KVPutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := flowmesh.Txn{ // a write fenced by an older token than the lock's
-		Compares: []flowmesh.TxnCompare{flowmesh.CompareCreateRevision("t/ns/kv", "lock", flowmesh.CompareEqual, rev-1)},
-		Then:     []flowmesh.TxnOp{flowmesh.OpPut("t/ns/kv", "x", []byte("stale"), 0)},
-	}
-	res, err := kv.Txn(ctx, stale)
-	if err != nil || res.Succeeded {
-		t.Fatalf("without the bug the fence refuses a stale token: %+v, %v", res, err)
+	if res := staleWrite(); res.Succeeded {
+		t.Fatalf("without the bug the fence refuses a stale token: %+v", res)
 	}
 	t.Setenv("FLOWMESH_FAULTS", "no-fence")
-	res, err = kv.Txn(ctx, stale)
-	if err != nil || !res.Succeeded {
-		t.Fatalf("no-fence: the stale write is still refused: %+v, %v", res, err)
+	if res := staleWrite(); !res.Succeeded {
+		t.Fatalf("no-fence: the stale write is still refused: %+v", res)
 	}
 }
 
