@@ -29,7 +29,8 @@ func (c *Client) CreateStream(ctx context.Context, tenant, namespace, name strin
 	})
 }
 
-// CreateQueue creates a work queue; partitions must be 0 or 1.
+// CreateQueue creates a work queue; partitions must be 0 or 1 (a queue is
+// one FIFO). It is checked here and not sent: the request has no such field.
 func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
 	var cfg flowmesh.QueueConfig
 	for _, o := range opts {
@@ -40,7 +41,7 @@ func (c *Client) CreateQueue(ctx context.Context, tenant, namespace, name string
 	if err := flowmesh.ValidateCreateQueue(tenant, namespace, name, partitions, cfg); err != nil {
 		return nil, err
 	}
-	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Partitions: int32(partitions), Config: pbconv.QueueConfig(&cfg)}
+	req := &pb.CreateQueueRequest{RequestId: newRequestID(), Tenant: tenant, Namespace: namespace, Name: name, Config: pbconv.QueueConfig(&cfg)}
 	return c.create(ctx, func(ctx context.Context, cc *grpc.ClientConn) (*pb.CreateResourceResponse, error) {
 		return pb.NewResourceServiceClient(cc).CreateQueue(ctx, req)
 	})

@@ -48,11 +48,13 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 	}
 	qc := pbconv.FromQueueConfig(c)
 	qc.VisibilityTimeout = vis
-	if err := flowmesh.ValidateCreateQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), int(req.GetPartitions()), qc); err != nil {
+	// A queue is one FIFO: the request has no partition count (field 4 is
+	// reserved), the founding API's argument is checked where it is given.
+	if err := flowmesh.ValidateCreateQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), 1, qc); err != nil {
 		return nil, err
 	}
 	res, err := r.s.backend.CreateQueue(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
-		int(req.GetPartitions()), func(dst *flowmesh.QueueConfig) { *dst = qc })
+		1, func(dst *flowmesh.QueueConfig) { *dst = qc })
 	if err != nil {
 		return nil, err
 	}

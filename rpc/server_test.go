@@ -151,10 +151,6 @@ func TestBoundaryValidation(t *testing.T) {
 			_, err := queues.Reserve(ctx, &pb.ReserveRequest{Path: "t/ns/q", Wait: durationpb.New(flowmesh.MaxReservePoll + time.Second)})
 			return err
 		}, codes.InvalidArgument, "wait"},
-		{"create queue with 2 partitions", func() error {
-			_, err := pb.NewResourceServiceClient(cc).CreateQueue(ctx, &pb.CreateQueueRequest{Tenant: "t", Namespace: "ns", Name: "q", Partitions: 2})
-			return err
-		}, codes.InvalidArgument, "partitions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

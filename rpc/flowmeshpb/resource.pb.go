@@ -475,12 +475,11 @@ func (x *CreateStreamRequest) GetRequestId() string {
 }
 
 type CreateQueueRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Tenant     string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Namespace  string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Partitions int32                  `protobuf:"varint,4,opt,name=partitions,proto3" json:"partitions,omitempty"` // must be 0 or 1: a queue is a single FIFO
-	Config     *QueueConfig           `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tenant    string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Config    *QueueConfig           `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
 	// Idempotency key: a repeat within the dedup window returns the first
 	// result. At most 128 bytes; "" = none.
 	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -537,13 +536,6 @@ func (x *CreateQueueRequest) GetName() string {
 		return x.Name
 	}
 	return ""
-}
-
-func (x *CreateQueueRequest) GetPartitions() int32 {
-	if x != nil {
-		return x.Partitions
-	}
-	return 0
 }
 
 func (x *CreateQueueRequest) GetConfig() *QueueConfig {
@@ -993,17 +985,15 @@ const file_flowmesh_v1_resource_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x121\n" +
 	"\x06config\x18\x04 \x01(\v2\x19.flowmesh.v1.StreamConfigR\x06config\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"\xcf\x01\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\xc1\x01\n" +
 	"\x12CreateQueueRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1e\n" +
-	"\n" +
-	"partitions\x18\x04 \x01(\x05R\n" +
-	"partitions\x120\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x120\n" +
 	"\x06config\x18\x05 \x01(\v2\x18.flowmesh.v1.QueueConfigR\x06config\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\"\xae\x01\n" +
+	"request_id\x18\x06 \x01(\tR\trequestIdJ\x04\b\x04\x10\x05R\n" +
+	"partitions\"\xae\x01\n" +
 	"\x14CreateKVStoreRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
