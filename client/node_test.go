@@ -50,12 +50,7 @@ func startNode(dir string) (n *testNode, stop func(), err error) {
 }
 
 func (n *testNode) serve(lis net.Listener) {
-	n.server = rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler)}, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(n.store.MetaStore()),
-		StreamManager:   n.store.StreamManager(),
-		QueueManager:    n.store.QueueManager(),
-		KVManager:       n.store.KVManager(),
-	})
+	n.server = rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), GRPCAddr: n.addr}, n.store)
 	n.done = make(chan struct{})
 	go func(srv *rpc.Server, done chan struct{}) {
 		defer close(done)

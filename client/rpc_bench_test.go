@@ -32,12 +32,12 @@ import (
 
 // stubKV answers every KV call at once; as a follower it answers NotLeader.
 type stubKV struct {
-	flowmesh.KVManager // nil: only Put and Get are called
-	leader             *flowmesh.NotLeaderError
-	rev                atomic.Uint64
-	value              []byte
-	record             bool                        // keep lastMD
-	lastMD             atomic.Pointer[metadata.MD] // incoming metadata of the last Put
+	rpc.Node // nil: only Put and Get are called
+	leader   *flowmesh.NotLeaderError
+	rev      atomic.Uint64
+	value    []byte
+	record   bool                        // keep lastMD
+	lastMD   atomic.Pointer[metadata.MD] // incoming metadata of the last Put
 }
 
 func (s *stubKV) Put(ctx context.Context, path, key string, value []byte, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
@@ -77,7 +77,7 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 		sopts = append(sopts, grpc.SharedWriteBuffer(true))
 	}
 	// The node's Prometheus metrics, as every node runs them.
-	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: grpcmetrics.New(), ServerOptions: sopts}, rpc.Parts{KVManager: kv})
+	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: grpcmetrics.New(), ServerOptions: sopts}, kv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -18,12 +18,9 @@ import (
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
-// ClusterAdmin is what ClusterService's membership, state-hash and
-// snapshot calls need: operations of the node, in the values of package
-// nodeadmin (Status is served through a StatusSource). *storage.Storage
-// satisfies it; a Backend offers it by implementing it (Parts: the Cluster
-// field). Without it those calls answer Unimplemented. The server knows
-// raft only through these.
+// ClusterAdmin is the part of Node that ClusterService's membership,
+// state-hash and snapshot calls use: operations of the node, in the values
+// of package nodeadmin. The server knows raft only through these.
 type ClusterAdmin interface {
 	// ID is this node's server ID ("" once it stopped).
 	ID() string
@@ -44,28 +41,10 @@ type ClusterAdmin interface {
 	RestoreSnapshot(ctx context.Context, r io.Reader, opts nodeadmin.RestoreOptions) error
 }
 
-// ReadinessReporter is what ClusterStatus reports of readiness when its
-// StatusSource has it (storage.Storage does).
-type ReadinessReporter interface {
-	// Ready decides whether the node is ready (it may wait up to half a
-	// second for the node to apply the leader's index).
-	Ready(ctx context.Context) nodeadmin.Readiness
-}
-
 // statusReadyWait bounds how long Status waits for the node to apply the
 // index readiness needs (/readyz waits up to storage.ReadyWait): clients
 // ask any node's Status to find the leader.
 const statusReadyWait = 250 * time.Millisecond
-
-// DiskReporter is what ClusterStatus reports of the disk alarm when its
-// StatusSource has it (storage.Storage does).
-type DiskReporter interface {
-	// LocalDisk is this node's free bytes, reserve and alarm.
-	LocalDisk() (free, reserve int64, alarm bool)
-	// DiskAlarm is the error refusing growth now (a node of the cluster is
-	// short of disk), or nil.
-	DiskAlarm() error
-}
 
 // LagThreshold is the lag (commit - applied index) above which a node
 // reports itself "lagging".
@@ -79,18 +58,8 @@ type clusterService struct {
 	s *Server
 }
 
-func (h *clusterService) admin() (ClusterAdmin, error) {
-	if a, ok := h.s.backend.(ClusterAdmin); ok {
-		return a, nil
-	}
-	if p, ok := h.s.backend.(Parts); ok && p.Cluster != nil {
-		return p.Cluster, nil
-	}
-	return nil, status.Error(codes.Unimplemented, "rpc: this node serves no cluster administration")
-}
-
 func (h *clusterService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
-	st, err := h.s.backend.Status(ctx)
+	st, err := h.s.status(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +114,7 @@ func healthOf(st NodeStatus, lag uint64) string {
 }
 
 func (h *clusterService) StateHash(ctx context.Context, _ *pb.StateHashRequest) (*pb.StateHashResponse, error) {
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	hash, index, err := a.StateHashIndex()
 	if err != nil {
 		return nil, err
@@ -157,10 +123,7 @@ func (h *clusterService) StateHash(ctx context.Context, _ *pb.StateHashRequest) 
 }
 
 func (h *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	var out []*pb.Member
 	for _, m := range a.Members() {
 		out = append(out, &pb.Member{
@@ -182,10 +145,7 @@ func (h *clusterService) Join(ctx context.Context, req *pb.JoinRequest) (*pb.Joi
 			return nil, err
 		}
 	}
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	n, err := a.Join(ctx, req.GetAddrs())
 	if err != nil {
 		return nil, err
@@ -194,10 +154,7 @@ func (h *clusterService) Join(ctx context.Context, req *pb.JoinRequest) (*pb.Joi
 }
 
 func (h *clusterService) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveResponse, error) {
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	id := req.GetNodeId()
 	if self := a.ID(); id == "" || self != "" && id == self {
 		if err := a.Leave(ctx); err != nil {
@@ -232,10 +189,7 @@ func (h *clusterService) RemovePeer(ctx context.Context, req *pb.RemovePeerReque
 	if req.GetNodeId() == "" {
 		return nil, flowmesh.Invalid("node_id", "is empty")
 	}
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	if err := a.RemovePeer(ctx, req.GetNodeId()); err != nil {
 		return nil, unknownServer(err)
 	}
@@ -243,10 +197,7 @@ func (h *clusterService) RemovePeer(ctx context.Context, req *pb.RemovePeerReque
 }
 
 func (h *clusterService) TransferLeader(ctx context.Context, req *pb.TransferLeaderRequest) (*pb.TransferLeaderResponse, error) {
-	a, err := h.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	if err := a.TransferLeadership(ctx, req.GetNodeId()); err != nil {
 		return nil, unknownServer(err)
 	}
@@ -284,10 +235,7 @@ func (h *clusterService) leaderFor(ctx context.Context, a ClusterAdmin) string {
 // the last one, uses that) and streams it.
 func (h *clusterService) SnapshotSave(_ *pb.SnapshotSaveRequest, ss grpc.ServerStreamingServer[pb.SnapshotChunk]) error {
 	ctx := ss.Context()
-	a, err := h.admin()
-	if err != nil {
-		return err
-	}
+	a := h.s.node
 	if addr := h.leaderFor(ctx, a); addr != "" {
 		return h.relaySave(ctx, addr, ss)
 	}
@@ -346,10 +294,7 @@ func (h *clusterService) relaySave(ctx context.Context, addr string, ss grpc.Ser
 // SnapshotRestore restores an uploaded snapshot through raft on the leader.
 func (h *clusterService) SnapshotRestore(ss grpc.ClientStreamingServer[pb.SnapshotRestoreRequest, pb.SnapshotRestoreResponse]) error {
 	ctx := ss.Context()
-	a, err := h.admin()
-	if err != nil {
-		return err
-	}
+	a := h.s.node
 	first, err := ss.Recv()
 	if err != nil {
 		return err
@@ -441,55 +386,39 @@ var roleToPB = map[Role]pb.Role{
 	RoleShutdown:  pb.Role_ROLE_SHUTDOWN,
 }
 
-// StatusSource is what ClusterStatus reads: the node's raft state and the
-// leader's gRPC address. *storage.Storage satisfies it, and the optional
-// ReadinessReporter and DiskReporter.
-type StatusSource interface {
-	// Status is the node's raft state; an error once it stopped.
-	Status() (nodeadmin.Status, error)
-	LeaderGRPC() (id, addr string)
-}
-
-// ClusterStatus returns a Parts.StatusFunc that reports a's raft state and
-// the leader's gRPC address; grpcAddr and version describe this node.
-func ClusterStatus(a StatusSource, grpcAddr, version string) func(context.Context) (NodeStatus, error) {
-	return func(ctx context.Context) (NodeStatus, error) {
-		st, err := a.Status()
-		if err != nil {
-			return NodeStatus{}, err
-		}
-		ns := NodeStatus{
-			NodeID: st.ID, Role: Role(st.State), Term: st.Term,
-			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-			GRPCAddr: grpcAddr, Version: version,
-			LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
-			ClusterID: st.ClusterID,
-		}
-		ns.LeaderID, ns.LeaderGRPCAddr = a.LeaderGRPC()
-		if r, ok := a.(ReadinessReporter); ok {
-			rctx, cancel := context.WithTimeout(ctx, statusReadyWait)
-			ns.Readiness = r.Ready(rctx)
-			cancel()
-		}
-		if d, ok := a.(DiskReporter); ok {
-			ns.DiskFreeBytes, ns.DiskReserveBytes, _ = d.LocalDisk()
-			if err := d.DiskAlarm(); err != nil {
-				ns.Alarms = append(ns.Alarms, "NOSPACE: "+strings.TrimPrefix(err.Error(), "flowmesh: "))
-			}
-		}
-		return ns, nil
+// status is the node's view of itself: its raft state, readiness and disk
+// from the Node, its address and version from Config.
+func (s *Server) status(ctx context.Context) (NodeStatus, error) {
+	st, err := s.node.Status()
+	if err != nil {
+		return NodeStatus{}, err
 	}
+	ns := NodeStatus{
+		NodeID: st.ID, Role: Role(st.State), Term: st.Term,
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		GRPCAddr: s.cfg.GRPCAddr, Version: s.cfg.Version,
+		LastLogIndex: st.LastLogIndex, LastSnapshotIndex: st.LastSnapshotIndex,
+		ClusterID: st.ClusterID,
+	}
+	ns.LeaderID, ns.LeaderGRPCAddr = s.node.LeaderGRPC()
+	if ns.LeaderGRPCAddr == "" && ns.LeaderID != "" && ns.LeaderID == ns.NodeID {
+		ns.LeaderGRPCAddr = s.cfg.GRPCAddr // the node itself knows no gRPC address
+	}
+	rctx, cancel := context.WithTimeout(ctx, statusReadyWait)
+	ns.Readiness = s.node.Ready(rctx)
+	cancel()
+	ns.DiskFreeBytes, ns.DiskReserveBytes, _ = s.node.LocalDisk()
+	if err := s.node.DiskAlarm(); err != nil {
+		ns.Alarms = append(ns.Alarms, "NOSPACE: "+strings.TrimPrefix(err.Error(), "flowmesh: "))
+	}
+	return ns, nil
 }
 
 // RemoveSelf returns the hook storage.Storage.SetRemoveSelf takes: it asks
 // the leader over gRPC to remove server id from the raft configuration.
 func (s *Server) RemoveSelf(id string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		a, err := (&clusterService{s: s}).admin()
-		if err != nil {
-			return err
-		}
-		_, addr := a.LeaderGRPC()
+		_, addr := s.node.LeaderGRPC()
 		if addr == "" {
 			return flowmesh.ErrNoLeader
 		}

@@ -18,7 +18,7 @@ func TestConnectionBudgets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServer(rpc.Config{Logger: quietLogger(), MaxConnections: 3, HandshakeTimeout: 300 * time.Millisecond}, rpc.Parts{})
+	srv := rpc.NewServer(rpc.Config{Logger: quietLogger(), MaxConnections: 3, HandshakeTimeout: 300 * time.Millisecond}, panicNode{})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	addr := lis.Addr().String()

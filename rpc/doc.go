@@ -3,14 +3,28 @@
 // grpc.health.v1 service and server reflection, so grpcurl and
 // grpc-health-probe work against a node as they are.
 //
-//	srv := rpc.NewServer(rpc.DefaultConfig(), backend)
+//	srv := rpc.NewServer(rpc.Config{GRPCAddr: addr, Version: v}, node) // node: *storage.Storage
 //	go srv.Serve(lis)
 //	...
 //	srv.GracefulStop()
 //
+// # The node
+//
+// The server takes one value, a Node (node.go): the node's own method set,
+// which *storage.Storage has (cmd/node and rpctest assert it at compile
+// time). Node names its parts for the handlers that use them - the root
+// package's managers (resources, streams, queues with their batches, KV,
+// transactions, quotas), ClusterAdmin (membership, state hash, snapshots),
+// StatusSource (raft state, leader's address, readiness, disk) and
+// NextRevision - but there is nothing optional: the server discovers no
+// capability by type assertion, and every service is the node's. The
+// founding API's views (storage's MetaStore, StreamManager(), ...) are
+// for embedding programs and never reach the server. Tests that script a
+// node embed a nil Node and override the calls they need.
+//
 // # Request path
 //
-// Every call goes validate -> backend -> translate. Handlers check at the
+// Every call goes validate -> node -> translate. Handlers check at the
 // boundary what is malformed whatever the node's state with the root
 // package's check of the operation (flowmesh.ValidatePath,
 // flowmesh.ValidatePut, ValidateWriteEvents, ... in validate.go), the same
@@ -18,7 +32,7 @@
 // same InvalidArgument (naming the field) or ResourceExhausted (naming the
 // limit) whichever way it arrives. rpc itself adds only the wire's checks:
 // a duration that does not convert, and the wait of one long poll
-// (flowmesh.MaxReservePoll). Checks that need state are the backend's. The interceptors then translate
+// (flowmesh.MaxReservePoll). Checks that need state are the node's. The interceptors then translate
 // the handler's error once (errors.go), recover panics into Internal (logged
 // with the stack); the optional Metrics interceptors run outside them and
 // so see the status code the caller gets.
@@ -50,7 +64,7 @@
 //   - Reserve's long poll is bounded by flowmesh.MaxReservePoll per call; the client
 //     loops for longer waits.
 //   - Subscribe and Watch are server streams that end when the caller
-//     cancels, the backend fails, or the server stops: GracefulStop ends
+//     cancels, the node fails, or the server stops: GracefulStop ends
 //     them with Unavailable (ErrStopped) so clients resume on another node,
 //     then waits for unary calls. Shutdown(ctx) bounds that wait.
 //   - Slow consumers (slowconsumer.go): a Subscribe or Watch hands each
@@ -73,16 +87,16 @@
 //     *flowmesh.LimitError naming the cap and the use, checked before
 //     anything is read or sent. StreamStats reports them for /metrics.
 //   - Resource calls carry no CallOptions: the root ResourceManager takes
-//     none. Create and delete take a request_id, passed to the backend
+//     none. Create and delete take a request_id, passed to the node
 //     with flowmesh.ContextWithRequestID, so a retry is deduplicated.
 //   - Watch resolves from_revision 0 to the store's next revision before it
-//     starts (when the backend is a NextRevisioner) and sends the start in
+//     starts (Node.NextRevision) and sends the start in
 //     the response header "flowmesh-start-revision", so a client that
 //     reconnects before any event resumes there and loses no change.
 //
 // # Leader forwarding
 //
-// A follower forwards to the leader every unary call its backend refuses
+// A follower forwards to the leader every unary call its node refuses
 // with a *flowmesh.NotLeaderError naming a leader: writes, linearizable and
 // leader reads, and the cluster calls that need the leader. The unary
 // interceptor (forward.go) sends the same full method with the original
@@ -185,13 +199,13 @@
 // The server reaches the node's consensus only through operations of the
 // node (ClusterAdmin: membership, SaveSnapshot and RestoreSnapshot as
 // streams with their nodeadmin.SnapshotMeta; StatusSource: the raft
-// state), in the values of package nodeadmin. It imports neither package
+// state, readiness and disk), in the values of package nodeadmin. It imports neither package
 // cluster nor hashicorp/raft (TestPackageBoundaries in the root package
 // checks it): storage owns the raft node, and what a snapshot or a status
 // is made of stays behind it.
 //
 // SetQuota and GetQuota (quota.go) serve per-tenant quotas through a
-// QuotaAdmin (flowmesh.QuotaManager; Parts.Quotas). SetQuota needs
+// QuotaAdmin (flowmesh.QuotaManager, a part of Node). SetQuota needs
 // cluster-admin and is forwarded like a write; GetQuota is a linearizable
 // read that a tenant's admin may make for its own tenant (the cluster
 // default "*" only a cluster admin). A write over a quota is the FSM's

@@ -19,9 +19,9 @@ import (
 // followerBackend scripts a follower: every call it serves answers err,
 // a *flowmesh.NotLeaderError naming the leader; stale reads are local.
 type followerBackend struct {
-	rpc.Parts
-	err   error
-	calls int
+	rpc.Node // nil: calls this fake does not script panic (answered Internal)
+	err      error
+	calls    int
 }
 
 func (b *followerBackend) CreateKVStore(context.Context, string, string, string, ...flowmesh.KVOption) (*flowmesh.Resource, error) {
@@ -43,7 +43,7 @@ func (b *followerBackend) Get(_ context.Context, _, key string, opts ...flowmesh
 }
 
 // startFollower serves b on loopback and returns its address.
-func startFollower(t *testing.T, b rpc.Backend, cfg rpc.Config) string {
+func startFollower(t *testing.T, b rpc.Node, cfg rpc.Config) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -154,7 +154,7 @@ func TestForwardLoop(t *testing.T) {
 	b := &followerBackend{err: &flowmesh.NotLeaderError{LeaderID: "a", LeaderAddr: lisA.Addr().String()}}
 	for _, x := range []struct {
 		lis net.Listener
-		b   rpc.Backend
+		b   rpc.Node
 	}{{lisA, a}, {lisB, b}} {
 		srv := rpc.NewServer(rpc.Config{Logger: quietLogger()}, x.b)
 		go srv.Serve(x.lis)
@@ -171,7 +171,7 @@ func TestForwardLoop(t *testing.T) {
 
 // leaderBackend records what a forwarded Put brought along.
 type leaderBackend struct {
-	rpc.Parts
+	rpc.Node  // nil: calls this fake does not script panic (answered Internal)
 	deadline  time.Time
 	forwarded []string
 	trace     []string

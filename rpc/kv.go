@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"google.golang.org/grpc"
@@ -38,7 +37,7 @@ func (h *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespons
 	if err != nil {
 		return nil, err
 	}
-	rev, err := h.s.backend.Put(ctx, req.GetPath(), req.GetKey(), req.GetValue(), po, opt)
+	rev, err := h.s.node.Put(ctx, req.GetPath(), req.GetKey(), req.GetValue(), po, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +55,7 @@ func (h *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetRespons
 	if err != nil {
 		return nil, err
 	}
-	e, err := h.s.backend.Get(ctx, req.GetPath(), req.GetKey(), opt)
+	e, err := h.s.node.Get(ctx, req.GetPath(), req.GetKey(), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func (h *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 	if req.IfRevision != nil {
 		do.IfRevision = flowmesh.Rev(req.GetIfRevision())
 	}
-	rev, err := h.s.backend.Delete(ctx, req.GetPath(), req.GetKey(), do, opt)
+	rev, err := h.s.node.Delete(ctx, req.GetPath(), req.GetKey(), do, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +95,7 @@ func (h *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResp
 	if err != nil {
 		return nil, err
 	}
-	entries, err := h.s.backend.List(ctx, req.GetPath(), req.GetPrefix(), req.GetAfter(), int(req.GetLimit()), opt)
+	entries, err := h.s.node.List(ctx, req.GetPath(), req.GetPrefix(), req.GetAfter(), int(req.GetLimit()), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -125,18 +124,18 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	}
 	defer release()
 	from := req.GetFromRevision()
-	if nr, ok := h.s.backend.(NextRevisioner); ok {
-		if from == 0 {
-			next, err := nr.NextRevision(ss.Context(), req.GetPath())
-			if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-				return err
-			}
-			from = next
+	// Resolve from_revision 0 before the watch starts and report the start,
+	// so a client that reconnects before any event resumes there.
+	if from == 0 {
+		next, err := h.s.node.NextRevision(ss.Context(), req.GetPath())
+		if err != nil {
+			return err
 		}
-		if from != 0 {
-			if err := ss.SendHeader(metadata.Pairs(MetadataStartRevision, strconv.FormatUint(from, 10))); err != nil {
-				return err
-			}
+		from = next
+	}
+	if from != 0 {
+		if err := ss.SendHeader(metadata.Pairs(MetadataStartRevision, strconv.FormatUint(from, 10))); err != nil {
+			return err
 		}
 	}
 	// Several events may share a revision: a watcher cut off resumes at
@@ -144,7 +143,7 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 	ctx := ss.Context()
 	send := func(m proto.Message) error { return ss.Send(m.(*pb.WatchResponse)) }
 	return h.s.serveStream(ctx, h.s.watchers, "watcher", from, send, func(put func(proto.Message, uint64) error) error {
-		return h.s.backend.Watch(ctx, req.GetPath(), req.GetPrefix(), from, func(e flowmesh.KVEvent) error {
+		return h.s.node.Watch(ctx, req.GetPath(), req.GetPrefix(), from, func(e flowmesh.KVEvent) error {
 			return put(&pb.WatchResponse{Event: pbconv.KVEvent(e)}, e.Revision)
 		})
 	})
@@ -153,10 +152,3 @@ func (h *kvService) Watch(req *pb.WatchRequest, ss grpc.ServerStreamingServer[pb
 // MetadataStartRevision is Watch's response header: the revision the watch
 // starts at, so a client that reconnects before any event resumes there.
 const MetadataStartRevision = "flowmesh-start-revision"
-
-// NextRevisioner is an optional capability of a Backend (of Parts'
-// KVManager): the revision a watch from 0 starts at. With it Watch resolves
-// from_revision 0 before it starts and reports the start in a header.
-type NextRevisioner interface {
-	NextRevision(ctx context.Context, path string) (uint64, error)
-}

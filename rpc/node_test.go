@@ -67,32 +67,11 @@ func startNodeWith(t testing.TB, mod func(*rpc.Config)) *node {
 		t.Fatal(err)
 	}
 	n.addr = lis.Addr().String()
-	rcfg := rpc.Config{Logger: cfg.Logger, Metrics: n.metrics}
+	rcfg := rpc.Config{Logger: cfg.Logger, Metrics: n.metrics, GRPCAddr: n.addr}
 	if mod != nil {
 		mod(&rcfg)
 	}
-	n.server = rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
-		StreamManager:   s.StreamManager(),
-		QueueManager:    s.QueueManager(),
-		KVManager:       s.KVManager(),
-		Quotas:          s,
-		StatusFunc: func(context.Context) (rpc.NodeStatus, error) {
-			st, err := s.Status()
-			if err != nil {
-				return rpc.NodeStatus{}, err
-			}
-			ns := rpc.NodeStatus{
-				NodeID: st.ID, Role: rpc.Role(st.State), Term: st.Term,
-				CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-				LeaderID: st.LeaderID, GRPCAddr: n.addr,
-			}
-			if st.LeaderID == st.ID {
-				ns.LeaderGRPCAddr = n.addr
-			}
-			return ns, nil
-		},
-	})
+	n.server = rpc.NewServer(rcfg, s)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

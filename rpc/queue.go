@@ -31,7 +31,7 @@ func (h *queueService) Enqueue(ctx context.Context, req *pb.EnqueueRequest) (*pb
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := h.s.backend.Enqueue(ctx, req.GetPath(), req.GetPayload(), eo, opt)
+	id, seq, err := h.s.node.Enqueue(ctx, req.GetPath(), req.GetPayload(), eo, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,9 @@ func (h *queueService) Reserve(ctx context.Context, req *pb.ReserveRequest) (*pb
 	}
 	var job *flowmesh.Job
 	if wait > 0 {
-		job, err = h.s.backend.ReserveWait(ctx, req.GetPath(), vis, wait, opt)
+		job, err = h.s.node.ReserveWait(ctx, req.GetPath(), vis, wait, opt)
 	} else {
-		job, err = h.s.backend.Reserve(ctx, req.GetPath(), vis, opt)
+		job, err = h.s.node.Reserve(ctx, req.GetPath(), vis, opt)
 	}
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (h *queueService) RemoveFromInFlight(ctx context.Context, req *pb.RemoveFro
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.RemoveFromInFlight(ctx, req.GetPath(), req.GetJobId(), opt); err != nil {
+	if err := h.s.node.RemoveFromInFlight(ctx, req.GetPath(), req.GetJobId(), opt); err != nil {
 		return nil, err
 	}
 	return &pb.RemoveFromInFlightResponse{}, nil
@@ -98,7 +98,7 @@ func (h *queueService) Ack(ctx context.Context, req *pb.AckRequest) (*pb.AckResp
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Ack(ctx, req.GetPath(), r, opt); err != nil {
+	if err := h.s.node.Ack(ctx, req.GetPath(), r, opt); err != nil {
 		return nil, err
 	}
 	return &pb.AckResponse{}, nil
@@ -120,7 +120,7 @@ func (h *queueService) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackR
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Nack(ctx, req.GetPath(), r, delay, opt); err != nil {
+	if err := h.s.node.Nack(ctx, req.GetPath(), r, delay, opt); err != nil {
 		return nil, err
 	}
 	return &pb.NackResponse{}, nil
@@ -142,7 +142,7 @@ func (h *queueService) Touch(ctx context.Context, req *pb.TouchRequest) (*pb.Tou
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.Touch(ctx, req.GetPath(), r, vis, opt); err != nil {
+	if err := h.s.node.Touch(ctx, req.GetPath(), r, vis, opt); err != nil {
 		return nil, err
 	}
 	return &pb.TouchResponse{}, nil
@@ -156,7 +156,7 @@ func (h *queueService) Stats(ctx context.Context, req *pb.StatsRequest) (*pb.Sta
 	if err != nil {
 		return nil, err
 	}
-	st, err := h.s.backend.Stats(ctx, req.GetPath(), opt)
+	st, err := h.s.node.Stats(ctx, req.GetPath(), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (h *queueService) Purge(ctx context.Context, req *pb.PurgeRequest) (*pb.Pur
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.s.backend.Purge(ctx, req.GetPath(), opt)
+	n, err := h.s.node.Purge(ctx, req.GetPath(), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (h *queueService) ListDead(ctx context.Context, req *pb.ListDeadRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := h.s.backend.ListDead(ctx, req.GetPath(), int(req.GetLimit()), opt)
+	jobs, err := h.s.node.ListDead(ctx, req.GetPath(), int(req.GetLimit()), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (h *queueService) Redrive(ctx context.Context, req *pb.RedriveRequest) (*pb
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.s.backend.Redrive(ctx, req.GetPath(), int(req.GetMax()), opt)
+	n, err := h.s.node.Redrive(ctx, req.GetPath(), int(req.GetMax()), opt)
 	if err != nil {
 		return nil, err
 	}

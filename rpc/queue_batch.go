@@ -4,36 +4,14 @@ import (
 	"context"
 	"strconv"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
 // The batched queue calls (flowmesh.QueueBatcher). They are writes like
-// Enqueue and Reserve: request IDs pass through to the backend, and a
+// Enqueue and Reserve: request IDs pass through to the node, and a
 // follower forwards them to the leader as it does every unary call.
-
-// queueBatcher returns the backend's QueueBatcher: the backend itself, or
-// the QueueManager of a Parts.
-func (s *Server) queueBatcher() (flowmesh.QueueBatcher, error) {
-	if b, ok := s.backend.(flowmesh.QueueBatcher); ok {
-		return b, nil
-	}
-	var qm flowmesh.QueueManager
-	switch p := s.backend.(type) {
-	case Parts:
-		qm = p.QueueManager
-	case *Parts:
-		qm = p.QueueManager
-	}
-	if b, ok := qm.(flowmesh.QueueBatcher); ok {
-		return b, nil
-	}
-	return nil, status.Error(codes.Unimplemented, "flowmesh: this node's queue backend has no batch operations")
-}
 
 // itemField names field of item i of list, as flowmesh's batch checks do.
 func itemField(list string, i int, field string) string {
@@ -62,11 +40,7 @@ func (h *queueService) EnqueueBatch(ctx context.Context, req *pb.EnqueueBatchReq
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.s.queueBatcher()
-	if err != nil {
-		return nil, err
-	}
-	jobs, err := b.EnqueueBatch(ctx, req.GetPath(), items, opt)
+	jobs, err := h.s.node.EnqueueBatch(ctx, req.GetPath(), items, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -92,15 +66,11 @@ func (h *queueService) ReserveBatch(ctx context.Context, req *pb.ReserveBatchReq
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.s.queueBatcher()
-	if err != nil {
-		return nil, err
-	}
 	var jobs []flowmesh.Job
 	if wait > 0 {
-		jobs, err = b.ReserveBatchWait(ctx, req.GetPath(), int(req.GetMax()), vis, wait, opt)
+		jobs, err = h.s.node.ReserveBatchWait(ctx, req.GetPath(), int(req.GetMax()), vis, wait, opt)
 	} else {
-		jobs, err = b.ReserveBatch(ctx, req.GetPath(), int(req.GetMax()), vis, opt)
+		jobs, err = h.s.node.ReserveBatch(ctx, req.GetPath(), int(req.GetMax()), vis, opt)
 	}
 	if err != nil {
 		return nil, err
@@ -126,11 +96,7 @@ func (h *queueService) AckBatch(ctx context.Context, req *pb.AckBatchRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.s.queueBatcher()
-	if err != nil {
-		return nil, err
-	}
-	errs, err := b.AckBatch(ctx, req.GetPath(), receipts, opt)
+	errs, err := h.s.node.AckBatch(ctx, req.GetPath(), receipts, opt)
 	if err != nil {
 		return nil, err
 	}

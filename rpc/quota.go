@@ -3,28 +3,13 @@ package rpc
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/flowmesh/flowmesh"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
-// QuotaAdmin is what ClusterService's quota calls need. *storage.Storage
-// satisfies it; a Backend offers it by implementing it (Parts: the Quotas
-// field). Without it those calls answer Unimplemented.
+// QuotaAdmin is the part of Node that ClusterService's quota calls use.
 type QuotaAdmin = flowmesh.QuotaManager
-
-func (h *clusterService) quotas() (QuotaAdmin, error) {
-	if a, ok := h.s.backend.(QuotaAdmin); ok {
-		return a, nil
-	}
-	if p, ok := h.s.backend.(Parts); ok && p.Quotas != nil {
-		return p.Quotas, nil
-	}
-	return nil, status.Error(codes.Unimplemented, "rpc: this node serves no quotas")
-}
 
 // byQuotaTenant scopes GetQuota by its tenant; the default ("*") belongs
 // to no tenant, so only a cluster admin may read it.
@@ -40,10 +25,7 @@ func byQuotaTenant(req any) (string, string, error) {
 }
 
 func (h *clusterService) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) (*pb.QuotaResponse, error) {
-	a, err := h.quotas()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	limits := pbconv.FromQuotaLimits(req.GetLimits())
 	if err := flowmesh.ValidateSetQuota(req.GetTenant(), limits); err != nil {
 		return nil, err
@@ -56,10 +38,7 @@ func (h *clusterService) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) 
 }
 
 func (h *clusterService) GetQuota(ctx context.Context, req *pb.GetQuotaRequest) (*pb.QuotaResponse, error) {
-	a, err := h.quotas()
-	if err != nil {
-		return nil, err
-	}
+	a := h.s.node
 	if err := flowmesh.ValidateQuotaTenant(req.GetTenant()); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (r *resourceService) CreateStream(ctx context.Context, req *pb.CreateStream
 	if err := flowmesh.ValidateCreateStream(req.GetTenant(), req.GetNamespace(), req.GetName(), sc); err != nil {
 		return nil, err
 	}
-	res, err := r.s.backend.CreateStream(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
+	res, err := r.s.node.CreateStream(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
 		sc.Partitions, flowmesh.WithRetention(maxAge, sc.MaxBytes))
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func (r *resourceService) CreateQueue(ctx context.Context, req *pb.CreateQueueRe
 	if err := flowmesh.ValidateCreateQueue(req.GetTenant(), req.GetNamespace(), req.GetName(), 1, qc); err != nil {
 		return nil, err
 	}
-	res, err := r.s.backend.CreateQueue(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
+	res, err := r.s.node.CreateQueue(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
 		1, func(dst *flowmesh.QueueConfig) { *dst = qc })
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func (r *resourceService) CreateKVStore(ctx context.Context, req *pb.CreateKVSto
 	if err := flowmesh.ValidateCreateKVStore(req.GetTenant(), req.GetNamespace(), req.GetName(), kc); err != nil {
 		return nil, err
 	}
-	res, err := r.s.backend.CreateKVStore(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
+	res, err := r.s.node.CreateKVStore(ctx, req.GetTenant(), req.GetNamespace(), req.GetName(),
 		flowmesh.WithHistory(kc.HistoryRevisions))
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (r *resourceService) GetResource(ctx context.Context, req *pb.GetResourceRe
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	res, err := r.s.backend.GetResource(ctx, req.GetPath())
+	res, err := r.s.node.GetResource(ctx, req.GetPath())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (r *resourceService) ListResources(ctx context.Context, req *pb.ListResourc
 	if err := flowmesh.ValidateListResources(req.GetTenant(), req.GetNamespace()); err != nil {
 		return nil, err
 	}
-	list, err := r.s.backend.ListResources(ctx, req.GetTenant(), req.GetNamespace())
+	list, err := r.s.node.ListResources(ctx, req.GetTenant(), req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +117,13 @@ func (r *resourceService) DeleteResource(ctx context.Context, req *pb.DeleteReso
 	if err := checkPath(req.GetPath()); err != nil {
 		return nil, err
 	}
-	if err := r.s.backend.DeleteResource(ctx, req.GetPath()); err != nil {
+	if err := r.s.node.DeleteResource(ctx, req.GetPath()); err != nil {
 		return nil, err
 	}
 	return &pb.DeleteResourceResponse{}, nil
 }
 
-// withRequestID passes a resource write's request ID to the backend, which
+// withRequestID passes a resource write's request ID to the node, which
 // takes no CallOptions for it (flowmesh.ContextWithRequestID).
 func withRequestID(ctx context.Context, id string) (context.Context, error) {
 	if id == "" {

@@ -23,18 +23,6 @@ import (
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
-// Backend is what the server serves: the root package's managers plus the
-// node's status. The embedded node (*storage.Storage) is each manager, but
-// its Status reports raft's view (nodeadmin.Status), so main wraps it in
-// Parts with the same value for every manager and ClusterStatus.
-type Backend interface {
-	flowmesh.ResourceManager
-	flowmesh.StreamManager
-	flowmesh.QueueManager
-	flowmesh.KVManager
-	Status(ctx context.Context) (NodeStatus, error)
-}
-
 // Role is a node's Raft role.
 type Role string
 
@@ -113,6 +101,11 @@ const (
 type Config struct {
 	Logger  *slog.Logger // nil: slog.Default()
 	Metrics Metrics      // nil: no metrics
+
+	// GRPCAddr (this node's advertised gRPC address) and Version describe
+	// the node in ClusterService's Status.
+	GRPCAddr string
+	Version  string
 
 	// MaxRecvMsgSize is the largest request accepted (0: DefaultMaxRecvMsgSize).
 	// It must admit a MaxBatchBytes batch.
@@ -264,12 +257,12 @@ func (c Config) withDefaults() Config {
 // Server serves the flowmesh.v1 services, grpc.health.v1 and server
 // reflection on one *grpc.Server.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	backend Backend
-	grpc    *grpc.Server
-	health  *health.Server
-	fwd     *forwarder
+	cfg    Config
+	log    *slog.Logger
+	node   Node
+	grpc   *grpc.Server
+	health *health.Server
+	fwd    *forwarder
 
 	// stopping ends with GracefulStop or Stop; server streams (Subscribe,
 	// Watch) end with it, so their clients move to another node.
@@ -284,11 +277,11 @@ type Server struct {
 	senders               sync.WaitGroup // streamSender goroutines
 }
 
-// NewServer builds a server for backend. It panics when cfg is invalid or
-// backend is nil: both are wiring mistakes of main.
-func NewServer(cfg Config, backend Backend) *Server {
-	if backend == nil {
-		panic("rpc: NewServer with a nil Backend")
+// NewServer builds a server for node. It panics when cfg is invalid or
+// node is nil: both are wiring mistakes of main.
+func NewServer(cfg Config, node Node) *Server {
+	if node == nil {
+		panic("rpc: NewServer with a nil Node")
 	}
 	if err := cfg.Validate(); err != nil {
 		panic("rpc: " + err.Error())
@@ -298,7 +291,7 @@ func NewServer(cfg Config, backend Backend) *Server {
 	if cfg.TracerProvider != nil {
 		fwdOpts = append(fwdOpts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(tracingOptions(cfg.TracerProvider)...)))
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, health: health.NewServer(), fwd: newForwarder(fwdOpts),
+	s := &Server{cfg: cfg, log: cfg.Logger, node: node, health: health.NewServer(), fwd: newForwarder(fwdOpts),
 		rate:        newRateLimiter(cfg.TenantRate, cfg.TenantBurst, nil),
 		subscribers: newStreamCap("Subscribe", cfg.MaxSubscribers, cfg.MaxTenantSubscribers),
 		watchers:    newStreamCap("Watch", cfg.MaxWatchers, cfg.MaxTenantWatchers)}

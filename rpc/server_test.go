@@ -201,15 +201,19 @@ func TestMessageSizes(t *testing.T) {
 	}
 }
 
-// TestPanicsBecomeInternal serves a backend with no managers: every call
+// TestPanicsBecomeInternal serves a node with no methods: every call
 // panics on a nil interface, and the server answers Internal and lives on.
+//
+// panicNode is such a node: every call panics.
+type panicNode struct{ rpc.Node }
+
 func TestPanicsBecomeInternal(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &countingMetrics{}
-	srv := rpc.NewServer(rpc.Config{Metrics: m, Logger: quietLogger()}, rpc.Parts{})
+	srv := rpc.NewServer(rpc.Config{Metrics: m, Logger: quietLogger()}, panicNode{})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	cc := dial(t, lis.Addr().String())
@@ -227,9 +231,8 @@ func TestPanicsBecomeInternal(t *testing.T) {
 	if got := m.count("/flowmesh.v1.KVService/Get", codes.Internal); got != 2 {
 		t.Errorf("metrics counted %d Internal Gets, want 2", got)
 	}
-	// Status with no StatusFunc is empty, not a panic.
-	if _, err := pb.NewClusterServiceClient(cc).Status(ctx, &pb.StatusRequest{}); err != nil {
-		t.Errorf("Status: %v", err)
+	if _, err := pb.NewClusterServiceClient(cc).Status(ctx, &pb.StatusRequest{}); status.Code(err) != codes.Internal {
+		t.Errorf("Status: got %v, want Internal", err)
 	}
 }
 

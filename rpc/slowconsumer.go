@@ -16,7 +16,7 @@ import (
 const DefaultSlowConsumerTimeout = 30 * time.Second
 
 // StreamBufferBytes bounds what a Subscribe or Watch holds ready for its
-// client beyond the backend's read batch: the messages queued for the
+// client beyond the node's read batch: the messages queued for the
 // sender and the one it is sending (one message larger than this is
 // admitted alone).
 const StreamBufferBytes = 64 << 10

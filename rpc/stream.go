@@ -28,7 +28,7 @@ func (h *streamService) WriteEvents(ctx context.Context, req *pb.WriteEventsRequ
 	if err != nil {
 		return nil, err
 	}
-	pos, err := h.s.backend.WriteEvents(ctx, req.GetPath(), events, opt)
+	pos, err := h.s.node.WriteEvents(ctx, req.GetPath(), events, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (h *streamService) ReadFromOffset(ctx context.Context, req *pb.ReadFromOffs
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := h.s.backend.ReadFromOffset(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), int(req.GetMax()), opt)
+	msgs, err := h.s.node.ReadFromOffset(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), int(req.GetMax()), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (h *streamService) Subscribe(req *pb.SubscribeRequest, ss grpc.ServerStream
 	ctx := ss.Context()
 	send := func(m proto.Message) error { return ss.Send(m.(*pb.SubscribeResponse)) }
 	return h.s.serveStream(ctx, h.s.subscribers, "subscriber", req.GetOffset(), send, func(put func(proto.Message, uint64) error) error {
-		return h.s.backend.Subscribe(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), func(m flowmesh.Message) error {
+		return h.s.node.Subscribe(ctx, req.GetPath(), int(req.GetPartition()), req.GetOffset(), func(m flowmesh.Message) error {
 			return put(&pb.SubscribeResponse{Message: pbconv.Message(m)}, m.Offset+1)
 		})
 	})
@@ -94,7 +94,7 @@ func (h *streamService) CommitOffset(ctx context.Context, req *pb.CommitOffsetRe
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.backend.CommitOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), req.GetOffset(), opt); err != nil {
+	if err := h.s.node.CommitOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), req.GetOffset(), opt); err != nil {
 		return nil, err
 	}
 	return &pb.CommitOffsetResponse{}, nil
@@ -111,7 +111,7 @@ func (h *streamService) FetchOffset(ctx context.Context, req *pb.FetchOffsetRequ
 	if err != nil {
 		return nil, err
 	}
-	off, err := h.s.backend.FetchOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), opt)
+	off, err := h.s.node.FetchOffset(ctx, req.GetPath(), req.GetGroup(), int(req.GetPartition()), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (h *streamService) PartitionInfo(ctx context.Context, req *pb.PartitionInfo
 	if err != nil {
 		return nil, err
 	}
-	info, err := h.s.backend.PartitionInfo(ctx, req.GetPath(), int(req.GetPartition()), opt)
+	info, err := h.s.node.PartitionInfo(ctx, req.GetPath(), int(req.GetPartition()), opt)
 	if err != nil {
 		return nil, err
 	}

@@ -13,18 +13,13 @@ import (
 	"github.com/flowmesh/flowmesh/rpc/pbconv"
 )
 
-// TxnService serves flowmesh.TxnManager: the backend's, or (Parts) its
-// KVManager's when that is one.
+// TxnService serves the Node's transactions (flowmesh.TxnManager).
 type txnService struct {
 	pb.UnimplementedTxnServiceServer
 	s *Server
 }
 
 func (h *txnService) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	tm, ok := h.s.backend.(flowmesh.TxnManager)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "rpc: this node serves no transactions")
-	}
 	txn := pbconv.FromTxnRequest(req)
 	if _, err := flowmesh.ValidateTxn(txn); err != nil {
 		return nil, err
@@ -33,20 +28,11 @@ func (h *txnService) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnRespon
 	if err != nil {
 		return nil, err
 	}
-	res, err := tm.Txn(ctx, txn, opt)
+	res, err := h.s.node.Txn(ctx, txn, opt)
 	if err != nil {
 		return nil, err
 	}
 	return pbconv.TxnResponse(res), nil
-}
-
-// Txn runs a transaction on the KVManager when it is a flowmesh.TxnManager
-// (the embedded node's is); otherwise it returns errors.ErrUnsupported.
-func (p Parts) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.CallOption) (*flowmesh.TxnResult, error) {
-	if tm, ok := p.KVManager.(flowmesh.TxnManager); ok {
-		return tm.Txn(ctx, txn, opts...)
-	}
-	return nil, status.Error(codes.Unimplemented, "rpc: this node serves no transactions")
 }
 
 // txnScopes is a Txn's authorization: the namespaces of the one tenant its

@@ -17,7 +17,7 @@ import (
 // left here is the wire's own: durations that do not convert, and the
 // wait of one long poll (MaxReservePoll), which only the server bounds.
 // Checks that need state (does the partition exist, is the receipt
-// current) are the backend's.
+// current) are the node's.
 
 // checkPath is flowmesh.ValidatePath (every call takes it; it does not
 // allocate for a well-formed path).
@@ -52,7 +52,7 @@ func pollWait(d *durationpb.Duration) (time.Duration, error) {
 	return wait, nil
 }
 
-// callOptions validates p and returns it as one CallOption for the backend.
+// callOptions validates p and returns it as one CallOption for the node.
 func callOptions(p *pb.CallOptions) (flowmesh.CallOption, error) {
 	o := pbconv.FromCallOptions(p)
 	var err error

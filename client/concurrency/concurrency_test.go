@@ -41,12 +41,7 @@ func startNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger}, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
-		StreamManager:   s.StreamManager(),
-		QueueManager:    s.QueueManager(),
-		KVManager:       s.KVManager(),
-	})
+	srv := rpc.NewServer(rpc.Config{Logger: cfg.Logger, GRPCAddr: lis.Addr().String()}, s)
 	go srv.Serve(lis)
 	c, err := client.New(client.Config{Endpoints: []string{lis.Addr().String()}})
 	if err != nil {

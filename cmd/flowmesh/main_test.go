@@ -45,25 +45,11 @@ func startNodeWith(t *testing.T, mod func(*rpc.Config)) string {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	rcfg := rpc.Config{Logger: cfg.Logger}
+	rcfg := rpc.Config{Logger: cfg.Logger, GRPCAddr: addr}
 	if mod != nil {
 		mod(&rcfg)
 	}
-	srv := rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: storage.NewResourceFactory(s.MetaStore()),
-		StreamManager:   s.StreamManager(),
-		QueueManager:    s.QueueManager(),
-		KVManager:       s.KVManager(),
-		Quotas:          s,
-		StatusFunc: func(context.Context) (rpc.NodeStatus, error) {
-			st, err := s.Status()
-			if err != nil {
-				return rpc.NodeStatus{}, err
-			}
-			return rpc.NodeStatus{NodeID: st.ID, Role: rpc.Role(st.State), Term: st.Term, CommitIndex: st.CommitIndex,
-				AppliedIndex: st.AppliedIndex, LeaderID: st.LeaderID, LeaderGRPCAddr: addr, GRPCAddr: addr}, nil
-		},
-	})
+	srv := rpc.NewServer(rcfg, s)
 	go srv.Serve(lis)
 	t.Cleanup(func() {
 		srv.Stop()

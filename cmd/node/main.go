@@ -288,12 +288,16 @@ func stopTracing(tp *sdktrace.TracerProvider, cfg *config, log *slog.Logger) {
 	}
 }
 
+// The server takes the node as it is: one method set, no parts.
+var _ rpc.Node = (*storage.Storage)(nil)
+
 // newGRPCServer builds the gRPC server over node (not serving yet);
 // onLeave runs when a Leave call took this node out.
 func newGRPCServer(cfg *config, tlsm *nodeTLS, grpcMetrics *grpcmetrics.Server, store *auth.Store, tp *sdktrace.TracerProvider,
 	node *storage.Storage, grpcAddr string, onLeave func(), log *slog.Logger) *rpc.Server {
 	rcfg := rpc.Config{
 		Logger: log, Metrics: grpcMetrics, OnLeave: onLeave,
+		GRPCAddr: grpcAddr, Version: buildinfo.Version(),
 		TenantRate: cfg.TenantRate, TenantBurst: cfg.TenantBurst,
 		ServerOptions:      tlsm.grpcServerOptions(),
 		ForwardDialOptions: tlsm.forwardDialOptions(),
@@ -312,15 +316,7 @@ func newGRPCServer(cfg *config, tlsm *nodeTLS, grpcMetrics *grpcmetrics.Server, 
 	if store != nil {
 		rcfg.Auth = store
 	}
-	srv := rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: node,
-		StreamManager:   node,
-		QueueManager:    node,
-		KVManager:       node,
-		StatusFunc:      rpc.ClusterStatus(node, grpcAddr, buildinfo.Version()),
-		Cluster:         node,
-		Quotas:          node,
-	})
+	srv := rpc.NewServer(rcfg, node)
 	if id := node.ID(); id != "" {
 		// A follower's Leave asks the leader over gRPC to remove it.
 		node.SetRemoveSelf(srv.RemoveSelf(id))

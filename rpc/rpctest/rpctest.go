@@ -20,6 +20,9 @@ import (
 	"github.com/flowmesh/flowmesh/storage"
 )
 
+// The server takes the embedded node directly.
+var _ rpc.Node = (*storage.Storage)(nil)
+
 // Node is one in-process node.
 type Node struct {
 	Store    *storage.Storage
@@ -123,19 +126,11 @@ func serve(t testing.TB, cfg *storage.Config, lis net.Listener, rmod func(*rpc.C
 		t.Fatal(err)
 	}
 	n := &Node{Store: s, Addr: lis.Addr().String(), ID: st.ID, Gossip: cfg.Gossip.BindAddr, done: make(chan struct{})}
-	rcfg := rpc.Config{Logger: cfg.Logger}
+	rcfg := rpc.Config{Logger: cfg.Logger, GRPCAddr: n.Addr, Version: "test"}
 	if rmod != nil {
 		rmod(&rcfg)
 	}
-	n.Server = rpc.NewServer(rcfg, rpc.Parts{
-		ResourceManager: s,
-		StreamManager:   s,
-		QueueManager:    s,
-		KVManager:       s,
-		StatusFunc:      rpc.ClusterStatus(s, n.Addr, "test"),
-		Cluster:         s,
-		Quotas:          s,
-	})
+	n.Server = rpc.NewServer(rcfg, s)
 	s.SetRemoveSelf(n.Server.RemoveSelf(n.ID))
 	go func() {
 		defer close(n.done)
