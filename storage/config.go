@@ -232,32 +232,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// Builder is a fluent layer over Config; it holds no logic of its own.
-type Builder struct {
-	cfg Config
-}
-
-// NewBuilder starts from DefaultConfig.
-func NewBuilder() *Builder { return &Builder{cfg: *DefaultConfig()} }
-
-// WithDataDir sets the data directory.
-func (b *Builder) WithDataDir(dir string) *Builder { b.cfg.DataDir = dir; return b }
-
-// WithConfig replaces the configuration, keeping a data directory set before.
-func (b *Builder) WithConfig(c *Config) *Builder {
-	dir := b.cfg.DataDir
-	b.cfg = *c
-	if b.cfg.DataDir == "" || b.cfg.DataDir == DefaultConfig().DataDir {
-		if dir != "" {
-			b.cfg.DataDir = dir
-		}
-	}
-	return b
-}
-
-// WithLogger sets the logger.
-func (b *Builder) WithLogger(l *slog.Logger) *Builder { b.cfg.Logger = l; return b }
-
-// Build returns a node that is not started.
-func (b *Builder) Build() (*Storage, error) { return NewWithConfig(&b.cfg) }

@@ -13,6 +13,10 @@ import (
 func TestDirectAndAccessorsShareState(t *testing.T) {
 	s, _ := startNode(t)
 	ctx := context.Background()
+	// The views are the node itself: one method set, no second code path.
+	if s.StreamManager() != storage.StreamManager(s) || s.QueueManager() != storage.QueueManager(s) || s.KVManager() != storage.KVManager(s) {
+		t.Errorf("StreamManager, QueueManager and KVManager are not the node itself")
+	}
 	stream, err := storage.NewResourceFactory(s.MetaStore()).CreateStream(ctx, "t1", "ns1", "events", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -7,15 +7,31 @@
 //	stream, err := factory.CreateStream(ctx, "tenant1", "ns1", "events", 1)
 //	offsets, err := s.StreamManager().WriteEvents(ctx, stream.GetPath(), events)
 //
-// A *Storage is also every contract interface of the root package itself
-// (flowmesh.ResourceManager, StreamManager, QueueManager, QueueBatcher,
-// KVManager, QuotaManager), as *client.Client is: code written against them
-// takes either. The accessors above return views of the same node.
+// # One method set, the founding API as a façade
+//
+// The node has one method set: a *Storage is every contract interface of
+// the root package itself (flowmesh.ResourceManager, StreamManager,
+// QueueManager, QueueBatcher, KVManager, TxnManager, QuotaManager; see
+// contract.go), as *client.Client is, plus the operations a server needs
+// (membership, status, readiness, disk, snapshots). The gRPC server takes
+// that one value (rpc.Node; cmd/node asserts it), with no parts glued
+// together and no capability found by type assertion. Code written against
+// the root interfaces takes a node or a client alike.
+//
+// The founding API lives in one file, founding.go, as a façade over that
+// method set: New, NewBuilder ... BuildAndStart (a fluent layer over
+// Config), Lifecycle and StorageBackend, the MetaStore view with
+// ResourceFactory, the accessors StreamManager(), QueueManager() and
+// KVManager() (which return the node itself) and RemoveFromInFlight. It
+// holds no logic, and it shapes neither the wire nor the FSM: the founding
+// CreateQueue's partitions argument (0 or 1: a queue is one FIFO) is
+// checked by the node and the SDK and never sent; RemoveFromInFlight is a
+// fenced ack (below).
 //
 // The founding API's RemoveFromInFlight(ctx, path, job.ID) is fenced as Ack
 // is: the Job.ID a reservation returns names that reservation
 // (flowmesh.ReservationID: the Enqueue ID on a first delivery,
-// "<id>:<attempt>" on a redelivery) and queues.go resolves it to that
+// "<id>:<attempt>" on a redelivery) and founding.go resolves it to that
 // reservation's receipt, so a worker whose reservation expired gets
 // ErrStaleReceipt while another worker holds the job.
 //

@@ -2,10 +2,12 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/storage"
 )
 
@@ -101,4 +103,25 @@ func ExampleDefaultConfig() {
 	// Output:
 	// true
 	// <nil>
+}
+
+// A queue is one FIFO: the founding call takes a partition count, 0 or 1,
+// and refuses more.
+func ExampleResourceFactory_CreateQueue() {
+	dir, _ := os.MkdirTemp("", "flowmesh-example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	s, err := storage.NewBuilder().WithDataDir(dir).BuildAndStart(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Stop(context.Background())
+	factory := storage.NewResourceFactory(s.MetaStore())
+	_, err = factory.CreateQueue(ctx, "tenant1", "ns1", "jobs", 2)
+	fmt.Println(errors.Is(err, flowmesh.ErrInvalidArgument), err)
+	q, err := factory.CreateQueue(ctx, "tenant1", "ns1", "jobs", 1)
+	fmt.Println(q.GetPath(), err)
+	// Output:
+	// true flowmesh: invalid partitions: a queue has exactly 1 partition (0 means 1), got 2
+	// tenant1/ns1/jobs <nil>
 }

@@ -8,11 +8,7 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
-type kvManager struct{ s *Storage }
-
-var _ flowmesh.KVManager = (*kvManager)(nil)
-
-func (m *kvManager) Put(ctx context.Context, path, key string, value []byte, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
+func (s *Storage) Put(ctx context.Context, path, key string, value []byte, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
@@ -23,28 +19,28 @@ func (m *kvManager) Put(ctx context.Context, path, key string, value []byte, opt
 	if opts.IfRevision != nil {
 		c.HasIfRevision, c.IfRevision = true, *opts.IfRevision
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: c}}, flowmesh.ApplyCallOptions(callOpts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: c}}, flowmesh.ApplyCallOptions(callOpts))
 	if err != nil {
 		return 0, err
 	}
 	return res.Revision, nil
 }
 
-func (m *kvManager) Get(ctx context.Context, path, key string, opts ...flowmesh.CallOption) (flowmesh.KVEntry, error) {
+func (s *Storage) Get(ctx context.Context, path, key string, opts ...flowmesh.CallOption) (flowmesh.KVEntry, error) {
 	if err := checkPath(path); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
 	if err := flowmesh.ValidateGet(key); err != nil {
 		return flowmesh.KVEntry{}, err
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return flowmesh.KVEntry{}, err
 	}
-	return f.KVGet(path, key, m.s.now().UnixNano())
+	return f.KVGet(path, key, s.now().UnixNano())
 }
 
-func (m *kvManager) Delete(ctx context.Context, path, key string, opts flowmesh.KVDeleteOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
+func (s *Storage) Delete(ctx context.Context, path, key string, opts flowmesh.KVDeleteOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
@@ -55,14 +51,14 @@ func (m *kvManager) Delete(ctx context.Context, path, key string, opts flowmesh.
 	if opts.IfRevision != nil {
 		c.HasIfRevision, c.IfRevision = true, *opts.IfRevision
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvDelete{KvDelete: c}}, flowmesh.ApplyCallOptions(callOpts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_KvDelete{KvDelete: c}}, flowmesh.ApplyCallOptions(callOpts))
 	if err != nil {
 		return 0, err
 	}
 	return res.Revision, nil
 }
 
-func (m *kvManager) List(ctx context.Context, path, prefix, after string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.KVEntry, error) {
+func (s *Storage) List(ctx context.Context, path, prefix, after string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.KVEntry, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -72,20 +68,20 @@ func (m *kvManager) List(ctx context.Context, path, prefix, after string, limit 
 	if limit == 0 {
 		limit = flowmesh.MaxListEntries
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return f.KVList(path, prefix, after, limit, m.s.now().UnixNano())
+	return f.KVList(path, prefix, after, limit, s.now().UnixNano())
 }
 
 // NextRevision is the revision a watch from 0 on path starts at in this
 // node's state: the next revision. Watching from it misses no change.
-func (m *kvManager) NextRevision(ctx context.Context, path string) (uint64, error) {
+func (s *Storage) NextRevision(ctx context.Context, path string) (uint64, error) {
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	f, _, err := m.s.running()
+	f, _, err := s.running()
 	if err != nil {
 		return 0, err
 	}
@@ -93,7 +89,7 @@ func (m *kvManager) NextRevision(ctx context.Context, path string) (uint64, erro
 	return next, err
 }
 
-func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
+func (s *Storage) Watch(ctx context.Context, path, prefix string, fromRevision uint64, fn func(flowmesh.KVEvent) error) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
@@ -102,7 +98,7 @@ func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision
 	}
 	from := fromRevision
 	for {
-		f, _, err := m.s.running()
+		f, _, err := s.running()
 		if err != nil {
 			return err
 		}
@@ -124,7 +120,7 @@ func (m *kvManager) Watch(ctx context.Context, path, prefix string, fromRevision
 			}
 			continue
 		}
-		if err := m.s.wait(ctx, changed, time.Second); err != nil {
+		if err := s.wait(ctx, changed, time.Second); err != nil {
 			return err
 		}
 	}

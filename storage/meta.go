@@ -8,21 +8,9 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
-// MetaStore holds the resource metadata: it creates, finds, lists and
-// deletes streams, queues and KV stores. It implements flowmesh.ResourceManager.
-type MetaStore struct{ s *Storage }
-
-var _ flowmesh.ResourceManager = (*MetaStore)(nil)
-
-// ResourceFactory creates resources; it is the founding API's entry point.
-type ResourceFactory struct{ *MetaStore }
-
-// NewResourceFactory returns a factory over a node's MetaStore.
-func NewResourceFactory(m *MetaStore) *ResourceFactory { return &ResourceFactory{MetaStore: m} }
-
-func (m *MetaStore) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh.Resource, error) {
+func (s *Storage) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh.Resource, error) {
 	pb := fsm.ResourceToPB(r)
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, resourceCallOptions(ctx))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateResource{CreateResource: &fsmpb.CreateResource{Resource: pb}}}, resourceCallOptions(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +18,7 @@ func (m *MetaStore) create(ctx context.Context, r *flowmesh.Resource) (*flowmesh
 }
 
 // CreateStream creates a stream with partitions partitions.
-func (m *MetaStore) CreateStream(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.StreamOption) (*flowmesh.Resource, error) {
+func (s *Storage) CreateStream(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.StreamOption) (*flowmesh.Resource, error) {
 	cfg := flowmesh.StreamConfig{Partitions: partitions}
 	for _, o := range opts {
 		o(&cfg)
@@ -39,11 +27,11 @@ func (m *MetaStore) CreateStream(ctx context.Context, tenant, namespace, name st
 	if err := flowmesh.ValidateCreateStream(tenant, namespace, name, cfg); err != nil {
 		return nil, err
 	}
-	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindStream, Stream: &cfg})
+	return s.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindStream, Stream: &cfg})
 }
 
 // CreateQueue creates a work queue; partitions must be 1 (0 means 1).
-func (m *MetaStore) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
+func (s *Storage) CreateQueue(ctx context.Context, tenant, namespace, name string, partitions int, opts ...flowmesh.QueueOption) (*flowmesh.Resource, error) {
 	cfg := flowmesh.QueueConfig{}
 	for _, o := range opts {
 		o(&cfg)
@@ -52,11 +40,11 @@ func (m *MetaStore) CreateQueue(ctx context.Context, tenant, namespace, name str
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindQueue, Queue: &cfg})
+	return s.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindQueue, Queue: &cfg})
 }
 
 // CreateKVStore creates a KV store.
-func (m *MetaStore) CreateKVStore(ctx context.Context, tenant, namespace, name string, opts ...flowmesh.KVOption) (*flowmesh.Resource, error) {
+func (s *Storage) CreateKVStore(ctx context.Context, tenant, namespace, name string, opts ...flowmesh.KVOption) (*flowmesh.Resource, error) {
 	cfg := flowmesh.KVConfig{}
 	for _, o := range opts {
 		o(&cfg)
@@ -65,15 +53,15 @@ func (m *MetaStore) CreateKVStore(ctx context.Context, tenant, namespace, name s
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	return m.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindKV, KV: &cfg})
+	return s.create(ctx, &flowmesh.Resource{Tenant: tenant, Namespace: namespace, Name: name, Kind: flowmesh.KindKV, KV: &cfg})
 }
 
 // GetResource returns the resource at path (linearizable).
-func (m *MetaStore) GetResource(ctx context.Context, path string) (*flowmesh.Resource, error) {
+func (s *Storage) GetResource(ctx context.Context, path string) (*flowmesh.Resource, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return nil, err
 	}
-	f, err := m.s.read(ctx, nil)
+	f, err := s.read(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +69,11 @@ func (m *MetaStore) GetResource(ctx context.Context, path string) (*flowmesh.Res
 }
 
 // ListResources lists a tenant's resources; namespace "" lists all namespaces.
-func (m *MetaStore) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
+func (s *Storage) ListResources(ctx context.Context, tenant, namespace string) ([]*flowmesh.Resource, error) {
 	if err := flowmesh.ValidateListResources(tenant, namespace); err != nil {
 		return nil, err
 	}
-	f, err := m.s.read(ctx, nil)
+	f, err := s.read(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +102,11 @@ func (s *Storage) QueueCounters(path string) (redelivered, dead uint64, err erro
 }
 
 // DeleteResource deletes the resource and its data.
-func (m *MetaStore) DeleteResource(ctx context.Context, path string) error {
+func (s *Storage) DeleteResource(ctx context.Context, path string) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
 	}
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: path}}}, resourceCallOptions(ctx))
+	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteResource{DeleteResource: &fsmpb.DeleteResource{Path: path}}}, resourceCallOptions(ctx))
 	return err
 }
 

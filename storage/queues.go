@@ -9,13 +9,9 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
-type queueManager struct{ s *Storage }
-
-var _ flowmesh.QueueManager = (*queueManager)(nil)
-
 func checkPath(path string) error { return flowmesh.ValidatePath(path) }
 
-func (m *queueManager) Enqueue(ctx context.Context, path string, payload []byte, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64, error) {
+func (s *Storage) Enqueue(ctx context.Context, path string, payload []byte, opts flowmesh.QueueEnqueueOptions, callOpts ...flowmesh.CallOption) (string, uint64, error) {
 	if err := checkPath(path); err != nil {
 		return "", 0, err
 	}
@@ -23,21 +19,21 @@ func (m *queueManager) Enqueue(ctx context.Context, path string, payload []byte,
 		return "", 0, err
 	}
 	c := &fsmpb.Enqueue{Path: path, Payload: payload, Delay: int64(opts.Delay), DedupId: opts.DedupID}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: c}}, flowmesh.ApplyCallOptions(callOpts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Enqueue{Enqueue: c}}, flowmesh.ApplyCallOptions(callOpts))
 	if err != nil {
 		return "", 0, err
 	}
 	return res.JobID, res.Seq, nil
 }
 
-func (m *queueManager) Reserve(ctx context.Context, path string, visibility time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
+func (s *Storage) Reserve(ctx context.Context, path string, visibility time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
 	if err := flowmesh.ValidateReserve(visibility); err != nil {
 		return nil, err
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: path, Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Reserve{Reserve: &fsmpb.Reserve{Path: path, Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +47,10 @@ func (m *queueManager) Reserve(ctx context.Context, path string, visibility time
 
 // ReserveWait proposes a reservation whenever a job may have become ready:
 // after any applied change, or when the earliest delay or visibility ends.
-func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
+func (s *Storage) ReserveWait(ctx context.Context, path string, visibility, wait time.Duration, opts ...flowmesh.CallOption) (*flowmesh.Job, error) {
 	var job *flowmesh.Job
-	err := m.pollReserve(ctx, path, wait, opts, func(callOpts []flowmesh.CallOption) (done bool, err error) {
-		job, err = m.Reserve(ctx, path, visibility, callOpts...)
+	err := s.pollReserve(ctx, path, wait, opts, func(callOpts []flowmesh.CallOption) (done bool, err error) {
+		job, err = s.Reserve(ctx, path, visibility, callOpts...)
 		return err != nil || job != nil, err
 	})
 	return job, err
@@ -65,14 +61,14 @@ func (m *queueManager) ReserveWait(ctx context.Context, path string, visibility,
 // applied change, or when the earliest delay or visibility ends). Each try
 // is its own reservation, so with a caller's request ID later tries carry
 // derived IDs (a repeat of the first would just return its empty result).
-func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.Duration, opts []flowmesh.CallOption, try func(callOpts []flowmesh.CallOption) (bool, error)) error {
+func (s *Storage) pollReserve(ctx context.Context, path string, wait time.Duration, opts []flowmesh.CallOption, try func(callOpts []flowmesh.CallOption) (bool, error)) error {
 	if err := flowmesh.ValidateReserveWait(wait); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(wait)
 	o := flowmesh.ApplyCallOptions(opts)
 	for attempt := 0; ; attempt++ {
-		f, _, err := m.s.running()
+		f, _, err := s.running()
 		if err != nil {
 			return err
 		}
@@ -88,94 +84,78 @@ func (m *queueManager) pollReserve(ctx context.Context, path string, wait time.D
 		if left <= 0 {
 			return nil
 		}
-		now := m.s.now().UnixNano()
+		now := s.now().UnixNano()
 		if at, ok, err := f.NextReady(path, now); err == nil && ok && at > now && time.Duration(at-now) < left {
 			left = time.Duration(at-now) + time.Millisecond
 		} else if ok && at <= now {
 			left = min(left, 10*time.Millisecond)
 		}
-		if err := m.s.wait(ctx, changed, left); err != nil {
+		if err := s.wait(ctx, changed, left); err != nil {
 			return err
 		}
 	}
 }
 
-// RemoveFromInFlight is the founding API's ack. Its job ID is the Job.ID a
-// reservation returned, which names that reservation
-// (flowmesh.ReservationID), so it acks that reservation's receipt and
-// nothing else: a worker whose reservation expired is refused with
-// ErrStaleReceipt while another worker holds the job, as with Ack. The
-// FSM knows no unfenced ack.
-func (m *queueManager) RemoveFromInFlight(ctx context.Context, path, jobID string, opts ...flowmesh.CallOption) error {
-	if err := checkPath(path); err != nil {
-		return err
-	}
-	if err := flowmesh.ValidateRemoveFromInFlight(jobID); err != nil {
-		return err
-	}
-	return m.ack(ctx, path, flowmesh.ParseReservationID(jobID), opts)
-}
-
-func (m *queueManager) Ack(ctx context.Context, path string, r flowmesh.Receipt, opts ...flowmesh.CallOption) error {
+func (s *Storage) Ack(ctx context.Context, path string, r flowmesh.Receipt, opts ...flowmesh.CallOption) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
 	if err := flowmesh.ValidateAck(r); err != nil {
 		return err
 	}
-	return m.ack(ctx, path, r, opts)
+	return s.ack(ctx, path, r, opts)
 }
 
-func (m *queueManager) ack(ctx context.Context, path string, r flowmesh.Receipt, opts []flowmesh.CallOption) error {
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Ack{Ack: &fsmpb.Ack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt)}}}, flowmesh.ApplyCallOptions(opts))
+func (s *Storage) ack(ctx context.Context, path string, r flowmesh.Receipt, opts []flowmesh.CallOption) error {
+	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Ack{Ack: &fsmpb.Ack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt)}}}, flowmesh.ApplyCallOptions(opts))
 	return err
 }
 
-func (m *queueManager) Nack(ctx context.Context, path string, r flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
+func (s *Storage) Nack(ctx context.Context, path string, r flowmesh.Receipt, delay time.Duration, opts ...flowmesh.CallOption) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
 	if err := flowmesh.ValidateNack(r, delay); err != nil {
 		return err
 	}
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Nack{Nack: &fsmpb.Nack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Delay: int64(delay)}}}, flowmesh.ApplyCallOptions(opts))
+	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Nack{Nack: &fsmpb.Nack{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Delay: int64(delay)}}}, flowmesh.ApplyCallOptions(opts))
 	return err
 }
 
-func (m *queueManager) Touch(ctx context.Context, path string, r flowmesh.Receipt, visibility time.Duration, opts ...flowmesh.CallOption) error {
+func (s *Storage) Touch(ctx context.Context, path string, r flowmesh.Receipt, visibility time.Duration, opts ...flowmesh.CallOption) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
 	if err := flowmesh.ValidateTouch(r, visibility); err != nil {
 		return err
 	}
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Touch{Touch: &fsmpb.Touch{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
+	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Touch{Touch: &fsmpb.Touch{Path: path, JobId: r.JobID, Attempt: int32(r.Attempt), Visibility: int64(visibility)}}}, flowmesh.ApplyCallOptions(opts))
 	return err
 }
 
-func (m *queueManager) Stats(ctx context.Context, path string, opts ...flowmesh.CallOption) (flowmesh.QueueStats, error) {
+func (s *Storage) Stats(ctx context.Context, path string, opts ...flowmesh.CallOption) (flowmesh.QueueStats, error) {
 	if err := checkPath(path); err != nil {
 		return flowmesh.QueueStats{}, err
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return flowmesh.QueueStats{}, err
 	}
-	return f.QueueStats(path, max(m.s.now().UnixNano(), f.LastStamp()))
+	return f.QueueStats(path, max(s.now().UnixNano(), f.LastStamp()))
 }
 
-func (m *queueManager) Purge(ctx context.Context, path string, opts ...flowmesh.CallOption) (int, error) {
+func (s *Storage) Purge(ctx context.Context, path string, opts ...flowmesh.CallOption) (int, error) {
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Purge{Purge: &fsmpb.Purge{Path: path}}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Purge{Purge: &fsmpb.Purge{Path: path}}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return 0, err
 	}
 	return res.Count, nil
 }
 
-func (m *queueManager) ListDead(ctx context.Context, path string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+func (s *Storage) ListDead(ctx context.Context, path string, limit int, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -185,21 +165,21 @@ func (m *queueManager) ListDead(ctx context.Context, path string, limit int, opt
 	if limit == 0 {
 		limit = flowmesh.MaxReadMessages // not every dead job: a reply holds at most as many as a read
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return f.ListDead(path, limit)
 }
 
-func (m *queueManager) Redrive(ctx context.Context, path string, max int, opts ...flowmesh.CallOption) (int, error) {
+func (s *Storage) Redrive(ctx context.Context, path string, max int, opts ...flowmesh.CallOption) (int, error) {
 	if err := checkPath(path); err != nil {
 		return 0, err
 	}
 	if max < 0 {
 		max = 0
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Redrive{Redrive: &fsmpb.Redrive{Path: path, Max: int32(min(max, 1<<30))}}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_Redrive{Redrive: &fsmpb.Redrive{Path: path, Max: int32(min(max, 1<<30))}}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return 0, err
 	}

@@ -13,10 +13,8 @@ import (
 // command, validated here against the limits before it is proposed and
 // again by the FSM (which knows the queue's own payload limit).
 
-var _ flowmesh.QueueBatcher = (*queueManager)(nil)
-
 // EnqueueBatch adds the jobs in one command and returns one result per job.
-func (m *queueManager) EnqueueBatch(ctx context.Context, path string, jobs []flowmesh.EnqueueItem, opts ...flowmesh.CallOption) ([]flowmesh.EnqueuedJob, error) {
+func (s *Storage) EnqueueBatch(ctx context.Context, path string, jobs []flowmesh.EnqueueItem, opts ...flowmesh.CallOption) ([]flowmesh.EnqueuedJob, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -27,7 +25,7 @@ func (m *queueManager) EnqueueBatch(ctx context.Context, path string, jobs []flo
 	for i, j := range jobs {
 		c.Jobs[i] = &fsmpb.EnqueueItem{Payload: j.Payload, Delay: int64(j.Delay), DedupId: j.DedupID}
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_EnqueueBatch{EnqueueBatch: c}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_EnqueueBatch{EnqueueBatch: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +37,7 @@ func (m *queueManager) EnqueueBatch(ctx context.Context, path string, jobs []flo
 }
 
 // ReserveBatch reserves up to max ready jobs in one command.
-func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, visibility time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+func (s *Storage) ReserveBatch(ctx context.Context, path string, max int, visibility time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -47,7 +45,7 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 		return nil, err
 	}
 	c := &fsmpb.ReserveBatch{Path: path, Visibility: int64(visibility), Max: int32(max), MaxBytes: flowmesh.MaxBatchBytes}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_ReserveBatch{ReserveBatch: c}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_ReserveBatch{ReserveBatch: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +59,7 @@ func (m *queueManager) ReserveBatch(ctx context.Context, path string, max int, v
 }
 
 // ReserveBatchWait is ReserveBatch that waits up to wait for a first job.
-func (m *queueManager) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
+func (s *Storage) ReserveBatchWait(ctx context.Context, path string, max int, visibility, wait time.Duration, opts ...flowmesh.CallOption) ([]flowmesh.Job, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -69,8 +67,8 @@ func (m *queueManager) ReserveBatchWait(ctx context.Context, path string, max in
 		return nil, err
 	}
 	var jobs []flowmesh.Job
-	err := m.pollReserve(ctx, path, wait, opts, func(callOpts []flowmesh.CallOption) (done bool, err error) {
-		jobs, err = m.ReserveBatch(ctx, path, max, visibility, callOpts...)
+	err := s.pollReserve(ctx, path, wait, opts, func(callOpts []flowmesh.CallOption) (done bool, err error) {
+		jobs, err = s.ReserveBatch(ctx, path, max, visibility, callOpts...)
 		return err != nil || len(jobs) > 0, err
 	})
 	if err != nil {
@@ -83,7 +81,7 @@ func (m *queueManager) ReserveBatchWait(ctx context.Context, path string, max in
 }
 
 // AckBatch acknowledges the receipts in one command; see flowmesh.QueueBatcher.
-func (m *queueManager) AckBatch(ctx context.Context, path string, receipts []flowmesh.Receipt, opts ...flowmesh.CallOption) ([]error, error) {
+func (s *Storage) AckBatch(ctx context.Context, path string, receipts []flowmesh.Receipt, opts ...flowmesh.CallOption) ([]error, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -94,7 +92,7 @@ func (m *queueManager) AckBatch(ctx context.Context, path string, receipts []flo
 	for i, r := range receipts {
 		c.Receipts[i] = &fsmpb.Receipt{JobId: r.JobID, Attempt: int32(r.Attempt)}
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_AckBatch{AckBatch: c}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_AckBatch{AckBatch: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}

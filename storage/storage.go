@@ -20,44 +20,6 @@ import (
 	"github.com/flowmesh/flowmesh/segment"
 )
 
-// Re-exported contract types, so embedding programs need only this package.
-type (
-	StreamEvent         = flowmesh.StreamEvent
-	Message             = flowmesh.Message
-	Position            = flowmesh.Position
-	Job                 = flowmesh.Job
-	Receipt             = flowmesh.Receipt
-	QueueEnqueueOptions = flowmesh.QueueEnqueueOptions
-	QueueStats          = flowmesh.QueueStats
-	KVEntry             = flowmesh.KVEntry
-	KVEvent             = flowmesh.KVEvent
-	KVPutOptions        = flowmesh.KVPutOptions
-	KVDeleteOptions     = flowmesh.KVDeleteOptions
-	Resource            = flowmesh.Resource
-	StreamManager       = flowmesh.StreamManager
-	QueueManager        = flowmesh.QueueManager
-	KVManager           = flowmesh.KVManager
-	ResourceManager     = flowmesh.ResourceManager
-)
-
-// Lifecycle is something that starts and stops.
-type Lifecycle interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-}
-
-// StorageBackend is what an embedding program uses: the lifecycle, the
-// resource metadata and the three managers.
-type StorageBackend interface {
-	Lifecycle
-	MetaStore() *MetaStore
-	StreamManager() StreamManager
-	QueueManager() QueueManager
-	KVManager() KVManager
-}
-
-var _ StorageBackend = (*Storage)(nil)
-
 // Storage is an embedded FlowMesh node.
 type Storage struct {
 	cfg Config
@@ -77,11 +39,6 @@ type Storage struct {
 	files      *segment.FileCache // descriptors of every segment file
 	lock       *dirLock           // the data dir's, held while running
 	disk       atomic.Pointer[diskState]
-
-	meta    *MetaStore
-	streams *streamManager
-	queues  *queueManager
-	kv      *kvManager
 }
 
 const (
@@ -89,13 +46,6 @@ const (
 	stateRunning
 	stateStopped
 )
-
-// New returns a node with the default configuration and dataDir. Call Start.
-func New(dataDir string) (*Storage, error) {
-	cfg := DefaultConfig()
-	cfg.DataDir = dataDir
-	return NewWithConfig(cfg)
-}
 
 // NewWithConfig returns a node for cfg (copied). Call Start.
 func NewWithConfig(cfg *Config) (*Storage, error) {
@@ -108,22 +58,6 @@ func NewWithConfig(cfg *Config) (*Storage, error) {
 	s := &Storage{cfg: cfg.withDefaults(), bugs: loadBugs()}
 	s.files = segment.NewFileCache(s.cfg.MaxOpenSegmentFiles)
 	s.log = s.cfg.Logger.With("component", "storage")
-	s.meta = &MetaStore{s: s}
-	s.streams = &streamManager{s: s}
-	s.queues = &queueManager{s: s}
-	s.kv = &kvManager{s: s}
-	return s, nil
-}
-
-// BuildAndStart builds the node and starts it.
-func (b *Builder) BuildAndStart(ctx context.Context) (*Storage, error) {
-	s, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(ctx); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -320,18 +254,6 @@ func (s *Storage) running() (*fsm.FSM, *cluster.Cluster, error) {
 // SegmentFiles reports the segment files the node holds open and its
 // budget (Config.MaxOpenSegmentFiles), for metrics and status.
 func (s *Storage) SegmentFiles() segment.FileStats { return s.files.Stats() }
-
-// MetaStore returns the resource metadata store.
-func (s *Storage) MetaStore() *MetaStore { return s.meta }
-
-// StreamManager returns the stream API.
-func (s *Storage) StreamManager() StreamManager { return s.streams }
-
-// QueueManager returns the queue API.
-func (s *Storage) QueueManager() QueueManager { return s.queues }
-
-// KVManager returns the KV API.
-func (s *Storage) KVManager() KVManager { return s.kv }
 
 // Snapshot takes a raft snapshot now and compacts the log.
 func (s *Storage) Snapshot(ctx context.Context) error {

@@ -8,11 +8,7 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
-type streamManager struct{ s *Storage }
-
-var _ flowmesh.StreamManager = (*streamManager)(nil)
-
-func (m *streamManager) WriteEvents(ctx context.Context, path string, events []flowmesh.StreamEvent, opts ...flowmesh.CallOption) ([]flowmesh.Position, error) {
+func (s *Storage) WriteEvents(ctx context.Context, path string, events []flowmesh.StreamEvent, opts ...flowmesh.CallOption) ([]flowmesh.Position, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return nil, err
 	}
@@ -28,21 +24,21 @@ func (m *streamManager) WriteEvents(ctx context.Context, path string, events []f
 		}
 		c.Events[i] = pe
 	}
-	res, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: c}}, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_WriteEvents{WriteEvents: c}}, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}
 	return res.Positions, nil
 }
 
-func (m *streamManager) ReadFromOffset(ctx context.Context, path string, partition int, offset uint64, max int, opts ...flowmesh.CallOption) ([]flowmesh.Message, error) {
+func (s *Storage) ReadFromOffset(ctx context.Context, path string, partition int, offset uint64, max int, opts ...flowmesh.CallOption) ([]flowmesh.Message, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return nil, err
 	}
 	if err := flowmesh.ValidateReadFromOffset(partition, max); err != nil {
 		return nil, err
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +55,7 @@ const (
 	subscribeBatchBytes = 256 << 10
 )
 
-func (m *streamManager) Subscribe(ctx context.Context, path string, partition int, offset uint64, fn func(flowmesh.Message) error) error {
+func (s *Storage) Subscribe(ctx context.Context, path string, partition int, offset uint64, fn func(flowmesh.Message) error) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
 	}
@@ -67,7 +63,7 @@ func (m *streamManager) Subscribe(ctx context.Context, path string, partition in
 		return err
 	}
 	for {
-		f, _, err := m.s.running()
+		f, _, err := s.running()
 		if err != nil {
 			return err
 		}
@@ -88,46 +84,46 @@ func (m *streamManager) Subscribe(ctx context.Context, path string, partition in
 			}
 			continue
 		}
-		if err := m.s.wait(ctx, changed, time.Second); err != nil {
+		if err := s.wait(ctx, changed, time.Second); err != nil {
 			return err
 		}
 	}
 }
 
-func (m *streamManager) CommitOffset(ctx context.Context, path, group string, partition int, offset uint64, opts ...flowmesh.CallOption) error {
+func (s *Storage) CommitOffset(ctx context.Context, path, group string, partition int, offset uint64, opts ...flowmesh.CallOption) error {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return err
 	}
 	if err := flowmesh.ValidateCommitOffset(group, partition); err != nil {
 		return err
 	}
-	_, err := m.s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{
+	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CommitOffset{CommitOffset: &fsmpb.CommitOffset{
 		Path: path, Group: group, Partition: int32(partition), Offset: offset}}}, flowmesh.ApplyCallOptions(opts))
 	return err
 }
 
-func (m *streamManager) FetchOffset(ctx context.Context, path, group string, partition int, opts ...flowmesh.CallOption) (uint64, error) {
+func (s *Storage) FetchOffset(ctx context.Context, path, group string, partition int, opts ...flowmesh.CallOption) (uint64, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return 0, err
 	}
 	if err := flowmesh.ValidateFetchOffset(group, partition); err != nil {
 		return 0, err
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
 	return f.GroupOffset(path, group, partition)
 }
 
-func (m *streamManager) PartitionInfo(ctx context.Context, path string, partition int, opts ...flowmesh.CallOption) (flowmesh.PartitionInfo, error) {
+func (s *Storage) PartitionInfo(ctx context.Context, path string, partition int, opts ...flowmesh.CallOption) (flowmesh.PartitionInfo, error) {
 	if _, _, _, err := flowmesh.ParsePath(path); err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}
 	if err := flowmesh.ValidatePartitionInfo(partition); err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}
-	f, err := m.s.read(ctx, opts)
+	f, err := s.read(ctx, opts)
 	if err != nil {
 		return flowmesh.PartitionInfo{}, err
 	}

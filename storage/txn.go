@@ -8,20 +8,20 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 )
 
-// The KV manager runs transactions (flowmesh.TxnManager): a transaction's
+// The node runs transactions (flowmesh.TxnManager): a transaction's
 // compares and reads are mostly KV ones and its revision is the KV
 // revision, but its ops may append to streams and enqueue or ack jobs of
-// the same tenant. Type-assert KVManager() to flowmesh.TxnManager, or call
-// Storage.Txn.
-var _ flowmesh.TxnManager = (*kvManager)(nil)
+// the same tenant. The founding API's KVManager() is the node too, so it
+// type-asserts to flowmesh.TxnManager.
+var _ flowmesh.TxnManager = (*Storage)(nil)
 
 // Txn runs a transaction as one replicated command (see flowmesh.Txn).
-func (m *kvManager) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.CallOption) (*flowmesh.TxnResult, error) {
+func (s *Storage) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.CallOption) (*flowmesh.TxnResult, error) {
 	if _, err := flowmesh.ValidateTxn(txn); err != nil {
 		return nil, err
 	}
 	cmd := &fsmpb.Command{Op: &fsmpb.Command_Txn{Txn: fsm.TxnToPB(txn)}}
-	res, err := m.s.propose(ctx, cmd, flowmesh.ApplyCallOptions(opts))
+	res, err := s.propose(ctx, cmd, flowmesh.ApplyCallOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -29,11 +29,6 @@ func (m *kvManager) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.
 		return nil, flowmesh.Invalid("request_id", "was used by another kind of call within the dedup window")
 	}
 	return res.Txn, nil
-}
-
-// Txn runs a transaction (the KV manager's Txn).
-func (s *Storage) Txn(ctx context.Context, txn flowmesh.Txn, opts ...flowmesh.CallOption) (*flowmesh.TxnResult, error) {
-	return s.kv.Txn(ctx, txn, opts...)
 }
 
 // txnGrowth is growth for a transaction: it adds data when either branch
