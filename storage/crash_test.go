@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/faults"
 	"github.com/flowmesh/flowmesh/storage"
 )
 
@@ -87,6 +88,11 @@ func crashChild(dir, run string) {
 		out.Unlock()
 	}
 	fail := func(err error) {
+		if faults.Crashing() {
+			// A lose-unsynced crash cut the stores under this write; the
+			// crash exits with its own code (99) once it is done.
+			select {}
+		}
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(4)
 	}

@@ -18,3 +18,6 @@ func CrashBeforeApply() func() { return nil }
 
 // OnCrashLoseUnsynced does nothing without the flowmesh_faults build tag.
 func OnCrashLoseUnsynced(string, func() string) {}
+
+// Crashing reports whether a lose-unsynced crash is under way: never.
+func Crashing() bool { return false }

@@ -112,7 +112,17 @@ func OnCrashLoseUnsynced(name string, drop func() string) {
 	})
 }
 
+// crashing is set once a lose-unsynced crash has begun (Crashing).
+var crashing atomic.Bool
+
+// Crashing reports whether a lose-unsynced crash is under way: its drops
+// cut the stores and make their writes fail, and the process exits with
+// code 99 once they are done. A test child that exits on a failed write
+// must not exit first: it would race the crash's exit code.
+func Crashing() bool { return crashing.Load() }
+
 func crashLoseUnsynced(path string) {
+	crashing.Store(true)
 	os.Remove(path)
 	loseUnsynced.mu.Lock() // held until exit: no registration in between
 	var lines []string
