@@ -11,7 +11,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -27,28 +27,29 @@ import (
 
 const minCompactRecords = 4096
 
-func recoverCompaction(dir string) error {
+func recoverCompaction(fsys vfs.FS, dir string) error {
 	log, old, tmp := filepath.Join(dir, "log"), filepath.Join(dir, "log.old"), filepath.Join(dir, "log.compact")
-	_, errLog := os.Stat(log)
-	_, errOld := os.Stat(old)
+	_, errLog := fsys.Stat(log)
+	_, errOld := fsys.Stat(old)
 	switch {
 	case errors.Is(errLog, os.ErrNotExist) && errOld == nil:
 		// Crashed between the renames: the old log is complete, use it.
-		if err := os.Rename(old, log); err != nil {
+		if err := fsys.Rename(old, log); err != nil {
 			return err
 		}
 	case errOld == nil:
-		if err := os.RemoveAll(old); err != nil {
+		if err := fsys.RemoveAll(old); err != nil {
 			return err
 		}
 	}
-	return os.RemoveAll(tmp)
+	return fsys.RemoveAll(tmp)
 }
 
 // rewriteLog writes recs into a fresh log and swaps it in for *l.
 func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.Record) error {
+	fsys := vfs.Or(cfg.FS)
 	tmp := filepath.Join(dir, "log.compact")
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := fsys.RemoveAll(tmp); err != nil {
 		return err
 	}
 	nl, err := segment.Open(tmp, cfg)
@@ -70,16 +71,16 @@ func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.
 		return err
 	}
 	log, old := filepath.Join(dir, "log"), filepath.Join(dir, "log.old")
-	if err := os.Rename(log, old); err != nil {
+	if err := fsys.Rename(log, old); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, log); err != nil {
+	if err := fsys.Rename(tmp, log); err != nil {
 		return err
 	}
-	if err := durable.Sync(dir); err != nil {
+	if err := vfs.Sync(fsys, dir); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := fsys.RemoveAll(old); err != nil {
 		return err
 	}
 	reopened, err := segment.Open(log, cfg)
