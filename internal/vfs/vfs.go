@@ -91,7 +91,7 @@ func Sync(fsys FS, path string) error {
 
 // WriteFile replaces path with b atomically: a crash leaves either the old
 // contents or the new, never a mix. It writes and fsyncs path+".tmp",
-// renames it over path and fsyncs the directory (internal/durable on fsys).
+// renames it over path and fsyncs the directory.
 func WriteFile(fsys FS, path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
