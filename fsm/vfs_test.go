@@ -90,76 +90,93 @@ func referenceHashes(t *testing.T, w [][]*fsmpb.Command) []string {
 	return out
 }
 
-// An I/O error while writing an entry's records takes the documented fatal
-// path: OnFatal once, the entry does not count as applied, later entries
-// are refused, and no checkpoint is written from the diverged memory. The
-// node restarting on the same disk recovers to its last checkpoint and
-// raft's replay brings it to the same state as a replica that never failed:
-// no half of the failed entry survives (its KV record was written before
-// the stream's write failed).
-func TestInjectedWriteErrorInApplyIsFatal(t *testing.T) {
+// An I/O error while applying an entry takes the documented fatal path:
+// OnFatal once, the entry does not count as applied, later entries are
+// refused, and no checkpoint is written from the diverged memory. The node
+// restarting on the same disk recovers to its last checkpoint and raft's
+// replay brings it to the same state as a replica that never failed: no
+// half of the failed entry survives (in "stream write" its KV record was
+// written before the stream's write failed).
+func TestInjectedIOErrorInApplyIsFatal(t *testing.T) {
 	w := workload(20)
 	want := referenceHashes(t, w)
-	mem := vfs.NewMem()
-	inj := vfs.Inject(mem)
-	h := mustOpenHarnessFS(t, inj, "/fsm")
-	applyUpTo(h, w, 8)
-	if err := h.f.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	applyUpTo(h, w, 12)
-	before := h.f.AppliedIndex()
+	for _, tc := range []struct {
+		name   string
+		target uint64 // the entry that fails
+		rule   vfs.Rule
+	}{
+		// The stream's partition logs live in r/1/p<N>; the KV store's in r/3/log.
+		{"stream write", 13, vfs.Rule{Op: vfs.OpWrite, Match: func(p string) bool {
+			return strings.Contains(p, "/r/1/p") && strings.HasSuffix(p, ".log")
+		}}},
+		// Entry 15 creates a KV store, entry 19 deletes it.
+		{"create resource dir", 15, vfs.Rule{Op: vfs.OpCreate, Match: func(p string) bool { return strings.Contains(p, "/r/") }}},
+		{"sync resources dir", 15, vfs.Rule{Op: vfs.OpSync, Match: func(p string) bool { return strings.HasSuffix(p, "/fsm/r") }}},
+		{"rename into trash", 19, vfs.Rule{Op: vfs.OpRename, Match: func(p string) bool { return strings.Contains(p, "/trash/") }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			inj := vfs.Inject(mem)
+			h := mustOpenHarnessFS(t, inj, "/fsm")
+			applyUpTo(h, w, 8)
+			if err := h.f.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			applyUpTo(h, w, tc.target-1)
+			before := h.f.AppliedIndex()
 
-	// The stream's partition logs live in r/1/p<N>; the KV store's in r/3/log.
-	fired := inj.Fail(vfs.Rule{Op: vfs.OpWrite, Match: func(p string) bool {
-		return strings.Contains(p, "/r/1/p") && strings.HasSuffix(p, ".log")
-	}})
-	h.apply(w[h.index]...)
-	if fired() != 1 {
-		t.Fatalf("injected write fired %d times, want 1", fired())
-	}
-	if len(h.fatal) != 1 {
-		t.Fatalf("OnFatal called %d times, want 1", len(h.fatal))
-	}
-	if ie, ok := errors.AsType[*vfs.InjectedError](h.fatal[0]); !ok || ie.Op != vfs.OpWrite {
-		t.Fatalf("OnFatal got %v, want the injected write error", h.fatal[0])
-	}
-	if got := h.f.AppliedIndex(); got != before {
-		t.Fatalf("AppliedIndex after the failed entry = %d, want %d", got, before)
-	}
-	// The FSM must not go on: the next entry is refused, not applied on
-	// top of memory the stores do not hold.
-	inj.Reset()
-	res := h.f.Apply(h.entry(w[h.index]...))
-	if err, ok := res.(error); !ok {
-		t.Fatalf("entry after a fatal error returned %v, want an error", res)
-	} else if !errors.Is(err, errFailed) {
-		t.Fatalf("entry after a fatal error: %v, want errFailed", err)
-	}
-	if got := h.f.AppliedIndex(); got != before {
-		t.Fatalf("AppliedIndex moved to %d after a fatal error", got)
-	}
-	if err := h.f.Flush(); !errors.Is(err, errFailed) {
-		t.Fatalf("Flush after a fatal error = %v, want errFailed (no checkpoint of diverged memory)", err)
-	}
-	if err := h.f.Close(); !errors.Is(err, errFailed) {
-		t.Fatalf("Close after a fatal error = %v, want errFailed", err)
-	}
+			fired := inj.Fail(tc.rule)
+			h.apply(w[h.index]...)
+			if fired() != 1 {
+				t.Fatalf("injected error fired %d times, want 1", fired())
+			}
+			if len(h.fatal) != 1 {
+				t.Fatalf("OnFatal called %d times, want 1", len(h.fatal))
+			}
+			if ie, ok := errors.AsType[*vfs.InjectedError](h.fatal[0]); !ok || ie.Op != tc.rule.Op {
+				t.Fatalf("OnFatal got %v, want the injected %s error", h.fatal[0], tc.rule.Op)
+			}
+			if got := h.f.AppliedIndex(); got != before {
+				t.Fatalf("AppliedIndex after the failed entry = %d, want %d", got, before)
+			}
+			// The FSM must not go on: the next entry is refused, not
+			// applied on top of memory the stores do not hold.
+			inj.Reset()
+			res := h.f.Apply(h.entry(w[h.index]...))
+			if err, ok := res.(error); !ok {
+				t.Fatalf("entry after a fatal error returned %v, want an error", res)
+			} else if !errors.Is(err, errFailed) {
+				t.Fatalf("entry after a fatal error: %v, want errFailed", err)
+			}
+			if got := h.f.AppliedIndex(); got != before {
+				t.Fatalf("AppliedIndex moved to %d after a fatal error", got)
+			}
+			if err := h.f.Flush(); !errors.Is(err, errFailed) {
+				t.Fatalf("Flush after a fatal error = %v, want errFailed (no checkpoint of diverged memory)", err)
+			}
+			if _, err := h.f.Snapshot(); !errors.Is(err, errFailed) {
+				t.Fatalf("Snapshot after a fatal error = %v, want errFailed", err)
+			}
+			if err := h.f.Close(); !errors.Is(err, errFailed) {
+				t.Fatalf("Close after a fatal error = %v, want errFailed", err)
+			}
 
-	// Restart on the same disk: recover to the checkpoint, replay.
-	h2 := mustOpenHarnessFS(t, mem, "/fsm")
-	if got := h2.f.AppliedIndex(); got != 8 {
-		t.Fatalf("AppliedIndex after restart = %d, want the checkpoint's 8", got)
-	}
-	if got := stateHash(t, h2.f); got != want[8] {
-		t.Fatalf("state after restart differs from a replica's at index 8")
-	}
-	applyUpTo(h2, w, uint64(len(w)))
-	if got := stateHash(t, h2.f); got != want[len(w)] {
-		t.Fatalf("state after replay differs from a replica that never failed")
-	}
-	if len(h2.fatal) != 0 {
-		t.Fatalf("fatal errors after restart: %v", h2.fatal)
+			// Restart on the same disk: recover to the checkpoint, replay.
+			h2 := mustOpenHarnessFS(t, mem, "/fsm")
+			if got := h2.f.AppliedIndex(); got != 8 {
+				t.Fatalf("AppliedIndex after restart = %d, want the checkpoint's 8", got)
+			}
+			if got := stateHash(t, h2.f); got != want[8] {
+				t.Fatalf("state after restart differs from a replica's at index 8")
+			}
+			applyUpTo(h2, w, uint64(len(w)))
+			if got := stateHash(t, h2.f); got != want[len(w)] {
+				t.Fatalf("state after replay differs from a replica that never failed")
+			}
+			if len(h2.fatal) != 0 {
+				t.Fatalf("fatal errors after restart: %v", h2.fatal)
+			}
+		})
 	}
 }
 
