@@ -23,7 +23,8 @@ import (
 // hard links to the old files, which stay intact.
 //
 // Swap: rename log -> log.old, log.compact -> log, remove log.old.
-// recoverCompaction finishes or undoes an interrupted swap on open.
+// recoverCompaction finishes or undoes an interrupted swap on open, and at
+// once after a failed step, so that the store keeps an open log.
 
 const minCompactRecords = 4096
 
@@ -71,24 +72,29 @@ func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.
 		return err
 	}
 	log, old := filepath.Join(dir, "log"), filepath.Join(dir, "log.old")
-	if err := fsys.Rename(log, old); err != nil {
-		return err
+	err = fsys.Rename(log, old)
+	if err == nil {
+		err = fsys.Rename(tmp, log)
 	}
-	if err := fsys.Rename(tmp, log); err != nil {
-		return err
+	if err == nil {
+		err = vfs.Sync(fsys, dir)
 	}
-	if err := vfs.Sync(fsys, dir); err != nil {
-		return err
+	if err == nil {
+		err = fsys.RemoveAll(old)
 	}
-	if err := fsys.RemoveAll(old); err != nil {
-		return err
-	}
-	reopened, err := segment.Open(log, cfg)
 	if err != nil {
-		return err
+		// Finish or undo the swap as Open would (either log holds the
+		// same state) so that the store keeps an open log.
+		if rerr := recoverCompaction(fsys, dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	reopened, oerr := segment.Open(log, cfg)
+	if oerr != nil {
+		return errors.Join(err, oerr)
 	}
 	*l = reopened
-	return nil
+	return err
 }
 
 func records(l *segment.Log) uint64 { return l.NextOffset() - l.EarliestOffset() }

@@ -274,3 +274,86 @@ func TestCrashCloneRecoversToCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// Compaction swaps a KV store's log by two renames and a directory fsync
+// after the checkpoint. A crash at any point of it, or a failed rename,
+// leaves a disk that recovers to the checkpoint with the same state as a
+// replica that never compacted; a failed step leaves the running store
+// with an open log (the swap finished or undone), not a closed one that
+// would make its next entry fatal.
+func TestCrashDuringCompactionRecovers(t *testing.T) {
+	w := [][]*fsmpb.Command{{createCmd(flowmesh.KindKV, "kv")}}
+	for e := range 45 {
+		var cmds []*fsmpb.Command
+		for i := range 100 {
+			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_KvPut{KvPut: &fsmpb.KVPut{
+				Path: "t/ns/kv", Key: fmt.Sprintf("k%d", i%3), Value: []byte(fmt.Sprintf("v%d.%d", e, i))}}})
+		}
+		w = append(w, cmds)
+	}
+	want := referenceHashes(t, w)
+	isCompactRename := func(p string) bool { return strings.HasSuffix(p, "log.compact") }
+	for _, tc := range []struct {
+		name string
+		rule *vfs.Rule // nil: compaction succeeds
+	}{
+		{"completed", nil},
+		{"first rename fails", &vfs.Rule{Op: vfs.OpRename, Match: func(p string) bool { return strings.HasSuffix(p, "log.old") }}},
+		{"second rename fails", &vfs.Rule{Op: vfs.OpRename, Match: isCompactRename}},
+		// The first fsync of r/1 makes log.compact's entry durable.
+		{"new log's directory fsync fails", &vfs.Rule{Op: vfs.OpSync, Match: func(p string) bool { return strings.HasSuffix(p, "/r/1") }}},
+		{"swap's directory fsync fails", &vfs.Rule{Op: vfs.OpSync, Nth: 2, Match: func(p string) bool { return strings.HasSuffix(p, "/r/1") }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			inj := vfs.Inject(mem)
+			h := mustOpenHarnessFS(t, inj, "/fsm")
+			applyUpTo(h, w, 42)
+			var fired func() int
+			if tc.rule != nil {
+				fired = inj.Fail(*tc.rule)
+			}
+			err := h.f.Flush()
+			if tc.rule == nil && err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			if n := records(h.f.resources["t/ns/kv"].kv.log); tc.rule == nil && n >= minCompactRecords {
+				t.Fatalf("KV log holds %d records after Flush; compaction did not run", n)
+			}
+			if tc.rule != nil {
+				if fired() != 1 {
+					t.Fatalf("rule fired %d times, want 1 (did compaction run?)", fired())
+				}
+				if !errors.As(err, new(*vfs.InjectedError)) {
+					t.Fatalf("Flush = %v, want the injected error", err)
+				}
+			}
+			if got := h.f.DurableIndex(); got != 42 {
+				t.Fatalf("DurableIndex = %d, want 42 (the checkpoint precedes compaction)", got)
+			}
+			h2 := mustOpenHarnessFS(t, mem.CrashClone(), "/fsm")
+			if got := h2.f.AppliedIndex(); got != 42 {
+				t.Fatalf("AppliedIndex after crash = %d, want 42", got)
+			}
+			if got := stateHash(t, h2.f); got != want[42] {
+				t.Fatalf("state after crash differs from a replica's at 42")
+			}
+			applyUpTo(h2, w, uint64(len(w)))
+			if got := stateHash(t, h2.f); got != want[len(w)] {
+				t.Fatalf("state after replay differs from a replica that never crashed")
+			}
+			// Without a crash, a failed compaction leaves the store a
+			// working log: the node applies on.
+			applyUpTo(h, w, uint64(len(w)))
+			if len(h.fatal) != 0 {
+				t.Fatalf("fatal errors after the compaction: %v", h.fatal)
+			}
+			if got := stateHash(t, h.f); got != want[len(w)] {
+				t.Fatalf("state after the compaction differs from a replica that never compacted")
+			}
+			if err := h.f.Flush(); err != nil {
+				t.Fatalf("Flush after the compaction: %v", err)
+			}
+		})
+	}
+}
