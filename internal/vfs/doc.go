@@ -7,6 +7,10 @@
 // method is the os function of the same name, so production code makes the
 // same system calls as without the seam and allocates nothing more.
 //
+// The interface has no file locking: segment and fsm take none (the data
+// directory's lock is storage's, storage/lock.go). Snapshot streams
+// (internal/snapdir) and raft's stores stay on the OS.
+//
 // The tagged-build fault hooks (internal/faults, build tag flowmesh_faults)
 // stay: they drive whole nodes from the outside; this seam is for tests
 // inside one process.
