@@ -552,6 +552,9 @@ func (f *FSM) dropPending() {
 	f.pendingLogs = f.pendingLogs[:0]
 }
 
+// errFailed refuses entries and checkpoints after a fatal error (FSM.failed).
+var errFailed = errors.New("fsm: stopped after a fatal I/O error")
+
 // fatalError marks an error that must stop the node.
 type fatalError struct{ err error }
 

@@ -93,6 +93,3 @@ func (f *FSM) Abort() {
 func abortedResult(index uint64) error {
 	return fmt.Errorf("fsm: node stopped while waiting for disk space to apply index %d: %w", index, flowmesh.ErrStopped)
 }
-
-// errFailed refuses entries and checkpoints after a fatal error.
-var errFailed = errors.New("fsm: stopped after a fatal I/O error")
