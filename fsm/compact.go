@@ -11,7 +11,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -23,32 +23,34 @@ import (
 // hard links to the old files, which stay intact.
 //
 // Swap: rename log -> log.old, log.compact -> log, remove log.old.
-// recoverCompaction finishes or undoes an interrupted swap on open.
+// recoverCompaction finishes or undoes an interrupted swap on open, and at
+// once after a failed step, so that the store keeps an open log.
 
 const minCompactRecords = 4096
 
-func recoverCompaction(dir string) error {
+func recoverCompaction(fsys vfs.FS, dir string) error {
 	log, old, tmp := filepath.Join(dir, "log"), filepath.Join(dir, "log.old"), filepath.Join(dir, "log.compact")
-	_, errLog := os.Stat(log)
-	_, errOld := os.Stat(old)
+	_, errLog := fsys.Stat(log)
+	_, errOld := fsys.Stat(old)
 	switch {
 	case errors.Is(errLog, os.ErrNotExist) && errOld == nil:
 		// Crashed between the renames: the old log is complete, use it.
-		if err := os.Rename(old, log); err != nil {
+		if err := fsys.Rename(old, log); err != nil {
 			return err
 		}
 	case errOld == nil:
-		if err := os.RemoveAll(old); err != nil {
+		if err := fsys.RemoveAll(old); err != nil {
 			return err
 		}
 	}
-	return os.RemoveAll(tmp)
+	return fsys.RemoveAll(tmp)
 }
 
 // rewriteLog writes recs into a fresh log and swaps it in for *l.
 func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.Record) error {
+	fsys := vfs.Or(cfg.FS)
 	tmp := filepath.Join(dir, "log.compact")
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := fsys.RemoveAll(tmp); err != nil {
 		return err
 	}
 	nl, err := segment.Open(tmp, cfg)
@@ -70,24 +72,29 @@ func rewriteLog(dir string, l **segment.Log, cfg segment.Config, recs []segment.
 		return err
 	}
 	log, old := filepath.Join(dir, "log"), filepath.Join(dir, "log.old")
-	if err := os.Rename(log, old); err != nil {
-		return err
+	err = fsys.Rename(log, old)
+	if err == nil {
+		err = fsys.Rename(tmp, log)
 	}
-	if err := os.Rename(tmp, log); err != nil {
-		return err
+	if err == nil {
+		err = vfs.Sync(fsys, dir)
 	}
-	if err := durable.Sync(dir); err != nil {
-		return err
+	if err == nil {
+		err = fsys.RemoveAll(old)
 	}
-	if err := os.RemoveAll(old); err != nil {
-		return err
-	}
-	reopened, err := segment.Open(log, cfg)
 	if err != nil {
-		return err
+		// Finish or undo the swap as Open would (either log holds the
+		// same state) so that the store keeps an open log.
+		if rerr := recoverCompaction(fsys, dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	reopened, oerr := segment.Open(log, cfg)
+	if oerr != nil {
+		return errors.Join(err, oerr)
 	}
 	*l = reopened
-	return nil
+	return err
 }
 
 func records(l *segment.Log) uint64 { return l.NextOffset() - l.EarliestOffset() }

@@ -169,6 +169,26 @@
 //
 // An I/O error inside Apply is fatal: the FSM calls Config.OnFatal (by default
 // it logs and exits the process) and never continues with diverged state.
+// The failed entry does not count as applied; if OnFatal returns, the FSM
+// refuses every later entry (an error wrapping the fatal one, nothing
+// applied) and every checkpoint (Flush, Snapshot and Close return it), so
+// the next Open recovers from the last checkpoint and raft's replay
+// rewrites whatever part of the entry reached some of the logs.
+//
+// # File system
+//
+// The FSM's files and directories (checkpoint.pb, r/, trash/, staging/,
+// compaction's renames) go through Config.FS, an internal/vfs.FS; nil is
+// the operating system. Open hands it to every log it opens (as
+// Config.Segment.FS, unless that is set). Tests use it to inject I/O
+// errors into Apply and Flush (vfs.Injector) and to reopen the FSM from
+// the image a crash would leave (vfs.MemFS.CrashClone), checking the
+// invariant of "Durability and the replay guard": after a crash the
+// stores hold exactly the entries <= the checkpoint's index and replay
+// reaches the state of a replica that never crashed (vfs_test.go). Not
+// yet through it: Persist and Restore (they stream with internal/snapdir
+// or link into raft's snapshot store, on the OS) and CheckSnapshotDir; use
+// vfs.Default with them.
 //
 // # Full disk
 //

@@ -19,8 +19,8 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
-	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/logentry"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -29,6 +29,11 @@ type Config struct {
 	Dir     string
 	Segment segment.Config
 	Logger  *slog.Logger
+	// FS is the file system of Dir; nil is the operating system
+	// (vfs.Default). Open passes it to the logs it opens unless
+	// Segment.FS is set. Tests inject I/O errors and crashes through it;
+	// snapshot Persist and Restore stream through the OS (doc.go).
+	FS vfs.FS
 	// OnFatal is called when applying a committed entry fails with an I/O
 	// error. The default logs and exits the process: continuing would
 	// diverge from the other replicas.
@@ -132,6 +137,10 @@ type FSM struct {
 	abort     chan struct{}
 	abortOnce sync.Once
 	aborted   bool
+	// failed is the fatal error an apply met (doc.go, "Failures"): memory
+	// may hold effects the stores lack, so no entry is applied and no
+	// checkpoint written after it, even when OnFatal returns.
+	failed error
 
 	// pending holds the records an ApplyBatch appends, per log in first-use
 	// order, written at the end of the batch: a group-committed entry costs
@@ -188,6 +197,10 @@ func Open(cfg Config) (*FSM, error) {
 	// Per-resource segment settings (streamSegmentConfig) start from the
 	// effective options, segment's defaults filled in.
 	cfg.Segment.EnsureDefaults()
+	cfg.FS = vfs.Or(cfg.FS)
+	if cfg.Segment.FS == nil {
+		cfg.Segment.FS = cfg.FS
+	}
 	f := &FSM{cfg: cfg, log: cfg.Logger.With("component", "fsm"), changes: newBroadcaster(), abort: make(chan struct{}), bugs: loadBugs()}
 	if err := f.load(); err != nil {
 		f.closeStores()
@@ -199,14 +212,15 @@ func Open(cfg Config) (*FSM, error) {
 // load reads the checkpoint and opens every store cut back to it.
 func (f *FSM) load() error {
 	dir := f.cfg.Dir
+	fsys := f.cfg.FS
 	for _, d := range []string{dir, filepath.Join(dir, resourcesDir), filepath.Join(dir, "trash")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := vfs.MkdirAll(fsys, d, 0o755); err != nil {
 			return fmt.Errorf("fsm: %w", err)
 		}
 	}
-	_ = os.RemoveAll(filepath.Join(dir, "staging"))
+	_ = fsys.RemoveAll(filepath.Join(dir, "staging"))
 	cp := &fsmpb.Checkpoint{}
-	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, checkpointFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -255,13 +269,13 @@ func (f *FSM) load() error {
 		known[strconv.FormatUint(m.Id, 10)] = true
 	}
 	// Directories of resources created after the checkpoint: replay recreates them.
-	entries, err := os.ReadDir(filepath.Join(dir, resourcesDir))
+	entries, err := fsys.ReadDir(filepath.Join(dir, resourcesDir))
 	if err != nil {
 		return fmt.Errorf("fsm: %w", err)
 	}
 	for _, e := range entries {
 		if !known[e.Name()] {
-			if err := os.RemoveAll(filepath.Join(dir, resourcesDir, e.Name())); err != nil {
+			if err := fsys.RemoveAll(filepath.Join(dir, resourcesDir, e.Name())); err != nil {
 				return fmt.Errorf("fsm: remove uncheckpointed resource dir: %w", err)
 			}
 		}
@@ -347,7 +361,7 @@ func checkCheckpoint(cp *fsmpb.Checkpoint) error {
 // deletes them again) and removes those deleted at or before it.
 func (f *FSM) recoverTrash(index uint64) error {
 	trash := filepath.Join(f.cfg.Dir, "trash")
-	entries, err := os.ReadDir(trash)
+	entries, err := f.cfg.FS.ReadDir(trash)
 	if err != nil {
 		return fmt.Errorf("fsm: %w", err)
 	}
@@ -359,12 +373,12 @@ func (f *FSM) recoverTrash(index uint64) error {
 		}
 		src := filepath.Join(trash, e.Name())
 		if n <= index {
-			if err := os.RemoveAll(src); err != nil {
+			if err := f.cfg.FS.RemoveAll(src); err != nil {
 				return fmt.Errorf("fsm: empty trash: %w", err)
 			}
 			continue
 		}
-		if err := os.Rename(src, filepath.Join(f.cfg.Dir, resourcesDir, id)); err != nil {
+		if err := f.cfg.FS.Rename(src, filepath.Join(f.cfg.Dir, resourcesDir, id)); err != nil {
 			return fmt.Errorf("fsm: restore deleted resource %s: %w", id, err)
 		}
 	}
@@ -446,6 +460,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	out := make([]interface{}, len(logs))
 	f.mu.Lock()
+	if f.failed != nil {
+		for i, l := range logs {
+			out[i] = fmt.Errorf("fsm: entry %d not applied: %w", l.Index, f.failed)
+		}
+		f.mu.Unlock()
+		return out
+	}
 	changed := false
 	last := f.applied.Load()
 	fatal := func(index uint64, err error) []interface{} {
@@ -458,8 +479,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			return out
 		}
+		err = fmt.Errorf("fsm: apply index %d: %w", index, err)
+		f.failed = fmt.Errorf("%w: %w", errFailed, err)
 		f.mu.Unlock()
-		f.cfg.OnFatal(fmt.Errorf("fsm: apply index %d: %w", index, err))
+		f.cfg.OnFatal(err)
 		return out
 	}
 	for i, l := range logs {
@@ -528,6 +551,9 @@ func (f *FSM) dropPending() {
 	clear(f.pending)
 	f.pendingLogs = f.pendingLogs[:0]
 }
+
+// errFailed refuses entries and checkpoints after a fatal error (FSM.failed).
+var errFailed = errors.New("fsm: stopped after a fatal I/O error")
 
 // fatalError marks an error that must stop the node.
 type fatalError struct{ err error }
@@ -665,6 +691,10 @@ func (f *FSM) Flush() error {
 		f.mu.Unlock()
 		return errNoCheckpoint
 	}
+	if f.failed != nil {
+		f.mu.Unlock()
+		return f.failed
+	}
 	index := f.applied.Load()
 	cp := f.checkpointLocked(index)
 	var logs []*segment.Log
@@ -700,6 +730,9 @@ func (f *FSM) flushLocked() error {
 	if f.aborted {
 		return errNoCheckpoint
 	}
+	if f.failed != nil {
+		return f.failed
+	}
 	index := f.applied.Load()
 	for _, path := range f.sortedPaths() {
 		logs, _ := f.resources[path].logs()
@@ -720,7 +753,7 @@ func (f *FSM) writeCheckpoint(cp *fsmpb.Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("fsm: encode checkpoint: %w", err)
 	}
-	if err := durable.WriteFile(filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
+	if err := vfs.WriteFile(f.cfg.FS, filepath.Join(f.cfg.Dir, checkpointFile), b); err != nil {
 		return fmt.Errorf("fsm: write checkpoint: %w", err)
 	}
 	return nil
@@ -739,7 +772,7 @@ func (f *FSM) afterCheckpointLocked(index uint64) error {
 	kept := f.pendingTrash[:0]
 	for _, t := range f.pendingTrash {
 		if t.index <= index {
-			if err := os.RemoveAll(t.dir); err != nil {
+			if err := f.cfg.FS.RemoveAll(t.dir); err != nil {
 				f.log.Warn("fsm: could not empty trash", "dir", t.dir, "err", err)
 			}
 			continue
@@ -810,9 +843,12 @@ func (f *FSM) Close() error {
 		return nil
 	}
 	var err error
-	if f.aborted {
+	switch {
+	case f.aborted:
 		f.log.Warn("fsm: closing without a checkpoint: an apply was given up while waiting for disk space; the next start replays the raft log from the last checkpoint")
-	} else {
+	case f.failed != nil:
+		err = f.failed
+	default:
 		err = f.flushLocked()
 	}
 	f.closeStores()

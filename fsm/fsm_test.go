@@ -18,6 +18,7 @@ import (
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
 	"github.com/flowmesh/flowmesh/internal/logentry"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // harness drives an FSM with hand-made log entries, as raft would.
@@ -48,6 +49,14 @@ func openHarness(t *testing.T, dir string) *harness {
 // apply commits one entry holding cmds and returns the per-command results.
 func (h *harness) apply(cmds ...*fsmpb.Command) []any {
 	h.t.Helper()
+	out := h.f.ApplyBatch([]*raft.Log{h.entry(cmds...)})
+	res, _ := out[0].([]any)
+	return res
+}
+
+// entry is the next log entry, holding cmds, as raft hands it to the FSM.
+func (h *harness) entry(cmds ...*fsmpb.Command) *raft.Log {
+	h.t.Helper()
 	e := logentry.Entry{Stamp: h.stamp}
 	for _, c := range cmds {
 		b, err := proto.Marshal(c)
@@ -58,9 +67,7 @@ func (h *harness) apply(cmds ...*fsmpb.Command) []any {
 	}
 	h.index++
 	h.stamp += 1000
-	out := h.f.ApplyBatch([]*raft.Log{{Index: h.index, Type: raft.LogCommand, Data: logentry.Encode(e)}})
-	res, _ := out[0].([]any)
-	return res
+	return &raft.Log{Index: h.index, Type: raft.LogCommand, Data: logentry.Encode(e)}
 }
 
 func (h *harness) mustApply(cmds ...*fsmpb.Command) []*Result {
@@ -415,7 +422,7 @@ func TestRecoverInterruptedCompaction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := mk(t, tc.dirs...)
-			if err := recoverCompaction(root); err != nil {
+			if err := recoverCompaction(vfs.Default, root); err != nil {
 				t.Fatal(err)
 			}
 			b, err := os.ReadFile(filepath.Join(root, "log", "marker"))

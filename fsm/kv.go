@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -68,7 +69,7 @@ func (s *kvState) account(d, n int64) {
 func kvLess(a, b *kvItem) bool { return a.key < b.key }
 
 func openKV(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*kvState, error) {
-	if err := recoverCompaction(dir); err != nil {
+	if err := recoverCompaction(vfs.Or(cfg.FS), dir); err != nil {
 		return nil, err
 	}
 	l, err := openLog(filepath.Join(dir, "log"), cfg, index)

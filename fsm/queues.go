@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/fsm/fsmpb"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -144,7 +145,7 @@ func (h *jobHeap) Pop() any {
 }
 
 func openQueue(dir string, m *fsmpb.Resource, cfg segment.Config, index uint64) (*queueState, error) {
-	if err := recoverCompaction(dir); err != nil {
+	if err := recoverCompaction(vfs.Or(cfg.FS), dir); err != nil {
 		return nil, err
 	}
 	l, err := openLog(filepath.Join(dir, "log"), cfg, index)

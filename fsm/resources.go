@@ -3,7 +3,6 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -66,7 +65,7 @@ func (f *FSM) applyCreate(ac *applyCtx, m *fsmpb.Resource) (*Result, error) {
 	dir := filepath.Join(f.cfg.Dir, resourcesDir, strconv.FormatUint(m.Id, 10))
 	var r *resource
 	if err := f.retryNoSpace(ac.index, fileNoSpace, func() error {
-		if err := os.RemoveAll(dir); err != nil {
+		if err := f.cfg.FS.RemoveAll(dir); err != nil {
 			return err
 		}
 		var err error
@@ -92,7 +91,7 @@ func (f *FSM) applyDelete(ac *applyCtx, path string) (*Result, error) {
 		return nil, fatalError{err}
 	}
 	trash := filepath.Join(f.cfg.Dir, "trash", fmt.Sprintf("%d-%d", r.meta.Id, ac.index))
-	if err := os.Rename(r.dir, trash); err != nil {
+	if err := f.cfg.FS.Rename(r.dir, trash); err != nil {
 		return nil, fatalError{err}
 	}
 	f.pendingTrash = append(f.pendingTrash, trashEntry{dir: trash, index: ac.index})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowmesh/flowmesh/internal/durable"
 	"github.com/flowmesh/flowmesh/internal/snapdir"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 	"github.com/flowmesh/flowmesh/segment"
 )
 
@@ -33,10 +34,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	index := f.applied.Load()
 	staging := filepath.Join(f.cfg.Dir, "staging", strconv.FormatUint(index, 10))
-	if err := os.RemoveAll(staging); err != nil {
+	fsys := f.cfg.FS
+	if err := fsys.RemoveAll(staging); err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
-	if err := os.MkdirAll(staging, 0o755); err != nil {
+	if err := fsys.MkdirAll(staging, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
 	for _, path := range f.sortedPaths() {
@@ -44,26 +46,30 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		logs, dirs := r.logs()
 		for i, l := range logs {
 			dst := filepath.Join(staging, resourcesDir, filepath.Base(r.dir), dirs[i])
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := fsys.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return nil, fmt.Errorf("fsm: snapshot: %w", err)
 			}
 			if err := l.Checkpoint(dst); err != nil {
-				os.RemoveAll(staging)
+				fsys.RemoveAll(staging)
 				return nil, fmt.Errorf("fsm: snapshot %s: %w", path, err)
 			}
 		}
 	}
 	// checkpoint.pb is only ever replaced by rename, so a link keeps this version.
-	if err := os.Link(filepath.Join(f.cfg.Dir, checkpointFile), filepath.Join(staging, checkpointFile)); err != nil {
-		os.RemoveAll(staging)
+	if err := fsys.Link(filepath.Join(f.cfg.Dir, checkpointFile), filepath.Join(staging, checkpointFile)); err != nil {
+		fsys.RemoveAll(staging)
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
 	f.log.Info("snapshot captured", "index", index, "resources", len(f.resources))
-	return &dirSnapshot{dir: staging}, nil
+	return &dirSnapshot{fs: fsys, dir: staging}, nil
 }
 
-// dirSnapshot is a captured snapshot: a directory of hard links.
-type dirSnapshot struct{ dir string }
+// dirSnapshot is a captured snapshot: a directory of hard links on fs.
+// Persist reads it through the OS (linkTree, snapdir), as Restore writes.
+type dirSnapshot struct {
+	fs  vfs.FS
+	dir string
+}
 
 // Persist implements raft.FSMSnapshot. A sink that offers a directory gets
 // hard links; any other sink gets the snapdir stream.
@@ -82,7 +88,7 @@ func (s *dirSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 // Release implements raft.FSMSnapshot.
-func (s *dirSnapshot) Release() { os.RemoveAll(s.dir) }
+func (s *dirSnapshot) Release() { s.fs.RemoveAll(s.dir) }
 
 // linkTree hard-links every file under src into dst, keeping the layout.
 func linkTree(src, dst string) error {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // Append appends one record and returns its offset.
@@ -176,7 +176,7 @@ func (l *Log) Sync() error {
 	l.mu.Unlock()
 	defer a.release()
 	if err := syncFile(a.data); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", a.path, err)
+		return l.fail(fmt.Errorf("segment: sync %s: %w", a.path, err))
 	}
 	markSynced(l, a, mark)
 	// Concurrent Syncs may finish out of order: never lower the mark.
@@ -208,17 +208,19 @@ func (l *Log) Roll() error {
 func (l *Log) rollLocked() error {
 	a := l.active()
 	if err := syncFile(a.data); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", a.path, err)
+		l.err = fmt.Errorf("segment: sync %s: %w", a.path, err)
+		return l.err
 	}
 	if err := syncFile(a.idx); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", a.idxPath, err)
+		l.err = fmt.Errorf("segment: sync %s: %w", a.idxPath, err)
+		return l.err
 	}
 	a.synced.Store(a.size.Load())
-	s, err := createSegment(l.dir, a.next.Load(), l.cfg.Files)
+	s, err := createSegment(l.cfg.FS, l.dir, a.next.Load(), l.cfg.Files)
 	if err != nil {
 		return fmt.Errorf("segment: roll: %w", err)
 	}
-	if err := durable.Sync(l.dir); err != nil {
+	if err := vfs.Sync(l.cfg.FS, l.dir); err != nil {
 		s.release()
 		return fmt.Errorf("segment: roll: %w", err)
 	}
@@ -229,4 +231,16 @@ func (l *Log) rollLocked() error {
 	l.publish(segs)
 	trackActive(l, s, true) // test-only (flowmesh_faults)
 	return nil
+}
+
+// fail makes err, a failed fsync, the log's sticky error unless it has one:
+// the kernel may have dropped the pages it could not write, so a later
+// fsync that succeeds would prove nothing. Callers do not hold l.mu.
+func (l *Log) fail(err error) error {
+	l.mu.Lock()
+	if l.err == nil && !l.closed.Load() {
+		l.err = err
+	}
+	l.mu.Unlock()
+	return err
 }

@@ -2,10 +2,9 @@ package segment
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // Checkpoint seals the active segment (if it holds records), makes it
@@ -24,23 +23,23 @@ func (l *Log) Checkpoint(dstDir string) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(dstDir, 0o755); err != nil {
+	if err := vfs.MkdirAll(l.cfg.FS, dstDir, 0o755); err != nil {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}
 	segs := l.segments()
 	for _, s := range segs[:len(segs)-1] {
 		for _, p := range []string{s.path, s.idxPath} {
-			if err := os.Link(p, filepath.Join(dstDir, filepath.Base(p))); err != nil {
+			if err := l.cfg.FS.Link(p, filepath.Join(dstDir, filepath.Base(p))); err != nil {
 				return fmt.Errorf("segment: checkpoint: %w", err)
 			}
 		}
 	}
-	a, err := createSegment(dstDir, l.active().base, l.cfg.Files)
+	a, err := createSegment(l.cfg.FS, dstDir, l.active().base, l.cfg.Files)
 	if err != nil {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}
 	a.release()
-	if err := durable.Sync(dstDir); err != nil {
+	if err := vfs.Sync(l.cfg.FS, dstDir); err != nil {
 		return fmt.Errorf("segment: checkpoint: %w", err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // Options are the roll and index settings of a Log, the part of Config a
@@ -36,6 +38,9 @@ type Config struct {
 	// through. Share one among all the logs of a node; nil uses one cache
 	// for the whole process, sized by DefaultMaxOpenFiles.
 	Files *FileCache
+	// FS is the file system the log's files are on; nil is the operating
+	// system (vfs.Default). Tests inject I/O errors and crashes through it.
+	FS vfs.FS
 }
 
 const (
@@ -116,5 +121,6 @@ func (c Config) withDefaults() Config {
 	if c.Files == nil {
 		c.Files = sharedFiles()
 	}
+	c.FS = vfs.Or(c.FS)
 	return c
 }

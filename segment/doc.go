@@ -128,4 +128,20 @@
 // Checkpoint hard-links sealed segments into another directory; Truncate
 // therefore rewrites a segment into a new file (by rename) rather than
 // cutting it in place, so that a checkpoint never changes.
+//
+// # File system
+//
+// Every file and directory call goes through Config.FS, an internal/vfs.FS;
+// nil is the operating system (vfs.Default), whose files are *os.File, so
+// a node makes the same system calls (fdatasync included) as without the
+// seam and appends and reads allocate nothing more. Tests pass a
+// vfs.Injector to fail chosen writes, fsyncs or renames, and a vfs.MemFS
+// whose CrashClone keeps only what was synced, to check the contract
+// above in process: a failed append or fsync is returned and fails the
+// log, and a crash keeps every batch up to the last Sync (vfs_test.go).
+// A file system other than the OS's reports no link counts, so Truncate
+// never cuts a segment in place there. Open and Checkpoint sync the parent
+// of each directory they create, so that a crash cannot lose a log whose
+// files were synced. The lose-unsynced crash of the flowmesh_faults build
+// (unsynced_faults.go) still works on the OS's files only.
 package segment

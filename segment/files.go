@@ -4,9 +4,10 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"syscall"
+
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // FileCache bounds the file descriptors that segment logs hold: every
@@ -85,6 +86,7 @@ var errGone = errors.New("segment: file removed")
 // even after it was unlinked or replaced by rename.
 type handle struct {
 	c    *FileCache
+	fs   vfs.FS
 	path string
 	flag int
 
@@ -92,19 +94,19 @@ type handle struct {
 	retired bool       // guarded by mu
 
 	// Guarded by c.mu.
-	f     *os.File
+	f     vfs.File
 	users int
 	elem  *list.Element // in c.idle while open and unused
 }
 
-func (c *FileCache) handle(path string, flag int) *handle {
-	return &handle{c: c, path: path, flag: flag}
+func (c *FileCache) handle(fsys vfs.FS, path string, flag int) *handle {
+	return &handle{c: c, fs: fsys, path: path, flag: flag}
 }
 
 // get returns the open file, opening it if needed; every successful get
 // must be paired with put. It returns errGone once the handle is retired
 // and its descriptor was closed.
-func (h *handle) get() (*os.File, error) {
+func (h *handle) get() (vfs.File, error) {
 	if f := h.use(); f != nil {
 		return f, nil
 	}
@@ -117,7 +119,7 @@ func (h *handle) get() (*os.File, error) {
 		return nil, errGone
 	}
 	c := h.c
-	f, err := c.openFile(h.path, h.flag)
+	f, err := c.openFile(h.fs, h.path, h.flag)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +131,7 @@ func (h *handle) get() (*os.File, error) {
 }
 
 // use takes the open descriptor if there is one.
-func (h *handle) use() *os.File {
+func (h *handle) use() vfs.File {
 	c := h.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -150,7 +152,7 @@ func (h *handle) use() *os.File {
 // openFile reserves a descriptor (evicting idle files) and opens path. If
 // the process is out of descriptors it closes every idle file and tries
 // once more, so a node sheds cached files rather than failing a write.
-func (c *FileCache) openFile(path string, flag int) (*os.File, error) {
+func (c *FileCache) openFile(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
 		victims := c.evictLocked(c.max - 1)
@@ -161,7 +163,7 @@ func (c *FileCache) openFile(path string, flag int) (*os.File, error) {
 		c.peak = max(c.peak, c.open)
 		c.mu.Unlock()
 		closeFiles(victims)
-		f, err := os.OpenFile(path, flag, 0)
+		f, err := fsys.OpenFile(path, flag, 0)
 		if err == nil {
 			c.mu.Lock()
 			c.opens++
@@ -180,8 +182,8 @@ func (c *FileCache) openFile(path string, flag int) (*os.File, error) {
 
 // evictLocked detaches least recently used idle files until at most keep
 // descriptors are held (or none is idle) and returns them for closing.
-func (c *FileCache) evictLocked(keep int) []*os.File {
-	var out []*os.File
+func (c *FileCache) evictLocked(keep int) []vfs.File {
+	var out []vfs.File
 	for c.open > keep && c.idle.Len() > 0 {
 		h := c.idle.Remove(c.idle.Front()).(*handle)
 		out = append(out, h.f)
@@ -192,8 +194,8 @@ func (c *FileCache) evictLocked(keep int) []*os.File {
 	return out
 }
 
-func closeFiles(fs []*os.File) {
-	for _, f := range fs {
+func closeFiles(files []vfs.File) {
+	for _, f := range files {
 		f.Close() // read-only use or already synced data: nothing to report
 	}
 }
@@ -209,7 +211,7 @@ func (h *handle) put() {
 		return
 	}
 	c.inUse--
-	var f *os.File
+	var f vfs.File
 	if c.open > c.max {
 		f, h.f = h.f, nil
 		c.open--

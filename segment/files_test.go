@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // openFDs counts this process's open descriptors (Linux only).
@@ -146,7 +148,7 @@ func TestRetiredHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := NewFileCache(1)
-	h := c.handle(p, os.O_RDONLY)
+	h := c.handle(vfs.Default, p, os.O_RDONLY)
 	f, err := h.get()
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +170,7 @@ func TestRetiredHandle(t *testing.T) {
 	}
 	h.put()
 	// Another file takes the only slot: h's descriptor is evicted.
-	other := c.handle(filepath.Join(dir, "f"), os.O_RDONLY)
+	other := c.handle(vfs.Default, filepath.Join(dir, "f"), os.O_RDONLY)
 	if _, err := other.get(); err != nil {
 		t.Fatal(err)
 	}

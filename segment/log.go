@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // Log is an append-only sequence of records stored in segment files. One
@@ -101,7 +101,7 @@ func (l *Log) Close() error {
 			err = syncFile(a.data)
 		}
 		if err == nil {
-			err = durable.WriteFile(filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
+			err = vfs.WriteFile(l.cfg.FS, filepath.Join(l.dir, cleanMarker), nil) // syncs l.dir too
 		}
 	}
 	untrack(l) // test-only (flowmesh_faults): a closed log is synced

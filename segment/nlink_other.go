@@ -2,6 +2,8 @@
 
 package segment
 
+import "github.com/flowmesh/flowmesh/internal/vfs"
+
 // linkCount is the number of names path's file has: unknown here, so
 // segments are never cut in place.
-func linkCount(string) uint64 { return 0 }
+func linkCount(vfs.FS, string) uint64 { return 0 }

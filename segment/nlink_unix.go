@@ -3,13 +3,15 @@
 package segment
 
 import (
-	"os"
 	"syscall"
+
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
-// linkCount is the number of names path's file has (0 if unknown).
-func linkCount(path string) uint64 {
-	fi, err := os.Stat(path)
+// linkCount is the number of names path's file has (0 if unknown, as on
+// a file system other than the OS's).
+func linkCount(fsys vfs.FS, path string) uint64 {
+	fi, err := fsys.Stat(path)
 	if err != nil {
 		return 0
 	}

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // Open opens (creating if needed) the log in dir and recovers it: the last
@@ -24,10 +24,11 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := cfg.FS
+	if err := vfs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segment: open: %w", err)
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open: %w", err)
 	}
@@ -45,7 +46,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		stale := strings.HasSuffix(name, tmpSuffix) ||
 			strings.HasSuffix(name, idxSuffix) && !logs[strings.TrimSuffix(name, idxSuffix)]
 		if stale {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("segment: open: %w", err)
 			}
 		}
@@ -55,13 +56,13 @@ func Open(dir string, cfg Config) (*Log, error) {
 	// out of order: verify the whole last segment, not only its tail. The
 	// marker goes before any new write can happen.
 	marker := filepath.Join(dir, cleanMarker)
-	_, err = os.Stat(marker)
+	_, err = fsys.Stat(marker)
 	clean := err == nil
 	if clean {
-		if err := os.Remove(marker); err != nil {
+		if err := fsys.Remove(marker); err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
-		if err := durable.Sync(dir); err != nil {
+		if err := vfs.Sync(fsys, dir); err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
 	}
@@ -74,11 +75,11 @@ func Open(dir string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(dir, 0, cfg.Files)
+		s, err := createSegment(fsys, dir, 0, cfg.Files)
 		if err != nil {
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
-		if err := durable.Sync(dir); err != nil {
+		if err := vfs.Sync(fsys, dir); err != nil {
 			s.release()
 			return nil, fmt.Errorf("segment: open: %w", err)
 		}
@@ -114,7 +115,7 @@ type tailScan struct {
 	atBatch   bool         // the first frame starts a batch
 }
 
-func scanFrom(s *segment, f *os.File, size int64, start indexEntry, interval int) tailScan {
+func scanFrom(s *segment, f io.ReaderAt, size int64, start indexEntry, interval int) tailScan {
 	sc := scanner{f: f, pos: int64(start.pos), end: size, chunk: recoveryChunk}
 	off := s.base + uint64(start.rel)
 	lastIdxPos := int64(start.pos)
@@ -149,8 +150,8 @@ func scanFrom(s *segment, f *os.File, size int64, start indexEntry, interval int
 
 // openFiles opens a segment's data file (in use: the caller puts it back
 // or releases the segment) and reads its index.
-func openFiles(dir string, base uint64, files *FileCache, flag int) (*segment, *os.File, int64, []byte, error) {
-	s := newSegment(dir, base, files, flag)
+func openFiles(fsys vfs.FS, dir string, base uint64, files *FileCache, flag int) (*segment, vfs.File, int64, []byte, error) {
+	s := newSegment(fsys, dir, base, files, flag)
 	f, err := s.data.get()
 	if err != nil {
 		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
@@ -160,7 +161,7 @@ func openFiles(dir string, base uint64, files *FileCache, flag int) (*segment, *
 		s.release()
 		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
 	}
-	idx, err := os.ReadFile(s.idxPath)
+	idx, err := vfs.ReadFile(fsys, s.idxPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.release()
 		return nil, nil, 0, nil, fmt.Errorf("segment: open: %w", err)
@@ -169,7 +170,7 @@ func openFiles(dir string, base uint64, files *FileCache, flag int) (*segment, *
 }
 
 // readFirst loads the first record's timestamp and index.
-func (s *segment) readFirst(f *os.File) error {
+func (s *segment) readFirst(f io.ReaderAt) error {
 	sc := scanner{f: f, end: s.size.Load(), chunk: 4096}
 	r, _, _, err := sc.next()
 	if err != nil {
@@ -185,7 +186,7 @@ func (s *segment) readFirst(f *os.File) error {
 
 func openSealed(dir string, base, nextBase uint64, cfg Config) (*segment, error) {
 	interval := cfg.IndexInterval
-	s, f, size, idx, err := openFiles(dir, base, cfg.Files, os.O_RDONLY)
+	s, f, size, idx, err := openFiles(cfg.FS, dir, base, cfg.Files, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +229,7 @@ func openSealed(dir string, base, nextBase uint64, cfg Config) (*segment, error)
 	}
 	entries = append(entries, ts.entries...)
 	if !ok {
-		if err := durable.WriteFile(s.idxPath, encodeIndex(entries)); err != nil {
+		if err := vfs.WriteFile(cfg.FS, s.idxPath, encodeIndex(entries)); err != nil {
 			return fail(fmt.Errorf("segment: open: rebuild index: %w", err))
 		}
 	}
@@ -247,7 +248,7 @@ func openSealed(dir string, base, nextBase uint64, cfg Config) (*segment, error)
 
 func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, error) {
 	interval := cfg.IndexInterval
-	s, f, size, idx, err := openFiles(dir, base, cfg.Files, os.O_RDWR)
+	s, f, size, idx, err := openFiles(cfg.FS, dir, base, cfg.Files, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
@@ -308,13 +309,13 @@ func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, erro
 			return fail(err)
 		}
 	}
-	if err := writeIndex(s.idxPath, idx, encodeIndex(entries)); err != nil {
+	if err := writeIndex(cfg.FS, s.idxPath, idx, encodeIndex(entries)); err != nil {
 		return fail(fmt.Errorf("segment: open: write index: %w", err))
 	}
 	if clean {
 		s.synced.Store(ts.end) // Close synced it all
 	}
-	s.idx = cfg.Files.handle(s.idxPath, os.O_RDWR)
+	s.idx = cfg.Files.handle(cfg.FS, s.idxPath, os.O_RDWR)
 	s.data.put()
 	return s, nil
 }
@@ -323,18 +324,18 @@ func openActive(dir string, base uint64, cfg Config, clean bool) (*segment, erro
 // read at open, equals b: the usual case after a clean Close) it only
 // fsyncs it: a node restarting on a full disk must not need free space to
 // open its segments (storage's doc, "Disk full").
-func writeIndex(path string, old, b []byte) error {
+func writeIndex(fsys vfs.FS, path string, old, b []byte) error {
 	if old != nil && bytes.Equal(old, b) {
-		return durable.Sync(path)
+		return vfs.Sync(fsys, path)
 	}
-	err := durable.WriteFile(path, b)
+	err := vfs.WriteFile(fsys, path, b)
 	if err != nil && noSpace(err) && len(old) > len(b) && bytes.HasPrefix(old, b) {
 		// Entries past the data (a torn or refused append): cutting
 		// them needs no space.
-		if err := os.Truncate(path, int64(len(b))); err != nil {
+		if err := fsys.Truncate(path, int64(len(b))); err != nil {
 			return err
 		}
-		return durable.Sync(path)
+		return vfs.Sync(fsys, path)
 	}
 	return err
 }

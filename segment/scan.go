@@ -3,7 +3,6 @@ package segment
 import (
 	"errors"
 	"io"
-	"os"
 )
 
 const recoveryChunk = 64 << 10
@@ -12,7 +11,7 @@ const recoveryChunk = 64 << 10
 // With fresh set, every refill allocates a new buffer, so records returned
 // earlier (which alias the buffer) stay valid; otherwise the buffer is reused.
 type scanner struct {
-	f        *os.File
+	f        io.ReaderAt
 	pos      int64 // position of the next frame
 	end      int64 // bytes of the file that may be read
 	chunk    int

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 const (
@@ -65,10 +67,10 @@ func parseSegmentName(name string) (uint64, bool) {
 	return base, err == nil
 }
 
-func newSegment(dir string, base uint64, files *FileCache, flag int) *segment {
+func newSegment(fsys vfs.FS, dir string, base uint64, files *FileCache, flag int) *segment {
 	name := filepath.Join(dir, segmentName(base))
 	s := &segment{base: base, path: name + logSuffix, idxPath: name + idxSuffix}
-	s.data = files.handle(s.path, flag)
+	s.data = files.handle(fsys, s.path, flag)
 	s.refs.Store(1)
 	s.next.Store(base)
 	s.synced.Store(-1)
@@ -77,10 +79,10 @@ func newSegment(dir string, base uint64, files *FileCache, flag int) *segment {
 
 // createSegment makes a new empty active segment (both files). The files
 // are created and closed: they are opened again on first use.
-func createSegment(dir string, base uint64, files *FileCache) (*segment, error) {
-	s := newSegment(dir, base, files, os.O_RDWR)
+func createSegment(fsys vfs.FS, dir string, base uint64, files *FileCache) (*segment, error) {
+	s := newSegment(fsys, dir, base, files, os.O_RDWR)
 	for _, p := range []string{s.path, s.idxPath} {
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err := fsys.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +90,7 @@ func createSegment(dir string, base uint64, files *FileCache) (*segment, error) 
 			return nil, err
 		}
 	}
-	s.idx = files.handle(s.idxPath, os.O_RDWR)
+	s.idx = files.handle(fsys, s.idxPath, os.O_RDWR)
 	s.synced.Store(0)
 	return s, nil
 }

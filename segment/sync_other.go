@@ -2,6 +2,6 @@
 
 package segment
 
-import "os"
+import "github.com/flowmesh/flowmesh/internal/vfs"
 
-func datasync(f *os.File) error { return f.Sync() }
+func datasync(f vfs.File) error { return f.Sync() }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/flowmesh/flowmesh/internal/durable"
+	"github.com/flowmesh/flowmesh/internal/vfs"
 )
 
 // DeleteBefore deletes sealed segments whose records are all below offset,
@@ -32,19 +32,19 @@ func (l *Log) DeleteBefore(offset uint64) (int, error) {
 	l.publish(append([]*segment(nil), segs[n:]...))
 	var errs []error
 	for _, s := range segs[:n] {
-		errs = append(errs, removeSegmentFiles(s))
+		errs = append(errs, removeSegmentFiles(l.cfg.FS, s))
 		s.release()
 	}
-	errs = append(errs, durable.Sync(l.dir))
+	errs = append(errs, vfs.Sync(l.cfg.FS, l.dir))
 	return n, errors.Join(errs...)
 }
 
 // removeSegmentFiles retires s's handles, so that no reader opens the path
 // again, and removes its files. Callers hold l.mu.
-func removeSegmentFiles(s *segment) error {
+func removeSegmentFiles(fsys vfs.FS, s *segment) error {
 	s.retire()
-	err := os.Remove(s.path)
-	if ierr := os.Remove(s.idxPath); ierr != nil && !errors.Is(ierr, os.ErrNotExist) {
+	err := fsys.Remove(s.path)
+	if ierr := fsys.Remove(s.idxPath); ierr != nil && !errors.Is(ierr, os.ErrNotExist) {
 		err = errors.Join(err, ierr)
 	}
 	return err
@@ -78,7 +78,7 @@ func (l *Log) truncateLocked(offset uint64) error {
 	keep := segs[:max(i, 0)]
 	// Newest first, so a crash leaves a contiguous prefix.
 	for j := len(segs) - 1; j > i; j-- {
-		if err := removeSegmentFiles(segs[j]); err != nil {
+		if err := removeSegmentFiles(l.cfg.FS, segs[j]); err != nil {
 			l.err = fmt.Errorf("segment: truncate: %w", err)
 			return l.err
 		}
@@ -87,17 +87,17 @@ func (l *Log) truncateLocked(offset uint64) error {
 	var err error
 	if i < 0 || segs[i].base == offset {
 		if i >= 0 {
-			if err := removeSegmentFiles(segs[i]); err != nil {
+			if err := removeSegmentFiles(l.cfg.FS, segs[i]); err != nil {
 				l.err = fmt.Errorf("segment: truncate: %w", err)
 				return l.err
 			}
 		}
-		tail, err = createSegment(l.dir, offset, l.cfg.Files)
+		tail, err = createSegment(l.cfg.FS, l.dir, offset, l.cfg.Files)
 	} else {
 		tail, err = l.rewritePrefix(segs[i], offset)
 	}
 	if err == nil {
-		err = durable.Sync(l.dir)
+		err = vfs.Sync(l.cfg.FS, l.dir)
 	}
 	if err != nil {
 		l.err = fmt.Errorf("segment: truncate: %w", err)
@@ -118,18 +118,19 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newSegment(l.dir, s.base, l.cfg.Files, os.O_RDWR)
+	fsys := l.cfg.FS
+	t := newSegment(fsys, l.dir, s.base, l.cfg.Files, os.O_RDWR)
 	// The temporary file is opened outside the FileCache: it is one
 	// descriptor for the duration of the call.
-	tmp, err := os.OpenFile(t.path+tmpSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	tmp, err := fsys.OpenFile(t.path+tmpSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*segment, error) {
 		tmp.Close()
-		os.Remove(t.path + tmpSuffix)
-		os.Remove(t.idxPath + tmpSuffix)
-		if noSpace(err) && linkCount(s.path) == 1 && linkCount(s.idxPath) <= 1 {
+		fsys.Remove(t.path + tmpSuffix)
+		fsys.Remove(t.idxPath + tmpSuffix)
+		if noSpace(err) && linkCount(fsys, s.path) == 1 && linkCount(fsys, s.idxPath) <= 1 {
 			return l.cutInPlace(s, t, offset, pos, prevPos, prev)
 		}
 		return nil, err
@@ -150,16 +151,16 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 		}
 	}
 	s.idxMu.RUnlock()
-	if err := os.WriteFile(t.idxPath+tmpSuffix, encodeIndex(t.index), 0o644); err != nil {
+	if err := writeFile(fsys, t.idxPath+tmpSuffix, encodeIndex(t.index)); err != nil {
 		return fail(err)
 	}
 	// Readers of s keep its descriptor; none may open the new files by
 	// s's paths.
 	s.retire()
-	if err := os.Rename(t.idxPath+tmpSuffix, t.idxPath); err != nil {
+	if err := fsys.Rename(t.idxPath+tmpSuffix, t.idxPath); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(t.path+tmpSuffix, t.path); err != nil {
+	if err := fsys.Rename(t.path+tmpSuffix, t.path); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -175,7 +176,7 @@ func (l *Log) rewritePrefix(s *segment, offset uint64) (*segment, error) {
 // has no readers (Open). A crash half-way leaves records >= offset that
 // the next truncation removes.
 func (l *Log) cutInPlace(s, t *segment, offset uint64, pos, prevPos int64, prev Record) (*segment, error) {
-	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	f, err := l.cfg.FS.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +198,7 @@ func (l *Log) cutInPlace(s, t *segment, offset uint64, pos, prevPos int64, prev 
 		}
 	}
 	s.idxMu.RUnlock()
-	if err := os.Truncate(s.idxPath, int64(len(t.index))*indexEntrySize); err != nil {
+	if err := l.cfg.FS.Truncate(s.idxPath, int64(len(t.index))*indexEntrySize); err != nil {
 		return nil, err
 	}
 	s.retire()
@@ -207,7 +208,7 @@ func (l *Log) cutInPlace(s, t *segment, offset uint64, pos, prevPos int64, prev 
 // finishPrefix sets up t, the rewritten prefix of s ending before offset
 // at pos, as the active segment.
 func finishPrefix(l *Log, s, t *segment, offset uint64, pos int64, prev Record) *segment {
-	t.idx = l.cfg.Files.handle(t.idxPath, os.O_RDWR)
+	t.idx = l.cfg.Files.handle(l.cfg.FS, t.idxPath, os.O_RDWR)
 	t.synced.Store(pos)
 	if n := len(t.index); n > 0 {
 		t.lastIdxPos = int64(t.index[n-1].pos)
@@ -222,19 +223,19 @@ func finishPrefix(l *Log, s, t *segment, offset uint64, pos int64, prev Record) 
 }
 
 // copyPrefix copies the first n bytes of h's file to dst.
-func copyPrefix(dst *os.File, h *handle, n int64) error {
+func copyPrefix(dst vfs.File, h *handle, n int64) error {
 	f, err := h.get()
 	if err != nil {
 		return err
 	}
 	defer h.put()
-	_, err = dst.ReadFrom(io.NewSectionReader(f, 0, n))
+	_, err = io.Copy(dst, io.NewSectionReader(f, 0, n)) // *os.File: its ReadFrom, as before
 	return err
 }
 
 // closeBatch marks the frame at [start, end) of f as the end of its batch,
 // so that a truncation inside a batch is not undone by recovery.
-func closeBatch(f *os.File, start, end int64) error {
+func closeBatch(f vfs.File, start, end int64) error {
 	if start < 0 {
 		return nil
 	}
@@ -270,4 +271,17 @@ func (l *Log) TruncateAfterIndex(index uint64) error {
 		return l.truncateLocked(off)
 	}
 	return nil
+}
+
+// writeFile is os.WriteFile on fsys: it does not sync.
+func writeFile(fsys vfs.FS, path string, b []byte) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
