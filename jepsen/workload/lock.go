@@ -243,21 +243,10 @@ func (w *lock) Final(ctx context.Context, env *Env) error {
 
 	const finalProcess = 1 << 20
 	var errs []error
-	ok := false
-	for try := 0; try < 5 && !ok; try++ {
-		h := env.Rec.Invoke(history.Op{Process: finalProcess, F: history.FinalRead, Key: w.event})
-		all, err := readPartition(ctx, env.Any, w.event, 0)
-		if err != nil {
-			h.Error(err, nil)
-			continue
-		}
-		h.OK(func(o *history.Op) { o.Messages = all })
-		ok = true
-	}
-	if !ok {
+	if !finalReadPartition(ctx, env, finalProcess, w.event) {
 		errs = append(errs, errors.New("workload: final read of the events failed 5 times"))
 	}
-	ok = false
+	ok := false
 	key := w.state + "/" + valueKey
 	for try := 0; try < 5 && !ok; try++ {
 		h := env.Rec.Invoke(history.Op{Process: finalProcess, F: history.Read, Key: key})

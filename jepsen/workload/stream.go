@@ -99,7 +99,7 @@ func (w *stream) Final(ctx context.Context, env *Env) error {
 		c := env.Direct(i)
 		for part := 0; part < w.cfg.Partitions; part++ {
 			h := env.Rec.Invoke(history.Op{Process: finalProcess + i, F: history.FinalRead, Key: w.path, Partition: part, Node: node})
-			all, err := w.readAll(ctx, c, part)
+			all, err := readPartition(ctx, c, w.path, part, flowmesh.WithConsistency(flowmesh.Stale))
 			if err != nil {
 				h.Error(err, nil)
 				errs = append(errs, fmt.Errorf("workload: final read of partition %d on %s: %w", part, node, err))
@@ -109,25 +109,6 @@ func (w *stream) Final(ctx context.Context, env *Env) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func (w *stream) readAll(ctx context.Context, c *client.Client, part int) ([]history.Message, error) {
-	var all []history.Message
-	var from uint64
-	for range 100000 {
-		rctx, cancel := context.WithTimeout(ctx, 5e9)
-		ms, err := c.ReadFromOffset(rctx, w.path, part, from, 1000, flowmesh.WithConsistency(flowmesh.Stale))
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		if len(ms) == 0 {
-			return all, nil
-		}
-		all = append(all, messages(ms)...)
-		from = ms[len(ms)-1].Offset + 1
-	}
-	return nil, errors.New("workload: partition read did not end")
 }
 
 func (w *stream) Check(ops []history.Op, _ []history.Window, _ string) map[string]checker.Result {

@@ -156,18 +156,7 @@ func (w *txn) Final(ctx context.Context, env *Env) error {
 	if !ok {
 		errs = append(errs, errors.New("workload: final balances read failed 5 times"))
 	}
-	ok = false
-	for try := 0; try < 5 && !ok; try++ {
-		h := env.Rec.Invoke(history.Op{Process: finalProcess, F: history.FinalRead, Key: w.ledger})
-		all, err := readPartition(ctx, env.Any, w.ledger, 0)
-		if err != nil {
-			h.Error(err, nil)
-			continue
-		}
-		h.OK(func(o *history.Op) { o.Messages = all })
-		ok = true
-	}
-	if !ok {
+	if !finalReadPartition(ctx, env, finalProcess, w.ledger) {
 		errs = append(errs, errors.New("workload: final ledger read failed 5 times"))
 	}
 	if err := w.jobs.Final(ctx, env); err != nil {
@@ -176,13 +165,30 @@ func (w *txn) Final(ctx context.Context, env *Env) error {
 	return errors.Join(errs...)
 }
 
-// readPartition reads a stream partition from offset 0 (linearizable).
-func readPartition(ctx context.Context, c *client.Client, path string, partition int) ([]history.Message, error) {
+// finalReadPartition records the final read of partition 0 of the stream
+// at path, trying up to five times; it reports whether one succeeded.
+func finalReadPartition(ctx context.Context, env *Env, process int, path string) bool {
+	for try := 0; try < 5; try++ {
+		h := env.Rec.Invoke(history.Op{Process: process, F: history.FinalRead, Key: path})
+		all, err := readPartition(ctx, env.Any, path, 0)
+		if err != nil {
+			h.Error(err, nil)
+			continue
+		}
+		h.OK(func(o *history.Op) { o.Messages = all })
+		return true
+	}
+	return false
+}
+
+// readPartition reads a stream partition from offset 0 (linearizable
+// unless opts say otherwise).
+func readPartition(ctx context.Context, c *client.Client, path string, partition int, opts ...flowmesh.CallOption) ([]history.Message, error) {
 	var all []history.Message
 	var from uint64
 	for range 100000 {
 		rctx, cancel := context.WithTimeout(ctx, 5e9)
-		ms, err := c.ReadFromOffset(rctx, path, partition, from, 1000)
+		ms, err := c.ReadFromOffset(rctx, path, partition, from, 1000, opts...)
 		cancel()
 		if err != nil {
 			return nil, err
