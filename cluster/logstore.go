@@ -172,14 +172,10 @@ func openWALStore(wdir string, vfs waltypes.VFS, log hclog.Logger) (*walStore, e
 	if walSegmentSize > 0 {
 		size = walSegmentSize
 	}
-	if err := repairSealedTail(wdir, vfs, size); err != nil {
-		closeLock(lock)
-		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
-	}
 	if log == nil {
 		log = hclog.Default()
 	}
-	if err := repairTruncatedSegments(wdir, vfs, log); err != nil {
+	if err := repairWAL(wdir, vfs, size, log); err != nil {
 		closeLock(lock)
 		return nil, fmt.Errorf("cluster: open raft-wal in %s: %w", wdir, err)
 	}
@@ -288,36 +284,31 @@ var errEntryChecksum = errors.New("raft log entry fails its checksum (corrupt on
 // open but whose file says is sealed; raft-wal's Open recovers it as the
 // tail, and every append after that fails with "segment is sealed"
 // (TestWALSIGKILLLoop found it). So before Open, if the open tail's file
-// is sealed, this commits what the roll would have: the tail sealed (its
-// index start, last index, seal time) and a new, empty tail after it,
-// whose file raft-wal's Open creates (it handles a listed segment without
-// a file).
-func repairSealedTail(wdir string, vfs waltypes.VFS, size int) error {
-	meta := &metadb.BoltMetaDB{}
-	defer meta.Close()
-	st, err := meta.Load(wdir)
-	if err != nil {
-		return err
-	}
+// is sealed, this makes in st what the roll would have committed: the
+// tail sealed (its index start, last index, seal time) and a new, empty
+// tail after it, whose file raft-wal's Open creates (it handles a listed
+// segment without a file). It reports whether it changed st; repairWAL
+// commits it.
+func repairSealedTail(wdir string, vfs waltypes.VFS, size int, st *waltypes.PersistentState) (bool, error) {
 	if len(st.Segments) == 0 {
-		return nil
+		return false, nil
 	}
 	tail := st.Segments[len(st.Segments)-1]
 	if !tail.SealTime.IsZero() {
-		return nil
+		return false, nil
 	}
 	w, err := walsegment.NewFiler(wdir, vfs).RecoverTail(tail)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // raft-wal's Open creates it
+		return false, nil // raft-wal's Open creates it
 	}
 	if err != nil {
-		return fmt.Errorf("check the tail segment: %w", err)
+		return false, fmt.Errorf("check the tail segment: %w", err)
 	}
 	sealed, indexStart, err := w.Sealed()
 	last := w.LastIndex()
 	w.Close()
 	if err != nil || !sealed {
-		return err
+		return false, err
 	}
 	now := time.Now()
 	tail.SealTime = now
@@ -333,11 +324,7 @@ func repairSealedTail(wdir string, vfs waltypes.VFS, size int) error {
 		CreateTime: now,
 	})
 	st.NextSegmentID++
-	if err := meta.CommitState(st); err != nil {
-		return fmt.Errorf("finish an interrupted segment roll: %w", err)
-	}
-	walRollsRepaired.Add(1)
-	return nil
+	return true, nil
 }
 
 // walRollsRepaired counts repairSealedTail's repairs (for tests).

@@ -32,18 +32,12 @@ import (
 // whose meta has no index start, copy its entries BaseIndex..MaxIndex
 // (the truncated ones past MaxIndex stay behind) into a new segment file
 // under a new ID, sealed with its index block by the same append and
-// fsynced with its directory; then commit the meta database listing the
-// new file instead of the old one, and delete the old file. A crash before
+// fsynced with its directory, and list it in st instead of the old one
+// (returned, for repairWAL to delete once st is committed). A crash before
 // the commit leaves the old state (the new file is unlisted: this repair,
 // or raft-wal's Open, deletes it); after it, only an unlisted old file,
 // which raft-wal's Open deletes.
-func repairTruncatedSegments(wdir string, vfs waltypes.VFS, log hclog.Logger) error {
-	meta := &metadb.BoltMetaDB{}
-	defer meta.Close()
-	st, err := meta.Load(wdir)
-	if err != nil {
-		return err
-	}
+func repairTruncatedSegments(wdir string, vfs waltypes.VFS, log hclog.Logger, st *waltypes.PersistentState) ([]waltypes.SegmentInfo, error) {
 	filer := walsegment.NewFiler(wdir, vfs)
 	var replaced []waltypes.SegmentInfo
 	for i, seg := range st.Segments {
@@ -51,11 +45,11 @@ func repairTruncatedSegments(wdir string, vfs waltypes.VFS, log hclog.Logger) er
 			continue
 		}
 		if walRepairFailpoint == "before-copy" {
-			return errRepairFailpoint
+			return nil, errRepairFailpoint
 		}
 		fresh, err := resealSegment(wdir, filer, seg, st.NextSegmentID)
 		if err != nil {
-			return fmt.Errorf("reseal the truncated segment %s: %w", walsegment.FileName(seg), err)
+			return nil, fmt.Errorf("reseal the truncated segment %s: %w", walsegment.FileName(seg), err)
 		}
 		log.Info("raft-wal: resealed a segment sealed by a tail truncation (it had no index block, hashicorp/raft-wal#31)",
 			"segment", walsegment.FileName(seg), "copy", walsegment.FileName(fresh), "first_index", seg.BaseIndex, "last_index", seg.MaxIndex)
@@ -63,19 +57,45 @@ func repairTruncatedSegments(wdir string, vfs waltypes.VFS, log hclog.Logger) er
 		st.Segments[i] = fresh
 		replaced = append(replaced, seg)
 	}
-	if len(replaced) == 0 {
+	return replaced, nil
+}
+
+// repairWAL loads raft-wal's meta database once, makes both repairs in
+// it (repairSealedTail, repairTruncatedSegments), commits what they
+// changed in one transaction and then deletes the files the resealed
+// segments replaced.
+func repairWAL(wdir string, vfs waltypes.VFS, size int, log hclog.Logger) error {
+	meta := &metadb.BoltMetaDB{}
+	defer meta.Close()
+	st, err := meta.Load(wdir)
+	if err != nil {
+		return err
+	}
+	rolled, err := repairSealedTail(wdir, vfs, size, &st)
+	if err != nil {
+		return err
+	}
+	replaced, err := repairTruncatedSegments(wdir, vfs, log, &st)
+	if err != nil {
+		return err
+	}
+	if !rolled && len(replaced) == 0 {
 		return nil
 	}
-	if walRepairFailpoint == "before-commit" {
+	if len(replaced) > 0 && walRepairFailpoint == "before-commit" {
 		return errRepairFailpoint
 	}
 	if err := meta.CommitState(st); err != nil {
-		return fmt.Errorf("list the resealed segments: %w", err)
+		return fmt.Errorf("commit the repaired segment list: %w", err)
+	}
+	if rolled {
+		walRollsRepaired.Add(1)
 	}
 	walSegmentsResealed.Add(int64(len(replaced)))
-	if walRepairFailpoint == "before-delete" {
+	if len(replaced) > 0 && walRepairFailpoint == "before-delete" {
 		return errRepairFailpoint
 	}
+	filer := walsegment.NewFiler(wdir, vfs)
 	for _, seg := range replaced {
 		// Not fatal: raft-wal's Open deletes files its meta does not list.
 		_ = filer.Delete(seg.BaseIndex, seg.ID)
