@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/grpcwire"
 )
 
 // The client implements the root package's interfaces, like the embedded node.
@@ -188,7 +189,7 @@ func New(cfg Config) (*Client, error) {
 		// Pings notice a node that vanished under a quiet Subscribe or Watch,
 		// so the stream resumes elsewhere; rpc.Server admits this rate.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	}, cfg.DialOptions...)
+	}, append(grpcwire.DialOptions(), cfg.DialOptions...)...)
 	if cfg.Token != "" {
 		c.dialOpts = append(c.dialOpts, grpc.WithPerRPCCredentials(bearerToken(cfg.Token)))
 	}

@@ -58,6 +58,11 @@
 //   - MaxRecvMsgSize admits a WriteEvents batch of MaxBatchBytes with framing
 //     headroom (DefaultMaxRecvMsgSize); larger requests are refused by gRPC
 //     with ResourceExhausted before any handler runs.
+//   - HTTP/2 flow control is static (internal/grpcwire): 1 MiB per call, 4
+//     MiB per connection, on the server, the SDK and forwarding. gRPC's
+//     default dynamic window pings the peer for every DATA frame it receives
+//     while no ping is outstanding: with one small call at a time per
+//     connection, a ping and an ack per request and per response.
 //   - ReadFromOffset, List and ListDead return fewer items than asked rather
 //     than exceed MaxResponseBytes (always at least one); callers continue
 //     from the last item, which the API already requires.

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/grpcwire"
 )
 
 // Metadata keys of leader forwarding (see doc.go).
@@ -53,7 +54,7 @@ func newForwarder(opts []grpc.DialOption) *forwarder {
 			// not wait out its deadline on a dead connection; the server's
 			// enforcement policy admits this rate.
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-		}, opts...),
+		}, append(grpcwire.DialOptions(), opts...)...),
 		conns: make(map[string]*grpc.ClientConn),
 	}
 }

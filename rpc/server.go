@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/flowmesh/flowmesh"
+	"github.com/flowmesh/flowmesh/internal/grpcwire"
 	"github.com/flowmesh/flowmesh/nodeadmin"
 	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
@@ -312,7 +313,7 @@ func NewServer(cfg Config, node Node) *Server {
 		// raft commit), so there are enough workers for every call of
 		// a busy node to find one; beyond them gRPC starts a goroutine.
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
-	}, s.interceptors(codec)...)
+	}, append(grpcwire.ServerOptions(), s.interceptors(codec)...)...)
 	opts = append(opts, cfg.ServerOptions...)
 	if cfg.TracerProvider != nil {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(tracingOptions(cfg.TracerProvider)...)))
