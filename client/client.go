@@ -40,8 +40,9 @@ type Config struct {
 	// Endpoints are the gRPC addresses ("host:port") of one or more nodes.
 	// Others are learned from NotLeader details.
 	Endpoints []string
-	// DialTimeout bounds establishing one connection (0: 5s). Connections
-	// are made lazily, on the first call that needs them.
+	// DialTimeout bounds establishing one connection (0: 5s). New starts
+	// connecting to the first endpoint at once, in the background; others
+	// are connected on the first call that needs them.
 	DialTimeout time.Duration
 	// RequestTimeout bounds a whole unary call, retries included, when ctx
 	// has no deadline (0: no bound beyond ctx). A ctx deadline always wins.
@@ -162,8 +163,11 @@ type Client struct {
 	closed bool
 }
 
-// New returns a client for the nodes at cfg.Endpoints. It does not connect:
-// the first call does.
+// New returns a client for the nodes at cfg.Endpoints. It starts connecting
+// to the first one in the background and returns without waiting: the
+// first call finds the connection up (or still being made) instead of
+// paying the TCP and HTTP/2 handshakes itself, as with etcd's and NATS's
+// clients. A node that is down is not an error here; calls report it.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -192,6 +196,11 @@ func New(cfg Config) (*Client, error) {
 	}, append(grpcwire.DialOptions(), cfg.DialOptions...)...)
 	if cfg.Token != "" {
 		c.dialOpts = append(c.dialOpts, grpc.WithPerRPCCredentials(bearerToken(cfg.Token)))
+	}
+	// Validate checked the address; NewClient only fails on a target it
+	// cannot parse, which the first call reports then.
+	if cc, err := c.conn(c.target); err == nil {
+		cc.Connect()
 	}
 	return c, nil
 }

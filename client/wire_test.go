@@ -146,3 +146,53 @@ func TestNoFlowControlRoundTripPerCall(t *testing.T) {
 		}
 	}
 }
+
+// TestNewConnectsAtOnce checks that New starts connecting to the first
+// endpoint before any call, so the first call does not pay for the
+// handshakes, and that Close ends that connection.
+func TestNewConnectsAtOnce(t *testing.T) {
+	n := newNode(t)
+	dialed := make(chan *tappedConn, 4)
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &tappedConn{Conn: c}
+		dialed <- tc
+		return tc, nil
+	}
+	c, err := client.New(client.Config{Endpoints: []string{n.addr}, DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc *tappedConn
+	select {
+	case tc = <-dialed:
+	case <-time.After(10 * time.Second):
+		c.Close()
+		t.Fatal("no connection to the endpoint 10s after New, with no call made")
+	}
+	// The HTTP/2 preface goes out as soon as the TCP connection is up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tc.mu.Lock()
+		sent := tc.out.Len()
+		tc.mu.Unlock()
+		if sent >= len(http2.ClientPreface) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection New made sent no HTTP/2 preface within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tc := <-dialed:
+		t.Fatalf("a second connection (%v) was made without any call", tc.RemoteAddr())
+	default:
+	}
+}
