@@ -70,9 +70,6 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 	if n, err := strconv.Atoi(os.Getenv("FM_WORKERS")); err == nil {
 		sopts = append(sopts, grpc.NumStreamWorkers(uint32(n)))
 	}
-	if n, _ := strconv.Atoi(os.Getenv("FM_WIN")); n > 0 {
-		sopts = append(sopts, grpc.InitialWindowSize(int32(n)), grpc.InitialConnWindowSize(int32(n)))
-	}
 	if os.Getenv("FM_SWB") != "" {
 		sopts = append(sopts, grpc.SharedWriteBuffer(true))
 	}
@@ -98,9 +95,6 @@ func stubPair(b *testing.B) *client.Client {
 	leader := serveStub(b, &stubKV{value: value})
 	follower := serveStub(b, &stubKV{leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}})
 	var dopts []grpc.DialOption
-	if n, _ := strconv.Atoi(os.Getenv("FM_WIN")); n > 0 {
-		dopts = append(dopts, grpc.WithInitialWindowSize(int32(n)), grpc.WithInitialConnWindowSize(int32(n)))
-	}
 	if os.Getenv("FM_NORETRY") != "" {
 		dopts = append(dopts, grpc.WithDisableRetry())
 	}
