@@ -6,14 +6,15 @@
 #   scripts/cluster.sh status [--dir DIR]
 #   scripts/cluster.sh logs   [--dir DIR] [K]       # all logs, or node K's, followed
 #   scripts/cluster.sh stop K [--dir DIR]           # SIGTERM one node
-#   scripts/cluster.sh start K [--dir DIR]          # start one stopped node again
+#   scripts/cluster.sh start K [--dir DIR] [-- NODE FLAGS...]  # start one stopped node again
+#                                                   # (with the NODE FLAGS of `up` unless given)
 #
 # Node K (1..N) listens on gRPC P+10(K-1), raft +1, gossip +2, HTTP admin +3
 # (P = 7400: 7400/7410/7420 for gRPC, 7403/7413/7423 for /readyz). Every node
 # starts with --bootstrap-expect N and --join naming the other nodes' gossip
 # ports, so any subset restarts and rejoins. Data lives in DIR/nodeK, logs in
-# DIR/nodeK.log, PIDs in DIR/nodeK.pid; DIR/cluster.env records N and P for
-# the other verbs. `up` builds bin/flowmesh-node and bin/flowmesh (set
+# DIR/nodeK.log, PIDs in DIR/nodeK.pid; DIR/cluster.env records N, P and
+# the NODE FLAGS for the other verbs. `up` builds bin/flowmesh-node and bin/flowmesh (set
 # FLOWMESH_NO_BUILD=1 to skip) and waits, bounded by FLOWMESH_UP_TIMEOUT
 # seconds (default 60), until /readyz answers 200 on every node; if it does
 # not, it stops the nodes it started and fails. `down` sends SIGTERM, waits
@@ -64,10 +65,15 @@ dir=$(cd "$dir" && pwd)
 node_bin=$root/bin/flowmesh-node
 cli_bin=$root/bin/flowmesh
 
-# A cluster that is up remembers its shape; the other verbs read it.
+# A cluster that is up remembers its shape and its node flags; the other
+# verbs read them (`start K -- FLAGS` gives node K other flags instead).
 if [ "$verb" != up ] && [ -f "$dir/cluster.env" ]; then
+	given=(${extra[@]+"${extra[@]}"})
 	# shellcheck disable=SC1091
 	. "$dir/cluster.env"
+	if [ ${#given[@]} -gt 0 ]; then
+		extra=("${given[@]}")
+	fi
 fi
 tls=1
 [ -n "$insecure" ] && [ "$insecure" != 0 ] && tls=""
@@ -181,7 +187,14 @@ build() {
 case $verb in
 up)
 	build
-	printf 'nodes=%s\nbase=%s\ninsecure=%s\n' "$nodes" "$base" "$insecure" >"$dir/cluster.env"
+	{
+		printf 'nodes=%s\nbase=%s\ninsecure=%s\n' "$nodes" "$base" "$insecure"
+		if [ ${#extra[@]} -gt 0 ]; then
+			printf 'extra=(%s)\n' "$(printf '%q ' "${extra[@]}")"
+		else
+			echo 'extra=()'
+		fi
+	} >"$dir/cluster.env"
 	if [ -n "$tls" ]; then
 		if [ ! -f "$dir/tls/ca.crt" ]; then
 			"$node_bin" certs init "$dir/tls" >/dev/null 2>&1
