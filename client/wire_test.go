@@ -41,6 +41,25 @@ func (c *tappedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// tapDials returns a dial option under which every connection the client
+// makes is a tappedConn, and the channel they arrive on.
+func tapDials(t *testing.T) (grpc.DialOption, chan *tappedConn) {
+	dialed := make(chan *tappedConn, 8)
+	return grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &tappedConn{Conn: c}
+		select {
+		case dialed <- tc:
+		default:
+			t.Errorf("more than %d connections to %s", cap(dialed), addr)
+		}
+		return tc, nil
+	}), dialed
+}
+
 // frameCounts parses recorded HTTP/2 bytes and counts frames by type.
 func frameCounts(t *testing.T, b []byte, client bool) map[http2.FrameType]int {
 	t.Helper()
@@ -78,22 +97,8 @@ func frameCounts(t *testing.T, b []byte, client bool) map[http2.FrameType]int {
 // turn the estimator off on both sides.
 func TestNoFlowControlRoundTripPerCall(t *testing.T) {
 	n := newNode(t)
-	var (
-		mu    sync.Mutex
-		conns []*tappedConn
-	)
-	dial := func(ctx context.Context, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		tc := &tappedConn{Conn: c}
-		mu.Lock()
-		conns = append(conns, tc)
-		mu.Unlock()
-		return tc, nil
-	}
-	c, err := client.New(client.Config{Endpoints: []string{n.addr}, DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)}})
+	tap, dialed := tapDials(t)
+	c, err := client.New(client.Config{Endpoints: []string{n.addr}, DialOptions: []grpc.DialOption{tap}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +120,10 @@ func TestNoFlowControlRoundTripPerCall(t *testing.T) {
 	}
 	c.Close()
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(conns) != 1 {
-		t.Fatalf("the client made %d connections to one endpoint, want 1", len(conns))
+	if len(dialed) != 1 {
+		t.Fatalf("the client made %d connections to one endpoint, want 1", len(dialed))
 	}
-	tc := conns[0]
+	tc := <-dialed
 	tc.mu.Lock()
 	sent := frameCounts(t, tc.out.Bytes(), true)
 	recv := frameCounts(t, tc.in.Bytes(), false)
@@ -152,17 +155,8 @@ func TestNoFlowControlRoundTripPerCall(t *testing.T) {
 // handshakes, and that Close ends that connection.
 func TestNewConnectsAtOnce(t *testing.T) {
 	n := newNode(t)
-	dialed := make(chan *tappedConn, 4)
-	dial := func(ctx context.Context, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		tc := &tappedConn{Conn: c}
-		dialed <- tc
-		return tc, nil
-	}
-	c, err := client.New(client.Config{Endpoints: []string{n.addr}, DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)}})
+	tap, dialed := tapDials(t)
+	c, err := client.New(client.Config{Endpoints: []string{n.addr}, DialOptions: []grpc.DialOption{tap}})
 	if err != nil {
 		t.Fatal(err)
 	}
