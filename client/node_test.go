@@ -17,11 +17,18 @@ type testNode struct {
 	store  *storage.Storage
 	addr   string
 	server *rpc.Server
+	rc     rpc.Config
 	done   chan struct{}
 }
 
 // startNode starts a node in dir; stop stops the server, then the node.
 func startNode(dir string) (n *testNode, stop func(), err error) {
+	return startNodeWith(dir, rpc.Config{})
+}
+
+// startNodeWith is startNode with the server configured as rc (Logger and
+// GRPCAddr are set here).
+func startNodeWith(dir string, rc rpc.Config) (n *testNode, stop func(), err error) {
 	cfg := storage.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -39,7 +46,7 @@ func startNode(dir string) (n *testNode, stop func(), err error) {
 		s.Stop(ctx)
 		return nil, nil, err
 	}
-	n = &testNode{store: s, addr: lis.Addr().String()}
+	n = &testNode{store: s, addr: lis.Addr().String(), rc: rc}
 	n.serve(lis)
 	return n, func() {
 		n.stopServer()
@@ -50,7 +57,9 @@ func startNode(dir string) (n *testNode, stop func(), err error) {
 }
 
 func (n *testNode) serve(lis net.Listener) {
-	n.server = rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), GRPCAddr: n.addr}, n.store)
+	rc := n.rc
+	rc.Logger, rc.GRPCAddr = slog.New(slog.DiscardHandler), n.addr
+	n.server = rpc.NewServer(rc, n.store)
 	n.done = make(chan struct{})
 	go func(srv *rpc.Server, done chan struct{}) {
 		defer close(done)

@@ -38,14 +38,30 @@ func (c *requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+	c.decode(buf.ReadOnlyData(), m)
+	return nil
+}
+
+// unmarshalBytes decodes a call's request carried on the pipe (pipe.go)
+// as Unmarshal decodes one from the wire.
+func (c *requestCodec) unmarshalBytes(b []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("rpc: decode: %T is not a protobuf message", v)
+	}
+	c.decode(b, m)
+	return nil
+}
+
+// decode decodes b into m, recording a failure against m.
+func (c *requestCodec) decode(b []byte, m proto.Message) {
+	if err := proto.Unmarshal(b, m); err != nil {
 		proto.Reset(m)
-		if f, ok := invalidUTF8Field(m.ProtoReflect().Descriptor(), buf.ReadOnlyData()); ok {
+		if f, ok := invalidUTF8Field(m.ProtoReflect().Descriptor(), b); ok {
 			err = flowmesh.Invalid(f, "must be valid UTF-8")
 		}
 		c.failed.Store(m, err)
 	}
-	return nil
 }
 
 // decodeError returns (and forgets) the decode error recorded for m.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flowmesh/flowmesh"
+	pb "github.com/flowmesh/flowmesh/rpc/flowmeshpb"
 )
 
 // The interceptors are the one path every call takes: they recover panics
@@ -45,7 +46,10 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	defer context.AfterFunc(s.stopping, cancel)()
+	if info.FullMethod != pb.PipeService_Call_FullMethodName {
+		// The pipe stops by itself: its calls in flight finish (pipe.go).
+		defer context.AfterFunc(s.stopping, cancel)()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)

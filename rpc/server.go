@@ -125,6 +125,11 @@ type Config struct {
 	// Interceptors given here run inside the server's.
 	ServerOptions []grpc.ServerOption
 
+	// DisablePipe turns PipeService off: clients then make every call as a
+	// unary call (the SDK falls back by itself). With TracerProvider set
+	// the pipe is off too, so that every call keeps its own server span.
+	DisablePipe bool
+
 	// DisableForwarding makes a follower answer NotLeader instead of
 	// forwarding writes and leader reads to the leader.
 	DisableForwarding bool
@@ -298,6 +303,7 @@ func NewServer(cfg Config, node Node) *Server {
 		watchers:    newStreamCap("Watch", cfg.MaxWatchers, cfg.MaxTenantWatchers)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	codec := newRequestCodec()
+	var unaryChain []grpc.UnaryServerInterceptor
 	opts := append([]grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -313,19 +319,27 @@ func NewServer(cfg Config, node Node) *Server {
 		// raft commit), so there are enough workers for every call of
 		// a busy node to find one; beyond them gRPC starts a goroutine.
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
-	}, append(grpcwire.ServerOptions(), s.interceptors(codec)...)...)
+	}, append(grpcwire.ServerOptions(), s.interceptors(codec, &unaryChain)...)...)
 	opts = append(opts, cfg.ServerOptions...)
 	if cfg.TracerProvider != nil {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(tracingOptions(cfg.TracerProvider)...)))
 	}
 	s.grpc = grpc.NewServer(opts...)
 
-	pb.RegisterResourceServiceServer(s.grpc, &resourceService{s: s})
-	pb.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
-	pb.RegisterQueueServiceServer(s.grpc, &queueService{s: s})
-	pb.RegisterKVServiceServer(s.grpc, &kvService{s: s})
-	pb.RegisterTxnServiceServer(s.grpc, &txnService{s: s})
-	pb.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
+	services := map[*grpc.ServiceDesc]any{
+		&pb.ResourceService_ServiceDesc: &resourceService{s: s},
+		&pb.StreamService_ServiceDesc:   &streamService{s: s},
+		&pb.QueueService_ServiceDesc:    &queueService{s: s},
+		&pb.KVService_ServiceDesc:       &kvService{s: s},
+		&pb.TxnService_ServiceDesc:      &txnService{s: s},
+		&pb.ClusterService_ServiceDesc:  &clusterService{s: s},
+	}
+	for sd, impl := range services {
+		s.grpc.RegisterService(sd, impl)
+	}
+	if !cfg.DisablePipe && cfg.TracerProvider == nil {
+		pb.RegisterPipeServiceServer(s.grpc, newPipeService(s, codec, chainUnary(unaryChain), services))
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.SetServing(true)
@@ -333,14 +347,16 @@ func NewServer(cfg Config, node Node) *Server {
 }
 
 // interceptors chains Metrics' (outermost, when set), then the server's,
-// then the codec's check of decoded requests.
-func (s *Server) interceptors(codec *requestCodec) []grpc.ServerOption {
+// then the codec's check of decoded requests. It stores the unary chain in
+// *unaryChain, for the calls on the pipe (pipe.go).
+func (s *Server) interceptors(codec *requestCodec, unaryChain *[]grpc.UnaryServerInterceptor) []grpc.ServerOption {
 	unary := []grpc.UnaryServerInterceptor{s.unaryInterceptor, codec.checkDecodedUnary}
 	stream := []grpc.StreamServerInterceptor{s.streamInterceptor, codec.checkDecodedStream}
 	if m := s.cfg.Metrics; m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...)
 	}
+	*unaryChain = unary
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
 }
 
