@@ -63,6 +63,18 @@
 //     default dynamic window pings the peer for every DATA frame it receives
 //     while no ping is outstanding: with one small call at a time per
 //     connection, a ping and an ack per request and per response.
+//   - PipeService (pipe.go, proto/flowmesh/v1/pipe.proto) carries unary
+//     calls as tagged messages of one bidirectional stream per connection:
+//     one DATA frame each way per call instead of a stream with headers and
+//     trailers. Each call runs the method's own handler through the same
+//     unary interceptor chain (authorized with the pipe's credential as its
+//     own method, rate-limited, decode-checked, forwarded, counted under its
+//     own name), with its deadline, metadata and response headers. The pipe
+//     itself needs any credential. GracefulStop sends a stopping notice,
+//     answers every call it read (later ones with ErrStopped), and ends the
+//     pipe when the client closes its side or after 2s. It is off with
+//     Config.DisablePipe and with tracing (each call keeps its own span);
+//     the SDK then makes unary calls.
 //   - ReadFromOffset, List and ListDead return fewer items than asked rather
 //     than exceed MaxResponseBytes (always at least one); callers continue
 //     from the last item, which the API already requires.
