@@ -49,6 +49,12 @@ var pipeMethods = map[string]bool{
 	pb.QueueService_RemoveFromInFlight_FullMethodName: true,
 }
 
+// pipeMaxRequest is the largest request sent on the pipe; larger ones go
+// unary. They gain little from the pipe, would hold up the small calls
+// behind them on its one stream, and one over the node's message limit
+// would end the pipe (with every call on it) instead of failing alone.
+const pipeMaxRequest = 256 << 10
+
 // pipeOffAfterRefusal is how long a connection makes unary calls only after
 // its node refused a pipe (e.g. Unimplemented).
 const pipeOffAfterRefusal = 30 * time.Second
@@ -164,6 +170,9 @@ func (p *pipe) call(ctx context.Context, method string, req, reply any, direct b
 	payload, err := proto.Marshal(in)
 	if err != nil {
 		return status.Errorf(codes.Internal, "client: encode %s: %v", method, err)
+	}
+	if len(payload) > pipeMaxRequest {
+		return errPipeNotSent
 	}
 	r.Payload = payload
 
