@@ -78,8 +78,8 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// NoPipe makes every call a unary gRPC call of its own. By default the
 	// small, frequent calls (KV Put, Get and Delete, WriteEvents, Enqueue,
-	// Ack) share one stream per connection, which costs the client and the
-	// node far less CPU per call (pipe.go); the results are the same.
+	// Reserve, Ack) share one stream per connection, which costs the client
+	// and the node far less CPU per call (pipe.go); the results are the same.
 	NoPipe bool
 	// Token, when set, is sent as "authorization: Bearer <token>" on every
 	// call (token.go). The client never logs it.

@@ -34,15 +34,17 @@
 // ctx ends, or MaxRetries is spent.
 //
 // The small, frequent calls (KV Put, Get and Delete, WriteEvents, Enqueue,
-// EnqueueBatch, Ack, AckBatch, RemoveFromInFlight) share one stream per
-// connection, the pipe (pipe.go): a call is one message each way instead of
-// an HTTP/2 stream of its own, which costs the client and the node far less
-// CPU. The node runs each exactly as the unary call, so results, errors,
-// leader hints and retries are the same. Calls go unary until the
-// connection is ready, against a node without the pipe, and with
-// Config.NoPipe. If the connection breaks under a call on the pipe, the
-// call fails with Unavailable, as a unary call does; calls a node had not
-// started when it ended the pipe itself (stopping) are made again, unary.
+// EnqueueBatch, Reserve, ReserveBatch, Ack, AckBatch, RemoveFromInFlight)
+// share one stream per connection, the pipe (pipe.go): a call is one message
+// each way instead of an HTTP/2 stream of its own, which costs the client
+// and the node far less CPU. The node runs each exactly as the unary call,
+// so results, errors, leader hints and retries are the same; a call whose
+// context ends is canceled on the node too. Calls go unary until the
+// connection is ready, against a node without the pipe, when larger than
+// 256 KiB, and with Config.NoPipe. If the connection breaks under a call on
+// the pipe, the call fails with Unavailable, as a unary call does; calls a
+// node had not started when it ended the pipe itself (stopping) are made
+// again, unary.
 //
 // Which calls are retried:
 //

@@ -44,6 +44,8 @@ var pipeMethods = map[string]bool{
 	pb.StreamService_WriteEvents_FullMethodName:       true,
 	pb.QueueService_Enqueue_FullMethodName:            true,
 	pb.QueueService_EnqueueBatch_FullMethodName:       true,
+	pb.QueueService_Reserve_FullMethodName:            true,
+	pb.QueueService_ReserveBatch_FullMethodName:       true,
 	pb.QueueService_Ack_FullMethodName:                true,
 	pb.QueueService_AckBatch_FullMethodName:           true,
 	pb.QueueService_RemoveFromInFlight_FullMethodName: true,

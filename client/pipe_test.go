@@ -233,3 +233,49 @@ func TestPipeCallDeadlineAndCancel(t *testing.T) {
 	}
 	putGetRounds(t, c, 5)
 }
+
+// TestPipeCanceledReserveTakesNothing cancels a long-poll Reserve on the
+// pipe: the call returns Canceled at once, the node stops its poll (a job
+// enqueued afterwards is not reserved by it), and the next Reserve gets
+// the job.
+func TestPipeCanceledReserveTakesNothing(t *testing.T) {
+	n := newNode(t)
+	c := newClient(t, n.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.CreateQueue(ctx, "t", "ns", "q", 1); err != nil {
+		t.Fatal(err)
+	}
+	putGetRounds(t, c, 2) // the pipe is open now
+
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ReserveWait(pctx, "t/ns/q", time.Minute, 20*time.Second)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the poll is waiting on the node
+	start := time.Now()
+	pcancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled ReserveWait: %v, want Canceled", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("canceled ReserveWait returned after %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("canceled ReserveWait did not return within 10s")
+	}
+	if _, _, err := c.Enqueue(ctx, "t/ns/q", []byte("job"), flowmesh.QueueEnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.ReserveWait(ctx, "t/ns/q", time.Minute, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job == nil || string(job.Payload) != "job" {
+		t.Fatalf("Reserve after a canceled poll: %+v, want the job (the canceled poll took it)", job)
+	}
+}
