@@ -60,6 +60,19 @@ func tapDials(t *testing.T) (grpc.DialOption, chan *tappedConn) {
 	}), dialed
 }
 
+// onlyConnFrames checks that a closed client made exactly one connection
+// and returns the frames it sent and received on it, counted by type.
+func onlyConnFrames(t *testing.T, dialed chan *tappedConn) (sent, recv map[http2.FrameType]int) {
+	t.Helper()
+	if len(dialed) != 1 {
+		t.Fatalf("the client made %d connections to one endpoint, want 1", len(dialed))
+	}
+	tc := <-dialed
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return frameCounts(t, tc.out.Bytes(), true), frameCounts(t, tc.in.Bytes(), false)
+}
+
 // frameCounts parses recorded HTTP/2 bytes and counts frames by type.
 func frameCounts(t *testing.T, b []byte, client bool) map[http2.FrameType]int {
 	t.Helper()
@@ -121,14 +134,7 @@ func TestNoFlowControlRoundTripPerCall(t *testing.T) {
 	}
 	c.Close()
 
-	if len(dialed) != 1 {
-		t.Fatalf("the client made %d connections to one endpoint, want 1", len(dialed))
-	}
-	tc := <-dialed
-	tc.mu.Lock()
-	sent := frameCounts(t, tc.out.Bytes(), true)
-	recv := frameCounts(t, tc.in.Bytes(), false)
-	tc.mu.Unlock()
+	sent, recv := onlyConnFrames(t, dialed)
 	t.Logf("client sent %v, received %v (frame type: count; 255 = ping ack)", sent, recv)
 	if got := sent[http2.FrameHeaders]; got < 2*calls {
 		t.Fatalf("client sent %d HEADERS frames for %d calls: the tap missed traffic", got, 2*calls)
