@@ -208,9 +208,11 @@ func (pc *pipeConn) recvLoop() error {
 			<-pc.slots
 			return nil
 		case pc.stopping:
+			pc.running.Add(1) // the handler waits for this answer too
 			pc.mu.Unlock()
 			<-pc.slots
 			pc.send(pc.errorResponse(req.GetId(), stoppedStatus()))
+			pc.running.Done()
 			continue
 		case pc.calls[req.GetId()] != nil:
 			pc.mu.Unlock()
