@@ -320,8 +320,8 @@ func (c *Client) leaderHints(addr string, cp *connPipe) grpc.UnaryClientIntercep
 				var hdr metadata.MD
 				err := p.call(ctx, method, req, reply, direct, &hdr)
 				if !errors.Is(err, errPipeNotSent) {
-					if v := hdr.Get(mdLeader); !direct && !c.cfg.Pinned && len(v) > 0 && v[0] != "" && v[0] != addr {
-						c.redirect(v[0])
+					if !direct {
+						c.followLeaderHeader(addr, hdr)
 					}
 					return err
 				}
@@ -335,10 +335,16 @@ func (c *Client) leaderHints(addr string, cp *connPipe) grpc.UnaryClientIntercep
 		}
 		var hdr metadata.MD
 		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...)
-		if v := hdr.Get(mdLeader); len(v) > 0 && v[0] != "" && v[0] != addr {
-			c.redirect(v[0])
-		}
+		c.followLeaderHeader(addr, hdr)
 		return err
+	}
+}
+
+// followLeaderHeader moves later calls to the leader named by the
+// "flowmesh-leader" header of a call forwarded by the node at addr.
+func (c *Client) followLeaderHeader(addr string, hdr metadata.MD) {
+	if v := hdr.Get(mdLeader); len(v) > 0 && v[0] != "" && v[0] != addr {
+		c.redirect(v[0]) // a no-op for a Pinned client
 	}
 }
 

@@ -122,7 +122,8 @@ type Config struct {
 	MaxConnectionIdle    time.Duration
 
 	// ServerOptions are added to the server's own (credentials, keepalive).
-	// Interceptors given here run inside the server's.
+	// Interceptors given here run inside the server's, on unary calls made
+	// as such but not on calls carried by the pipe (see DisablePipe).
 	ServerOptions []grpc.ServerOption
 
 	// DisablePipe turns PipeService off: clients then make every call as a
@@ -303,7 +304,7 @@ func NewServer(cfg Config, node Node) *Server {
 		watchers:    newStreamCap("Watch", cfg.MaxWatchers, cfg.MaxTenantWatchers)}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	codec := newRequestCodec()
-	var unaryChain []grpc.UnaryServerInterceptor
+	unary, stream := s.interceptors(codec)
 	opts := append([]grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -319,7 +320,7 @@ func NewServer(cfg Config, node Node) *Server {
 		// raft commit), so there are enough workers for every call of
 		// a busy node to find one; beyond them gRPC starts a goroutine.
 		grpc.NumStreamWorkers(DefaultStreamWorkers),
-	}, append(grpcwire.ServerOptions(), s.interceptors(codec, &unaryChain)...)...)
+	}, append(grpcwire.ServerOptions(), grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))...)
 	opts = append(opts, cfg.ServerOptions...)
 	if cfg.TracerProvider != nil {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(tracingOptions(cfg.TracerProvider)...)))
@@ -338,7 +339,7 @@ func NewServer(cfg Config, node Node) *Server {
 		s.grpc.RegisterService(sd, impl)
 	}
 	if !cfg.DisablePipe && cfg.TracerProvider == nil {
-		pb.RegisterPipeServiceServer(s.grpc, newPipeService(s, codec, chainUnary(unaryChain), services))
+		pb.RegisterPipeServiceServer(s.grpc, newPipeService(s, codec, chainUnary(unary), services))
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -346,18 +347,18 @@ func NewServer(cfg Config, node Node) *Server {
 	return s
 }
 
-// interceptors chains Metrics' (outermost, when set), then the server's,
-// then the codec's check of decoded requests. It stores the unary chain in
-// *unaryChain, for the calls on the pipe (pipe.go).
-func (s *Server) interceptors(codec *requestCodec, unaryChain *[]grpc.UnaryServerInterceptor) []grpc.ServerOption {
-	unary := []grpc.UnaryServerInterceptor{s.unaryInterceptor, codec.checkDecodedUnary}
-	stream := []grpc.StreamServerInterceptor{s.streamInterceptor, codec.checkDecodedStream}
+// interceptors returns the server's unary and stream interceptor chains,
+// outermost first: Metrics' (when set), then the server's, then the codec's
+// check of decoded requests. Calls on the pipe take the same unary chain
+// (pipe.go).
+func (s *Server) interceptors(codec *requestCodec) (unary []grpc.UnaryServerInterceptor, stream []grpc.StreamServerInterceptor) {
+	unary = []grpc.UnaryServerInterceptor{s.unaryInterceptor, codec.checkDecodedUnary}
+	stream = []grpc.StreamServerInterceptor{s.streamInterceptor, codec.checkDecodedStream}
 	if m := s.cfg.Metrics; m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...)
 	}
-	*unaryChain = unary
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
+	return unary, stream
 }
 
 // GRPCServer returns the underlying server, for registering more services
