@@ -32,6 +32,8 @@ type nodeMeta struct {
 	// Leaving is gossiped just before a graceful leave: memberlist's leave
 	// notification does not tell a leave from a death (its Node.State is
 	// not kept current), so a member whose last metadata said leaving left.
+	// The leave notice (leaveNoticeMsg) says the same over TCP, for when
+	// this update loses the race with the leave.
 	Leaving bool `json:"leaving,omitempty"`
 	// Cluster is the node's cluster ID (clusterid.go), empty while unknown.
 	Cluster string `json:"cluster,omitempty"`
@@ -88,6 +90,9 @@ type memberState struct {
 	addr    string
 	status  string
 	changed time.Time
+	// leaveNotice: the node told us directly (leaveNoticeMsg) that it
+	// leaves; kept until it joins again.
+	leaveNotice bool
 }
 
 // Membership is gossip membership (hashicorp/memberlist) with FlowMesh node
@@ -395,9 +400,10 @@ func (m *Membership) Leave(ctx context.Context) error {
 		m.leaving = true
 		m.meta = m.currentMetaLocked()
 		m.mu.Unlock()
-		if err := m.ml.UpdateNode(timeout / 2); err != nil {
+		if err := m.ml.UpdateNode(timeout / 4); err != nil {
 			m.logger.Warn("gossiping the leave intent", "err", err)
 		}
+		m.sendLeaveNotices(timeout / 4)
 		m.leftErr = m.ml.Leave(timeout)
 		if m.leftErr == nil {
 			// Give the broadcast a moment to spread beyond its first hop.
@@ -540,7 +546,14 @@ func (d *mlDelegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (d *mlDelegate) NotifyMsg([]byte)                           {}
+// NotifyMsg takes the user messages of other members: only the leave
+// notice (leaveNoticeMsg); anything else is ignored.
+func (d *mlDelegate) NotifyMsg(b []byte) {
+	if len(b) < 2 || len(b) > 1+maxNoticeName || b[0] != leaveNoticeMsg {
+		return
+	}
+	(*Membership)(d).noteLeaving(string(b[1:]))
+}
 func (d *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *mlDelegate) LocalState(join bool) []byte                { return nil }
 func (d *mlDelegate) MergeRemoteState(buf []byte, join bool)     {}
@@ -552,22 +565,78 @@ func (e *mlEvents) NotifyJoin(n *memberlist.Node)   { (*Membership)(e).record(n,
 func (e *mlEvents) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).record(n, StatusAlive) }
 func (e *mlEvents) NotifyLeave(n *memberlist.Node) {
 	m := (*Membership)(e)
+	// memberlist's leave notification does not say whether the node
+	// announced its own death (a graceful Leave) or was found dead: the
+	// state it passes (Node.State) is never kept current. A node that
+	// leaves says so first, directly to every member (leaveNoticeMsg), and
+	// in its gossiped metadata; either one makes the departure a leave.
+	// The metadata alone lost the race under load (the update had not
+	// reached the leader before the leave did), so a node that left was
+	// taken for dead and kept in the configuration
+	// (TestLeaveWithoutHookAndAsLeader).
 	status := StatusDead
-	// memberlist marks a node that announced its own death (a graceful
-	// Leave) as left; the leaving flag in its metadata is the fallback for
-	// a leave learned second hand. Relying on the flag alone lost the race
-	// under load: the metadata update had not reached the leader before
-	// the leave did, so a node that left was taken for dead and kept in
-	// the configuration (TestLeaveWithoutHookAndAsLeader).
-	if n.State == memberlist.StateLeft {
-		status = StatusLeft
-	}
 	m.mu.Lock()
-	if prev := m.members[n.Name]; prev != nil && prev.meta.Leaving {
+	if prev := m.members[n.Name]; prev != nil && (prev.meta.Leaving || prev.leaveNotice) {
 		status = StatusLeft
 	}
 	m.mu.Unlock()
 	m.record(n, status)
+}
+
+// leaveNoticeMsg tags the user message a leaving node sends every member
+// over a TCP stream before it leaves gossip; the rest is its name.
+const (
+	leaveNoticeMsg = 1
+	maxNoticeName  = 256
+)
+
+// sendLeaveNotices tells every live member, each over its own TCP stream,
+// that this node is leaving, and waits up to d for the sends.
+func (m *Membership) sendLeaveNotices(d time.Duration) {
+	msg := append([]byte{leaveNoticeMsg}, m.cfg.Name...)
+	var wg sync.WaitGroup
+	for _, n := range m.ml.Members() {
+		if n.Name == m.cfg.Name {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.ml.SendReliable(n, msg); err != nil {
+				m.logger.Warn("sending the leave notice", "member", n.Name, "err", err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		m.logger.Warn("leave notices not all sent in time", "wait", d)
+	}
+}
+
+// noteLeaving records a member's leave notice. A member already taken
+// for dead (its leave overtook the notice) becomes left.
+func (m *Membership) noteLeaving(name string) {
+	m.mu.Lock()
+	st := m.members[name]
+	if st == nil || name == m.cfg.Name {
+		m.mu.Unlock()
+		return
+	}
+	st.leaveNotice = true
+	upgraded := st.status == StatusDead
+	if upgraded {
+		st.status, st.changed = StatusLeft, time.Now()
+	}
+	m.mu.Unlock()
+	if upgraded {
+		m.logger.Info("member "+StatusLeft, "member", name, "how", "leave notice after its departure")
+		m.changed()
+	}
 }
 
 func (m *Membership) record(n *memberlist.Node, status string) {
@@ -583,10 +652,13 @@ func (m *Membership) record(n *memberlist.Node, status string) {
 	m.mu.Lock()
 	prev := m.members[n.Name]
 	now := time.Now()
-	m.members[n.Name] = &memberState{meta: md, addr: n.Address(), status: status, changed: now}
+	st := &memberState{meta: md, addr: n.Address(), status: status, changed: now}
 	if prev != nil && prev.status == status {
-		m.members[n.Name].changed = prev.changed
+		st.changed = prev.changed
 	}
+	// A leave notice holds until the node is back (joins again).
+	st.leaveNotice = prev != nil && prev.leaveNotice && !(status == StatusAlive && prev.status != StatusAlive)
+	m.members[n.Name] = st
 	for name, st := range m.members {
 		if st.status != StatusAlive && now.Sub(st.changed) > reapAfter {
 			delete(m.members, name)
