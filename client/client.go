@@ -38,11 +38,14 @@ const maxRecvMsgSize = 64 << 20
 // Config configures a Client. Zero fields take the defaults of DefaultConfig.
 type Config struct {
 	// Endpoints are the gRPC addresses ("host:port") of one or more nodes.
-	// Others are learned from NotLeader details.
+	// Others are learned from NotLeader details. Calls start at the first
+	// endpoint, or, unless Pinned, at the leader that another client of
+	// this process, made with the same Endpoints, was last pointed to.
 	Endpoints []string
 	// DialTimeout bounds establishing one connection (0: 5s). New starts
-	// connecting to the first endpoint at once, in the background; others
-	// are connected on the first call that needs them.
+	// connecting to the node calls start at (see Endpoints) at once, in
+	// the background; others are connected on the first call that needs
+	// them.
 	DialTimeout time.Duration
 	// RequestTimeout bounds a whole unary call, retries included, when ctx
 	// has no deadline (0: no bound beyond ctx). A ctx deadline always wins.
@@ -169,10 +172,11 @@ type Client struct {
 }
 
 // New returns a client for the nodes at cfg.Endpoints. It starts connecting
-// to the first one in the background and returns without waiting: the
-// first call finds the connection up (or still being made) instead of
-// paying the TCP and HTTP/2 handshakes itself, as with etcd's and NATS's
-// clients. A node that is down is not an error here; calls report it.
+// to the one calls start at (see Config.Endpoints) in the background and
+// returns without waiting: the first call finds the connection up (or
+// still being made) instead of paying the TCP and HTTP/2 handshakes itself,
+// as with etcd's and NATS's clients. A node that is down is not an error
+// here; calls report it.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -183,6 +187,14 @@ func New(cfg Config) (*Client, error) {
 		conns:  make(map[string]*grpc.ClientConn),
 		target: cfg.Endpoints[0],
 		next:   1 % len(cfg.Endpoints),
+	}
+	if !cfg.Pinned {
+		// Another client of this process already found the leader of these
+		// endpoints: start there (direct), not with a forwarded first call
+		// and a second connection.
+		if addr := knownLeaders.get(cfg.Endpoints); addr != "" {
+			c.target, c.leader = addr, addr
+		}
 	}
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
@@ -280,11 +292,56 @@ func (c *Client) redirect(addr string) {
 	c.mu.Lock()
 	c.target, c.leader = addr, addr
 	c.mu.Unlock()
+	knownLeaders.put(c.cfg.Endpoints, addr)
+}
+
+// knownLeaders is the last leader address each set of endpoints pointed a
+// client of this process to, so clients made later start there. A stale
+// entry costs what a stale hint always does: the old leader answers
+// NotLeader with the new one, or fails and the client moves on.
+var knownLeaders = leaderCache{m: map[string]string{}}
+
+// maxKnownLeaders bounds knownLeaders (endpoint sets of one process).
+const maxKnownLeaders = 256
+
+type leaderCache struct {
+	mu sync.Mutex
+	m  map[string]string // endpoints joined by "," -> leader's address
+}
+
+func (lc *leaderCache) get(endpoints []string) string {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.m[strings.Join(endpoints, ",")]
+}
+
+func (lc *leaderCache) put(endpoints []string, addr string) {
+	key := strings.Join(endpoints, ",")
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.m[key] == addr {
+		return
+	}
+	if _, ok := lc.m[key]; !ok && len(lc.m) >= maxKnownLeaders {
+		clear(lc.m)
+	}
+	lc.m[key] = addr
+}
+
+// forget drops the entry of endpoints if it is addr (a node that failed).
+func (lc *leaderCache) forget(endpoints []string, addr string) {
+	key := strings.Join(endpoints, ",")
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.m[key] == addr {
+		delete(lc.m, key)
+	}
 }
 
 // rotate moves calls on from failed to the next configured endpoint, unless
 // another call already moved them. The leader is unknown again.
 func (c *Client) rotate(failed string) {
+	knownLeaders.forget(c.cfg.Endpoints, failed)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.leader == failed {

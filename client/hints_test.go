@@ -62,3 +62,45 @@ func TestLeaderHintsMetadata(t *testing.T) {
 		t.Fatalf("later call: leader saw %v, want flowmesh-direct only", md)
 	}
 }
+
+// TestLaterClientsStartAtTheKnownLeader: once a client of the process has
+// been pointed to the leader, a new client with the same endpoints makes
+// its first call direct to the leader (no forwarded call through the
+// follower); a Pinned client and a client with other endpoints do not.
+func TestLaterClientsStartAtTheKnownLeader(t *testing.T) {
+	value := []byte("v")
+	lkv := &stubKV{value: value, record: true}
+	leader := serveStubT(t, lkv)
+	fkv := &stubKV{record: true, leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}}
+	follower := serveStubT(t, fkv)
+	ctx := ctxFor(t)
+	firstPut := func(cfg client.Config) (followerCalls int64, direct bool) {
+		t.Helper()
+		c, err := client.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		before := fkv.puts.Load()
+		if _, err := c.Put(ctx, "t/ns/kv", "k", value, flowmesh.KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		md := *lkv.lastMD.Load()
+		return fkv.puts.Load() - before, len(md.Get("flowmesh-direct")) == 1
+	}
+
+	eps := []string{follower, leader}
+	if n, direct := firstPut(client.Config{Endpoints: eps}); n != 1 || direct {
+		t.Fatalf("first client's first call: %d calls on the follower, direct=%v; want it forwarded by the follower", n, direct)
+	}
+	if n, direct := firstPut(client.Config{Endpoints: eps}); n != 0 || !direct {
+		t.Fatalf("second client's first call: %d calls on the follower, direct=%v; want it direct to the leader", n, direct)
+	}
+	if n, direct := firstPut(client.Config{Endpoints: eps, Pinned: true}); n != 1 || direct {
+		t.Fatalf("pinned client's first call: %d calls on the follower, direct=%v; want it on the follower", n, direct)
+	}
+	// Same nodes, another endpoint list: nothing known yet.
+	if n, _ := firstPut(client.Config{Endpoints: []string{follower}}); n != 1 {
+		t.Fatalf("client with other endpoints: %d calls on the follower, want 1", n)
+	}
+}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 
 	"github.com/flowmesh/flowmesh"
 	"github.com/flowmesh/flowmesh/client"
@@ -38,9 +35,11 @@ type stubKV struct {
 	value    []byte
 	record   bool                        // keep lastMD
 	lastMD   atomic.Pointer[metadata.MD] // incoming metadata of the last Put
+	puts     atomic.Int64                // Put calls served
 }
 
 func (s *stubKV) Put(ctx context.Context, path, key string, value []byte, opts flowmesh.KVPutOptions, callOpts ...flowmesh.CallOption) (uint64, error) {
+	s.puts.Add(1)
 	if s.record {
 		md, _ := metadata.FromIncomingContext(ctx)
 		s.lastMD.Store(&md)
@@ -66,15 +65,8 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var sopts []grpc.ServerOption
-	if n, err := strconv.Atoi(os.Getenv("FM_WORKERS")); err == nil {
-		sopts = append(sopts, grpc.NumStreamWorkers(uint32(n)))
-	}
-	if os.Getenv("FM_SWB") != "" {
-		sopts = append(sopts, grpc.SharedWriteBuffer(true))
-	}
 	// The node's Prometheus metrics, as every node runs them.
-	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: grpcmetrics.New(), ServerOptions: sopts}, kv)
+	srv := rpc.NewServer(rpc.Config{Logger: slog.New(slog.DiscardHandler), Metrics: grpcmetrics.New()}, kv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,11 +86,7 @@ func stubPair(b *testing.B) *client.Client {
 	value := make([]byte, 256)
 	leader := serveStub(b, &stubKV{value: value})
 	follower := serveStub(b, &stubKV{leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}})
-	var dopts []grpc.DialOption
-	if os.Getenv("FM_NORETRY") != "" {
-		dopts = append(dopts, grpc.WithDisableRetry())
-	}
-	c, err := client.New(client.Config{Endpoints: []string{follower, leader}, DialOptions: dopts})
+	c, err := client.New(client.Config{Endpoints: []string{follower, leader}})
 	if err != nil {
 		b.Fatal(err)
 	}
