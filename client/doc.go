@@ -26,6 +26,8 @@
 // Calls go to one node at a time, the leader once known. A call to a node
 // not known to lead is forwarded by it to the leader (package rpc), and the
 // "flowmesh-leader" header of its answer moves later calls to the leader.
+// The leader found is shared within the process: a client made later with
+// the same Endpoints starts at it (unless Pinned).
 // Calls to the known leader go direct (metadata "flowmesh-direct"): if it no
 // longer leads it answers NotLeader with the new leader's gRPC address, and
 // the client goes there at once. Other Unavailable answers (no leader, node
