@@ -16,10 +16,7 @@ import (
 // own outgoing metadata kept alongside.
 func TestLeaderHintsMetadata(t *testing.T) {
 	value := []byte("v")
-	lkv := &stubKV{value: value, record: true}
-	leader := serveStubT(t, lkv)
-	fkv := &stubKV{record: true, leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}}
-	follower := serveStubT(t, fkv)
+	lkv, leader, fkv, follower := serveStubPair(t, value, true)
 	c, err := client.New(client.Config{Endpoints: []string{follower, leader}})
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +66,7 @@ func TestLeaderHintsMetadata(t *testing.T) {
 // follower); a Pinned client and a client with other endpoints do not.
 func TestLaterClientsStartAtTheKnownLeader(t *testing.T) {
 	value := []byte("v")
-	lkv := &stubKV{value: value, record: true}
-	leader := serveStubT(t, lkv)
-	fkv := &stubKV{record: true, leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}}
-	follower := serveStubT(t, fkv)
+	lkv, leader, fkv, follower := serveStubPair(t, value, true)
 	ctx := ctxFor(t)
 	firstPut := func(cfg client.Config) (followerCalls int64, direct bool) {
 		t.Helper()

@@ -57,8 +57,6 @@ func (s *stubKV) Get(ctx context.Context, path, key string, opts ...flowmesh.Cal
 	return flowmesh.KVEntry{Key: key, Value: s.value, Revision: 7, CreateRevision: 3}, nil
 }
 
-func serveStub(b *testing.B, kv *stubKV) string { return serveStubT(b, kv) }
-
 func serveStubT(b testing.TB, kv *stubKV) string {
 	b.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,13 +77,23 @@ func serveStubT(b testing.TB, kv *stubKV) string {
 	return lis.Addr().String()
 }
 
+// serveStubPair serves a stub leader answering value and a stub follower
+// that names it in its NotLeader answers; record: both keep lastMD.
+func serveStubPair(t testing.TB, value []byte, record bool) (lkv *stubKV, leader string, fkv *stubKV, follower string) {
+	t.Helper()
+	lkv = &stubKV{value: value, record: record}
+	leader = serveStubT(t, lkv)
+	fkv = &stubKV{record: record, leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}}
+	follower = serveStubT(t, fkv)
+	return lkv, leader, fkv, follower
+}
+
 // stubPair returns a client that has learnt the leader of a stub follower
 // and leader pair.
 func stubPair(b *testing.B) *client.Client {
 	b.Helper()
 	value := make([]byte, 256)
-	leader := serveStub(b, &stubKV{value: value})
-	follower := serveStub(b, &stubKV{leader: &flowmesh.NotLeaderError{LeaderID: "leader", LeaderAddr: leader}})
+	_, leader, _, follower := serveStubPair(b, value, false)
 	c, err := client.New(client.Config{Endpoints: []string{follower, leader}})
 	if err != nil {
 		b.Fatal(err)

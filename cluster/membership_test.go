@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-func waitMember(t *testing.T, what string, cond func() bool) {
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -113,7 +113,7 @@ func TestLeaveNoticeCrossesTheGossipTransport(t *testing.T) {
 	ms := startGossip(t, 3, []byte("0123456789abcdef"))
 	ms[2].sendLeaveNotices(5 * time.Second)
 	for _, m := range ms[:2] {
-		waitMember(t, m.cfg.Name+" holds g3's leave notice", func() bool {
+		waitUntil(t, m.cfg.Name+" holds g3's leave notice", func() bool {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			st := m.members["g3"]
@@ -127,5 +127,5 @@ func TestLeaveNoticeCrossesTheGossipTransport(t *testing.T) {
 	if err := ms[1].Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitMember(t, "g1 sees g2 left", func() bool { return statusOf(t, ms[0], "g2") == StatusLeft })
+	waitUntil(t, "g1 sees g2 left", func() bool { return statusOf(t, ms[0], "g2") == StatusLeft })
 }
